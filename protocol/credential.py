@@ -1,0 +1,450 @@
+"""The member credential: certificate, presentation (`WS1:`), compact token (`WS2:`), verify.
+
+Byte layout (all integers big-endian; signatures are raw r||s, 32 bytes each, ES256):
+
+    certificate  = 0x01 | kid_len u8 | kid ascii | serial 12 | device_pub 33 (SEC1 compressed)
+                   | valid_from u16 | valid_until u16 (days since 1970-01-01 UTC, inclusive)
+                   | flags u8 | issuer_sig 64 over CERT_CONTEXT | everything before it
+    presentation = certificate | t u32 (unix seconds) | device_sig 64
+                   over certificate | t | PRESENTATION_CONTEXT
+    token (WS2)  = 0x02 | kid_len u8 | kid | serial 12 | window_start u32 (unix minutes)
+                   | window_len u16 (minutes) | flags u8 | issuer_sig 64 over TOKEN_CONTEXT | ...
+
+The text in the QR is `WS1:`/`WS2:` + base45 (RFC 9285), which stays inside the QR
+alphanumeric character set so the code is a version or two smaller than byte mode.
+
+Context strings are domain separation: a signature made for one structure can never be
+replayed as another. No I/O here; callers pass the clock, trust and revocations in.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections import OrderedDict
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import IntFlag, StrEnum
+from typing import Literal
+
+import base45
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+CERT_VERSION = 0x01
+TOKEN_VERSION = 0x02
+CERT_CONTEXT = b"waystation/v1/certificate"
+PRESENTATION_CONTEXT = b"waystation/v1/presentation"
+TOKEN_CONTEXT = b"waystation/v2/token"
+WS1_PREFIX = "WS1:"
+WS2_PREFIX = "WS2:"
+
+SERIAL_LEN = 12
+PUBKEY_LEN = 33
+SIG_LEN = 64
+KID_RE = re.compile(r"^[A-Za-z0-9._-]{1,16}$")
+# Longest legitimate text: a WS1 with a 16-char kid is ~215 bytes → ~325 chars. Anything far
+# beyond is refused before base45 decoding does work on attacker-sized input.
+MAX_TEXT_LEN = 600
+DEFAULT_WINDOW_S = 30
+_EPOCH = date(1970, 1, 1)
+
+
+class Reason(StrEnum):
+    """Why a presentation was granted or denied (DESIGN.md); stable, sent on the wire."""
+
+    GRANTED = "granted"
+    MALFORMED = "malformed"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    REVOKED = "revoked"
+    STALE_PRESENTATION = "stale_presentation"
+    REPLAYED = "replayed"
+    NOT_PERMITTED = "not_permitted"
+
+
+class Flag(IntFlag):
+    """Member privileges carried in the certificate."""
+
+    NONE = 0
+    MOTHER_BABY = 1  # access to the mother-and-baby room
+    STAFF = 2  # station staff: may enter while the station is closed to the public
+
+
+class MalformedError(ValueError):
+    """Bytes or text that cannot be a credential."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKey:
+    """A trusted issuer public key and the period (UTC) in which it may be used."""
+
+    kid: str
+    public_key: ec.EllipticCurvePublicKey
+    not_before: datetime
+    not_after: datetime
+
+    def valid_at(self, at: datetime) -> bool:
+        return self.not_before <= at <= self.not_after
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    kid: str
+    serial: bytes
+    device_public: bytes
+    valid_from: date
+    valid_until: date
+    flags: Flag
+    body: bytes  # everything the issuer signed
+    signature: bytes
+
+    @property
+    def raw(self) -> bytes:
+        return self.body + self.signature
+
+
+@dataclass(frozen=True, slots=True)
+class Presentation:
+    certificate: Certificate
+    t: int
+    signature: bytes
+
+    @property
+    def signed(self) -> bytes:
+        return self.certificate.raw + struct.pack(">I", self.t) + PRESENTATION_CONTEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kid: str
+    serial: bytes
+    window_start: int  # unix minutes
+    window_len: int  # minutes
+    flags: Flag
+    body: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of verifying one scanned text; carries no personal data, only the serial."""
+
+    reason: Reason
+    credential: Literal["ws1", "ws2"] | None = None
+    kid: str | None = None
+    serial: str | None = None  # hex
+    flags: Flag = Flag.NONE
+    t: int | None = None  # presentation time or token window start, unix seconds
+    detail: str = ""
+
+    @property
+    def granted(self) -> bool:
+        return self.reason is Reason.GRANTED
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def days(d: date) -> int:
+    return (d - _EPOCH).days
+
+
+def from_days(n: int) -> date:
+    return date.fromordinal(_EPOCH.toordinal() + n)
+
+
+def compress_public(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+
+
+def load_public(raw: bytes) -> ec.EllipticCurvePublicKey:
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+
+
+def sign_raw(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def verify_raw(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
+    if len(signature) != SIG_LEN:
+        return False
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _kid_bytes(kid: str) -> bytes:
+    if not KID_RE.fullmatch(kid):
+        raise ValueError(f"invalid kid {kid!r}: 1-16 of [A-Za-z0-9._-]")
+    return bytes([len(kid)]) + kid.encode("ascii")
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise MalformedError(f"truncated at byte {self.pos} (need {n} more)")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def kid(self) -> str:
+        raw = self.take(self.u8())
+        try:
+            kid = raw.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise MalformedError("kid is not ASCII") from exc
+        if not KID_RE.fullmatch(kid):
+            raise MalformedError(f"invalid kid {kid!r}")
+        return kid
+
+
+# --- issuing (pure: keys are passed in) ---------------------------------------------------------
+
+
+def issue_certificate(
+    issuer: ec.EllipticCurvePrivateKey,
+    *,
+    kid: str,
+    serial: bytes,
+    device_public: ec.EllipticCurvePublicKey,
+    valid_from: date,
+    valid_until: date,
+    flags: Flag = Flag.NONE,
+) -> bytes:
+    """Sign a member certificate for one device key; returns its raw bytes."""
+    if len(serial) != SERIAL_LEN:
+        raise ValueError(f"serial must be {SERIAL_LEN} bytes")
+    if valid_until < valid_from:
+        raise ValueError("valid_until is before valid_from")
+    body = (
+        bytes([CERT_VERSION])
+        + _kid_bytes(kid)
+        + serial
+        + compress_public(device_public)
+        + struct.pack(">HHB", days(valid_from), days(valid_until), int(flags))
+    )
+    return body + sign_raw(issuer, CERT_CONTEXT + body)
+
+
+def present(certificate: bytes, device: ec.EllipticCurvePrivateKey, t: int) -> str:
+    """The QR text a phone shows at unix second `t`."""
+    cert = parse_certificate(certificate)
+    signed = cert.raw + struct.pack(">I", t)
+    return (
+        WS1_PREFIX
+        + base45.b45encode(signed + sign_raw(device, signed + PRESENTATION_CONTEXT)).decode()
+    )
+
+
+def issue_token(
+    issuer: ec.EllipticCurvePrivateKey,
+    *,
+    kid: str,
+    serial: bytes,
+    window_start_min: int,
+    window_len_min: int = 5,
+    flags: Flag = Flag.NONE,
+) -> str:
+    """A compact `WS2:` window token signed by the issuer, for wallets with no device key."""
+    if len(serial) != SERIAL_LEN:
+        raise ValueError(f"serial must be {SERIAL_LEN} bytes")
+    body = (
+        bytes([TOKEN_VERSION])
+        + _kid_bytes(kid)
+        + serial
+        + struct.pack(">IHB", window_start_min, window_len_min, int(flags))
+    )
+    return WS2_PREFIX + base45.b45encode(body + sign_raw(issuer, TOKEN_CONTEXT + body)).decode()
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _read_certificate(r: _Reader) -> Certificate:
+    start = r.pos
+    if r.u8() != CERT_VERSION:
+        raise MalformedError("not a v1 certificate")
+    kid = r.kid()
+    serial = r.take(SERIAL_LEN)
+    device_public = r.take(PUBKEY_LEN)
+    valid_from, valid_until, flags = struct.unpack(">HHB", r.take(5))
+    body = r.data[start : r.pos]
+    signature = r.take(SIG_LEN)
+    return Certificate(
+        kid, serial, device_public, from_days(valid_from), from_days(valid_until),
+        Flag(flags), body, signature,
+    )  # fmt: skip
+
+
+def parse_certificate(raw: bytes) -> Certificate:
+    r = _Reader(raw)
+    cert = _read_certificate(r)
+    if r.pos != len(raw):
+        raise MalformedError(f"{len(raw) - r.pos} trailing bytes after certificate")
+    return cert
+
+
+def _unbase45(text: str, prefix: str) -> bytes:
+    try:
+        return base45.b45decode(text[len(prefix) :])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise MalformedError(f"invalid base45: {exc}") from exc
+
+
+def parse_text(text: str) -> Presentation | Token:
+    """Parse scanned QR text into a presentation or token; raise MalformedError otherwise."""
+    if not isinstance(text, str):
+        raise MalformedError("not text")
+    text = text.strip()
+    if len(text) > MAX_TEXT_LEN:
+        raise MalformedError(f"{len(text)} characters, longer than any credential")
+    if text.startswith(WS1_PREFIX):
+        r = _Reader(_unbase45(text, WS1_PREFIX))
+        cert = _read_certificate(r)
+        (t,) = struct.unpack(">I", r.take(4))
+        item: Presentation | Token = Presentation(cert, t, r.take(SIG_LEN))
+    elif text.startswith(WS2_PREFIX):
+        r = _Reader(_unbase45(text, WS2_PREFIX))
+        if r.u8() != TOKEN_VERSION:
+            raise MalformedError("not a v2 token")
+        kid = r.kid()
+        serial = r.take(SERIAL_LEN)
+        start, length, flags = struct.unpack(">IHB", r.take(7))
+        body = r.data[: r.pos]
+        item = Token(kid, serial, start, length, Flag(flags), body, r.take(SIG_LEN))
+    else:
+        raise MalformedError("not a Waystation credential (expected WS1: or WS2:)")
+    if r.pos != len(r.data):
+        raise MalformedError(f"{len(r.data) - r.pos} trailing bytes")
+    return item
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+class ReplayCache:
+    """(serial, t) pairs already admitted at this station, forgotten once they are stale anyway.
+
+    Keyed on the serial and time, never on signature bytes: ECDSA signatures are malleable, so
+    a copied code with (r, n−s) would slip past a signature-keyed cache.
+    """
+
+    def __init__(self, horizon_s: int, max_entries: int = 100_000) -> None:
+        self.horizon_s = horizon_s
+        self.max_entries = max_entries  # memory cap: ~100 B each, ≈10 MB at the cap
+        self._seen: OrderedDict[tuple[bytes, int], int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def check_and_add(self, serial: bytes, t: int, now: int) -> bool:
+        """True if (serial, t) is new (and remember it); False if it was already used."""
+        while self._seen:
+            key, expires = next(iter(self._seen.items()))
+            if expires > now and len(self._seen) < self.max_entries:
+                break
+            del self._seen[key]
+        if (serial, t) in self._seen:
+            return False
+        self._seen[(serial, t)] = now + self.horizon_s
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyPolicy:
+    """Station-side limits; seconds."""
+
+    window_s: int = DEFAULT_WINDOW_S
+    skew_s: int = 0  # extra tolerance for the phone's clock
+    required: Flag = Flag.NONE  # privileges the door needs (e.g. MOTHER_BABY)
+
+
+def verify(
+    text: str,
+    *,
+    issuers: Mapping[str, IssuerKey],
+    revoked: Container[bytes],
+    now: datetime,
+    policy: VerifyPolicy = VerifyPolicy(),  # frozen dataclass: a safe default
+    replay: ReplayCache | None = None,
+) -> Decision:
+    """Decide on one scanned text. Never raises: bad input is a `malformed` decision."""
+    try:
+        item = parse_text(text)
+    except MalformedError as exc:
+        return Decision(Reason.MALFORMED, detail=str(exc))
+    except Exception as exc:  # the door loop needs a decision, not a crash
+        return Decision(Reason.MALFORMED, detail=f"unparseable: {type(exc).__name__}")
+    now = now.astimezone(UTC)
+    now_s = int(now.timestamp())
+    if isinstance(item, Presentation):
+        cert = item.certificate
+        base = Decision(Reason.GRANTED, "ws1", cert.kid, cert.serial.hex(), cert.flags, item.t)
+        serial, kid, flags, t = cert.serial, cert.kid, cert.flags, item.t
+    else:
+        base = Decision(
+            Reason.GRANTED, "ws2", item.kid, item.serial.hex(), item.flags, item.window_start * 60
+        )
+        serial, kid, flags, t = item.serial, item.kid, item.flags, item.window_start * 60
+
+    def deny(reason: Reason, detail: str) -> Decision:
+        return Decision(reason, base.credential, kid, base.serial, flags, t, detail)
+
+    issuer = issuers.get(kid)
+    if issuer is None or not issuer.valid_at(now):
+        return deny(Reason.UNKNOWN_ISSUER, f"issuer key {kid!r} not trusted now")
+
+    if isinstance(item, Presentation):
+        if not verify_raw(issuer.public_key, cert.signature, CERT_CONTEXT + cert.body):
+            return deny(Reason.BAD_SIGNATURE, "issuer signature on certificate")
+        try:
+            device = load_public(cert.device_public)
+        except ValueError:
+            return deny(Reason.BAD_SIGNATURE, "device key is not a P-256 point")
+        if not verify_raw(device, item.signature, item.signed):
+            return deny(Reason.BAD_SIGNATURE, "device signature on presentation")
+        today = days(now.date())
+        if today > days(cert.valid_until):
+            return deny(Reason.EXPIRED, f"certificate valid until {cert.valid_until}")
+        if today < days(cert.valid_from):
+            return deny(Reason.NOT_YET_VALID, f"certificate valid from {cert.valid_from}")
+        if serial in revoked:
+            return deny(Reason.REVOKED, "serial is on the revocation list")
+        if abs(now_s - t) > policy.window_s + policy.skew_s:
+            return deny(Reason.STALE_PRESENTATION, f"shown at {t}, now {now_s}")
+    else:
+        if not verify_raw(issuer.public_key, item.signature, TOKEN_CONTEXT + item.body):
+            return deny(Reason.BAD_SIGNATURE, "issuer signature on token")
+        if serial in revoked:
+            return deny(Reason.REVOKED, "serial is on the revocation list")
+        end = (item.window_start + item.window_len) * 60
+        if not (t - policy.skew_s <= now_s <= end + policy.skew_s):
+            return deny(Reason.STALE_PRESENTATION, f"window {t}..{end}, now {now_s}")
+
+    if policy.required & ~flags:
+        return deny(Reason.NOT_PERMITTED, f"needs {policy.required!r}")
+    if replay is not None and not replay.check_and_add(serial, t, now_s):
+        return deny(Reason.REPLAYED, "this code was already used here")
+    return base

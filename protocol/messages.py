@@ -1,0 +1,229 @@
+"""Versioned payload models of contract v1, one per topic kind.
+
+Unknown fields are ignored so a newer v1 agent can add a field without the cloud dead-lettering
+its messages; a different `v` is refused, because that is a breaking change by definition.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from protocol.credential import Reason
+from protocol.topics import SID_RE, Kind
+
+SCHEMA_VERSION = 1
+MAX_PAYLOAD_BYTES = 64 * 1024  # the largest legitimate payload (a config) is a few kB
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PayloadError(ValueError):
+    """A payload that does not match the contract; `reason` is short and stable for counters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+Sid = Annotated[str, Field(pattern=SID_RE.pattern)]
+
+
+class Payload(BaseModel):
+    """Fields every payload carries: schema version and station clock (UTC)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: Literal[1] = SCHEMA_VERSION
+    ts: AwareDatetime = Field(default_factory=utcnow)
+
+    @field_validator("ts", "interval_start", "expires_at", check_fields=False)
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class StationPayload(Payload):
+    """Edge→cloud payloads name their station so ingest can refuse a sid/topic mismatch."""
+
+    sid: Sid
+
+
+# --- state and meta (retained) -------------------------------------------------------------
+
+Status = Literal["online", "lost", "offline", "degraded"]
+
+
+class StatePayload(StationPayload):
+    status: Status
+    sess: int = Field(ge=0, description="session counter, +1 per connect, persisted")
+    config_version: int | None = Field(default=None, ge=0)
+    reason: str | None = Field(default=None, max_length=200, description="why degraded")
+
+
+class MetaPayload(StationPayload):
+    agent_version: str = Field(max_length=40)
+    capabilities: list[str] = Field(default_factory=list, max_length=32)
+    config_version: int | None = Field(default=None, ge=0)
+    trust_version: int | None = Field(default=None, ge=0)
+    revocation_version: int | None = Field(default=None, ge=0)
+
+
+# --- telemetry (heartbeat) -------------------------------------------------------------------
+
+DoorState = Literal["closed", "open", "unknown"]
+LockState = Literal["locked", "unlocked", "fault", "unknown"]
+
+
+class TelemetryPayload(StationPayload):
+    uptime_s: float = Field(ge=0)
+    interval_s: float = Field(default=30.0, gt=0, le=3600, description="heartbeat period")
+    config_version: int | None = Field(default=None, ge=0)
+    journal_backlog: int = Field(default=0, ge=0)
+    door: DoorState = "unknown"
+    lock: LockState = "unknown"
+    occupancy: int | None = Field(default=None, ge=0)
+    cpu_temp_c: float | None = None
+    load1: float | None = Field(default=None, ge=0)
+    mem_used_pct: float | None = Field(default=None, ge=0, le=100)
+    disk_used_pct: float | None = Field(default=None, ge=0, le=100)
+    sensors: dict[str, float] = Field(
+        default_factory=dict, max_length=64, description="e.g. fridge_c, ambient_c, energy_kwh"
+    )
+
+
+# --- events (journaled, QoS 1) -----------------------------------------------------------------
+
+
+class EventBase(StationPayload):
+    event_id: UUID = Field(description="UUIDv7, unique with the station")
+    seq: int = Field(ge=1, description="per-station journal sequence, never repeats")
+    historical: bool = Field(default=False, description="replayed from the journal")
+
+
+class AccessEvent(EventBase):
+    type: Literal["access"] = "access"
+    granted: bool
+    reason: Reason
+    credential: Literal["ws1", "ws2"] | None = None
+    kid: str | None = Field(default=None, max_length=16)
+    serial: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+
+
+DoorAction = Literal["door_opened", "door_closed", "held_open", "forced_open", "unlocked"]
+
+
+class DoorEvent(EventBase):
+    type: Literal["door"] = "door"
+    action: DoorAction
+    cause: str | None = Field(default=None, max_length=40, description="grant, exit, remote")
+
+
+class AlarmEvent(EventBase):
+    type: Literal["alarm"] = "alarm"
+    alarm: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="e.g. camera_down")
+    state: Literal["raised", "cleared"]
+    detail: str | None = Field(default=None, max_length=200)
+
+
+Event = Annotated[AccessEvent | DoorEvent | AlarmEvent, Field(discriminator="type")]
+
+
+class FootfallPayload(StationPayload):
+    seq: int = Field(ge=1)
+    interval_start: AwareDatetime
+    seconds: int = Field(gt=0, le=86400)
+    entries: int = Field(ge=0)
+    exits: int = Field(ge=0)
+    occupancy: int = Field(ge=0)
+    historical: bool = False
+
+
+# --- cloud→edge ------------------------------------------------------------------------------
+
+
+class AckPayload(Payload):
+    upto_seq: int = Field(ge=0, description="every journal item with seq <= this is committed")
+
+
+class CommandPayload(Payload):
+    cmd_id: str = Field(min_length=1, max_length=64)
+    expires_at: AwareDatetime
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class CmdResultPayload(StationPayload):
+    cmd_id: str = Field(min_length=1, max_length=64)
+    ok: bool
+    detail: str | None = Field(default=None, max_length=200)
+
+
+class ConfigPayload(Payload):
+    config_version: int = Field(ge=0)
+    config: dict[str, Any]
+
+
+class CloudStatePayload(Payload):
+    online: bool
+
+
+_EVENT = TypeAdapter(Event)
+
+MODELS: dict[Kind, type[Payload]] = {
+    Kind.STATE: StatePayload,
+    Kind.META: MetaPayload,
+    Kind.TELEMETRY: TelemetryPayload,
+    Kind.FOOTFALL: FootfallPayload,
+    Kind.ACK: AckPayload,
+    Kind.CMD: CommandPayload,
+    Kind.CMD_RESULT: CmdResultPayload,
+    Kind.CONFIG: ConfigPayload,
+}
+
+
+def loads(raw: bytes | str) -> dict[str, Any]:
+    """Parse a JSON object payload, refusing oversize, non-UTF-8 and non-object input."""
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        data = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise PayloadError("not_utf8", str(exc)) from exc
+    except ValueError as exc:
+        raise PayloadError("not_json", str(exc)) from exc
+    if not isinstance(data, dict):
+        raise PayloadError("not_object", f"expected a JSON object, got {type(data).__name__}")
+    if data.get("v") != SCHEMA_VERSION:
+        raise PayloadError("bad_version", f"v={data.get('v')!r}, expected {SCHEMA_VERSION}")
+    return data
+
+
+def decode(kind: Kind, raw: bytes | str) -> Payload:
+    """Validate a payload for topic `kind`; raise PayloadError with a stable reason."""
+    data = loads(raw)
+    try:
+        if kind is Kind.EVENTS:
+            return _EVENT.validate_python(data)
+        return MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError("schema", f"{where}: {first['msg']}") from exc
