@@ -18,7 +18,7 @@ TRUST_REVOCATIONS = f"{PREFIX}/trust/revocations"
 CLOUD_STATE = f"{PREFIX}/_cloud/state"
 
 # Names that may never be station ids because they are global topic segments.
-RESERVED_SIDS = frozenset({"trust", "_cloud"})
+RESERVED_SIDS = frozenset({"trust", "_cloud", "cloud"})  # "cloud" is the cloud account
 COMMANDS = frozenset({"unlock", "rebirth", "sync", "reboot"})
 
 
