@@ -1,0 +1,1 @@
+"""Waystation cloud: MQTT ingest, station registry, liveness and the workers' public API."""

@@ -1,0 +1,1 @@
+"""HTTP API routers; `cloud.main.create_app` mounts them."""

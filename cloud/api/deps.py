@@ -1,0 +1,53 @@
+"""FastAPI dependencies; everything comes from `app.state`, set up by `create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from cloud.ingest.handlers import Clock
+from cloud.liveness import LivenessPolicy
+from cloud.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    """What request handlers need, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    policy: LivenessPolicy
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(ctx: ContextDep) -> Iterator[Session]:
+    with Session(ctx.engine) as session:
+        yield session
+
+
+def get_now(ctx: ContextDep) -> datetime:
+    """One clock reading per request, so every station in a response is judged at one time."""
+    return ctx.clock()
+
+
+def get_policy(ctx: ContextDep) -> LivenessPolicy:
+    return ctx.policy
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+NowDep = Annotated[datetime, Depends(get_now)]
+PolicyDep = Annotated[LivenessPolicy, Depends(get_policy)]

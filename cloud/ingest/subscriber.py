@@ -1,0 +1,292 @@
+"""The ingest worker: paho-mqtt in, one writer thread batching into the database, acks out.
+
+paho's network thread only enqueues; the writer thread owns the `Ingestor` and the database,
+and publishes `ws/v1/{sid}/ack` after each commit. Subscriptions are (re)made on every
+CONNACK, so a broker restart or a reconnect needs no special handling. Several workers split
+events, footfall and telemetry through an MQTT 5 shared subscription; state and meta are
+subscribed plainly by every worker, since brokers send no retained messages to `$share`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine
+
+from cloud.ingest.handlers import Clock, Ingestor
+from cloud.models import utcnow
+from cloud.settings import Settings
+from protocol import topics
+from protocol.messages import AckPayload, CloudStatePayload
+from protocol.topics import Kind
+
+log = logging.getLogger(__name__)
+
+# Messages held between paho and the writer (count). At ~1 kB each this bounds memory to
+# ~100 MB while the database is away; beyond it messages are dropped and counted — the edges
+# still hold them in their journals and re-send what is never acked.
+QUEUE_MAX = 100_000
+KEEPALIVE_S = 30  # broker notices a dead worker (and publishes its LWT) after ~45 s
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho's exponential reconnect back-off
+# A named worker (client_id given) keeps its session this long (seconds) across restarts, so
+# the broker queues its QoS 1 messages meanwhile; anonymous workers start clean.
+SESSION_EXPIRY_S = 3_600
+DB_RETRY_MAX_S = 30.0  # longest pause between attempts to write while the database is away
+STOP_PUBLISH_WAIT_S = 2.0  # how long a clean stop waits for `_cloud/state` offline to go out
+# CONNACK refusals that retrying cannot fix: stop instead of hammering the broker.
+FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8C})
+
+STREAM_KINDS = (Kind.EVENTS, Kind.FOOTFALL, Kind.TELEMETRY)  # split across workers
+RETAINED_KINDS = (Kind.STATE, Kind.META)  # every worker, plain subscription
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    topic: str
+    payload: bytes
+    retained: bool
+
+
+class IngestWorker:
+    """One ingest worker process's MQTT side. `start()` returns at once; `stop()` drains."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        client_id: str | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.ingestor = Ingestor(engine, clock=clock)
+        self.persistent = client_id is not None
+        self.client_id = client_id or f"ws-ingest-{uuid.uuid4().hex[:12]}"
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self.fatal: str | None = None  # set when the broker refused us for good
+        self.dropped = 0  # messages lost to a full queue
+        self.acks_published = 0
+        self._queue: queue.Queue[Received] = queue.Queue(maxsize=QUEUE_MAX)
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._sub_mid: int | None = None
+        self._v5 = settings.mqtt_protocol == 5
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=None if self._v5 else not self.persistent,
+            protocol=MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311,
+        )
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[str]:
+        """Topic filters, shared for the streams when the settings allow it."""
+        streams = [topics.all_stations(k) for k in STREAM_KINDS]
+        if self.settings.shared_subscriptions:
+            assert self.settings.share_group is not None
+            streams = [topics.shared(self.settings.share_group, t) for t in streams]
+        return streams + [topics.all_stations(k) for k in RETAINED_KINDS]
+
+    def start(self) -> None:
+        """Start the writer thread and connect in the background (paho reconnects itself)."""
+        url = self.settings.broker_url
+        if url.username:
+            self._client.username_pw_set(url.username, url.password)
+        if url.tls:
+            self._client.tls_set()
+        self._client.will_set(
+            topics.CLOUD_STATE, CloudStatePayload(online=False).to_bytes(), qos=1, retain=True
+        )
+        self._client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+        kwargs: dict[str, Any] = {}
+        if self._v5:
+            kwargs["clean_start"] = not self.persistent
+            if self.persistent:
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                kwargs["properties"] = props
+        self._client.connect_async(url.host, url.port, KEEPALIVE_S, **kwargs)
+        self._client.loop_start()
+        log.info("ingest %s: connecting to %s", self.client_id, url)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain and commit what was received, say `_cloud/state` offline, disconnect."""
+        self._stopping.set()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        if self.connected.is_set():
+            info = self._client.publish(
+                topics.CLOUD_STATE, CloudStatePayload(online=False).to_bytes(), qos=1, retain=True
+            )
+            try:
+                info.wait_for_publish(STOP_PUBLISH_WAIT_S)
+            except (RuntimeError, ValueError):
+                log.warning("ingest %s: offline state not confirmed", self.client_id)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._writer is not None and self._writer.is_alive():
+            log.error("ingest %s: writer still busy after %.0f s", self.client_id, timeout)
+            return
+        # Whatever arrived after the writer finished is committed without acks: its edges
+        # re-send it, find it stored, and are acked then.
+        self._drain_into_ingestor()
+        try:
+            self.ingestor.flush()
+        except Exception as exc:
+            log.error(
+                "ingest %s: %d messages not stored at stop: %s",
+                self.client_id,
+                self.ingestor.pending,
+                exc,
+            )
+
+    # --- paho callbacks (network thread: enqueue only, never raise) ------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error("ingest %s: broker refused: %s", self.client_id, reason_code)
+                if reason_code.value in FATAL_CONNACK:
+                    self.fatal = str(reason_code)
+                    client.disconnect()
+                return
+            self.connected.set()
+            filters = self.subscriptions()
+            if self._v5:
+                _rc, self._sub_mid = client.subscribe(
+                    [(f, SubscribeOptions(qos=1)) for f in filters]
+                )
+            else:
+                _rc, self._sub_mid = client.subscribe([(f, 1) for f in filters])
+            client.publish(
+                topics.CLOUD_STATE, CloudStatePayload(online=True).to_bytes(), qos=1, retain=True
+            )
+            log.info("ingest %s: connected, subscribed to %s", self.client_id, filters)
+        except Exception:
+            log.exception("ingest %s: on_connect failed", self.client_id)
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("ingest %s: subscriptions refused: %s", self.client_id, failed)
+        if mid == self._sub_mid:
+            self.subscribed.set()
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: Any,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        if not self._stopping.is_set():
+            log.warning("ingest %s: disconnected (%s), reconnecting", self.client_id, reason_code)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # kept (as bad_topic) rather than lost
+                topic = bytes(msg._topic).decode("utf-8", "replace")
+            self._queue.put_nowait(Received(topic, bytes(msg.payload), bool(msg.retain)))
+        except queue.Full:
+            self.dropped += 1
+        except Exception:
+            log.exception("ingest %s: could not enqueue a message", self.client_id)
+
+    # --- writer thread -----------------------------------------------------------------------
+
+    def _drain_into_ingestor(self, limit: int | None = None) -> None:
+        while limit is None or self.ingestor.pending < limit:
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self.ingestor.handle(msg.topic, msg.payload, msg.retained)
+
+    def _fill_batch(self) -> bool:
+        """Collect up to `batch_max` messages, waiting at most `batch_max_wait_s` after the
+        first; False when there is nothing to write."""
+        batch_max = self.settings.batch_max
+        if self.ingestor.pending == 0:
+            try:
+                msg = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                return False
+            self.ingestor.handle(msg.topic, msg.payload, msg.retained)
+        deadline = time.monotonic() + self.settings.batch_max_wait_s
+        while self.ingestor.pending < batch_max:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                self._drain_into_ingestor(batch_max)
+                break
+            try:
+                msg = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            self.ingestor.handle(msg.topic, msg.payload, msg.retained)
+        return True
+
+    def _write_loop(self) -> None:
+        backoff = 0.0
+        while True:
+            if not self._fill_batch():
+                if self._stopping.is_set():
+                    return
+                continue
+            try:
+                acks = self.ingestor.flush()
+            except Exception as exc:
+                if self._stopping.is_set():
+                    return  # stop() makes a last attempt
+                backoff = min(DB_RETRY_MAX_S, max(0.5, backoff * 2))
+                log.warning(
+                    "ingest %s: database write failed (%s); %d buffered, retry in %.1f s",
+                    self.client_id,
+                    exc,
+                    self.ingestor.pending,
+                    backoff,
+                )
+                self._stopping.wait(backoff)
+                continue
+            backoff = 0.0
+            for sid, upto in acks:
+                self._client.publish(topics.ack(sid), AckPayload(upto_seq=upto).to_bytes(), qos=1)
+                self.acks_published += 1

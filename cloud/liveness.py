@@ -1,0 +1,125 @@
+"""Effective station status and "open now", as pure functions of stored state and a clock.
+
+A station reports `online`/`degraded` in its birth and heartbeats every `interval` seconds
+(telemetry). The cloud judges by its own receive times:
+
+- `online` (or `degraded`): the last report was online/degraded and the last sign of life
+  (heartbeat, or the birth itself) is at most `grace_intervals × interval` old;
+- `stale`: it was online/degraded but has gone quiet for longer. For `stale_open_grace_s`
+  after turning stale it still counts as open: the door admits members without any network,
+  so an uplink blip is far more likely than a closed station, and a map that flickers on
+  every lost heartbeat is worse than one that is a few minutes late;
+- `lost` (its LWT: the connection died) and `offline` (a clean stop): as reported;
+- `unknown`: never heard from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cloud.hours import HoursError, HoursState, evaluate
+from cloud.models import Station, StationState
+
+DEFAULT_HEARTBEAT_S = 30.0  # protocol.messages.TelemetryPayload.interval_s default
+FAULT_STATES = frozenset({"fault"})  # door/lock states that mean the mechanism is broken
+
+
+class Status(StrEnum):
+    ONLINE = "online"
+    DEGRADED = "degraded"
+    STALE = "stale"
+    LOST = "lost"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessPolicy:
+    """Seconds and multiples that decide when silence means trouble."""
+
+    grace_intervals: float = 3
+    stale_open_grace_s: float = 300
+    default_interval_s: float = DEFAULT_HEARTBEAT_S
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    status: Status
+    live: bool  # counts as reachable for "open now": online, or stale within the grace
+    deadline: datetime | None = None  # when online turns (or turned) stale
+
+
+def _last_alive(state: StationState) -> datetime | None:
+    times = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
+    return max(times) if times else None
+
+
+def liveness(
+    state: StationState | None, now: datetime, policy: LivenessPolicy = LivenessPolicy()
+) -> Liveness:
+    """The effective status of a station at `now` (aware)."""
+    if state is None or state.status in (None, "", Status.UNKNOWN):
+        return Liveness(Status.UNKNOWN, live=False)
+    if state.status == Status.LOST:
+        return Liveness(Status.LOST, live=False)
+    if state.status == Status.OFFLINE:
+        return Liveness(Status.OFFLINE, live=False)
+    reported = Status.DEGRADED if state.status == Status.DEGRADED else Status.ONLINE
+    alive_at = _last_alive(state)
+    if alive_at is None:  # a birth replayed from a retained message with no time: unproven
+        return Liveness(Status.STALE, live=False)
+    interval = state.heartbeat_interval_s or policy.default_interval_s
+    deadline = alive_at + timedelta(seconds=policy.grace_intervals * interval)
+    if now <= deadline:
+        return Liveness(reported, live=True, deadline=deadline)
+    within = now <= deadline + timedelta(seconds=policy.stale_open_grace_s)
+    return Liveness(Status.STALE, live=within, deadline=deadline)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the finder shows about a station at one instant."""
+
+    status: Status
+    open_now: bool
+    hours: HoursState
+
+
+def assess(
+    station: Station,
+    state: StationState | None,
+    now: datetime,
+    policy: LivenessPolicy = LivenessPolicy(),
+) -> Assessment:
+    """Open now = inside opening hours AND live (online, or stale within grace) AND door and
+    lock not in fault AND not in maintenance AND not reporting `degraded`.
+
+    Invalid stored hours count as closed rather than failing the whole search.
+    """
+    live = liveness(state, now, policy)
+    try:
+        hours = evaluate(
+            station.opening_hours, tz=station.tz, at=now, coords=(station.lat, station.lon)
+        )
+    except HoursError:
+        hours = HoursState(open=False, unknown=True)
+    healthy = (
+        state is not None
+        and state.status != Status.DEGRADED
+        and state.door not in FAULT_STATES
+        and state.lock not in FAULT_STATES
+    )
+    is_open = hours.open and live.live and healthy and not station.maintenance
+    return Assessment(live.status, is_open, hours)
+
+
+def open_now(
+    station: Station,
+    state: StationState | None,
+    now: datetime,
+    policy: LivenessPolicy = LivenessPolicy(),
+) -> bool:
+    """See `assess`."""
+    return assess(station, state, now, policy).open_now

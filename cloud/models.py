@@ -1,0 +1,228 @@
+"""Database tables of the cloud, plus the public shape of a station.
+
+All timestamps are aware UTC (`UTCDateTime`); `received_at` is the cloud's clock, `ts` the
+station's. Coordinates are WGS-84 degrees.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, Table, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from cloud.sqltypes import UTCDateTime
+
+# BIGINT everywhere a counter can outgrow 2^31, but SQLite only auto-increments a column
+# declared exactly INTEGER PRIMARY KEY.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+DEFAULT_TZ = "Asia/Shanghai"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- stations ------------------------------------------------------------------------------
+
+
+class StationBase(SQLModel):
+    """Registry fields shared by the table and the public view."""
+
+    name: str = Field(max_length=120)
+    lat: float = Field(ge=-90, le=90, description="WGS-84 latitude, degrees")
+    lon: float = Field(ge=-180, le=180, description="WGS-84 longitude, degrees")
+    amenities: list[str] = Field(default_factory=list, sa_type=JSON)
+    opening_hours: str = Field(default="24/7", max_length=255, description="OSM syntax")
+    operator: str = Field(default="", max_length=120)
+    address: str = Field(default="", max_length=255)
+    city: str = Field(default="", max_length=60)
+    tz: str = Field(default=DEFAULT_TZ, max_length=64, description="IANA zone of the hours")
+    capacity: int | None = Field(default=None, ge=0, description="people it can seat")
+
+
+class Station(StationBase, table=True):
+    """A registered station; `maintenance` takes it off the open map without deleting it."""
+
+    __tablename__ = "station"
+    # The nearby search filters on a lat/lon box first; this index serves that range scan.
+    __table_args__ = (Index("ix_station_lat_lon", "lat", "lon"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    maintenance: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StationPublic(StationBase):
+    """A station as the workers' app sees it: registry fields plus what is true right now."""
+
+    id: str
+    open_now: bool
+    status: str = Field(description="online, stale, lost, offline, degraded or unknown")
+    closes_at: datetime | None = Field(default=None, description="next closing by the hours")
+    opens_at: datetime | None = Field(default=None, description="next opening by the hours")
+    occupancy: int | None = None
+
+
+# --- live state ------------------------------------------------------------------------------
+
+
+class StationState(SQLModel, table=True):
+    """What the station last told us; `cloud.liveness` turns it into an effective status.
+
+    `last_seen`, `last_heartbeat` and `status_at` are cloud receive times, so a station with
+    a wrong clock is still judged correctly.
+    """
+
+    __tablename__ = "station_state"
+
+    station_id: str = Field(primary_key=True, foreign_key="station.id", max_length=40)
+    status: str = Field(default="unknown", max_length=16, description="as last reported")
+    sess: int | None = Field(default=None, sa_type=BigInteger, description="of that report")
+    status_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str | None = Field(default=None, description="why degraded")
+    last_seen: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_heartbeat: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    heartbeat_interval_s: float | None = None
+    door: str | None = Field(default=None, max_length=16)
+    lock: str | None = Field(default=None, max_length=16)
+    occupancy: int | None = None
+    config_version: int | None = Field(default=None, sa_type=BigInteger)
+    meta: dict[str, Any] | None = Field(default=None, sa_type=JSON, description="last meta")
+    acked_seq: int = Field(
+        default=0, sa_type=BigInteger, description="every journal seq <= this is committed"
+    )
+
+
+# --- journaled items -------------------------------------------------------------------------
+
+
+class Event(SQLModel, table=True):
+    """Access decisions, door events and alarms; one row per (station, event_id)."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("station_id", "event_id", name="uq_event_station_event_id"),
+        Index("ix_event_station_seq", "station_id", "seq"),
+        Index("ix_event_station_ts", "station_id", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    station_id: str = Field(foreign_key="station.id", max_length=40)
+    event_id: UUID
+    seq: int = Field(sa_type=BigInteger)
+    type: str = Field(max_length=16, description="access, door or alarm")
+    ts: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    historical: bool = False
+    # access
+    granted: bool | None = None
+    reason: str | None = Field(default=None, max_length=32)
+    credential: str | None = Field(default=None, max_length=8)
+    kid: str | None = Field(default=None, max_length=16)
+    serial: str | None = Field(default=None, max_length=24)
+    # door
+    action: str | None = Field(default=None, max_length=32)
+    cause: str | None = Field(default=None, max_length=40)
+    # alarm
+    alarm: str | None = Field(default=None, max_length=40)
+    alarm_state: str | None = Field(default=None, max_length=16)
+    detail: str | None = None
+
+
+class FootfallInterval(SQLModel, table=True):
+    """People counts per interval; upserted on (station, interval_start), newest seq wins."""
+
+    __tablename__ = "footfall_interval"
+    __table_args__ = (
+        UniqueConstraint("station_id", "interval_start", name="uq_footfall_station_start"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    station_id: str = Field(foreign_key="station.id", max_length=40)
+    interval_start: datetime = Field(sa_type=UTCDateTime)
+    seconds: int
+    entries: int
+    exits: int
+    occupancy: int
+    seq: int = Field(sa_type=BigInteger)
+    historical: bool = False
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ReceivedSeq(SQLModel, table=True):
+    """Every journal seq the cloud has committed for a station, whatever became of the item.
+
+    Acks are computed from this one table: events, footfall intervals (which an upsert may
+    overwrite with a newer seq) and kept dead letters all land here, so a seq is never missed
+    and a gap is a real gap.
+    """
+
+    __tablename__ = "received_seq"
+
+    station_id: str = Field(primary_key=True, max_length=40)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    kind: str = Field(max_length=16, description="events, footfall or dead_letter")
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- telemetry and refused input ---------------------------------------------------------------
+
+
+class Telemetry(SQLModel, table=True):
+    """Heartbeats with the metrics ops chart; the whole payload is kept in `payload`."""
+
+    __tablename__ = "telemetry"
+    __table_args__ = (Index("ix_telemetry_station_received", "station_id", "received_at"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    station_id: str = Field(foreign_key="station.id", max_length=40)
+    ts: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    uptime_s: float
+    interval_s: float
+    door: str = Field(max_length=16)
+    lock: str = Field(max_length=16)
+    occupancy: int | None = None
+    config_version: int | None = Field(default=None, sa_type=BigInteger)
+    journal_backlog: int = 0
+    cpu_temp_c: float | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message ingest refused, kept byte for byte so it can be inspected and replayed.
+
+    `reason` is a short stable code (`not_json`, `schema`, `bad_version`, `sid_mismatch`,
+    `unknown_station`, `bad_topic`, `too_large`, …); `station_id` is the topic's station when
+    the topic names one, even an unregistered one, so it is not a foreign key.
+    """
+
+    __tablename__ = "dead_letter"
+    __table_args__ = (
+        Index("ix_dead_letter_station_seq", "station_id", "seq"),
+        Index("ix_dead_letter_received", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    topic: str
+    payload: bytes = Field(sa_type=LargeBinary)
+    reason: str = Field(max_length=32)
+    detail: str = ""
+    station_id: str | None = Field(default=None, max_length=40)
+    seq: int | None = Field(default=None, sa_type=BigInteger)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for bulk statements."""
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+TABLES = [
+    table(m)
+    for m in (Station, StationState, Event, FootfallInterval, ReceivedSeq, Telemetry, DeadLetter)
+]

@@ -1,0 +1,99 @@
+"""Cloud settings, read from `WAYSTATION_*` environment variables or passed in by the CLI.
+
+Built once in `main()` / the CLI and handed down; nothing here creates an engine or a client.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocol.broker import BrokerUrl
+
+
+class Settings(BaseSettings):
+    """Where the cloud stores data and reads MQTT from, and how it judges liveness."""
+
+    model_config = SettingsConfigDict(env_prefix="WAYSTATION_", extra="forbid", frozen=True)
+
+    db: str = Field(
+        default="sqlite:///waystation.db",
+        min_length=1,
+        description="SQLAlchemy URL, e.g. sqlite:///waystation.db or "
+        "postgresql+psycopg://user:pass@host/db",
+    )
+    broker: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        min_length=1,
+        description="MQTT broker URL with the cloud account: mqtt[s]://user:pass@host:port",
+    )
+    mqtt_protocol: Literal[5, 311] = Field(
+        default=5,
+        description="MQTT version; 311 for brokers without MQTT 5 (the demo's amqtt), which "
+        "also turns shared subscriptions off",
+    )
+    share_group: str | None = Field(
+        default="ingest",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="MQTT 5 shared-subscription group for events/footfall/telemetry; "
+        "empty or None subscribes plainly (one worker only)",
+    )
+    heartbeat_grace_intervals: float = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="a station is online while its last heartbeat is at most this many of "
+        "its own heartbeat intervals old",
+    )
+    stale_open_grace_s: float = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="seconds a stale station still counts as open (its door admits members "
+        "offline, so a short uplink blip must not take it off the map)",
+    )
+    batch_max: int = Field(
+        default=200,
+        ge=1,
+        le=5_000,
+        description="ingest commits after this many messages (one transaction per batch)",
+    )
+    batch_max_wait_s: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="ingest commits at the latest this many seconds after a batch's first "
+        "message; bounds the ack delay an edge sees",
+    )
+
+    @field_validator("mqtt_protocol", mode="before")
+    @classmethod
+    def _protocol_from_env(cls, value: object) -> object:
+        """Environment values are strings; the Literal wants the int."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        return value
+
+    @field_validator("share_group", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null"):
+            return None
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _parse_broker(cls, value: str) -> str:
+        BrokerUrl.parse(value)  # raises ValueError → a validation error naming the field
+        return value
+
+    @property
+    def broker_url(self) -> BrokerUrl:
+        return BrokerUrl.parse(self.broker)
+
+    @property
+    def shared_subscriptions(self) -> bool:
+        """Shared subscriptions need both a group and MQTT 5."""
+        return self.share_group is not None and self.mqtt_protocol == 5

@@ -1,0 +1,1 @@
+"""Access stage: scanned text → decision, against the trust and revocation lists held."""

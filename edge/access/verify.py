@@ -1,0 +1,131 @@
+"""Access decisions: scanned text → `Decision`, against the trust and revocation lists held.
+
+The lists are replaced whole when a newer signed one arrives (from MQTT, on the link thread)
+while the door loop keeps deciding; each decision reads one consistent snapshot. A list with
+a bad signature or an older version is refused and the held one stays: a replayed old
+revocation list must never un-revoke a member.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from edge.ports import Clock
+from protocol.credential import Decision, IssuerKey, ReplayCache, VerifyPolicy, verify
+from protocol.trust import RevocationList, TrustList
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What one decision is checked against; swapped atomically on update."""
+
+    trust: TrustList | None = None
+    revocations: RevocationList | None = None
+    issuers: dict[str, IssuerKey] = field(default_factory=dict)
+    revoked: frozenset[bytes] = frozenset()
+
+
+class AccessVerifier:
+    """Holds the lists, the replay cache and the policy; `decide()` never raises."""
+
+    def __init__(
+        self,
+        *,
+        anchor: ec.EllipticCurvePublicKey | None,
+        policy: VerifyPolicy,
+        clock: Clock,
+        trust: TrustList | None = None,
+        revocations: RevocationList | None = None,
+        replay: ReplayCache | None = None,
+    ) -> None:
+        self.anchor = anchor
+        self.policy = policy
+        self.clock = clock
+        # Entries older than window + skew are stale anyway, so that is all the cache keeps.
+        self.replay = replay or ReplayCache(horizon_s=2 * (policy.window_s + policy.skew_s))
+        self._lock = threading.Lock()
+        self._snap = _Snapshot()
+        self._install(trust, revocations)
+
+    def _install(self, trust: TrustList | None, revocations: RevocationList | None) -> None:
+        self._snap = _Snapshot(
+            trust,
+            revocations,
+            trust.issuers() if trust else {},
+            revocations.revoked() if revocations else frozenset(),
+        )
+
+    def load(
+        self,
+        anchor: ec.EllipticCurvePublicKey | None,
+        trust: TrustList | None,
+        revocations: RevocationList | None,
+    ) -> None:
+        """Replace everything held, e.g. with what the trust directory had at start-up."""
+        with self._lock:
+            self.anchor = anchor
+            self._install(trust, revocations)
+
+    @property
+    def trust_version(self) -> int | None:
+        trust = self._snap.trust
+        return trust.version if trust else None
+
+    @property
+    def revocation_version(self) -> int | None:
+        revocations = self._snap.revocations
+        return revocations.version if revocations else None
+
+    def decide(self, text: str) -> Decision:
+        """Verify one scanned text now. Only the door loop calls this (the cache is not shared)."""
+        snap = self._snap
+        return verify(
+            text,
+            issuers=snap.issuers,
+            revoked=snap.revoked,
+            now=self.clock.now(),
+            policy=self.policy,
+            replay=self.replay,
+        )
+
+    def update_trust(self, raw: bytes | str) -> TrustList | None:
+        """Apply a received trust list; returns it, or None if it was refused (logged)."""
+        if self.anchor is None:
+            log.error("trust list refused: this station has no trust anchor")
+            return None
+        with self._lock:
+            snap = self._snap
+            try:
+                trust = TrustList.accept(raw, self.anchor, self.trust_version)
+                self._install(trust, snap.revocations)  # decodes the keys: may raise too
+            except ValueError as exc:  # ListError, or a key that is not a P-256 point
+                log.warning("trust list refused: %s", exc)
+                return None
+        log.info("trust list v%d applied (%d keys)", trust.version, len(trust.keys))
+        return trust
+
+    def update_revocations(self, raw: bytes | str) -> RevocationList | None:
+        """Apply a received revocation list; returns it, or None if it was refused (logged)."""
+        if self.anchor is None:
+            log.error("revocation list refused: this station has no trust anchor")
+            return None
+        with self._lock:
+            snap = self._snap
+            try:
+                revocations = RevocationList.accept(raw, self.anchor, self.revocation_version)
+                self._install(snap.trust, revocations)
+            except ValueError as exc:  # ListError, or a serial that is not hex
+                log.warning("revocation list refused: %s", exc)
+                return None
+        log.info(
+            "revocation list v%d applied (%d serials)",
+            revocations.version,
+            len(revocations.serials),
+        )
+        return revocations

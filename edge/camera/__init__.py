@@ -1,0 +1,1 @@
+"""Camera stage: frame capture and QR decoding."""

@@ -1,0 +1,71 @@
+"""QR decoding: frame → list of texts.
+
+Behind the `QrDecoder` port so a zxing-cpp cascade or a motion-gated decoder can replace or
+wrap `ZbarDecoder` without touching the agent. A decoder never raises: a frame it cannot use
+gives `[]`, and bytes that are not UTF-8 come back as text with U+FFFD in it, which the
+verifier turns into a `malformed` decision.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+from pyzbar import pyzbar
+
+log = logging.getLogger(__name__)
+
+# Biggest frame worth decoding (pixels); a bigger one is a misconfigured camera, and decoding
+# it would blow the door's 0.3 s budget.
+MAX_PIXELS = 4096 * 4096
+
+
+def to_gray(frame: object) -> np.ndarray | None:
+    """A contiguous uint8 grayscale view of `frame`, or None if it is not an image."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim not in (2, 3):
+        return None
+    h, w = frame.shape[:2]
+    if h < 21 or w < 21 or h * w > MAX_PIXELS:  # 21 px: the smallest QR at one pixel a module
+        return None
+    channels = 1 if frame.ndim == 2 else frame.shape[2]
+    if channels == 1:
+        return np.ascontiguousarray(frame.reshape(h, w))
+    if channels == 3:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    if channels == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
+    return None
+
+
+def as_text(data: bytes) -> str:
+    """Payload bytes as text; undecodable bytes become U+FFFD rather than an exception."""
+    return data.decode("utf-8", errors="replace")
+
+
+class ZbarDecoder:
+    """pyzbar (libzbar) on the grayscale frame, QR symbols only."""
+
+    def decode(self, frame: object) -> list[str]:
+        try:
+            gray = to_gray(frame)
+            if gray is None:
+                return []
+            symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
+        except Exception:  # a decoder bug must cost one frame, not the door loop
+            log.exception("QR decoding failed on a frame")
+            return []
+        texts: list[str] = []
+        for symbol in symbols:
+            text = as_text(symbol.data)
+            if text not in texts:  # zbar may report one code twice
+                texts.append(text)
+        return texts
+
+
+_DEFAULT = ZbarDecoder()
+
+
+def decode(frame: object) -> list[str]:
+    """Texts of the QR codes in `frame` with the default decoder."""
+    return _DEFAULT.decode(frame)

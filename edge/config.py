@@ -1,0 +1,183 @@
+"""Station agent configuration: a tree of small pydantic models loaded from one TOML file.
+
+`extra="forbid"` everywhere so a typo in the TOML fails at start-up instead of silently
+running with a default. Secrets (the MQTT password) may come from the environment or a file
+so the TOML can be world-readable; they are resolved when the link starts, not at load time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from protocol.broker import BrokerUrl
+from protocol.topics import check_sid
+
+PASSWORD_ENV = "WAYSTATION_MQTT_PASSWORD"  # noqa: S105 (a variable name, not a secret)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MqttConfig(_Model):
+    """How the station reaches its broker; the login is per station (ACL `%u` = station id)."""
+
+    broker: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        min_length=1,
+        max_length=500,
+        description="broker URL, mqtt://host:port or mqtts://host:port (TLS)",
+    )
+    username: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="MQTT username; None means the station id (what the ACL expects)",
+    )
+    password: SecretStr | None = Field(
+        default=None, description=f"MQTT password; else ${PASSWORD_ENV}, else password_file"
+    )
+    password_file: Path | None = Field(
+        default=None, description="file whose first line is the MQTT password"
+    )
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle for mqtts://; None uses the system store"
+    )
+    protocol: Literal[5, 311] = Field(
+        default=5, description="MQTT protocol: 5, or 311 (3.1.1) for brokers without v5"
+    )
+    keepalive_s: int = Field(
+        default=30,
+        ge=5,
+        le=600,
+        description="PINGREQ period; the broker declares the station lost after 1.5x this",
+    )
+    max_inflight: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="journal items published but not yet acked by the cloud",
+    )
+    ack_timeout_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="resend the unacked window if the cloud acks nothing for this long",
+    )
+    reconnect_min_s: float = Field(
+        default=1.0, ge=0.1, le=60.0, description="first reconnect delay, doubled per failure"
+    )
+    reconnect_max_s: float = Field(
+        default=60.0, ge=1.0, le=3600.0, description="reconnect delay ceiling"
+    )
+
+    @field_validator("broker")
+    @classmethod
+    def _parse_broker(cls, value: str) -> str:
+        BrokerUrl.parse(value)  # ValueError → ValidationError naming the field
+        return value
+
+    @model_validator(mode="after")
+    def _delays(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s is below reconnect_min_s")
+        return self
+
+    def url(self) -> BrokerUrl:
+        return BrokerUrl.parse(self.broker)
+
+    def resolve_password(self, env: Mapping[str, str] | None = None) -> str | None:
+        """Password from, in order: this config, the environment, password_file, the URL.
+
+        Reads the file, so call it when connecting, not when loading the config.
+        """
+        if self.password is not None:
+            return self.password.get_secret_value()
+        env = os.environ if env is None else env
+        if env.get(PASSWORD_ENV):
+            return env[PASSWORD_ENV]
+        if self.password_file is not None:
+            lines = self.password_file.read_text(encoding="utf-8").splitlines()
+            return lines[0].strip() if lines else ""
+        return self.url().password
+
+
+class DoorConfig(_Model):
+    """The lock relay. Fail-secure: the relay de-energised (off) means locked."""
+
+    relay_pin: int = Field(default=17, ge=0, le=53, description="BCM GPIO number")
+    active_high: bool = Field(
+        default=True, description="False for relay boards that switch on a low input"
+    )
+    pulse_s: float = Field(
+        default=1.5, gt=0.0, le=30.0, description="how long a grant keeps the lock released"
+    )
+
+
+class AccessConfig(_Model):
+    """Credential checks at the door (DESIGN.md, member credential)."""
+
+    window_s: int = Field(
+        default=30, ge=1, le=600, description="how old a presentation may be, seconds"
+    )
+    skew_s: int = Field(
+        default=5, ge=0, le=300, description="extra tolerance for the phone's clock, seconds"
+    )
+    debounce_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="the same code (or member and outcome) seen again within this is ignored",
+    )
+    replay_max_entries: int = Field(
+        default=100_000, ge=100, le=10_000_000, description="replay cache cap (~100 B each)"
+    )
+    trust_dir: Path | None = Field(
+        default=None,
+        description="holds trust.json, revocations.json, anchor.pem; None: deny everyone",
+    )
+
+
+class EdgeConfig(_Model):
+    """Everything one station agent needs; built once in main() and passed down."""
+
+    station_id: str = Field(
+        default="dev-station",
+        min_length=3,
+        max_length=40,
+        description="[a-z0-9-]{3,40}; also the MQTT client id and username",
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="uplink")
+    journal_path: Path = Field(
+        default=Path("/var/lib/waystation/journal.db"), description="SQLite outbox file"
+    )
+    door: DoorConfig = Field(default_factory=DoorConfig, description="lock relay")
+    access: AccessConfig = Field(default_factory=AccessConfig, description="credential checks")
+    telemetry_interval_s: float = Field(
+        default=30.0,
+        ge=0.1,  # sub-second only makes sense for simulations and tests
+        le=3600.0,
+        description="heartbeat period, seconds",
+    )
+
+    @field_validator("station_id")
+    @classmethod
+    def _sid(cls, value: str) -> str:
+        return check_sid(value)
+
+    @property
+    def mqtt_username(self) -> str:
+        return self.mqtt.username or self.station_id
+
+
+def load_config(path: Path | str) -> EdgeConfig:
+    """Read a station TOML file; raises ValidationError naming the offending key."""
+    with Path(path).open("rb") as fh:
+        data = tomllib.load(fh)
+    return EdgeConfig.model_validate(data)

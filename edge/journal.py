@@ -1,0 +1,179 @@
+"""The journal: a SQLite outbox every event and footfall interval goes through before MQTT.
+
+A row's `seq` is its AUTOINCREMENT rowid, so SQLite never hands the same number out twice,
+even after the rows are deleted or the station reboots (`sqlite_sequence` keeps the high-water
+mark). The payload is built *inside* the insert transaction from that seq, so the bytes on
+disk and on the wire always carry their own seq. Rows leave only when the cloud's `ack`
+covers them (`ack()`); a broker PUBACK is not enough.
+
+One connection, one lock: the door loop appends and the link thread reads and deletes. Rows
+are small (< 1 kB) and the rates are a few per second, so a lock is cheaper than a pool.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from protocol.messages import Payload
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind    TEXT    NOT NULL,
+    payload BLOB    NOT NULL,
+    created REAL    NOT NULL,           -- unix seconds, for diagnostics only
+    sent    INTEGER NOT NULL DEFAULT 0  -- 1 once a first publish was attempted
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    seq: int
+    kind: str  # protocol.topics.Kind value: "events" or "footfall"
+    payload: bytes
+    sent: bool
+
+
+class JournalClosedError(RuntimeError):
+    """The journal was used before open() or after close()."""
+
+
+class Journal:
+    """The outbox at `path`. No I/O until `open()`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    def open(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                return
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we write BEGIN/COMMIT ourselves, so one append is exactly
+            # one transaction. check_same_thread=False: access is serialised by self._lock.
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode syncs at checkpoints, not at every commit: a committed row
+            # survives an agent crash or kill -9, and the database is never corrupted, but
+            # the last few hundred milliseconds of commits can be lost on a power cut. FULL
+            # would fsync each door opening on an SD card (latency, wear) for that margin.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            self._db = db
+
+    def close(self) -> None:
+        with self._lock:
+            db, self._db = self._db, None
+            if db is not None:
+                db.close()
+
+    def __enter__(self) -> Journal:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise JournalClosedError(f"journal {self.path} is not open")
+        return self._db
+
+    def append(self, topic_kind: str, make: Callable[[int], Payload]) -> tuple[int, bytes]:
+        """Journal one item: `make(seq)` builds its payload with the seq just assigned.
+
+        Returns (seq, payload bytes). If `make` raises, nothing is stored and the exception
+        propagates (a bug in the caller, not a runtime condition).
+        """
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = db.execute(
+                    "INSERT INTO outbox (kind, payload, created) VALUES (?, x'', ?)",
+                    (str(topic_kind), time.time()),
+                )
+                seq = int(cur.lastrowid or 0)
+                payload = make(seq).to_bytes()
+                db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (payload, seq))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return seq, payload
+
+    def pending(self, after_seq: int = 0, limit: int = 100) -> list[Row]:
+        """Unacked rows with seq > after_seq, oldest first."""
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT seq, kind, payload, sent FROM outbox WHERE seq > ? "
+                    "ORDER BY seq LIMIT ?",
+                    (after_seq, max(0, limit)),
+                )
+                .fetchall()
+            )
+        return [Row(seq, kind, bytes(payload), bool(sent)) for seq, kind, payload, sent in rows]
+
+    def mark_sent(self, seq: int, payload: bytes | None = None) -> None:
+        """Record the first publish attempt; `payload` replaces the stored bytes if given."""
+        with self._lock:
+            db = self._conn()
+            if payload is None:
+                db.execute("UPDATE outbox SET sent = 1 WHERE seq = ?", (seq,))
+            else:
+                db.execute("UPDATE outbox SET sent = 1, payload = ? WHERE seq = ?", (payload, seq))
+
+    def ack(self, upto_seq: int) -> int:
+        """Delete every row with seq <= upto_seq (the cloud committed them); returns the count."""
+        with self._lock:
+            cur = self._conn().execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
+            return cur.rowcount
+
+    def backlog(self) -> int:
+        """Rows not yet acked by the cloud."""
+        with self._lock:
+            (n,) = self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(n)
+
+    def last_seq(self) -> int:
+        """The highest seq ever assigned (0 if none), acked or not."""
+        with self._lock:
+            row = (
+                self._conn()
+                .execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
+                .fetchone()
+            )
+        return int(row[0]) if row else 0
+
+    def next_session(self) -> int:
+        """Increment and return the persisted MQTT session counter (`sess`), starting at 1."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO counters (name, value) VALUES ('sess', 1) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + 1"
+                )
+                (value,) = db.execute("SELECT value FROM counters WHERE name = 'sess'").fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return int(value)

@@ -1,0 +1,379 @@
+"""The MQTT link: birth and death, subscriptions, and the journal drain.
+
+Threads: paho's network loop (callbacks run there) and one drain thread that publishes
+journal rows. Neither may die: every callback body is wrapped, a failure is logged and counted.
+
+Delivery (DESIGN.md, no-loss promise; the window rules are in `edge.link.outbox`): journal
+rows go out in seq order at QoS 1; a row is deleted only when a cloud `ack` covers its seq
+(a PUBACK only means the broker has it); after every (re)connect, when the cloud comes back
+online, and when the cloud acks nothing for `ack_timeout_s`, the drain restarts from the
+oldest unacked row. Duplicates are harmless: the cloud de-duplicates on `event_id`.
+
+Session: each connect takes a new persisted `sess` (`Journal.next_session`); the LWT
+`{"status":"lost","sess":N}` is set just before the CONNECT that starts session N, so the
+cloud can ignore a late LWT from an older session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from edge.config import EdgeConfig
+from edge.journal import Journal
+from edge.link.outbox import Outbox
+from edge.ports import Clock
+from protocol import topics
+from protocol.messages import (
+    AckPayload,
+    CloudStatePayload,
+    MetaPayload,
+    PayloadError,
+    StatePayload,
+    TelemetryPayload,
+    decode,
+    loads,
+)
+from protocol.topics import Kind
+
+log = logging.getLogger(__name__)
+
+# How long the drain sleeps when nothing wakes it; it also checks the ack timeout this often.
+DRAIN_POLL_S = 1.0
+# How long stop() waits for the broker to take the retained `offline` state.
+STOP_PUBLISH_TIMEOUT_S = 3.0
+
+
+def _shutdown(client: mqtt.Client) -> None:
+    """Shut the client's TCP connection down without an MQTT DISCONNECT."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class Link:
+    """One station's MQTT connection. No I/O until `start()`."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        journal: Journal,
+        *,
+        meta: Callable[[], MetaPayload],
+        clock: Clock,
+        on_ack: Callable[[int], None] | None = None,
+        on_trust: Callable[[bytes], None] | None = None,
+        on_revocations: Callable[[bytes], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.sid = config.station_id
+        self.journal = journal
+        self.meta = meta
+        self.clock = clock
+        self.on_ack = on_ack
+        self.on_trust = on_trust
+        self.on_revocations = on_revocations
+        self.stats: Counter[str] = Counter()
+        self.sess = 0
+        self.cloud_online: bool | None = None
+        self._client: mqtt.Client | None = None
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._drain_thread: threading.Thread | None = None
+        self.outbox = Outbox(
+            journal,
+            max_inflight=config.mqtt.max_inflight,
+            ack_timeout_s=config.mqtt.ack_timeout_s,
+            monotonic=clock.monotonic,
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Connect in the background; reconnects forever with backoff until stop()."""
+        if self._client is not None:
+            return
+        cfg = self.config.mqtt
+        url = cfg.url()
+        v5 = cfg.protocol == 5
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.sid,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else True,
+        )
+        client.username_pw_set(self.config.mqtt_username, cfg.resolve_password())
+        if url.tls:
+            client.tls_set(
+                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.on_pre_connect = self._on_pre_connect
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.message_callback_add(topics.ack(self.sid), self._guard(self._on_ack_message))
+        client.message_callback_add(
+            f"{topics.PREFIX}/{self.sid}/cmd/+", self._guard(self._on_command)
+        )
+        client.message_callback_add(topics.config(self.sid), self._guard(self._on_config))
+        client.message_callback_add(f"{topics.PREFIX}/trust/#", self._guard(self._on_trust))
+        client.message_callback_add(topics.CLOUD_STATE, self._guard(self._on_cloud_state))
+        client.on_message = self._guard(self._on_other)
+        self._client = client
+        self._stopping.clear()
+        self._drain_thread = threading.Thread(
+            target=self._drain_loop, name=f"drain-{self.sid}", daemon=True
+        )
+        self._drain_thread.start()
+        client.connect_async(url.host, url.port, keepalive=cfg.keepalive_s)
+        client.loop_start()
+
+    def stop(self) -> None:
+        """Publish the retained `offline` state and disconnect cleanly (no LWT)."""
+        client = self._client
+        if client is None:
+            return
+        self._halt_drain()
+        if self.connected:
+            try:
+                info = client.publish(
+                    topics.state(self.sid),
+                    StatePayload(
+                        sid=self.sid, ts=self.clock.now(), status="offline", sess=self.sess
+                    ).to_bytes(),
+                    qos=1,
+                    retain=True,
+                )
+                info.wait_for_publish(timeout=STOP_PUBLISH_TIMEOUT_S)
+            except Exception:  # stopping must finish even if the broker just went away
+                log.warning("%s: could not publish offline state", self.sid, exc_info=True)
+        client.disconnect()
+        client.loop_stop()
+        self._connected.clear()
+        self._client = None
+
+    def abort(self) -> None:
+        """Drop the connection without DISCONNECT, like a power cut: the broker sends the LWT."""
+        client = self._client
+        if client is None:
+            return
+        self._halt_drain()
+        # paho has no public way to end its thread without sending DISCONNECT: raise its
+        # stop flag first so the cut below ends the loop at once instead of reconnecting.
+        client._thread_terminate = True
+        _shutdown(client)
+        client.loop_stop()
+        self._connected.clear()
+        self._client = None  # paho closes its sockets when the client is collected
+
+    def drop_connection(self) -> None:
+        """Cut the TCP connection under a running client (tests, chaos); paho reconnects."""
+        if self._client is not None:
+            _shutdown(self._client)
+
+    def _halt_drain(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._drain_thread is not None:
+            self._drain_thread.join(timeout=5)
+            self._drain_thread = None
+
+    # --- outbound ----------------------------------------------------------------------------
+
+    def kick(self) -> None:
+        """Wake the drain: a row was just journaled."""
+        self._wake.set()
+
+    def publish_telemetry(self, payload: TelemetryPayload) -> None:
+        """Live heartbeat at QoS 0, not journaled: a missed one is replaced by the next."""
+        client = self._client
+        if client is None or not self.connected:
+            self.stats["telemetry_dropped"] += 1
+            return
+        info = client.publish(topics.telemetry(self.sid), payload.to_bytes(), qos=0)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.stats["telemetry_dropped"] += 1
+
+    def _publish_birth(self, client: mqtt.Client) -> None:
+        meta = self.meta()
+        client.publish(topics.meta(self.sid), meta.to_bytes(), qos=1, retain=True)
+        state = StatePayload(
+            sid=self.sid,
+            ts=self.clock.now(),
+            status="online",
+            sess=self.sess,
+            config_version=meta.config_version,
+        )
+        client.publish(topics.state(self.sid), state.to_bytes(), qos=1, retain=True)
+
+    # --- paho callbacks (network thread) -------------------------------------------------------
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        try:
+            self.sess = self.journal.next_session()
+        except Exception:  # keep connecting with the old number rather than not at all
+            log.exception("%s: could not persist the session counter", self.sid)
+            self.stats["errors"] += 1
+            self.sess += 1
+        lost = StatePayload(sid=self.sid, ts=self.clock.now(), status="lost", sess=self.sess)
+        client.will_set(topics.state(self.sid), lost.to_bytes(), qos=1, retain=True)
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            # Wrong credentials are logged loudly; paho keeps retrying with the backoff
+            # ceiling, so a fixed ACL lets the station in without a restart.
+            log.error("%s: broker refused the connection: %s", self.sid, reason)
+            self.stats["connect_refused"] += 1
+            return
+        try:
+            # QoS 1 publishes paho still holds from the last session would be resent after
+            # this callback: journal rows go out again from the outbox anyway, and an old
+            # session's birth must not follow the new one. Drop them.
+            client.drop_out_messages()
+            self._publish_birth(client)
+            client.subscribe(
+                [
+                    (topics.ack(self.sid), 1),
+                    (f"{topics.PREFIX}/{self.sid}/cmd/+", 1),
+                    (topics.config(self.sid), 1),
+                    (f"{topics.PREFIX}/trust/#", 1),
+                    (topics.CLOUD_STATE, 1),
+                ]
+            )
+            self.outbox.restart(reconnected=True)
+        except Exception:
+            log.exception("%s: birth failed; dropping the connection to retry", self.sid)
+            self.stats["errors"] += 1
+            self.drop_connection()
+            return
+        self.stats["connects"] += 1
+        self._connected.set()
+        log.info("%s: connected, session %d", self.sid, self.sess)
+        self._wake.set()
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self._connected.clear()
+        self.stats["disconnects"] += 1
+        log.info("%s: disconnected (%s)", self.sid, reason)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self.stats["connect_failures"] += 1
+
+    def _guard(
+        self, handler: Callable[[mqtt.MQTTMessage], None]
+    ) -> Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None]:
+        """Wrap a message handler so nothing it raises reaches (and kills) paho's loop."""
+
+        def callback(client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+            try:
+                handler(message)
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("%s: handler failed on %s", self.sid, message.topic)
+
+        return callback
+
+    def _on_ack_message(self, message: mqtt.MQTTMessage) -> None:
+        try:
+            ack = decode(Kind.ACK, message.payload)
+        except PayloadError as exc:
+            self.stats["bad_ack"] += 1
+            log.warning("%s: bad ack: %s", self.sid, exc)
+            return
+        assert isinstance(ack, AckPayload)
+        self.outbox.acked(ack.upto_seq)
+        self.stats["acks"] += 1
+        if self.on_ack is not None:
+            self.on_ack(ack.upto_seq)
+        self._wake.set()
+
+    def _on_trust(self, message: mqtt.MQTTMessage) -> None:
+        if not message.payload:
+            return  # a cleared retained message
+        if message.topic == topics.TRUST_KEYS and self.on_trust is not None:
+            self.on_trust(bytes(message.payload))
+        elif message.topic == topics.TRUST_REVOCATIONS and self.on_revocations is not None:
+            self.on_revocations(bytes(message.payload))
+
+    def _on_cloud_state(self, message: mqtt.MQTTMessage) -> None:
+        if not message.payload:
+            return
+        try:
+            online = CloudStatePayload.model_validate(loads(message.payload)).online
+        except ValueError as exc:  # PayloadError and ValidationError are ValueErrors
+            log.warning("%s: bad cloud state: %s", self.sid, exc)
+            return
+        was, self.cloud_online = self.cloud_online, online
+        if online and was is False:
+            # The cloud may have lost what was in flight while it was down: send it again.
+            log.info("%s: cloud is back, resending the unacked window", self.sid)
+            self.outbox.restart(reconnected=False)
+            self._wake.set()
+
+    def _on_command(self, message: mqtt.MQTTMessage) -> None:
+        self.stats["commands_ignored"] += 1
+        log.info("%s: command on %s ignored (not implemented yet)", self.sid, message.topic)
+
+    def _on_config(self, message: mqtt.MQTTMessage) -> None:
+        if message.payload:
+            self.stats["configs_ignored"] += 1
+            log.info("%s: config ignored (not implemented yet)", self.sid)
+
+    def _on_other(self, message: mqtt.MQTTMessage) -> None:
+        log.debug("%s: unexpected message on %s", self.sid, message.topic)
+
+    # --- the drain -----------------------------------------------------------------------------
+
+    def _drain_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(DRAIN_POLL_S)
+            self._wake.clear()
+            try:
+                while not self._stopping.is_set() and self._drain_once():
+                    pass
+            except Exception:
+                self.stats["errors"] += 1
+                log.exception("%s: drain failed; retrying", self.sid)
+                self._stopping.wait(DRAIN_POLL_S)
+
+    def _drain_once(self) -> bool:
+        """Publish up to the free window; True if something was published."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        if self.outbox.timed_out():
+            log.warning("%s: no ack for %d rows; resending", self.sid, self.outbox.inflight)
+            self.stats["ack_timeouts"] += 1
+            self.outbox.restart(reconnected=False)
+        gen, rows = self.outbox.take()
+        for row in rows:
+            payload = self.outbox.payload(row)
+            info = client.publish(topics.station(self.sid, row.kind), payload, qos=1)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return False  # not connected any more; the next CONNACK restarts the drain
+            self.stats["published"] += 1
+            if not self.outbox.sent(gen, row.seq):
+                return True  # a restart happened meanwhile: take again from the oldest
+        return bool(rows)

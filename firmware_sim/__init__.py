@@ -1,0 +1,1 @@
+"""Simulated station hardware and members, for tests, demos and load runs."""

@@ -1,0 +1,179 @@
+"""Synthetic door-camera frames: a phone held up showing a member QR, or an empty doorway.
+
+The phone is drawn upright on its own canvas (dark body, bright screen, app header, the QR
+with its quiet zone), then warped into the frame with a rotation and a slight perspective
+tilt, and the camera's flaws are applied: exposure (`brightness`), focus (`blur`, Gaussian
+sigma in pixels) and sensor noise (`noise`, standard deviation in grey levels). Sizes are
+pixels of the output frame; `size` is (width, height) like OpenCV.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+from firmware_sim.wallet import qr_matrix
+
+DEFAULT_SIZE = (640, 480)
+# A version-10 code (a WS1 presentation) is 57 modules + 8 of quiet zone = 65; at 260 px
+# that is 4 px a module, about what a 640×480 door camera sees of a phone held 25 cm away.
+DEFAULT_CODE_PX = 260
+
+
+def _rng(rng: np.random.Generator | None) -> np.random.Generator:
+    return rng if rng is not None else np.random.default_rng(0)
+
+
+def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A dim doorway: vertical gradient, a darker door frame, a floor line, low texture."""
+    w, h = size
+    top, bottom = rng.uniform(40, 70), rng.uniform(20, 45)
+    column = np.linspace(top, bottom, h, dtype=np.float32)[:, None]
+    gray = np.repeat(column, w, axis=1)
+    # Door frame: two dark posts and a lintel.
+    post = int(w * rng.uniform(0.06, 0.12))
+    x0 = int(w * rng.uniform(0.05, 0.2))
+    x1 = w - int(w * rng.uniform(0.05, 0.2))
+    gray[:, x0 : x0 + post] *= 0.55
+    gray[:, max(0, x1 - post) : x1] *= 0.55
+    gray[: int(h * 0.08), x0:x1] *= 0.6
+    gray[int(h * rng.uniform(0.8, 0.9)) :, :] *= 0.8  # floor
+    # Low-frequency texture (wall, shadows) so the scene is not a flat synthetic field.
+    blotches = rng.normal(0, 6, (max(2, h // 40), max(2, w // 40))).astype(np.float32)
+    gray += cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC)
+    tint = np.array([1.08, 1.0, 0.92], dtype=np.float32)  # night light is bluish on CMOS
+    return gray[:, :, None] * tint[None, None, :]
+
+
+def _rounded_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, r: int, color) -> None:
+    cv2.rectangle(img, (x0 + r, y0), (x1 - r, y1), color, -1)
+    cv2.rectangle(img, (x0, y0 + r), (x1, y1 - r), color, -1)
+    for cx, cy in ((x0 + r, y0 + r), (x1 - r, y0 + r), (x0 + r, y1 - r), (x1 - r, y1 - r)):
+        cv2.circle(img, (cx, cy), r, color, -1, lineType=cv2.LINE_AA)
+
+
+def _phone(modules: np.ndarray, module_px: int, screen_level: float) -> np.ndarray:
+    """The phone upright, BGR float32, with the code at `module_px` pixels a module."""
+    n = modules.shape[0]
+    code = n * module_px
+    screen_w = int(code * 1.12)
+    screen_h = int(screen_w * 1.9)
+    bezel = max(4, int(screen_w * 0.05))
+    w, h = screen_w + 2 * bezel, screen_h + 2 * bezel
+    phone = np.zeros((h, w, 3), dtype=np.float32)
+    _rounded_rect(phone, 0, 0, w - 1, h - 1, int(w * 0.09), (22, 22, 24))
+    white = (screen_level * 0.97, screen_level, screen_level)  # screens run slightly warm
+    _rounded_rect(phone, bezel, bezel, w - bezel - 1, h - bezel - 1, int(w * 0.05), white)
+    # App header: the union's red bar and a few grey "text" lines above the code.
+    header = int(screen_h * 0.12)
+    cv2.rectangle(phone, (bezel, bezel + 6), (w - bezel - 1, bezel + header), (40, 40, 200), -1)
+    top = bezel + (screen_h - code) // 2
+    left = bezel + (screen_w - code) // 2
+    for i in range(3):
+        y = bezel + header + 12 + i * max(6, module_px * 3)
+        if y + 4 < top:
+            cv2.rectangle(phone, (left, y), (left + code * (3 - i) // 3, y + 4), (150,) * 3, -1)
+    dark = np.array([30.0, 30.0, 30.0], dtype=np.float32)
+    big = np.repeat(np.repeat(modules, module_px, axis=0), module_px, axis=1)
+    region = phone[top : top + code, left : left + code]
+    region[big] = dark
+    return phone
+
+
+def _composite(
+    frame: np.ndarray, phone: np.ndarray, scale: float, angle_deg: float, tilt: float,
+    center: tuple[float, float],
+) -> None:  # fmt: skip
+    """Warp `phone` into `frame` in place: scaled, rotated about its centre, tilted."""
+    h, w = phone.shape[:2]
+    hw, hh = w / 2, h / 2
+    # Perspective tilt: one vertical edge shorter than the other (phone turned a little).
+    corners = np.array(
+        [[-hw, -hh * (1 - tilt)], [hw, -hh * (1 + tilt)], [hw, hh * (1 + tilt)],
+         [-hw, hh * (1 - tilt)]],
+        dtype=np.float32,
+    )  # fmt: skip
+    a = math.radians(angle_deg)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=np.float32)
+    dst = (corners * scale) @ rot.T + np.array(center, dtype=np.float32)
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    size = (frame.shape[1], frame.shape[0])
+    warped = cv2.warpPerspective(phone, matrix, size, flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(
+        np.ones((h, w), dtype=np.float32), matrix, size, flags=cv2.INTER_LINEAR
+    )[:, :, None]
+    frame *= 1.0 - mask
+    frame += warped * mask
+
+
+def _camera(
+    frame: np.ndarray, brightness: float, blur: float, noise: float, rng: np.random.Generator
+) -> np.ndarray:
+    frame *= brightness
+    if blur > 0:
+        frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=blur)
+    if noise > 0:
+        frame += rng.normal(0.0, noise, frame.shape).astype(np.float32)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def render_phone_qr(
+    text: str,
+    *,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    code_px: int = DEFAULT_CODE_PX,
+    angle_deg: float = 0.0,
+    tilt: float = 0.0,
+    brightness: float = 1.0,
+    screen_level: float = 235.0,
+    blur: float = 0.0,
+    noise: float = 2.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A BGR uint8 frame of a phone showing `text` as a QR (error level M, quiet zone).
+
+    `code_px` is the code's width in the frame including the quiet zone; `tilt` (0–0.3) is
+    the perspective foreshortening; `rng` places the phone and textures the background.
+    """
+    rng = _rng(rng)
+    w, h = size
+    frame = _background(size, rng)
+    modules = qr_matrix(text)  # segno's mask search is most of the cost: encode once
+    n = modules.shape[0]
+    module_px = max(2, math.ceil(code_px / n))  # draw at >= the final size, then shrink
+    phone = _phone(modules, module_px, screen_level)
+    scale = code_px / (n * module_px)
+    # Keep the code itself inside the frame: jitter the centre by what is left around it.
+    reach = code_px * 0.75
+    cx = w / 2 + rng.uniform(-1, 1) * max(0.0, w / 2 - reach)
+    cy = h / 2 + rng.uniform(-1, 1) * max(0.0, h / 2 - reach)
+    _composite(frame, phone, scale, angle_deg, tilt, (cx, cy))
+    return _camera(frame, brightness, blur, noise, rng)
+
+
+def render_empty(
+    *,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    brightness: float = 1.0,
+    noise: float = 2.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """The doorway with nobody in it (BGR uint8)."""
+    rng = _rng(rng)
+    return _camera(_background(size, rng), brightness, 0.0, noise, rng)
+
+
+def random_moderate(rng: np.random.Generator) -> dict[str, Any]:
+    """Scene parameters a door camera meets every day: a hand-held phone, mixed light."""
+    return {
+        "angle_deg": float(rng.uniform(-25, 25)),
+        "tilt": float(rng.uniform(0, 0.06)),
+        "brightness": float(rng.uniform(0.6, 1.1)),
+        "blur": float(rng.uniform(0, 0.9)),
+        "noise": float(rng.uniform(1, 6)),
+        "code_px": int(rng.integers(230, 300)),
+    }

@@ -1,0 +1,124 @@
+"""One simulated station: a real `edge.agent.Agent` on mock pins, fed with rendered frames.
+
+Everything below the agent is real (journal, verifier, door over gpiozero, MQTT link); only
+the hardware is fake. `visit()` plays one member walking up to the door: most show a fresh
+valid code, a few show an expired card or some unrelated QR, so denials appear as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from gpiozero.pins.mock import MockPin
+
+from edge.agent import Agent
+from edge.config import AccessConfig, EdgeConfig, MqttConfig
+from edge.door import Door
+from edge.ports import Clock
+from firmware_sim.pins import mock_factory, relay_pin
+from firmware_sim.scenes import random_moderate, render_phone_qr
+from firmware_sim.union import SimUnion
+from firmware_sim.wallet import Wallet
+from protocol.credential import Decision
+from protocol.registry import StationRecord
+
+log = logging.getLogger(__name__)
+
+# Share of visits that are not a valid member code (they produce denial events).
+GARBAGE_P = 0.03  # some other QR: a payment code, a parcel label
+EXPIRED_P = 0.04  # a member whose certificate ran out while the phone was offline
+_GARBAGE = (
+    "https://qr.alipay.com/fkx{n:05d}",
+    "wxp://f2f0{n:06d}",
+    "SF{n:012d}",
+    "WS1:{n}NOTBASE45",
+)
+
+
+class SimStation:
+    """A station with its own journal and trust directory under `workdir/<id>/`."""
+
+    def __init__(
+        self,
+        record: StationRecord,
+        union: SimUnion,
+        *,
+        broker_url: str | None,
+        workdir: Path,
+        mqtt_protocol: int = 5,
+        rng: random.Random | None = None,
+        clock: Clock | None = None,
+        members: Sequence[Wallet] = (),
+        telemetry_interval_s: float = 30.0,
+        render_frames: bool = True,
+    ) -> None:
+        self.record = record
+        self.union = union
+        self.rng = rng or random.Random(record.id)
+        self.home = Path(workdir) / record.id
+        self.members = list(members)
+        self.render_frames = render_frames
+        self.config = EdgeConfig(
+            station_id=record.id,
+            mqtt=MqttConfig(
+                broker=broker_url or "mqtt://127.0.0.1:1883",
+                protocol=5 if mqtt_protocol == 5 else 311,
+                reconnect_min_s=0.5,
+                reconnect_max_s=10.0,
+            ),
+            journal_path=self.home / "journal.db",
+            access=AccessConfig(trust_dir=self.home / "trust"),
+            telemetry_interval_s=telemetry_interval_s,
+        )
+        self.pins = mock_factory()
+        self.door = Door(self.config.door, pin_factory=self.pins)
+        self.agent = Agent(self.config, relay=self.door, clock=clock, online=broker_url is not None)
+        self._expired: Wallet | None = None
+
+    @property
+    def sid(self) -> str:
+        return self.record.id
+
+    @property
+    def relay_pin(self) -> MockPin:
+        return relay_pin(self.pins, self.config.door.relay_pin)
+
+    def start(self) -> None:
+        """Write the union's trust directory, then start the agent (and its link)."""
+        self.union.write_trust_dir(self.config.access.trust_dir or self.home / "trust")
+        if not self.members:
+            self.members = [self.union.enroll(f"{self.sid}-m{i}") for i in range(3)]
+        self._expired = self.union.enroll_expired(f"{self.sid}-expired")
+        self.agent.start()
+
+    def stop(self, clean: bool = True) -> None:
+        """Stop; `clean=False` is a power cut (no `offline` state, the broker sends the LWT)."""
+        self.agent.stop(clean=clean)
+        self.pins.close()
+
+    def _next_text(self) -> str:
+        t = int(self.agent.clock.now().timestamp())
+        roll = self.rng.random()
+        if roll < GARBAGE_P:
+            return self.rng.choice(_GARBAGE).format(n=self.rng.randrange(10**5))
+        if roll < GARBAGE_P + EXPIRED_P and self._expired is not None:
+            return self._expired.present(t)
+        wallet = self.rng.choice(self.members)
+        return wallet.present(t - self.rng.randint(0, 3))  # the phone drew it a moment ago
+
+    def visit(self) -> list[Decision]:
+        """A member walks up and holds a phone to the camera; returns the decisions made."""
+        text = self._next_text()
+        if not self.render_frames:
+            return [self.agent.scan_text(text)]
+        np_rng = np.random.default_rng(self.rng.getrandbits(64))
+        frame = render_phone_qr(text, rng=np_rng, **random_moderate(np_rng))
+        return self.agent.process_frame(frame)
+
+    def heartbeat(self) -> None:
+        """Publish one telemetry message (the fleet scheduler calls this periodically)."""
+        self.agent.publish_telemetry()

@@ -1,0 +1,27 @@
+"""An API client on the test database, with the fake clock."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from cloud.main import create_app
+from cloud.settings import Settings
+
+with warnings.catch_warnings():
+    # starlette warns at import that it prefers httpx2 over httpx; httpx is what is installed.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def client(db_url: str, engine: Engine, clock: Any) -> Iterator[TestClient]:
+    """The app makes its own engine from the URL (as in production) on the test database,
+    which the `engine` fixture has already created for the factories."""
+    app = create_app(Settings(db=db_url), clock=clock)
+    with TestClient(app) as c:
+        yield c

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from cloud.db import session
+from cloud.ingest.subscriber import IngestWorker
+from cloud.models import Event, Station, StationState, Telemetry
+from cloud.settings import Settings
+from protocol import topics
+from protocol.messages import AccessEvent, AckPayload, StatePayload, TelemetryPayload
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+SID = "st-001"
+
+
+def test_streams_are_shared_and_retained_topics_plain(engine: Engine) -> None:
+    worker = IngestWorker(engine, Settings(share_group="ingest"))
+    assert worker.subscriptions() == [
+        "$share/ingest/ws/v1/+/events",
+        "$share/ingest/ws/v1/+/footfall",
+        "$share/ingest/ws/v1/+/telemetry",
+        "ws/v1/+/state",
+        "ws/v1/+/meta",
+    ]
+
+
+@pytest.mark.parametrize("settings", [Settings(mqtt_protocol=311), Settings(share_group=None)])
+def test_plain_subscriptions_without_mqtt5_or_group(engine: Engine, settings: Settings) -> None:
+    assert not any(f.startswith("$share") for f in IngestWorker(engine, settings).subscriptions())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[int]:
+    """A private anonymous mosquitto on a free port."""
+    if not Path(MOSQUITTO).exists():
+        pytest.skip(f"{MOSQUITTO} not installed")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen(
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("mosquitto did not start")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("protocol", [5, 311])
+def test_worker_stores_and_acks_through_a_real_broker(
+    engine: Engine, add_station: Callable[..., Station], broker: int, protocol: int
+) -> None:
+    add_station(SID)
+    settings = Settings(
+        broker=f"mqtt://127.0.0.1:{broker}", mqtt_protocol=protocol, batch_max_wait_s=0.05
+    )  # type: ignore[arg-type]
+    worker = IngestWorker(engine, settings)
+    station = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=SID, protocol=MQTTProtocolVersion.MQTTv311
+    )
+    acks: list[int] = []
+    cloud_state: list[bytes] = []
+    got_ack = threading.Event()
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == topics.CLOUD_STATE:
+            cloud_state.append(msg.payload)
+            return
+        acks.append(AckPayload.model_validate_json(msg.payload).upto_seq)
+        got_ack.set()
+
+    station.on_message = on_message
+    station.connect("127.0.0.1", broker)
+    station.subscribe([(topics.ack(SID), 1), (topics.CLOUD_STATE, 1)])
+    station.loop_start()
+    worker.start()
+    try:
+        assert worker.subscribed.wait(10), "worker did not subscribe"
+        station.publish(
+            topics.state(SID), StatePayload(sid=SID, status="online", sess=1).to_bytes(), 1, True
+        ).wait_for_publish(5)
+        event = AccessEvent(sid=SID, event_id=uuid4(), seq=1, granted=True, reason="granted")
+        station.publish(topics.events(SID), event.to_bytes(), qos=1).wait_for_publish(5)
+        station.publish(
+            topics.telemetry(SID), TelemetryPayload(sid=SID, uptime_s=5, lock="locked").to_bytes()
+        ).wait_for_publish(5)
+        assert got_ack.wait(10), "no ack from the cloud"
+        assert acks == [1]
+
+        def landed() -> bool:
+            with session(engine) as s:
+                st = s.get(StationState, SID)
+                has_tele = s.exec(select(Telemetry)).first() is not None
+                return st is not None and st.status == "online" and has_tele
+
+        wait_for(landed)
+        with session(engine) as s:
+            (row,) = s.exec(select(Event)).all()
+            assert row.event_id == event.event_id
+            assert s.get(StationState, SID).acked_seq == 1  # type: ignore[union-attr]
+        assert worker.ingestor.stats[("events", "stored")] == 1
+        wait_for(lambda: any(b'"online":true' in p for p in cloud_state))
+        worker.stop()  # a clean stop says so on the retained cloud state
+        wait_for(lambda: b'"online":false' in cloud_state[-1])
+    finally:
+        worker.stop()  # idempotent
+        station.loop_stop()
+        station.disconnect()

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from edge.config import PASSWORD_ENV, EdgeConfig, MqttConfig, load_config
+
+
+def test_defaults_are_valid() -> None:
+    config = EdgeConfig()
+    assert config.mqtt.protocol == 5
+    assert config.mqtt.max_inflight == 20
+    assert config.door.relay_pin == 17
+    assert config.access.window_s == 30
+    assert config.telemetry_interval_s == 30
+
+
+@pytest.mark.parametrize("sid", ["AB", "trust", "has space", "x" * 41])
+def test_bad_station_id_is_refused(sid: str) -> None:
+    with pytest.raises(ValidationError):
+        EdgeConfig(station_id=sid)
+
+
+def test_typo_fails_loudly() -> None:
+    with pytest.raises(ValidationError, match="relay_pn"):
+        EdgeConfig.model_validate({"door": {"relay_pn": 4}})
+
+
+def test_bad_broker_url_is_refused() -> None:
+    with pytest.raises(ValidationError, match="broker"):
+        MqttConfig(broker="http://example.org")
+
+
+def test_load_config_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        'station_id = "sz-0042"\n'
+        f'journal_path = "{tmp_path / "j.db"}"\n'
+        "[mqtt]\n"
+        'broker = "mqtts://broker.example:8883"\n'
+        "protocol = 311\n"
+        "[door]\n"
+        "pulse_s = 2.5\n"
+        "active_high = false\n",
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.station_id == "sz-0042"
+    assert config.mqtt.url().tls
+    assert config.mqtt.protocol == 311
+    assert config.door.pulse_s == 2.5
+    assert not config.door.active_high
+    assert config.mqtt_username == "sz-0042"
+
+
+def test_password_sources_in_order(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    url_only = MqttConfig(broker="mqtt://u:from-url@h:1883")
+    assert url_only.resolve_password(env={}) == "from-url"
+    with_file = MqttConfig(broker="mqtt://h", password_file=secret)
+    assert with_file.resolve_password(env={}) == "from-file"
+    assert with_file.resolve_password(env={PASSWORD_ENV: "from-env"}) == "from-env"
+    explicit = MqttConfig(password="inline", password_file=secret)
+    assert explicit.resolve_password(env={PASSWORD_ENV: "from-env"}) == "inline"
+    assert "inline" not in repr(explicit)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from edge.config import DoorConfig
+from edge.door import Door
+from firmware_sim.pins import mock_factory, relay_pin
+
+
+def wait_until(predicate, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_pulse_energises_then_releases() -> None:
+    factory = mock_factory()
+    door = Door(DoorConfig(relay_pin=17), pin_factory=factory)
+    door.open()
+    pin = relay_pin(factory, 17)
+    assert not pin.state
+    assert not door.is_active
+    started = time.monotonic()
+    door.unlock(0.2)
+    assert time.monotonic() - started < 0.05  # non-blocking
+    assert pin.state
+    assert door.is_active
+    assert wait_until(lambda: not pin.state)
+    assert time.monotonic() - started >= 0.19
+    assert not door.is_active
+    door.close()
+    factory.close()
+
+
+def test_active_low_relay_and_close_locks() -> None:
+    factory = mock_factory()
+    door = Door(DoorConfig(relay_pin=22, active_high=False), pin_factory=factory)
+    door.open()
+    pin = relay_pin(factory, 22)
+    assert pin.state  # active-low: high is off, i.e. locked
+    door.pulse(5.0)
+    assert not pin.state
+    door.close()  # closing mid-pulse locks at once
+    assert pin.state
+    factory.close()
+
+
+def test_pulse_before_open_raises() -> None:
+    door = Door(DoorConfig(), pin_factory=mock_factory())
+    with pytest.raises(RuntimeError):
+        door.pulse(1.0)
+    assert not door.is_active
