@@ -31,18 +31,26 @@ def main() -> None:
 
     now = datetime.now(UTC)
     anchor, issuer = (ec.generate_private_key(ec.SECP256R1()) for _ in range(2))
-    key = TrustedKey.of("bench", issuer.public_key(), now - timedelta(days=1), now + timedelta(days=9))
+    key = TrustedKey.of(
+        "bench", issuer.public_key(), now - timedelta(days=1), now + timedelta(days=9)
+    )
     issuers = TrustList(version=1, issued_at=now, keys=[key]).sign(anchor).issuers()
     devices = [ec.generate_private_key(ec.SECP256R1()) for _ in range(200)]
     certs = [
         c.issue_certificate(
-            issuer, kid="bench", serial=os.urandom(12), device_public=d.public_key(),
-            valid_from=now.date(), valid_until=now.date() + timedelta(days=30),
-        )  # fmt: skip
+            issuer,
+            kid="bench",
+            serial=os.urandom(12),
+            device_public=d.public_key(),
+            valid_from=now.date(),
+            valid_until=now.date() + timedelta(days=30),
+        )
         for d in devices
     ]
     t0 = int(now.timestamp())
-    texts = [c.present(certs[i % 200], devices[i % 200], t0 - (i // 200) % 25) for i in range(args.n)]
+    texts = [
+        c.present(certs[i % 200], devices[i % 200], t0 - (i // 200) % 25) for i in range(args.n)
+    ]
     revoked = frozenset(os.urandom(12) for _ in range(10_000))
     replay = c.ReplayCache(horizon_s=120)
 

@@ -7,7 +7,6 @@ install can still show the help.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +16,9 @@ import typer
 if TYPE_CHECKING:
     from cloud.settings import Settings
 
-app = typer.Typer(help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
+)
 stations_app = typer.Typer(help="The station registry (CSV).", no_args_is_help=True)
 
 DbOpt = Annotated[
@@ -36,14 +37,6 @@ def _settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise typer.BadParameter(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
-
-
-def wait_for_signal(stop: threading.Event) -> None:
-    """Block until SIGINT/SIGTERM (or `stop` is set elsewhere)."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass
 
 
 @app.command()
@@ -79,11 +72,12 @@ def ingest(
     """Consume station messages from the broker into the database, acking committed items."""
     from cloud.db import init_db, make_engine
     from cloud.ingest.subscriber import IngestWorker
+    from waystation.runtime import LOG_FORMAT, wait_for_signal
 
     if protocol not in (5, 311):
         raise typer.BadParameter("--protocol must be 5 or 311")
     settings = _settings(db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     engine = make_engine(settings.db)
     init_db(engine)
     worker = IngestWorker(engine, settings, client_id=client_id)

@@ -144,6 +144,19 @@ class AccessConfig(_Model):
     )
 
 
+class CameraConfig(_Model):
+    """The door camera; `edge run` reads it, tests and the simulator inject their own source."""
+
+    source: str = Field(
+        default="0",
+        min_length=1,
+        max_length=500,
+        description="device index (0 = /dev/video0), a video file, or an rtsp:// URL",
+    )
+    width: int = Field(default=640, ge=160, le=4096, description="requested frame width, px")
+    height: int = Field(default=480, ge=120, le=4096, description="requested frame height, px")
+
+
 class EdgeConfig(_Model):
     """Everything one station agent needs; built once in main() and passed down."""
 
@@ -158,6 +171,7 @@ class EdgeConfig(_Model):
         default=Path("/var/lib/waystation/journal.db"), description="SQLite outbox file"
     )
     door: DoorConfig = Field(default_factory=DoorConfig, description="lock relay")
+    camera: CameraConfig = Field(default_factory=CameraConfig, description="door camera")
     access: AccessConfig = Field(default_factory=AccessConfig, description="credential checks")
     telemetry_interval_s: float = Field(
         default=30.0,

@@ -54,7 +54,7 @@ class EmbeddedBroker:
         if self._broker is not None:
             try:
                 self._submit(self._broker.shutdown()).result(timeout_s)
-            except Exception:  # noqa: BLE001 - shutting down anyway; a stuck client must not hang the demo
+            except Exception:  # shutting down anyway: a stuck client must not hang the demo
                 logging.getLogger(__name__).warning("embedded broker did not shut down cleanly")
             self._broker = None
         if self._thread.is_alive():

@@ -122,6 +122,10 @@ class MosquittoProcess:
             self.proc.stderr.close()
         self.proc = None
 
+    def kill(self) -> None:
+        """End abruptly, like a crashed broker or a power cut."""
+        self.stop(kill=True)
+
     def log(self) -> str:
         path = self.workdir / "mosquitto.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -225,6 +225,8 @@ class IngestWorker:
                 topic = msg.topic
             except UnicodeDecodeError:  # kept (as bad_topic) rather than lost
                 topic = bytes(msg._topic).decode("utf-8", "replace")
+            if topic == topics.CLOUD_STATE:
+                return  # our own liveness, matched by ws/v1/+/state: not a station's message
             self._queue.put_nowait(Received(topic, bytes(msg.payload), bool(msg.retain)))
         except queue.Full:
             self.dropped += 1

@@ -8,21 +8,16 @@ PostgreSQL skips those tests locally and fails them when CI=true.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine
 
 from cloud.db import init_db, make_engine, session
 from cloud.models import Station, StationState
 
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 # A Monday, 10:00 in Shanghai: inside "Mo-Su 08:00-20:00", outside "Mo-Su 20:00-23:00".
 T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
 
@@ -39,46 +34,6 @@ class FakeClock:
     def advance(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-@pytest.fixture(scope="session")
-def pg_base_url() -> str:
-    url = os.environ.get("WAYSTATION_TEST_PG", PG_DEFAULT)
-    probe = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
-    try:
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        message = f"PostgreSQL not reachable at {make_url(url)!r}: {type(exc).__name__}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(message)
-    finally:
-        probe.dispose()
-    return url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A URL to an empty database of its own: a tmp SQLite file or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'waystation.db'}"
-        return
-    base = request.getfixturevalue("pg_base_url")
-    schema = f"ws_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(base)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

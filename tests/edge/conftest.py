@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from edge.config import AccessConfig, EdgeConfig
-from firmware_sim.broker import Mosquitto, find_mosquitto
 from firmware_sim.clock import SimClock
 from firmware_sim.union import SimUnion
+from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -42,17 +42,6 @@ def config(tmp_path: Path, trust_dir: Path) -> EdgeConfig:
         journal_path=tmp_path / "journal.db",
         access=AccessConfig(trust_dir=trust_dir),
     )
-
-
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    if find_mosquitto() is None:
-        pytest.skip("mosquitto is not installed")
-    broker = Mosquitto(tmp_path / "mosquitto").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 class Watcher:

@@ -12,11 +12,11 @@ import pytest
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from firmware_sim.broker import Mosquitto, free_port
 from firmware_sim.clock import SystemClock
 from firmware_sim.union import SimUnion
 from protocol import topics
 from protocol.messages import AccessEvent, AckPayload, MetaPayload
+from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -258,7 +258,7 @@ def test_telemetry_only_while_connected(rig, watch) -> None:
 
 def test_broker_down_at_boot_then_up(tmp_path: Path, watch) -> None:
     """Story: a station boots during a broker outage; it must journal and drain later."""
-    late = Mosquitto(tmp_path / "late", port=free_port())
+    late = Mosquitto(tmp_path / "late")
     config = EdgeConfig(
         station_id=SID,
         journal_path=tmp_path / "j.db",

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from cloud.main import create_app
 from cloud.settings import Settings
-
-with warnings.catch_warnings():
-    # starlette warns at import that it prefers httpx2 over httpx; httpx is what is installed.
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
 
 
 @pytest.fixture

@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from uuid import uuid4
 
 import paho.mqtt.client as mqtt
@@ -17,12 +13,12 @@ from sqlmodel import select
 
 from cloud.db import session
 from cloud.ingest.subscriber import IngestWorker
-from cloud.models import Event, Station, StationState, Telemetry
+from cloud.models import DeadLetter, Event, Station, StationState, Telemetry
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AccessEvent, AckPayload, StatePayload, TelemetryPayload
+from waystation.mosquitto import MosquittoProcess
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 SID = "st-001"
 
 
@@ -42,39 +38,10 @@ def test_plain_subscriptions_without_mqtt5_or_group(engine: Engine, settings: Se
     assert not any(f.startswith("$share") for f in IngestWorker(engine, settings).subscriptions())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[int]:
-    """A private anonymous mosquitto on a free port."""
-    if not Path(MOSQUITTO).exists():
-        pytest.skip(f"{MOSQUITTO} not installed")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("mosquitto did not start")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def broker(mosquitto: MosquittoProcess) -> int:
+    """Port of a private anonymous mosquitto (the shared fixture)."""
+    return mosquitto.port
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -140,6 +107,10 @@ def test_worker_stores_and_acks_through_a_real_broker(
             assert s.get(StationState, SID).acked_seq == 1  # type: ignore[union-attr]
         assert worker.ingestor.stats[("events", "stored")] == 1
         wait_for(lambda: any(b'"online":true' in p for p in cloud_state))
+        # Regression: ws/v1/+/state also matches the cloud's own retained ws/v1/_cloud/state,
+        # which was dead-lettered as a bad topic on every start.
+        with session(engine) as s:
+            assert s.exec(select(DeadLetter)).all() == []
         worker.stop()  # a clean stop says so on the retained cloud state
         wait_for(lambda: b'"online":false' in cloud_state[-1])
     finally:

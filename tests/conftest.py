@@ -1,0 +1,104 @@
+"""Fixtures shared by every test package: a real Mosquitto per test, and the CI rule.
+
+A real part that is missing skips the test on a developer's machine but fails it in CI
+(`CI=true`), so a green CI never hides a test that did not run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from waystation.mosquitto import MosquittoProcess, find_binary
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def require(reason: str) -> None:
+    """Skip locally, fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must run every test)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A private anonymous Mosquitto on a free port, without persistence."""
+    _need_mosquitto()
+    broker = MosquittoProcess(tmp_path / "mosquitto", persistence=False).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def secure_mosquitto(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], MosquittoProcess]]:
+    """Start a Mosquitto with the project's ACL and these users' passwords (persistence on)."""
+    _need_mosquitto()
+    started: list[MosquittoProcess] = []
+
+    def start(users: dict[str, str]) -> MosquittoProcess:
+        broker = MosquittoProcess(tmp_path / f"secure-mosquitto-{len(started)}", users=users)
+        started.append(broker.start())
+        return broker
+
+    try:
+        yield start
+    finally:
+        for broker in started:
+            broker.stop()
+
+
+def _need_mosquitto() -> None:
+    try:
+        find_binary()
+        find_binary("mosquitto_passwd")
+    except FileNotFoundError as exc:
+        require(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    url = os.environ.get("WAYSTATION_TEST_PG", PG_DEFAULT)
+    probe = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with probe.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        message = f"PostgreSQL not reachable at {make_url(url)!r}: {type(exc).__name__}"
+        require(message)
+    finally:
+        probe.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database of its own: a tmp SQLite file or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'waystation.db'}"
+        return
+    base = request.getfixturevalue("pg_base_url")
+    schema = f"ws_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, poolclass=NullPool)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

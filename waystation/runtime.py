@@ -1,0 +1,16 @@
+"""Process plumbing shared by the long-running commands."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def wait_for_signal(stop: threading.Event, timeout_s: float | None = None) -> None:
+    """Block until SIGINT/SIGTERM, `stop` set elsewhere, or `timeout_s` elapsed."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait(timeout_s)
+    stop.set()
