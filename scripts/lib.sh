@@ -29,6 +29,11 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# pip, quiet, minus the machine-config chatter about absent local index folders.
+pip_q() {
+    "$VENV/bin/python" -m pip -q --disable-pip-version-check "$@" 2> >(grep -v "is ignored: it is neither" >&2)
+}
+
 # .venv with the project (editable) and the given extras; re-installs only when pyproject changes.
 ensure_venv() {
     local extras="$1"
@@ -40,8 +45,8 @@ ensure_venv() {
     local stamp="$VENV/.waystation-$extras"
     if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
         log "installing waystation[$extras] into .venv"
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$extras]"
+        pip_q install --upgrade pip
+        pip_q install -e "$ROOT[$extras]"
         touch "$stamp"
     fi
 }

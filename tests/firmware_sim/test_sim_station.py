@@ -10,10 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim.broker import Mosquitto
 from firmware_sim.fleet import Fleet, make_records
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
+from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 
 class Collector:
