@@ -1,0 +1,309 @@
+"""`waystation edge verify|scan|run`: the installer's tools and the station agent process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from typer.testing import CliRunner
+
+from edge.config import load_config
+from firmware_sim.scenes import render_empty, render_phone_qr
+from firmware_sim.union import SimUnion
+from firmware_sim.wallet import Wallet
+from protocol import topics
+from protocol.credential import VerifyPolicy
+from waystation.cli import app
+from waystation.mosquitto import MosquittoProcess
+
+WAYSTATION = Path(sys.executable).with_name("waystation")
+WINDOW_S = VerifyPolicy().window_s
+
+
+@pytest.fixture
+def union() -> SimUnion:
+    return SimUnion.create(11)
+
+
+@pytest.fixture
+def wallet(union: SimUnion) -> Wallet:
+    return union.enroll("member-1")
+
+
+def verify(trust: Path, text: str, *extra: str) -> tuple[int, dict]:
+    result = CliRunner().invoke(app, ["edge", "verify", "--trust", str(trust), *extra, text])
+    return result.exit_code, json.loads(result.stdout)
+
+
+# --- edge verify ------------------------------------------------------------------------------
+
+
+def test_verify_grants_a_fresh_presentation(
+    union: SimUnion, wallet: Wallet, tmp_path: Path
+) -> None:
+    trust = union.write_trust_dir(tmp_path / "trust")
+    code, out = verify(trust, wallet.present(int(time.time())))
+    assert code == 0
+    assert out["granted"] is True
+    assert out["reason"] == "granted"
+    assert out["serial"] == wallet.serial
+    assert out["trust_version"] == union.trust.version
+
+
+def test_verify_refuses_garbage_as_malformed(union: SimUnion, tmp_path: Path) -> None:
+    trust = union.write_trust_dir(tmp_path / "trust")
+    code, out = verify(trust, "not a member code")
+    assert code == 1
+    assert (out["granted"], out["reason"]) == (False, "malformed")
+
+
+def test_verify_refuses_a_revoked_member(union: SimUnion, wallet: Wallet, tmp_path: Path) -> None:
+    union.revoke(wallet.serial)
+    trust = union.write_trust_dir(tmp_path / "trust")
+    code, out = verify(trust, wallet.present(int(time.time())))
+    assert code == 1
+    assert (out["granted"], out["reason"]) == (False, "revoked")
+    assert out["revocation_version"] == union.revocations.version
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "tz", "fmt", "reason"),
+    [
+        pytest.param(-4 * WINDOW_S, UTC, "%Y-%m-%dT%H:%M:%S%z", "stale_presentation", id="past"),
+        pytest.param(4 * WINDOW_S, UTC, "%Y-%m-%dT%H:%M:%S%z", "stale_presentation", id="future"),
+        pytest.param(WINDOW_S // 3, UTC, "%Y-%m-%dT%H:%M:%S", "granted", id="naive-is-utc"),
+        pytest.param(
+            WINDOW_S // 3, timezone(timedelta(hours=8)), "%Y-%m-%dT%H:%M:%S%z", "granted",
+            id="beijing-offset",
+        ),
+    ],
+)  # fmt: skip
+def test_verify_decides_at_the_given_time(
+    union: SimUnion,
+    wallet: Wallet,
+    tmp_path: Path,
+    offset_s: int,
+    tz: timezone,
+    fmt: str,
+    reason: str,
+) -> None:
+    trust = union.write_trust_dir(tmp_path / "trust")
+    # An hour ago: `now` would call it stale, so a grant proves --at was used.
+    t = int(time.time()) - 3600
+    at = datetime.fromtimestamp(t + offset_s, UTC).astimezone(tz).strftime(fmt)
+    code, out = verify(trust, wallet.present(t), "--at", at, "--window", str(WINDOW_S))
+    assert out["reason"] == reason
+    assert code == (0 if reason == "granted" else 1)
+
+
+def test_verify_with_a_missing_trust_dir_is_a_usage_error(wallet: Wallet, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["edge", "verify", "--trust", str(tmp_path / "nope"), wallet.present(0)]
+    )
+    assert result.exit_code == 2
+    assert "--trust" in result.output
+
+
+# --- edge scan --------------------------------------------------------------------------------
+
+
+def write_qr_png(path: Path, text: str, seed: int) -> Path:
+    assert cv2.imwrite(str(path), render_phone_qr(text, rng=np.random.default_rng(seed)))
+    return path
+
+
+def scan(*paths: Path) -> tuple[int, list[dict]]:
+    result = CliRunner().invoke(app, ["edge", "scan", "--json", *map(str, paths)])
+    return result.exit_code, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_scan_reports_every_image_and_fails_on_a_miss(union: SimUnion, tmp_path: Path) -> None:
+    now = int(time.time())
+    texts = {}
+    for seed, name in enumerate(("a.png", "b.png")):
+        text = union.enroll(name).present(now)
+        texts[str(write_qr_png(tmp_path / name, text, seed))] = text
+    blank = tmp_path / "blank.png"
+    assert cv2.imwrite(str(blank), render_empty(rng=np.random.default_rng(3)))
+    (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
+
+    code, lines = scan(tmp_path)
+
+    assert code == 1
+    assert sorted(line["path"] for line in lines) == sorted([*texts, str(blank)])
+    for line in lines:
+        assert line["text"] == texts.get(line["path"])  # None for the empty doorway
+        assert isinstance(line["ms"], int | float)
+        assert line["ms"] >= 0
+
+
+def test_scan_decodes_the_member_code_and_succeeds_when_all_read(
+    union: SimUnion, tmp_path: Path
+) -> None:
+    now = int(time.time())
+    texts = {f"m{i}.png": union.enroll(f"m{i}").present(now) for i in range(3)}
+    for i, (name, text) in enumerate(texts.items()):
+        write_qr_png(tmp_path / name, text, seed=10 + i)
+
+    code, lines = scan(tmp_path)
+
+    assert code == 0
+    assert {Path(line["path"]).name: line["text"] for line in lines} == texts
+
+
+# --- edge run ---------------------------------------------------------------------------------
+
+
+class Subscriber:
+    """A test-side MQTT client recording every message on one topic filter."""
+
+    def __init__(self, broker: MosquittoProcess, topic_filter: str) -> None:
+        self.messages: list[mqtt.MQTTMessage] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_connect = lambda c, *_: c.subscribe(topic_filter, qos=1)
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), "test subscriber did not subscribe"
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(msg)
+
+    def payloads(self) -> list[tuple[dict, bool]]:
+        with self._lock:
+            return [(json.loads(m.payload), bool(m.retain)) for m in self.messages]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def subscribe(mosquitto: MosquittoProcess) -> Iterator[Callable[[str], Subscriber]]:
+    opened: list[Subscriber] = []
+
+    def open_(topic_filter: str) -> Subscriber:
+        opened.append(Subscriber(mosquitto, topic_filter))
+        return opened[-1]
+
+    yield open_
+    for sub in opened:
+        sub.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def write_video(path: Path, text: str, frames: int = 20) -> Path:
+    frame = render_phone_qr(text, rng=np.random.default_rng(5))
+    height, width = frame.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write MJPG .avi here"
+    try:
+        for _ in range(frames):
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
+def journal_reasons(path: Path) -> list[str]:
+    """Reasons of the access events in an agent's journal (read-only, agent still running)."""
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            rows = db.execute("SELECT payload FROM outbox WHERE kind = 'events'").fetchall()
+    except sqlite3.OperationalError:  # table not created yet
+        return []
+    events = [json.loads(payload) for (payload,) in rows]
+    return [e["reason"] for e in events if e.get("type") == "access"]
+
+
+def test_edge_run_admits_a_member_from_video_and_stops_cleanly_on_sigterm(
+    union: SimUnion,
+    wallet: Wallet,
+    mosquitto: MosquittoProcess,
+    subscribe: Callable[[str], Subscriber],
+    tmp_path: Path,
+) -> None:
+    sid = "sz-cli-0001"
+    trust = union.write_trust_dir(tmp_path / "trust")
+    video = write_video(tmp_path / "door.avi", wallet.present(int(time.time())))
+    journal = tmp_path / "journal" / "journal.db"
+    config = tmp_path / "station.toml"
+    config.write_text(
+        f'station_id = "{sid}"\n'
+        f'journal_path = "{journal}"\n'
+        "telemetry_interval_s = 1\n"
+        f'[mqtt]\nbroker = "{mosquitto.url}"\nprotocol = 5\n'
+        f'[camera]\nsource = "{video}"\n'
+        f'[access]\ntrust_dir = "{trust}"\n',
+        encoding="utf-8",
+    )
+    assert load_config(config).camera.source == str(video)  # the file says what we mean
+    events = subscribe(topics.events(sid))
+    log_path = tmp_path / "agent.log"
+
+    def granted_on_mqtt() -> bool:
+        return any(p.get("type") == "access" and p["granted"] for p, _ in events.payloads())
+
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(WAYSTATION), "edge", "run", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        try:
+            admitted = wait_for(
+                lambda: granted_on_mqtt() or "granted" in journal_reasons(journal), 30
+            )
+            assert proc.poll() is None, log_path.read_text(errors="replace")
+            assert admitted, f"no grant within 30 s:\n{log_path.read_text(errors='replace')}"
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    agent_log = log_path.read_text(errors="replace")
+    assert code == 0, agent_log
+    assert "granted" in journal_reasons(journal), "the grant went through the journal"
+
+    state = subscribe(topics.state(sid))
+    assert wait_for(lambda: bool(state.payloads()), 5), "no retained state on the broker"
+    payload, retained = state.payloads()[-1]
+    assert retained
+    assert payload["status"] == "offline"
+
+
+def test_edge_run_refuses_a_config_with_an_unknown_key(tmp_path: Path) -> None:
+    config = tmp_path / "station.toml"
+    config.write_text('station_id = "sz-0001"\n[door]\nrelay_pn = 4\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["edge", "run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "relay_pn" in result.stderr

@@ -1,0 +1,141 @@
+"""`waystation demo` as a user runs it: a real process that serves, stops by itself, and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import csv
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from waystation.mosquitto import free_port
+
+WAYSTATION = Path(sys.executable).with_name("waystation")
+
+
+def children(pid: int) -> list[str]:
+    """Command names of the direct children of `pid` (Linux /proc; no psutil)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process went away while we looked
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == pid:
+            found.append(name)
+    return found
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Lines:
+    """The process's stdout, line by line, without blocking the test forever."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        self._stream = proc.stdout
+        self._thread = threading.Thread(target=self._pump, daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        for line in self._stream:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def close(self) -> None:
+        """After the process is gone: let the reader see EOF, then close the pipe."""
+        self._thread.join(10)
+        self._stream.close()
+
+    def until(self, prefix: str, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no {prefix!r} line within {timeout_s} s; stdout: {self.seen}")
+
+
+def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) -> None:
+    port = free_port()
+    stderr = tmp_path / "demo.err"
+    workdir = tmp_path / "demo"
+    with stderr.open("w") as err:
+        proc = subprocess.Popen(
+            [str(WAYSTATION), "demo", "--stations", "4", "--port", str(port), "--for", "8",
+             "--workdir", str(workdir)],
+            stdout=subprocess.PIPE, stderr=err, text=True, cwd=tmp_path,
+        )  # fmt: skip
+        out = Lines(proc)
+        try:
+            url = out.until("Nearby:", 30).split(None, 1)[1]
+            assert url.startswith(f"http://127.0.0.1:{port}/")
+
+            stations: list[dict] = []
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                response = httpx.get(url, timeout=5)
+                assert response.status_code == 200, response.text
+                stations = response.json()["stations"]
+                if any(s["open_now"] for s in stations):
+                    break
+                time.sleep(0.5)
+            assert any(s["open_now"] for s in stations), stations
+            distances = [s["distance_m"] for s in stations]
+            assert distances == sorted(distances)
+            with (workdir / "registry.csv").open(encoding="utf-8", newline="") as fh:
+                registered = {row["id"] for row in csv.DictReader(fh)}
+            assert len(registered) == 4
+            assert {s["id"] for s in stations} <= registered
+            # Broker, cloud and fleet are threads of this one process.
+            assert children(proc.pid) == []
+
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.close()
+    assert code == 0, stderr.read_text()
+    assert not listening(port)
+
+
+def test_demo_on_a_busy_port_fails_promptly_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        proc = subprocess.run(
+            [str(WAYSTATION), "demo", "--stations", "2", "--port", str(port), "--for", "30",
+             "--workdir", str(tmp_path / "demo")],
+            capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert proc.returncode != 0
+    assert elapsed < 20, f"took {elapsed:.1f} s to give up"
+    assert str(port) in proc.stderr
+    assert "--port" in proc.stderr
+    assert "Nearby:" not in proc.stdout
