@@ -101,6 +101,11 @@ class TelemetryPayload(StationPayload):
     door: DoorState = "unknown"
     lock: LockState = "unknown"
     occupancy: int | None = Field(default=None, ge=0)
+    trust_version: int | None = Field(default=None, ge=0)
+    revocation_version: int | None = Field(default=None, ge=0)
+    revocation_age_s: float | None = Field(
+        default=None, ge=0, description="seconds since the held revocation list was issued"
+    )
     cpu_temp_c: float | None = None
     load1: float | None = Field(default=None, ge=0)
     mem_used_pct: float | None = Field(default=None, ge=0, le=100)
