@@ -13,9 +13,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from cloud.ingest.subscriber import IngestWorker
+    from firmware_sim.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,44 @@ def _centre(records: list) -> tuple[float, float]:  # type: ignore[type-arg]
         round(sum(r.lat for r in records) / len(records), 5),
         round(sum(r.lon for r in records) / len(records), 5),
     )
+
+
+def _status(fleet: Fleet, ingest: IngestWorker) -> str:
+    s = fleet.stats
+    online = sum(
+        1 for st in fleet.stations if st.agent.link is not None and st.agent.link.connected
+    )
+    stats = ingest.ingestor.stats
+    stored = sum(n for (_, result), n in stats.items() if result in ("stored", "duplicate"))
+    return (
+        f"stations online {online}/{len(fleet.records)} · visits {s.visits} · "
+        f"granted {s.granted} · denied {s.denied} · messages stored {stored}"
+    )
+
+
+def _watch(fleet: Fleet, ingest: IngestWorker, stop: threading.Event, for_: float | None) -> None:
+    """Show live counters until `stop` or `for_` seconds: one redrawn line on a terminal,
+    a line every 5 s otherwise (logs, pipes)."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    deadline = None if for_ is None else time.monotonic() + for_
+
+    def remaining(step: float) -> float:
+        return step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
+
+    if console.is_terminal:
+        with Live(_status(fleet, ingest), console=console, refresh_per_second=2) as live:
+            while not stop.wait(remaining(0.5)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                live.update(_status(fleet, ingest))
+        return
+    while not stop.wait(remaining(5.0)):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        typer.echo(f"  {_status(fleet, ingest)}")
 
 
 def demo(
@@ -107,15 +149,7 @@ def demo(
         typer.echo(f"API:    {base}/api/v1")
         typer.echo(f"Nearby: {base}/api/v1/stations/nearby?lat={lat}&lon={lon}&radius_m=20000")
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
-        started = time.monotonic()
-        while not stop.wait(5 if for_ is None else min(5, max(0.1, for_))):
-            if for_ is not None and time.monotonic() - started >= for_:
-                break
-            s = fleet.stats
-            typer.echo(f"  visits {s.visits}  granted {s.granted}  denied {s.denied}  "
-                       f"ingested {sum(ingest.ingestor.stats.values())}")  # fmt: skip
-            if for_ is not None and time.monotonic() - started >= for_:
-                break
+        _watch(fleet, ingest, stop, for_)
     finally:
         fleet.stop(clean=True)
         ingest.stop()
