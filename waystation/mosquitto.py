@@ -42,6 +42,73 @@ def write_password_file(path: Path, users: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a TLS listener: the CA that signed the server (and client) certificates."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class BrokerConf:
+    """A Mosquitto 2.x config for Waystation (the settings of config/mosquitto/mosquitto.conf)."""
+
+    port: int = 1883
+    bind: str | None = None  # None: every interface
+    persistence_dir: Path | None = Path("/var/lib/mosquitto")
+    password_file: Path | None = None  # None with anonymous=False refuses everyone
+    acl_file: Path | None = None
+    anonymous: bool = False
+    tls: TlsFiles | None = None  # set: the only listener is TLS (no plain TCP at all)
+    run_as: str | None = None  # `user`: Mosquitto started as root switches to it
+    log_file: Path | None = None
+    autosave_s: int = 30  # persistence flush period; the journal covers what a crash loses
+
+    def render(self) -> str:
+        listener = f"listener {self.port}" + (f" {self.bind}" if self.bind else "")
+        lines = [
+            "# Written by `waystation provision broker` (see config/mosquitto/mosquitto.conf).",
+            "per_listener_settings false",
+            f"allow_anonymous {'true' if self.anonymous else 'false'}",
+        ]
+        if self.password_file is not None:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.persistence_dir is not None:
+            lines += [
+                "persistence true",
+                f"persistence_location {self.persistence_dir}/",
+                f"autosave_interval {self.autosave_s}",
+            ]
+        else:
+            lines.append("persistence false")
+        lines += [
+            # Ingest sessions must not drop: the default queue (1000) discards silently.
+            "max_queued_messages 200000",
+            "max_queued_bytes 134217728",
+            "max_inflight_messages 200",
+            # A payload is at most 64 KiB (protocol.messages.MAX_PAYLOAD_BYTES) + headers.
+            "max_packet_size 70000",
+        ]
+        if self.run_as:
+            lines.append(f"user {self.run_as}")
+        if self.log_file is not None:
+            lines += [f"log_dest file {self.log_file}", "log_type error", "log_type warning"]
+            lines.append("log_type notice")
+        lines.append(listener)
+        if self.tls is not None:
+            lines += [
+                f"cafile {self.tls.ca}",
+                f"certfile {self.tls.cert}",
+                f"keyfile {self.tls.key}",
+                "tls_version tlsv1.2",
+            ]
+        return "\n".join(lines) + "\n"
+
+
 @dataclass
 class MosquittoProcess:
     """One broker process in `workdir`; `users=None` means anonymous (demo-style) access."""
@@ -51,41 +118,38 @@ class MosquittoProcess:
     users: dict[str, str] | None = None
     acl: Path | None = ACL_PATH
     persistence: bool = True
+    tls: TlsFiles | None = None
+    conf_file: Path | None = None  # run this existing config instead of writing one
     proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def write_config(self) -> Path:
+        if self.conf_file is not None:
+            return self.conf_file
         self.workdir.mkdir(parents=True, exist_ok=True)
-        lines = [
-            "per_listener_settings false",
-            f"listener {self.port} 127.0.0.1",
-            f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self.workdir}/",
-            "autosave_interval 1",
-            "max_queued_messages 200000",
-            "max_inflight_messages 200",
-            "max_packet_size 70000",
-            # As root Mosquitto drops to user `mosquitto`, which cannot read our temp dirs.
-            f"user {getpass.getuser()}",
-            f"log_dest file {self.workdir / 'mosquitto.log'}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-        ]
-        if self.users is None:
-            lines.append("allow_anonymous true")
-        else:
+        passwd = None
+        if self.users is not None:
             passwd = self.workdir / "passwd"
             write_password_file(passwd, self.users)
-            lines += ["allow_anonymous false", f"password_file {passwd}"]
-            if self.acl is not None:
-                lines.append(f"acl_file {self.acl}")
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
+        conf = BrokerConf(
+            port=self.port,
+            bind="127.0.0.1",
+            persistence_dir=self.workdir if self.persistence else None,
+            password_file=passwd,
+            acl_file=self.acl if self.users is not None else None,
+            anonymous=self.users is None,
+            tls=self.tls,
+            # As root Mosquitto drops to user `mosquitto`, which cannot read our temp dirs.
+            run_as=getpass.getuser(),
+            log_file=self.workdir / "mosquitto.log",
+            autosave_s=1,
+        )
+        path = self.workdir / "mosquitto.conf"
+        path.write_text(conf.render())
+        return path
 
     def start(self, timeout_s: float = 10.0) -> MosquittoProcess:
         conf = self.write_config()
