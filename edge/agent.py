@@ -1,4 +1,5 @@
-"""The station agent, composition root: frame → decode → verify → door → journal → link.
+"""The station agent, composition root: frame → motion → decode → verify → policy → door →
+journal → link.
 
 Owns no rules itself: it wires the stages together and guarantees that nothing a stage does
 (a bad frame, garbage QR text, a full disk, a dead relay, the broker down) escapes the door
@@ -11,31 +12,53 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import numpy as np
 import uuid6
 
 from edge import AGENT_VERSION, telemetry
 from edge.access.debounce import Debouncer
+from edge.access.policy import apply_mode, presented_at
+from edge.access.schedule import DoorMode, DoorSchedule
 from edge.access.store import TrustStore
+from edge.access.timeguard import TimeGuard, timesyncd_synced
 from edge.access.verify import AccessVerifier
-from edge.camera.qr import ZbarDecoder
+from edge.camera.cascade import CascadeDecoder
+from edge.camera.health import CameraHealth
+from edge.camera.motion import MotionGate
 from edge.clock import SystemClock
 from edge.config import EdgeConfig
+from edge.door import DoorMonitor
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from edge.ports import Clock, FrameSource, QrDecoder, Relay
+from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
+from edge.sensors import Sensor, read_all
 from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
-from protocol.messages import AccessEvent, DoorEvent, MetaPayload, Payload, TelemetryPayload
+from protocol.messages import (
+    AccessEvent,
+    AlarmEvent,
+    DoorEvent,
+    MetaPayload,
+    Payload,
+    TelemetryPayload,
+)
 from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["access", "ws1", "ws2", "journal"]
+CAPABILITIES = ["access", "ws1", "ws2", "journal", "schedule", "door_sensors"]
 # When the camera has no frame, wait this long before asking again (seconds): short enough
 # to stay inside the 0.3 s door budget, long enough not to spin a core.
 IDLE_S = 0.02
+# How often the door mode, the clock judgement and the held-open timer are re-evaluated,
+# seconds: a mode change or held-open alarm is at most this late; each check costs ~50 µs.
+HOUSEKEEPING_S = 1.0
+
+
+def _no_probe() -> bool | None:
+    return None
 
 
 class Agent:
@@ -49,16 +72,42 @@ class Agent:
         clock: Clock | None = None,
         source: FrameSource | None = None,
         decoder: QrDecoder | None = None,
+        sensors: DoorInputs | None = None,
+        clock_probe: Callable[[], bool | None] | None = None,
         online: bool = True,
+        station_sensors: Sequence[Sensor] = (),
     ) -> None:
         self.config = config
         self.sid = config.station_id
         self.relay = relay
+        self.sensors = sensors
         self.clock: Clock = clock or SystemClock()
         self.source = source
-        self.decoder: QrDecoder = decoder or ZbarDecoder()
+        self.decoder: QrDecoder = decoder or CascadeDecoder()
         self.journal = Journal(config.journal_path)
         access = config.access
+        camera = config.camera
+        self.motion = MotionGate(
+            hold_s=camera.motion_hold_s, idle_every_s=camera.idle_decode_every_s
+        )
+        self.camera_health = CameraHealth(camera.down_after_s)
+        self.door_monitor = DoorMonitor(config.door)
+        self.station_sensors = list(station_sensors)  # fridge, ambient, energy: in telemetry
+        self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
+        self.schedule = DoorSchedule(
+            free=config.schedule.free,
+            members=config.schedule.members,
+            timezone=config.schedule.timezone,
+        )
+        self.mode: DoorMode | None = None  # set by housekeeping(); None until the first run
+        self.time_guard = TimeGuard(
+            self.clock,
+            access.clock_file or config.journal_path.with_name("clock.json"),
+            # The host's NTP state says nothing about an injected (simulated) clock.
+            probe=clock_probe or (timesyncd_synced if clock is None else _no_probe),
+            max_ahead_s=access.unsynced_max_ahead_s,
+        )
+        self._clock_alarm = False
         self.store = TrustStore(access.trust_dir) if access.trust_dir else None
         self.verifier = AccessVerifier(
             anchor=None,
@@ -84,6 +133,7 @@ class Agent:
         self._outcomes = Debouncer(access.debounce_s)  # the same member and outcome
         self._decide_lock = threading.Lock()  # the replay cache is single-threaded
         self._started_at: float | None = None
+        self._next_housekeeping = -float("inf")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -95,12 +145,16 @@ class Agent:
             self.verifier.load(
                 anchor, self.store.load_trust(anchor), self.store.load_revocations(anchor)
             )
+        self.time_guard.load()
         self.relay.open()
+        if self.sensors is not None:
+            self._guarded("sensor_errors", self.sensors.open)
         if self.source is not None:
             self._guarded("source_errors", self.source.open)
         if self.link is not None:
             self.link.start()
         self._started_at = self.clock.monotonic()
+        self.housekeeping()
         log.info(
             "%s: started (trust v%s, revocations v%s, %s)",
             self.sid,
@@ -115,6 +169,9 @@ class Agent:
             self._guarded("link_errors", self.link.stop if clean else self.link.abort)
         if self.source is not None:
             self._guarded("source_errors", self.source.close)
+        if self.sensors is not None:
+            self._guarded("sensor_errors", self.sensors.close)
+        self._guarded("clock_errors", lambda: self.time_guard.tick(force=True))
         self._guarded("relay_errors", self.relay.close)
         self._guarded("journal_errors", self.journal.close)
 
@@ -122,6 +179,7 @@ class Agent:
         """The door loop: read frames at the source's rate until `stop` is set."""
         next_heartbeat = self.clock.monotonic()
         while not stop.is_set():
+            self.loop_tick = self.clock.monotonic()  # watched by the systemd watchdog feeder
             frame = None
             if self.source is not None:
                 try:
@@ -130,19 +188,45 @@ class Agent:
                     self.stats["source_errors"] += 1
                     log.exception("%s: camera read failed", self.sid)
                     stop.wait(0.5)
-            if frame is None:
+            try:
+                usable = self.on_frame(frame) if self.source is not None else False
+            except Exception:  # on_frame guards itself; this is the last net
+                self.stats["loop_errors"] += 1
+                log.exception("%s: frame processing failed", self.sid)
+                usable = True
+            if not usable:
                 stop.wait(IDLE_S)
-            else:
-                try:
-                    self.process_frame(frame)
-                except Exception:  # process_frame guards itself; this is the last net
-                    self.stats["loop_errors"] += 1
-                    log.exception("%s: frame processing failed", self.sid)
+            self._guarded("door_errors", self.poll_door)
+            if self.clock.monotonic() >= self._next_housekeeping:
+                self._guarded("housekeeping_errors", self.housekeeping)
             if self.clock.monotonic() >= next_heartbeat:
                 self._guarded("telemetry_errors", self.publish_telemetry)
                 next_heartbeat = self.clock.monotonic() + self.config.telemetry_interval_s
 
     # --- the access path ---------------------------------------------------------------------
+
+    def on_frame(self, frame: object) -> bool:
+        """One camera read: camera health, then the motion gate, then (maybe) the decoder.
+
+        Returns whether the frame was usable. Never raises.
+        """
+        now = self.clock.monotonic()
+        usable, transition = self.camera_health.observe(frame, now)
+        if transition is not None:
+            self.stats[f"camera_down.{transition}"] += 1
+            self.alarm(
+                "camera_down", transition, "no usable frame" if transition == "raised" else None
+            )
+        if not usable:
+            if frame is not None:
+                self.stats["bad_frames"] += 1
+            return False
+        assert isinstance(frame, np.ndarray)
+        if self.motion.should_decode(frame, now):
+            self.process_frame(frame)
+        else:
+            self.stats["gated"] += 1
+        return True
 
     def process_frame(self, frame: object) -> list[Decision]:
         """Decode a frame and decide on each new code in it. Held codes are debounced."""
@@ -176,7 +260,7 @@ class Agent:
                 self.stats["suppressed"] += 1
                 return None
             try:
-                decision = self.verifier.decide(text)
+                decision = self._decide(text)
             except Exception as exc:  # verify() never raises; this keeps the promise if it did
                 log.exception("%s: verifier failed", self.sid)
                 decision = Decision(Reason.MALFORMED, detail=f"verifier error: {exc!r}"[:200])
@@ -186,19 +270,26 @@ class Agent:
             self._act(decision)
         return decision
 
+    def _decide(self, text: str) -> Decision:
+        """Credential check at the clock rule's time, then the door mode at that time."""
+        view = self.time_guard.view()
+        t = None if view.synced else presented_at(text)
+        now = self.time_guard.decision_time(view, t)
+        if not view.synced:
+            self.stats["unsynced_decisions"] += 1
+        decision = self.verifier.decide(text, now)
+        return apply_mode(decision, self.schedule.mode_at(now))
+
     def _act(self, decision: Decision) -> None:
         """Door first (the member is waiting), then the journal, then wake the link."""
         pulsed = False
-        if decision.granted:
-            try:
-                self.relay.pulse(self.config.door.pulse_s)
-                pulsed = True
-            except Exception:
-                self.stats["relay_errors"] += 1
-                log.exception("%s: relay pulse failed", self.sid)
+        if decision.granted and self.mode is DoorMode.FREE:
+            self.stats["granted_while_free"] += 1  # the lock is held released already
+        elif decision.granted:
+            pulsed = self._release("grant")
         self.stats["granted" if decision.granted else "denied"] += 1
         self.stats[f"reason.{decision.reason.value}"] += 1
-        now = self.clock.now()
+        now = self.time_guard.best_now()
         self._journal(
             lambda seq: AccessEvent(
                 sid=self.sid,
@@ -213,18 +304,92 @@ class Agent:
             )
         )
         if pulsed:
-            self._journal(
-                lambda seq: DoorEvent(
-                    sid=self.sid,
-                    ts=now,
-                    event_id=uuid6.uuid7(),
-                    seq=seq,
-                    action="unlocked",
-                    cause="grant",
-                )
-            )
+            self._door_event("unlocked", "grant", now)
         if self.link is not None:
             self.link.kick()
+
+    def _release(self, cause: str) -> bool:
+        """Pulse the relay; tell the door monitor so the opening that follows is authorised."""
+        try:
+            self.relay.pulse(self.config.door.pulse_s)
+        except Exception:
+            self.stats["relay_errors"] += 1
+            log.exception("%s: relay pulse failed", self.sid)
+            return False
+        self.door_monitor.released(self.clock.monotonic(), self.config.door.pulse_s, cause)
+        return True
+
+    def _door_event(self, action: str, cause: str | None, ts: datetime | None = None) -> None:
+        when = ts or self.time_guard.best_now()
+        self.stats[f"door.{action}"] += 1
+        self._journal(
+            lambda seq: DoorEvent(
+                sid=self.sid,
+                ts=when,
+                event_id=uuid6.uuid7(),
+                seq=seq,
+                action=action,  # type: ignore[arg-type]  # checked by the model
+                cause=cause,
+            )
+        )
+
+    def alarm(self, name: str, state: str, detail: str | None = None) -> None:
+        """Journal an alarm transition ("raised" / "cleared") and wake the link."""
+        log.warning("%s: alarm %s %s%s", self.sid, name, state, f" ({detail})" if detail else "")
+        now = self.time_guard.best_now()
+        self._journal(
+            lambda seq: AlarmEvent(
+                sid=self.sid,
+                ts=now,
+                event_id=uuid6.uuid7(),
+                seq=seq,
+                alarm=name,
+                state=state,  # type: ignore[arg-type]  # checked by the model
+                detail=detail,
+            )
+        )
+        if self.link is not None:
+            self.link.kick()
+
+    # --- the door and the clock ---------------------------------------------------------------
+
+    def poll_door(self) -> None:
+        """Drain the door contact / exit button and run the held-open timer; journals events."""
+        now = self.clock.monotonic()
+        happenings = []
+        if self.sensors is not None:
+            if self.door_monitor.is_open is None:
+                state = self.sensors.door_open
+                if state is not None:
+                    self.door_monitor.sync(state, now)
+            for kind in self.sensors.drain():
+                happenings += self.door_monitor.sensor(kind, now)  # type: ignore[arg-type]
+        happenings += self.door_monitor.tick(now)
+        for item in happenings:
+            if item.action == "exit":
+                if self.mode is not DoorMode.FREE and self._release("exit"):
+                    self._door_event("unlocked", "exit")
+            else:
+                self._door_event(item.action, item.cause)
+        if happenings and self.link is not None:
+            self.link.kick()
+
+    def housekeeping(self) -> None:
+        """Once a second: clock judgement and high-water mark, door mode and lock hold."""
+        self._next_housekeeping = self.clock.monotonic() + HOUSEKEEPING_S
+        self.time_guard.tick()
+        view = self.time_guard.view()
+        if view.synced == self._clock_alarm:  # unsynced and no alarm yet, or the reverse
+            self._clock_alarm = not view.synced
+            self.alarm("clock_unsynced", "cleared" if view.synced else "raised", view.why or None)
+        mode = self.schedule.mode_at(self.time_guard.decision_time(view, None))
+        if mode is not self.mode:
+            log.info("%s: door mode %s → %s", self.sid, self.mode, mode)
+            self.door_monitor.free = mode is DoorMode.FREE
+            relay = self.relay
+            if isinstance(relay, LockHold):
+                relay.hold(mode is DoorMode.FREE)
+            self.mode = mode
 
     def _journal(self, make: Callable[[int], Payload], kind: Kind = Kind.EVENTS) -> int | None:
         try:
@@ -261,7 +426,7 @@ class Agent:
         """The retained `meta` published on every connect."""
         return MetaPayload(
             sid=self.sid,
-            ts=self.clock.now(),
+            ts=self.time_guard.best_now(),
             agent_version=AGENT_VERSION,
             capabilities=CAPABILITIES,
             trust_version=self.verifier.trust_version,
@@ -280,13 +445,20 @@ class Agent:
             lock = "unlocked" if self.relay.is_active else "locked"
         except Exception:
             lock = "fault"
+        is_open = self.door_monitor.is_open
+        now = self.time_guard.best_now()
         return TelemetryPayload(
             sid=self.sid,
-            ts=self.clock.now(),
+            ts=now,
             uptime_s=round(uptime, 1),
             interval_s=self.config.telemetry_interval_s,
             journal_backlog=backlog,
+            door="unknown" if is_open is None else ("open" if is_open else "closed"),
             lock=lock,
+            trust_version=self.verifier.trust_version,
+            revocation_version=self.verifier.revocation_version,
+            revocation_age_s=self.verifier.revocation_age_s(now),
+            sensors=read_all(self.station_sensors),
             cpu_temp_c=telemetry.cpu_temp_c(),
             load1=telemetry.load1(),
             mem_used_pct=telemetry.mem_used_pct(),

@@ -6,11 +6,16 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from edge.agent import Agent
+    from edge.systemd import Notifier
 
 app = typer.Typer(help="The station agent and its installer tools.", no_args_is_help=True)
 
@@ -41,9 +46,10 @@ def run(
     from pydantic import ValidationError
 
     from edge.agent import Agent
-    from edge.camera.capture import OpenCvSource
+    from edge.camera.capture import make_source
     from edge.config import load_config
-    from edge.door import Door
+    from edge.door import Door, DoorSensors
+    from edge.systemd import Notifier
     from waystation.runtime import LOG_FORMAT, wait_for_signal
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
@@ -52,13 +58,19 @@ def run(
     except ValidationError as exc:
         typer.echo(f"{config}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    door = Door(cfg.door, pin_factory=_pin_factory())  # type: ignore[arg-type]
-    source = OpenCvSource(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
-    agent = Agent(cfg, relay=door, source=source)
+    pins = _pin_factory()
+    door = Door(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    sensors = DoorSensors(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
+    agent = Agent(cfg, relay=door, source=source, sensors=sensors)  # type: ignore[arg-type]
     agent.start()
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,), name="door-loop", daemon=True)
     loop.start()
+    watchdog = threading.Thread(
+        target=feed_watchdog, args=(agent, stop, Notifier()), name="watchdog", daemon=True
+    )
+    watchdog.start()
     try:
         wait_for_signal(stop)
     finally:
@@ -67,14 +79,50 @@ def run(
         agent.stop(clean=True)
 
 
-def _images(paths: list[Path]) -> list[Path]:
+def feed_watchdog(agent: Agent, stop: threading.Event, notifier: Notifier) -> None:
+    """READY=1 once the door loop turns, then WATCHDOG=1 only while it keeps turning: a loop
+    stuck in a driver call stops the feeding and systemd restarts the agent."""
+    if not notifier.enabled:
+        return
+    interval = notifier.watchdog_interval_s or 5.0
+    while not stop.wait(0.1) and agent.loop_tick is None:
+        pass
+    notifier.ready()
+    last_seen = agent.loop_tick
+    while not stop.wait(interval):
+        tick = agent.loop_tick
+        if tick is not None and tick != last_seen:
+            notifier.watchdog()
+            last_seen = tick
+    notifier.stopping()
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    """Image and video files named, and those found (recursively) in directories named."""
+    from edge.camera.capture import VIDEO_SUFFIXES
+
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+            )
         else:
             found.append(path)
     return found
+
+
+def _frames(path: Path) -> Iterator[tuple[str, object]]:
+    """(label, frame) for an image, or for each frame of a video (`path#frame`)."""
+    import cv2
+
+    from edge.camera.capture import VIDEO_SUFFIXES, video_frames
+
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        for i, frame in enumerate(video_frames(path)):
+            yield f"{path}#{i}", frame
+        return
+    yield str(path), cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
 
 
 @app.command()
@@ -82,26 +130,39 @@ def scan(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="image files or directories")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
 ) -> None:
-    """Decode QR codes in images with the door's decoder (the installer's camera self-test)."""
-    import cv2
+    """Decode QR codes in images or videos with the door's decoder cascade (camera self-test).
 
-    from edge.camera.qr import ZbarDecoder
+    Exit 1 if any image (or every frame of a video) had no readable code.
+    """
+    from edge.camera.cascade import CascadeDecoder
 
-    decoder = ZbarDecoder()
+    decoder = CascadeDecoder()
     misses = 0
-    for path in _images(paths):
-        frame = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        start = time.perf_counter()
-        texts = decoder.decode(frame) if frame is not None else []
-        ms = round((time.perf_counter() - start) * 1000, 3)
-        text = texts[0] if texts else None
-        misses += text is None
-        if as_json:
-            typer.echo(json.dumps({"path": str(path), "text": text, "ms": ms}, ensure_ascii=False))
-        else:
-            typer.echo(f"{path}: {text if text is not None else '(no code)'}  [{ms} ms]")
+    for path in _inputs(paths):
+        read_any = False
+        for label, frame in _frames(path):
+            start = time.perf_counter()
+            texts = decoder.decode(frame) if frame is not None else []
+            ms = round((time.perf_counter() - start) * 1000, 3)
+            text = texts[0] if texts else None
+            read_any |= text is not None
+            if not _is_video(path):
+                misses += text is None
+            if as_json:
+                line = {"path": label, "text": text, "ms": ms}
+                typer.echo(json.dumps(line, ensure_ascii=False))
+            else:
+                typer.echo(f"{label}: {text if text is not None else '(no code)'}  [{ms} ms]")
+        if _is_video(path) and not read_any:  # a video passes if any frame read
+            misses += 1
     if misses:
         raise typer.Exit(1)
+
+
+def _is_video(path: Path) -> bool:
+    from edge.camera.capture import VIDEO_SUFFIXES
+
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 @app.command()

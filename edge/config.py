@@ -12,9 +12,11 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from edge.access.schedule import parse_hours
 from protocol.broker import BrokerUrl
 from protocol.topics import check_sid
 
@@ -118,6 +120,31 @@ class DoorConfig(_Model):
     pulse_s: float = Field(
         default=1.5, gt=0.0, le=30.0, description="how long a grant keeps the lock released"
     )
+    contact_pin: int | None = Field(
+        default=None,
+        ge=0,
+        le=53,
+        description="BCM GPIO of the door contact (reed switch to ground, closed door = low)",
+    )
+    exit_pin: int | None = Field(
+        default=None, ge=0, le=53, description="BCM GPIO of the exit button (to ground)"
+    )
+    held_open_s: float = Field(
+        default=30.0, gt=0.0, le=3600.0, description="door open this long raises held_open"
+    )
+    open_grace_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=60.0,
+        description="after a pulse ends, opening still counts as authorised for this long",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_pins(self) -> DoorConfig:
+        pins = [p for p in (self.relay_pin, self.contact_pin, self.exit_pin) if p is not None]
+        if len(pins) != len(set(pins)):
+            raise ValueError("relay_pin, contact_pin and exit_pin must be different pins")
+        return self
 
 
 class AccessConfig(_Model):
@@ -142,6 +169,48 @@ class AccessConfig(_Model):
         default=None,
         description="holds trust.json, revocations.json, anchor.pem; None: deny everyone",
     )
+    clock_file: Path | None = Field(
+        default=None,
+        description="clock high-water mark file; None: clock.json beside the journal",
+    )
+    unsynced_max_ahead_s: int = Field(
+        default=14 * 86400,
+        ge=60,
+        le=366 * 86400,
+        description="with an unsynchronised clock, how far past the high-water mark a "
+        "presentation's own time is believed, seconds (the longest outage to ride out)",
+    )
+
+
+class ScheduleConfig(_Model):
+    """Door modes by time of day, OpenStreetMap `opening_hours` rules in the station's zone."""
+
+    free: str | None = Field(
+        default=None,
+        max_length=500,
+        description="when the lock stays released (staffed hours), e.g. 'Mo-Fr 08:00-20:00'",
+    )
+    members: str | None = Field(
+        default="24/7",
+        max_length=500,
+        description="when a member code opens the door; outside free and members: closed",
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="IANA zone the rules are in")
+
+    @field_validator("free", "members")
+    @classmethod
+    def _rule(cls, value: str | None) -> str | None:
+        parse_hours(value)  # ValueError → ValidationError naming the field
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
 
 class CameraConfig(_Model):
@@ -155,6 +224,21 @@ class CameraConfig(_Model):
     )
     width: int = Field(default=640, ge=160, le=4096, description="requested frame width, px")
     height: int = Field(default=480, ge=120, le=4096, description="requested frame height, px")
+    motion_hold_s: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=60.0,
+        description="keep decoding this long after motion (a phone held still is still read)",
+    )
+    idle_decode_every_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=60.0,
+        description="with no motion, still decode one frame this often (worst-case delay)",
+    )
+    down_after_s: float = Field(
+        default=5.0, gt=0.0, le=600.0, description="no usable frame this long raises camera_down"
+    )
 
 
 class EdgeConfig(_Model):
@@ -173,6 +257,9 @@ class EdgeConfig(_Model):
     door: DoorConfig = Field(default_factory=DoorConfig, description="lock relay")
     camera: CameraConfig = Field(default_factory=CameraConfig, description="door camera")
     access: AccessConfig = Field(default_factory=AccessConfig, description="credential checks")
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, description="door modes by time of day"
+    )
     telemetry_interval_s: float = Field(
         default=30.0,
         ge=0.1,  # sub-second only makes sense for simulations and tests

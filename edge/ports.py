@@ -45,6 +45,31 @@ class Relay(Protocol):
 
 
 @runtime_checkable
+class LockHold(Protocol):
+    """A relay that can also stay released (free-passage hours); optional beside `Relay`."""
+
+    def hold(self, released: bool) -> None: ...
+
+
+@runtime_checkable
+class DoorInputs(Protocol):
+    """Door contact and exit button: what happened since the last `drain()`, in order."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def door_open(self) -> bool | None:
+        """The contact's state now; None if no contact is fitted."""
+        ...
+
+    def drain(self) -> list[str]:
+        """Items are "opened", "closed" (the door contact) or "exit" (the exit button)."""
+        ...
+
+
+@runtime_checkable
 class Clock(Protocol):
     """Wall time for payloads and credential checks; monotonic time for intervals."""
 

@@ -3,17 +3,21 @@
 Frames are shown to it (`show`) by whoever plays the scene; `read()` paces itself at `fps`
 like a real capture and returns the newest frame shown, or the empty doorway. Like a real
 camera under load it keeps only the newest frame: one shown while another was pending
-replaces it and is counted as dropped.
+replaces it and is counted as dropped. `fault` plays a failing camera: "unplugged" (no
+frames at all) or "garbage" (black frames, as a dead sensor or a cut video line gives).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from typing import Literal
 
 import numpy as np
 
 from firmware_sim.scenes import DEFAULT_SIZE, render_empty
+
+Fault = Literal["unplugged", "garbage"] | None
 
 
 class SimCamera:
@@ -24,6 +28,7 @@ class SimCamera:
         self.size = size
         self.seed = seed
         self.dropped = 0
+        self.fault: Fault = None
         self._empty: np.ndarray | None = None
         self._pending: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -48,6 +53,11 @@ class SimCamera:
         if delay > 0:
             time.sleep(delay)
         self._next = max(self._next + self.period_s, time.monotonic())
+        if self.fault == "unplugged":
+            return None
+        if self.fault == "garbage":
+            w, h = self.size
+            return np.zeros((h, w, 3), dtype=np.uint8)
         with self._lock:
             frame, self._pending = self._pending, None
         return frame if frame is not None else self._empty

@@ -110,6 +110,14 @@ def _composite(
     frame += warped * mask
 
 
+def _glare(frame: np.ndarray, strength: float, center: tuple[float, float], radius: float) -> None:
+    """A lamp's reflection on the screen: a soft bright blob that washes out modules."""
+    h, w = frame.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d2 = ((xx - center[0]) ** 2 + (yy - center[1]) ** 2) / max(1.0, radius) ** 2
+    frame += (strength * 255.0 * np.exp(-d2))[:, :, None]
+
+
 def _camera(
     frame: np.ndarray, brightness: float, blur: float, noise: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -119,6 +127,14 @@ def _camera(
     if noise > 0:
         frame += rng.normal(0.0, noise, frame.shape).astype(np.float32)
     return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
+    """Round-trip through JPEG at `quality` (1–100), as an IP camera's stream does."""
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR frame
+        return frame
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
 def render_phone_qr(
@@ -132,12 +148,17 @@ def render_phone_qr(
     screen_level: float = 235.0,
     blur: float = 0.0,
     noise: float = 2.0,
+    glare: float = 0.0,
+    jpeg_quality: int | None = None,
+    invert: bool = False,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """A BGR uint8 frame of a phone showing `text` as a QR (error level M, quiet zone).
 
     `code_px` is the code's width in the frame including the quiet zone; `tilt` (0–0.3) is
-    the perspective foreshortening; `rng` places the phone and textures the background.
+    the perspective foreshortening; `glare` (0–1) adds a reflection of that strength over the
+    code; `jpeg_quality` round-trips the frame through JPEG; `invert` draws light modules on
+    a dark screen (an app in dark mode); `rng` places the phone and textures the background.
     """
     rng = _rng(rng)
     w, h = size
@@ -146,13 +167,27 @@ def render_phone_qr(
     n = modules.shape[0]
     module_px = max(2, math.ceil(code_px / n))  # draw at >= the final size, then shrink
     phone = _phone(modules, module_px, screen_level)
+    if invert:
+        phone = _invert_screen(phone)
     scale = code_px / (n * module_px)
     # Keep the code itself inside the frame: jitter the centre by what is left around it.
     reach = code_px * 0.75
     cx = w / 2 + rng.uniform(-1, 1) * max(0.0, w / 2 - reach)
     cy = h / 2 + rng.uniform(-1, 1) * max(0.0, h / 2 - reach)
     _composite(frame, phone, scale, angle_deg, tilt, (cx, cy))
-    return _camera(frame, brightness, blur, noise, rng)
+    if glare > 0:
+        spot = (cx + rng.uniform(-0.3, 0.3) * code_px, cy + rng.uniform(-0.3, 0.3) * code_px)
+        _glare(frame, glare, spot, code_px * rng.uniform(0.15, 0.3))
+    out = _camera(frame, brightness, blur, noise, rng)
+    return _jpeg(out, jpeg_quality) if jpeg_quality is not None else out
+
+
+def _invert_screen(phone: np.ndarray) -> np.ndarray:
+    """Dark mode: the bright screen area becomes dark and the dark modules light."""
+    screen = phone.mean(axis=2) > 25  # everything but the black body
+    out = phone.copy()
+    out[screen] = 255.0 - phone[screen]
+    return out
 
 
 def render_empty(
@@ -176,4 +211,28 @@ def random_moderate(rng: np.random.Generator) -> dict[str, Any]:
         "blur": float(rng.uniform(0, 0.9)),
         "noise": float(rng.uniform(1, 6)),
         "code_px": int(rng.integers(230, 300)),
+    }
+
+
+def modules_of(text: str) -> int:
+    """Modules across the QR for `text` including the 4-module quiet zone on each side."""
+    return int(qr_matrix(text).shape[0])
+
+
+def random_door(rng: np.random.Generator, code_px: tuple[int, int] = (80, 250)) -> dict[str, Any]:
+    """A hard door-camera day: any distance, night, blur, glare, noise, a JPEG stream.
+
+    The mix is deliberately harsher than `random_moderate`: it is what the decoder cascade is
+    tuned and benchmarked on. `code_px` bounds the code's width in a 640×480 frame.
+    """
+    return {
+        "angle_deg": float(rng.uniform(-40, 40)),
+        "tilt": float(rng.uniform(0, 0.15)),
+        "brightness": float(rng.choice([rng.uniform(0.25, 0.5), rng.uniform(0.5, 1.15)])),
+        "blur": float(rng.uniform(0, 1.2)),
+        "noise": float(rng.uniform(1, 10)),
+        "glare": float(rng.choice([0.0, 0.0, rng.uniform(0.2, 0.7)])),
+        "jpeg_quality": int(rng.choice([rng.integers(35, 60), rng.integers(60, 95)])),
+        "invert": bool(rng.random() < 0.05),
+        "code_px": int(rng.integers(code_px[0], code_px[1] + 1)),
     }

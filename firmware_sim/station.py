@@ -16,11 +16,13 @@ import numpy as np
 from gpiozero.pins.mock import MockPin
 
 from edge.agent import Agent
-from edge.config import AccessConfig, EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.clock import SystemClock
+from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
+from edge.door import Door, DoorSensors
 from edge.ports import Clock
-from firmware_sim.pins import mock_factory, relay_pin
+from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
 from firmware_sim.scenes import random_moderate, render_phone_qr
+from firmware_sim.sensors import station_sensors
 from firmware_sim.union import SimUnion
 from firmware_sim.wallet import Wallet
 from protocol.credential import Decision
@@ -37,6 +39,8 @@ _GARBAGE = (
     "SF{n:012d}",
     "WS1:{n}NOTBASE45",
 )
+CONTACT_PIN = 27  # BCM pins of the simulated door contact and exit button
+EXIT_PIN = 22
 
 
 class SimStation:
@@ -71,12 +75,23 @@ class SimStation:
                 reconnect_max_s=10.0,
             ),
             journal_path=self.home / "journal.db",
+            door=DoorConfig(contact_pin=CONTACT_PIN, exit_pin=EXIT_PIN),
             access=AccessConfig(trust_dir=self.home / "trust"),
             telemetry_interval_s=telemetry_interval_s,
         )
         self.pins = mock_factory()
         self.door = Door(self.config.door, pin_factory=self.pins)
-        self.agent = Agent(self.config, relay=self.door, clock=clock, online=broker_url is not None)
+        self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
+        wall = clock or SystemClock()
+        self.environment = station_sensors(lambda: wall.now().timestamp(), self.rng)
+        self.agent = Agent(
+            self.config,
+            relay=self.door,
+            sensors=self.sensors,
+            clock=clock,
+            online=broker_url is not None,
+            station_sensors=self.environment,
+        )
         self._expired: Wallet | None = None
 
     @property
@@ -94,6 +109,7 @@ class SimStation:
             self.members = [self.union.enroll(f"{self.sid}-m{i}") for i in range(3)]
         self._expired = self.union.enroll_expired(f"{self.sid}-expired")
         self.agent.start()
+        self.move_door(is_open=False)  # the pull-up reads "open" until the door is shut
 
     def stop(self, clean: bool = True) -> None:
         """Stop; `clean=False` is a power cut (no `offline` state, the broker sends the LWT)."""
@@ -118,6 +134,14 @@ class SimStation:
         np_rng = np.random.default_rng(self.rng.getrandbits(64))
         frame = render_phone_qr(text, rng=np_rng, **random_moderate(np_rng))
         return self.agent.process_frame(frame)
+
+    def move_door(self, *, is_open: bool) -> None:
+        """Someone pushes the door open or it swings shut (the reed switch follows)."""
+        set_door(self.pins, CONTACT_PIN, is_open=is_open)
+
+    def press_exit(self) -> None:
+        """Someone inside presses the exit button."""
+        press_button(self.pins, EXIT_PIN)
 
     def heartbeat(self) -> None:
         """Publish one telemetry message (the fleet scheduler calls this periodically)."""

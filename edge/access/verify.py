@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -82,14 +83,24 @@ class AccessVerifier:
         revocations = self._snap.revocations
         return revocations.version if revocations else None
 
-    def decide(self, text: str) -> Decision:
-        """Verify one scanned text now. Only the door loop calls this (the cache is not shared)."""
+    def revocation_age_s(self, now: datetime) -> float | None:
+        """Seconds since the held revocation list was issued (None: no list held)."""
+        revocations = self._snap.revocations
+        if revocations is None:
+            return None
+        return round(max(0.0, (now - revocations.issued_at).total_seconds()), 1)
+
+    def decide(self, text: str, now: datetime | None = None) -> Decision:
+        """Verify one scanned text at `now` (default: the clock's wall time).
+
+        Only the door loop calls this (the replay cache is not shared between threads).
+        """
         snap = self._snap
         return verify(
             text,
             issuers=snap.issuers,
             revoked=snap.revoked,
-            now=self.clock.now(),
+            now=self.clock.now() if now is None else now,
             policy=self.policy,
             replay=self.replay,
         )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge.journal import Journal
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from firmware_sim.scenes import render_empty, render_phone_qr
+from firmware_sim.sensors import station_sensors
 from firmware_sim.union import SimUnion
 from protocol import messages
 from protocol.credential import Reason
@@ -182,7 +184,30 @@ def test_telemetry(station: Station, clock: SimClock) -> None:
     assert payload.uptime_s == pytest.approx(12.5)
     assert payload.lock == "locked"
     assert payload.journal_backlog == 0
+    # the lists the door decides with, and how old the revocation list is
+    assert payload.trust_version == 1
+    assert payload.revocation_version == 1
+    assert payload.revocation_age_s is not None
+    assert payload.revocation_age_s >= 0
     TelemetryPayload.model_validate_json(payload.to_bytes())
+
+
+def test_telemetry_carries_station_sensor_readings(config: EdgeConfig, clock: SimClock) -> None:
+    factory = mock_factory()
+    sensors = station_sensors(lambda: clock.now().timestamp(), random.Random(4))
+    fridge = next(s for s in sensors if s.name == "fridge_c")
+    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock,
+                  online=False, station_sensors=sensors)  # fmt: skip
+    agent.start()
+    try:
+        readings = agent.telemetry().sensors
+        assert set(readings) == {"ambient_c", "humidity_pct", "fridge_c", "energy_kwh"}
+        assert 2 < readings["fridge_c"] < 6
+        fridge.fault = "dead"  # type: ignore[attr-defined]
+        assert "fridge_c" not in agent.telemetry().sensors  # a dead probe, not a crash
+    finally:
+        agent.stop()
+        factory.close()
 
 
 def test_run_loop_reads_the_source_until_stopped(

@@ -66,3 +66,40 @@ def test_password_sources_in_order(tmp_path: Path) -> None:
     explicit = MqttConfig(password="inline", password_file=secret)
     assert explicit.resolve_password(env={PASSWORD_ENV: "from-env"}) == "inline"
     assert "inline" not in repr(explicit)
+
+
+def test_door_scanner_keys_load_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        """
+station_id = "sz-0002"
+[door]
+contact_pin = 27
+exit_pin = 22
+held_open_s = 45
+[camera]
+source = "rtsp://cam/stream"
+motion_hold_s = 2
+idle_decode_every_s = 0.5
+down_after_s = 10
+[access]
+unsynced_max_ahead_s = 86400
+[schedule]
+free = "Mo-Fr 08:00-20:00"
+members = "Mo-Fr 20:00-24:00; Sa,Su 00:00-24:00"
+timezone = "Asia/Urumqi"
+""",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert (cfg.door.contact_pin, cfg.door.exit_pin, cfg.door.held_open_s) == (27, 22, 45.0)
+    assert cfg.camera.down_after_s == 10.0
+    assert cfg.schedule.timezone == "Asia/Urumqi"
+    assert cfg.access.unsynced_max_ahead_s == 86400
+
+
+def test_schedule_typo_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text('[schedule]\nfree = "Mo-Fr 8-20"\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match="free"):
+        load_config(path)

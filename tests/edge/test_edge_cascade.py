@@ -1,0 +1,103 @@
+"""The decoder cascade (edge/camera/cascade.py) against the single readers it is built from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge.camera.cascade import CascadeDecoder, Step, read_zbar, read_zxing
+from edge.camera.qr import to_gray
+from firmware_sim.scenes import random_door, render_empty, render_phone_qr
+from firmware_sim.union import SimUnion
+
+T0 = 1_772_366_400
+
+
+@pytest.fixture(scope="module")
+def door_set() -> list[tuple[str, np.ndarray]]:
+    """Hard door scenes (far phones, night, glare, JPEG) with WS1 codes."""
+    union = SimUnion.create(5)
+    wallet = union.enroll("m")
+    rng = np.random.default_rng(42)
+    out = []
+    for i in range(40):
+        text = wallet.present(T0 + i)
+        out.append((text, render_phone_qr(text, rng=rng, **random_door(rng, (120, 260)))))
+    return out
+
+
+def test_cascade_reads_more_than_either_reader_alone(
+    door_set: list[tuple[str, np.ndarray]],
+) -> None:
+    cascade = CascadeDecoder()
+    got = {"cascade": 0, "zxing": 0, "pyzbar": 0}
+    for text, frame in door_set:
+        gray = to_gray(frame)
+        assert gray is not None
+        got["cascade"] += cascade.decode(frame) == [text]
+        got["zxing"] += read_zxing(gray) == [text]
+        got["pyzbar"] += read_zbar(gray) == [text]
+    assert got["cascade"] > max(got["zxing"], got["pyzbar"]), got
+    assert cascade.hits["zxing_up2"] + cascade.hits["zxing_up2_sharp"] > 0  # retries pay
+
+
+def test_far_phones_are_read_by_the_upscaled_retry() -> None:
+    text = SimUnion.create(5).enroll("m").present(T0)
+    missed = recovered = 0
+    for seed in range(8):
+        # 90 px for 65 modules: ~1.4 px a module, below zxing-cpp's plain reach.
+        frame = render_phone_qr(
+            text, code_px=90, blur=0.6, noise=3, rng=np.random.default_rng(seed)
+        )
+        gray = to_gray(frame)
+        assert gray is not None
+        if read_zxing(gray):
+            continue
+        missed += 1
+        cascade = CascadeDecoder()
+        if cascade.decode(frame) == [text]:
+            recovered += 1
+            assert cascade.last_step in {"zxing_up2", "zxing_up2_sharp"}
+    assert missed >= 3
+    assert recovered >= missed - 1
+
+
+def test_dark_mode_code_reads() -> None:
+    frame = render_phone_qr("WS1:DARK MODE", invert=True, rng=np.random.default_rng(1))
+    assert CascadeDecoder().decode(frame) == ["WS1:DARK MODE"]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [None, "text", np.zeros((5, 5), np.uint8), np.zeros((480, 640), np.float64),
+     np.zeros((480, 640, 2), np.uint8), render_empty()],
+)  # fmt: skip
+def test_non_images_and_empty_frames_give_nothing(frame: object) -> None:
+    assert CascadeDecoder().decode(frame) == []
+
+
+def test_a_failing_reader_costs_one_step_not_the_frame() -> None:
+    def broken(gray: np.ndarray) -> list[str]:
+        raise RuntimeError("decoder bug")
+
+    steps = (Step("broken", lambda g: g, broken), Step("zxing", lambda g: g, read_zxing))
+    cascade = CascadeDecoder(steps)
+    assert cascade.decode(render_phone_qr("WS1:OK")) == ["WS1:OK"]
+    assert cascade.hits["broken_errors"] == 1
+
+
+def test_budget_skips_later_steps() -> None:
+    calls: list[str] = []
+
+    def slow(gray: np.ndarray) -> list[str]:
+        calls.append("slow")
+        import time
+
+        time.sleep(0.01)
+        return []
+
+    steps = (Step("slow", lambda g: g, slow), Step("never", lambda g: g, slow))
+    cascade = CascadeDecoder(steps, budget_ms=5.0)
+    assert cascade.decode(render_empty()) == []
+    assert calls == ["slow"]
+    assert cascade.hits["over_budget"] == 1
