@@ -1,14 +1,21 @@
 """A member's wallet: the device key and certificate a phone app would hold.
 
-`present(t)` makes the `WS1:` text the app shows at unix second t; `qr_matrix` turns it into
-the QR modules (error level M, like the app) for scene rendering.
+This is the reference for app developers: `new_device_key()` makes the P-256 key the phone
+keeps (in Android Keystore / the Secure Enclave on a real phone), `enrollment_request()` is
+the JSON body the cloud's `POST /api/v1/members/enroll` takes (with a proof that the phone
+holds the key), `Wallet.enroll()` sends it, `present(t)` makes the `WS1:` text the app shows
+at unix second t (or a held `WS2:` window token with `format="ws2"`), `save_png` renders it.
+`qr_matrix` turns a text into QR modules (error level M, like the app) for scene rendering.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import segno
@@ -20,10 +27,46 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from protocol.credential import Certificate, parse_certificate, present
+from protocol.credential import (
+    Certificate,
+    Token,
+    compress_public,
+    parse_certificate,
+    parse_text,
+    present,
+    sign_raw,
+)
 from protocol.trust import b64u, unb64u
 
 QUIET_ZONE = 4  # modules of light border the QR spec requires around the code
+# Domain separation for the enrolment proof: the phone signs this context ‖ member id ‖ code,
+# so the signature cannot be reused as a presentation or for another member.
+ENROLL_CONTEXT = b"waystation/v1/enroll"
+PNG_SCALE = 6  # pixels per module: a version-10 code is 390 px wide, sharp on any screen
+HTTP_TIMEOUT_S = 10.0  # enrolment is one small request; a phone on 2G still answers in time
+
+
+def new_device_key() -> ec.EllipticCurvePrivateKey:
+    """The phone's key pair; the private half never leaves the device."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def enrollment_proof_message(member_id: str, code: str) -> bytes:
+    return ENROLL_CONTEXT + b"|" + member_id.encode() + b"|" + code.encode()
+
+
+def enrollment_request(member_id: str, code: str, device_key: ec.EllipticCurvePrivateKey) -> dict:
+    """The body of `POST /api/v1/members/enroll`: device public key + proof of possession."""
+    return {
+        "member_id": member_id,
+        "code": code,
+        "device_public": b64u(compress_public(device_key.public_key())),
+        "proof": b64u(sign_raw(device_key, enrollment_proof_message(member_id, code))),
+    }
+
+
+class EnrollError(RuntimeError):
+    """The cloud refused the enrolment or could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +74,37 @@ class Wallet:
     member_id: str
     device_key: ec.EllipticCurvePrivateKey
     certificate: bytes
+    tokens: tuple[str, ...] = ()  # WS2 window tokens, oldest first (optional)
+
+    @classmethod
+    def enroll(
+        cls,
+        api: str,
+        member_id: str,
+        code: str,
+        *,
+        device_key: ec.EllipticCurvePrivateKey | None = None,
+    ) -> Wallet:
+        """Enrol a (new) device key with the cloud at `api` (e.g. http://host:8000)."""
+        device_key = device_key or new_device_key()
+        body = json.dumps(enrollment_request(member_id, code, device_key)).encode()
+        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own API
+            api.rstrip("/") + "/api/v1/members/enroll",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+                data: dict[str, Any] = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise EnrollError(f"enrolment refused ({exc.code}): {exc.read().decode()}") from exc
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise EnrollError(f"cloud not reachable: {exc}") from exc
+        certificate = unb64u(data["certificate"])
+        if parse_certificate(certificate).device_public != compress_public(device_key.public_key()):
+            raise EnrollError("the certificate is for another device key")
+        return cls(member_id, device_key, certificate)
 
     @property
     def cert(self) -> Certificate:
@@ -41,20 +115,36 @@ class Wallet:
         """Certificate serial, hex: the only member identifier the station ever sends."""
         return self.cert.serial.hex()
 
-    def present(self, t: int) -> str:
-        """The QR text at unix second `t`."""
-        return present(self.certificate, self.device_key, t)
+    def present(self, t: int, format: Literal["ws1", "ws2"] = "ws1") -> str:
+        """The QR text at unix second `t`: a fresh `WS1:` presentation, or the held `WS2:`
+        token whose window covers `t` (ValueError if none does)."""
+        if format == "ws1":
+            return present(self.certificate, self.device_key, t)
+        for text in self.tokens:
+            token = parse_text(text)
+            if isinstance(token, Token):
+                start = token.window_start * 60
+                if start <= t < start + token.window_len * 60:
+                    return text
+        raise ValueError("no WS2 token in this wallet covers that time: fetch a new batch")
+
+    def save_png(self, text: str, path: Path | str, *, scale: int = PNG_SCALE) -> Path:
+        """Render `text` as a QR PNG (error level M, alphanumeric mode, quiet zone)."""
+        segno.make_qr(text, error="m", boost_error=False).save(
+            str(path), kind="png", scale=scale, border=QUIET_ZONE
+        )
+        return Path(path)
 
     def to_json(self) -> str:
         pem = self.device_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        return json.dumps(
-            {
-                "member_id": self.member_id,
-                "device_key": pem.decode(),
-                "certificate": b64u(self.certificate),
-            },
-            indent=2,
-        )
+        data: dict[str, Any] = {
+            "member_id": self.member_id,
+            "device_key": pem.decode(),
+            "certificate": b64u(self.certificate),
+        }
+        if self.tokens:
+            data["tokens"] = list(self.tokens)
+        return json.dumps(data, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Wallet:
@@ -64,7 +154,8 @@ class Wallet:
             raise ValueError("wallet device key is not an EC key")
         certificate = unb64u(data["certificate"])
         parse_certificate(certificate)  # refuse a corrupt wallet now, not at the door
-        return cls(str(data["member_id"]), key, certificate)
+        tokens = tuple(str(t) for t in data.get("tokens", ()))
+        return cls(str(data["member_id"]), key, certificate, tokens)
 
     def save(self, path: Path | str) -> None:
         """Write the wallet as JSON (holds a private key: mode 0600)."""

@@ -1,0 +1,321 @@
+"""Member credentials over HTTP: enrolment for the workers' app, signed lists for anyone,
+admin endpoints (bearer token) for the registry and revocation, and the member page.
+
+Private keys are never served: responses carry certificates, public keys and signed lists.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.deps import NowDep, SessionDep
+from cloud.credentials import issuer as I  # noqa: N812
+from cloud.credentials import members as M  # noqa: N812 - short, read as "members"
+from cloud.credentials.context import CredentialContext
+from cloud.credentials.keys import IssuerKeyError
+from cloud.credentials.models import MEMBER_ID_PATTERN, CertificateRow, MemberRow
+from protocol.credential import parse_certificate
+from protocol.trust import b64u, unb64u
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "member"
+# The member page's files; anything else under /member/ is a 404 (no directory serving).
+WEB_FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "qrcode.js": "text/javascript; charset=utf-8",
+    "sw.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+MAX_TOKEN_DAYS = 7  # a WS2 batch of 7 days is 2016 tokens (~250 kB of JSON)
+
+router = APIRouter(tags=["members"])
+
+
+def get_credentials(request: Request) -> CredentialContext:
+    ctx: CredentialContext | None = getattr(request.app.state, "credentials", None)
+    if ctx is None:
+        settings = request.app.state.ctx.settings
+        ctx = CredentialContext.from_env(settings.broker_url)
+        request.app.state.credentials = ctx
+    return ctx
+
+
+CredDep = Annotated[CredentialContext, Depends(get_credentials)]
+
+
+def require_admin(cred: CredDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    token = authorization.removeprefix("Bearer ").strip() if authorization else None
+    verdict = cred.is_admin(token)
+    if verdict is None:
+        raise HTTPException(503, "admin API disabled: set WAYSTATION_ADMIN_TOKEN")
+    if not verdict:
+        raise HTTPException(401, "admin bearer token required", {"WWW-Authenticate": "Bearer"})
+
+
+AdminDep = Depends(require_admin)
+
+
+def _fail(exc: I.CredentialError | IssuerKeyError) -> HTTPException:
+    status = exc.status if isinstance(exc, I.CredentialError) else 503
+    return HTTPException(status, str(exc))
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+class EnrollRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: str = Field(pattern=MEMBER_ID_PATTERN)
+    code: str = Field(min_length=4, max_length=32)
+    device_public: str = Field(max_length=100, description="base64url P-256 point (33 or 65 B)")
+    proof: str = Field(
+        max_length=100,
+        description="base64url raw ES256 signature by the device key over "
+        "'waystation/v1/enroll|' + member_id + '|' + code",
+    )
+
+
+class CertificateOut(BaseModel):
+    serial: str
+    member_id: str
+    kid: str
+    valid_from: date
+    valid_until: date
+    flags: int
+    issued_at: datetime
+    revoked_at: datetime | None
+    status: Literal["valid", "revoked", "expired"]
+
+    @classmethod
+    def of(cls, row: CertificateRow, today: date) -> CertificateOut:
+        status: Literal["valid", "revoked", "expired"] = (
+            "revoked" if row.revoked_at else "expired" if row.valid_until < today else "valid"
+        )
+        return cls(
+            serial=row.serial, member_id=row.member_id, kid=row.kid, valid_from=row.valid_from,
+            valid_until=row.valid_until, flags=row.flags, issued_at=row.issued_at,
+            revoked_at=row.revoked_at, status=status,
+        )  # fmt: skip
+
+
+class EnrollResponse(BaseModel):
+    certificate: str = Field(description="base64url certificate bytes")
+    serial: str
+    kid: str
+    valid_from: date
+    valid_until: date
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    branch: str = Field(default="", max_length=60)
+    status: Literal["active", "suspended"] = "active"
+
+
+class MemberOut(BaseModel):
+    member_id: str
+    branch: str
+    status: str
+
+
+class EnrolCode(BaseModel):
+    member_id: str
+    code: str
+    expires_at: datetime
+
+
+class RevokeResponse(BaseModel):
+    revoked: list[str]
+    revocation_version: int
+    published: bool
+
+
+class TokenBatch(BaseModel):
+    serial: str
+    window_min: int
+    tokens: list[str]
+
+
+# --- signed lists (public) -------------------------------------------------------------------
+
+
+def _list_response(session: SessionDep, kind: str) -> Response:
+    row = I.signed_list(session, kind)
+    if row is None:
+        raise HTTPException(404, f"no {kind} list yet: the issuer is not set up")
+    return Response(
+        row.body,
+        media_type="application/json",
+        headers={"ETag": f'"{row.version}"', "Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/api/v1/trust/keys")
+def trust_list(session: SessionDep) -> Response:
+    """The signed trust list (issuer public keys), exactly as published on MQTT."""
+    return _list_response(session, I.TRUST)
+
+
+@router.get("/api/v1/trust/revocations")
+def revocation_list(session: SessionDep) -> Response:
+    """The signed revocation list, exactly as published on MQTT."""
+    return _list_response(session, I.REVOCATIONS)
+
+
+# --- enrolment (the workers' app) ------------------------------------------------------------
+
+
+@router.post("/api/v1/members/enroll", response_model=EnrollResponse)
+def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep) -> EnrollResponse:
+    """Trade a one-time enrolment code and a device public key for a certificate."""
+    try:
+        device_public, proof = unb64u(body.device_public), unb64u(body.proof)
+    except (ValueError, binascii.Error) as exc:
+        raise HTTPException(422, "device_public and proof must be base64url") from exc
+    try:
+        raw = M.enroll(
+            session, cred.vault, member_id=body.member_id, code=body.code,
+            device_public=device_public, proof=proof, now=now,
+            valid_days=cred.settings.enrol_valid_days,
+        )  # fmt: skip
+        session.commit()
+    except (I.CredentialError, IssuerKeyError) as exc:
+        session.rollback()
+        raise _fail(exc) from exc
+    cert = parse_certificate(raw)
+    return EnrollResponse(
+        certificate=b64u(raw), serial=cert.serial.hex(), kid=cert.kid,
+        valid_from=cert.valid_from, valid_until=cert.valid_until,
+    )  # fmt: skip
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+@router.put("/api/v1/members/{member_id}", response_model=MemberOut, dependencies=[AdminDep])
+def put_member(member_id: str, body: MemberIn, session: SessionDep) -> MemberOut:
+    """Create or update a member (id, branch, status). No names or phone numbers."""
+    if not re.fullmatch(MEMBER_ID_PATTERN, member_id):
+        raise HTTPException(422, "member id: 1-40 of [A-Za-z0-9._-]")
+    row: MemberRow = M.upsert_member(
+        session, member_id=member_id, branch=body.branch, status=body.status
+    )
+    session.commit()
+    return MemberOut(member_id=row.member_id, branch=row.branch, status=row.status)
+
+
+@router.post(
+    "/api/v1/members/{member_id}/enrol-code", response_model=EnrolCode, dependencies=[AdminDep]
+)
+def enrol_code(member_id: str, session: SessionDep, now: NowDep) -> EnrolCode:
+    """A new one-time enrolment code (replaces any earlier one); shown only here."""
+    try:
+        code = M.new_enrol_code(session, member_id=member_id, now=now)
+    except I.CredentialError as exc:
+        raise _fail(exc) from exc
+    session.commit()
+    return EnrolCode(member_id=member_id, code=code, expires_at=now + M.DEFAULT_CODE_TTL)
+
+
+@router.get(
+    "/api/v1/members/{member_id}/certificates",
+    response_model=list[CertificateOut],
+    dependencies=[AdminDep],
+)
+def member_certificates(member_id: str, session: SessionDep, now: NowDep) -> list[CertificateOut]:
+    return [CertificateOut.of(r, now.date()) for r in M.certificates(session, member_id=member_id)]
+
+
+@router.get("/api/v1/certificates/{serial}", response_model=CertificateOut, dependencies=[AdminDep])
+def certificate(serial: str, session: SessionDep, now: NowDep) -> CertificateOut:
+    rows = M.certificates(session, serial=serial)
+    if not rows:
+        raise HTTPException(404, f"no certificate {serial}")
+    return CertificateOut.of(rows[0], now.date())
+
+
+def _revoke(
+    session: SessionDep, now: datetime, cred: CredentialContext, **target: str
+) -> RevokeResponse:
+    try:
+        newly, item = M.revoke(session, cred.vault, now=now, **target)  # type: ignore[arg-type]
+        session.commit()
+    except (I.CredentialError, IssuerKeyError) as exc:
+        session.rollback()
+        raise _fail(exc) from exc
+    published = cred.try_publish(None, item.to_bytes())
+    return RevokeResponse(revoked=newly, revocation_version=item.version, published=published)
+
+
+@router.post(
+    "/api/v1/certificates/{serial}/revoke",
+    response_model=RevokeResponse,
+    dependencies=[AdminDep],
+)
+def revoke_serial(serial: str, session: SessionDep, now: NowDep, cred: CredDep) -> RevokeResponse:
+    """Revoke one certificate; the next signed revocation list goes out on MQTT."""
+    return _revoke(session, now, cred, serial=serial)
+
+
+@router.post(
+    "/api/v1/members/{member_id}/revoke", response_model=RevokeResponse, dependencies=[AdminDep]
+)
+def revoke_member(
+    member_id: str, session: SessionDep, now: NowDep, cred: CredDep
+) -> RevokeResponse:
+    """Revoke every certificate of a member (e.g. they left the union, or lost the phone)."""
+    return _revoke(session, now, cred, member_id=member_id)
+
+
+@router.post(
+    "/api/v1/members/{member_id}/tokens", response_model=TokenBatch, dependencies=[AdminDep]
+)
+def member_tokens(
+    member_id: str,
+    session: SessionDep,
+    now: NowDep,
+    cred: CredDep,
+    days: Annotated[int, Query(ge=1, le=MAX_TOKEN_DAYS)] = 3,
+) -> TokenBatch:
+    """WS2 5-minute window tokens from now, for wallets that cannot hold a device key."""
+    try:
+        serial, tokens = M.tokens(session, cred.vault, member_id=member_id, now=now, days=days)
+    except (I.CredentialError, IssuerKeyError) as exc:
+        raise _fail(exc) from exc
+    return TokenBatch(serial=serial, window_min=5, tokens=tokens)
+
+
+# --- the member page -------------------------------------------------------------------------
+
+
+@router.get("/member", include_in_schema=False)
+def member_page_redirect(request: Request) -> RedirectResponse:
+    query = request.url.query
+    return RedirectResponse("/member/" + (f"?{query}" if query else ""), status_code=308)
+
+
+@router.get("/member/", include_in_schema=False)
+def member_page() -> FileResponse:
+    return member_file("index.html")
+
+
+@router.get("/member/{name}", include_in_schema=False)
+def member_file(name: str) -> FileResponse:
+    """The page's own files (no CDN); `sw.js` lets the page open again with no network."""
+    if name not in WEB_FILES:
+        raise HTTPException(404, "not found")
+    return FileResponse(
+        WEB_DIR / name,
+        media_type=WEB_FILES[name],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )

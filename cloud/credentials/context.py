@@ -1,0 +1,75 @@
+"""What the members API needs beyond the app's `AppContext`: the key vault, the admin token,
+and how to publish a changed list. Read from the environment once, on first use.
+
+`WAYSTATION_ADMIN_TOKEN` guards the admin endpoints (unset: they answer 503);
+`WAYSTATION_ISSUER_PASSPHRASE` / `…_FILE` open the sealed keys;
+`WAYSTATION_PUBLISH_LISTS` (default true) publishes a changed list to `WAYSTATION_BROKER`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloud.credentials.issuer import KeyVault
+from cloud.credentials.keys import load_passphrase
+from cloud.credentials.publisher import PublishError, publish_lists
+from protocol.broker import BrokerUrl
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[bytes | None, bytes | None], None]
+# The API waits this long for the broker when a list changed; the list is in the database
+# either way, and `waystation members publish-db` sends it again.
+PUBLISH_TIMEOUT_S = 3.0
+
+
+class CredentialSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAYSTATION_", extra="ignore", frozen=True)
+
+    admin_token: SecretStr | None = Field(default=None, description="bearer token of admins")
+    publish_lists: bool = Field(default=True, description="publish changed lists on MQTT")
+    enrol_valid_days: int = Field(default=28, ge=1, le=366, description="certificate days")
+
+
+@dataclass
+class CredentialContext:
+    settings: CredentialSettings
+    vault: KeyVault
+    publish: Publish | None = None
+
+    @classmethod
+    def from_env(cls, broker: BrokerUrl | None) -> CredentialContext:
+        settings = CredentialSettings()
+        publish: Publish | None = None
+        if settings.publish_lists and broker is not None:
+
+            def publish(trust: bytes | None, revocations: bytes | None) -> None:
+                publish_lists(broker, trust, revocations, timeout_s=PUBLISH_TIMEOUT_S)
+
+        return cls(settings, KeyVault(load_passphrase()), publish)
+
+    def is_admin(self, token: str | None) -> bool | None:
+        """None when no admin token is configured (admin API off)."""
+        expected = self.settings.admin_token
+        if expected is None:
+            return None
+        return token is not None and hmac.compare_digest(
+            token.encode(), expected.get_secret_value().encode()
+        )
+
+    def try_publish(self, trust: bytes | None, revocations: bytes | None) -> bool:
+        """Publish; False (logged) if there is no broker or it did not take the lists."""
+        if self.publish is None:
+            return False
+        try:
+            self.publish(trust, revocations)
+        except (PublishError, OSError) as exc:
+            log.warning("signed lists kept in the database, not published: %s", exc)
+            return False
+        return True

@@ -1,0 +1,216 @@
+"""The cloud's member registry: members, one-time enrolment codes, device certificates by
+serial with their status, revocation, and WS2 token batches. No names or phone numbers.
+
+Plain keyword-only functions on a `Session`; the caller commits. Keys and signed lists live
+in `cloud.credentials.issuer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlmodel import Session, col, select
+
+from cloud.credentials.issuer import CredentialError, KeyVault, resign_revocations, signing_key
+from cloud.credentials.kit import (
+    DEFAULT_TOKEN_DAYS,
+    DEFAULT_VALID_DAYS,
+    MAX_VALID_DAYS,
+    TOKEN_WINDOW_MIN,
+)
+from cloud.credentials.models import CertificateRow, MemberRow
+from protocol.credential import (
+    PUBKEY_LEN,
+    SERIAL_LEN,
+    Flag,
+    compress_public,
+    issue_certificate,
+    issue_token,
+    load_public,
+    verify_raw,
+)
+from protocol.trust import RevocationList, b64u
+
+# Enrolment codes: 10 characters from a 32-letter alphabet without 0/O/1/I = 50 bits, far
+# beyond online guessing, short enough to type from a letter or read out on the phone.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LEN = 10
+DEFAULT_CODE_TTL = timedelta(days=7)
+ENROLL_CONTEXT = b"waystation/v1/enroll"  # same bytes as firmware_sim.wallet and the web page
+
+
+# --- members and certificates ----------------------------------------------------------------
+
+
+def upsert_member(
+    session: Session, *, member_id: str, branch: str = "", status: str = "active"
+) -> MemberRow:
+    member = session.get(MemberRow, member_id) or MemberRow(member_id=member_id)
+    member.branch, member.status = branch, status
+    session.add(member)
+    return member
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+def new_enrol_code(
+    session: Session, *, member_id: str, now: datetime, ttl: timedelta = DEFAULT_CODE_TTL
+) -> str:
+    """A one-time code the member types (or scans) to enrol one device; shown once."""
+    member = session.get(MemberRow, member_id)
+    if member is None:
+        raise CredentialError(f"no member {member_id!r}", 404)
+    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LEN))
+    member.enrol_code_hash, member.enrol_code_expires = _code_hash(code), now + ttl
+    session.add(member)
+    return code
+
+
+def _device_key(raw: bytes) -> ec.EllipticCurvePublicKey:
+    """A P-256 point, compressed (33 bytes) or uncompressed (65, WebCrypto's `raw` export)."""
+    if len(raw) not in (PUBKEY_LEN, 65):
+        raise CredentialError("device key must be a P-256 point (33 or 65 bytes)", 422)
+    try:
+        return load_public(raw)
+    except ValueError as exc:
+        raise CredentialError("device key is not a P-256 point", 422) from exc
+
+
+def enroll(
+    session: Session,
+    vault: KeyVault,
+    *,
+    member_id: str,
+    code: str,
+    device_public: bytes,
+    proof: bytes,
+    now: datetime,
+    valid_days: int = DEFAULT_VALID_DAYS,
+) -> bytes:
+    """Check the one-time code and the device's proof of possession, then sign a certificate
+    with the current issuer key. The code is spent only when a certificate is issued."""
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise CredentialError(f"valid days must be 1..{MAX_VALID_DAYS}", 422)
+    member = session.get(MemberRow, member_id)
+    expected = member.enrol_code_hash if member else None
+    if (
+        member is None
+        or expected is None
+        or not hmac.compare_digest(expected, _code_hash(code))
+        or member.enrol_code_expires is None
+        or member.enrol_code_expires < now
+    ):
+        raise CredentialError("unknown member, or wrong or expired enrolment code", 403)
+    if member.status != "active":
+        raise CredentialError(f"member is {member.status}", 403)
+    device = _device_key(device_public)
+    message = ENROLL_CONTEXT + b"|" + member_id.encode() + b"|" + code.encode()
+    if not verify_raw(device, proof, message):
+        raise CredentialError("proof does not verify under the device key", 422)
+    kid, key = signing_key(session, vault, now)
+    serial = secrets.token_bytes(SERIAL_LEN)
+    valid_from = now.date() - timedelta(days=1)  # a station a little behind still accepts
+    valid_until = now.date() + timedelta(days=valid_days)
+    flags = Flag.NONE
+    certificate = issue_certificate(
+        key,
+        kid=kid,
+        serial=serial,
+        device_public=device,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        flags=flags,
+    )
+    session.add(
+        CertificateRow(
+            serial=serial.hex(),
+            member_id=member_id,
+            kid=kid,
+            device_public=b64u(compress_public(device)),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            flags=int(flags),
+            issued_at=now,
+        )
+    )
+    member.enrol_code_hash = member.enrol_code_expires = None
+    session.add(member)
+    return certificate
+
+
+def certificates(
+    session: Session, *, member_id: str | None = None, serial: str | None = None
+) -> list[CertificateRow]:
+    stmt = select(CertificateRow).order_by(col(CertificateRow.issued_at))
+    if member_id is not None:
+        stmt = stmt.where(CertificateRow.member_id == member_id)
+    if serial is not None:
+        stmt = stmt.where(CertificateRow.serial == serial.lower())
+    return list(session.exec(stmt).all())
+
+
+def revoke(
+    session: Session,
+    vault: KeyVault,
+    *,
+    now: datetime,
+    serial: str | None = None,
+    member_id: str | None = None,
+) -> tuple[list[str], RevocationList]:
+    """Revoke one certificate or all of a member's; sign the next revocation list version."""
+    if (serial is None) == (member_id is None):
+        raise CredentialError("give exactly one of serial or member_id", 422)
+    rows = certificates(session, serial=serial, member_id=member_id)
+    if not rows:
+        raise CredentialError("no such certificate or member", 404)
+    newly = []
+    for row in rows:
+        if row.revoked_at is None:
+            row.revoked_at = now
+            session.add(row)
+            newly.append(row.serial)
+    session.flush()
+    return newly, resign_revocations(session, vault, now)
+
+
+def tokens(
+    session: Session,
+    vault: KeyVault,
+    *,
+    member_id: str,
+    now: datetime,
+    days: int = DEFAULT_TOKEN_DAYS,
+) -> tuple[str, list[str]]:
+    """WS2 5-minute window tokens for `days` from now, on the member's newest valid
+    certificate's serial (revoking that serial revokes the tokens too)."""
+    member = session.get(MemberRow, member_id)
+    if member is None or member.status != "active":
+        raise CredentialError("no active member with that id", 404)
+    live = [
+        c
+        for c in certificates(session, member_id=member_id)
+        if c.revoked_at is None and c.valid_until >= now.date()
+    ]
+    if not live:
+        raise CredentialError("member has no valid certificate: enrol a device first", 409)
+    cert = live[-1]
+    kid, key = signing_key(session, vault, now)
+    first = int(now.timestamp()) // 60 // TOKEN_WINDOW_MIN * TOKEN_WINDOW_MIN
+    count = days * 24 * 60 // TOKEN_WINDOW_MIN
+    return cert.serial, [
+        issue_token(
+            key,
+            kid=kid,
+            serial=bytes.fromhex(cert.serial),
+            window_start_min=first + i * TOKEN_WINDOW_MIN,
+            window_len_min=TOKEN_WINDOW_MIN,
+            flags=Flag(cert.flags),
+        )
+        for i in range(count)
+    ]

@@ -1,0 +1,1 @@
+"""The member page (static files served by `cloud.api.members`)."""

@@ -1,0 +1,33 @@
+// Service worker: keeps the page's own files so it opens again with no network.
+// Network first (an update arrives as soon as the phone is online), the cache when offline.
+// API calls are never cached.
+"use strict";
+
+const CACHE = "waystation-member-v1";
+const SHELL = ["./", "index.html", "app.js", "qrcode.js", "style.css"];
+
+self.addEventListener("install", (ev) => {
+  ev.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (ev) => {
+  ev.waitUntil(
+    caches.keys()
+      .then((names) => Promise.all(names.filter((n) => n !== CACHE).map((n) => caches.delete(n))))
+      .then(() => self.clients.claim()));
+});
+
+self.addEventListener("fetch", (ev) => {
+  const url = new URL(ev.request.url);
+  if (ev.request.method !== "GET" || !url.pathname.startsWith("/member/")) return;
+  ev.respondWith(
+    fetch(ev.request)
+      .then((res) => {
+        if (res.ok) {
+          const copy = res.clone();
+          caches.open(CACHE).then((c) => c.put(ev.request, copy));
+        }
+        return res;
+      })
+      .catch(() => caches.match(ev.request, { ignoreSearch: true })));
+});
