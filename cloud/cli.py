@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
 )
-stations_app = typer.Typer(help="The station registry (CSV).", no_args_is_help=True)
+stations_app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
 
 DbOpt = Annotated[
     str | None,
@@ -44,15 +44,26 @@ def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8000,
     db: DbOpt = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="processes (each holds its own nearby index)")
+    ] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = True,
 ) -> None:
     """Serve the public and ops HTTP API (stateless: run as many replicas as you like)."""
+    import os
+
     import uvicorn
 
     from cloud.main import create_app
 
     settings = _settings(db=db)
     typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    common = {"host": host, "port": port, "log_level": "info", "access_log": access_log}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    os.environ["WAYSTATION_DB"] = settings.db  # the workers build their settings from env
+    uvicorn.run("cloud.main:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -68,9 +79,17 @@ def ingest(
     client_id: Annotated[
         str | None, typer.Option(help="fixed client id: keeps a persistent broker session")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="serve Prometheus metrics on this port (/metrics)"),
+    ] = None,
+    metrics_addr: Annotated[str, typer.Option(help="address for the metrics port")] = "0.0.0.0",  # noqa: S104
 ) -> None:
-    """Consume station messages from the broker into the database, acking committed items."""
+    """Consume station messages from the broker into the database, acking committed items.
+
+    Run several with the same --share-group to split the load (MQTT 5 shared subscriptions)."""
     from cloud.db import init_db, make_engine
+    from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
     from waystation.runtime import LOG_FORMAT, wait_for_signal
 
@@ -80,7 +99,11 @@ def ingest(
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     engine = make_engine(settings.db)
     init_db(engine)
-    worker = IngestWorker(engine, settings, client_id=client_id)
+    metrics = IngestMetrics()
+    if metrics_port is not None:
+        metrics.serve(metrics_port, metrics_addr)
+        typer.echo(f"metrics on http://{metrics_addr}:{metrics_port}/metrics")
+    worker = IngestWorker(engine, settings, client_id=client_id, metrics=metrics)
     worker.start()
     stop = threading.Event()
     try:
@@ -95,20 +118,26 @@ def ingest(
 
 @stations_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="registry CSV")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="registry CSV, or GeoJSON (.geojson / .json)"
+        ),
+    ],
     db: DbOpt = None,
 ) -> None:
-    """Upsert stations from a CSV (id,name,lat,lon,amenities,opening_hours,operator,address,city).
+    """Upsert stations from a CSV (id,name,lat,lon,amenities,opening_hours,operator,address,city)
+    or a GeoJSON FeatureCollection of Points with those fields as properties.
 
     All or nothing: any bad row refuses the whole file, with every error's line number."""
     from cloud.db import init_db, make_engine
-    from cloud.registry import RegistryError, import_csv
+    from cloud.registry import RegistryError, import_file
 
     settings = _settings(db=db)
     engine = make_engine(settings.db)
     try:
         init_db(engine)
-        report = import_csv(engine, file)
+        report = import_file(engine, file)
     except RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
@@ -122,18 +151,65 @@ def import_(
 
 @stations_app.command("export")
 def export(
-    file: Annotated[Path, typer.Argument(dir_okay=False, help="CSV to write")],
+    file: Annotated[
+        Path, typer.Argument(dir_okay=False, help="CSV to write, or GeoJSON (.geojson / .json)")
+    ],
     db: DbOpt = None,
 ) -> None:
-    """Write every registered station to a CSV that `stations import` reads back."""
+    """Write every registered station to a file that `stations import` reads back."""
     from cloud.db import init_db, make_engine
-    from cloud.registry import export_csv
+    from cloud.registry import export_file
 
     settings = _settings(db=db)
     engine = make_engine(settings.db)
     try:
         init_db(engine)
-        n = export_csv(engine, file)
+        n = export_file(engine, file)
     finally:
         engine.dispose()
     typer.echo(f"{n} stations written to {file}")
+
+
+@app.command()
+def maintain(
+    db: DbOpt = None,
+    rollup_hours: Annotated[
+        float,
+        typer.Option(min=1, max=24 * 366, help="recompute footfall roll-ups this far back"),
+    ] = 48,
+    telemetry_days: Annotated[
+        float, typer.Option(min=1, help="keep heartbeats this many days")
+    ] = 30,
+    footfall_days: Annotated[
+        float, typer.Option(min=1, help="keep raw footfall intervals this many days")
+    ] = 90,
+    dead_letter_days: Annotated[
+        float, typer.Option(min=1, help="keep dead letters this many days")
+    ] = 90,
+) -> None:
+    """Roll footfall up per hour and day, then delete rows past retention (run it hourly)."""
+    from datetime import timedelta
+
+    from cloud.db import init_db, make_engine
+    from cloud.models import utcnow
+    from cloud.retention import RetentionPolicy, purge
+    from cloud.rollup import rollup_footfall
+
+    if rollup_hours / 24 >= footfall_days:
+        raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
+    settings = _settings(db=db)
+    engine = make_engine(settings.db)
+    now = utcnow()
+    try:
+        init_db(engine)
+        report = rollup_footfall(engine, start=now - timedelta(hours=rollup_hours), end=now)
+        policy = RetentionPolicy(
+            telemetry_days=telemetry_days,
+            footfall_days=footfall_days,
+            dead_letter_days=dead_letter_days,
+        )
+        deleted = purge(engine, policy, now=now)
+    finally:
+        engine.dispose()
+    typer.echo(f"rolled up {report.hours} hours and {report.days} days")
+    typer.echo("deleted " + ", ".join(f"{n} {name}" for name, n in deleted.items()))

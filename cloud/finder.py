@@ -1,13 +1,16 @@
 """The workers' station finder: nearest stations with what is true about them right now.
 
-Candidates come from an indexed lat/lon box in SQL; exact great-circle distance, amenities,
-liveness and opening hours are then judged in Python, nearest first, stopping at `limit`.
+`nearby_indexed` (what the API uses) ranks candidates with the in-memory `cloud.nearby`
+index, then reads the registry rows and live state of just those candidates in one query and
+judges liveness and opening hours nearest first, stopping at `limit`. `nearby` does the same
+from an indexed lat/lon box in SQL alone: the reference the index is tested against.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import or_
@@ -16,6 +19,7 @@ from sqlmodel import Session, col, select
 from cloud import geo
 from cloud.liveness import LivenessPolicy, assess
 from cloud.models import Station, StationPublic, StationState
+from cloud.nearby import Snapshot, amenity_mask
 
 
 class NearbyStation(StationPublic):
@@ -27,20 +31,23 @@ class NearbyResponse(BaseModel):
     count: int
 
 
+def _public_fields(
+    station: Station, state: StationState | None, *, now: datetime, policy: LivenessPolicy
+) -> dict[str, Any]:
+    a = assess(station, state, now, policy)
+    return station.model_dump() | {
+        "open_now": a.open_now,
+        "status": a.status.value,
+        "closes_at": a.hours.closes_at,
+        "opens_at": a.hours.opens_at,
+        "occupancy": state.occupancy if state is not None else None,
+    }
+
+
 def station_public(
     station: Station, state: StationState | None, *, now: datetime, policy: LivenessPolicy
 ) -> StationPublic:
-    a = assess(station, state, now, policy)
-    return StationPublic.model_validate(
-        station.model_dump()
-        | {
-            "open_now": a.open_now,
-            "status": a.status.value,
-            "closes_at": a.hours.closes_at,
-            "opens_at": a.hours.opens_at,
-            "occupancy": state.occupancy if state is not None else None,
-        }
-    )
+    return StationPublic.model_validate(_public_fields(station, state, now=now, policy=policy))
 
 
 def get_station(
@@ -50,6 +57,71 @@ def get_station(
     if station is None:
         return None
     return station_public(station, session.get(StationState, station_id), now=now, policy=policy)
+
+
+# With `status=open`, candidates fetched per round = limit × this (more: fewer rounds when many
+# nearby stations are closed; fewer: less work when most are open, the usual case).
+OPEN_OVERFETCH = 2
+GROWTH = 4  # the next round fetches this many times more candidates
+
+
+def nearby_indexed(
+    session: Session,
+    snapshot: Snapshot,
+    *,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    now: datetime,
+    policy: LivenessPolicy,
+    limit: int = 20,
+    only_open: bool = False,
+    amenities: Collection[str] = (),
+) -> list[NearbyStation]:
+    """As `nearby`, ranked by the in-memory index; distances are great-circle metres from the
+    registry row read now (the index may lag the registry by its refresh interval)."""
+    require = amenity_mask(amenities)
+    wanted = set(amenities)
+    k = limit * OPEN_OVERFETCH if only_open else limit
+    seen: set[str] = set()
+    found: list[NearbyStation] = []
+    while True:
+        ids, hits = snapshot.nearest(
+            lat, lon, radius_m=radius_m, k=k, require=require, only_open=only_open
+        )
+        fresh = [sid for sid in ids if sid not in seen]
+        seen.update(fresh)
+        rows = (
+            {
+                station.id: (station, state)
+                for station, state in session.exec(
+                    select(Station, StationState)
+                    .join(StationState, isouter=True)
+                    .where(col(Station.id).in_(fresh))
+                )
+            }
+            if fresh
+            else {}
+        )
+        for sid in fresh:
+            if sid not in rows:
+                continue  # deleted since the snapshot
+            station, state = rows[sid]
+            if not wanted.issubset(station.amenities):
+                continue
+            distance = geo.haversine_m(lat, lon, station.lat, station.lon)
+            if distance > radius_m:
+                continue
+            fields = _public_fields(station, state, now=now, policy=policy)
+            if only_open and not fields["open_now"]:
+                continue
+            fields["distance_m"] = round(distance, 1)
+            found.append(NearbyStation.model_validate(fields))
+            if len(found) >= limit:
+                return found
+        if hits.exhausted or len(ids) < k:
+            return found
+        k *= GROWTH
 
 
 def nearby(

@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api import health, public
+from cloud.api import health, members, public
 from cloud.api.deps import AppContext
+from cloud.api.ratelimit import PublicLimits, TokenBuckets
 from cloud.db import init_db, make_engine
 from cloud.ingest.handlers import Clock
 from cloud.liveness import LivenessPolicy
 from cloud.models import utcnow
+from cloud.nearby import StationIndex
 from cloud.settings import Settings
 
 
@@ -30,23 +32,34 @@ def create_app(
 ) -> FastAPI:
     """The API app. Pass `engine` to share one with an in-process ingest worker (the demo);
     otherwise the app makes its own from `settings.db` and disposes of it at shutdown.
-    Tables are created at startup."""
+    The schema is migrated and the nearby index built at startup."""
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(init_db, db)
+        await run_in_threadpool(index.current)
         try:
             yield
         finally:
             if owned:
                 db.dispose()
 
+    index = StationIndex(db, refresh_s=settings.index_refresh_s)
     app = FastAPI(title="Waystation", version="0.1.0", lifespan=lifespan)
     app.state.ctx = AppContext(
-        settings=settings, engine=db, clock=clock, policy=policy_from(settings)
+        settings=settings, engine=db, clock=clock, policy=policy_from(settings), index=index
     )
+    buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
+    app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")
     app.include_router(health.router)
     app.include_router(public.router)
+    app.include_router(members.router)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """`create_app` with settings from `WAYSTATION_*`: the factory uvicorn's worker processes
+    import (`cloud serve --workers N`)."""
+    return create_app(Settings())

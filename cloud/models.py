@@ -139,6 +139,8 @@ class FootfallInterval(SQLModel, table=True):
     __tablename__ = "footfall_interval"
     __table_args__ = (
         UniqueConstraint("station_id", "interval_start", name="uq_footfall_station_start"),
+        # roll-ups and retention scan a time range across all stations
+        Index("ix_footfall_interval_start", "interval_start"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -176,7 +178,10 @@ class Telemetry(SQLModel, table=True):
     """Heartbeats with the metrics ops chart; the whole payload is kept in `payload`."""
 
     __tablename__ = "telemetry"
-    __table_args__ = (Index("ix_telemetry_station_received", "station_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_telemetry_station_received", "station_id", "received_at"),
+        Index("ix_telemetry_received", "received_at"),  # retention deletes by age alone
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     station_id: str = Field(foreign_key="station.id", max_length=40)
@@ -217,6 +222,41 @@ class DeadLetter(SQLModel, table=True):
     seq: int | None = Field(default=None, sa_type=BigInteger)
 
 
+# --- footfall roll-ups (cloud.rollup) -----------------------------------------------------------
+
+
+class FootfallHour(SQLModel, table=True):
+    """Footfall summed per station and UTC hour; what charts read once raw intervals expire.
+
+    200,000 stations × 8,760 hours is 1.75 billion rows a year at worst, so charts over
+    months read `footfall_day` (73 million rows a year) and only recent ranges read hours.
+    """
+
+    __tablename__ = "footfall_hour"
+    __table_args__ = (Index("ix_footfall_hour_start", "bucket_start"),)
+
+    station_id: str = Field(primary_key=True, foreign_key="station.id", max_length=40)
+    bucket_start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    entries: int = Field(default=0, sa_type=BigInteger)
+    exits: int = Field(default=0, sa_type=BigInteger)
+    max_occupancy: int = 0
+    seconds: int = Field(default=0, description="seconds of counting the intervals cover")
+
+
+class FootfallDay(SQLModel, table=True):
+    """Footfall summed per station and UTC day, rolled up from `footfall_hour`."""
+
+    __tablename__ = "footfall_day"
+    __table_args__ = (Index("ix_footfall_day_start", "bucket_start"),)
+
+    station_id: str = Field(primary_key=True, foreign_key="station.id", max_length=40)
+    bucket_start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    entries: int = Field(default=0, sa_type=BigInteger)
+    exits: int = Field(default=0, sa_type=BigInteger)
+    max_occupancy: int = 0
+    seconds: int = 0
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a table model, for bulk statements."""
     return model.__table__  # type: ignore[attr-defined, no-any-return]
@@ -224,5 +264,15 @@ def table(model: type[SQLModel]) -> Table:
 
 TABLES = [
     table(m)
-    for m in (Station, StationState, Event, FootfallInterval, ReceivedSeq, Telemetry, DeadLetter)
+    for m in (
+        Station,
+        StationState,
+        Event,
+        FootfallInterval,
+        ReceivedSeq,
+        Telemetry,
+        DeadLetter,
+        FootfallHour,
+        FootfallDay,
+    )
 ]

@@ -1,4 +1,4 @@
-"""Station registry import and export as CSV (`protocol.registry.CSV_COLUMNS`).
+"""Station registry import and export as CSV (`protocol.registry.CSV_COLUMNS`) or GeoJSON.
 
 An import is all-or-nothing: every row is checked first and any error, each naming its file
 line, aborts the whole file, so the registry is never half-updated from a file with one typo.
@@ -12,12 +12,14 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from cloud.db import session
+from cloud.geojson import GeoJSONError, dumps, feature, features_with_lines
 from cloud.hours import HoursError, check
 from cloud.models import Station, utcnow
 from protocol.registry import CSV_COLUMNS, StationRecord
@@ -68,7 +70,7 @@ def _header(names: Sequence[str]) -> list[str]:
     return errors
 
 
-def _validate(line: int, row: dict[str, str]) -> tuple[StationRecord | None, list[str]]:
+def _validate(line: int, row: dict[str, Any]) -> tuple[StationRecord | None, list[str]]:
     """Every problem of one row: the record's fields and the opening_hours syntax."""
     errors = []
     record = None
@@ -79,10 +81,10 @@ def _validate(line: int, row: dict[str, str]) -> tuple[StationRecord | None, lis
             f"line {line}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e['input']!r})"
             for e in exc.errors()
         ]
-    hours = row.get("opening_hours", "").strip()
-    if hours:
+    hours = row.get("opening_hours", "")
+    if isinstance(hours, str) and hours.strip():
         try:
-            check(hours)
+            check(hours.strip())
         except HoursError as exc:
             errors.append(f"line {line}: opening_hours: {exc}")
     return (None, errors) if errors else (record, [])
@@ -131,9 +133,68 @@ def parse_csv(text: str) -> list[StationRecord]:
     return records
 
 
+def parse_geojson(text: str) -> list[StationRecord]:
+    """Check a whole GeoJSON FeatureCollection of Points; raise RegistryError listing every
+    bad feature with its line. `id` is the feature's id (or `properties.id`)."""
+    try:
+        elements = list(features_with_lines(text))
+    except GeoJSONError as exc:
+        raise RegistryError(exc.errors) from exc
+    errors: list[str] = []
+    records: list[StationRecord] = []
+    first_line: dict[str, int] = {}
+    for line, f in elements:
+        geometry = f.get("geometry") if isinstance(f, dict) else None
+        coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        if not (
+            isinstance(geometry, dict)
+            and geometry.get("type") == "Point"
+            and isinstance(coords, list)
+            and len(coords) in (2, 3)
+            and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+        ):
+            errors.append(f"line {line}: expected a Feature with a Point geometry [lon, lat]")
+            continue
+        props = f.get("properties") or {}
+        if not isinstance(props, dict):
+            errors.append(f"line {line}: properties must be an object")
+            continue
+        row = {k: v for k, v in props.items() if k != "id"}
+        row |= {"id": f.get("id", props.get("id")), "lon": coords[0], "lat": coords[1]}
+        record, row_errors = _validate(line, row)
+        errors += row_errors
+        if record is None:
+            continue
+        if record.id in first_line:
+            errors.append(
+                f"line {line}: duplicate id {record.id!r} (first on line {first_line[record.id]})"
+            )
+            continue
+        first_line[record.id] = line
+        records.append(record)
+    if errors:
+        raise RegistryError(errors)
+    return records
+
+
+def is_geojson(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".geojson", ".json")
+
+
+def import_file(engine: Engine, path: str | Path) -> ImportReport:
+    """Import a CSV, or GeoJSON when the name ends in .geojson or .json; all or nothing."""
+    text = _decode(Path(path).read_bytes())
+    return upsert(engine, parse_geojson(text) if is_geojson(path) else parse_csv(text))
+
+
 def import_csv(engine: Engine, path: str | Path) -> ImportReport:
     """Upsert every station of a registry CSV in one transaction, or none of them."""
-    records = parse_csv(_decode(Path(path).read_bytes()))
+    return upsert(engine, parse_csv(_decode(Path(path).read_bytes())))
+
+
+def upsert(engine: Engine, records: list[StationRecord]) -> ImportReport:
+    """Create or update stations by id in one transaction; `updated_at` moves only on change
+    (the nearby index rebuilds when it does)."""
     created = updated = unchanged = 0
     now = utcnow()
     with session(engine) as s:
@@ -172,3 +233,19 @@ def export_csv(engine: Engine, out_path: str | Path) -> int:
         writer.writeheader()
         writer.writerows(rows)
     return len(rows)
+
+
+def export_geojson(engine: Engine, out_path: str | Path) -> int:
+    """Write every station as a GeoJSON FeatureCollection (sorted by id); rows written."""
+    with session(engine) as s:
+        stations = s.exec(select(Station).order_by(col(Station.id))).all()
+        records = [st.model_dump(include={"id", *_FIELDS}) for st in stations]
+    Path(out_path).write_bytes(dumps(feature(r) for r in records))
+    return len(records)
+
+
+def export_file(engine: Engine, out_path: str | Path) -> int:
+    """CSV, or GeoJSON when the name ends in .geojson or .json."""
+    return (
+        export_geojson(engine, out_path) if is_geojson(out_path) else export_csv(engine, out_path)
+    )

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from cloud.ingest.handlers import Clock
 from cloud.liveness import LivenessPolicy
+from cloud.nearby import StationIndex
 from cloud.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppContext:
     engine: Engine
     clock: Clock
     policy: LivenessPolicy
+    index: StationIndex  # the nearby index of this process (cloud.nearby)
 
 
 def get_context(request: Request) -> AppContext:
@@ -48,6 +50,11 @@ def get_policy(ctx: ContextDep) -> LivenessPolicy:
     return ctx.policy
 
 
+def get_index(ctx: ContextDep) -> StationIndex:
+    return ctx.index
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 NowDep = Annotated[datetime, Depends(get_now)]
 PolicyDep = Annotated[LivenessPolicy, Depends(get_policy)]
+IndexDep = Annotated[StationIndex, Depends(get_index)]

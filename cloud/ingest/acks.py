@@ -10,7 +10,7 @@ raises `acked_seq`.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
 from cloud.ingest.store import RECEIVED, STATE, Outcome
 
@@ -47,14 +47,62 @@ def advance(conn: Connection, sid: str) -> tuple[int, int]:
     return acked, upto
 
 
+def advance_many(conn: Connection, sids: list[str]) -> dict[str, tuple[int, int]]:
+    """`advance` for many stations in two round trips instead of three per station.
+
+    One query reads each station's `acked_seq` with the received seqs in the next SCAN above
+    it; a station whose walk fills that whole window (a reconnect replaying more than SCAN
+    items in one batch) finishes with `advance`.
+    """
+    r, s = RECEIVED.c, STATE.c
+    # One statement, so `acked_seq` and the seqs above it come from one snapshot: read apart,
+    # another worker's ack could land in between and hide the seqs this walk starts from.
+    window = and_(r.station_id == s.station_id, r.seq > s.acked_seq, r.seq <= s.acked_seq + SCAN)
+    rows = conn.execute(
+        select(s.station_id, s.acked_seq, r.seq)
+        .select_from(STATE.outerjoin(RECEIVED, window))
+        .where(s.station_id.in_(sids))
+        .order_by(s.station_id, r.seq)
+    )
+    acked: dict[str, int] = {}
+    upto: dict[str, int] = {}
+    for sid, acked_seq, seq in rows:
+        acked.setdefault(sid, acked_seq)
+        upto.setdefault(sid, acked_seq)
+        if seq is not None and seq == upto[sid] + 1:
+            upto[sid] = seq
+    result = {}
+    updates = []
+    for sid in sids:
+        if sid not in acked:
+            result[sid] = (0, 0)
+            continue
+        before, after = acked[sid], upto[sid]
+        if after == before + SCAN:
+            after = advance(conn, sid)[1]
+        result[sid] = (before, after)
+        if after > before:
+            updates.append({"b_sid": sid, "b_upto": after})
+    if updates:
+        conn.execute(
+            update(STATE)
+            .where(s.station_id == bindparam("b_sid"), s.acked_seq < bindparam("b_upto"))
+            .values(acked_seq=bindparam("b_upto")),
+            updates,
+        )
+    return result
+
+
 def compute_acks(engine: Engine, outcome: Outcome) -> list[tuple[str, int]]:
     """The acks to publish as (sid, upto_seq): for every station whose ack advanced, and for
     stations that re-sent items (historical or duplicate) so a re-sending edge hears back
     even when its earlier ack was lost."""
+    sids = sorted(outcome.journal | outcome.replayed)
+    if not sids:
+        return []
     acks = []
     with engine.begin() as conn:
-        for sid in sorted(outcome.journal | outcome.replayed):
-            before, after = advance(conn, sid)
+        for sid, (before, after) in advance_many(conn, sids).items():
             if after > before or (sid in outcome.replayed and after > 0):
                 acks.append((sid, after))
     return acks

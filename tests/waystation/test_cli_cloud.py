@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner, Result
 
 from protocol.registry import AMENITIES, CSV_COLUMNS
 from waystation.cli import app
+from waystation.mosquitto import free_port
 
 HEADER = "id,name,lat,lon,amenities,opening_hours,operator,address,city"
 
@@ -122,3 +128,72 @@ def test_cloud_ingest_refuses_an_unknown_protocol(tmp_path: Path) -> None:
     assert "--protocol" in result.stderr
     assert "5 or 311" in result.stderr
     assert not (tmp_path / "x.db").exists()  # refused before touching the database
+
+
+def test_geojson_export_and_import_round_trip(tmp_path: Path, db_url: str) -> None:
+    registry = write_registry(tmp_path / "registry.csv", stations=7, seed=5)
+    assert run("stations", "import", registry, "--db", db_url).exit_code == 0
+    exported = run("stations", "export", tmp_path / "map.geojson", "--db", db_url)
+    assert exported.exit_code == 0, exported.output
+    assert "7 stations" in exported.stdout
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    first = run("stations", "import", tmp_path / "map.geojson", "--db", other)
+    assert first.exit_code == 0, first.output
+    assert counts(first.stdout) == {"created": 7, "updated": 0, "unchanged": 0}
+    again = run("stations", "import", registry, "--db", other)
+    assert counts(again.stdout) == {"created": 0, "updated": 0, "unchanged": 7}
+
+
+def test_a_bad_geojson_feature_is_refused_by_line(tmp_path: Path, db_url: str) -> None:
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(
+        '{"type": "FeatureCollection", "features": [\n'
+        '{"type": "Feature", "id": "st-1", "geometry": {"type": "Point", "coordinates": [121, 31]},'
+        ' "properties": {"name": "ok"}},\n'
+        '{"type": "Feature", "id": "st-2", "geometry": {"type": "Point", "coordinates": [200, 31]},'
+        ' "properties": {"name": "bad lon"}}\n]}\n',
+        encoding="utf-8",
+    )
+    result = run("stations", "import", bad, "--db", db_url)
+    assert result.exit_code == 1
+    assert "line 3" in result.stderr
+    assert "lon" in result.stderr
+    assert "line 2" not in result.stderr
+
+
+def test_cloud_maintain_rolls_up_and_purges(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    result = run("cloud", "maintain", "--db", db, "--telemetry-days", "7")
+    assert result.exit_code == 0, result.output
+    assert "rolled up 0 hours and 0 days" in result.stdout
+    assert "0 telemetry" in result.stdout
+    refused = run(
+        "cloud", "maintain", "--db", db, "--rollup-hours", "2400", "--footfall-days", "30"
+    )
+    assert refused.exit_code == 2
+    assert "--rollup-hours" in refused.stderr
+
+
+def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("waystation")), "cloud", "ingest",
+         "--broker", mosquitto.url, "--db", f"sqlite:///{tmp_path / 'i.db'}",
+         "--metrics-port", str(port), "--metrics-addr", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        text = ""
+        while "waystation_ingest_connected 1.0" not in text:
+            assert time.monotonic() < deadline, text
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+                    text = r.read().decode()
+            except OSError:
+                time.sleep(0.2)
+        assert "waystation_ingest_batch_seconds_bucket" in text
+        assert "waystation_ingest_lag_seconds" in text
+    finally:
+        proc.terminate()
+        assert proc.wait(20) == 0

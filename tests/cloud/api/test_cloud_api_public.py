@@ -137,6 +137,10 @@ def test_never_seen_station_is_listed_as_unknown_and_not_open(
         pytest.param({"lat": LAT, "lon": LON, "limit": 101}, id="limit-big"),
         pytest.param({"lat": LAT, "lon": LON, "status": "closed"}, id="status"),
         pytest.param({"lat": LAT, "lon": LON, "amenity": "jacuzzi"}, id="amenity"),
+        pytest.param({"lat": LAT, "lon": LON, "radius_m": 10**9}, id="radius-1e9"),
+        pytest.param({"lat": LAT, "lon": LON, "limit": 10**6}, id="limit-1e6"),
+        pytest.param({"lat": LAT, "lon": "inf"}, id="lon-inf"),
+        pytest.param({"lat": LAT, "lon": LON, "coord": "bd09"}, id="coord"),
     ],
 )
 def test_bad_parameters_are_422_with_a_message(client: TestClient, params: dict[str, Any]) -> None:

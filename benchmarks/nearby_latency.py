@@ -1,0 +1,266 @@
+"""Nearby search: p50/p99 in-process and over HTTP, against numpy brute force, same run.
+
+Run: .venv/bin/python benchmarks/nearby_latency.py [--sizes 200000 2000000]
+     [--http-sizes 200000] [--queries 2000] [--http-seconds 10]
+
+Stations are synthetic, clustered around 36 real Chinese city centres (weights roughly by
+population, spread growing with the city). Queries stand where stations are (a rider near a
+city), radius 5 km, limit 20.
+
+- in-process: `GridIndex.nearest` alone, then the finder as the API runs it (index + one
+  SQLite query for the candidates' registry rows and live state + opening hours), against
+  `GridIndex.brute_force` (haversine over every station with numpy) on the same queries;
+- HTTP: `waystation cloud serve --workers 2` on a SQLite registry of that size, driven by a
+  keep-alive asyncio client over 32 connections; requests/s, p50/p99, and the client's CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+from sqlmodel import Session
+
+from cloud import finder
+from cloud.db import init_db, make_engine
+from cloud.geoindex import GridIndex
+from cloud.liveness import LivenessPolicy
+from cloud.models import Station, StationState, table
+from cloud.nearby import load_snapshot
+from protocol.registry import AMENITIES
+from waystation.mosquitto import free_port
+
+WAYSTATION = str(Path(sys.executable).with_name("waystation"))
+# (name, lat, lon, weight): city centres, WGS-84
+CITIES = [
+    ("上海", 31.2304, 121.4737, 25), ("北京", 39.9042, 116.4074, 22),
+    ("重庆", 29.5630, 106.5516, 16), ("广州", 23.1291, 113.2644, 19),
+    ("深圳", 22.5431, 114.0579, 18), ("成都", 30.5728, 104.0668, 21),
+    ("天津", 39.3434, 117.3616, 14), ("武汉", 30.5928, 114.3055, 13),
+    ("西安", 34.3416, 108.9398, 13), ("杭州", 30.2741, 120.1551, 12),
+    ("南京", 32.0603, 118.7969, 9), ("郑州", 34.7466, 113.6253, 13),
+    ("长沙", 28.2282, 112.9388, 10), ("沈阳", 41.8057, 123.4315, 9),
+    ("青岛", 36.0671, 120.3826, 10), ("苏州", 31.2989, 120.5853, 13),
+    ("东莞", 23.0207, 113.7518, 10), ("佛山", 23.0215, 113.1214, 9),
+    ("哈尔滨", 45.8038, 126.5349, 10), ("济南", 36.6512, 117.1201, 9),
+    ("合肥", 31.8206, 117.2272, 9), ("昆明", 25.0389, 102.7183, 8),
+    ("大连", 38.9140, 121.6147, 7), ("福州", 26.0745, 119.2965, 8),
+    ("厦门", 24.4798, 118.0894, 5), ("南宁", 22.8170, 108.3665, 9),
+    ("贵阳", 26.6470, 106.6302, 6), ("石家庄", 38.0428, 114.5149, 11),
+    ("长春", 43.8171, 125.3235, 9), ("南昌", 28.6820, 115.8579, 6),
+    ("太原", 37.8706, 112.5489, 5), ("乌鲁木齐", 43.8256, 87.6168, 4),
+    ("兰州", 36.0611, 103.8343, 4), ("拉萨", 29.6520, 91.1721, 1),
+    ("海口", 20.0440, 110.1999, 3), ("呼和浩特", 40.8426, 111.7490, 3),
+]  # fmt: skip
+T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
+
+
+def stations(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = np.array([c[3] for c in CITIES], dtype=float)
+    city = rng.choice(len(CITIES), n, p=w / w.sum())
+    spread = 0.04 * np.sqrt(w)[city]  # degrees: ~20 km for Shanghai, ~4 km for Lhasa
+    lat = np.array([c[1] for c in CITIES])[city] + rng.normal(0, 1, n) * spread
+    lon = np.array([c[2] for c in CITIES])[city] + rng.normal(0, 1, n) * spread
+    bits = rng.integers(0, 1 << len(AMENITIES), n).astype(np.uint64)
+    return lat, lon, bits
+
+
+def queries(lat: np.ndarray, lon: np.ndarray, q: int, seed: int = 2) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(lat), q)
+    return np.column_stack((lat[pick], lon[pick])) + rng.normal(0, 0.01, (q, 2))
+
+
+def pct(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def timed(fn, qs: np.ndarray) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for qlat, qlon in qs:
+        t = time.perf_counter_ns()
+        fn(float(qlat), float(qlon))
+        out.append((time.perf_counter_ns() - t) / 1000)
+    return out
+
+
+def in_process(n: int, nq: int) -> None:
+    lat, lon, bits = stations(n)
+    t = time.perf_counter()
+    grid = GridIndex.build(lat, lon, bits)
+    build_s = time.perf_counter() - t
+    qs = queries(lat, lon, nq)
+    for qlat, qlon in qs[:20]:  # same answers as brute force
+        a = grid.nearest(float(qlat), float(qlon), radius_m=5_000, k=20)
+        b = grid.brute_force(float(qlat), float(qlon), radius_m=5_000, k=20)
+        assert a.positions.tolist() == b.positions.tolist()
+    idx = timed(lambda a, b: grid.nearest(a, b, radius_m=5_000, k=20), qs)
+    brute = timed(
+        lambda a, b: grid.brute_force(a, b, radius_m=5_000, k=20), qs[: max(20, nq // 40)]
+    )
+    (i50, i99), (b50, b99) = pct(idx), pct(brute)
+    what = f"grid index (build {build_s:.2f} s)"
+    print(f"| {n:,} | {what} | {i50:,.0f} µs | {i99:,.0f} µs | {b50 / i50:,.0f}× |")
+    print(
+        f"| {n:,} | baseline: numpy brute force | {b50:,.0f} µs | {b99:,.0f} µs | 1× |", flush=True
+    )
+
+
+def make_db(path: Path, n: int) -> str:
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    init_db(engine)
+    lat, lon, bits = stations(n)
+    hours = ["24/7", "24/7", "Mo-Su 06:00-22:00", "Mo-Fr 08:00-20:00"]
+    st, ss = table(Station), table(StationState)
+    with engine.begin() as conn:
+        for lo in range(0, n, 20_000):
+            hi = min(n, lo + 20_000)
+            conn.execute(insert(st), [
+                {"id": f"s{i:07d}", "name": f"驿站 {i}", "lat": float(lat[i]), "lon": float(lon[i]),
+                 "amenities": [a for j, a in enumerate(AMENITIES) if int(bits[i]) >> j & 1],
+                 "opening_hours": hours[i % 4], "operator": "", "address": "", "city": "",
+                 "tz": "Asia/Shanghai", "maintenance": False, "created_at": T0, "updated_at": T0}
+                for i in range(lo, hi)
+            ])  # fmt: skip
+            conn.execute(insert(ss), [
+                {"station_id": f"s{i:07d}", "status": "online", "sess": 1, "status_at": T0,
+                 "last_seen": T0, "last_heartbeat": T0, "heartbeat_interval_s": 30.0,
+                 "door": "closed", "lock": "locked", "occupancy": i % 7, "acked_seq": 0}
+                for i in range(lo, hi)
+            ])  # fmt: skip
+    engine.dispose()
+    return url
+
+
+def finder_in_process(url: str, n: int, nq: int) -> None:
+    engine = make_engine(url)
+    snap = load_snapshot(engine)
+    lat, lon, _ = stations(n)
+    qs = queries(lat, lon, nq)
+    policy = LivenessPolicy()
+    with Session(engine) as s:
+
+        def run(a: float, b: float) -> None:
+            finder.nearby_indexed(
+                s, snap, lat=a, lon=b, radius_m=5_000, now=T0, policy=policy, limit=20
+            )
+
+        def sql(a: float, b: float) -> None:
+            finder.nearby(s, lat=a, lon=b, radius_m=5_000, now=T0, policy=policy, limit=20)
+
+        full = timed(run, qs[: nq // 4])
+        box = timed(sql, qs[: max(20, nq // 40)])
+    (f50, f99), (s50, s99) = pct(full), pct(box)
+    what = "finder as the API runs it (index + SQLite rows + hours)"
+    print(f"| {n:,} | {what} | {f50:,.0f} µs | {f99:,.0f} µs | {s50 / f50:,.1f}× |")
+    print(
+        f"| {n:,} | baseline: foundation SQL lat/lon box finder | {s50:,.0f} µs | {s99:,.0f} µs "
+        "| 1× |",
+        flush=True,
+    )
+    engine.dispose()
+
+
+async def _client(port: int, paths: list[str], stop: float, lat_out: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = 0
+    while time.monotonic() < stop:
+        path = paths[i % len(paths)]
+        i += 1
+        t = time.perf_counter()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        lat_out.append((time.perf_counter() - t) * 1000)
+    writer.close()
+
+
+def http(url: str, n: int, seconds: float, connections: int) -> None:
+    port = free_port()
+    env = os.environ | {
+        "WAYSTATION_RATE_LIMIT_PER_S": "100000",
+        "WAYSTATION_RATE_LIMIT_BURST": "1000000",
+    }
+    proc = subprocess.Popen(
+        [WAYSTATION, "cloud", "serve", "--port", str(port), "--db", url, "--workers", "2",
+         "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    lat, lon, _ = stations(n)
+    qs = queries(lat, lon, 500)
+    paths = [
+        f"/api/v1/stations/nearby?lat={a:.6f}&lon={b:.6f}&radius_m=5000&limit=20" for a, b in qs
+    ]
+    try:
+        deadline = time.monotonic() + 170
+        warm = 0
+        while warm < 20:  # both workers have built their index
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[warm]}") as r:
+                    r.read()
+                warm += 1
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        latencies: list[float] = []
+        cpu0, t0 = time.process_time(), time.monotonic()
+
+        async def drive() -> None:
+            stop = time.monotonic() + seconds
+            await asyncio.gather(
+                *(_client(port, paths[i::connections], stop, latencies) for i in range(connections))
+            )
+
+        asyncio.run(drive())
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        p50, p99 = pct(latencies)
+        rate = len(latencies) / elapsed
+        print(
+            f"| {n:,} | HTTP, 2 uvicorn workers, {connections} connections | {rate:,.0f} req/s "
+            f"| p50 {p50:.1f} ms | p99 {p99:.1f} ms | client CPU {cpu / elapsed:.0%} of a core |",
+            flush=True,
+        )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[200_000, 2_000_000])
+    parser.add_argument("--http-sizes", nargs="*", type=int, default=[200_000])
+    parser.add_argument("--queries", type=int, default=2_000)
+    parser.add_argument("--http-seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores; radius 5 km, limit 20; {len(CITIES)} city clusters")
+    print("| stations | what | p50 | p99 | speed-up (p50) |\n|---|---|---|---|---|")
+    for n in args.sizes:
+        in_process(n, args.queries)
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.http_sizes:
+            url = make_db(Path(tmp) / f"nearby-{n}.db", n)
+            finder_in_process(url, n, args.queries)
+            http(url, n, args.http_seconds, args.connections)
+
+
+if __name__ == "__main__":
+    main()

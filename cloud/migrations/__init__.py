@@ -1,0 +1,1 @@
+"""Alembic migrations of the cloud schema; `cloud.migrate.upgrade` runs them to head."""
