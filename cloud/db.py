@@ -12,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from cloud import models
-from cloud.credentials import models as _credential_tables  # noqa: F401 - registers them
+from cloud.credentials import models as credential_models
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
 # ingest worker and the API share one file; a batch commit takes milliseconds, so 5 s only
@@ -45,11 +45,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
+        # The busy timeout first: switching a brand-new file to WAL needs a lock that another
+        # process starting at the same moment may hold.
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across application crashes in WAL mode; only an OS crash or power
         # cut can lose the last commits, which the edges then re-send (no ack was sent).
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
@@ -69,7 +71,7 @@ def init_db(engine: Engine) -> None:
 
 
 def _unmigrated() -> list[Table]:
-    migrated = {t.name for t in models.TABLES}
+    migrated = {t.name for t in (*models.TABLES, *credential_models.TABLES)}
     return [t for t in SQLModel.metadata.sorted_tables if t.name not in migrated]
 
 

@@ -276,13 +276,19 @@ def _record_seqs(conn: Connection, items: list[Item]) -> Outcome:
 def _apply_state(conn: Connection, item: Item) -> bool:
     """Apply a birth/LWT/stop unless it belongs to an older session than the one stored.
 
-    A retained copy replayed at (re)subscribe is old news: it is applied only if it tells
-    something new, and its own `ts` (not the receive time) says when it was true.
+    A live `online`/`degraded` message is applied whatever its `sess`: only a running session
+    sends one, and a replaced or re-imaged Pi starts its counter again at 1 — refusing it
+    would keep a working station off the map for good. `lost`/`offline` (possibly a late LWT
+    of an older session) still need a `sess` no older than the stored one. A retained copy
+    replayed at (re)subscribe is old news: it is applied only if it tells something new, and
+    its own `ts` (not the receive time) says when it was true.
     """
     p = item.payload
     assert isinstance(p, StatePayload)
     stored_sess = func.coalesce(STATE.c.sess, -1)
-    where = [STATE.c.station_id == item.sid, stored_sess <= p.sess]
+    where = [STATE.c.station_id == item.sid]
+    if item.retained or p.status not in ("online", "degraded"):
+        where.append(stored_sess <= p.sess)
     at = item.received_at
     if item.retained:
         where.append(or_(stored_sess < p.sess, STATE.c.status != p.status))

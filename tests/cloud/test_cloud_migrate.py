@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, inspect, text
 
 from cloud import migrate
+from cloud.credentials.models import TABLES as CREDENTIAL_TABLES
 from cloud.db import init_db, make_engine, session
 from cloud.models import TABLES, Station
 
@@ -22,7 +23,7 @@ def _head() -> str:
 
 def test_head_schema_matches_the_models(engine: Engine) -> None:
     ours = MetaData()
-    for t in TABLES:
+    for t in (*TABLES, *CREDENTIAL_TABLES):
         t.to_metadata(ours)
     names = set(ours.tables) | {"alembic_version"}
 
@@ -91,3 +92,20 @@ def test_two_processes_starting_at_once_migrate_once(db_url: str) -> None:
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_credential_tables_made_before_their_migration_are_adopted(db_url: str) -> None:
+    """Story: member-credential tables were created plainly (no migration yet) in development
+    databases; migration 0003 must take them over instead of failing on CREATE TABLE."""
+    eng = make_engine(db_url)
+    try:
+        migrate.upgrade(eng, "0002")
+        with eng.begin() as conn:
+            MetaData().create_all(conn, tables=CREDENTIAL_TABLES)
+        init_db(eng)
+        assert migrate.current(eng) == _head()
+        assert {"issuer_key", "member", "member_certificate", "signed_list"} <= set(
+            inspect(eng).get_table_names()
+        )
+    finally:
+        eng.dispose()

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from waystation.mosquitto import free_port
 
@@ -96,7 +96,7 @@ def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) ->
             stations: list[dict] = []
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                response = httpx.get(url, timeout=5)
+                response = httpx2.get(url, timeout=5)
                 assert response.status_code == 200, response.text
                 stations = response.json()["stations"]
                 if any(s["open_now"] for s in stations):

@@ -301,6 +301,21 @@ def test_late_lwt_of_an_older_session_is_ignored(engine: Engine, ingestor: Inges
     assert (state_of(engine).status, state_of(engine).sess) == ("online", 6)
 
 
+def test_replaced_pi_restarting_its_session_counter_comes_back_online(
+    engine: Engine, ingestor: Ingestor
+) -> None:
+    """Story: a station's SD card died; the new Pi's journal starts `sess` at 1 again and its
+    births were ignored (older than the stored 57), keeping a working station off the map."""
+    send(ingestor, birth(57))
+    send(ingestor, birth(57, "lost"))
+    send(ingestor, birth(1))  # the replacement, live
+    assert (state_of(engine).status, state_of(engine).sess) == ("online", 1)
+    send(ingestor, birth(0, "offline"))  # …but a stop/LWT still needs a current session
+    assert state_of(engine).status == "online"
+    send(ingestor, birth(1, "lost"))
+    assert (state_of(engine).status, state_of(engine).sess) == ("lost", 1)
+
+
 def test_clean_stop_and_degraded(engine: Engine, ingestor: Ingestor) -> None:
     send(ingestor, birth(1, "degraded", reason="camera_down"))
     assert (state_of(engine).status, state_of(engine).reason) == ("degraded", "camera_down")
