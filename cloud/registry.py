@@ -90,6 +90,32 @@ def _validate(line: int, row: dict[str, Any]) -> tuple[StationRecord | None, lis
     return (None, errors) if errors else (record, [])
 
 
+class _Records:
+    """Valid records in file order, every error with its line, duplicate ids refused."""
+
+    def __init__(self) -> None:
+        self.records: list[StationRecord] = []
+        self.errors: list[str] = []
+        self._first_line: dict[str, int] = {}
+
+    def add(self, line: int, row: dict[str, Any]) -> None:
+        record, row_errors = _validate(line, row)
+        self.errors += row_errors
+        if record is None:
+            return
+        if record.id in self._first_line:
+            first = self._first_line[record.id]
+            self.errors.append(f"line {line}: duplicate id {record.id!r} (first on line {first})")
+            return
+        self._first_line[record.id] = line
+        self.records.append(record)
+
+    def result(self) -> list[StationRecord]:
+        if self.errors:
+            raise RegistryError(self.errors)
+        return self.records
+
+
 def parse_csv(text: str) -> list[StationRecord]:
     """Check a whole registry file; raise RegistryError listing every bad line."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -101,8 +127,8 @@ def parse_csv(text: str) -> list[StationRecord]:
         raise RegistryError([f"line 1: {exc}"]) from exc
     if errors := _header(header):
         raise RegistryError(errors)
-    records: list[StationRecord] = []
-    first_line: dict[str, int] = {}
+    found = _Records()
+    errors = found.errors
     while True:
         line = reader.line_num + 1  # where the next record starts (quoted fields may span)
         try:
@@ -117,20 +143,8 @@ def parse_csv(text: str) -> list[StationRecord]:
         if len(values) != len(header):
             errors.append(f"line {line}: {len(values)} fields, expected {len(header)}")
             continue
-        record, row_errors = _validate(line, dict(zip(header, values, strict=True)))
-        errors += row_errors
-        if record is None:
-            continue
-        if record.id in first_line:
-            errors.append(
-                f"line {line}: duplicate id {record.id!r} (first on line {first_line[record.id]})"
-            )
-            continue
-        first_line[record.id] = line
-        records.append(record)
-    if errors:
-        raise RegistryError(errors)
-    return records
+        found.add(line, dict(zip(header, values, strict=True)))
+    return found.result()
 
 
 def parse_geojson(text: str) -> list[StationRecord]:
@@ -140,9 +154,8 @@ def parse_geojson(text: str) -> list[StationRecord]:
         elements = list(features_with_lines(text))
     except GeoJSONError as exc:
         raise RegistryError(exc.errors) from exc
-    errors: list[str] = []
-    records: list[StationRecord] = []
-    first_line: dict[str, int] = {}
+    found = _Records()
+    errors = found.errors
     for line, f in elements:
         geometry = f.get("geometry") if isinstance(f, dict) else None
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
@@ -161,20 +174,8 @@ def parse_geojson(text: str) -> list[StationRecord]:
             continue
         row = {k: v for k, v in props.items() if k != "id"}
         row |= {"id": f.get("id", props.get("id")), "lon": coords[0], "lat": coords[1]}
-        record, row_errors = _validate(line, row)
-        errors += row_errors
-        if record is None:
-            continue
-        if record.id in first_line:
-            errors.append(
-                f"line {line}: duplicate id {record.id!r} (first on line {first_line[record.id]})"
-            )
-            continue
-        first_line[record.id] = line
-        records.append(record)
-    if errors:
-        raise RegistryError(errors)
-    return records
+        found.add(line, row)
+    return found.result()
 
 
 def is_geojson(path: str | Path) -> bool:
