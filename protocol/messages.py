@@ -222,7 +222,19 @@ def loads(raw: bytes | str) -> dict[str, Any]:
 
 
 def decode(kind: Kind, raw: bytes | str) -> Payload:
-    """Validate a payload for topic `kind`; raise PayloadError with a stable reason."""
+    """Validate a payload for topic `kind`; raise PayloadError with a stable reason.
+
+    Valid payloads take pydantic's one-pass JSON validation (ingest's hot path); anything it
+    refuses is parsed again step by step to say precisely why.
+    """
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        if kind is Kind.EVENTS:
+            return _EVENT.validate_json(raw)
+        return MODELS[kind].model_validate_json(raw)
+    except ValidationError:
+        pass
     data = loads(raw)
     try:
         if kind is Kind.EVENTS:
