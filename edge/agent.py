@@ -34,11 +34,13 @@ from edge.door import DoorMonitor
 from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
+from edge.remote import Remote, exit_process_soon
 from edge.sensors import Sensor, read_all
 from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
 from protocol.messages import (
     AccessEvent,
     AlarmEvent,
+    CmdResultPayload,
     DoorEvent,
     MetaPayload,
     Payload,
@@ -76,9 +78,27 @@ class Agent:
         clock_probe: Callable[[], bool | None] | None = None,
         online: bool = True,
         station_sensors: Sequence[Sensor] = (),
+        reboot: Callable[[], None] = exit_process_soon,
     ) -> None:
-        self.config = config
         self.sid = config.station_id
+        self.local_config = config  # the TOML; a remote config is applied on top of it
+        self.reboot = reboot  # the `reboot` command; tests inject their own
+        self._config_alarm = False
+        self.remote = Remote(
+            self.sid,
+            config,
+            config.journal_path.parent,
+            now=lambda: self.time_guard.best_now(),
+            actions={
+                "unlock": self._cmd_unlock,
+                "rebirth": self._cmd_rebirth,
+                "sync": self._cmd_sync,
+                "reboot": self._cmd_reboot,
+            },
+            apply=self.apply_config,
+        )
+        config = self.remote.load() or config  # the last applied remote config survives restarts
+        self.config = config
         self.relay = relay
         self.sensors = sensors
         self.clock: Clock = clock or SystemClock()
@@ -124,6 +144,8 @@ class Agent:
                 clock=self.clock,
                 on_trust=self.on_trust,
                 on_revocations=self.on_revocations,
+                on_command=self.remote.on_command,
+                on_config=self.on_remote_config,
             )
             if online
             else None
@@ -420,6 +442,59 @@ class Agent:
         if self.verifier.update_revocations(raw) is not None and store is not None:
             self._guarded("store_errors", lambda: store.save_revocations(raw))
 
+    # --- remote config and commands (link thread; the rules are in edge.remote) ---------------
+
+    def apply_config(self, config: EdgeConfig, version: int) -> None:
+        """Switch to a validated config at once: the door loop sees all of it or none."""
+        schedule = DoorSchedule(
+            free=config.schedule.free,
+            members=config.schedule.members,
+            timezone=config.schedule.timezone,
+        )
+        policy = VerifyPolicy(window_s=config.access.window_s, skew_s=config.access.skew_s)
+        with self._decide_lock:
+            self.config = config
+            self.schedule = schedule
+            self.verifier.policy = policy
+            self.door_monitor.config = config.door
+            self._next_housekeeping = -float("inf")  # re-evaluate the door mode now
+        log.info("%s: remote config v%d in force", self.sid, version)
+
+    def on_remote_config(self, raw: bytes) -> CmdResultPayload | None:
+        """A desired config arrived: apply it, or raise `config_rejected` (journaled)."""
+        result = self.remote.on_config(raw)
+        if result is not None and result.ok and self.link is not None:
+            self.link.rebirth()  # meta and state carry the applied config_version
+        if result is not None and result.ok == self._config_alarm:
+            self._config_alarm = not result.ok
+            self.alarm("config_rejected", "cleared" if result.ok else "raised", result.detail)
+        return result
+
+    def _cmd_unlock(self, args: dict[str, object]) -> str:
+        with self._decide_lock:
+            if self.mode is DoorMode.FREE:
+                return "free mode: the lock is already released"
+            if not self._release("remote"):
+                raise RuntimeError("relay pulse failed")
+            self._door_event("unlocked", "remote")
+        if self.link is not None:
+            self.link.kick()
+        return f"released for {self.config.door.pulse_s} s"
+
+    def _cmd_rebirth(self, args: dict[str, object]) -> None:
+        if self.link is None:
+            raise RuntimeError("no link")
+        self.link.rebirth()
+
+    def _cmd_sync(self, args: dict[str, object]) -> None:
+        if self.link is None:
+            raise RuntimeError("no link")
+        self.link.sync()
+
+    def _cmd_reboot(self, args: dict[str, object]) -> str:
+        self.reboot()
+        return "restarting"
+
     # --- reporting ---------------------------------------------------------------------------
 
     def meta(self) -> MetaPayload:
@@ -429,6 +504,7 @@ class Agent:
             ts=self.time_guard.best_now(),
             agent_version=AGENT_VERSION,
             capabilities=CAPABILITIES,
+            config_version=self.remote.config_version,
             trust_version=self.verifier.trust_version,
             revocation_version=self.verifier.revocation_version,
         )
@@ -452,6 +528,7 @@ class Agent:
             ts=now,
             uptime_s=round(uptime, 1),
             interval_s=self.config.telemetry_interval_s,
+            config_version=self.remote.config_version,
             journal_backlog=backlog,
             door="unknown" if is_open is None else ("open" if is_open else "closed"),
             lock=lock,

@@ -78,6 +78,20 @@ class MqttConfig(_Model):
     reconnect_max_s: float = Field(
         default=60.0, ge=1.0, le=3600.0, description="reconnect delay ceiling"
     )
+    reconnect_jitter: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="each reconnect wait grows by a random 0..this fraction of itself, so a "
+        "fleet does not reconnect in lockstep after a broker restart",
+    )
+    will_delay_s: int = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="MQTT 5 will delay: a connection back within this many seconds never "
+        "shows `lost` on the map; longer means a real outage shows later",
+    )
 
     @field_validator("broker")
     @classmethod

@@ -91,8 +91,14 @@ class SimStation:
             clock=clock,
             online=broker_url is not None,
             station_sensors=self.environment,
+            reboot=self._reboot,  # never exit the simulator's (or the demo's) process
         )
+        self.reboots = 0
         self._expired: Wallet | None = None
+
+    def _reboot(self) -> None:
+        """The `reboot` command, simulated: counted only (a real agent exits for systemd)."""
+        self.reboots += 1
 
     @property
     def sid(self) -> str:

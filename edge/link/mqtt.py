@@ -9,6 +9,21 @@ rows go out in seq order at QoS 1; a row is deleted only when a cloud `ack` cove
 online, and when the cloud acks nothing for `ack_timeout_s`, the drain restarts from the
 oldest unacked row. Duplicates are harmless: the cloud de-duplicates on `event_id`.
 
+Reconnects: paho's doubling backoff (`reconnect_delay_set`) has no jitter, so every
+failed attempt also waits an extra random 0..`reconnect_jitter` share of paho's current step
+(in `on_connect_fail` / `on_disconnect`, which paho calls just before its own wait). A broker
+refusing the login (MQTT 5 0x86/0x87, 3.1.1 rc 4/5) ends the retries: the password will not
+fix itself, and a station hammering the broker looks like an attack. `fatal` says why, the
+log says it at ERROR; the door keeps working offline and the journal keeps growing.
+
+Will delay (MQTT 5): the will carries `WillDelayInterval = will_delay_s` and the session a
+slightly longer `SessionExpiryInterval`, because the broker sends the will when the delay
+*or* the session ends: with expiry 0 the delay would be moot. A connection back within the
+delay (same client id) cancels the will, so a radio flap never shows `lost`.
+
+Cloud down: while the retained `_cloud/state` says `online: false` nothing is drained (the
+cloud could not ack it); rows pile up in the journal and go when it says `true` again.
+
 Session: each connect takes a new persisted `sess` (`Journal.next_session`); the LWT
 `{"status":"lost","sess":N}` is set just before the CONNECT that starts session N, so the
 cloud can ignore a late LWT from an older session.
@@ -18,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import socket
 import ssl
 import threading
@@ -27,6 +43,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.config import EdgeConfig
 from edge.journal import Journal
@@ -36,6 +54,7 @@ from protocol import topics
 from protocol.messages import (
     AckPayload,
     CloudStatePayload,
+    CmdResultPayload,
     MetaPayload,
     PayloadError,
     StatePayload,
@@ -51,6 +70,16 @@ log = logging.getLogger(__name__)
 DRAIN_POLL_S = 1.0
 # How long stop() waits for the broker to take the retained `offline` state.
 STOP_PUBLISH_TIMEOUT_S = 3.0
+# The session outlives the will delay by this much (seconds), so the broker sends the delayed
+# will when the delay ends rather than never; longer keeps queued QoS 1 messages for a station
+# that is away (broker memory), shorter risks the session ending first (the will goes early).
+SESSION_MARGIN_S = 30
+# CONNACK reason codes that mean "your login is wrong": MQTT 5 Bad User Name or Password (0x86)
+# and Not Authorized (0x87); paho maps 3.1.1's return codes 4 and 5 onto the same values.
+BAD_CREDENTIALS = frozenset({0x86, 0x87})
+
+CommandHandler = Callable[[str, bytes], CmdResultPayload | None]
+ConfigHandler = Callable[[bytes], CmdResultPayload | None]
 
 
 def _shutdown(client: mqtt.Client) -> None:
@@ -74,6 +103,9 @@ class Link:
         on_ack: Callable[[int], None] | None = None,
         on_trust: Callable[[bytes], None] | None = None,
         on_revocations: Callable[[bytes], None] | None = None,
+        on_command: CommandHandler | None = None,
+        on_config: ConfigHandler | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.sid = config.station_id
@@ -83,6 +115,11 @@ class Link:
         self.on_ack = on_ack
         self.on_trust = on_trust
         self.on_revocations = on_revocations
+        self.on_command = on_command
+        self.on_config = on_config
+        self.rng = rng or random.Random()  # jitter, not cryptography
+        self.fatal: str | None = None  # why the link gave up for good (bad credentials)
+        self._failures = 0  # failed attempts since the last good CONNACK, for the jitter
         self.stats: Counter[str] = Counter()
         self.sess = 0
         self.cloud_online: bool | None = None
@@ -143,7 +180,12 @@ class Link:
             target=self._drain_loop, name=f"drain-{self.sid}", daemon=True
         )
         self._drain_thread.start()
-        client.connect_async(url.host, url.port, keepalive=cfg.keepalive_s)
+        properties = None
+        if v5 and cfg.will_delay_s:
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = cfg.will_delay_s + SESSION_MARGIN_S
+        self.fatal = None
+        client.connect_async(url.host, url.port, keepalive=cfg.keepalive_s, properties=properties)
         client.loop_start()
 
     def stop(self) -> None:
@@ -234,17 +276,32 @@ class Link:
             self.stats["errors"] += 1
             self.sess += 1
         lost = StatePayload(sid=self.sid, ts=self.clock.now(), status="lost", sess=self.sess)
-        client.will_set(topics.state(self.sid), lost.to_bytes(), qos=1, retain=True)
+        will_props = None
+        if self.config.mqtt.protocol == 5 and self.config.mqtt.will_delay_s:
+            will_props = Properties(PacketTypes.WILLMESSAGE)
+            will_props.WillDelayInterval = self.config.mqtt.will_delay_s
+        client.will_set(
+            topics.state(self.sid), lost.to_bytes(), qos=1, retain=True, properties=will_props
+        )
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
-            # Wrong credentials are logged loudly; paho keeps retrying with the backoff
-            # ceiling, so a fixed ACL lets the station in without a restart.
-            log.error("%s: broker refused the connection: %s", self.sid, reason)
             self.stats["connect_refused"] += 1
-            return
+            if reason.value in BAD_CREDENTIALS:
+                self.fatal = f"broker refused the login as {self.config.mqtt_username}: {reason}"
+                self.stats["fatal"] += 1
+                log.error(
+                    "%s: %s; NOT retrying: fix the password or the broker's user list and "
+                    "restart the agent (the door keeps working offline)",
+                    self.sid,
+                    self.fatal,
+                )
+                client.disconnect()  # ends paho's loop: no reconnect storm
+                return
+            log.error("%s: broker refused the connection: %s", self.sid, reason)
+            return  # paho disconnects and calls on_disconnect, which adds the jitter
         try:
             # QoS 1 publishes paho still holds from the last session would be resent after
             # this callback: journal rows go out again from the outbox anyway, and an old
@@ -266,6 +323,7 @@ class Link:
             self.stats["errors"] += 1
             self.drop_connection()
             return
+        self._failures = 0
         self.stats["connects"] += 1
         self._connected.set()
         log.info("%s: connected, session %d", self.sid, self.sess)
@@ -274,12 +332,26 @@ class Link:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        was = self._connected.is_set()
         self._connected.clear()
-        self.stats["disconnects"] += 1
-        log.info("%s: disconnected (%s)", self.sid, reason)
+        if was:
+            self.stats["disconnects"] += 1
+            log.info("%s: disconnected (%s)", self.sid, reason)
+        if not self._stopping.is_set() and self.fatal is None:
+            self._jitter()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self.stats["connect_failures"] += 1
+        self._jitter()
+
+    def _jitter(self) -> None:
+        """Wait a random share of paho's next backoff step before paho's own wait starts."""
+        cfg = self.config.mqtt
+        step = min(cfg.reconnect_min_s * 2**self._failures, cfg.reconnect_max_s)
+        self._failures = min(self._failures + 1, 32)
+        extra = self.rng.uniform(0.0, cfg.reconnect_jitter * step)
+        self.stats["reconnect_waits"] += 1
+        self._stopping.wait(extra)  # stop() and abort() set this: never delays shutting down
 
     def _guard(
         self, handler: Callable[[mqtt.MQTTMessage], None]
@@ -333,13 +405,43 @@ class Link:
             self._wake.set()
 
     def _on_command(self, message: mqtt.MQTTMessage) -> None:
-        self.stats["commands_ignored"] += 1
-        log.info("%s: command on %s ignored (not implemented yet)", self.sid, message.topic)
+        try:
+            name = topics.parse(message.topic).name
+        except ValueError:
+            name = None
+        if not message.payload or name is None or self.on_command is None:
+            self.stats["commands_ignored"] += 1
+            return
+        self.stats["commands"] += 1
+        self.publish_result(self.on_command(name, bytes(message.payload)))
 
     def _on_config(self, message: mqtt.MQTTMessage) -> None:
-        if message.payload:
-            self.stats["configs_ignored"] += 1
-            log.info("%s: config ignored (not implemented yet)", self.sid)
+        if not message.payload or self.on_config is None:
+            return  # a cleared retained config: keep the applied one
+        self.stats["configs"] += 1
+        self.publish_result(self.on_config(bytes(message.payload)))
+
+    def publish_result(self, result: CmdResultPayload | None) -> None:
+        """Answer on `cmd_result` (QoS 1, not journaled: the cloud can ask again)."""
+        client = self._client
+        if result is None or client is None:
+            return
+        client.publish(topics.cmd_result(self.sid), result.to_bytes(), qos=1)
+
+    def rebirth(self) -> None:
+        """Publish meta and state again (the `rebirth` command, or after a config change)."""
+        client = self._client
+        if client is not None and self.connected:
+            self._publish_birth(client)
+
+    def sync(self) -> None:
+        """Resend the unacked window and ask for the retained trust lists again (`sync`)."""
+        self.outbox.restart(reconnected=False)
+        client = self._client
+        if client is not None and self.connected:
+            # A new SUBSCRIBE on the same filter makes the broker send the retained copies.
+            client.subscribe(f"{topics.PREFIX}/trust/#", 1)
+        self._wake.set()
 
     def _on_other(self, message: mqtt.MQTTMessage) -> None:
         log.debug("%s: unexpected message on %s", self.sid, message.topic)
@@ -363,6 +465,9 @@ class Link:
         client = self._client
         if client is None or not self.connected:
             return False
+        if self.cloud_online is False:
+            self.stats["drain_paused"] += 1
+            return False  # nobody would ack it; the cloud-back restart sends it all
         if self.outbox.timed_out():
             log.warning("%s: no ack for %d rows; resending", self.sid, self.outbox.inflight)
             self.stats["ack_timeouts"] += 1

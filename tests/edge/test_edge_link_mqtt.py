@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,7 +154,7 @@ def test_rows_journaled_while_offline_are_historical(rig, watch) -> None:
 
 def test_reconnect_resends_unacked_rows_unchanged(rig, watch) -> None:
     watcher = watch()
-    r = rig()
+    r = rig(will_delay_s=0)  # no will delay: the flap itself must show `lost`
     r.link.start()
     r.wait_connected()
     r.append(2)
@@ -175,13 +176,15 @@ def test_reconnect_resends_unacked_rows_unchanged(rig, watch) -> None:
         assert e == first[e["seq"]]  # same event_id, same historical flag: a pure replay
 
 
-def test_lwt_lost_when_killed(rig, watch) -> None:
+def test_lwt_lost_when_killed_after_the_will_delay(rig, watch) -> None:
     watcher = watch()
-    r = rig()
+    r = rig(will_delay_s=1)
     r.link.start()
     r.wait_connected()
     r.link.abort()  # like a power cut: no DISCONNECT, no offline state
+    cut = time.monotonic()
     lost = watcher.wait_for(lambda t, d, _: t == STATE and d["status"] == "lost")
+    assert time.monotonic() - cut >= 0.9  # the broker held the will for the delay
     assert lost["sess"] == r.link.sess == 1
     assert not [s for s in watcher.on(STATE) if s["status"] == "offline"]
 
@@ -274,10 +277,15 @@ def test_broker_down_at_boot_then_up(tmp_path: Path, watch) -> None:
             time.sleep(0.3)
             assert not link.connected
             late.start()
-            watcher = watch(broker=late)
-            watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 3)
-            assert all(e["historical"] for e in watcher.on(EVENTS))
-            assert journal.backlog() == 3
+            # The link may publish before any watcher could subscribe (events are not
+            # retained), so the proof is the link's own record of what it sent.
+            deadline = time.monotonic() + 10
+            while link.stats["published"] < 3 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            rows = journal.pending()
+            assert [r.seq for r in rows if r.sent] == [1, 2, 3]
+            assert all(json.loads(r.payload)["historical"] for r in rows)
+            assert journal.backlog() == 3  # PUBACKed, not acked by a cloud
         finally:
             link.abort()
             late.stop()
