@@ -1,7 +1,7 @@
 """Nearby search: p50/p99 in-process and over HTTP, against numpy brute force, same run.
 
 Run: .venv/bin/python benchmarks/nearby_latency.py [--sizes 200000 2000000]
-     [--http-sizes 200000] [--queries 2000] [--http-seconds 10]
+     [--http-sizes 200000] [--queries 2000] [--http-seconds 10] [--rate 1500]
 
 Stations are synthetic, clustered around 36 real Chinese city centres (weights roughly by
 population, spread growing with the city). Queries stand where stations are (a rider near a
@@ -11,7 +11,9 @@ city), radius 5 km, limit 20.
   SQLite query for the candidates' registry rows and live state + opening hours), against
   `GridIndex.brute_force` (haversine over every station with numpy) on the same queries;
 - HTTP: `waystation cloud serve --workers 2` on a SQLite registry of that size, driven by a
-  keep-alive asyncio client over 32 connections; requests/s, p50/p99, and the client's CPU.
+  keep-alive asyncio client over 32 connections, every request at a new point: first closed
+  loop (the most it answers), then paced at `--rate` (default 1,500 req/s, the target) with
+  latency counted from when each request was due; requests/s, p50/p99, the client's CPU.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def finder_in_process(url: str, n: int, nq: int) -> None:
         full = timed(run, qs[: nq // 4])
         box = timed(sql, qs[: max(20, nq // 40)])
     (f50, f99), (s50, s99) = pct(full), pct(box)
-    what = "finder as the API runs it (index + SQLite rows + hours)"
+    what = "finder (index, registry in snapshot, SQLite live-state SELECT, hours; no TTL cache)"
     print(f"| {n:,} | {what} | {f50:,.0f} µs | {f99:,.0f} µs | {s50 / f50:,.1f}× |")
     print(
         f"| {n:,} | baseline: foundation SQL lat/lon box finder | {s50:,.0f} µs | {s99:,.0f} µs "
@@ -175,13 +177,24 @@ def finder_in_process(url: str, n: int, nq: int) -> None:
     engine.dispose()
 
 
-async def _client(port: int, paths: list[str], stop: float, lat_out: list[float]) -> None:
+async def _client(
+    port: int, paths: list[str], stop: float, lat_out: list[float], interval: float = 0.0
+) -> None:
+    """One keep-alive connection. `interval` 0: closed loop (next request as soon as the last
+    answer is in). Otherwise paced: request i is due at start + i × interval, and its latency
+    counts from when it was due, so a stalled server is not hidden by the client waiting."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
+    start = time.perf_counter()
     while time.monotonic() < stop:
         path = paths[i % len(paths)]
+        due = start + i * interval
         i += 1
-        t = time.perf_counter()
+        if interval:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        t = due if interval else time.perf_counter()
         writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
@@ -193,7 +206,33 @@ async def _client(port: int, paths: list[str], stop: float, lat_out: list[float]
     writer.close()
 
 
-def http(url: str, n: int, seconds: float, connections: int) -> None:
+def _drive(port: int, paths: list[str], seconds: float, connections: int, rate: float) -> str:
+    """Run the clients; `rate` 0 saturates (closed loop), else paces to `rate` requests/s."""
+    latencies: list[float] = []
+    cpu0, t0 = time.process_time(), time.monotonic()
+
+    async def drive() -> None:
+        stop = time.monotonic() + seconds
+        interval = connections / rate if rate else 0.0
+        await asyncio.gather(
+            *(
+                _client(port, paths[i::connections], stop, latencies, interval)
+                for i in range(connections)
+            )
+        )
+
+    asyncio.run(drive())
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    p50, p99 = pct(latencies)
+    return (
+        f"{len(latencies) / elapsed:,.0f} req/s | p50 {p50:.1f} ms | p99 {p99:.1f} ms "
+        f"| client CPU {cpu / elapsed:.0%} of a core |"
+    )
+
+
+def http(url: str, n: int, seconds: float, connections: int, rate: float) -> None:
+    """Saturation (closed loop: the most the server answers; latency there is just queueing,
+    32 connections / rate), then paced at the target `rate` (latency a rider would see)."""
     port = free_port()
     env = os.environ | {
         "WAYSTATION_RATE_LIMIT_PER_S": "100000",
@@ -204,40 +243,29 @@ def http(url: str, n: int, seconds: float, connections: int) -> None:
          "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     lat, lon, _ = stations(n)
-    qs = queries(lat, lon, 500)
+    # Every request of a run at a new point: no answer is ever served from repetition.
+    qs = queries(lat, lon, int(max(rate, 3_000) * seconds * 2), seed=3)
     paths = [
         f"/api/v1/stations/nearby?lat={a:.6f}&lon={b:.6f}&radius_m=5000&limit=20" for a, b in qs
     ]
+    warmup = paths[-200:]  # points no measured request uses
     try:
         deadline = time.monotonic() + 170
         warm = 0
-        while warm < 20:  # both workers have built their index
+        while warm < len(warmup):  # both workers have built their index
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[warm]}") as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{warmup[warm]}") as r:
                     r.read()
                 warm += 1
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
-        latencies: list[float] = []
-        cpu0, t0 = time.process_time(), time.monotonic()
-
-        async def drive() -> None:
-            stop = time.monotonic() + seconds
-            await asyncio.gather(
-                *(_client(port, paths[i::connections], stop, latencies) for i in range(connections))
-            )
-
-        asyncio.run(drive())
-        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
-        p50, p99 = pct(latencies)
-        rate = len(latencies) / elapsed
-        print(
-            f"| {n:,} | HTTP, 2 uvicorn workers, {connections} connections | {rate:,.0f} req/s "
-            f"| p50 {p50:.1f} ms | p99 {p99:.1f} ms | client CPU {cpu / elapsed:.0%} of a core |",
-            flush=True,
-        )
+        what = f"HTTP, 2 uvicorn workers, {connections} connections"
+        saturated = _drive(port, paths[: len(paths) // 2], seconds, connections, 0)
+        print(f"| {n:,} | {what}, closed loop (saturation) | {saturated}", flush=True)
+        paced = _drive(port, paths[len(paths) // 2 :], seconds, connections, rate)
+        print(f"| {n:,} | {what}, paced at {rate:,.0f} req/s | {paced}", flush=True)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -250,6 +278,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--http-seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=1_500, help="paced run, requests/s")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; radius 5 km, limit 20; {len(CITIES)} city clusters")
     print("| stations | what | p50 | p99 | speed-up (p50) |\n|---|---|---|---|---|")
@@ -259,7 +288,7 @@ def main() -> None:
         for n in args.http_sizes:
             url = make_db(Path(tmp) / f"nearby-{n}.db", n)
             finder_in_process(url, n, args.queries)
-            http(url, n, args.http_seconds, args.connections)
+            http(url, n, args.http_seconds, args.connections, args.rate)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from cloud.api import health, members, public
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import PublicLimits, TokenBuckets
 from cloud.db import init_db, make_engine
+from cloud.finder import LiveStates
 from cloud.ingest.handlers import Clock
 from cloud.liveness import LivenessPolicy
 from cloud.models import utcnow
@@ -49,7 +50,12 @@ def create_app(
     index = StationIndex(db, refresh_s=settings.index_refresh_s)
     app = FastAPI(title="Waystation", version="0.1.0", lifespan=lifespan)
     app.state.ctx = AppContext(
-        settings=settings, engine=db, clock=clock, policy=policy_from(settings), index=index
+        settings=settings,
+        engine=db,
+        clock=clock,
+        policy=policy_from(settings),
+        index=index,
+        live=LiveStates(settings.live_state_ttl_s),
     )
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")

@@ -46,6 +46,10 @@ RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho's exponential reconnect back-of
 SESSION_EXPIRY_S = 3_600
 DB_RETRY_MAX_S = 30.0  # longest pause between attempts to write while the database is away
 STOP_PUBLISH_WAIT_S = 2.0  # how long a clean stop waits for `_cloud/state` offline to go out
+# Acks (QoS 1) paho keeps in flight before queueing the rest until PUBACKs return. paho's 20
+# stalls a batch's ~500 acks on round trips; the broker accepts far more (Mosquitto's
+# receive maximum is 65,535). More: nothing gained past a batch's acks; less: acks trickle.
+ACKS_IN_FLIGHT = 1_000
 # CONNACK refusals that retrying cannot fix: stop instead of hammering the broker.
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8C})
 
@@ -95,6 +99,7 @@ class IngestWorker:
             clean_session=None if self._v5 else not self.persistent,
             protocol=MQTTProtocolVersion.MQTTv5 if self._v5 else MQTTProtocolVersion.MQTTv311,
         )
+        self._client.max_inflight_messages_set(ACKS_IN_FLIGHT)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe

@@ -17,6 +17,9 @@ from cloud.settings import Settings
 def client(db_url: str, engine: Engine, clock: Any) -> Iterator[TestClient]:
     """The app makes its own engine from the URL (as in production) on the test database,
     which the `engine` fixture has already created for the factories."""
-    app = create_app(Settings(db=db_url, index_refresh_s=0, rate_limit_burst=1_000), clock=clock)
+    app = create_app(
+        Settings(db=db_url, index_refresh_s=0, live_state_ttl_s=0, rate_limit_burst=1_000),
+        clock=clock,
+    )
     with TestClient(app) as c:
         yield c

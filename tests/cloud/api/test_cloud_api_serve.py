@@ -1,0 +1,51 @@
+"""`waystation cloud serve --workers 2`: SO_REUSEPORT workers answer, and SIGTERM stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from waystation.mosquitto import free_port
+
+WAYSTATION = str(Path(sys.executable).with_name("waystation"))
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_two_workers_answer_and_stop_together(tmp_path: Path) -> None:
+    # Story: the multi-worker server is our own supervisor now; it must not leave orphans.
+    port = free_port()
+    proc = subprocess.Popen(
+        [WAYSTATION, "cloud", "serve", "--port", str(port), "--workers", "2", "--no-access-log",
+         "--db", f"sqlite:///{tmp_path / 'w.db'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not come up"
+                assert proc.poll() is None, "supervisor exited"
+                time.sleep(0.3)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        for pid in workers:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
