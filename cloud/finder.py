@@ -21,8 +21,8 @@ from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from cloud import geo
-from cloud.hours import COORD_DECIMALS, LOCAL_TERMS, HoursError, HoursState, evaluate
-from cloud.liveness import FAULT_STATES, Assessment, LivenessPolicy, Status, assess, liveness
+from cloud.hours import COORD_DECIMALS, LOCAL_TERMS, HoursState
+from cloud.liveness import LivenessPolicy, assess, hours_at
 from cloud.models import Station, StationPublic, StationState, table
 from cloud.nearby import RegistryRow, Snapshot, amenity_mask
 
@@ -109,10 +109,7 @@ class HoursMemo:
         hit = self._entries.get(key)
         if hit is not None and hit[0] <= now < hit[1]:
             return hit[2]
-        try:
-            hours = evaluate(expr, tz=station.tz, at=now, coords=(station.lat, station.lon))
-        except HoursError:
-            hours = HoursState(open=False, unknown=True)
+        hours = hours_at(station, now)
         change = hours.closes_at if hours.open else hours.opens_at
         if len(self._entries) >= MAX_HOURS_ENTRIES:
             self._entries.clear()
@@ -121,20 +118,6 @@ class HoursMemo:
 
 
 HOURS = HoursMemo()
-
-
-def judge(station: RegistryRow, state: Any, now: datetime, policy: LivenessPolicy) -> Assessment:
-    """`cloud.liveness.assess` with memoised hours (the same rule; a test holds them equal)."""
-    live = liveness(state, now, policy)
-    hours = HOURS.at(station, now)
-    healthy = (
-        state is not None
-        and state.status != Status.DEGRADED
-        and state.door not in FAULT_STATES
-        and state.lock not in FAULT_STATES
-    )
-    is_open = hours.open and live.live and healthy and not station.maintenance
-    return Assessment(live.status, is_open, hours)
 
 
 class NearbyStation(StationPublic):
@@ -223,7 +206,7 @@ def nearby_rows(
             if distance > radius_m:
                 continue
             state = states.get(reg.id)
-            a = judge(reg, state, now, policy)
+            a = assess(reg, state, now, policy, hours=HOURS.at(reg, now))
             if only_open and not a.open_now:
                 continue
             fields = reg.public()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Protocol
 
 from cloud.hours import HoursError, HoursState, evaluate
 from cloud.models import Station, StationState
@@ -87,24 +88,43 @@ class Assessment:
     hours: HoursState
 
 
+class Registered(Protocol):
+    """What `assess` reads of a station: a `Station` row or the index's registry row."""
+
+    opening_hours: str
+    tz: str
+    lat: float
+    lon: float
+    maintenance: bool
+
+
+def hours_at(station: Registered, now: datetime) -> HoursState:
+    """The station's opening hours at `now`; invalid stored hours count as closed rather
+    than failing the whole search."""
+    try:
+        return evaluate(
+            station.opening_hours, tz=station.tz, at=now, coords=(station.lat, station.lon)
+        )
+    except HoursError:
+        return HoursState(open=False, unknown=True)
+
+
 def assess(
-    station: Station,
-    state: StationState | None,
+    station: Registered,
+    state: StationState | Any | None,
     now: datetime,
     policy: LivenessPolicy = LivenessPolicy(),
+    *,
+    hours: HoursState | None = None,
 ) -> Assessment:
     """Open now = inside opening hours AND live (online, or stale within grace) AND door and
     lock not in fault AND not in maintenance AND not reporting `degraded`.
 
-    Invalid stored hours count as closed rather than failing the whole search.
+    `hours` lets a caller that memoises `hours_at` (the finder) pass it in.
     """
     live = liveness(state, now, policy)
-    try:
-        hours = evaluate(
-            station.opening_hours, tz=station.tz, at=now, coords=(station.lat, station.lon)
-        )
-    except HoursError:
-        hours = HoursState(open=False, unknown=True)
+    if hours is None:
+        hours = hours_at(station, now)
     healthy = (
         state is not None
         and state.status != Status.DEGRADED
