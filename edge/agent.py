@@ -13,10 +13,8 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 import numpy as np
-import uuid6
 
 from edge import AGENT_VERSION, telemetry
 from edge.access.debounce import Debouncer
@@ -31,6 +29,7 @@ from edge.camera.motion import MotionGate
 from edge.clock import SystemClock
 from edge.config import EdgeConfig
 from edge.door import DoorMonitor
+from edge.events import EventLog
 from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
@@ -38,15 +37,10 @@ from edge.remote import Remote, exit_process_soon
 from edge.sensors import Sensor, read_all
 from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
 from protocol.messages import (
-    AccessEvent,
-    AlarmEvent,
     CmdResultPayload,
-    DoorEvent,
     MetaPayload,
-    Payload,
     TelemetryPayload,
 )
-from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +145,9 @@ class Agent:
             else None
         )
         self.stats: Counter[str] = Counter()
+        self.events = EventLog(
+            self.sid, self.journal, now=self.time_guard.best_now, stats=self.stats, wake=self.kick
+        )
         self._texts = Debouncer(access.debounce_s)  # the same QR text, frame after frame
         self._outcomes = Debouncer(access.debounce_s)  # the same member and outcome
         self._decide_lock = threading.Lock()  # the replay cache is single-threaded
@@ -312,23 +309,10 @@ class Agent:
         self.stats["granted" if decision.granted else "denied"] += 1
         self.stats[f"reason.{decision.reason.value}"] += 1
         now = self.time_guard.best_now()
-        self._journal(
-            lambda seq: AccessEvent(
-                sid=self.sid,
-                ts=now,
-                event_id=uuid6.uuid7(),
-                seq=seq,
-                granted=decision.granted,
-                reason=decision.reason,
-                credential=decision.credential,
-                kid=decision.kid,
-                serial=decision.serial,
-            )
-        )
+        self.events.access(decision, now)
         if pulsed:
-            self._door_event("unlocked", "grant", now)
-        if self.link is not None:
-            self.link.kick()
+            self.events.door("unlocked", "grant", now)
+        self.kick()
 
     def _release(self, cause: str) -> bool:
         """Pulse the relay; tell the door monitor so the opening that follows is authorised."""
@@ -341,37 +325,9 @@ class Agent:
         self.door_monitor.released(self.clock.monotonic(), self.config.door.pulse_s, cause)
         return True
 
-    def _door_event(self, action: str, cause: str | None, ts: datetime | None = None) -> None:
-        when = ts or self.time_guard.best_now()
-        self.stats[f"door.{action}"] += 1
-        self._journal(
-            lambda seq: DoorEvent(
-                sid=self.sid,
-                ts=when,
-                event_id=uuid6.uuid7(),
-                seq=seq,
-                action=action,  # type: ignore[arg-type]  # checked by the model
-                cause=cause,
-            )
-        )
-
     def alarm(self, name: str, state: str, detail: str | None = None) -> None:
         """Journal an alarm transition ("raised" / "cleared") and wake the link."""
-        log.warning("%s: alarm %s %s%s", self.sid, name, state, f" ({detail})" if detail else "")
-        now = self.time_guard.best_now()
-        self._journal(
-            lambda seq: AlarmEvent(
-                sid=self.sid,
-                ts=now,
-                event_id=uuid6.uuid7(),
-                seq=seq,
-                alarm=name,
-                state=state,  # type: ignore[arg-type]  # checked by the model
-                detail=detail,
-            )
-        )
-        if self.link is not None:
-            self.link.kick()
+        self.events.alarm(name, state, detail)
 
     # --- the door and the clock ---------------------------------------------------------------
 
@@ -390,11 +346,11 @@ class Agent:
         for item in happenings:
             if item.action == "exit":
                 if self.mode is not DoorMode.FREE and self._release("exit"):
-                    self._door_event("unlocked", "exit")
+                    self.events.door("unlocked", "exit")
             else:
-                self._door_event(item.action, item.cause)
-        if happenings and self.link is not None:
-            self.link.kick()
+                self.events.door(item.action, item.cause)
+        if happenings:
+            self.kick()
 
     def housekeeping(self) -> None:
         """Once a second: clock judgement and high-water mark, door mode and lock hold."""
@@ -413,14 +369,10 @@ class Agent:
                 relay.hold(mode is DoorMode.FREE)
             self.mode = mode
 
-    def _journal(self, make: Callable[[int], Payload], kind: Kind = Kind.EVENTS) -> int | None:
-        try:
-            seq, _ = self.journal.append(kind.value, make)
-        except Exception:  # disk full, closed journal: the door already acted; count it
-            self.stats["journal_errors"] += 1
-            log.exception("%s: could not journal a %s item", self.sid, kind.value)
-            return None
-        return seq
+    def kick(self) -> None:
+        """Wake the link's drain (nothing to do while offline)."""
+        if self.link is not None:
+            self.link.kick()
 
     def _guarded(self, counter: str, fn: Callable[[], object]) -> None:
         try:
@@ -476,9 +428,8 @@ class Agent:
                 return "free mode: the lock is already released"
             if not self._release("remote"):
                 raise RuntimeError("relay pulse failed")
-            self._door_event("unlocked", "remote")
-        if self.link is not None:
-            self.link.kick()
+            self.events.door("unlocked", "remote")
+        self.kick()
         return f"released for {self.config.door.pulse_s} s"
 
     def _cmd_rebirth(self, args: dict[str, object]) -> None:
