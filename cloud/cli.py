@@ -82,14 +82,14 @@ def _serve_reuseport(host: str, port: int, workers: int, access_log: bool) -> No
     import multiprocessing
     import signal
 
+    from waystation.runtime import stop_on_signals
+
     mp = multiprocessing.get_context("spawn")
     procs = [
         mp.Process(target=_reuseport_worker, args=(host, port, access_log), daemon=True)
         for _ in range(workers)
     ]
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals(threading.Event())
     for p in procs:
         p.start()
     while not stop.is_set() and all(p.is_alive() for p in procs):

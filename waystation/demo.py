@@ -9,7 +9,6 @@ the data stays in `--workdir` for a look afterwards (and a re-run continues from
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from pathlib import Path
@@ -96,6 +95,7 @@ def demo(
     from firmware_sim.union import SimUnion
     from waystation.embedded_broker import EmbeddedBroker
     from waystation.mosquitto import free_port
+    from waystation.runtime import stop_on_signals
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -129,9 +129,7 @@ def demo(
         telemetry_interval_s=10.0,
         seed=seed,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = stop_on_signals(threading.Event())
     try:
         ingest.start()
         api.start()
