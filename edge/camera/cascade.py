@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import zxingcpp
-from pyzbar import pyzbar
 
 from edge.camera import preprocess
-from edge.camera.qr import as_text, to_gray
+from edge.camera.qr import as_text, read_zbar, to_gray
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +36,6 @@ def read_zxing(gray: np.ndarray) -> list[str]:
     """zxing-cpp, QR only; bytes that are not UTF-8 come back with U+FFFD like pyzbar's."""
     found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
     return [as_text(bytes(code.bytes)) for code in found if code.valid]
-
-
-def read_zbar(gray: np.ndarray) -> list[str]:
-    symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
-    return [as_text(symbol.data) for symbol in symbols]
 
 
 def _same(gray: np.ndarray) -> np.ndarray:
