@@ -12,6 +12,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from cloud import models
+from cloud.alarms import models as alarm_models
 from cloud.credentials import models as credential_models
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
@@ -70,8 +71,13 @@ def init_db(engine: Engine) -> None:
     migrate.upgrade(engine, also_create=_unmigrated())
 
 
+def migrated_tables() -> list[Table]:
+    """Every table the Alembic migrations create; a feature adds its `TABLES` here."""
+    return [*models.TABLES, *credential_models.TABLES, *alarm_models.TABLES]
+
+
 def _unmigrated() -> list[Table]:
-    migrated = {t.name for t in (*models.TABLES, *credential_models.TABLES)}
+    migrated = {t.name for t in migrated_tables()}
     return [t for t in SQLModel.metadata.sorted_tables if t.name not in migrated]
 
 

@@ -95,6 +95,37 @@ class StationState(SQLModel, table=True):
     acked_seq: int = Field(
         default=0, sa_type=BigInteger, description="every journal seq <= this is committed"
     )
+    telemetry: dict[str, Any] | None = Field(
+        default=None, sa_type=JSON, description="the newest heartbeat, what alarm rules read"
+    )
+    alarm_level: str = Field(
+        default="none", max_length=16, description="none, warning or blocking (cloud.alarms)"
+    )
+    history_status: str | None = Field(
+        default=None, max_length=16, description="the status the newest history row records"
+    )
+
+
+class StatusChange(SQLModel, table=True):
+    """One change of a station's effective status: what uptime reports are computed from.
+
+    Reported changes (births, LWTs, clean stops) are written by ingest as they are applied;
+    the ones silence causes (online → stale, and back when heartbeats resume) by the monitor.
+    """
+
+    __tablename__ = "station_status_history"
+    __table_args__ = (
+        Index("ix_status_history_station_at", "station_id", "at"),
+        Index("ix_status_history_at", "at"),  # retention deletes by age alone
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    station_id: str = Field(foreign_key="station.id", max_length=40)
+    at: datetime = Field(sa_type=UTCDateTime, description="when the change happened (cloud)")
+    status: str = Field(max_length=16)
+    sess: int | None = Field(default=None, sa_type=BigInteger)
+    reason: str | None = Field(default=None, max_length=200)
+    source: str = Field(max_length=16, description="report (a state message) or silence")
 
 
 # --- journaled items -------------------------------------------------------------------------
@@ -267,6 +298,7 @@ TABLES = [
     for m in (
         Station,
         StationState,
+        StatusChange,
         Event,
         FootfallInterval,
         ReceivedSeq,
