@@ -37,6 +37,7 @@ _STATE = select_core(
     STATE.c.heartbeat_interval_s,
     STATE.c.door,
     STATE.c.lock,
+    STATE.c.alarm_level,
     STATE.c.occupancy,
 ).where(STATE.c.station_id.in_(bindparam("ids", expanding=True)))
 # Live-state rows kept at once; past this the cache starts over (entries are ~0.3 KB).

@@ -11,6 +11,11 @@ A station reports `online`/`degraded` in its birth and heartbeats every `interva
   every lost heartbeat is worse than one that is a few minutes late;
 - `lost` (its LWT: the connection died) and `offline` (a clean stop): as reported;
 - `unknown`: never heard from.
+
+Health (`ok`/`degraded`/`down`) is what ops sort by: `down` when a worker could not get in
+(not live, reporting `degraded`, lock or door in fault, or an alarm that blocks opening is
+raised), `degraded` when it works but something needs attention (stale, or any other raised
+alarm), `ok` otherwise. A `down` station is never "open now".
 """
 
 from __future__ import annotations
@@ -25,6 +30,12 @@ from cloud.models import Station, StationState
 
 DEFAULT_HEARTBEAT_S = 30.0  # protocol.messages.TelemetryPayload.interval_s default
 FAULT_STATES = frozenset({"fault"})  # door/lock states that mean the mechanism is broken
+
+
+class Health(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
 
 
 class Status(StrEnum):
@@ -81,11 +92,12 @@ def liveness(
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """Everything the finder shows about a station at one instant."""
+    """Everything the finder and ops show about a station at one instant."""
 
     status: Status
     open_now: bool
     hours: HoursState
+    health: Health
 
 
 class Registered(Protocol):
@@ -109,6 +121,23 @@ def hours_at(station: Registered, now: datetime) -> HoursState:
         return HoursState(open=False, unknown=True)
 
 
+def health_of(live: Liveness, state: StationState | Any | None) -> Health:
+    """See the module docstring; `state.alarm_level` is kept by `cloud.alarms`."""
+    if state is None or not live.live:
+        return Health.DOWN
+    level = getattr(state, "alarm_level", None) or "none"
+    if (
+        state.status == Status.DEGRADED
+        or state.door in FAULT_STATES
+        or state.lock in FAULT_STATES
+        or level == "blocking"
+    ):
+        return Health.DOWN
+    if live.status == Status.STALE or level != "none":
+        return Health.DEGRADED
+    return Health.OK
+
+
 def assess(
     station: Registered,
     state: StationState | Any | None,
@@ -117,22 +146,18 @@ def assess(
     *,
     hours: HoursState | None = None,
 ) -> Assessment:
-    """Open now = inside opening hours AND live (online, or stale within grace) AND door and
-    lock not in fault AND not in maintenance AND not reporting `degraded`.
+    """Open now = inside opening hours AND health is not `down` (live: online, or stale within
+    grace; not reporting `degraded`; door and lock not in fault; no blocking alarm) AND not in
+    maintenance.
 
     `hours` lets a caller that memoises `hours_at` (the finder) pass it in.
     """
     live = liveness(state, now, policy)
     if hours is None:
         hours = hours_at(station, now)
-    healthy = (
-        state is not None
-        and state.status != Status.DEGRADED
-        and state.door not in FAULT_STATES
-        and state.lock not in FAULT_STATES
-    )
-    is_open = hours.open and live.live and healthy and not station.maintenance
-    return Assessment(live.status, is_open, hours)
+    health = health_of(live, state)
+    is_open = hours.open and health is not Health.DOWN and not station.maintenance
+    return Assessment(live.status, is_open, hours, health)
 
 
 def open_now(

@@ -82,7 +82,11 @@ class Ingestor:
             return []
 
     def _count(self, item: Item) -> None:
-        self.stats[(str(item.kind) if item.kind else "unknown", item.result or "dropped")] += 1
+        kind = str(item.kind) if item.kind else "unknown"
+        self.stats[(kind, item.result or "dropped")] += 1
+        if item.reason is None:
+            for reason, _ in item.notes:  # stored, but with a value removed or clamped
+                self.stats[(kind, reason)] += 1
 
     def _one_by_one(self) -> Outcome:
         """Isolate the item the database refused (e.g. a number too big for BIGINT, a NUL in

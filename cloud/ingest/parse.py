@@ -7,9 +7,10 @@ station), the result is an Item; nothing here raises on bad input or touches the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from cloud.ingest import sanity
 from protocol import messages, topics
 from protocol.messages import PayloadError
 from protocol.topics import EDGE_TO_CLOUD, Kind, TopicError
@@ -47,6 +48,9 @@ class Item:
     detail: str = ""
     seq: int | None = None  # journal seq, also recovered from refused payloads when possible
     result: str | None = None
+    # (reason, detail) of values removed or clamped before storing (cloud.ingest.sanity);
+    # each also keeps the original as a dead letter.
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def refused(self) -> bool:
@@ -111,5 +115,8 @@ def parse(topic: str, raw: bytes, *, retained: bool, received_at: datetime) -> I
         return item.refuse(
             "sid_mismatch", f"payload sid {payload_sid!r} on topic of {parsed.sid!r}"
         )
-    item.payload = payload
+    try:
+        item.payload, item.notes = sanity.check(payload, received_at)
+    except ValueError as exc:
+        return item.refuse("clock_ahead", str(exc))
     return item

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cloud.alarms import edge as edge_alarms
+from cloud.alarms import store as alarm_store
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
 from cloud.models import (
     DeadLetter,
@@ -28,6 +30,7 @@ from cloud.models import (
     ReceivedSeq,
     Station,
     StationState,
+    StatusChange,
     Telemetry,
     table,
 )
@@ -49,6 +52,7 @@ FOOTFALL = table(FootfallInterval)
 RECEIVED = table(ReceivedSeq)
 TELEMETRY = table(Telemetry)
 DEAD = table(DeadLetter)
+HISTORY = table(StatusChange)
 
 
 @dataclass(slots=True)
@@ -103,7 +107,8 @@ def write_batch(conn: Connection, items: list[Item]) -> Outcome:
             item.result = "stored"
     _apply_heartbeats(conn, [i for i in ok if i.kind is Kind.TELEMETRY])
     _touch_last_seen(conn, [i for i in items if i.sid in known and not i.retained])
-    _insert_dead(conn, [i for i in items if i.refused])
+    _apply_edge_alarms(conn, [i for i in ok if i.kind is Kind.EVENTS and i.result == "stored"])
+    _insert_dead(conn, [i for i in items if i.refused or i.notes])
     return outcome
 
 
@@ -294,10 +299,14 @@ def _apply_state(conn: Connection, item: Item) -> bool:
         where.append(or_(stored_sess < p.sess, STATE.c.status != p.status))
         at = min(p.ts, item.received_at)
     values: dict[str, Any] = {"status": p.status, "sess": p.sess, "status_at": at}
-    values["reason"] = p.reason
+    values |= {"reason": p.reason, "history_status": p.status}
     if p.config_version is not None:
         values["config_version"] = p.config_version
-    return conn.execute(update(STATE).where(*where).values(values)).rowcount > 0
+    if not conn.execute(update(STATE).where(*where).values(values)).rowcount:
+        return False
+    history = {"station_id": item.sid, "at": at, "status": p.status, "sess": p.sess}
+    conn.execute(HISTORY.insert().values(**history, reason=p.reason, source="report"))
+    return True
 
 
 def _apply_meta(conn: Connection, item: Item) -> None:
@@ -361,6 +370,7 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
                 "b_lock": p.lock,
                 "b_occupancy": p.occupancy,
                 "b_config": p.config_version,
+                "b_telemetry": p.model_dump(mode="json", exclude_none=True),
             }
         )
     if not rows:
@@ -379,6 +389,7 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
             config_version=func.coalesce(
                 bindparam("b_config", type_=STATE.c.config_version.type), STATE.c.config_version
             ),
+            telemetry=bindparam("b_telemetry", type_=STATE.c.telemetry.type),
         ),
         rows,
     )
@@ -397,27 +408,44 @@ def _touch_last_seen(conn: Connection, items: list[Item]) -> None:
     )
 
 
+def _apply_edge_alarms(conn: Connection, items: list[Item]) -> None:
+    """The station's own alarms, and the door events that imply one (held or forced open)."""
+    events = [
+        (i.sid, i.payload, i.received_at)
+        for i in items
+        if isinstance(i.payload, AlarmEvent | DoorEvent) and i.sid is not None
+    ]
+    if events:
+        now = max(i.received_at for i in items)
+        changed = edge_alarms.apply(conn, edge_alarms.signals(events), now)
+        alarm_store.refresh_levels(conn, changed)
+
+
 # --- refused ---------------------------------------------------------------------------------
 
 
 def _insert_dead(conn: Connection, items: list[Item]) -> None:
+    """Refused items, and the originals of stored items whose values were changed."""
     rows = []
     for item in items:
-        assert item.reason is not None
-        item.result = item.reason
-        detail = item.detail
-        if len(item.raw) > MAX_KEPT_BYTES:
-            detail = f"{detail} [payload cut to {MAX_KEPT_BYTES} of {len(item.raw)} bytes]"
-        rows.append(
-            {
-                "received_at": item.received_at,
-                "topic": item.topic,
-                "payload": item.raw[:MAX_KEPT_BYTES],
-                "reason": item.reason,
-                "detail": detail,
-                "station_id": item.sid,
-                "seq": item.seq,
-            }
-        )
+        if item.reason is not None:
+            item.result = item.reason
+            problems = [(item.reason, item.detail)]
+        else:
+            problems = item.notes
+        for reason, detail in problems:
+            if len(item.raw) > MAX_KEPT_BYTES:
+                detail = f"{detail} [payload cut to {MAX_KEPT_BYTES} of {len(item.raw)} bytes]"
+            rows.append(
+                {
+                    "received_at": item.received_at,
+                    "topic": item.topic,
+                    "payload": item.raw[:MAX_KEPT_BYTES],
+                    "reason": reason,
+                    "detail": detail,
+                    "station_id": item.sid,
+                    "seq": item.seq,
+                }
+            )
     if rows:
         conn.execute(DEAD.insert(), rows)

@@ -46,6 +46,13 @@ def _station(add_station: Callable[..., Station]) -> None:
     add_station(SID)
 
 
+@pytest.fixture(autouse=True)
+def _clock_now(clock: Any) -> None:
+    """Payloads carry the real time; a cloud clock a year behind would see them all as
+    `clock_ahead` (tested on purpose in test_cloud_ingest_sanity)."""
+    clock.now = datetime.now(UTC)
+
+
 def access(seq: int, *, event_id: UUID | None = None, historical: bool = False) -> AccessEvent:
     return AccessEvent(
         sid=SID,

@@ -1,0 +1,197 @@
+"""The health monitor: on a timer, judge every station's liveness and newest heartbeat, step
+the cloud alarm rules, and record the status changes silence causes.
+
+Why a timer and not ingest: the conditions that matter most arrive as nothing at all — a
+station that stopped talking, a fridge that has been warm for 15 minutes since its last
+heartbeat. Each run is one transaction; on PostgreSQL an advisory lock lets one monitor run
+at a time, so every ingest worker can host one and a dead worker's monitor is not missed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text, update
+
+from cloud.alarms import store
+from cloud.alarms.rules import THRESHOLDS, facts, step
+from cloud.ingest.handlers import Clock
+from cloud.liveness import Liveness, LivenessPolicy, Status, liveness
+from cloud.models import StationState, StatusChange, table, utcnow
+
+log = logging.getLogger(__name__)
+
+STATE = table(StationState)
+HISTORY = table(StatusChange)
+SOURCE = "cloud"
+LOCK_KEY = 0x57A7_0001  # pg advisory lock: one monitor run at a time across processes
+DEFAULT_INTERVAL_S = 10.0
+LIVE_REPORTS = (Status.ONLINE, Status.DEGRADED)
+
+_STATES = select(
+    STATE.c.station_id,
+    STATE.c.status,
+    STATE.c.status_at,
+    STATE.c.last_heartbeat,
+    STATE.c.heartbeat_interval_s,
+    STATE.c.lock,
+    STATE.c.telemetry,
+    STATE.c.history_status,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one run did."""
+
+    stations: int = 0
+    raised: int = 0
+    cleared: int = 0
+    history: int = 0
+    skipped: bool = False  # another monitor held the lock
+    seconds: float = 0.0
+
+
+def offline_seconds(state: Any, live: Liveness, now: datetime, policy: LivenessPolicy) -> float:
+    """How long the station has been unreachable: since its LWT or stop, or since its
+    silence outlasted the stale grace; 0 while it is live or was never heard from."""
+    if live.live or live.status is Status.UNKNOWN:
+        return 0.0
+    if live.status is Status.STALE and live.deadline is not None:
+        since = live.deadline + timedelta(seconds=policy.stale_open_grace_s)
+    else:
+        since = state.status_at or now
+    return max(0.0, (now - since).total_seconds())
+
+
+def silence_change(state: Any, live: Liveness) -> tuple[str, datetime] | None:
+    """The history row silence implies, if the newest one no longer tells the truth: online
+    → stale at the heartbeat deadline, and stale → the reported status when heartbeats came
+    back. Reported changes themselves are written by ingest."""
+    recorded = state.history_status
+    if live.status is Status.STALE and recorded in LIVE_REPORTS and live.deadline is not None:
+        return Status.STALE, live.deadline
+    if live.status in LIVE_REPORTS and recorded in (Status.STALE, None):
+        at = state.last_heartbeat or state.status_at
+        return (live.status, at) if at is not None else None
+    return None
+
+
+class Monitor:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        policy: LivenessPolicy | None = None,
+        clock: Clock = utcnow,
+        interval_s: float = DEFAULT_INTERVAL_S,
+    ) -> None:
+        self.engine = engine
+        self.policy = policy or LivenessPolicy()
+        self.clock = clock
+        self.interval_s = interval_s
+        self.runs = 0
+        self.failures = 0
+        self.last: Report | None = None
+
+    def run_once(self) -> Report:
+        started = time.perf_counter()
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if not _try_lock(conn):
+                return Report(skipped=True)
+            report = self._judge(conn, now)
+        report = Report(
+            report.stations,
+            report.raised,
+            report.cleared,
+            report.history,
+            seconds=time.perf_counter() - started,
+        )
+        self.runs += 1
+        self.last = report
+        return report
+
+    def run(self, stop: threading.Event) -> None:
+        """Run every `interval_s` until `stop`; a failed run (database away) is logged and
+        the next one tries again."""
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                self.failures += 1
+                log.exception("health monitor: run failed; retrying in %.0f s", self.interval_s)
+            stop.wait(self.interval_s)
+
+    def _judge(self, conn: Connection, now: datetime) -> Report:
+        states = conn.execute(_STATES).all()
+        rows = store.open_rows(conn, source=SOURCE)
+        changed: set[str] = set()
+        raised = cleared = history = 0
+        for state in states:
+            sid = state.station_id
+            live = liveness(state, now, self.policy)
+            silence = silence_change(state, live)
+            if silence is not None and _record(conn, state, *silence):
+                history += 1
+            heartbeat_age = (
+                (now - state.last_heartbeat).total_seconds() if state.last_heartbeat else 0.0
+            )
+            readings = facts(
+                state.telemetry,
+                lock=state.lock,
+                offline_s=offline_seconds(state, live, now, self.policy),
+                heartbeat_age_s=heartbeat_age,
+            )
+            for rule in THRESHOLDS:
+                # A silent station's last heartbeat is old news: only `offline` is judged.
+                value = readings[rule.metric] if live.live or rule.metric == "offline_s" else None
+                row = rows.get((sid, rule.name))
+                move = step(rule, row, value, now)
+                if move is None:
+                    continue
+                if move.action == "insert":
+                    store.add(conn, sid, rule, SOURCE, move.values, now)
+                elif move.action == "delete":
+                    assert row is not None
+                    store.remove(conn, row.id)
+                else:
+                    assert row is not None
+                    store.change(conn, row.id, move.values, now)
+                state_now = move.values.get("state")
+                raised += state_now == "raised"
+                cleared += state_now == "cleared"
+                changed.add(sid)
+        store.refresh_levels(conn, changed)
+        return Report(len(states), raised, cleared, history)
+
+
+def _try_lock(conn: Connection) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True  # SQLite has one writer at a time anyway
+    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar()
+    return bool(got)
+
+
+def _record(conn: Connection, state: Any, status: str, at: datetime) -> bool:
+    """Move `history_status` from what was read to `status` and append the history row; a
+    concurrent ingest write of a reported status wins (the guarded UPDATE matches nothing)."""
+    done = conn.execute(
+        update(STATE)
+        .where(
+            STATE.c.station_id == state.station_id,
+            STATE.c.history_status.is_not_distinct_from(state.history_status),
+        )
+        .values(history_status=status)
+    ).rowcount
+    if not done:
+        return False
+    conn.execute(
+        insert(HISTORY).values(station_id=state.station_id, at=at, status=status, source="silence")
+    )
+    return True

@@ -1,0 +1,221 @@
+"""The alarm rules and their state machine, as pure data and pure functions (no I/O).
+
+Cloud rules (`Threshold`) judge one number per station — a sensor, an age, seconds offline —
+with a raise threshold, a lower clear threshold (hysteresis, so a reading hovering at the
+limit does not flap), and durations on both sides (the fridge must be warm for 15 minutes
+before anyone is woken up, and cool for 5 before the alarm goes away). Edge rules
+(`EdgeRule`) follow the station's own alarm and door events; the edge already debounced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from cloud.alarms.models import CLEARED, PENDING, RAISED
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    severity: Severity
+    description: str
+    blocks_open: bool = False  # while raised, the station is not "open now"
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold(Rule):
+    """Raised when `metric` > `raise_above` for `raise_after_s`; cleared when it is below
+    `clear_below` for `clear_after_s`. A missing reading changes nothing either way."""
+
+    metric: str = ""
+    raise_above: float = 0.0
+    clear_below: float = 0.0
+    raise_after_s: float = 0.0
+    clear_after_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRule(Rule):
+    """An alarm the station raises and clears itself; `momentary` ones (an incident such as
+    tailgating) have no clear event and are recorded as raised-and-cleared at once, waiting
+    only for acknowledgement."""
+
+    momentary: bool = False
+
+
+HOUR = 3600.0
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold(
+        "station_offline",
+        Severity.CRITICAL,
+        "no connection to the station for over 10 minutes",
+        metric="offline_s",
+        raise_above=600,
+        clear_below=1,
+    ),
+    Threshold(
+        "fridge_warm",
+        Severity.WARNING,
+        "fridge (冷鲜柜) above 8 °C for 15 minutes",
+        metric="fridge_c",
+        raise_above=8.0,
+        clear_below=7.0,
+        raise_after_s=900,
+        clear_after_s=300,
+    ),
+    Threshold(
+        "disk_full",
+        Severity.WARNING,
+        "station disk above 90 % for 5 minutes (the journal needs room while offline)",
+        metric="disk_used_pct",
+        raise_above=90.0,
+        clear_below=85.0,
+        raise_after_s=300,
+    ),
+    Threshold(
+        "trust_list_old",
+        Severity.WARNING,
+        "the station's trust list is over 24 h old: it misses new issuer keys",
+        metric="trust_age_h",
+        raise_above=24.0,
+        clear_below=24.0,
+    ),
+    Threshold(
+        "revocation_list_old",
+        Severity.WARNING,
+        "the station's revocation list is over 24 h old: revoked members may still enter",
+        metric="revocation_age_h",
+        raise_above=24.0,
+        clear_below=24.0,
+    ),
+    Threshold(
+        "lock_fault",
+        Severity.CRITICAL,
+        "the lock relay reports a fault",
+        blocks_open=True,
+        metric="lock_fault",
+        raise_above=0.5,
+        clear_below=0.5,
+    ),
+)
+
+EDGE_RULES: tuple[EdgeRule, ...] = (
+    EdgeRule("camera_down", Severity.CRITICAL, "no usable camera frame", blocks_open=True),
+    EdgeRule("door_held_open", Severity.WARNING, "the door has been held open"),
+    EdgeRule("forced_open", Severity.CRITICAL, "the door opened without an unlock"),
+    EdgeRule("clock_unsynced", Severity.WARNING, "the station clock is not synchronised"),
+    EdgeRule("config_rejected", Severity.WARNING, "the station refused a remote config"),
+    EdgeRule("counter_degraded", Severity.WARNING, "the people counter cannot trust its input"),
+    EdgeRule(
+        "tailgating", Severity.WARNING, "more people entered than were let in", momentary=True
+    ),
+)
+# Door event action → (rule, raises?) ; `door_closed` clears both door alarms.
+DOOR_ACTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "held_open": (("door_held_open", True),),
+    "forced_open": (("forced_open", True),),
+    "door_closed": (("door_held_open", False), ("forced_open", False)),
+}
+
+RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, *EDGE_RULES)}
+
+
+def edge_rule(alarm: str) -> EdgeRule:
+    """The rule an edge alarm name feeds; an alarm a newer agent invented is kept as a
+    warning rather than dropped."""
+    rule = RULES.get(alarm)
+    if isinstance(rule, EdgeRule):
+        return rule
+    return EdgeRule(alarm, Severity.WARNING, "reported by the station")
+
+
+# --- facts: the numbers cloud rules read ----------------------------------------------------
+
+
+def facts(
+    telemetry: dict[str, Any] | None,
+    *,
+    lock: str | None,
+    offline_s: float,
+    heartbeat_age_s: float,
+) -> dict[str, float | None]:
+    """The readings of one station's newest heartbeat, with list ages brought up to now."""
+    t = telemetry or {}
+    sensors = t.get("sensors") or {}
+
+    def number(value: object) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok else None  # type: ignore[arg-type]
+
+    def age_h(key: str) -> float | None:
+        age = number(t.get(key))
+        return None if age is None else (age + max(0.0, heartbeat_age_s)) / HOUR
+
+    return {
+        "offline_s": offline_s,
+        "fridge_c": number(sensors.get("fridge_c")),
+        "disk_used_pct": number(t.get("disk_used_pct")),
+        "trust_age_h": age_h("trust_age_s"),
+        "revocation_age_h": age_h("revocation_age_s"),
+        "lock_fault": None if lock is None else float(lock == "fault"),
+    }
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """The not-yet-cleared row of a (station, rule), as the state machine needs it."""
+
+    id: int
+    state: str  # pending or raised
+    since: datetime
+    clearing_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do to the row: `insert` (a new pending or raised row), `update` (set `values`),
+    `delete` (a pending row whose condition broke before its duration ran out)."""
+
+    action: str
+    values: dict[str, Any]
+
+
+def step(rule: Threshold, row: Open | None, value: float | None, now: datetime) -> Step | None:
+    """The next move for one station and rule, or None when nothing changes."""
+    if value is None:
+        return None
+    above = value > rule.raise_above
+    if row is None:
+        if not above:
+            return None
+        if rule.raise_after_s <= 0:
+            return Step("insert", {"state": RAISED, "since": now, "raised_at": now, "value": value})
+        return Step("insert", {"state": PENDING, "since": now, "value": value})
+    if row.state == PENDING:
+        if not above:
+            return Step("delete", {})
+        if now - row.since >= timedelta(seconds=rule.raise_after_s):
+            return Step("update", {"state": RAISED, "raised_at": now, "value": value})
+        return None
+    # raised
+    if value >= rule.clear_below:
+        if row.clearing_since is not None:
+            return Step("update", {"clearing_since": None, "value": value})
+        return None
+    clearing_since = row.clearing_since or now
+    if now - clearing_since >= timedelta(seconds=rule.clear_after_s):
+        return Step("update", {"state": CLEARED, "cleared_at": now, "value": value})
+    if row.clearing_since is None:
+        return Step("update", {"clearing_since": now, "value": value})
+    return None
