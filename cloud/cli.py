@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cloud.auth.cli import app as users_app
+
 if TYPE_CHECKING:
     from cloud.settings import Settings
 
 app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
 )
+app.add_typer(users_app, name="users")
 stations_app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
 
 DbOpt = Annotated[
@@ -139,6 +142,7 @@ def ingest(
     """Consume station messages from the broker into the database, acking committed items.
 
     Run several with the same --share-group to split the load (MQTT 5 shared subscriptions)."""
+    from cloud.alarms.monitor import start_monitor
     from cloud.db import init_db, make_engine
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
@@ -157,10 +161,14 @@ def ingest(
     worker = IngestWorker(engine, settings, client_id=client_id, metrics=metrics)
     worker.start()
     stop = threading.Event()
+    monitor = start_monitor(engine, settings, stop)
     try:
         wait_for_signal(stop)
     finally:
+        stop.set()
         worker.stop()
+        if monitor is not None:
+            monitor.join(timeout=5)
         engine.dispose()
     if worker.fatal:
         typer.echo(f"ingest stopped: {worker.fatal}", err=True)

@@ -13,6 +13,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from cloud import models
 from cloud.alarms import models as alarm_models
+from cloud.auth import models as auth_models
 from cloud.credentials import models as credential_models
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
@@ -73,7 +74,12 @@ def init_db(engine: Engine) -> None:
 
 def migrated_tables() -> list[Table]:
     """Every table the Alembic migrations create; a feature adds its `TABLES` here."""
-    return [*models.TABLES, *credential_models.TABLES, *alarm_models.TABLES]
+    return [
+        *models.TABLES,
+        *credential_models.TABLES,
+        *alarm_models.TABLES,
+        *auth_models.TABLES,
+    ]
 
 
 def _unmigrated() -> list[Table]:

@@ -56,6 +56,19 @@ class LivenessPolicy:
     default_interval_s: float = DEFAULT_HEARTBEAT_S
 
 
+class _PolicySettings(Protocol):
+    heartbeat_grace_intervals: float
+    stale_open_grace_s: float
+
+
+def policy_from(settings: _PolicySettings) -> LivenessPolicy:
+    """The policy `cloud.settings.Settings` configures (API, monitor and demo share it)."""
+    return LivenessPolicy(
+        grace_intervals=settings.heartbeat_grace_intervals,
+        stale_open_grace_s=settings.stale_open_grace_s,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Liveness:
     status: Status

@@ -9,23 +9,16 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api import health, members, public
+from cloud.api import health, members, metrics, ops, ops_auth, public
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import PublicLimits, TokenBuckets
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
 from cloud.ingest.handlers import Clock
-from cloud.liveness import LivenessPolicy
+from cloud.liveness import policy_from
 from cloud.models import utcnow
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
-
-
-def policy_from(settings: Settings) -> LivenessPolicy:
-    return LivenessPolicy(
-        grace_intervals=settings.heartbeat_grace_intervals,
-        stale_open_grace_s=settings.stale_open_grace_s,
-    )
 
 
 def create_app(
@@ -62,6 +55,10 @@ def create_app(
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)
+    app.include_router(ops_auth.router)
+    app.include_router(ops_auth.audit_router)
+    app.include_router(ops.router)
+    app.include_router(metrics.router)
     return app
 
 

@@ -104,6 +104,9 @@ class StationState(SQLModel, table=True):
     history_status: str | None = Field(
         default=None, max_length=16, description="the status the newest history row records"
     )
+    health: str | None = Field(
+        default=None, max_length=16, description="ok, degraded or down as the monitor last judged"
+    )
 
 
 class StatusChange(SQLModel, table=True):

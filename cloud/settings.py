@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.broker import BrokerUrl
@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         description="seconds a stale station still counts as open (its door admits members "
         "offline, so a short uplink blip must not take it off the map)",
     )
+    monitor_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3_600,
+        description="seconds between health-monitor runs (alarm rules, status history) in "
+        "each ingest process; 0 turns it off there (PostgreSQL runs one monitor at a time)",
+    )
     batch_max: int = Field(
         # 5,000: per-batch statements and the one ack per station per batch amortise over more
         # messages (PostgreSQL ingest, 1 worker, 500 stations: 5,100 → 8,000 msg/s from 1,000
@@ -97,6 +104,28 @@ class Settings(BaseSettings):
         ge=1,
         le=1_000_000,
         description="public API requests a client IP may make at once before being limited",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token Prometheus sends to scrape /metrics; unset, only clients "
+        "on this host (loopback) may scrape",
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="mark the ops session cookie Secure (sent over HTTPS only); turn off "
+        "only for the demo or tests over plain http",
+    )
+    session_idle_s: float = Field(
+        default=2 * 3600,
+        gt=0,
+        le=7 * 86_400,
+        description="an ops session ends after this many seconds without a request",
+    )
+    session_max_s: float = Field(
+        default=12 * 3600,
+        gt=0,
+        le=30 * 86_400,
+        description="an ops session ends this many seconds after login, active or not",
     )
 
     @field_validator("mqtt_protocol", mode="before")

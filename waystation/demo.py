@@ -8,7 +8,9 @@ the data stays in `--workdir` for a look afterwards (and a re-run continues from
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from cloud.ingest.subscriber import IngestWorker
     from firmware_sim.fleet import Fleet
 
@@ -41,6 +45,17 @@ def _status(fleet: Fleet, ingest: IngestWorker) -> str:
         f"stations online {online}/{len(fleet.records)} · visits {s.visits} · "
         f"granted {s.granted} · denied {s.denied} · messages stored {stored}"
     )
+
+
+def _ops_token(engine: Engine) -> str:
+    """An ops API token for this run, for the demo's admin account `demo` (made on the first
+    run with a random password nobody needs: the demo prints a token instead)."""
+    from cloud.auth import Role, create_user, issue_token
+    from cloud.auth.users import UserExistsError
+
+    with contextlib.suppress(UserExistsError):
+        create_user(engine, "demo", Role.ADMIN, secrets.token_urlsafe(24))
+    return issue_token(engine, "demo", name="demo run")
 
 
 def _watch(fleet: Fleet, ingest: IngestWorker, stop: threading.Event, for_: float | None) -> None:
@@ -86,6 +101,7 @@ def demo(
     """Run broker, cloud and a simulated fleet in one process; print the API URLs."""
     import uvicorn
 
+    from cloud.alarms.monitor import start_monitor
     from cloud.db import init_db, make_engine
     from cloud.ingest.subscriber import IngestWorker
     from cloud.main import create_app
@@ -128,10 +144,14 @@ def demo(
         visit_interval_s=visit_interval,
         telemetry_interval_s=10.0,
         seed=seed,
+        footfall=True,  # simulated door beams: footfall intervals reach the cloud
     )
     stop = stop_on_signals(threading.Event())
+    ops_token = _ops_token(engine)
+    monitor = None
     try:
         ingest.start()
+        monitor = start_monitor(engine, settings, stop)
         api.start()
         deadline = time.monotonic() + 10
         while not server.started and api.is_alive() and time.monotonic() < deadline:
@@ -146,11 +166,15 @@ def demo(
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
         typer.echo(f"API:    {base}/api/v1")
         typer.echo(f"Nearby: {base}/api/v1/stations/nearby?lat={lat}&lon={lon}&radius_m=20000")
+        typer.echo(f"Ops:    {base}/api/v1/ops/fleet  (header: Authorization: Bearer {ops_token})")
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
         _watch(fleet, ingest, stop, for_)
     finally:
+        stop.set()
         fleet.stop(clean=True)
         ingest.stop()
+        if monitor is not None:
+            monitor.join(5)
         server.should_exit = True
         api.join(10)
         engine.dispose()

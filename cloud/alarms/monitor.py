@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
 
 from cloud.alarms import store
 from cloud.alarms.rules import THRESHOLDS, facts, step
 from cloud.ingest.handlers import Clock
-from cloud.liveness import Liveness, LivenessPolicy, Status, liveness
+from cloud.liveness import Liveness, LivenessPolicy, Status, health_of, liveness, policy_from
 from cloud.models import StationState, StatusChange, table, utcnow
+from cloud.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,12 @@ _STATES = select(
     STATE.c.status_at,
     STATE.c.last_heartbeat,
     STATE.c.heartbeat_interval_s,
+    STATE.c.door,
     STATE.c.lock,
+    STATE.c.alarm_level,
     STATE.c.telemetry,
     STATE.c.history_status,
+    STATE.c.health,
 )
 
 
@@ -168,7 +172,56 @@ class Monitor:
                 cleared += state_now == "cleared"
                 changed.add(sid)
         store.refresh_levels(conn, changed)
+        fresh = self._healths(conn, states, changed, now)
+        healths = [{"b_sid": sid, "b_health": h} for sid, h in fresh]
+        if healths:
+            conn.execute(
+                update(STATE)
+                .where(STATE.c.station_id == bindparam("b_sid"))
+                .values(health=bindparam("b_health")),
+                healths,
+            )
         return Report(len(states), raised, cleared, history)
+
+    def _healths(
+        self, conn: Connection, states: list[Any], changed: set[str], now: datetime
+    ) -> list[tuple[str, str]]:
+        """(station, health) where the stored health is no longer right; the alarm levels
+        this run changed are read again so the health written is the one after its alarms."""
+        levels: dict[str, str] = {}
+        if changed:
+            query = select(STATE.c.station_id, STATE.c.alarm_level)
+            levels = dict(conn.execute(query.where(STATE.c.station_id.in_(changed))).all())
+        out = []
+        for state in states:
+            view = _WithLevel(state, levels.get(state.station_id, state.alarm_level))
+            health = health_of(liveness(state, now, self.policy), view)
+            if health != state.health:
+                out.append((state.station_id, str(health)))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _WithLevel:
+    """A state row seen with a fresher alarm level."""
+
+    row: Any
+    alarm_level: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
+def start_monitor(
+    engine: Engine, settings: Settings, stop: threading.Event
+) -> threading.Thread | None:
+    """Run a monitor on a daemon thread until `stop`, unless `monitor_interval_s` is 0."""
+    if settings.monitor_interval_s <= 0:
+        return None
+    monitor = Monitor(engine, policy=policy_from(settings), interval_s=settings.monitor_interval_s)
+    thread = threading.Thread(target=monitor.run, args=(stop,), name="monitor", daemon=True)
+    thread.start()
+    return thread
 
 
 def _try_lock(conn: Connection) -> bool:

@@ -108,6 +108,13 @@ def judge(engine: Engine, now: datetime) -> tuple[bool, Health]:
     return a.open_now, a.health
 
 
+def stored_health(engine: Engine) -> str | None:
+    with session(engine) as s:
+        state = s.get(StationState, SID)
+    assert state is not None
+    return state.health
+
+
 def history(engine: Engine) -> list[tuple[str, str]]:
     with session(engine) as s:
         rows = s.exec(select(StatusChange).order_by(col(StatusChange.at), col(StatusChange.id)))
@@ -206,6 +213,7 @@ def test_fridge_warm_for_15_minutes_raises_a_warning_that_keeps_the_station_open
     (alarm,) = alarms(engine)
     assert (alarm.rule, alarm.state, alarm.value) == ("fridge_warm", "raised", 9.0)
     assert judge(engine, clock.now) == (True, Health.DEGRADED)
+    assert stored_health(engine) == "degraded"  # written by the run that raised the alarm
     st.heartbeat(sensors={"fridge_c": 4.0})
     for _ in range(11):  # 5 minutes below 7 °C clears it
         monitor.run_once()
@@ -214,6 +222,7 @@ def test_fridge_warm_for_15_minutes_raises_a_warning_that_keeps_the_station_open
     (alarm,) = alarms(engine)
     assert alarm.state == "cleared"
     assert judge(engine, clock.now) == (True, Health.OK)
+    assert stored_health(engine) == "ok"
 
 
 def test_offline_over_ten_minutes_raises_and_the_birth_clears(

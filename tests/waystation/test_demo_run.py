@@ -92,6 +92,12 @@ def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) ->
         try:
             url = out.until("Nearby:", 30).split(None, 1)[1]
             assert url.startswith(f"http://127.0.0.1:{port}/")
+            ops_line = out.until("Ops:", 5)
+            ops_url, token = ops_line.split()[1], ops_line.split()[-1].rstrip(")")
+            assert httpx2.get(ops_url, timeout=5).status_code == 401
+            fleet = httpx2.get(ops_url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+            assert fleet.status_code == 200, fleet.text
+            assert fleet.json()["stations"] == 4
 
             stations: list[dict] = []
             deadline = time.monotonic() + 10

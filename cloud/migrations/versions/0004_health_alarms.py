@@ -28,11 +28,10 @@ def upgrade() -> None:
     with op.batch_alter_table("station_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("telemetry", sa.JSON(), nullable=True))
         batch_op.add_column(
-            sa.Column(
-                "alarm_level", sa.String(length=16), nullable=False, server_default="none"
-            )
+            sa.Column("alarm_level", sa.String(length=16), nullable=False, server_default="none")
         )
         batch_op.add_column(sa.Column("history_status", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("health", sa.String(length=16), nullable=True))
 
     op.create_table(
         "station_status_history",
@@ -88,6 +87,7 @@ def downgrade() -> None:
     op.drop_table("alarm")
     op.drop_table("station_status_history")
     with op.batch_alter_table("station_state", schema=None) as batch_op:
+        batch_op.drop_column("health")
         batch_op.drop_column("history_status")
         batch_op.drop_column("alarm_level")
         batch_op.drop_column("telemetry")

@@ -1,0 +1,162 @@
+"""`waystation cloud users …`: ops accounts from the shell. The first admin is made here
+(`users add NAME --role admin`); afterwards admins can also use the HTTP API.
+
+Every change is audited as the local operating-system user (`cli:<login>`, role admin).
+Refusals print one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from cloud.auth.roles import Principal
+
+app = typer.Typer(help="Ops accounts: add, list, disable, issue API tokens.", no_args_is_help=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLAlchemy URL; default $WAYSTATION_DB or sqlite:///waystation.db"),
+]
+ROLES = ("viewer", "operator", "admin")
+
+
+@contextmanager
+def _engine(db: str | None) -> Iterator[Engine]:
+    from cloud.cli import _settings
+    from cloud.db import init_db, make_engine
+
+    engine = make_engine(_settings(db=db).db)
+    try:
+        init_db(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    from cloud.auth.users import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _cli_principal() -> Principal:
+    from cloud.auth.roles import Principal, Role
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Principal(f"cli:{who}"[:64], Role.ADMIN, "cli", None)
+
+
+def _read_password(from_stdin: bool, username: str) -> str:
+    from cloud.auth.passwords import weakness
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    reason = weakness(password, username)
+    if reason:
+        typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(2)
+    return password
+
+
+@app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="username (a-z 0-9 . _ @ -)")],
+    role: Annotated[str, typer.Option(help="viewer | operator | admin")] = "viewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin's first line")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Create an account (prompts for the password unless --password-stdin)."""
+    from sqlmodel import Session
+
+    from cloud.auth import audit
+    from cloud.auth.roles import Role
+    from cloud.auth.users import add_user, normalize_username
+    from cloud.models import utcnow
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
+    with _refusals():
+        username = normalize_username(name)
+    password = _read_password(password_stdin, username)
+    with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
+        user = add_user(s, username, Role(role), password, now=utcnow())
+        audit(s, _cli_principal(), "user.create", user.username, {"role": role})
+        s.commit()
+    typer.echo(f"created {username} ({role})")
+
+
+@app.command("list")
+def list_(db: DbOpt = None) -> None:
+    """One line per account: name, role, enabled/disabled, last login."""
+    from sqlmodel import Session
+
+    from cloud.auth.users import list_users
+
+    with _engine(db) as engine, Session(engine, expire_on_commit=False) as s:
+        for u in list_users(s):
+            state = "disabled" if u.disabled else "enabled"
+            last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never"
+            typer.echo(f"{u.username}\t{u.role}\t{state}\tlast login {last}")
+
+
+@app.command("disable")
+def disable(name: Annotated[str, typer.Argument()], db: DbOpt = None) -> None:
+    """Lock an account out at once: its sessions end and its tokens stop working."""
+    from sqlmodel import Session
+
+    from cloud.auth import audit
+    from cloud.auth.users import set_disabled
+
+    with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
+        user = set_disabled(s, name, True)
+        audit(s, _cli_principal(), "user.disable", user.username, {})
+        s.commit()
+    typer.echo(f"disabled {user.username}")
+
+
+@app.command("token")
+def token(
+    name: Annotated[str, typer.Argument(help="the account the token acts as")],
+    purpose: Annotated[str, typer.Option("--name", help="what the token is for")] = "cli",
+    expires_days: Annotated[
+        float | None, typer.Option(min=0.001, help="expire after this many days")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Issue an API token and print it once (as `token: …`); only its hash is stored."""
+    from sqlmodel import Session
+
+    from cloud.auth import audit
+    from cloud.auth.users import add_token
+    from cloud.models import utcnow
+
+    now = utcnow()
+    expires = now + timedelta(days=expires_days) if expires_days else None
+    with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
+        row, plain = add_token(s, name, purpose, now=now, expires_at=expires)
+        detail = {"id": row.id, "name": purpose}
+        audit(s, _cli_principal(), "token.create", row.username, detail)
+        s.commit()
+    typer.echo(f"token: {plain}")

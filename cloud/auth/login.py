@@ -1,0 +1,85 @@
+"""Password login: throttled, without user enumeration, rehashing on parameter change.
+
+An unknown username, a disabled account and a wrong password all get the same refusal
+after the same work (one Argon2 verification), and all count towards the throttle.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from cloud.auth import passwords, sessions, throttle
+from cloud.auth.auditlog import audit
+from cloud.auth.models import USERNAME_PATTERN, OpsUser
+from cloud.auth.roles import Principal, Role
+
+log = logging.getLogger(__name__)
+
+
+class LoginRefusedError(Exception):
+    """Wrong username or password (deliberately not saying which)."""
+
+
+class LoginThrottledError(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    principal: Principal
+    session: sessions.OpenedSession
+
+
+def login(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    now: datetime,
+    ip: str | None,
+    user_agent: str | None,
+    idle: timedelta,
+    max_age: timedelta,
+) -> LoggedIn:
+    """Check the password and open a session (committed), or raise LoginRefusedError /
+    LoginThrottledError."""
+    import re
+
+    name = username.strip().lower()[:64]
+    k = throttle.key(name, ip)
+    with Session(engine, expire_on_commit=False) as s:
+        wait = throttle.retry_after(s, k, now=now)
+        if wait is not None:
+            raise LoginThrottledError(wait)
+        user = s.get(OpsUser, name) if re.fullmatch(USERNAME_PATTERN, name) else None
+        if user is None or len(password) > passwords.MAX_LENGTH:
+            passwords.burn(password[: passwords.MAX_LENGTH])
+            ok = False
+        else:
+            ok = passwords.verify_password(user.password_hash, password) and not user.disabled
+        if not ok or user is None:
+            s.rollback()
+        else:
+            if passwords.needs_rehash(user.password_hash):
+                user.password_hash = passwords.hash_password(password)
+            user.last_login_at = now
+            s.add(user)
+            throttle.clear(s, k)
+            sessions.purge_expired(s, now=now, idle=idle)
+            opened = sessions.open_session(
+                s, user, now=now, max_age=max_age, ip=ip, user_agent=user_agent
+            )
+            principal = Principal(user.username, Role(user.role), "session", ip)
+            audit(s, principal, "auth.login", user.username, {}, at=now)
+            s.commit()
+            return LoggedIn(principal, opened)
+    throttle.record_failure(engine, k, now=now)
+    log.info("failed ops login from %s", ip or "?")
+    raise LoginRefusedError("wrong username or password")

@@ -1,0 +1,201 @@
+"""Fleet views for ops: counts by health and status, the station table with filters, and one
+station's page (judged live, with its open alarms and newest heartbeat)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, case, func, or_, select
+
+from cloud.alarms.models import RAISED, Alarm
+from cloud.liveness import LivenessPolicy, assess
+from cloud.models import Station, StationState, table
+from cloud.ops.alarms import AlarmView
+
+STATION = table(Station)
+STATE = table(StationState)
+ALARM = table(Alarm)
+
+HealthFilter = Literal["ok", "degraded", "down", "unknown"]
+# Stations with no health yet (never heard from, or not judged yet) count as `unknown`.
+_HEALTH = func.coalesce(STATE.c.health, "unknown")
+# Worst first: the fleet table opens on the stations that need someone.
+_HEALTH_ORDER = case({"down": 0, "degraded": 1, "unknown": 2, "ok": 3}, value=_HEALTH, else_=4)
+
+
+class FleetSummary(BaseModel):
+    stations: int
+    maintenance: int
+    by_health: dict[str, int] = Field(description="ok, degraded, down, unknown")
+    by_status: dict[str, int] = Field(description="online, degraded, stale, lost, offline, …")
+    alarms_raised: int
+    alarms_unacknowledged: int = Field(description="raised or cleared, not yet acknowledged")
+    alarms_by_rule: dict[str, int] = Field(description="raised alarms per rule")
+
+
+class StationRow(BaseModel):
+    id: str
+    name: str
+    city: str
+    operator: str
+    lat: float
+    lon: float
+    maintenance: bool
+    health: str
+    status: str
+    last_seen: datetime | None
+    door: str | None
+    lock: str | None
+    occupancy: int | None
+    config_version: int | None
+    alarms: int = Field(description="raised alarms")
+
+
+class StationPage(BaseModel):
+    total: int
+    items: list[StationRow]
+
+
+def summary(conn: Connection) -> FleetSummary:
+    joined = STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id)
+    by_health = dict(
+        conn.execute(select(_HEALTH, func.count()).select_from(joined).group_by(_HEALTH)).all()
+    )
+    status = func.coalesce(STATE.c.history_status, "unknown")
+    by_status = dict(
+        conn.execute(select(status, func.count()).select_from(joined).group_by(status)).all()
+    )
+    total, maintenance = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((STATION.c.maintenance, 1), else_=0)), 0))
+    ).one()
+    rules = dict(
+        conn.execute(
+            select(ALARM.c.rule, func.count()).where(ALARM.c.state == RAISED).group_by(ALARM.c.rule)
+        ).all()
+    )
+    unacked = conn.execute(
+        select(func.count()).where(ALARM.c.state != "pending", ALARM.c.acknowledged_at.is_(None))
+    ).scalar_one()
+    return FleetSummary(
+        stations=total,
+        maintenance=maintenance,
+        by_health={k: by_health.get(k, 0) for k in ("ok", "degraded", "down", "unknown")},
+        by_status=by_status,
+        alarms_raised=sum(rules.values()),
+        alarms_unacknowledged=unacked,
+        alarms_by_rule=rules,
+    )
+
+
+def stations(
+    conn: Connection,
+    *,
+    health: list[HealthFilter] | None = None,
+    city: str | None = None,
+    operator: str | None = None,
+    q: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> StationPage:
+    """The station table, worst health first, then by id."""
+    raised = (
+        select(func.count())
+        .where(ALARM.c.station_id == STATION.c.id, ALARM.c.state == RAISED)
+        .scalar_subquery()
+    )
+    where = []
+    if health:
+        where.append(_HEALTH.in_(health))
+    if city:
+        where.append(STATION.c.city == city)
+    if operator:
+        where.append(STATION.c.operator == operator)
+    if q:
+        like = f"%{q.lower()}%"
+        where.append(
+            or_(func.lower(STATION.c.id).like(like), func.lower(STATION.c.name).like(like))
+        )
+    joined = STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id)
+    total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
+    query = (
+        select(
+            STATION.c.id,
+            STATION.c.name,
+            STATION.c.city,
+            STATION.c.operator,
+            STATION.c.lat,
+            STATION.c.lon,
+            STATION.c.maintenance,
+            _HEALTH.label("health"),
+            func.coalesce(STATE.c.history_status, "unknown").label("status"),
+            STATE.c.last_seen,
+            STATE.c.door,
+            STATE.c.lock,
+            STATE.c.occupancy,
+            STATE.c.config_version,
+            raised.label("alarms"),
+        )
+        .select_from(joined)
+        .where(*where)
+        .order_by(_HEALTH_ORDER, STATION.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [StationRow.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+    return StationPage(total=total, items=items)
+
+
+class StationDetail(BaseModel):
+    """One station judged at the time of the request."""
+
+    station: dict[str, Any]  # registry fields
+    status: str
+    health: str
+    open_now: bool
+    closes_at: datetime | None
+    opens_at: datetime | None
+    sess: int | None = None
+    status_at: datetime | None = None
+    reason: str | None = None
+    last_seen: datetime | None = None
+    last_heartbeat: datetime | None = None
+    door: str | None = None
+    lock: str | None = None
+    occupancy: int | None = None
+    config_version: int | None = None
+    meta: dict[str, Any] | None = None
+    telemetry: dict[str, Any] | None = Field(default=None, description="newest heartbeat")
+    alarms: list[AlarmView] = Field(description="raised alarms, newest first")
+
+
+_LIVE = ("sess", "status_at", "reason", "last_seen", "last_heartbeat", "door", "lock")
+_LIVE += ("occupancy", "config_version", "meta", "telemetry")
+
+
+def station(
+    conn: Connection, sid: str, now: datetime, policy: LivenessPolicy
+) -> StationDetail | None:
+    """None when `sid` is not registered."""
+    reg = conn.execute(select(STATION).where(STATION.c.id == sid)).first()
+    if reg is None:
+        return None
+    state = conn.execute(select(STATE).where(STATE.c.station_id == sid)).first()
+    a = assess(reg, state, now, policy)
+    alarms = conn.execute(
+        select(ALARM)
+        .where(ALARM.c.station_id == sid, ALARM.c.state == RAISED)
+        .order_by(ALARM.c.raised_at.desc())
+    )
+    live = {k: state._mapping[k] for k in _LIVE} if state is not None else {}
+    return StationDetail(
+        station=dict(reg._mapping),
+        status=str(a.status),
+        health=str(a.health),
+        open_now=a.open_now,
+        closes_at=a.hours.closes_at,
+        opens_at=a.hours.opens_at,
+        alarms=[AlarmView.model_validate(r) for r in alarms],
+        **live,
+    )
