@@ -14,7 +14,9 @@ from sqlmodel import Session, SQLModel, create_engine
 from cloud import models
 from cloud.alarms import models as alarm_models
 from cloud.auth import models as auth_models
+from cloud.commands import models as command_models
 from cloud.credentials import models as credential_models
+from cloud.feedback import models as feedback_models
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
 # ingest worker and the API share one file; a batch commit takes milliseconds, so 5 s only
@@ -79,6 +81,8 @@ def migrated_tables() -> list[Table]:
         *credential_models.TABLES,
         *alarm_models.TABLES,
         *auth_models.TABLES,
+        *command_models.TABLES,
+        *feedback_models.TABLES,
     ]
 
 

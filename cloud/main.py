@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from cloud.api import health, members, metrics, ops, ops_auth, public
+from cloud.api import (
+    health,
+    members,
+    metrics,
+    ops,
+    ops_auth,
+    ops_commands,
+    ops_footfall,
+    public,
+)
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import PublicLimits, TokenBuckets
 from cloud.db import init_db, make_engine
@@ -58,6 +67,8 @@ def create_app(
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
     app.include_router(ops.router)
+    app.include_router(ops_footfall.router)
+    app.include_router(ops_commands.router)
     app.include_router(metrics.router)
     return app
 

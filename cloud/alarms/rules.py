@@ -114,6 +114,7 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule("clock_unsynced", Severity.WARNING, "the station clock is not synchronised"),
     EdgeRule("config_rejected", Severity.WARNING, "the station refused a remote config"),
     EdgeRule("counter_degraded", Severity.WARNING, "the people counter cannot trust its input"),
+    EdgeRule("counter_mismatch", Severity.WARNING, "camera and beam counts disagree by > 30 %"),
     EdgeRule(
         "tailgating", Severity.WARNING, "more people entered than were let in", momentary=True
     ),

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.alarms import edge as edge_alarms
 from cloud.alarms import store as alarm_store
+from cloud.commands import service as commands
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
 from cloud.models import (
     DeadLetter,
@@ -37,6 +38,7 @@ from cloud.models import (
 from protocol.messages import (
     AccessEvent,
     AlarmEvent,
+    CmdResultPayload,
     DoorEvent,
     FootfallPayload,
     MetaPayload,
@@ -102,7 +104,10 @@ def write_batch(conn: Connection, items: list[Item]) -> Outcome:
             _apply_meta(conn, item)
             item.result = "stored"
         elif item.kind is Kind.CMD_RESULT:
-            item.result = "ignored"  # commands arrive in a later issue
+            assert isinstance(item.payload, CmdResultPayload)
+            assert item.sid is not None
+            answered = commands.apply_result(conn, item.sid, item.payload, item.received_at)
+            item.result = "stored" if answered else "ignored"
         elif item.result is None:
             item.result = "stored"
     _apply_heartbeats(conn, [i for i in ok if i.kind is Kind.TELEMETRY])
