@@ -101,6 +101,9 @@ class StationState(SQLModel, table=True):
     alarm_level: str = Field(
         default="none", max_length=16, description="none, warning or blocking (cloud.alarms)"
     )
+    attention: bool = Field(
+        default=False, description="the newest heartbeat has a reading near an alarm threshold"
+    )
     history_status: str | None = Field(
         default=None, max_length=16, description="the status the newest history row records"
     )

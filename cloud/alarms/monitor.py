@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from cloud.alarms import store
 from cloud.alarms.rules import THRESHOLDS, facts, step
@@ -133,8 +144,11 @@ class Monitor:
             stop.wait(self.interval_s)
 
     def _judge(self, conn: Connection, now: datetime) -> Report:
-        states = conn.execute(_STATES).all()
         rows = store.open_rows(conn, source=SOURCE)
+        states = conn.execute(_STATES.where(~self._quiet(now))).all()
+        states += conn.execute(
+            _STATES.where(self._quiet(now), STATE.c.station_id.in_({sid for sid, _ in rows}))
+        ).all()
         changed: set[str] = set()
         raised = cleared = history = 0
         for state in states:
@@ -182,6 +196,27 @@ class Monitor:
                 healths,
             )
         return Report(len(states), raised, cleared, history)
+
+    def _quiet(self, now: datetime) -> ColumnElement[bool]:
+        """Stations nothing can change for this run: reported online, heartbeat fresh even
+        for the default interval, no reading near a threshold, no alarm, healthy. A station
+        with a shorter interval than the default is never quiet (its deadline comes sooner)."""
+        fresh = now - timedelta(
+            seconds=self.policy.grace_intervals * self.policy.default_interval_s
+        )
+        interval = func.coalesce(STATE.c.heartbeat_interval_s, self.policy.default_interval_s)
+        # Never NULL (three-valued logic would leave a row out of both queries): nullable
+        # columns are coalesced, and a NULL heartbeat fails `is_not` first.
+        return and_(
+            STATE.c.status == Status.ONLINE,
+            func.coalesce(STATE.c.history_status, "") == Status.ONLINE,
+            STATE.c.last_heartbeat.is_not(None),
+            STATE.c.last_heartbeat >= fresh,
+            interval >= self.policy.default_interval_s,
+            STATE.c.attention.is_(False),
+            STATE.c.alarm_level == "none",
+            func.coalesce(STATE.c.health, "") == "ok",
+        )
 
     def _healths(
         self, conn: Connection, states: list[Any], changed: set[str], now: datetime

@@ -170,6 +170,23 @@ def facts(
     }
 
 
+# Heartbeat age a live station may reach before it turns stale (3 × 30 s), added to list ages
+# when judging attention at ingest so the monitor never misses an age crossing meanwhile.
+ATTENTION_MARGIN_S = 90.0
+
+
+def attention(telemetry: dict[str, Any] | None, lock: str | None) -> bool:
+    """Whether a heartbeat has any reading at or past a rule's clear threshold: only such
+    stations (and those with open alarms, or not plainly online) need the monitor's eye, so
+    a healthy fleet of 200,000 costs it one indexed query, not 200,000 judgements."""
+    f = facts(telemetry, lock=lock, offline_s=0.0, heartbeat_age_s=ATTENTION_MARGIN_S)
+    return any(
+        (value := f[rule.metric]) is not None and value >= min(rule.clear_below, rule.raise_above)
+        for rule in THRESHOLDS
+        if rule.metric != "offline_s"
+    )
+
+
 # --- the state machine -------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Table, bindparam, func, or_, select, text, up
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.alarms import edge as edge_alarms
+from cloud.alarms import rules as alarm_rules
 from cloud.alarms import store as alarm_store
 from cloud.commands import service as commands
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
@@ -375,7 +376,8 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
                 "b_lock": p.lock,
                 "b_occupancy": p.occupancy,
                 "b_config": p.config_version,
-                "b_telemetry": p.model_dump(mode="json", exclude_none=True),
+                "b_telemetry": (dump := p.model_dump(mode="json", exclude_none=True)),
+                "b_attention": alarm_rules.attention(dump, p.lock),
             }
         )
     if not rows:
@@ -395,6 +397,7 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
                 bindparam("b_config", type_=STATE.c.config_version.type), STATE.c.config_version
             ),
             telemetry=bindparam("b_telemetry", type_=STATE.c.telemetry.type),
+            attention=bindparam("b_attention"),
         ),
         rows,
     )

@@ -138,3 +138,17 @@ def test_unknown_edge_alarms_are_kept_as_warnings() -> None:
     assert isinstance(novel, EdgeRule)
     assert (novel.name, novel.severity, novel.blocks_open) == ("water_leak", "warning", False)
     assert edge_rule("tailgating").momentary
+
+
+def test_attention_marks_readings_at_or_past_a_clear_threshold() -> None:
+    from cloud.alarms.rules import attention
+
+    calm = {"sensors": {"fridge_c": 4.0}, "disk_used_pct": 40.0, "trust_age_s": 3600}
+    assert not attention(calm, "locked")
+    assert not attention(None, None)
+    assert attention(calm | {"sensors": {"fridge_c": 7.0}}, "locked")  # may be clearing
+    assert attention(calm | {"disk_used_pct": 85.0}, "locked")
+    assert attention(calm, "fault")
+    # a list 90 s short of 24 h old may cross it before the station's next heartbeats
+    assert attention(calm | {"trust_age_s": 24 * 3600 - 60}, "locked")
+    assert not attention(calm | {"trust_age_s": 24 * 3600 - 600}, "locked")

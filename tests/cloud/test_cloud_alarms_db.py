@@ -306,3 +306,20 @@ def test_only_one_monitor_runs_at_a_time_on_postgresql(
         other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         assert monitor.run_once().skipped
     assert not monitor.run_once().skipped
+
+
+def test_quiet_stations_cost_the_monitor_nothing(
+    engine: Engine, st: Station1, monitor: Monitor, clock: Any
+) -> None:
+    st.birth()
+    st.heartbeat(sensors={"fridge_c": 4.0})
+    assert monitor.run_once().stations == 1  # judged once: health becomes ok
+    assert stored_health(engine) == "ok"
+    assert monitor.run_once().stations == 0  # then left alone while nothing can change
+    st.heartbeat(sensors={"fridge_c": 7.5})  # near the threshold: watched again
+    assert monitor.run_once().stations == 1
+    st.heartbeat(sensors={"fridge_c": 4.0})
+    monitor.run_once()
+    clock.advance(91)  # silence makes it stale: watched again, and recorded
+    assert monitor.run_once().history == 1
+    assert stored_health(engine) == "degraded"

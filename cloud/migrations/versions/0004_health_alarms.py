@@ -30,6 +30,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("alarm_level", sa.String(length=16), nullable=False, server_default="none")
         )
+        batch_op.add_column(
+            sa.Column("attention", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.add_column(sa.Column("history_status", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("health", sa.String(length=16), nullable=True))
 
@@ -89,5 +92,6 @@ def downgrade() -> None:
     with op.batch_alter_table("station_state", schema=None) as batch_op:
         batch_op.drop_column("health")
         batch_op.drop_column("history_status")
+        batch_op.drop_column("attention")
         batch_op.drop_column("alarm_level")
         batch_op.drop_column("telemetry")
