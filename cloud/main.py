@@ -18,6 +18,7 @@ from cloud.api import (
     ops_commands,
     ops_footfall,
     public,
+    reports,
 )
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import PublicLimits, TokenBuckets
@@ -28,6 +29,7 @@ from cloud.liveness import policy_from
 from cloud.models import utcnow
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
+from cloud.web.finder import page as finder_page
 
 
 def create_app(
@@ -70,6 +72,9 @@ def create_app(
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
     app.include_router(metrics.router)
+    app.include_router(reports.router)
+    app.include_router(reports.ops_router)
+    app.include_router(finder_page.router)
     return app
 
 

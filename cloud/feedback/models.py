@@ -1,0 +1,58 @@
+"""Tables of workers' feedback: problem reports on a station, suggestions of new stations.
+
+Text is stored exactly as cleaned by `cloud.feedback.text` (plain text, never HTML); whoever
+shows it must insert it as text. Nothing identifying the sender is kept (no IP, no account).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Index, Table, Text
+from sqlmodel import Field, SQLModel
+
+from cloud.models import BigId, table, utcnow
+from cloud.sqltypes import UTCDateTime
+
+REPORT_KINDS = ("locked", "broken", "dirty", "other")
+TEXT_MAX = 500  # characters of a report's text or a suggestion's note
+NAME_MAX = 120  # as a station's name
+
+
+class StationReport(SQLModel, table=True):
+    """A problem at a station as a worker saw it; open until ops resolve it."""
+
+    __tablename__ = "station_report"
+    __table_args__ = (
+        Index("ix_station_report_station", "station_id", "id"),
+        Index("ix_station_report_open", "resolved_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    station_id: str = Field(foreign_key="station.id", max_length=40)
+    kind: str = Field(max_length=16, description="locked, broken, dirty or other")
+    text: str = Field(default="", sa_type=Text, description="plain text, at most 500 chars")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+
+
+class StationSuggestion(SQLModel, table=True):
+    """ "Put a station here": a WGS-84 point, a name and a note; open until ops resolve it."""
+
+    __tablename__ = "station_suggestion"
+    __table_args__ = (Index("ix_station_suggestion_open", "resolved_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    lat: float = Field(ge=-90, le=90, description="WGS-84 latitude, degrees")
+    lon: float = Field(ge=-180, le=180, description="WGS-84 longitude, degrees")
+    name: str = Field(max_length=NAME_MAX)
+    note: str = Field(default="", sa_type=Text, description="plain text, at most 500 chars")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+
+
+TABLES: list[Table] = [table(StationReport), table(StationSuggestion)]

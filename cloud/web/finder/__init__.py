@@ -1,0 +1,1 @@
+"""The workers' station finder page at `/` (served by `cloud.web.finder.page`)."""
