@@ -16,7 +16,10 @@ from cloud.api import (
     ops,
     ops_auth,
     ops_commands,
+    ops_events,
     ops_footfall,
+    ops_live,
+    ops_pages,
     public,
     reports,
 )
@@ -71,6 +74,9 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
+    app.include_router(ops_events.router)
+    app.include_router(ops_live.router)
+    app.include_router(ops_pages.router)
     app.include_router(metrics.router)
     app.include_router(reports.router)
     app.include_router(reports.ops_router)

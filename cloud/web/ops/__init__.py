@@ -1,0 +1,1 @@
+"""The ops dashboard (static files served by `cloud.api.ops_pages`)."""

@@ -1,0 +1,107 @@
+// The ops dashboard: who is logged in, the views (#map, #fleet, #alarms, #station/ID) and the
+// live stream that keeps them current without a reload.
+
+import { get, logout, me } from "./api.js";
+import { AlarmInbox } from "./alarms.js";
+import { $, announce, clear, h } from "./dom.js";
+import { FleetTable } from "./fleet.js";
+import { connect } from "./live.js";
+import { FleetMap } from "./map.js";
+import { StationPage } from "./station.js";
+
+const VIEWS = ["map", "fleet", "alarms", "station"];
+
+function summary(el, f) {
+  const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
+  clear(
+    el,
+    h("ul", {},
+      item("health-ok", f.by_health.ok, "ok"),
+      item("health-degraded", f.by_health.degraded, "degraded"),
+      item("health-down", f.by_health.down, "down"),
+      item("health-unknown", f.by_health.unknown, "unknown"),
+      item("alarms", f.alarms_raised, "alarms raised"),
+      item("unacked", f.alarms_unacknowledged, "unacknowledged"),
+    ),
+  );
+  const badgeEl = $("#alarm-badge");
+  badgeEl.textContent = f.alarms_unacknowledged ? String(f.alarms_unacknowledged) : "";
+  badgeEl.hidden = !f.alarms_unacknowledged;
+}
+
+async function main() {
+  const who = await me();
+  const canAct = who.role === "operator" || who.role === "admin";
+  document.body.dataset.role = who.role;
+  $("#who").textContent = `${who.username} (${who.role})`;
+  $("#logout").addEventListener("click", () => logout());
+
+  const config = await get("/map-config");
+  const fleetMap = new FleetMap($("#map-canvas"), config, {});
+  window.waystationOps = { map: fleetMap };
+  const table = new FleetTable($("#view-fleet"));
+  const inbox = new AlarmInbox($("#view-alarms"), { canAct });
+  const station = new StationPage($("#view-station"), { canAct, dialog: $("#unlock-dialog") });
+  const loaded = { fleet: false, alarms: false };
+
+  async function show() {
+    const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
+    const [view, ...rest] = hash.split("/");
+    const name = VIEWS.includes(view) ? view : "map";
+    for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
+    for (const link of document.querySelectorAll("nav a")) {
+      if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    if (name !== "station") station.close();
+    if (name === "map") fleetMap.invalidate();
+    if (name === "fleet" && !loaded.fleet) {
+      loaded.fleet = true;
+      await table.load();
+    }
+    if (name === "alarms" && !loaded.alarms) {
+      loaded.alarms = true;
+      await inbox.load();
+    }
+    if (name === "station") await station.open(rest.join("/"));
+  }
+
+  window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));
+
+  connect(
+    {
+      fleet: (f) => summary($("#fleet-summary"), f),
+      alarm: (a) => {
+        inbox.upsert(a);
+        station.touched(a.station_id);
+        if (a.state === "raised" && !a.acknowledged_at) {
+          announce(`Alarm ${a.rule} (${a.severity}) at ${a.station_id}`);
+        }
+      },
+      stations: (changes) => {
+        fleetMap.update(changes);
+        table.update(changes);
+        for (const c of changes) station.touched(c.id);
+      },
+      resync: () => {
+        if (loaded.alarms) inbox.load();
+        if (loaded.fleet) table.load();
+        station.refresh();
+      },
+      closed: () => me().catch(() => {}),
+    },
+    $("#live-status"),
+  );
+
+  await show();
+  await fleetMap.load();
+  table.options(fleetMap.cities(), fleetMap.operators());
+}
+
+main().catch((err) => {
+  const box = document.getElementById("fatal");
+  if (box) {
+    box.hidden = false;
+    box.textContent = `The dashboard could not start: ${err.message}`;
+  }
+});

@@ -1,0 +1,102 @@
+// The fleet table: search and filters (city, operator, health), worst health first, paged.
+// "Open now" is not a column: the table reads the health the monitor stored; whether a
+// station is open right now is judged live on its station page.
+
+import { get } from "./api.js";
+import { $, ago, badge, clear, h } from "./dom.js";
+
+const PAGE = 100;
+
+export class FleetTable {
+  constructor(root) {
+    this.root = root;
+    this.offset = 0;
+    this.form = $("#fleet-filters", root);
+    this.body = $("#fleet-rows", root);
+    this.count = $("#fleet-count", root);
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.offset = 0;
+      this.load();
+    });
+    this.form.addEventListener("change", () => {
+      this.offset = 0;
+      this.load();
+    });
+    $("#fleet-prev", root).addEventListener("click", () => {
+      this.offset = Math.max(0, this.offset - PAGE);
+      this.load();
+    });
+    $("#fleet-next", root).addEventListener("click", () => {
+      this.offset += PAGE;
+      this.load();
+    });
+    this.rows = new Map();
+  }
+
+  options(cities, operators) {
+    const fill = (select, values) => {
+      const keep = select.value;
+      clear(select, h("option", { value: "" }, "All"), values.map((v) => h("option", { value: v }, v)));
+      select.value = keep;
+    };
+    fill($("#f-city", this.root), cities);
+    fill($("#f-operator", this.root), operators);
+  }
+
+  params() {
+    const data = new FormData(this.form);
+    return {
+      q: (data.get("q") || "").trim(),
+      city: data.get("city"),
+      operator: data.get("operator"),
+      health: data.get("health") ? [data.get("health")] : null,
+      limit: PAGE,
+      offset: this.offset,
+    };
+  }
+
+  async load() {
+    const page = await get("/stations", this.params());
+    this.rows.clear();
+    clear(this.body, page.items.map((s) => this.row(s)));
+    if (!page.items.length) {
+      this.body.appendChild(h("tr", {}, h("td", { colspan: 9 }, "No station matches.")));
+    }
+    const last = Math.min(page.total, this.offset + page.items.length);
+    this.count.textContent = page.total
+      ? `${this.offset + 1}–${last} of ${page.total} stations`
+      : "0 stations";
+    $("#fleet-prev", this.root).disabled = this.offset === 0;
+    $("#fleet-next", this.root).disabled = last >= page.total;
+  }
+
+  row(s) {
+    const tr = h(
+      "tr",
+      { dataset: { sid: s.id } },
+      h("th", { scope: "row" }, h("a", { href: `#station/${encodeURIComponent(s.id)}` }, s.name), h("div", { class: "sub" }, s.id)),
+      h("td", {}, s.city || "—"),
+      h("td", {}, s.operator || "—"),
+      h("td", { class: "c-health" }, badge(s.health), s.maintenance ? h("div", { class: "sub" }, "maintenance") : null),
+      h("td", { class: "c-status" }, s.status),
+      h("td", { class: "c-door" }, [s.door || "—", " / ", s.lock || "—"]),
+      h("td", { class: "num" }, s.occupancy ?? "—"),
+      h("td", { class: "num" }, s.alarms || "0"),
+      h("td", {}, ago(s.last_seen)),
+    );
+    this.rows.set(s.id, tr);
+    return tr;
+  }
+
+  // Live changes: update the rows on screen (order is left alone until the next load).
+  update(changes) {
+    for (const c of changes) {
+      const tr = this.rows.get(c.id);
+      if (!tr) continue;
+      clear($(".c-health", tr), badge(c.health), c.maintenance ? h("div", { class: "sub" }, "maintenance") : null);
+      $(".c-status", tr).textContent = c.status;
+      $(".c-door", tr).textContent = `${c.door || "—"} / ${c.lock || "—"}`;
+    }
+  }
+}

@@ -1,0 +1,43 @@
+// Live updates: one EventSource on /api/v1/ops/live. The browser reconnects by itself; after
+// a reconnect the server says `hello` again and the views reload what they show.
+
+export function connect(handlers, statusEl) {
+  let source = null;
+  let helloSeen = false;
+
+  function status(text, state) {
+    if (!statusEl) return;
+    statusEl.textContent = text;
+    statusEl.dataset.state = state;
+  }
+
+  function open() {
+    source = new EventSource("/api/v1/ops/live");
+    status("Connecting…", "connecting");
+    source.addEventListener("hello", (e) => {
+      status("Live", "live");
+      const data = JSON.parse(e.data);
+      handlers.fleet && handlers.fleet(data);
+      if (helloSeen && handlers.resync) handlers.resync();
+      helloSeen = true;
+    });
+    source.addEventListener("fleet", (e) => handlers.fleet && handlers.fleet(JSON.parse(e.data)));
+    source.addEventListener("alarm", (e) => handlers.alarm && handlers.alarm(JSON.parse(e.data)));
+    source.addEventListener("stations", (e) => {
+      if (handlers.stations) handlers.stations(JSON.parse(e.data));
+    });
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED) {
+        // Closed for good (e.g. 401 after the session ended): check the login, retry later.
+        status("Offline — retrying", "offline");
+        if (handlers.closed) handlers.closed();
+        setTimeout(open, 5000);
+      } else {
+        status("Reconnecting…", "connecting");
+      }
+    };
+  }
+
+  open();
+  return { close: () => source && source.close() };
+}
