@@ -8,7 +8,6 @@ the data stays in `--workdir` for a look afterwards (and a re-run continues from
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 import threading
@@ -47,15 +46,22 @@ def _status(fleet: Fleet, ingest: IngestWorker) -> str:
     )
 
 
-def _ops_token(engine: Engine) -> str:
-    """An ops API token for this run, for the demo's admin account `demo` (made on the first
-    run with a random password nobody needs: the demo prints a token instead)."""
-    from cloud.auth import Role, create_user, issue_token
-    from cloud.auth.users import UserExistsError
+def _ops_login(engine: Engine) -> tuple[str, str]:
+    """A fresh password and API token for the demo's admin account `demo` (made on the first
+    run), so the dashboard and the ops API can be tried at once. Local demo only."""
+    from sqlmodel import Session
 
-    with contextlib.suppress(UserExistsError):
-        create_user(engine, "demo", Role.ADMIN, secrets.token_urlsafe(24))
-    return issue_token(engine, "demo", name="demo run")
+    from cloud.auth import Role, create_user, issue_token
+    from cloud.auth.users import UserExistsError, set_password
+
+    password = secrets.token_urlsafe(12)
+    try:
+        create_user(engine, "demo", Role.ADMIN, password)
+    except UserExistsError:
+        with Session(engine) as s:
+            set_password(s, "demo", password)
+            s.commit()
+    return password, issue_token(engine, "demo", name="demo run")
 
 
 def _watch(fleet: Fleet, ingest: IngestWorker, stop: threading.Event, for_: float | None) -> None:
@@ -125,6 +131,7 @@ def demo(
         mqtt_protocol=311,  # amqtt has no MQTT 5, hence no shared subscriptions either
         share_group=None,
         heartbeat_grace_intervals=3,
+        cookie_secure=False,  # the demo serves plain http on 127.0.0.1
     )
     engine = make_engine(settings.db)
     init_db(engine)
@@ -147,7 +154,7 @@ def demo(
         footfall=True,  # simulated door beams: footfall intervals reach the cloud
     )
     stop = stop_on_signals(threading.Event())
-    ops_token = _ops_token(engine)
+    ops_password, ops_token = _ops_login(engine)
     monitor = None
     try:
         ingest.start()
@@ -166,6 +173,8 @@ def demo(
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
         typer.echo(f"API:    {base}/api/v1")
         typer.echo(f"Nearby: {base}/api/v1/stations/nearby?lat={lat}&lon={lon}&radius_m=20000")
+        typer.echo(f"Finder: {base}/")
+        typer.echo(f"Dashboard: {base}/ops  (user demo, password {ops_password})")
         typer.echo(f"Ops:    {base}/api/v1/ops/fleet  (header: Authorization: Bearer {ops_token})")
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
         _watch(fleet, ingest, stop, for_)

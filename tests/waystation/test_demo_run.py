@@ -92,6 +92,15 @@ def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) ->
         try:
             url = out.until("Nearby:", 30).split(None, 1)[1]
             assert url.startswith(f"http://127.0.0.1:{port}/")
+            dashboard = out.until("Dashboard:", 5)
+            password = dashboard.rsplit(None, 1)[1].rstrip(")")
+            login = httpx2.post(
+                f"http://127.0.0.1:{port}/api/v1/ops/auth/login",
+                json={"username": "demo", "password": password},
+                timeout=10,
+            )
+            assert login.status_code == 200, login.text
+            assert "ws_session" in login.cookies
             ops_line = out.until("Ops:", 5)
             ops_url, token = ops_line.split()[1], ops_line.split()[-1].rstrip(")")
             assert httpx2.get(ops_url, timeout=5).status_code == 401
