@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from edge import AGENT_VERSION, telemetry
+from edge import AGENT_VERSION, heartbeat
 from edge.access.debounce import Debouncer
 from edge.access.policy import apply_mode, presented_at
 from edge.access.schedule import DoorMode, DoorSchedule
@@ -26,15 +27,17 @@ from edge.access.verify import AccessVerifier
 from edge.camera.cascade import CascadeDecoder
 from edge.camera.health import CameraHealth
 from edge.camera.motion import MotionGate
+from edge.camera.stats import CameraStats
 from edge.clock import SystemClock
 from edge.config import EdgeConfig
 from edge.door import DoorMonitor
 from edge.events import EventLog
+from edge.footfall.unit import FootfallUnit
 from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
 from edge.remote import Remote, exit_process_soon
-from edge.sensors import Sensor, read_all
+from edge.sensors import Sensor
 from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
 from protocol.messages import (
     CmdResultPayload,
@@ -73,6 +76,7 @@ class Agent:
         online: bool = True,
         station_sensors: Sequence[Sensor] = (),
         reboot: Callable[[], None] = exit_process_soon,
+        footfall: FootfallUnit | None = None,
     ) -> None:
         self.sid = config.station_id
         self.local_config = config  # the TOML; a remote config is applied on top of it
@@ -105,8 +109,12 @@ class Agent:
             hold_s=camera.motion_hold_s, idle_every_s=camera.idle_decode_every_s
         )
         self.camera_health = CameraHealth(camera.down_after_s)
+        self.camera_stats = CameraStats()  # fps and decode latency, for telemetry and /metrics
         self.door_monitor = DoorMonitor(config.door)
         self.station_sensors = list(station_sensors)  # fridge, ambient, energy: in telemetry
+        # The people inside now, for the heartbeat; the footfall wiring sets it.
+        self.occupancy_source: Callable[[], int | None] | None = None
+        self.last_telemetry: TelemetryPayload | None = None  # the last heartbeat built
         self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
         self.schedule = DoorSchedule(
             free=config.schedule.free,
@@ -153,6 +161,13 @@ class Agent:
         self._decide_lock = threading.Lock()  # the replay cache is single-threaded
         self._started_at: float | None = None
         self._next_housekeeping = -float("inf")
+        # People counting on its own thread (edge.footfall.unit); the door loop only feeds it.
+        if footfall is None and config.footfall.enabled:
+            pins = getattr(sensors, "pin_factory", None)  # the door inputs' GPIO factory
+            footfall = FootfallUnit(config.footfall, clock=self.clock, pin_factory=pins)
+        self.footfall = footfall
+        if footfall is not None:
+            self.occupancy_source = lambda: footfall.occupancy
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -172,6 +187,8 @@ class Agent:
             self._guarded("source_errors", self.source.open)
         if self.link is not None:
             self.link.start()
+        if self.footfall is not None:  # a counter that fails to start never stops the door
+            self._guarded("footfall_errors", self._start_footfall)
         self._started_at = self.clock.monotonic()
         self.housekeeping()
         log.info(
@@ -182,10 +199,23 @@ class Agent:
             "online" if self.link else "offline",
         )
 
+    def _start_footfall(self) -> None:
+        assert self.footfall is not None
+        self.footfall.start(
+            self.sid,
+            self.journal,
+            now=self.time_guard.best_now,
+            alarm=self.alarm,
+            wake=self.kick,
+            state_path=self.config.journal_path.with_name("footfall.json"),
+        )
+
     def stop(self, *, clean: bool = True) -> None:
         """Stop everything; `clean=False` drops the MQTT connection like a power cut (LWT)."""
         if self.link is not None:
             self._guarded("link_errors", self.link.stop if clean else self.link.abort)
+        if self.footfall is not None:
+            self._guarded("footfall_errors", self.footfall.stop)
         if self.source is not None:
             self._guarded("source_errors", self.source.close)
         if self.sensors is not None:
@@ -203,6 +233,8 @@ class Agent:
             if self.source is not None:
                 try:
                     frame = self.source.read()
+                    if self.footfall is not None:
+                        self.footfall.offer(frame)  # `source = "door"` counts on it
                 except Exception:
                     self.stats["source_errors"] += 1
                     log.exception("%s: camera read failed", self.sid)
@@ -230,6 +262,8 @@ class Agent:
         Returns whether the frame was usable. Never raises.
         """
         now = self.clock.monotonic()
+        if frame is not None:
+            self.camera_stats.frame(now)
         usable, transition = self.camera_health.observe(frame, now)
         if transition is not None:
             self.stats[f"camera_down.{transition}"] += 1
@@ -253,12 +287,14 @@ class Agent:
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim not in (2, 3):
             self.stats["bad_frames"] += 1
             return []
+        start = time.perf_counter()
         try:
             texts = self.decoder.decode(frame)
         except Exception:
             self.stats["decode_errors"] += 1
             log.exception("%s: decoder failed", self.sid)
             return []
+        self.camera_stats.decoded((time.perf_counter() - start) * 1000.0, self.clock.monotonic())
         decisions = []
         for text in texts:
             decision = self._handle(text, debounce=True)
@@ -307,6 +343,8 @@ class Agent:
         elif decision.granted:
             pulsed = self._release("grant")
         self.stats["granted" if decision.granted else "denied"] += 1
+        if decision.granted and self.footfall is not None:
+            self.footfall.granted()  # tailgating: entries beyond the grants
         self.stats[f"reason.{decision.reason.value}"] += 1
         now = self.time_guard.best_now()
         self.events.access(decision, now)
@@ -349,6 +387,8 @@ class Agent:
                     self.events.door("unlocked", "exit")
             else:
                 self.events.door(item.action, item.cause)
+                if self.footfall is not None:
+                    self.footfall.door(item.action, item.cause)
         if happenings:
             self.kick()
 
@@ -461,41 +501,33 @@ class Agent:
         )
 
     def telemetry(self) -> TelemetryPayload:
-        """The heartbeat: uptime, journal backlog, lock state and host metrics."""
-        started = self._started_at
-        uptime = 0.0 if started is None else max(0.0, self.clock.monotonic() - started)
-        try:
-            backlog = self.journal.backlog()
-        except Exception:
-            backlog = 0
-        try:
-            lock = "unlocked" if self.relay.is_active else "locked"
-        except Exception:
-            lock = "fault"
-        is_open = self.door_monitor.is_open
-        now = self.time_guard.best_now()
-        return TelemetryPayload(
+        """The heartbeat, built by `edge.heartbeat` from this station's parts."""
+        parts = heartbeat.Parts(
             sid=self.sid,
-            ts=now,
-            uptime_s=round(uptime, 1),
+            journal=self.journal,
+            relay=self.relay,
+            door_open=lambda: self.door_monitor.is_open,
+            verifier=self.verifier,
+            time_guard=self.time_guard,
+            camera=self.camera_stats,
+            sensors=self.station_sensors,
+            data_dir=self.config.journal_path.parent,
+            occupancy=self.occupancy_source,
+        )
+        mono = self.clock.monotonic()
+        started = self._started_at
+        return heartbeat.build(
+            parts,
+            mono_now=mono,
+            uptime_s=0.0 if started is None else mono - started,
             interval_s=self.config.telemetry_interval_s,
             config_version=self.remote.config_version,
-            journal_backlog=backlog,
-            door="unknown" if is_open is None else ("open" if is_open else "closed"),
-            lock=lock,
-            trust_version=self.verifier.trust_version,
-            revocation_version=self.verifier.revocation_version,
-            revocation_age_s=self.verifier.revocation_age_s(now),
-            sensors=read_all(self.station_sensors),
-            cpu_temp_c=telemetry.cpu_temp_c(),
-            load1=telemetry.load1(),
-            mem_used_pct=telemetry.mem_used_pct(),
-            disk_used_pct=telemetry.disk_used_pct(self.config.journal_path.parent),
         )
 
     def publish_telemetry(self) -> TelemetryPayload:
         """Build a heartbeat and send it if there is a link (QoS 0, never journaled)."""
         payload = self.telemetry()
+        self.last_telemetry = payload  # /metrics shows its sensor and host readings
         if self.link is not None:
             self.link.publish_telemetry(payload)
         return payload

@@ -49,6 +49,7 @@ def run(
     from edge.camera.capture import make_source
     from edge.config import load_config
     from edge.door import Door, DoorSensors
+    from edge.sensors import SensorPoller
     from edge.systemd import Notifier
     from waystation.runtime import LOG_FORMAT, wait_for_signal
 
@@ -62,8 +63,21 @@ def run(
     door = Door(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     sensors = DoorSensors(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
-    agent = Agent(cfg, relay=door, source=source, sensors=sensors)  # type: ignore[arg-type]
+    probes = SensorPoller([s.build() for s in cfg.sensors])  # off the door loop: 1-Wire is slow
+    agent = Agent(cfg, relay=door, source=source, sensors=sensors,  # type: ignore[arg-type]
+                  station_sensors=probes.sensors)  # fmt: skip
+    probes.start()
     agent.start()
+    metrics = None
+    if cfg.metrics_port is not None:
+        from edge.metrics import MetricsServer
+
+        metrics = MetricsServer(agent, cfg.metrics_port, cfg.metrics_host)
+        try:
+            metrics.start()
+        except OSError as exc:  # the door matters more than its metrics: say so and go on
+            logging.getLogger(__name__).error("metrics port %s: %s", cfg.metrics_port, exc)
+            metrics = None
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,), name="door-loop", daemon=True)
     loop.start()
@@ -76,7 +90,10 @@ def run(
     finally:
         stop.set()
         loop.join(5)
+        if metrics is not None:
+            metrics.stop()
         agent.stop(clean=True)
+        probes.stop()
 
 
 def feed_watchdog(agent: Agent, stop: threading.Event, notifier: Notifier) -> None:
@@ -210,3 +227,34 @@ def verify(
     typer.echo(json.dumps(out))
     if not decision.granted:
         raise typer.Exit(1)
+
+
+@app.command()
+def count(
+    video: Annotated[Path, typer.Argument(help="a recording from the counting camera")],
+    line: Annotated[
+        str, typer.Option(help="counting line X1,Y1,X2,Y2 in the video's pixels (origin top-left)")
+    ],
+    inside: Annotated[str, typer.Option(help="X,Y: any point on the station's side of the line")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help='one object {"entries", "exits", "frames", …}')
+    ] = False,
+) -> None:
+    """Count people crossing the line in a video (camera placement check); exit 2 on bad input.
+
+    An entry is a crossing towards the inside point, an exit the other way.
+    """
+    from edge.footfall.video import CountError, count_video, make_config
+
+    try:
+        result = count_video(video, make_config(line, inside))
+    except CountError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    else:
+        typer.echo(
+            f"{video}: {result.entries} entries, {result.exits} exits "
+            f"({result.frames} frames, {result.ms_per_frame} ms/frame)"
+        )

@@ -7,16 +7,28 @@ so the TOML can be world-readable; they are resolved when the link starts, not a
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from edge.access.schedule import parse_hours
+from edge.footfall.config import FootfallConfig
+from edge.sensors import SENSOR_NAME_RE, Ds18b20, Sensor, SysfsValue, ThermalZone
 from protocol.broker import BrokerUrl
 from protocol.topics import check_sid
 
@@ -55,10 +67,11 @@ class MqttConfig(_Model):
         default=5, description="MQTT protocol: 5, or 311 (3.1.1) for brokers without v5"
     )
     keepalive_s: int = Field(
-        default=30,
+        default=20,
         ge=5,
         le=600,
-        description="PINGREQ period; the broker declares the station lost after 1.5x this",
+        description="PINGREQ period; the broker declares the station lost after 1.5x this "
+        "(keep it above the longest radio cut the map should ignore, 15 s)",
     )
     max_inflight: int = Field(
         default=20,
@@ -86,11 +99,12 @@ class MqttConfig(_Model):
         "fleet does not reconnect in lockstep after a broker restart",
     )
     will_delay_s: int = Field(
-        default=10,
+        default=0,
         ge=0,
         le=3600,
-        description="MQTT 5 will delay: a connection back within this many seconds never "
-        "shows `lost` on the map; longer means a real outage shows later",
+        description="MQTT 5 will delay; 0 sends the will at once and leaves flap tolerance "
+        "to the cloud's hold of `lost` (Mosquitto's delayed-will queue lets a later will "
+        "hold back earlier ones under churn; see edge.link.mqtt)",
     )
 
     @field_validator("broker")
@@ -255,6 +269,58 @@ class CameraConfig(_Model):
     )
 
 
+def _sensor_name(value: str) -> str:
+    if not re.fullmatch(SENSOR_NAME_RE, value) or len(value) > 40:
+        raise ValueError(
+            f"sensor name {value!r}: lower-case, at most 40 characters, ending in its unit "
+            "(_c, _pct, _kwh, _w or _dbm), e.g. fridge_c"
+        )
+    return value
+
+
+SensorName = Annotated[str, AfterValidator(_sensor_name)]
+
+
+class Ds18b20Sensor(_Model):
+    """A 1-Wire DS18B20 probe, e.g. in the fridge (`ls /sys/bus/w1/devices/` lists ids)."""
+
+    driver: Literal["ds18b20"]
+    name: SensorName = Field(description="e.g. fridge_c")
+    device: str = Field(pattern=r"^28-[0-9a-f]{12}$", description="1-Wire id, 28-xxxxxxxxxxxx")
+
+    def build(self) -> Sensor:
+        return Ds18b20(self.name, self.device)
+
+
+class ThermalZoneSensor(_Model):
+    """A kernel thermal zone (/sys/class/thermal/thermal_zoneN/temp)."""
+
+    driver: Literal["thermal_zone"]
+    name: SensorName = Field(description="e.g. soc_c")
+    zone: int = Field(default=0, ge=0, le=255, description="N of thermal_zoneN")
+
+    def build(self) -> Sensor:
+        return ThermalZone(self.name, self.zone)
+
+
+class SysfsSensor(_Model):
+    """Any number the kernel exposes in a file (IIO: a DHT22's humidity; hwmon: a power
+    monitor), times `scale` (IIO and hwmon files hold milli-units: scale 0.001)."""
+
+    driver: Literal["sysfs"]
+    name: SensorName = Field(description="e.g. humidity_pct")
+    path: Path = Field(description="file whose content is one number")
+    scale: float = Field(default=1.0, description="reading = number in the file × scale")
+
+    def build(self) -> Sensor:
+        return SysfsValue(self.name, self.path, self.scale)
+
+
+SensorConfig = Annotated[
+    Ds18b20Sensor | ThermalZoneSensor | SysfsSensor, Field(discriminator="driver")
+]
+
+
 class EdgeConfig(_Model):
     """Everything one station agent needs; built once in main() and passed down."""
 
@@ -274,17 +340,51 @@ class EdgeConfig(_Model):
     schedule: ScheduleConfig = Field(
         default_factory=ScheduleConfig, description="door modes by time of day"
     )
+    footfall: FootfallConfig = Field(
+        default_factory=FootfallConfig, description="people counting (edge/footfall)"
+    )
     telemetry_interval_s: float = Field(
         default=30.0,
         ge=0.1,  # sub-second only makes sense for simulations and tests
         le=3600.0,
         description="heartbeat period, seconds",
     )
+    sensors: list[SensorConfig] = Field(
+        default_factory=list,
+        max_length=32,
+        description="station sensors in telemetry, by name; the name ends in its unit "
+        "(_c, _pct, _kwh, _w, _dbm)",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="local Prometheus /metrics port; None: off"
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="/metrics bind address: loopback only (no auth)"
+    )
 
     @field_validator("station_id")
     @classmethod
     def _sid(cls, value: str) -> str:
         return check_sid(value)
+
+    @field_validator("sensors")
+    @classmethod
+    def _unique_sensors(cls, value: list[SensorConfig]) -> list[SensorConfig]:
+        names = [s.name for s in value]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"sensor names must be unique: {', '.join(dupes)}")
+        return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        try:
+            loopback = value == "localhost" or ipaddress.ip_address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{value!r} is not a loopback address: /metrics has no login")
+        return value
 
     @property
     def mqtt_username(self) -> str:

@@ -1,18 +1,23 @@
 """Station sensors behind one small interface: real Linux/Raspberry Pi drivers live here,
 simulated ones in `firmware_sim.sensors`.
 
-A reading is a float in the unit its name ends with (`_c` °C, `_pct` %, `_kwh` kWh, `_dbm`
-dBm) or None when the sensor cannot be read right now; a driver never raises, because a
+A reading is a float in the unit its name ends with (`_c` °C, `_pct` %, `_kwh` kWh, `_w` W,
+`_dbm` dBm) or None when the sensor cannot be read right now; a driver never raises, because a
 dead fridge probe must not cost the heartbeat that reports it.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+# A sensor's name ends in its unit: °C, %, kWh, W, dBm.
+SENSOR_NAME_RE = r"^[a-z][a-z0-9_]*_(c|pct|kwh|w|dbm)$"
 W1_DEVICES = Path("/sys/bus/w1/devices")
 WIRELESS = Path("/proc/net/wireless")
 # DS18B20 answers 85.000 °C when it was read before a conversion finished (power-on value):
@@ -81,9 +86,10 @@ class ThermalZone:
 
 
 class WifiSignal:
-    """Signal level of a Wi-Fi interface in dBm, from /proc/net/wireless."""
+    """Signal level of a Wi-Fi interface in dBm, from /proc/net/wireless (interface None: the
+    first one listed)."""
 
-    def __init__(self, name: str = "wifi_dbm", interface: str = "wlan0",
+    def __init__(self, name: str = "wifi_dbm", interface: str | None = "wlan0",
                  *, path: Path = WIRELESS) -> None:  # fmt: skip
         self.name = name
         self.interface = interface
@@ -96,7 +102,7 @@ class WifiSignal:
             return None
         for line in lines:
             iface, _, rest = line.partition(":")
-            if iface.strip() == self.interface:
+            if self.interface is None or iface.strip() == self.interface:
                 fields = rest.split()
                 try:
                     return float(fields[2].rstrip("."))  # status, link, level, noise, …
@@ -105,14 +111,86 @@ class WifiSignal:
         return None
 
 
+class SysfsValue:
+    """One number from a kernel file times `scale`: IIO (a DHT22 on the dht11 overlay:
+    in_temp_input, in_humidityrelative_input, milli-units) or hwmon (power1_input, µW)."""
+
+    def __init__(self, name: str, path: Path, scale: float = 1.0) -> None:
+        self.name = name
+        self.path = path
+        self.scale = scale
+
+    def read(self) -> float | None:
+        try:
+            value = float(self.path.read_text().strip()) * self.scale
+        except (OSError, ValueError):  # the DHT driver answers EIO when a read times out
+            return None
+        return round(value, 3) if math.isfinite(value) else None
+
+
+class Cached:
+    """The latest reading `SensorPoller` took of `sensor`; None once older than `max_age_s`
+    (a probe hung in the kernel must show as missing, not as its last good value)."""
+
+    def __init__(self, sensor: Sensor, max_age_s: float) -> None:
+        self.name = sensor.name
+        self.sensor = sensor
+        self.max_age_s = max_age_s
+        self._last: tuple[float | None, float] = (None, -math.inf)  # value, monotonic time
+
+    def refresh(self) -> None:
+        try:
+            value = self.sensor.read()
+        except Exception:  # a driver that broke its promise
+            value = None
+        self._last = (value, time.monotonic())
+
+    def read(self) -> float | None:
+        value, at = self._last
+        return value if time.monotonic() - at <= self.max_age_s else None
+
+
+class SensorPoller:
+    """Reads the sensors on its own thread every `every_s`, so the heartbeat (built in the
+    door loop) never waits: the w1 kernel driver runs a DS18B20 conversion on every read of
+    `w1_slave`, ~750 ms per probe. Hand `.sensors` to the agent in place of the real ones."""
+
+    def __init__(self, sensors: Iterable[Sensor], every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self.sensors: list[Cached] = [Cached(s, max_age_s=3 * every_s + 5) for s in sensors]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll_once(self) -> None:
+        for sensor in self.sensors:
+            sensor.refresh()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.poll_once()
+
+    def start(self) -> None:
+        """One round now (so the first heartbeat has readings), then every `every_s`."""
+        if self.sensors and self._thread is None:
+            self.poll_once()
+            self._thread = threading.Thread(target=self._run, name="sensors", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
 def read_all(sensors: Iterable[Sensor]) -> dict[str, float]:
-    """Every reading that is available now, by sensor name (missing ones are left out)."""
+    """Every reading that is available now, by sensor name (missing or non-finite ones are
+    left out)."""
     readings: dict[str, float] = {}
     for sensor in sensors:
         try:
             value = sensor.read()
         except Exception:  # a third-party driver broke its promise: skip it this time
             value = None
-        if value is not None:
+        if value is not None and math.isfinite(value):  # NaN would not survive JSON
             readings[sensor.name] = value
     return readings

@@ -10,6 +10,8 @@ import os
 import shutil
 from pathlib import Path
 
+from edge.sensors import WIRELESS, WifiSignal
+
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")  # the SoC sensor on a Pi
 MEMINFO = Path("/proc/meminfo")
 
@@ -50,3 +52,8 @@ def cpu_temp_c(zone: Path = THERMAL_ZONE) -> float | None:
         return round(int(zone.read_text().strip()) / 1000.0, 1)
     except (OSError, ValueError):
         return None
+
+
+def wifi_dbm(path: Path = WIRELESS) -> float | None:
+    """Signal level of the station's Wi-Fi (the first interface in /proc/net/wireless), dBm."""
+    return WifiSignal(interface=None, path=path).read()

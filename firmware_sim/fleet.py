@@ -208,6 +208,7 @@ class Fleet:
         seed: int = 0,
         members: int = 20,
         render_frames: bool = True,
+        footfall: bool = False,
     ) -> None:
         self.records = list(records)
         self.union = union
@@ -218,6 +219,7 @@ class Fleet:
         self.telemetry_interval_s = telemetry_interval_s
         self.members = members
         self.render_frames = render_frames
+        self.footfall = footfall  # beams at every door: members walk in, footfall is journaled
         self.rng = random.Random(f"waystation-fleet-run-{seed}")
         self.stats = FleetStats()
         self.stations: list[SimStation] = []
@@ -238,6 +240,7 @@ class Fleet:
                 members=pool,
                 telemetry_interval_s=self.telemetry_interval_s,
                 render_frames=self.render_frames,
+                footfall=self.footfall,
             )
             station.start()
             self.stations.append(station)

@@ -19,7 +19,11 @@ from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
 from edge.door import Door, DoorSensors
+from edge.footfall.config import BeamConfig, FootfallConfig
+from edge.footfall.crossing import Direction
+from edge.footfall.unit import FootfallUnit
 from edge.ports import Clock
+from firmware_sim.beams import walk_through
 from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
 from firmware_sim.scenes import random_moderate, render_phone_qr
 from firmware_sim.sensors import station_sensors
@@ -41,6 +45,8 @@ _GARBAGE = (
 )
 CONTACT_PIN = 27  # BCM pins of the simulated door contact and exit button
 EXIT_PIN = 22
+BEAM_A_PIN = 5  # the footfall beams, street side and inside
+BEAM_B_PIN = 6
 
 
 class SimStation:
@@ -59,6 +65,8 @@ class SimStation:
         members: Sequence[Wallet] = (),
         telemetry_interval_s: float = 30.0,
         render_frames: bool = True,
+        footfall: bool = False,
+        footfall_interval_s: int = 300,
     ) -> None:
         self.record = record
         self.union = union
@@ -78,11 +86,23 @@ class SimStation:
             door=DoorConfig(contact_pin=CONTACT_PIN, exit_pin=EXIT_PIN),
             access=AccessConfig(trust_dir=self.home / "trust"),
             telemetry_interval_s=telemetry_interval_s,
+            footfall=FootfallConfig(
+                enabled=footfall,
+                count_by="beam",
+                beam=BeamConfig(pin_a=BEAM_A_PIN, pin_b=BEAM_B_PIN, bounce_s=0.0),
+                interval_s=footfall_interval_s,
+            ),
         )
         self.pins = mock_factory()
         self.door = Door(self.config.door, pin_factory=self.pins)
         self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
         wall = clock or SystemClock()
+        # Beams on the same mock pins, stepped by the visits and heartbeats (no thread each).
+        self.footfall = (
+            FootfallUnit(self.config.footfall, clock=wall, pin_factory=self.pins, threaded=False)
+            if footfall
+            else None
+        )
         self.environment = station_sensors(lambda: wall.now().timestamp(), self.rng)
         self.agent = Agent(
             self.config,
@@ -92,6 +112,7 @@ class SimStation:
             online=broker_url is not None,
             station_sensors=self.environment,
             reboot=self._reboot,  # never exit the simulator's (or the demo's) process
+            footfall=self.footfall,
         )
         self.reboots = 0
         self._expired: Wallet | None = None
@@ -136,10 +157,33 @@ class SimStation:
         """A member walks up and holds a phone to the camera; returns the decisions made."""
         text = self._next_text()
         if not self.render_frames:
-            return [self.agent.scan_text(text)]
+            decisions = [self.agent.scan_text(text)]
+            self._walk(decisions)
+            return decisions
         np_rng = np.random.default_rng(self.rng.getrandbits(64))
         frame = render_phone_qr(text, rng=np_rng, **random_moderate(np_rng))
-        return self.agent.process_frame(frame)
+        decisions = self.agent.process_frame(frame)
+        self._walk(decisions)
+        return decisions
+
+    def _walk(self, decisions: list[Decision]) -> None:
+        """With beams fitted: a granted member walks in; now and then someone leaves."""
+        unit = self.footfall
+        if unit is None or unit.beam is None:
+            return
+        config = unit.beam.config
+        if any(d.granted for d in decisions):
+            walk_through(self.pins, config, Direction.IN)
+        if (unit.occupancy or 0) > 0 and self.rng.random() < 0.8:
+            walk_through(self.pins, config, Direction.OUT)
+        self._step_footfall()
+
+    def _step_footfall(self) -> None:
+        if self.footfall is not None:
+            try:
+                self.footfall.step()
+            except Exception:  # as in the agent's own thread: count it, carry on
+                log.exception("%s: footfall step failed", self.sid)
 
     def move_door(self, *, is_open: bool) -> None:
         """Someone pushes the door open or it swings shut (the reed switch follows)."""
@@ -151,4 +195,5 @@ class SimStation:
 
     def heartbeat(self) -> None:
         """Publish one telemetry message (the fleet scheduler calls this periodically)."""
+        self._step_footfall()  # closes footfall intervals on time even without visits
         self.agent.publish_telemetry()

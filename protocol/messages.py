@@ -106,10 +106,28 @@ class TelemetryPayload(StationPayload):
     revocation_age_s: float | None = Field(
         default=None, ge=0, description="seconds since the held revocation list was issued"
     )
+    trust_age_s: float | None = Field(
+        default=None, ge=0, description="seconds since the held trust list was issued"
+    )
+    clock_synced: bool | None = Field(
+        default=None, description="False: the station distrusts its clock (clock_unsynced)"
+    )
+    camera_fps: float | None = Field(
+        default=None, ge=0, description="camera frames read per second, last 60 s"
+    )
+    decode_ms_p50: float | None = Field(
+        default=None, ge=0, description="QR decoder time per decoded frame, median, last 60 s"
+    )
+    decode_ms_p95: float | None = Field(
+        default=None, ge=0, description="QR decoder time per decoded frame, 95th pct, last 60 s"
+    )
     cpu_temp_c: float | None = None
     load1: float | None = Field(default=None, ge=0)
     mem_used_pct: float | None = Field(default=None, ge=0, le=100)
     disk_used_pct: float | None = Field(default=None, ge=0, le=100)
+    wifi_dbm: float | None = Field(
+        default=None, description="Wi-Fi signal level, dBm (about −30 good … −90 unusable)"
+    )
     sensors: dict[str, float] = Field(
         default_factory=dict, max_length=64, description="e.g. fridge_c, ambient_c, energy_kwh"
     )

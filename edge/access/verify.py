@@ -83,6 +83,13 @@ class AccessVerifier:
         revocations = self._snap.revocations
         return revocations.version if revocations else None
 
+    def trust_age_s(self, now: datetime) -> float | None:
+        """Seconds since the held trust list was issued (None: no list held)."""
+        trust = self._snap.trust
+        if trust is None:
+            return None
+        return round(max(0.0, (now - trust.issued_at).total_seconds()), 1)
+
     def revocation_age_s(self, now: datetime) -> float | None:
         """Seconds since the held revocation list was issued (None: no list held)."""
         revocations = self._snap.revocations

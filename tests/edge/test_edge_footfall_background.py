@@ -1,0 +1,74 @@
+"""Foreground: shadows dropped, gain changes normalised away, mono frames keep darkish
+clothes, morphology removes specks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edge.footfall.background import Foreground
+
+
+def floor(rng: np.random.Generator, level: float = 140.0) -> np.ndarray:
+    return np.clip(rng.normal(level, 3.0, (240, 320, 3)), 0, 255).astype(np.uint8)
+
+
+def learned(rng: np.random.Generator, frames: int = 60) -> Foreground:
+    fg = Foreground()
+    for _ in range(frames):
+        frame = floor(rng)
+        fg.apply(fg.normalise(frame, float(np.median(frame))))
+    return fg
+
+
+def fraction(mask: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    x, y, w, h = box
+    return float(np.count_nonzero(mask[y : y + h, x : x + w])) / (w * h)
+
+
+def test_a_person_is_foreground_their_soft_shadow_is_not() -> None:
+    rng = np.random.default_rng(1)
+    fg = learned(rng)
+    frame = floor(rng).astype(np.float32)
+    frame[100:130, 200:260] *= 0.75  # a shadow: same chroma, darker
+    cv2.ellipse(frame, (100, 120), (14, 9), 0, 0, 360, (0, 200, 255), -1)  # a yellow vest
+    out = fg.apply(fg.normalise(frame.astype(np.uint8), 140.0))
+    assert fraction(out, (90, 115, 20, 10)) > 0.9
+    assert fraction(out, (205, 105, 50, 20)) < 0.05
+
+
+def test_a_global_gain_change_is_normalised_away() -> None:
+    rng = np.random.default_rng(2)
+    fg = learned(rng)
+    darker = (floor(rng) * 0.45).astype(np.uint8)
+    out = fg.apply(fg.normalise(darker, float(np.median(darker))))
+    assert np.count_nonzero(out) < 0.01 * out.size
+    assert 2.0 < fg.gain < 2.5
+
+
+def test_mono_frames_keep_darkish_clothes_next_to_a_head() -> None:
+    rng = np.random.default_rng(3)
+    results = {}
+    for mono in (False, True):
+        fg = Foreground()
+        for _ in range(60):
+            g = floor(rng)[:, :, :1].repeat(3, axis=2)
+            fg.apply(fg.normalise(g, 140.0), mono=mono)
+        frame = floor(rng)[:, :, :1].repeat(3, axis=2).astype(np.float32)
+        cv2.ellipse(frame, (160, 120), (14, 9), 0, 0, 360, (112, 112, 112), -1)  # ratio 0.8
+        cv2.circle(frame, (160, 120), 6, (30, 30, 30), -1)  # dark hair
+        frame[30:60, 30:90] *= 0.8  # a cast shadow, away from anyone
+        out = fg.apply(fg.normalise(frame.astype(np.uint8), 140.0), mono=mono)
+        results[mono] = (fraction(out, (150, 114, 20, 12)), fraction(out, (35, 35, 50, 20)))
+    assert results[True][0] > results[False][0] + 0.2  # more of the body kept
+    assert results[True][1] < 0.05  # the lone shadow still dropped
+
+
+def test_specks_are_opened_away() -> None:
+    rng = np.random.default_rng(4)
+    fg = learned(rng)
+    frame = floor(rng)
+    frame[50, 50] = 255
+    frame[80, 81] = 0
+    out = fg.apply(fg.normalise(frame, 140.0))
+    assert np.count_nonzero(out) == 0

@@ -1,0 +1,138 @@
+"""Tracks across frames and the hysteresis band: count once, never on dithering or turning
+back, groups by blob shape, merges and splits not double counted."""
+
+from __future__ import annotations
+
+from edge.footfall.blobs import Blob, PersonSize
+from edge.footfall.crossing import Crossing, Direction
+from edge.footfall.geometry import LineBand
+from edge.footfall.tracker import Tracker
+
+LINE_Y = 120.0
+
+
+def blob(x: float, y: float, w: int = 28, h: int = 17) -> Blob:
+    box = (round(x - w / 2), round(y - h / 2), w, h)
+    return Blob(x, y, 0.78 * w * h, box, at_border=False)
+
+
+def make(**kw: float) -> Tracker:
+    band = LineBand.make((0, LINE_Y, 320, LINE_Y), inside=(160, 230), band=10)
+    return Tracker(band, PersonSize(), **kw)  # type: ignore[arg-type]
+
+
+def run(tracker: Tracker, frames: list[list[Blob]], t0: float = 0.0) -> list[Crossing]:
+    out: list[Crossing] = []
+    for i, blobs in enumerate(frames):
+        out += tracker.update(blobs, t0 + i * 0.1)
+    return out
+
+
+def walk(x: float, ys: list[float]) -> list[list[Blob]]:
+    return [[blob(x, y)] for y in ys]
+
+
+def totals(crossings: list[Crossing]) -> tuple[int, int]:
+    ins = sum(c.count for c in crossings if c.direction is Direction.IN)
+    return ins, sum(c.count for c in crossings if c.direction is Direction.OUT)
+
+
+def test_walking_in_counts_one_entry_at_the_far_band_edge() -> None:
+    tracker = make()
+    crossings = run(tracker, walk(100, [20 + 10 * i for i in range(20)]))
+    assert totals(crossings) == (1, 0)
+    assert crossings[0].source == "camera"
+    # counted when the track reached y >= 130 (frame 11: y = 130)
+    assert crossings[0].at == 1.1
+
+
+def test_walking_out_counts_one_exit() -> None:
+    assert totals(run(make(), walk(100, [220 - 10 * i for i in range(20)]))) == (0, 1)
+
+
+def test_dithering_on_the_line_counts_once() -> None:
+    ys = [40, 60, 80, 100, 115, 125, 117, 126, 119, 128, 131, 124, 133, 126, 150, 170]
+    assert totals(run(make(), walk(100, ys))) == (1, 0)
+
+
+def test_turning_back_before_the_far_band_edge_counts_nothing() -> None:
+    ys = [40, 60, 80, 100, 112, 120, 127, 127, 120, 100, 80, 60, 40]
+    assert totals(run(make(), walk(100, ys))) == (0, 0)
+
+
+def test_going_in_then_out_again_counts_an_entry_and_an_exit() -> None:
+    ys = [40, 60, 80, 100, 120, 140, 160, 160, 140, 120, 100, 80]
+    assert totals(run(make(), walk(100, ys))) == (1, 1)
+
+
+def test_two_side_by_side_in_one_blob_count_two() -> None:
+    frames = [[blob(150, y, w=60, h=18)] for y in range(30, 220, 10)]
+    crossings = run(make(), frames)
+    assert totals(crossings) == (2, 0)
+    assert len(crossings) == 1
+    assert crossings[0].count == 2
+
+
+def test_three_side_by_side_count_three_and_configured_area_divides() -> None:
+    frames = [[blob(150, y, w=88, h=18)] for y in range(30, 220, 10)]
+    assert totals(run(make(), frames)) == (3, 0)
+    band = LineBand.make((0, LINE_Y, 320, LINE_Y), inside=(160, 230), band=10)
+    by_area = Tracker(band, PersonSize(area=400.0))
+    square = [
+        [Blob(150, y, 1250.0, (130, round(y) - 20, 40, 40), False)] for y in range(30, 220, 10)
+    ]
+    assert totals(run(by_area, square)) == (3, 0)
+
+
+def test_two_walkers_merging_in_the_band_and_splitting_count_two_not_four() -> None:
+    frames: list[list[Blob]] = []
+    for y in range(40, 110, 10):  # apart
+        frames.append([blob(120, y), blob(160, y)])
+    for y in range(110, 140, 10):  # shoulders touch: one wide blob
+        frames.append([blob(140, y, w=60, h=18)])
+    for y in range(140, 230, 10):  # apart again
+        frames.append([blob(120, y), blob(160, y)])
+    assert totals(run(make(), frames)) == (2, 0)
+
+
+def test_a_merge_just_before_the_line_still_counts_both() -> None:
+    frames = [[blob(125, y), blob(155, y + 8)] for y in range(40, 120, 10)]
+    frames += [[blob(140, y, w=60, h=26)] for y in (128, 138, 148, 158)]  # merged at 128
+    frames += [[blob(125, y), blob(155, y + 8)] for y in range(170, 230, 10)]
+    crossings = run(make(), frames)
+    assert totals(crossings) == (2, 0)
+    assert [c.count for c in crossings] == [2]
+
+
+def test_a_group_splitting_after_the_line_is_not_counted_again() -> None:
+    frames = [[blob(140, y, w=60, h=18)] for y in range(40, 160, 10)]
+    frames += [[blob(120, y), blob(160, y)] for y in range(160, 230, 10)]
+    assert totals(run(make(), frames)) == (2, 0)
+
+
+def test_someone_lost_while_standing_and_seen_again_keeps_their_side() -> None:
+    tracker = make(max_missed_frames=3, memory_s=30.0)
+    frames = walk(100, [40, 60, 80, 100, 118])
+    frames += [[] for _ in range(50)]  # stood still on the line: faded into the background
+    frames += walk(101, [119, 121, 128, 140, 160])
+    assert totals(run(tracker, frames)) == (1, 0)
+
+
+def test_a_new_track_appearing_inside_the_band_needs_a_full_crossing() -> None:
+    # no history: starts in the band, goes to the inside edge → no count (side unknown)
+    assert totals(run(make(), walk(100, [118, 125, 135, 150, 170]))) == (0, 0)
+
+
+def test_clear_forgets_tracks() -> None:
+    tracker = make()
+    run(tracker, walk(100, [40, 60, 80, 100]))
+    tracker.clear()
+    assert tracker.tracks == []
+    assert tracker.ghosts == []
+
+
+def test_many_blobs_are_capped() -> None:
+    tracker = make()
+    noise = [blob(5 + 4 * i, 10 + (i % 50) * 4, w=3, h=3) for i in range(300)]
+    tracker.update(noise, 0.0)
+    assert len(tracker.tracks) <= 40
