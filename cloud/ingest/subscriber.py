@@ -9,11 +9,13 @@ subscribed plainly by every worker, since brokers send no retained messages to `
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,21 @@ ACKS_IN_FLIGHT = 1_000
 # CONNACK refusals that retrying cannot fix: stop instead of hammering the broker.
 FATAL_CONNACK = frozenset({0x84, 0x85, 0x86, 0x87, 0x8C})
 
-STREAM_KINDS = (Kind.EVENTS, Kind.FOOTFALL, Kind.TELEMETRY)  # split across workers
+# --- lost guard (liveness targets; see LostGuard) -------------------------------------------
+# Seconds a live `lost` (a will) waits before it is stored. The stations send their will at
+# once (`will_delay_s = 0`, see edge.link.mqtt for why not Mosquitto's will delay), so this
+# hold is what keeps a radio flap off the map: a birth within it cancels the `lost`. If this
+# worker loses the broker meanwhile it was (most likely) Mosquitto's shutdown burst and it is
+# dropped; its retained copy is judged again at the next subscribe. Killed station → not
+# open ≈ this + batch wait + the API's live-state reuse.
+LIVE_LOST_HOLD_S = 12.0
+# Seconds a retained `lost` replayed at (re)subscribe waits for the station's new birth:
+# after a broker restart every station is back within its reconnect backoff (1-1.5 s, then
+# 3-4.5 s with the default reconnect_min_s=1 and jitter 0.5); a real loss is stored late.
+RETAINED_LOST_HOLD_S = 15.0
+
+# split across workers; cmd_result closes the ops commands (cloud.commands)
+STREAM_KINDS = (Kind.EVENTS, Kind.FOOTFALL, Kind.TELEMETRY, Kind.CMD_RESULT)
 RETAINED_KINDS = (Kind.STATE, Kind.META)  # every worker, plain subscription
 
 
@@ -63,6 +79,82 @@ class Received:
     payload: bytes
     retained: bool
     at: float  # time.monotonic() at delivery, for the lag metric
+    epoch: int = 0  # the worker's connection count at delivery (LostGuard)
+
+
+@dataclass(slots=True)
+class _Held:
+    msg: Received
+    sess: int
+    release_at: float  # monotonic
+
+
+class LostGuard:
+    """Holds `lost` state messages until they are believable (helper E, liveness targets).
+
+    Mosquitto (2.0.11 checked) publishes the will of every connected client at once when it
+    shuts down, ignoring the will delay, delivers those `lost` to the subscribers still
+    connected, and persists them as the retained state; a restarted broker replays them at
+    every subscribe. The stations are back seconds later with a newer `sess`. Stored as they
+    come, a broker restart would paint the whole map lost. So, per station, the newest `lost`
+    is held: a birth (a live one, or a retained one of a newer session) cancels it; a live one
+    is stored after `LIVE_LOST_HOLD_S` unless this worker's connection dropped meanwhile (the
+    shutdown burst: dropped, its retained copy comes back at the next subscribe); a retained
+    one after `RETAINED_LOST_HOLD_S` of being connected. Not thread-safe: the writer owns it.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, _Held] = {}
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def offer(self, msg: Received, now: float) -> bool:
+        """True if `msg` is a `lost` that is now held (the caller must not store it)."""
+        try:
+            parsed = topics.parse(msg.topic)
+            if parsed.kind is not Kind.STATE:
+                return False
+            body = json.loads(msg.payload)
+            status, sess = body.get("status"), body.get("sess")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            return False  # not for us: the ingestor dead-letters what is malformed
+        if not isinstance(sess, int) or isinstance(sess, bool):
+            return False
+        held = self._held.get(parsed.sid)
+        if status == "lost":
+            if held is not None and held.sess > sess:
+                self.stats["lost_older_dropped"] += 1
+                return True  # older than the one held: the store would ignore it anyway
+            hold = RETAINED_LOST_HOLD_S if msg.retained else LIVE_LOST_HOLD_S
+            self._held[parsed.sid] = _Held(msg, sess, now + hold)
+            self.stats["lost_held"] += 1
+            return True
+        newer = held is not None and (not msg.retained or sess > held.sess)
+        if status in ("online", "degraded") and newer:
+            del self._held[parsed.sid]
+            self.stats["lost_cancelled_by_birth"] += 1
+        return False
+
+    def due(self, epoch: int, connected: bool, now: float) -> list[Received]:
+        """The held `lost` messages to store now; drops those from an older connection."""
+        if not connected:
+            return []  # births cannot arrive: keep waiting
+        out: list[Received] = []
+        for sid, held in list(self._held.items()):
+            if held.msg.epoch != epoch:
+                del self._held[sid]
+                self.stats["lost_dropped_broker_gone"] += 1
+            elif now >= held.release_at:
+                del self._held[sid]
+                self.stats["lost_stored"] += 1
+                out.append(held.msg)
+        return out
+
+
+# --- end of lost guard -------------------------------------------------------------------------
 
 
 class IngestWorker:
@@ -89,6 +181,8 @@ class IngestWorker:
         self.dropped = 0  # messages lost to a full queue
         self.acks_published = 0
         self._queue: queue.Queue[Received] = queue.Queue(maxsize=QUEUE_MAX)
+        self.lost_guard = LostGuard()  # helper E: see LostGuard
+        self._epoch = 0  # +1 per disconnect (paho thread); LostGuard drops older `lost`
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
         self._sub_mid: int | None = None
@@ -160,6 +254,10 @@ class IngestWorker:
         # Whatever arrived after the writer finished is committed without acks: its edges
         # re-send it, find it stored, and are acked then.
         self._drain_into_ingestor()
+        if self.lost_guard.held:  # their retained copies reach the next worker's subscribe
+            log.info(
+                "ingest %s: %d held lost states not stored", self.client_id, self.lost_guard.held
+            )
         try:
             self.ingestor.flush()
         except Exception as exc:
@@ -225,6 +323,7 @@ class IngestWorker:
         reason_code: ReasonCode,
         _properties: Properties | None,
     ) -> None:
+        self._epoch += 1  # before clear(): a `lost` delivered before this is from the old link
         self.connected.clear()
         self.subscribed.clear()
         self.metrics.connected.set(0)
@@ -240,7 +339,7 @@ class IngestWorker:
             if topic == topics.CLOUD_STATE:
                 return  # our own liveness, matched by ws/v1/+/state: not a station's message
             self._queue.put_nowait(
-                Received(topic, bytes(msg.payload), bool(msg.retain), time.monotonic())
+                Received(topic, bytes(msg.payload), bool(msg.retain), time.monotonic(), self._epoch)
             )
         except queue.Full:
             self.dropped += 1
@@ -253,7 +352,15 @@ class IngestWorker:
     def _take(self, msg: Received) -> None:
         if self._oldest is None:
             self._oldest = msg.at
+        if self.lost_guard.offer(msg, time.monotonic()):
+            return
         self.ingestor.handle(msg.topic, msg.payload, msg.retained)
+
+    def _release_lost(self) -> None:
+        """Hand the held `lost` messages that are due to the ingestor (LostGuard)."""
+        now = time.monotonic()
+        for msg in self.lost_guard.due(self._epoch, self.subscribed.is_set(), now):
+            self.ingestor.handle(msg.topic, msg.payload, msg.retained)
 
     def _drain_into_ingestor(self, limit: int | None = None) -> None:
         while limit is None or self.ingestor.pending < limit:
@@ -267,6 +374,7 @@ class IngestWorker:
         """Collect up to `batch_max` messages, waiting at most `batch_max_wait_s` after the
         first; False when there is nothing to write."""
         batch_max = self.settings.batch_max
+        self._release_lost()
         if self.ingestor.pending == 0:
             try:
                 msg = self._queue.get(timeout=0.1)

@@ -16,10 +16,34 @@ refusing the login (MQTT 5 0x86/0x87, 3.1.1 rc 4/5) ends the retries: the passwo
 fix itself, and a station hammering the broker looks like an attack. `fatal` says why, the
 log says it at ERROR; the door keeps working offline and the journal keeps growing.
 
-Will delay (MQTT 5): the will carries `WillDelayInterval = will_delay_s` and the session a
-slightly longer `SessionExpiryInterval`, because the broker sends the will when the delay
-*or* the session ends: with expiry 0 the delay would be moot. A connection back within the
-delay (same client id) cancels the will, so a radio flap never shows `lost`.
+Will and session (MQTT 5): the will carries `WillDelayInterval = will_delay_s` (default 0:
+sent at once) and the session a longer `SessionExpiryInterval` (delay + `SESSION_MARGIN_S`),
+so acks survive a short flap. Every connect resumes the session (clean start 0, also a
+restarted agent's first one): a clean start would end the session and, per the spec, send
+any pending will. Flap tolerance lives in the cloud: ingest holds a `lost` 12 s and a birth
+of a newer session cancels it (`cloud.ingest.subscriber.LostGuard`), which also covers MQTT
+3.1.1 stations. Why not the broker's will delay by default: Mosquitto 2.0 keeps delayed wills
+in one list ordered by delay interval, newest first among equals, checked only up to the
+first will not yet due, so under steady churn a dead station's `lost` waits for a pause as
+long as the delay (43 s instead of 13 measured with 10 s).
+
+Liveness timing (defaults: keepalive 20 s, will delay 0; cloud: `lost` held 12 s, batch wait
+0.2 s, nearby live-state reuse 1 s; measured by `benchmarks/liveness_targets.py`,
+docs/operations.md "Liveness timing"):
+- clean stop: retained `offline`, then DISCONNECT (the broker drops the will): the map shows
+  it after batch + reuse ≈ 1.2 s;
+- process killed, connection reset: the broker sees the close and sends the will at once;
+  the cloud stores it after its hold: ≈ 12 + 0.2 + 1 ≈ 13 s;
+- silent death (power cut, radio gone for good): the broker gives up after 1.5 × keepalive
+  of silence (+ ≤ 1 s tick): ≈ 30 + 1 + 13.2 ≈ 44 s;
+- a blackhole shorter than the keepalive goes unnoticed by both ends (the broker waits
+  1.5 × keepalive of silence, paho closes only after a PINGREQ unanswered for a keepalive),
+  so keepalive must exceed the longest flap the map should ignore (15 s);
+- a cut that ends in a reconnect: the birth within the cloud's hold cancels the `lost`;
+  paho retries ~1-1.5, 3-4.5 and 7-10.5 s after a drop (reconnect_min_s 1, doubling, jitter
+  ≤ 50 %).
+Mosquitto 2.0 also sends every will at once when it shuts down and keeps them as retained;
+`LostGuard` holds those until the births cancel them.
 
 Cloud down: while the retained `_cloud/state` says `online: false` nothing is drained (the
 cloud could not ack it); rows pile up in the journal and go when it says `true` again.
@@ -71,8 +95,8 @@ DRAIN_POLL_S = 1.0
 # How long stop() waits for the broker to take the retained `offline` state.
 STOP_PUBLISH_TIMEOUT_S = 3.0
 # The session outlives the will delay by this much (seconds), so the broker sends the delayed
-# will when the delay ends rather than never; longer keeps queued QoS 1 messages for a station
-# that is away (broker memory), shorter risks the session ending first (the will goes early).
+# will when the delay ends, not at the session's end; it also keeps queued QoS 1 messages
+# (acks, commands) for a station that is away this long. Longer costs broker memory.
 SESSION_MARGIN_S = 30
 # CONNACK reason codes that mean "your login is wrong": MQTT 5 Bad User Name or Password (0x86)
 # and Not Authorized (0x87); paho maps 3.1.1's return codes 4 and 5 onto the same values.
@@ -181,11 +205,21 @@ class Link:
         )
         self._drain_thread.start()
         properties = None
-        if v5 and cfg.will_delay_s:
+        if v5:  # also with will_delay_s = 0: the session still keeps acks over a short flap
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = cfg.will_delay_s + SESSION_MARGIN_S
         self.fatal = None
-        client.connect_async(url.host, url.port, keepalive=cfg.keepalive_s, properties=properties)
+        client.connect_async(
+            url.host,
+            url.port,
+            keepalive=cfg.keepalive_s,
+            # MQTT 5: always resume the session, also on a restarted agent's first connect. A
+            # clean start ends the old session, and the spec then sends its pending will at
+            # once (Mosquitto 2.0 happens not to): a crash-restart inside the will delay would
+            # show `lost`. Resuming also keeps the acks and commands queued while away.
+            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
         client.loop_start()
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import paho.mqtt.client as mqtt
@@ -11,12 +12,20 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from cloud.auth import Principal, Role
+from cloud.commands import service as commands
 from cloud.db import session
 from cloud.ingest.subscriber import IngestWorker
 from cloud.models import DeadLetter, Event, Station, StationState, Telemetry
 from cloud.settings import Settings
 from protocol import topics
-from protocol.messages import AccessEvent, AckPayload, StatePayload, TelemetryPayload
+from protocol.messages import (
+    AccessEvent,
+    AckPayload,
+    CmdResultPayload,
+    StatePayload,
+    TelemetryPayload,
+)
 from waystation.mosquitto import MosquittoProcess
 
 SID = "st-001"
@@ -28,6 +37,7 @@ def test_streams_are_shared_and_retained_topics_plain(engine: Engine) -> None:
         "$share/ingest/ws/v1/+/events",
         "$share/ingest/ws/v1/+/footfall",
         "$share/ingest/ws/v1/+/telemetry",
+        "$share/ingest/ws/v1/+/cmd_result",
         "ws/v1/+/state",
         "ws/v1/+/meta",
     ]
@@ -106,6 +116,14 @@ def test_worker_stores_and_acks_through_a_real_broker(
             assert row.event_id == event.event_id
             assert s.get(StationState, SID).acked_seq == 1  # type: ignore[union-attr]
         assert worker.ingestor.stats[("events", "stored")] == 1
+        # The station's answer to an ops command reaches the command through the worker.
+        ops = Principal(username="op", role=Role.OPERATOR, via="token")
+        cmd = commands.send(
+            engine, lambda _m: None, ops, SID, "unlock", {}, ttl_s=30, now=datetime.now(UTC)
+        )
+        answer = CmdResultPayload(sid=SID, cmd_id=cmd.cmd_id, ok=True, detail="released")
+        station.publish(topics.cmd_result(SID), answer.to_bytes(), qos=1).wait_for_publish(5)
+        wait_for(lambda: commands.get(engine, cmd.cmd_id, datetime.now(UTC)).state == "ok")  # type: ignore[union-attr]
         wait_for(lambda: any(b'"online":true' in p for p in cloud_state))
         # Regression: ws/v1/+/state also matches the cloud's own retained ws/v1/_cloud/state,
         # which was dead-lettered as a bad topic on every start.
