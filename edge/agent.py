@@ -42,6 +42,7 @@ from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
 from protocol.messages import (
     CmdResultPayload,
     MetaPayload,
+    Status,
     TelemetryPayload,
 )
 
@@ -146,6 +147,7 @@ class Agent:
                 clock=self.clock,
                 on_trust=self.on_trust,
                 on_revocations=self.on_revocations,
+                status=self.reported_status,
                 on_command=self.remote.on_command,
                 on_config=self.on_remote_config,
             )
@@ -270,6 +272,8 @@ class Agent:
             self.alarm(
                 "camera_down", transition, "no usable frame" if transition == "raised" else None
             )
+            if self.link is not None:  # the retained state says `degraded` / `online` again
+                self._guarded("link_errors", self.link.rebirth)
         if not usable:
             if frame is not None:
                 self.stats["bad_frames"] += 1
@@ -487,6 +491,13 @@ class Agent:
         return "restarting"
 
     # --- reporting ---------------------------------------------------------------------------
+
+    def reported_status(self) -> tuple[Status, str | None]:
+        """What the station's retained state says (DESIGN.md): `degraded` while it runs but
+        cannot admit members because the camera is down; `online` otherwise."""
+        if self.camera_health.down:
+            return "degraded", "camera down: member codes cannot be read"
+        return "online", None
 
     def meta(self) -> MetaPayload:
         """The retained `meta` published on every connect."""

@@ -82,6 +82,7 @@ from protocol.messages import (
     MetaPayload,
     PayloadError,
     StatePayload,
+    Status,
     TelemetryPayload,
     decode,
     loads,
@@ -130,6 +131,7 @@ class Link:
         on_command: CommandHandler | None = None,
         on_config: ConfigHandler | None = None,
         rng: random.Random | None = None,
+        status: Callable[[], tuple[Status, str | None]] | None = None,
     ) -> None:
         self.config = config
         self.sid = config.station_id
@@ -142,6 +144,8 @@ class Link:
         self.on_command = on_command
         self.on_config = on_config
         self.rng = rng or random.Random()  # jitter, not cryptography
+        # What the birth reports: `online`, or `degraded` with why (camera or lock dead).
+        self.status = status or (lambda: ("online", None))
         self.fatal: str | None = None  # why the link gave up for good (bad credentials)
         self._failures = 0  # failed attempts since the last good CONNACK, for the jitter
         self.stats: Counter[str] = Counter()
@@ -291,12 +295,14 @@ class Link:
     def _publish_birth(self, client: mqtt.Client) -> None:
         meta = self.meta()
         client.publish(topics.meta(self.sid), meta.to_bytes(), qos=1, retain=True)
+        status, reason = self.status()
         state = StatePayload(
             sid=self.sid,
             ts=self.clock.now(),
-            status="online",
+            status=status,
             sess=self.sess,
             config_version=meta.config_version,
+            reason=reason,
         )
         client.publish(topics.state(self.sid), state.to_bytes(), qos=1, retain=True)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,12 +17,13 @@ from edge.agent import Agent
 from edge.camera.capture import DirectorySource, OpenCvSource, make_source, video_frames
 from edge.camera.health import CameraHealth, is_usable
 from edge.camera.motion import MotionGate
-from edge.config import CameraConfig, EdgeConfig
+from edge.config import CameraConfig, EdgeConfig, MqttConfig
 from edge.door import Door
 from firmware_sim.camera import SimCamera
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty, render_phone_qr
 from firmware_sim.union import SimUnion
+from waystation.mosquitto import MosquittoProcess
 
 
 def _video(path: Path, frames: list[np.ndarray], fps: float = 15.0) -> Path:
@@ -194,3 +197,48 @@ def test_threaded_camera_absent_at_start_is_picked_up_when_it_appears(tmp_path: 
         assert isinstance(frame, np.ndarray)
     finally:
         source.close()
+
+
+def test_a_dead_camera_makes_the_retained_state_degraded_until_it_recovers(
+    config: EdgeConfig, mosquitto: MosquittoProcess, watch: Callable[..., Any]
+) -> None:
+    """DESIGN.md: `degraded` while the station runs but cannot admit members."""
+    topic = f"ws/v1/{config.station_id}/state"
+    watcher = watch(topic)
+    cfg = config.model_copy(
+        update={
+            "camera": CameraConfig(down_after_s=0.3),
+            "mqtt": MqttConfig(broker=f"mqtt://127.0.0.1:{mosquitto.port}"),
+        }
+    )
+    camera = SimCamera(fps=50)
+    factory = mock_factory()
+    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), source=camera)
+    agent.start()
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, args=(stop,))
+    loop.start()
+
+    def statuses() -> list[str]:
+        return [d["status"] for d in watcher.on(topic)]
+
+    try:
+        watcher.wait_for(lambda _t, d, _r: d.get("status") == "online")
+        camera.fault = "unplugged"
+        degraded = watcher.wait_for(lambda _t, d, _r: d.get("status") == "degraded")
+        assert "camera" in degraded["reason"]
+        assert agent.link is not None
+        assert degraded["sess"] == agent.link.sess  # the same session, re-stated
+        camera.fault = None
+        camera.show(np.full((480, 640, 3), 128, np.uint8))
+        deadline = time.monotonic() + 10
+        while "online" not in statuses()[statuses().index("degraded") :]:
+            assert time.monotonic() < deadline, statuses()
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(5)
+        agent.stop()
+        factory.close()
+    seen = statuses()
+    assert seen[: seen.index("degraded")] == ["online"] * seen.index("degraded")
