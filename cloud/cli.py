@@ -146,7 +146,7 @@ def ingest(
     from cloud.db import init_db, make_engine
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
-    from waystation.runtime import LOG_FORMAT, wait_for_signal
+    from waystation.runtime import LOG_FORMAT, stop_on_signals
 
     if protocol not in (5, 311):
         raise typer.BadParameter("--protocol must be 5 or 311")
@@ -163,7 +163,9 @@ def ingest(
     stop = threading.Event()
     monitor = start_monitor(engine, settings, stop)
     try:
-        wait_for_signal(stop)
+        stop_on_signals(stop)
+        while not stop.wait(1.0) and worker.fatal is None:
+            pass  # a refused login (worker.fatal) ends the process: systemd shows it failed
     finally:
         stop.set()
         worker.stop()

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api import (
@@ -25,6 +26,7 @@ from cloud.api import (
 )
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import PublicLimits, TokenBuckets
+from cloud.api.security import PublicCors, SecurityHeaders, SizeLimits, value_refused
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
 from cloud.ingest.handlers import Clock
@@ -66,6 +68,11 @@ def create_app(
     )
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")
+    # added last = runs first: headers and CORS reach every answer, the limits' too
+    app.add_middleware(SizeLimits)
+    app.add_middleware(PublicCors, origins=settings.cors_origin_list)
+    app.add_middleware(SecurityHeaders, https=settings.behind_https)
+    app.add_exception_handler(DataError, value_refused)
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)

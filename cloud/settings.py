@@ -5,7 +5,9 @@ Built once in `main()` / the CLI and handed down; nothing here creates an engine
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -157,3 +159,49 @@ class Settings(BaseSettings):
     def shared_subscriptions(self) -> bool:
         """Shared subscriptions need both a group and MQTT 5."""
         return self.share_group is not None and self.mqtt_protocol == 5
+
+    # --- HTTP hardening (cloud.api.security) ---------------------------------------------------
+    behind_https: bool = Field(
+        default=False,
+        description="the API is reached over HTTPS only (a TLS proxy in front): send "
+        "Strict-Transport-Security; leave off for plain http (demo, tests)",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://app.example.org) whose pages may read "
+        "the public station and trust-list API; empty: no cross-origin access",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: str) -> str:
+        for origin in _split(value):
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+                raise ValueError(f"CORS origin {origin!r}: use scheme://host[:port], no path")
+        return value
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return _split(self.cors_origins)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """repr() and str() without the passwords in `db` and `broker` (logs, tracebacks)."""
+        for name, value in super().__repr_args__():
+            if name in ("db", "broker") and isinstance(value, str):
+                value = hide_password(value)
+            yield name, value
+
+
+def hide_password(url: str) -> str:
+    """`scheme://user:***@host…` for a URL with a password; anything else unchanged."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+# user:password@ up to the last @ before the path, as URL parsers read it
+_PASSWORD_IN_URL = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)[^/]*@", re.IGNORECASE)
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """Comma-separated origins, stripped, without a trailing slash; blanks dropped."""
+    return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())

@@ -5,7 +5,7 @@ One parser for every command that takes `--broker`, so edge, cloud and simulator
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 
@@ -15,7 +15,7 @@ class BrokerUrl:
     port: int
     tls: bool = False
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in logs or tracebacks
 
     @classmethod
     def parse(cls, url: str) -> BrokerUrl:

@@ -26,6 +26,9 @@ from protocol.topics import SID_RE, Kind
 
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 64 * 1024  # the largest legitimate payload (a config) is a few kB
+# Largest integer in a payload: the cloud stores them as BIGINT (SQLite: 64-bit INTEGER), and a
+# bigger one would fail its whole ingest batch (rewritten one by one: a cheap slow-down attack).
+MAX_INT = 2**63 - 1
 
 
 def utcnow() -> datetime:
@@ -74,17 +77,17 @@ Status = Literal["online", "lost", "offline", "degraded"]
 
 class StatePayload(StationPayload):
     status: Status
-    sess: int = Field(ge=0, description="session counter, +1 per connect, persisted")
-    config_version: int | None = Field(default=None, ge=0)
+    sess: int = Field(ge=0, le=MAX_INT, description="session counter, +1 per connect, persisted")
+    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     reason: str | None = Field(default=None, max_length=200, description="why degraded")
 
 
 class MetaPayload(StationPayload):
     agent_version: str = Field(max_length=40)
     capabilities: list[str] = Field(default_factory=list, max_length=32)
-    config_version: int | None = Field(default=None, ge=0)
-    trust_version: int | None = Field(default=None, ge=0)
-    revocation_version: int | None = Field(default=None, ge=0)
+    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    trust_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    revocation_version: int | None = Field(default=None, ge=0, le=MAX_INT)
 
 
 # --- telemetry (heartbeat) -------------------------------------------------------------------
@@ -96,13 +99,13 @@ LockState = Literal["locked", "unlocked", "fault", "unknown"]
 class TelemetryPayload(StationPayload):
     uptime_s: float = Field(ge=0)
     interval_s: float = Field(default=30.0, gt=0, le=3600, description="heartbeat period")
-    config_version: int | None = Field(default=None, ge=0)
-    journal_backlog: int = Field(default=0, ge=0)
+    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    journal_backlog: int = Field(default=0, ge=0, le=MAX_INT)
     door: DoorState = "unknown"
     lock: LockState = "unknown"
-    occupancy: int | None = Field(default=None, ge=0)
-    trust_version: int | None = Field(default=None, ge=0)
-    revocation_version: int | None = Field(default=None, ge=0)
+    occupancy: int | None = Field(default=None, ge=0, le=MAX_INT)
+    trust_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    revocation_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     revocation_age_s: float | None = Field(
         default=None, ge=0, description="seconds since the held revocation list was issued"
     )
@@ -138,7 +141,7 @@ class TelemetryPayload(StationPayload):
 
 class EventBase(StationPayload):
     event_id: UUID = Field(description="UUIDv7, unique with the station")
-    seq: int = Field(ge=1, description="per-station journal sequence, never repeats")
+    seq: int = Field(ge=1, le=MAX_INT, description="per-station journal sequence, never repeats")
     historical: bool = Field(default=False, description="replayed from the journal")
 
 
@@ -171,12 +174,12 @@ Event = Annotated[AccessEvent | DoorEvent | AlarmEvent, Field(discriminator="typ
 
 
 class FootfallPayload(StationPayload):
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_INT)
     interval_start: AwareDatetime
     seconds: int = Field(gt=0, le=86400)
-    entries: int = Field(ge=0)
-    exits: int = Field(ge=0)
-    occupancy: int = Field(ge=0)
+    entries: int = Field(ge=0, le=MAX_INT)
+    exits: int = Field(ge=0, le=MAX_INT)
+    occupancy: int = Field(ge=0, le=MAX_INT)
     historical: bool = False
 
 
@@ -200,7 +203,7 @@ class CmdResultPayload(StationPayload):
 
 
 class ConfigPayload(Payload):
-    config_version: int = Field(ge=0)
+    config_version: int = Field(ge=0, le=MAX_INT)
     config: dict[str, Any]
 
 
@@ -232,6 +235,8 @@ def loads(raw: bytes | str) -> dict[str, Any]:
         raise PayloadError("not_utf8", str(exc)) from exc
     except ValueError as exc:
         raise PayloadError("not_json", str(exc)) from exc
+    except RecursionError as exc:  # e.g. 30,000 nested brackets: fits in 64 KiB
+        raise PayloadError("not_json", "nested too deeply") from exc
     if not isinstance(data, dict):
         raise PayloadError("not_object", f"expected a JSON object, got {type(data).__name__}")
     if data.get("v") != SCHEMA_VERSION:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -64,3 +64,11 @@ SessionDep = Annotated[Session, Depends(get_session)]
 NowDep = Annotated[datetime, Depends(get_now)]
 PolicyDep = Annotated[LivenessPolicy, Depends(get_policy)]
 IndexDep = Annotated[StationIndex, Depends(get_index)]
+
+# Row ids run from 1 to the largest BIGINT (SQLite's INTEGER is the same 64 bits): an id out
+# of range in a path or a `before` cursor is a 422, not the driver's OverflowError as a 500.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+Before = Annotated[
+    int | None, Query(ge=1, le=MAX_ROW_ID, description="next_before of the last page")
+]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
-from cloud.api.deps import ContextDep
+from cloud.api.deps import Before, ContextDep, RowId
 from cloud.auth import Principal, Role, audit, require_role
 from cloud.models import Station, table
 from cloud.ops import alarms, fleet, series, uptime
@@ -115,7 +115,7 @@ def alarm_inbox(
     rule: str | None = None,
     severity: str | None = None,
     city: str | None = None,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the last page")] = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> alarms.AlarmPage:
     with ctx.engine.connect() as conn:
@@ -133,7 +133,7 @@ def alarm_inbox(
 
 
 @router.post("/alarms/{alarm_id}/ack", response_model=alarms.AlarmView)
-def acknowledge(ctx: ContextDep, principal: Operator, alarm_id: int) -> alarms.AlarmView:
+def acknowledge(ctx: ContextDep, principal: Operator, alarm_id: RowId) -> alarms.AlarmView:
     """Mark an alarm seen; the first acknowledgement stands, repeating it changes nothing."""
     now = ctx.clock()
     with ctx.engine.begin() as conn:

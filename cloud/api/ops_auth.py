@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from cloud.api.deps import MAX_ROW_ID, RowId
 from cloud.auth import audit, passwords, require_role, users
 from cloud.auth.deps import SESSION_COOKIE, check_origin, client_ip
 from cloud.auth.login import LoginRefusedError, LoginThrottledError, login
@@ -352,7 +353,7 @@ def post_token(request: Request, body: TokenIn, admin: Admin, response: Response
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenOut)
-def post_revoke(request: Request, token_id: int, admin: Admin) -> TokenOut:
+def post_revoke(request: Request, token_id: RowId, admin: Admin) -> TokenOut:
     ctx = _ctx(request)
     with Session(ctx.engine, expire_on_commit=False) as s:
         row = s.get(ApiToken, token_id)
@@ -374,7 +375,9 @@ def get_audit(
     request: Request,
     _admin: Admin,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="entries older than this id")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="entries older than this id")
+    ] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditPage:
     """The audit log, newest first, a page at a time."""

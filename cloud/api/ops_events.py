@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from cloud.api.deps import ContextDep
+from cloud.api.deps import Before, ContextDep
 from cloud.auth import Principal, Role, require_role
 from cloud.models import Event, Station, table
 
@@ -75,7 +75,7 @@ def station_events(
     sid: str,
     kind: Annotated[list[EventType] | None, Query(alias="type", description="repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the last page")] = None,
+    before: Before = None,
 ) -> EventPage:
     where = [EVENT.c.station_id == sid]
     if kind:

@@ -75,24 +75,25 @@ class PublicLimits:
             await self.app(scope, receive, send)
             return
         if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
-            await _error(send, 414, f"query string longer than {MAX_QUERY_BYTES} bytes")
+            await json_error(send, 414, f"query string longer than {MAX_QUERY_BYTES} bytes")
             return
         length = dict(scope.get("headers", [])).get(b"content-length", b"0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _error(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
+            await json_error(send, 413, f"request body over {MAX_BODY_BYTES} bytes")
             return
         client = scope.get("client")
         wait = self.buckets.take(client[0] if client else "unknown")
         if wait > 0:
             retry = str(max(1, math.ceil(wait)))
-            await _error(send, 429, "too many requests", [(b"retry-after", retry.encode())])
+            await json_error(send, 429, "too many requests", [(b"retry-after", retry.encode())])
             return
         await self.app(scope, receive, send)
 
 
-async def _error(
+async def json_error(
     send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
+    """Answer `{"detail": …}` with `status`, as FastAPI's HTTPException would."""
     body = json.dumps({"detail": detail}).encode()
     await send(
         {

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.concurrency import run_in_threadpool
 
 from cloud import gcj02
-from cloud.api.deps import ContextDep
+from cloud.api.deps import Before, ContextDep, RowId
 from cloud.api.ratelimit import TokenBuckets
 from cloud.auth import Principal, Role, audit, require_role
 from cloud.feedback import store
@@ -209,7 +209,7 @@ def list_reports(
     _: Viewer,
     status: store.StatusFilter = "open",
     station: Annotated[str | None, Query(max_length=40)] = None,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the last page")] = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> store.ReportPage:
     """Problem reports, newest first; `text` is plain text (show it as text, never as HTML)."""
@@ -222,7 +222,7 @@ def list_suggestions(
     ctx: ContextDep,
     _: Viewer,
     status: store.StatusFilter = "open",
-    before: Annotated[int | None, Query(ge=1, description="next_before of the last page")] = None,
+    before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> store.SuggestionPage:
     """Suggested stations (WGS-84), newest first; `name` and `note` are plain text."""
@@ -235,7 +235,7 @@ ResolveBody = Annotated[ResolveIn | None, Body()]
 
 @ops_router.post("/reports/{report_id}/resolve", response_model=store.ReportView)
 def resolve_report(
-    ctx: ContextDep, principal: Operator, report_id: int, body: ResolveBody = None
+    ctx: ContextDep, principal: Operator, report_id: RowId, body: ResolveBody = None
 ) -> store.ReportView:
     """Close a report with an optional note; the first resolution stands (repeating it
     changes nothing and is not audited again)."""
@@ -255,7 +255,7 @@ def resolve_report(
 
 @ops_router.post("/suggestions/{suggestion_id}/resolve", response_model=store.SuggestionView)
 def resolve_suggestion(
-    ctx: ContextDep, principal: Operator, suggestion_id: int, body: ResolveBody = None
+    ctx: ContextDep, principal: Operator, suggestion_id: RowId, body: ResolveBody = None
 ) -> store.SuggestionView:
     """Close a suggestion (built, declined, duplicate: say so in the note)."""
     note = body.note if body else ""

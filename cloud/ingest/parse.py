@@ -86,7 +86,7 @@ def _seq_hint(raw: bytes) -> int | None:
     """
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     return _usable_seq(data.get("seq")) if isinstance(data, dict) else None
 

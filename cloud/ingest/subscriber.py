@@ -119,7 +119,8 @@ class LostGuard:
                 return False
             body = json.loads(msg.payload)
             status, sess = body.get("status"), body.get("sess")
-        except (ValueError, AttributeError, UnicodeDecodeError):
+        except (ValueError, AttributeError, UnicodeDecodeError, RecursionError):
+            # RecursionError: ~60 kB of nested brackets, under the broker's packet limit
             return False  # not for us: the ingestor dead-letters what is malformed
         if not isinstance(sess, int) or isinstance(sess, bool):
             return False

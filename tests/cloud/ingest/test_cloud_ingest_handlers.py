@@ -224,16 +224,23 @@ def test_dead_letters_name_the_topic_station(engine: Engine, ingestor: Ingestor)
 
 
 def test_one_bad_item_does_not_sink_the_batch(engine: Engine, ingestor: Ingestor) -> None:
-    """A seq beyond BIGINT passes the schema but the database refuses it: only that item is
-    dead-lettered (`store_failed`); the rest of the batch is stored and acked."""
+    """A seq beyond BIGINT is refused by the schema up front (`schema`), and a NUL in text,
+    which only PostgreSQL refuses, is isolated by storing the batch one by one
+    (`store_failed`): only those items are dead-lettered; the rest is stored and acked."""
     huge = access(1).to_bytes().replace(b'"seq":1', b'"seq":' + str(2**70).encode())
+    nul = AlarmEvent(
+        sid=SID, event_id=uuid4(), seq=3, alarm="camera_down", state="raised", detail="a\x00b"
+    )
     ingestor.handle(topics.events(SID), access(1).to_bytes())
     ingestor.handle(topics.events(SID), huge)
     ingestor.handle(topics.events(SID), access(2).to_bytes())
-    assert ingestor.flush() == [(SID, 2)]
-    assert count(engine, Event) == 2
-    assert [d.reason for d in dead_letters(engine)] == ["store_failed"]
-    assert ingestor.stats[("events", "stored")] == 2
+    ingestor.handle(topics.events(SID), nul.to_bytes())
+    assert ingestor.flush() == [(SID, 3)]
+    postgres = engine.dialect.name == "postgresql"
+    assert count(engine, Event) == (2 if postgres else 3)
+    reasons = [d.reason for d in dead_letters(engine)]
+    assert reasons == (["schema", "store_failed"] if postgres else ["schema"])
+    assert ingestor.stats[("events", "stored")] == (2 if postgres else 3)
     assert ingestor.pending == 0
 
 
