@@ -12,6 +12,8 @@ are small (< 1 kB) and the rates are a few per second, so a lock is cheaper than
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 import time
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.messages import Payload
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -55,6 +59,7 @@ class Journal:
         self.path = Path(path)
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self.rebased = 0  # times `rebase` ran: the outbox restarts its window after one
 
     def open(self) -> None:
         with self._lock:
@@ -140,10 +145,72 @@ class Journal:
                 db.execute("UPDATE outbox SET sent = 1, payload = ? WHERE seq = ?", (payload, seq))
 
     def ack(self, upto_seq: int) -> int:
-        """Delete every row with seq <= upto_seq (the cloud committed them); returns the count."""
+        """Delete every row with seq <= upto_seq (the cloud committed them); returns the count.
+
+        An ack beyond every seq this journal ever assigned, or covering a row never
+        published, is not about this journal: the cloud holds seqs from an earlier life of
+        this station (a replaced Pi, a wiped SD card, whose journal began again at 1; the
+        cloud re-states its mark at every birth). Deleting would lose rows never stored;
+        instead the rows are renumbered above the cloud's mark (`rebase`) and nothing is
+        deleted (returns 0).
+        """
         with self._lock:
-            cur = self._conn().execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
+            db = self._conn()
+            unsent = db.execute(
+                "SELECT 1 FROM outbox WHERE sent = 0 AND seq <= ? LIMIT 1", (upto_seq,)
+            ).fetchone()
+            if upto_seq > self._last_seq_locked(db) or unsent is not None:
+                self.rebase(upto_seq)
+                return 0
+            cur = db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
             return cur.rowcount
+
+    def rebase(self, above: int) -> int:
+        """Renumber every row, in order, to above+1, above+2, … and continue the sequence
+        after them; each payload's own `seq` is rewritten and the row goes out again as
+        historical. Safe because the cloud keys events on `event_id` and footfall on its
+        interval, not on seq: a row it already has is stored once. Returns rows renumbered.
+        """
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute("SELECT seq, payload FROM outbox ORDER BY seq").fetchall()
+                # Two passes through negative seqs so no new number meets an old one.
+                for i, (seq, _) in enumerate(rows):
+                    db.execute("UPDATE outbox SET seq = ? WHERE seq = ?", (-(i + 1), seq))
+                for i, (_, payload) in enumerate(rows):
+                    new = above + 1 + i
+                    data = json.loads(payload)
+                    data["seq"] = new
+                    data["historical"] = True
+                    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+                    db.execute(
+                        "UPDATE outbox SET seq = ?, payload = ?, sent = 0 WHERE seq = ?",
+                        (new, body, -(i + 1)),
+                    )
+                top = max(above + len(rows), self._last_seq_locked(db))
+                moved = db.execute(
+                    "UPDATE sqlite_sequence SET seq = ? WHERE name = 'outbox'", (top,)
+                ).rowcount
+                if not moved:  # nothing ever journaled here: start the sequence above it
+                    db.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (top,)
+                    )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.rebased += 1
+        log.warning(
+            "%s: the cloud acked up to seq %d, beyond rows never sent: seqs of an earlier life "
+            "of this station; %d rows renumbered from %d and sent again",
+            self.path,
+            above,
+            len(rows),
+            above + 1,
+        )
+        return len(rows)
 
     def backlog(self) -> int:
         """Rows not yet acked by the cloud."""
@@ -154,11 +221,11 @@ class Journal:
     def last_seq(self) -> int:
         """The highest seq ever assigned (0 if none), acked or not."""
         with self._lock:
-            row = (
-                self._conn()
-                .execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")
-                .fetchone()
-            )
+            return self._last_seq_locked(self._conn())
+
+    @staticmethod
+    def _last_seq_locked(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         return int(row[0]) if row else 0
 
     def next_session(self) -> int:

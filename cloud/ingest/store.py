@@ -100,7 +100,12 @@ def write_batch(conn: Connection, items: list[Item]) -> Outcome:
     outcome = _record_seqs(conn, [i for i in items if i.seq is not None and i.sid in known])
     for item in ok:
         if item.kind is Kind.STATE:
-            item.result = "stored" if _apply_state(conn, item) else "ignored"
+            applied = _apply_state(conn, item)
+            item.result = "stored" if applied else "ignored"
+            if applied and not item.retained and item.sid is not None:
+                # Re-state the ack mark at every live birth: a replaced Pi whose journal began
+                # again at seq 1 learns where the station's seqs stand (edge.journal.ack).
+                outcome.replayed.add(item.sid)
         elif item.kind is Kind.META:
             _apply_meta(conn, item)
             item.result = "stored"

@@ -105,8 +105,16 @@ class Outbox:
             return True
 
     def acked(self, upto_seq: int) -> int:
-        """The cloud committed every row <= upto_seq: delete them; returns rows deleted."""
+        """The cloud committed every row <= upto_seq: delete them; returns rows deleted.
+
+        If the journal found the ack to be about an earlier life of the station and
+        renumbered its rows instead (`Journal.ack`), the window starts again from the top.
+        """
+        rebased = self.journal.rebased
         deleted = self.journal.ack(upto_seq)
+        if self.journal.rebased != rebased:
+            self.restart(reconnected=False)
+            return 0
         with self._lock:
             while self._inflight and self._inflight[0] <= upto_seq:
                 self._inflight.popleft()

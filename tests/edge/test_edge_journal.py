@@ -20,6 +20,12 @@ def append(journal: Journal, n: int = 1) -> list[int]:
     return [journal.append("events", door_event)[0] for _ in range(n)]
 
 
+def sent(journal: Journal) -> None:
+    """The link published every pending row (only published rows can be acked)."""
+    for row in journal.pending(limit=10_000):
+        journal.mark_sent(row.seq)
+
+
 def test_payload_carries_its_own_seq(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as journal:
         seq, payload = journal.append("events", door_event)
@@ -33,6 +39,7 @@ def test_seq_never_repeats_after_acks_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     with Journal(path) as journal:
         assert append(journal, 3) == [1, 2, 3]
+        sent(journal)
         assert journal.ack(3) == 3
         assert journal.backlog() == 0
         assert append(journal) == [4]  # deleting every row does not reset the counter
@@ -44,6 +51,7 @@ def test_seq_never_repeats_after_acks_and_reopen(tmp_path: Path) -> None:
 def test_ack_deletes_up_to_seq_only(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as journal:
         append(journal, 5)
+        sent(journal)
         assert journal.ack(2) == 2
         assert journal.backlog() == 3
         assert [r.seq for r in journal.pending()] == [3, 4, 5]
@@ -109,3 +117,53 @@ def test_concurrent_appends_get_unique_seqs(tmp_path: Path) -> None:
             t.join()
         assert sorted(seqs) == list(range(1, 401))
         assert journal.backlog() == 400
+
+
+# --- an earlier life of the station (a replaced Pi, a wiped card) ------------------------------
+
+
+def test_an_ack_beyond_anything_assigned_renumbers_instead_of_deleting(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        append(j, 3)
+        j.mark_sent(1)
+        ids = [json.loads(r.payload)["event_id"] for r in j.pending()]
+        assert j.ack(500) == 0  # the cloud holds seqs 1..500 of the old Pi
+        rows = j.pending()
+        assert [r.seq for r in rows] == [501, 502, 503]
+        assert [json.loads(r.payload)["event_id"] for r in rows] == ids  # same events, in order
+        assert all(json.loads(r.payload)["seq"] == r.seq for r in rows)
+        assert all(json.loads(r.payload)["historical"] for r in rows)
+        assert not any(r.sent for r in rows)  # all go out again
+        assert j.rebased == 1
+        assert append(j, 1) == [504]  # the sequence continues above the cloud's mark
+        sent(j)
+        assert j.ack(503) == 3  # and acks work as usual afterwards
+        assert [r.seq for r in j.pending()] == [504]
+
+
+def test_an_ack_covering_a_row_never_sent_renumbers(tmp_path: Path) -> None:
+    """The new Pi already journaled more than the old one's mark: a covered row that was
+    never published cannot be in the cloud, so the ack is an earlier life's."""
+    with Journal(tmp_path / "j.db") as j:
+        append(j, 6)
+        for seq in (1, 2):
+            j.mark_sent(seq)
+        assert j.ack(4) == 0
+        assert [r.seq for r in j.pending()] == [5, 6, 7, 8, 9, 10]
+        assert j.last_seq() == 10
+
+
+def test_a_fresh_journal_starts_above_the_clouds_mark(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        assert j.ack(77) == 0  # the birth's ack re-states the station's mark
+        assert append(j, 2) == [78, 79]
+
+
+def test_a_normal_ack_of_sent_rows_deletes(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        append(j, 4)
+        for seq in (1, 2, 3):
+            j.mark_sent(seq)
+        assert j.ack(3) == 3
+        assert j.rebased == 0
+        assert [r.seq for r in j.pending()] == [4]
