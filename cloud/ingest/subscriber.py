@@ -337,8 +337,9 @@ class IngestWorker:
                 topic = msg.topic
             except UnicodeDecodeError:  # kept (as bad_topic) rather than lost
                 topic = bytes(msg._topic).decode("utf-8", "replace")
-            if topic == topics.CLOUD_STATE:
-                return  # our own liveness, matched by ws/v1/+/state: not a station's message
+            if topic == topics.CLOUD_STATE:  # matched by ws/v1/+/state: not a station's
+                self._reassert_online(msg.payload)
+                return
             self._queue.put_nowait(
                 Received(topic, bytes(msg.payload), bool(msg.retain), time.monotonic(), self._epoch)
             )
@@ -347,6 +348,23 @@ class IngestWorker:
             self.metrics.dropped.inc()
         except Exception:
             log.exception("ingest %s: could not enqueue a message", self.client_id)
+
+    def _reassert_online(self, payload: bytes) -> None:
+        """The cloud is up while any worker is: when another worker's will (or clean stop)
+        says `online: false`, a running worker says `true` again, or every station would
+        hold its journal until the dead worker came back."""
+        if (
+            self._stopping.is_set()
+            or not self.connected.is_set()
+            or b'"online":false' not in (payload.replace(b" ", b""))
+        ):
+            return
+        client = self._client
+        if client is not None:
+            client.publish(
+                topics.CLOUD_STATE, CloudStatePayload(online=True).to_bytes(), qos=1, retain=True
+            )
+            log.info("ingest %s: another worker left; cloud state re-asserted", self.client_id)
 
     # --- writer thread -----------------------------------------------------------------------
 

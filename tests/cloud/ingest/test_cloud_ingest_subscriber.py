@@ -135,3 +135,48 @@ def test_worker_stores_and_acks_through_a_real_broker(
         worker.stop()  # idempotent
         station.loop_stop()
         station.disconnect()
+
+
+def _retained_cloud_state(port: int) -> bytes:
+    """What a station subscribing now would be told about the cloud."""
+    got: list[bytes] = []
+    seen = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"probe-{uuid4().hex[:6]}")
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(msg.payload)
+        seen.set()
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(topics.CLOUD_STATE, qos=1)
+    client.loop_start()
+    try:
+        assert seen.wait(5), "no retained cloud state"
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return got[0]
+
+
+@pytest.mark.integration
+def test_the_cloud_stays_up_while_any_worker_runs(engine: Engine, broker: int) -> None:
+    """One of two workers stopping (or dying: its will says the same) must not tell every
+    station the cloud is down: the survivor says `online` again."""
+    settings = Settings(broker=f"mqtt://127.0.0.1:{broker}")
+    a, b = IngestWorker(engine, settings), IngestWorker(engine, settings)
+    a.start()
+    b.start()
+    try:
+        assert a.subscribed.wait(10)
+        assert b.subscribed.wait(10)
+        a.stop()  # publishes `online: false`, retained
+        deadline = time.monotonic() + 10
+        while b'"online":true' not in _retained_cloud_state(broker):
+            assert time.monotonic() < deadline, "the surviving worker did not re-assert"
+            time.sleep(0.2)
+        b.stop()
+        assert b'"online":false' in _retained_cloud_state(broker)  # the last one out says so
+    finally:
+        a.stop()
+        b.stop()
