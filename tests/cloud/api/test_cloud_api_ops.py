@@ -10,13 +10,12 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
 from cloud.alarms.monitor import Monitor
-from cloud.auth import Role, create_user, issue_token, passwords
+from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.ingest.handlers import Ingestor
@@ -30,17 +29,6 @@ OPS = "/api/v1/ops"
 @pytest.fixture(autouse=True)
 def _now(clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     clock.now = datetime.now(UTC).replace(microsecond=0)
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
-
-
-@pytest.fixture
-def as_role(engine: Engine) -> Callable[[Role], dict[str, str]]:
-    def headers(role: Role) -> dict[str, str]:
-        name = f"{role.value}-{uuid4().hex[:6]}"
-        create_user(engine, name, role, "correct horse battery")
-        return {"Authorization": f"Bearer {issue_token(engine, name)}"}
-
-    return headers
 
 
 @pytest.fixture

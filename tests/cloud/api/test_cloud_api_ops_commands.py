@@ -8,17 +8,15 @@ import queue
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
 
 import paho.mqtt.client as mqtt
 import pytest
-from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from cloud.auth import Role, create_user, issue_token, passwords
+from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.ingest.handlers import Ingestor
@@ -39,17 +37,6 @@ def _setup(
 ) -> None:
     add_station(SID)
     clock.now = datetime.now(UTC).replace(microsecond=0)
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
-
-
-@pytest.fixture
-def as_role(engine: Engine) -> Callable[[Role], dict[str, str]]:
-    def headers(role: Role) -> dict[str, str]:
-        name = f"{role.value}-{uuid4().hex[:6]}"
-        create_user(engine, name, role, "correct horse battery")
-        return {"Authorization": f"Bearer {issue_token(engine, name)}"}
-
-    return headers
 
 
 def client_for(db_url: str, broker: str, clock: Any) -> TestClient:

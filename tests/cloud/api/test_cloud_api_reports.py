@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from uuid import uuid4
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -18,28 +16,13 @@ from sqlmodel import select
 from cloud import gcj02
 from cloud.api.ratelimit import TokenBuckets
 from cloud.api.reports import FEEDBACK_BURST, MAX_BODY_BYTES
-from cloud.auth import Role, create_user, issue_token, passwords
+from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.models import Station
 from cloud.web.finder.page import FinderSettings, csp, pick_lang
 
 OPS = "/api/v1/ops"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
-
-
-@pytest.fixture
-def as_role(engine: Engine) -> Callable[[Role], dict[str, str]]:
-    def headers(role: Role) -> dict[str, str]:
-        name = f"{role.value}-{uuid4().hex[:6]}"
-        create_user(engine, name, role, "correct horse battery")
-        return {"Authorization": f"Bearer {issue_token(engine, name)}"}
-
-    return headers
 
 
 @pytest.fixture
