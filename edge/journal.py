@@ -55,8 +55,12 @@ class JournalClosedError(RuntimeError):
 class Journal:
     """The outbox at `path`. No I/O until `open()`."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, exclusive: bool = False) -> None:
         self.path = Path(path)
+        # Set before open(): EXCLUSIVE locking keeps the WAL index in memory, so no -shm file
+        # and one descriptor less (a fleet of 5,000 simulated stations in one process hits
+        # the open-file limit otherwise); no other process may open the journal meanwhile.
+        self.exclusive = exclusive
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self.rebased = 0  # times `rebase` ran: the outbox restarts its window after one
@@ -70,6 +74,8 @@ class Journal:
             # isolation_level=None: we write BEGIN/COMMIT ourselves, so one append is exactly
             # one transaction. check_same_thread=False: access is serialised by self._lock.
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if self.exclusive:
+                db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode syncs at checkpoints, not at every commit: a committed row
             # survives an agent crash or kill -9, and the database is never corrupted, but

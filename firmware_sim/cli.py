@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from firmware_sim.fleet import Fleet
 
 app = typer.Typer(help="Simulated station hardware and fleets.", no_args_is_help=True)
 
@@ -29,18 +33,35 @@ def fleet(
         bool, typer.Option(help="write the registry and exit without running")
     ] = False,
     protocol: Annotated[int, typer.Option(help="MQTT protocol: 5 or 311")] = 5,
+    visits_per_day: Annotated[
+        float, typer.Option(min=0.0, help="mean visits per station per (simulated) day")
+    ] = 200.0,
+    time_scale: Annotated[
+        float,
+        typer.Option(min=0.01, help="simulated seconds per real second (60: an hour a minute)"),
+    ] = 1.0,
     visit_interval: Annotated[
-        float, typer.Option(min=0.1, help="mean seconds between visits at one station")
-    ] = 20.0,
+        float | None,
+        typer.Option(min=0.1, help="instead of the daily profile: a fixed mean gap per station, s"),
+    ] = None,
     telemetry_interval: Annotated[float, typer.Option(min=0.5, help="heartbeat period, s")] = 30.0,
+    footfall: Annotated[bool, typer.Option(help="door beams count footfall")] = True,
+    render_frames: Annotated[
+        bool | None,
+        typer.Option(help="render and decode a QR frame per visit (default: only up to 50)"),
+    ] = None,
     workdir: Annotated[Path, typer.Option(help="station journals and trust dirs")] = Path(
         "waystation-fleet"
     ),
     for_: Annotated[
         float | None, typer.Option("--for", min=1, help="stop after this many seconds")
     ] = None,
+    plain: Annotated[bool, typer.Option(help="a log line every 10 s instead of the live table")] = (
+        False
+    ),
 ) -> None:
-    """Run N simulated stations (real agents on mock pins) whose workers scan member codes."""
+    """Run N simulated stations (real agents on mock pins) in one process, one network thread:
+    daily traffic (night shifts, meal peaks), doors, scans, footfall; live counters."""
     from firmware_sim.fleet import make_records, write_registry_csv
     from protocol.broker import BrokerUrl
 
@@ -59,11 +80,11 @@ def fleet(
 
     from firmware_sim.fleet import Fleet
     from firmware_sim.union import SimUnion
-    from waystation.runtime import wait_for_signal
+    from waystation.runtime import stop_on_signals
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("edge", "firmware_sim.station", "cloud"):  # per-station chatter, × thousands
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     sim = Fleet(
         records,
         SimUnion.create(seed),
@@ -71,22 +92,70 @@ def fleet(
         workdir=workdir,
         mqtt_protocol=protocol,
         visit_interval_s=visit_interval,
+        visits_per_day=visits_per_day,
+        time_scale=time_scale,
         telemetry_interval_s=telemetry_interval,
         seed=seed,
+        render_frames=stations <= 50 if render_frames is None else render_frames,
+        footfall=footfall,
+        shared_loop=True,
     )
-    sim.start()
-    typer.echo(f"{stations} stations running against {BrokerUrl.parse(broker)}; Ctrl-C stops")
-    stop = threading.Event()
+    stop = stop_on_signals(threading.Event())
+    typer.echo(f"starting {stations} stations against {BrokerUrl.parse(broker)}; Ctrl-C stops")
     started = time.monotonic()
+    sim.start()
     try:
-        wait_for_signal(stop, for_)
+        _watch(sim, stop, for_, plain=plain or not sys.stdout.isatty())  # docker logs: lines
     finally:
+        typer.echo("stopping (each station publishes `offline`)…")
         sim.stop(clean=True)
     s = sim.stats
     typer.echo(
         f"ran {time.monotonic() - started:.0f} s: visits {s.visits}, granted {s.granted}, "
         f"denied {s.denied}, unread {s.unread}, errors {s.errors}"
     )
+
+
+def _watch(sim: Fleet, stop: threading.Event, for_: float | None, *, plain: bool) -> None:
+    """Live counters until `stop` or `for_` seconds: a Rich table, or a log line every 10 s."""
+    from rich.live import Live
+    from rich.table import Table
+
+    deadline = None if for_ is None else time.monotonic() + for_
+    last = (time.monotonic(), 0, 0)
+
+    def table() -> Table:
+        nonlocal last
+        c = sim.counters()
+        now = time.monotonic()
+        dt = max(now - last[0], 1e-6)
+        visits_s, journaled_s = (c.visits - last[1]) / dt, (c.journaled - last[2]) / dt
+        last = (now, c.visits, c.journaled)
+        loop = sim.loop
+        t = Table(title=f"waystation sim fleet — simulated time {c.sim_time:%H:%M} (UTC+8)")
+        for col in ("stations", "connected", "visits/s", "journaled", "acked", "backlog",
+                    "journaled/s", "errors", "net loop busy"):  # fmt: skip
+            t.add_column(col, justify="right")
+        busy = f"{loop.stats.busy_s / max(now - sim_started, 1e-6):.0%}" if loop else "-"
+        t.add_row(
+            str(c.stations), str(c.connected), f"{visits_s:.1f}", str(c.journaled),
+            str(c.acked), str(c.backlog), f"{journaled_s:.1f}", str(c.errors), busy,
+        )  # fmt: skip
+        return t
+
+    sim_started = time.monotonic()
+    if plain:
+        while not stop.wait(10.0 if deadline is None else min(10.0, deadline - time.monotonic())):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            row = table().columns
+            typer.echo("  ".join(f"{col.header}={next(iter(col.cells))}" for col in row))
+        return
+    with Live(table(), refresh_per_second=1) as live:
+        while not stop.wait(1.0):
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            live.update(table())
 
 
 @app.command("footfall-video")
@@ -129,3 +198,91 @@ def footfall_video(
             }
         )
     )
+
+
+@app.command()
+def chaos(
+    stations: Annotated[int, typer.Option(min=1, max=20_000, help="number of stations")] = 8,
+    minutes: Annotated[float, typer.Option(min=0.2, help="minutes of traffic and faults")] = 1.0,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            help="mqtt://{sid}:PASSWORD@host:port of a running broker ({sid}: each station, "
+            "and `cloud` for ingest); default: start our own Mosquitto (ACL, passwords, "
+            "persistence), which also allows the broker-restart fault"
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL of the cloud's database; default sqlite in --workdir"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="same seed, same stations, traffic and faults")] = 1,
+    ingest_workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="`cloud ingest` processes this command owns (and kills and restarts); 0: a "
+            "cloud already consumes --broker into --db",
+        ),
+    ] = 1,
+    faults_per_minute: Annotated[float, typer.Option(min=0.0, help="beyond one of each")] = 2.0,
+    visit_interval: Annotated[
+        float, typer.Option(min=0.05, help="mean seconds between visits at one station")
+    ] = 2.0,
+    telemetry_interval: Annotated[float, typer.Option(min=0.5, help="heartbeat period, s")] = 5.0,
+    settle_timeout: Annotated[
+        float, typer.Option(min=5.0, help="seconds the settle may take to drain everything")
+    ] = 120.0,
+    workdir: Annotated[Path, typer.Option(help="journals, ledgers, broker and logs")] = Path(
+        "waystation-chaos"
+    ),
+    json_: Annotated[
+        bool, typer.Option("--json", help="end with one JSON line of the audit's counts")
+    ] = False,
+) -> None:
+    """Chaos run: N stations with traffic, seeded faults for M minutes, a settle, then the
+    audit of every station's ledger against the database. Exit 1 if anything is lost,
+    duplicated or mismatched."""
+    from rich.console import Console
+
+    from firmware_sim.audit import render
+    from firmware_sim.chaos import ChaosConfig, ChaosRun
+    from protocol.broker import BrokerUrl
+
+    if broker is not None:
+        try:
+            BrokerUrl.parse(broker.replace("{sid}", "cloud"))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = ChaosConfig(
+        stations=stations,
+        minutes=minutes,
+        seed=seed,
+        db_url=db or f"sqlite:///{workdir.resolve() / 'waystation.db'}",
+        broker_url=broker,
+        ingest_workers=ingest_workers,
+        workdir=workdir,
+        visit_interval_s=visit_interval,
+        telemetry_interval_s=telemetry_interval,
+        faults_per_minute=faults_per_minute,
+        settle_timeout_s=settle_timeout,
+    )
+    out = sys.stderr if json_ else sys.stdout
+    console = Console(stderr=json_, width=None if out.isatty() else 160)
+    result = ChaosRun(config, progress=console.print).run()
+    console.print(f"faults played ({len(result.played)} actions): {', '.join(result.played)}")
+    if result.skipped:
+        console.print(f"faults skipped (no broker or ingest of ours): {', '.join(result.skipped)}")
+    console.print(
+        f"{result.visits} visits; settle {result.settled_s} s "
+        f"({'drained' if result.drained else 'NOT drained'}); {result.stats}"
+    )
+    console.print(render(result.report))
+    if json_:
+        typer.echo(result.report.json_line())
+    if not result.report.ok:
+        raise typer.Exit(1)

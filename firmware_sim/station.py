@@ -3,18 +3,34 @@
 Everything below the agent is real (journal, verifier, door over gpiozero, MQTT link); only
 the hardware is fake. `visit()` plays one member walking up to the door: most show a fresh
 valid code, a few show an expired card or some unrelated QR, so denials appear as well.
+
+Fleet mode (`firmware_sim.fleet`): `loop=` hands the link to a shared `NetLoop` (no thread
+per station), and `light_hardware=True` swaps gpiozero's relay and buttons for thread-free
+equivalents on the same mock pins (gpiozero starts a hold-watching thread per `Button`, polling
+every 0.1 s, and a thread per relay pulse: 10,000 threads for 5,000 stations). The door
+monitor, the journal, the verifier and the link stay the real edge code.
+
+Faults for chaos runs (the interface `firmware_sim.faults` uses): `kill()`, `restart()`,
+`partition(on)`, `reset_connection()`, `clock_offset_s`, `freeze_camera(on)`, and `ledger`,
+every item the station ever journaled, read from `ledger.jsonl` beside the journal (the journal
+deletes rows once acked; the ledger keeps the truth and survives kill/restart).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-from gpiozero.pins.mock import MockPin
+from gpiozero.pins.mock import MockFactory, MockPin
 
+from edge.access.timeguard import timesyncd_synced
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
@@ -22,6 +38,8 @@ from edge.door import Door, DoorSensors
 from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
+from edge.journal import Journal
+from edge.link.mqtt import ExternalLoop
 from edge.ports import Clock
 from firmware_sim.beams import walk_through
 from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
@@ -30,6 +48,7 @@ from firmware_sim.sensors import station_sensors
 from firmware_sim.union import SimUnion
 from firmware_sim.wallet import Wallet
 from protocol.credential import Decision
+from protocol.messages import Payload
 from protocol.registry import StationRecord
 
 log = logging.getLogger(__name__)
@@ -47,6 +66,131 @@ CONTACT_PIN = 27  # BCM pins of the simulated door contact and exit button
 EXIT_PIN = 22
 BEAM_A_PIN = 5  # the footfall beams, street side and inside
 BEAM_B_PIN = 6
+LEDGER_NAME = "ledger.jsonl"
+
+
+class LedgerEntry(NamedTuple):
+    """One journaled item: `key` is the event_id (events) or interval_start (footfall)."""
+
+    seq: int
+    key: str
+    kind: str
+    t: float  # unix seconds when the journal committed it (for end-to-end latency)
+
+
+def read_ledger(path: Path) -> list[LedgerEntry]:
+    """Every entry of a ledger file, oldest first (a torn last line is skipped)."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            d = json.loads(line)
+            out.append(LedgerEntry(int(d["seq"]), str(d["key"]), str(d["kind"]), float(d["t"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+class OffsetClock:
+    """The station's wall clock with a settable skew (`offset_s`); monotonic time is untouched."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.offset_s = 0.0
+
+    def now(self) -> datetime:
+        now = self.base.now()
+        return now + timedelta(seconds=self.offset_s) if self.offset_s else now
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()
+
+
+class LightRelay:
+    """The lock relay on a mock pin without gpiozero's per-pulse thread: a pulse ends lazily,
+    when the relay is next looked at (`is_active`, `step()`)."""
+
+    def __init__(self, pins: MockFactory, pin: int) -> None:
+        self.pins = pins
+        self.pin_number = pin
+        self._pin: MockPin | None = None
+        self._until = 0.0
+        self._held = False
+
+    def open(self) -> None:
+        if self._pin is None:
+            self._pin = self.pins.pin(self.pin_number)
+            self._pin.function = "output"
+            self._pin.state = False
+
+    def close(self) -> None:
+        pin, self._pin = self._pin, None
+        if pin is not None:
+            pin.state = False
+            pin.close()
+
+    def pulse(self, seconds: float) -> None:
+        if self._pin is None:
+            raise RuntimeError("door relay is not open")
+        self._until = time.monotonic() + seconds
+        self._pin.state = True
+
+    def hold(self, released: bool) -> None:
+        if self._pin is None:
+            raise RuntimeError("door relay is not open")
+        self._held = released
+        self.step()
+
+    def step(self) -> None:
+        if self._pin is not None:
+            self._pin.state = self.is_active
+
+    @property
+    def is_active(self) -> bool:
+        return self._pin is not None and (self._held or time.monotonic() < self._until)
+
+
+class LightDoorInputs:
+    """Door contact and exit button read straight off mock pin edges (no gpiozero `Button`,
+    so no hold thread). Same wiring as `edge.door.DoorSensors`: pull-ups, low = closed/pressed."""
+
+    def __init__(self, pins: MockFactory, contact: int, exit_button: int) -> None:
+        self.pins = pins
+        self.numbers = (contact, exit_button)
+        self._pins: list[MockPin] = []
+        self._events: list[str] = []
+
+    def open(self) -> None:
+        if self._pins:
+            return
+        for number, handler in zip(self.numbers, (self._contact, self._exit), strict=True):
+            pin = self.pins.pin(number)
+            pin.function = "input"
+            pin.pull = "up"
+            pin.edges = "both"
+            pin.when_changed = handler
+            self._pins.append(pin)
+
+    def close(self) -> None:
+        for pin in self._pins:
+            pin.when_changed = None
+        self._pins = []
+
+    def _contact(self, ticks: float, state: bool) -> None:
+        self._events.append("opened" if state else "closed")
+
+    def _exit(self, ticks: float, state: bool) -> None:
+        if not state:
+            self._events.append("exit")
+
+    @property
+    def door_open(self) -> bool | None:
+        return bool(self._pins[0].state) if self._pins else None
+
+    def drain(self) -> list[str]:
+        out, self._events = self._events, []
+        return out
 
 
 class SimStation:
@@ -67,6 +211,8 @@ class SimStation:
         render_frames: bool = True,
         footfall: bool = False,
         footfall_interval_s: int = 300,
+        loop: ExternalLoop | None = None,
+        light_hardware: bool = False,
     ) -> None:
         self.record = record
         self.union = union
@@ -93,29 +239,86 @@ class SimStation:
                 interval_s=footfall_interval_s,
             ),
         )
+        self.online = broker_url is not None
+        self.loop = loop
+        self.light_hardware = light_hardware
         self.pins = mock_factory()
-        self.door = Door(self.config.door, pin_factory=self.pins)
-        self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
-        wall = clock or SystemClock()
+        # The wall clock every part of the station reads, with a skew chaos runs can set.
+        self.clock = OffsetClock(clock or SystemClock())
+        self._probe = None if clock is not None else timesyncd_synced  # agent's default
+        self.environment = station_sensors(lambda: self.clock.now().timestamp(), self.rng)
+        self.ledger_path = self.home / LEDGER_NAME
+        self.journaled = 0  # items journaled by this process (the ledger has them all)
+        self.camera_frozen = False
+        self.record_acks = False  # benchmarks: keep (time, upto_seq) of every ack in `acks`
+        self.acks: list[tuple[float, int]] = []
+        self.partitioned = False
+        self.killed = False
+        self.reboots = 0
+        self._expired: Wallet | None = None
+        self._build()
+
+    def _build(self) -> None:
+        """The hardware drivers and a fresh agent (at start and after a kill)."""
+        if self.light_hardware:
+            self.door: Door | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
+            self.sensors: DoorSensors | LightDoorInputs = LightDoorInputs(
+                self.pins, CONTACT_PIN, EXIT_PIN
+            )
+        else:
+            self.door = Door(self.config.door, pin_factory=self.pins)
+            self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
         # Beams on the same mock pins, stepped by the visits and heartbeats (no thread each).
         self.footfall = (
-            FootfallUnit(self.config.footfall, clock=wall, pin_factory=self.pins, threaded=False)
-            if footfall
+            FootfallUnit(
+                self.config.footfall, clock=self.clock, pin_factory=self.pins, threaded=False
+            )
+            if self.config.footfall.enabled
             else None
         )
-        self.environment = station_sensors(lambda: wall.now().timestamp(), self.rng)
         self.agent = Agent(
             self.config,
             relay=self.door,
             sensors=self.sensors,
-            clock=clock,
-            online=broker_url is not None,
+            clock=self.clock,
+            clock_probe=self._probe,
+            online=self.online,
             station_sensors=self.environment,
             reboot=self._reboot,  # never exit the simulator's (or the demo's) process
             footfall=self.footfall,
         )
-        self.reboots = 0
-        self._expired: Wallet | None = None
+        self.agent.journal.exclusive = self.loop is not None  # fleet mode: no -shm descriptor
+        if self.agent.link is not None:
+            self.agent.link.loop = self.loop
+            self.agent.link.on_ack = self._acked
+        self._tap_journal(self.agent.journal)
+
+    def _acked(self, upto_seq: int) -> None:
+        """The cloud committed every row up to `upto_seq` (link thread): keep when, for the
+        end-to-end latency figures (journal → database → ack back at the station)."""
+        if self.record_acks:
+            self.acks.append((time.time(), upto_seq))
+
+    def _tap_journal(self, journal: Journal) -> None:
+        """Copy every append into the ledger (an append-only file the journal never prunes)."""
+        append = journal.append
+        path = self.ledger_path
+
+        def tapped(topic_kind: str, make: Callable[[int], Payload]) -> tuple[int, bytes]:
+            seq, payload = append(topic_kind, make)
+            t = time.time()
+            try:
+                body = json.loads(payload)
+                key = body.get("event_id") or body.get("interval_start") or ""
+                line = json.dumps({"seq": seq, "key": key, "kind": str(topic_kind), "t": t})
+                with path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+                self.journaled += 1
+            except Exception:  # the ledger is for the audit; the door must not notice it
+                log.exception("%s: ledger write failed", self.sid)
+            return seq, payload
+
+        journal.append = tapped  # type: ignore[method-assign]
 
     def _reboot(self) -> None:
         """The `reboot` command, simulated: counted only (a real agent exits for systemd)."""
@@ -129,19 +332,88 @@ class SimStation:
     def relay_pin(self) -> MockPin:
         return relay_pin(self.pins, self.config.door.relay_pin)
 
-    def start(self) -> None:
+    def start(self, expired: Wallet | None = None) -> None:
         """Write the union's trust directory, then start the agent (and its link)."""
+        self.home.mkdir(parents=True, exist_ok=True)
         self.union.write_trust_dir(self.config.access.trust_dir or self.home / "trust")
         if not self.members:
             self.members = [self.union.enroll(f"{self.sid}-m{i}") for i in range(3)]
-        self._expired = self.union.enroll_expired(f"{self.sid}-expired")
+        self._expired = expired or self.union.enroll_expired(f"{self.sid}-expired")
+        self._start_agent()
+
+    def _start_agent(self) -> None:
         self.agent.start()
         self.move_door(is_open=False)  # the pull-up reads "open" until the door is shut
+        self.agent.poll_door()  # the monitor learns the door is shut
+        if self.partitioned:
+            self._apply_partition()
 
     def stop(self, clean: bool = True) -> None:
         """Stop; `clean=False` is a power cut (no `offline` state, the broker sends the LWT)."""
-        self.agent.stop(clean=clean)
+        if not self.killed:
+            self.agent.stop(clean=clean)
+        self.killed = True
         self.pins.close()
+
+    # --- faults (chaos runs) ---------------------------------------------------------------------
+
+    def kill(self) -> None:
+        """Power cut: the connection drops without DISCONNECT (the broker sends the will), the
+        agent stops without publishing `offline`; journal, ledger and identity stay on disk."""
+        if self.killed:
+            return
+        self.killed = True
+        self.agent.stop(clean=False)
+
+    def restart(self) -> None:
+        """Power back: a fresh agent on the same journal, identity and pins."""
+        if not self.killed:
+            self.kill()
+        self._build()
+        self.killed = False
+        self._start_agent()
+
+    def partition(self, on: bool) -> None:
+        """Cut (`on`) or restore the station's network: a blackhole, the socket stays open and
+        nothing is read or written; the door keeps admitting members and journaling. Needs the
+        shared loop (fleet mode)."""
+        if self.loop is None:
+            raise RuntimeError("partition needs the shared network loop (Fleet(shared_loop=True))")
+        self.partitioned = on
+        self._apply_partition()
+
+    def _apply_partition(self) -> None:
+        partition = getattr(self.loop, "partition", None)
+        if partition is not None:
+            partition(self.sid, self.partitioned)
+
+    def reset_connection(self) -> None:
+        """Close the TCP connection under the link (the broker sees a drop); it reconnects."""
+        link = self.agent.link
+        if link is not None and not self.killed:
+            link.drop_connection()
+
+    @property
+    def clock_offset_s(self) -> float:
+        return self.clock.offset_s
+
+    @clock_offset_s.setter
+    def clock_offset_s(self, value: float) -> None:
+        """Skew the station's wall clock (seconds, + ahead); payload `ts` and decisions follow."""
+        self.clock.offset_s = float(value)
+
+    def freeze_camera(self, on: bool) -> None:
+        """A frozen camera reads no codes: visits go unread and, after the camera health's
+        `down_after_s` of heartbeats, `camera_down` is raised; unfreezing clears it."""
+        self.camera_frozen = on
+        if not on and not self.killed:
+            noise = np.random.default_rng(self.rng.getrandbits(32))
+            self.agent.on_frame(noise.integers(0, 255, (48, 64), dtype=np.uint8))
+
+    @property
+    def ledger(self) -> list[LedgerEntry]:
+        """Everything this station ever journaled, acked or not, oldest first."""
+        return read_ledger(self.ledger_path)
 
     def _next_text(self) -> str:
         t = int(self.agent.clock.now().timestamp())
@@ -155,6 +427,11 @@ class SimStation:
 
     def visit(self) -> list[Decision]:
         """A member walks up and holds a phone to the camera; returns the decisions made."""
+        if self.killed:
+            return []
+        if self.camera_frozen:
+            self.agent.on_frame(None)
+            return []
         text = self._next_text()
         if not self.render_frames:
             decisions = [self.agent.scan_text(text)]
@@ -189,11 +466,29 @@ class SimStation:
         """Someone pushes the door open or it swings shut (the reed switch follows)."""
         set_door(self.pins, CONTACT_PIN, is_open=is_open)
 
+    def swing_door(self, *, is_open: bool) -> None:
+        """Move the door and let the agent see it now (the fleet has no door loop running)."""
+        if self.killed:
+            return
+        self.move_door(is_open=is_open)
+        self.agent.poll_door()
+        if isinstance(self.door, LightRelay):
+            self.door.step()
+
     def press_exit(self) -> None:
         """Someone inside presses the exit button."""
         press_button(self.pins, EXIT_PIN)
 
     def heartbeat(self) -> None:
         """Publish one telemetry message (the fleet scheduler calls this periodically)."""
+        if self.killed:
+            return
         self._step_footfall()  # closes footfall intervals on time even without visits
+        if self.camera_frozen:
+            self.agent.on_frame(None)
+        if self.light_hardware:  # the fleet runs no door loop: timers and mode go here
+            self.agent.poll_door()
+            self.agent.housekeeping()
+            if isinstance(self.door, LightRelay):
+                self.door.step()
         self.agent.publish_telemetry()

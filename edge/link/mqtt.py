@@ -45,6 +45,13 @@ docs/operations.md "Liveness timing"):
 Mosquitto 2.0 also sends every will at once when it shuts down and keeps them as retained;
 `LostGuard` holds those until the births cancel them.
 
+External loop (`loop=`, e.g. `firmware_sim.netloop.NetLoop`, for a fleet of thousands of
+stations in one process): no thread of the link's own. The loop's thread runs paho's reads,
+writes and keepalive, the connects and the reconnect backoff (scheduled, never slept: one
+station's wait must not stall the others), and the drain (`kick()` schedules a pass; a tick
+each second checks the ack timeout). Default `loop=None`: paho's `loop_start()` and a drain
+thread, as on a real station.
+
 Cloud down: while the retained `_cloud/state` says `online: false` nothing is drained (the
 cloud could not ack it); rows pile up in the journal and go when it says `true` again.
 
@@ -61,9 +68,10 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -107,6 +115,25 @@ CommandHandler = Callable[[str, bytes], CmdResultPayload | None]
 ConfigHandler = Callable[[bytes], CmdResultPayload | None]
 
 
+class ExternalLoop(Protocol):
+    """What the link needs from a shared network loop (`firmware_sim.netloop.NetLoop`)."""
+
+    @property
+    def in_loop(self) -> bool: ...
+
+    def attach(self, client: mqtt.Client, *, tick: Callable[[], None] | None = None) -> None: ...
+
+    def detach(self, client: mqtt.Client) -> None: ...
+
+    def connect(self, client: mqtt.Client) -> None: ...
+
+    def call_soon(self, fn: Callable[[], object]) -> None: ...
+
+    def call_later(self, delay_s: float, fn: Callable[[], object]) -> Any: ...
+
+    def run(self, fn: Callable[[], Any], timeout_s: float = 10.0) -> Any: ...
+
+
 def _shutdown(client: mqtt.Client) -> None:
     """Shut the client's TCP connection down without an MQTT DISCONNECT."""
     sock = client.socket()
@@ -132,8 +159,10 @@ class Link:
         on_config: ConfigHandler | None = None,
         rng: random.Random | None = None,
         status: Callable[[], tuple[Status, str | None]] | None = None,
+        loop: ExternalLoop | None = None,
     ) -> None:
         self.config = config
+        self.loop = loop  # None: paho's own thread and a drain thread (a real station)
         self.sid = config.station_id
         self.journal = journal
         self.meta = meta
@@ -156,6 +185,8 @@ class Link:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._drain_thread: threading.Thread | None = None
+        self._drain_queued = False  # external loop: a drain pass is already scheduled
+        self._reconnect_timer: Any = None  # external loop: the pending reconnect
         self.outbox = Outbox(
             journal,
             max_inflight=config.mqtt.max_inflight,
@@ -204,10 +235,11 @@ class Link:
         client.on_message = self._guard(self._on_other)
         self._client = client
         self._stopping.clear()
-        self._drain_thread = threading.Thread(
-            target=self._drain_loop, name=f"drain-{self.sid}", daemon=True
-        )
-        self._drain_thread.start()
+        if self.loop is None:
+            self._drain_thread = threading.Thread(
+                target=self._drain_loop, name=f"drain-{self.sid}", daemon=True
+            )
+            self._drain_thread.start()
         properties = None
         if v5:  # also with will_delay_s = 0: the session still keeps acks over a short flap
             properties = Properties(PacketTypes.CONNECT)
@@ -224,7 +256,11 @@ class Link:
             clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
         )
-        client.loop_start()
+        if self.loop is None:
+            client.loop_start()
+            return
+        self.loop.attach(client, tick=self._tick)
+        self.loop.call_soon(lambda: self._connect_now(client))
 
     def stop(self) -> None:
         """Publish the retained `offline` state and disconnect cleanly (no LWT)."""
@@ -242,11 +278,15 @@ class Link:
                     qos=1,
                     retain=True,
                 )
-                info.wait_for_publish(timeout=STOP_PUBLISH_TIMEOUT_S)
+                if self.loop is None or not self.loop.in_loop:
+                    info.wait_for_publish(timeout=STOP_PUBLISH_TIMEOUT_S)
             except Exception:  # stopping must finish even if the broker just went away
                 log.warning("%s: could not publish offline state", self.sid, exc_info=True)
         client.disconnect()
-        client.loop_stop()
+        if self.loop is None:
+            client.loop_stop()
+        else:
+            self._leave_loop(client, wait_s=STOP_PUBLISH_TIMEOUT_S)
         self._connected.clear()
         self._client = None
 
@@ -256,6 +296,11 @@ class Link:
         if client is None:
             return
         self._halt_drain()
+        if self.loop is not None:
+            self._leave_loop(client, wait_s=0.0)
+            self._connected.clear()
+            self._client = None
+            return
         # paho has no public way to end its thread without sending DISCONNECT: raise its
         # stop flag first so the cut below ends the loop at once instead of reconnecting.
         client._thread_terminate = True
@@ -275,12 +320,81 @@ class Link:
         if self._drain_thread is not None:
             self._drain_thread.join(timeout=5)
             self._drain_thread = None
+        timer, self._reconnect_timer = self._reconnect_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    # --- external loop (no thread of our own) ----------------------------------------------------
+
+    def _leave_loop(self, client: mqtt.Client, *, wait_s: float) -> None:
+        """Give the loop `wait_s` to write what is queued (the DISCONNECT), then cut and detach."""
+        loop = self.loop
+        assert loop is not None
+        deadline = time.monotonic() + wait_s  # real time: a simulated clock may stand still
+        while client.socket() is not None and time.monotonic() < deadline:
+            if loop.in_loop:
+                break  # cannot wait for ourselves
+            time.sleep(0.005)  # _stopping is set by now: it cannot pace this
+
+        def leave() -> None:
+            loop.detach(client)
+            sock = client.socket()
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # no DISCONNECT: the broker sends the will
+                sock.close()
+
+        loop.run(leave)
+
+    def _connect_now(self, client: mqtt.Client) -> None:
+        """On the loop thread: one connect attempt; a failure schedules the next one."""
+        self._reconnect_timer = None
+        if client is not self._client or self._stopping.is_set() or self.fatal is not None:
+            return
+        assert self.loop is not None
+        try:
+            self.loop.connect(client)
+        except Exception as exc:  # refused, unreachable, partitioned, timed out
+            self.stats["connect_failures"] += 1
+            log.debug("%s: connect failed: %s", self.sid, exc)
+            self._schedule_reconnect(client)
+
+    def _schedule_reconnect(self, client: mqtt.Client) -> None:
+        """paho's doubling backoff plus the jitter, as a timer on the loop (never a sleep)."""
+        assert self.loop is not None
+        cfg = self.config.mqtt
+        step = min(cfg.reconnect_min_s * 2**self._failures, cfg.reconnect_max_s)
+        self._failures = min(self._failures + 1, 32)
+        delay = step + self.rng.uniform(0.0, cfg.reconnect_jitter * step)
+        self.stats["reconnect_waits"] += 1
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.cancel()
+        self._reconnect_timer = self.loop.call_later(delay, lambda: self._connect_now(client))
+
+    def _tick(self) -> None:
+        """Every second on the loop thread: resend the window if the cloud stopped acking."""
+        if self.outbox.inflight and self.outbox.timed_out():
+            self.kick()
+
+    def _drain_pass(self) -> None:
+        """On the loop thread: publish up to the free window (what the drain thread does)."""
+        self._drain_queued = False
+        try:
+            while not self._stopping.is_set() and self._drain_once():
+                pass
+        except Exception:
+            self.stats["errors"] += 1
+            log.exception("%s: drain failed; retrying on the next wake", self.sid)
 
     # --- outbound ----------------------------------------------------------------------------
 
     def kick(self) -> None:
-        """Wake the drain: a row was just journaled."""
-        self._wake.set()
+        """Wake the drain: a row was just journaled (or an ack, a connect made room)."""
+        if self.loop is None:
+            self._wake.set()
+        elif not self._drain_queued and not self._stopping.is_set():
+            self._drain_queued = True
+            self.loop.call_soon(self._drain_pass)
 
     def publish_telemetry(self, payload: TelemetryPayload) -> None:
         """Live heartbeat at QoS 0, not journaled: a missed one is replaced by the next."""
@@ -367,7 +481,7 @@ class Link:
         self.stats["connects"] += 1
         self._connected.set()
         log.info("%s: connected, session %d", self.sid, self.sess)
-        self._wake.set()
+        self.kick()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
@@ -377,7 +491,11 @@ class Link:
         if was:
             self.stats["disconnects"] += 1
             log.info("%s: disconnected (%s)", self.sid, reason)
-        if not self._stopping.is_set() and self.fatal is None:
+        if self._stopping.is_set() or self.fatal is not None:
+            return
+        if self.loop is not None:
+            self._schedule_reconnect(client)  # paho reconnects only in its own loop
+        else:
             self._jitter()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -419,7 +537,7 @@ class Link:
         self.stats["acks"] += 1
         if self.on_ack is not None:
             self.on_ack(ack.upto_seq)
-        self._wake.set()
+        self.kick()
 
     def _on_trust(self, message: mqtt.MQTTMessage) -> None:
         if not message.payload:
@@ -442,7 +560,7 @@ class Link:
             # The cloud may have lost what was in flight while it was down: send it again.
             log.info("%s: cloud is back, resending the unacked window", self.sid)
             self.outbox.restart(reconnected=False)
-            self._wake.set()
+            self.kick()
 
     def _on_command(self, message: mqtt.MQTTMessage) -> None:
         try:
@@ -481,7 +599,7 @@ class Link:
         if client is not None and self.connected:
             # A new SUBSCRIBE on the same filter makes the broker send the retained copies.
             client.subscribe(f"{topics.PREFIX}/trust/#", 1)
-        self._wake.set()
+        self.kick()
 
     def _on_other(self, message: mqtt.MQTTMessage) -> None:
         log.debug("%s: unexpected message on %s", self.sid, message.topic)
