@@ -11,7 +11,7 @@ from edge.config import PASSWORD_ENV, EdgeConfig, MqttConfig, load_config
 def test_defaults_are_valid() -> None:
     config = EdgeConfig()
     assert config.mqtt.protocol == 5
-    assert config.mqtt.max_inflight == 20
+    assert config.mqtt.max_inflight == 1000
     assert config.door.relay_pin == 17
     assert config.access.window_s == 30
     assert config.telemetry_interval_s == 30
