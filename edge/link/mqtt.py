@@ -556,9 +556,10 @@ class Link:
             log.warning("%s: bad cloud state: %s", self.sid, exc)
             return
         was, self.cloud_online = self.cloud_online, online
-        if online and was is False:
-            # The cloud may have lost what was in flight while it was down: send it again.
-            log.info("%s: cloud is back, resending the unacked window", self.sid)
+        # The cloud may have lost what was in flight while it was down, or (first word after
+        # a connect) what was sent before any ingest had subscribed: send it again.
+        if online and (was is False or (was is None and self.outbox.inflight)):
+            log.info("%s: cloud is up, resending the unacked window", self.sid)
             self.outbox.restart(reconnected=False)
             self.kick()
 

@@ -152,6 +152,23 @@ def test_draining_pauses_while_the_cloud_is_down(rig, watch, mosquitto) -> None:
     assert [e["seq"] for e in watcher.on(EVENTS)] == [1, 2, 3, 4]
 
 
+def test_what_went_out_before_any_cloud_listened_goes_again_at_its_first_word(
+    rig, watch, mosquitto
+) -> None:
+    """A station up before any ingest worker: its first items reach no subscriber and the
+    broker drops them. When the cloud first says `online`, the window goes out again rather
+    than waiting for the ack timeout."""
+    r = rig(mosquitto.url, ack_timeout_s=600)
+    r.link.start()
+    wait_until(lambda: r.link.connected, what="connect")
+    r.append(2)
+    wait_until(lambda: r.link.outbox.inflight == 2, what="sent into the void")
+    watcher = watch()  # the cloud arrives
+    watcher.publish(topics.CLOUD_STATE, CloudStatePayload(online=True).to_bytes(), retain=True)
+    watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 2, timeout=5)
+    assert [e["seq"] for e in watcher.on(EVENTS)] == [1, 2]
+
+
 def test_reconnect_waits_carry_jitter(tmp_path: Path) -> None:
     """Nothing listens on the port: each failed attempt adds a random share of the step."""
     config = EdgeConfig(
