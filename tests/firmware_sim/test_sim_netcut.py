@@ -165,7 +165,8 @@ def test_a_connection_made_during_a_cut_goes_through_at_heal_if_still_waiting(
 
 
 def test_a_broker_that_is_down_resets_the_client() -> None:
-    with NetCut(("127.0.0.1", free_port())) as cut, connect(cut) as sock:  # nothing listens
-        with pytest.raises((ConnectionResetError, EOFError)):
+    with NetCut(("127.0.0.1", free_port())) as cut:  # nothing listens upstream
+        # The reset may come while connecting (a loaded machine) or at the first read.
+        with pytest.raises((ConnectionResetError, EOFError)), connect(cut) as sock:
             recv_exactly(sock, 1)
         assert cut.stats["upstream_refused"] == 1

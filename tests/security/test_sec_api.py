@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -269,7 +270,10 @@ def test_size_limits_asgi_edge_cases() -> None:
             sent.append(message)
 
         scope = {"type": "http", "method": "POST", "path": "/x", "headers": headers}
-        asyncio.run(limits(scope, receive, send))
+        # On a thread of its own: Playwright's sync API (page tests earlier in the same
+        # session) leaves an event loop running on the main thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, limits(scope, receive, send)).result()
         return int(sent[0]["status"])
 
     part = {"type": "http.request", "body": b"12345", "more_body": True}

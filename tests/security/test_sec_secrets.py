@@ -41,11 +41,15 @@ SECRET_PATTERNS = {
 }
 
 
+SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
+
+
 def test_repository_holds_no_secrets() -> None:
     listed = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout  # CI runs in a git checkout: no git here is a failure, not a skip
-    files = [ROOT / name for name in listed.decode().split("\0") if name]
+    # This file holds the patterns and fake samples that must match them.
+    files = [ROOT / name for name in listed.decode().split("\0") if name and name != SELF]
     assert len(files) > 100
     found = []
     for path in files:
