@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -121,13 +121,7 @@ class Monitor:
             if not _try_lock(conn):
                 return Report(skipped=True)
             report = self._judge(conn, now)
-        report = Report(
-            report.stations,
-            report.raised,
-            report.cleared,
-            report.history,
-            seconds=time.perf_counter() - started,
-        )
+        report = replace(report, seconds=time.perf_counter() - started)
         self.runs += 1
         self.last = report
         return report
