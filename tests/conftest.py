@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'waystation.db'}"
         return
-    base = request.getfixturevalue("pg_base_url")
+    with pg_schema(request.getfixturevalue("pg_base_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_base_url: str) -> Iterator[str]:
+    """A URL to a fresh PostgreSQL schema of its own (tests that need PostgreSQL only)."""
+    with pg_schema(pg_base_url) as url:
+        yield url
+
+
+@contextmanager
+def pg_schema(base: str) -> Iterator[str]:
+    """A new schema in the test database for the block, dropped after it; its URL."""
     schema = f"ws_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, poolclass=NullPool)
     with admin.begin() as conn:

@@ -9,14 +9,10 @@ no journal backlog.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from firmware_sim.chaos import CLOUD_USER, ChaosConfig, ChaosRun
 from firmware_sim.faults import ALL_KINDS
@@ -31,24 +27,6 @@ SEED = 3
 
 def password(user: str) -> str:
     return f"pw-{user}-{SEED}"
-
-
-@pytest.fixture
-def pg_url(pg_base_url: str) -> Iterator[str]:
-    schema = f"ws_chaos_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg_base_url, poolclass=NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield (
-            make_url(pg_base_url)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_a_chaos_run_with_every_fault_loses_and_duplicates_nothing(
