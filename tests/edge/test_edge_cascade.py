@@ -10,6 +10,8 @@ from edge.camera.qr import to_gray
 from firmware_sim.scenes import random_door, render_empty, render_phone_qr
 from firmware_sim.union import SimUnion
 
+ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"  # QR alphanumeric mode
+
 T0 = 1_772_366_400
 
 
@@ -41,10 +43,17 @@ def test_cascade_reads_more_than_either_reader_alone(
     assert cascade.hits["zxing_up2"] + cascade.hits["zxing_up2_sharp"] > 0  # retries pay
 
 
+# A fixed code of a WS1 presentation's length (292 characters, QR alphanumeric): a real
+# presentation carries a fresh ECDSA signature every run, and which far phones plain zxing-cpp
+# happens to read changes with it.
+_RNG = np.random.default_rng(12345)
+FAR_TEXT = "WS1:" + "".join(ALPHANUMERIC[int(i)] for i in _RNG.integers(0, 45, 288))
+
+
 def test_far_phones_are_read_by_the_upscaled_retry() -> None:
-    text = SimUnion.create(5).enroll("m").present(T0)
+    text = FAR_TEXT
     missed = recovered = 0
-    for seed in range(8):
+    for seed in range(12):
         # 90 px for 65 modules: ~1.4 px a module, below zxing-cpp's plain reach.
         frame = render_phone_qr(
             text, code_px=90, blur=0.6, noise=3, rng=np.random.default_rng(seed)
