@@ -46,15 +46,13 @@ from sqlalchemy import select
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ingest_throughput import cpu_s, fresh_db, wait_ready
+from benchmarks.ingest_throughput import cpu_s, fresh_db, start_ingest, wait_ready
 from cloud.db import init_db, make_engine
 from cloud.models import Event
 from cloud.registry import upsert
 from firmware_sim.fleet import TIMEZONE, Fleet, make_records
 from firmware_sim.union import SimUnion
 from waystation.mosquitto import MosquittoProcess, free_port
-
-WAYSTATION = str(Path(sys.executable).with_name("waystation"))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -78,26 +76,7 @@ def run(
         records = make_records(size, seed=7)
         upsert(engine, records)
         ports = [free_port() for _ in range(workers)]
-        procs = [
-            subprocess.Popen(
-                [
-                    WAYSTATION,
-                    "cloud",
-                    "ingest",
-                    "--broker",
-                    broker.url,
-                    "--db",
-                    url,
-                    "--metrics-port",
-                    str(p),
-                    "--metrics-addr",
-                    "127.0.0.1",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for p in ports
-        ]
+        procs = start_ingest(broker.url, url, ports)
         wait_ready(ports)
         fleet = Fleet(
             records, SimUnion.create(7), broker_url=broker.url, workdir=workdir / "stations",

@@ -204,6 +204,30 @@ def wait_ready(ports: list[int], timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
+def start_ingest(broker_url: str, db_url: str, ports: list[int]) -> list[subprocess.Popen[bytes]]:
+    """One `waystation cloud ingest` process per metrics port, output discarded."""
+    return [
+        subprocess.Popen(
+            [
+                WAYSTATION,
+                "cloud",
+                "ingest",
+                "--broker",
+                broker_url,
+                "--db",
+                db_url,
+                "--metrics-port",
+                str(port),
+                "--metrics-addr",
+                "127.0.0.1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+
+
 def run(kind: str, workers: int, n: int, stations: int, broker: MosquittoProcess) -> dict:
     url, cleanup = fresh_db(kind)
     engine = make_engine(url)
@@ -213,26 +237,7 @@ def run(kind: str, workers: int, n: int, stations: int, broker: MosquittoProcess
         upsert(engine, [StationRecord(id=s, name=s, lat=31.2, lon=121.4) for s in sids])
         payloads = messages(n, sids)
         ports = [free_port() for _ in range(workers)]
-        procs = [
-            subprocess.Popen(
-                [
-                    WAYSTATION,
-                    "cloud",
-                    "ingest",
-                    "--broker",
-                    broker.url,
-                    "--db",
-                    url,
-                    "--metrics-port",
-                    str(p),
-                    "--metrics-addr",
-                    "127.0.0.1",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for p in ports
-        ]
+        procs = start_ingest(broker.url, url, ports)
         try:
             wait_ready(ports)
             broker_cpu0 = cpu_s(broker.proc.pid)  # type: ignore[union-attr]

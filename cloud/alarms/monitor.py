@@ -139,9 +139,10 @@ class Monitor:
 
     def _judge(self, conn: Connection, now: datetime) -> Report:
         rows = store.open_rows(conn, source=SOURCE)
-        states = conn.execute(_STATES.where(~self._quiet(now))).all()
+        quiet = self._quiet(now)
+        states = conn.execute(_STATES.where(~quiet)).all()
         states += conn.execute(
-            _STATES.where(self._quiet(now), STATE.c.station_id.in_({sid for sid, _ in rows}))
+            _STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows}))
         ).all()
         changed: set[str] = set()
         raised = cleared = history = 0
