@@ -220,7 +220,8 @@ class NetCut:
         try:
             upstream = socket.create_connection(self.target, timeout=5)
             upstream.settimeout(None)
-            if first:
+            if first:  # what the client sent while the upstream connection was being made
+                self.stats["bytes_up"] += len(first)
                 upstream.sendall(first)
         except OSError:
             self.stats["upstream_refused"] += 1
@@ -252,8 +253,8 @@ class NetCut:
                 if not data:
                     dst.shutdown(socket.SHUT_WR)  # pass the FIN on
                     return
+                self.stats[f"bytes_{way}"] += len(data)  # before: the echo may beat it back
                 dst.sendall(data)
-                self.stats[f"bytes_{way}"] += len(data)
         except ConnectionResetError:
             conn.reset()  # pass the RST on
         except (OSError, ValueError):
