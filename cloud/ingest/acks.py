@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
+from cloud.ingest import pgbulk
 from cloud.ingest.store import RECEIVED, STATE, Outcome
 
 SCAN = 1_000  # seqs read per query while walking; a reconnect replay is usually far fewer
@@ -83,7 +84,15 @@ def advance_many(conn: Connection, sids: list[str]) -> dict[str, tuple[int, int]
         result[sid] = (before, after)
         if after > before:
             updates.append({"b_sid": sid, "b_upto": after})
-    if updates:
+    if updates and conn.dialect.name == "postgresql":
+        pgbulk.update(
+            conn,
+            STATE,
+            [{"station_id": u["b_sid"], "acked_seq": u["b_upto"]} for u in updates],
+            key="station_id",
+            guard="t.acked_seq < v.acked_seq",
+        )
+    elif updates:
         conn.execute(
             update(STATE)
             .where(s.station_id == bindparam("b_sid"), s.acked_seq < bindparam("b_upto"))

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cloud.alarms import edge as edge_alarms
 from cloud.alarms import rules as alarm_rules
 from cloud.alarms import store as alarm_store
 from cloud.commands import service as commands
+from cloud.ingest import pgbulk
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
 from cloud.models import (
     DeadLetter,
@@ -56,6 +57,7 @@ RECEIVED = table(ReceivedSeq)
 TELEMETRY = table(Telemetry)
 DEAD = table(DeadLetter)
 HISTORY = table(StatusChange)
+_KIND_NAME = {k: k.value for k in Kind}  # str(member) is a Python call per row
 
 
 @dataclass(slots=True)
@@ -163,35 +165,13 @@ def _event_row(item: Item) -> dict[str, Any]:
     return row
 
 
-def _unnest_insert(
-    conn: Connection, tbl: Table, rows: list[dict[str, Any]], conflict: str, returning: str = ""
-) -> Any:
-    """PostgreSQL: `INSERT … SELECT FROM unnest(arrays) ON CONFLICT …`, one array per column.
-
-    One statement with a constant text whatever the batch size, so psycopg prepares it once;
-    executemany sent one statement per row and a multi-row VALUES list is re-parsed every
-    batch. Twice the ingest rate into PostgreSQL on the benchmark (see docs/cloud.md).
-    """
-    cols = list(rows[0])
-    types = [tbl.c[c].type.compile(dialect=conn.dialect) for c in cols]
-    arrays = ", ".join(f"CAST(:{c} AS {t}[])" for c, t in zip(cols, types, strict=True))
-    # Identifiers come from our table metadata and the fixed strings of the callers; every
-    # value is a bound parameter.
-    sql = (
-        f"INSERT INTO {tbl.name} ({', '.join(cols)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
-        f"ON CONFLICT {conflict}{' RETURNING ' + returning if returning else ''}"
-    )
-    params = {c: [r[c] for r in rows] for c in cols}
-    return conn.execute(text(sql), params)
-
-
 def _insert_events(conn: Connection, items: list[Item]) -> None:
     if items:
         rows = sorted(
             (_event_row(i) for i in items), key=lambda r: (r["station_id"], r["event_id"])
         )
         if conn.dialect.name == "postgresql":
-            _unnest_insert(conn, EVENT, rows, "(station_id, event_id) DO NOTHING")
+            pgbulk.insert(conn, EVENT, rows, "(station_id, event_id) DO NOTHING")
             return
         stmt = _insert(conn, EVENT).on_conflict_do_nothing(
             index_elements=["station_id", "event_id"]
@@ -230,7 +210,7 @@ def _upsert_footfall(conn: Connection, items: list[Item]) -> None:
             f"(station_id, interval_start) DO UPDATE SET {sets} "
             "WHERE footfall_interval.seq < excluded.seq"
         )
-        _unnest_insert(conn, FOOTFALL, [rows[k] for k in sorted(rows)], conflict)
+        pgbulk.insert(conn, FOOTFALL, [rows[k] for k in sorted(rows)], conflict)
         return
     stmt = _insert(conn, FOOTFALL)
     stmt = stmt.on_conflict_do_update(
@@ -259,15 +239,15 @@ def _record_seqs(conn: Connection, items: list[Item]) -> Outcome:
         return outcome
     rows = [
         {
-            "station_id": sid,
-            "seq": seq,
-            "kind": "dead_letter" if item.refused else str(item.kind),
+            "station_id": key[0],
+            "seq": key[1],
+            "kind": "dead_letter" if (item := first[key]).refused else _KIND_NAME[item.kind],
             "received_at": item.received_at,
         }
-        for (sid, seq), item in sorted(first.items(), key=lambda kv: kv[0])
+        for key in sorted(first)
     ]
     if conn.dialect.name == "postgresql":
-        result = _unnest_insert(
+        result = pgbulk.insert(
             conn, RECEIVED, rows, "(station_id, seq) DO NOTHING", "station_id, seq"
         )
     else:
@@ -277,7 +257,7 @@ def _record_seqs(conn: Connection, items: list[Item]) -> Outcome:
             .returning(RECEIVED.c.station_id, RECEIVED.c.seq)
         )
         result = conn.execute(stmt, rows)
-    new = {(r.station_id, r.seq) for r in result}
+    new = {(sid, seq) for sid, seq in result}  # unpacking a Row: no per-column lookup
     for (sid, seq), item in keyed:
         if (sid, seq) not in new or first[(sid, seq)] is not item:
             outcome.replayed.add(sid)
@@ -410,9 +390,19 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
 
 def _touch_last_seen(conn: Connection, items: list[Item]) -> None:
     """Any live (non-retained) message proves the station is connected right now."""
-    rows = [{"b_sid": sid, "b_at": i.received_at} for sid, i in sorted(_latest(items).items())]
-    if not rows:
+    latest = sorted(_latest(items).items())
+    if not latest:
         return
+    if conn.dialect.name == "postgresql":
+        pgbulk.update(
+            conn,
+            STATE,
+            [{"station_id": sid, "last_seen": i.received_at} for sid, i in latest],
+            key="station_id",
+            guard="t.last_seen IS NULL OR t.last_seen < v.last_seen",
+        )
+        return
+    rows = [{"b_sid": sid, "b_at": i.received_at} for sid, i in latest]
     at = bindparam("b_at", type_=STATE.c.last_seen.type)
     fresher = or_(STATE.c.last_seen.is_(None), STATE.c.last_seen < at)
     conn.execute(

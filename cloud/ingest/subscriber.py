@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from cloud.ingest.handlers import Clock, Ingestor
 from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.mqttclient import BurstClient
 from cloud.models import utcnow
 from cloud.settings import Settings
 from protocol import topics
@@ -71,6 +72,7 @@ RETAINED_LOST_HOLD_S = 15.0
 # split across workers; cmd_result closes the ops commands (cloud.commands)
 STREAM_KINDS = (Kind.EVENTS, Kind.FOOTFALL, Kind.TELEMETRY, Kind.CMD_RESULT)
 RETAINED_KINDS = (Kind.STATE, Kind.META)  # every worker, plain subscription
+STATE_SUFFIX = f"/{Kind.STATE.value}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class LostGuard:
 
     def offer(self, msg: Received, now: float) -> bool:
         """True if `msg` is a `lost` that is now held (the caller must not store it)."""
+        if not msg.topic.endswith(STATE_SUFFIX):
+            return False  # the stream kinds, nearly every message: no parse
         try:
             parsed = topics.parse(msg.topic)
             if parsed.kind is not Kind.STATE:
@@ -188,7 +192,7 @@ class IngestWorker:
         self._writer: threading.Thread | None = None
         self._sub_mid: int | None = None
         self._v5 = settings.mqtt_protocol == 5
-        self._client = mqtt.Client(
+        self._client = BurstClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=None if self._v5 else not self.persistent,

@@ -1,0 +1,185 @@
+"""BurstClient: fewer system calls, same MQTT. Unit tests of its sockets, then a real broker."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cloud.ingest.mqttclient import RECV_BYTES, BufferedSocket, BurstClient, QuietWake
+from waystation.mosquitto import MosquittoProcess
+
+
+@pytest.fixture
+def pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_small_reads_are_served_from_one_large_read(pair: tuple[socket.socket, ...]) -> None:
+    a, b = pair
+    b.sendall(b"\x30\x05hello\x30\x03abc")
+    buffered = BufferedSocket(a)
+    assert buffered.recv(1) == b"\x30"
+    assert buffered.pending() == 11  # the rest is already in user space
+    assert buffered.recv(1) == b"\x05"
+    assert buffered.recv(5) == b"hello"
+    assert buffered.recv(100) == b"\x30\x03abc"  # never more than what is buffered
+    assert buffered.pending() == 0
+    with pytest.raises(BlockingIOError):  # empty: the socket's own behaviour shows through
+        buffered.recv(1)
+    b.close()
+    assert buffered.recv(1) == b""  # closed by the peer
+
+
+def test_a_read_larger_than_the_buffer_asks_the_socket_for_all_of_it(
+    pair: tuple[socket.socket, ...],
+) -> None:
+    a, b = pair
+    big = bytes(range(256)) * (RECV_BYTES // 128)  # 2 × RECV_BYTES
+    threading.Thread(target=b.sendall, args=(big,)).start()
+    buffered = BufferedSocket(a)
+    got = bytearray()
+    deadline = time.monotonic() + 5
+    while len(got) < len(big) and time.monotonic() < deadline:
+        try:
+            got += buffered.recv(len(big) - len(got))
+        except BlockingIOError:
+            time.sleep(0.001)
+    assert bytes(got) == big
+
+
+def test_held_sends_leave_in_one_piece_and_in_order(pair: tuple[socket.socket, ...]) -> None:
+    a, b = pair
+    buffered = BufferedSocket(a)
+    buffered.holding = True
+    assert buffered.send(b"one") == 3
+    assert buffered.send(b"two") == 3
+    b.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        b.recv(10)  # nothing sent while holding
+    buffered.holding = False
+    buffered.flush()
+    assert b.recv(10) == b"onetwo"
+    assert buffered.unsent == 0
+    assert buffered.send(b"three") == 5  # not holding: straight through
+    assert b.recv(10) == b"three"
+
+
+def test_what_the_kernel_refuses_waits_and_later_sends_queue_behind_it(
+    pair: tuple[socket.socket, ...],
+) -> None:
+    a, b = pair
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    buffered = BufferedSocket(a)
+    chunk = b"x" * 100_000
+    buffered.holding = True
+    buffered.send(chunk)
+    buffered.holding = False
+    buffered.flush()
+    assert 0 < buffered.unsent < len(chunk)  # the kernel took part of it
+    buffered.send(b"END")  # must not overtake the held bytes
+    got = bytearray()
+    deadline = time.monotonic() + 5
+    while buffered.unsent and time.monotonic() < deadline:
+        got += b.recv(1 << 20)
+        buffered.flush()
+    b.setblocking(False)
+    while True:
+        try:
+            more = b.recv(1 << 20)
+        except BlockingIOError:
+            break
+        got += more
+    assert bytes(got) == chunk + b"END"
+
+
+def test_close_sends_what_is_held_first(pair: tuple[socket.socket, ...]) -> None:
+    a, b = pair
+    buffered = BufferedSocket(a)
+    buffered.holding = True
+    buffered.send(b"\xe0\x00")  # a DISCONNECT, written just before paho closes the socket
+    buffered.close()
+    assert b.recv(10) == b"\xe0\x00"
+    assert b.recv(10) == b""
+
+
+def test_the_wake_up_byte_is_skipped_only_on_the_network_thread() -> None:
+    r, w = socket.socketpair()
+    network = threading.Thread(target=lambda: None)
+    wake = QuietWake(w, network)
+    try:
+        assert wake.send(b"0") == 1  # another thread: really written
+        assert r.recv(10) == b"0"
+        network.run = lambda: wake.send(b"1")  # type: ignore[method-assign]
+        network.start()
+        network.join()
+        r.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            r.recv(10)  # the network thread's own wake-up was not written
+    finally:
+        r.close()
+        w.close()
+
+
+@pytest.mark.integration
+def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """Every message once, in order, and PUBACKed: a session resumed after the burst gets
+    nothing again (a PUBACK stuck in the send buffer would make the broker redeliver)."""
+    n = 5_000
+    got: list[bytes] = []
+    done = threading.Event()
+    connected = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(msg.payload)
+        if len(got) == n:
+            done.set()
+
+    def subscriber() -> BurstClient:
+        client = BurstClient(
+            CallbackAPIVersion.VERSION2, client_id="burst", protocol=MQTTProtocolVersion.MQTTv5
+        )
+        client.on_message = on_message
+        client.on_connect = lambda c, *_: (c.subscribe("burst/#", qos=1), connected.set())
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 300
+        client.connect("127.0.0.1", mosquitto.port, clean_start=False, properties=props)
+        client.loop_start()
+        return client
+
+    client = subscriber()
+    assert connected.wait(10)
+    time.sleep(0.2)  # SUBACK
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    infos = [publisher.publish(f"burst/{i % 7}", f"m{i}".encode(), qos=1) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish(30)
+    assert done.wait(30), f"{len(got)} of {n}"
+    assert got == [f"m{i}".encode() for i in range(n)]
+    time.sleep(0.5)  # PUBACKs go out between bursts
+    client.disconnect()
+    client.loop_stop()
+    got.clear()
+    connected.clear()
+    client = subscriber()
+    assert connected.wait(10)
+    time.sleep(1.0)
+    client.disconnect()
+    client.loop_stop()
+    publisher.loop_stop()
+    assert got == []  # nothing redelivered: every PUBACK reached the broker
