@@ -20,6 +20,7 @@ Same packets, same order, same callbacks.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -120,6 +121,10 @@ class BurstClient(mqtt.Client):
     wake-up socket. Written against paho-mqtt 2.2 (pinned to 2.2.x in pyproject.toml).
     """
 
+    # Called on paho's network thread after each `loop_read` (a burst of messages delivered
+    # to `on_message`), so a consumer can hand them on in one piece (cloud.ingest.inbox).
+    on_burst_end: Callable[[], None] | None = None
+
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
         return sock if self._transport == "websockets" else BufferedSocket(sock)
@@ -131,15 +136,19 @@ class BurstClient(mqtt.Client):
         return rc
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        for _ in range(BURST_PACKETS):
-            sock = self._sock
-            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket):
-                break
-            if sock.pending() <= 0:
-                break
-            rc = super().loop_read(1)
-        return rc
+        try:
+            rc = super().loop_read(max_packets)
+            for _ in range(BURST_PACKETS):
+                sock = self._sock
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket):
+                    break
+                if sock.pending() <= 0:
+                    break
+                rc = super().loop_read(1)
+            return rc
+        finally:
+            if self.on_burst_end is not None:
+                self.on_burst_end()
 
     def loop_write(self) -> MQTTErrorCode:
         sock = self._sock

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
 from cloud.ingest.handlers import Clock, Ingestor
+from cloud.ingest.inbox import Inbox
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.mqttclient import BurstClient
 from cloud.models import utcnow
@@ -185,7 +185,8 @@ class IngestWorker:
         self.fatal: str | None = None  # set when the broker refused us for good
         self.dropped = 0  # messages lost to a full queue
         self.acks_published = 0
-        self._queue: queue.Queue[Received] = queue.Queue(maxsize=QUEUE_MAX)
+        self._inbox: Inbox[Received] = Inbox(QUEUE_MAX)  # paho's thread → the writer
+        self._carry: deque[Received] = deque()  # writer only: taken, not yet in a batch
         self.lost_guard = LostGuard()  # helper E: see LostGuard
         self._epoch = 0  # +1 per disconnect (paho thread); LostGuard drops older `lost`
         self._stopping = threading.Event()
@@ -203,6 +204,7 @@ class IngestWorker:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._client.on_burst_end = self._on_burst_end
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -258,6 +260,7 @@ class IngestWorker:
             return
         # Whatever arrived after the writer finished is committed without acks: its edges
         # re-send it, find it stored, and are acked then.
+        self._on_burst_end()  # paho's thread is gone: hand over its last burst here
         self._drain_into_ingestor()
         if self.lost_guard.held:  # their retained copies reach the next worker's subscribe
             log.info(
@@ -344,14 +347,18 @@ class IngestWorker:
             if topic == topics.CLOUD_STATE:  # matched by ws/v1/+/state: not a station's
                 self._reassert_online(msg.payload)
                 return
-            self._queue.put_nowait(
+            self._inbox.add(
                 Received(topic, bytes(msg.payload), bool(msg.retain), time.monotonic(), self._epoch)
             )
-        except queue.Full:
-            self.dropped += 1
-            self.metrics.dropped.inc()
         except Exception:
             log.exception("ingest %s: could not enqueue a message", self.client_id)
+
+    def _on_burst_end(self) -> None:
+        """paho's thread read what was buffered: hand the burst to the writer in one piece."""
+        dropped = self._inbox.seal()
+        if dropped:
+            self.dropped += dropped
+            self.metrics.dropped.inc(dropped)
 
     def _reassert_online(self, payload: bytes) -> None:
         """The cloud is up while any worker is: when another worker's will (or clean stop)
@@ -385,13 +392,18 @@ class IngestWorker:
         for msg in self.lost_guard.due(self._epoch, self.subscribed.is_set(), now):
             self.ingestor.handle(msg.topic, msg.payload, msg.retained)
 
+    def _next_burst(self, timeout: float | None) -> bool:
+        """Move the oldest handed-over burst into the carry; False if none came in time."""
+        burst = self._inbox.take(timeout)
+        self._carry.extend(burst)
+        return bool(burst)
+
     def _drain_into_ingestor(self, limit: int | None = None) -> None:
+        carry = self._carry
         while limit is None or self.ingestor.pending < limit:
-            try:
-                msg = self._queue.get_nowait()
-            except queue.Empty:
+            if not carry and not self._next_burst(None):
                 return
-            self._take(msg)
+            self._take(carry.popleft())
 
     def _fill_batch(self) -> bool:
         """Collect up to `batch_max` messages, waiting at most `batch_max_wait_s` after the
@@ -399,15 +411,12 @@ class IngestWorker:
         batch_max = self.settings.batch_max
         self._release_lost()
         if self.ingestor.pending == 0:
-            try:
-                msg = self._queue.get(timeout=0.1)
-            except queue.Empty:
+            if not self._carry and not self._next_burst(0.1):
                 return False
-            self._take(msg)
+            self._take(self._carry.popleft())
         deadline = time.monotonic() + self.settings.batch_max_wait_s
         while self.ingestor.pending < batch_max:
-            # What is already queued is taken without blocking: `get(timeout=…)` costs a
-            # condition wait per message, a third of a worker's CPU under load.
+            # What is already handed over is taken without waiting.
             self._drain_into_ingestor(batch_max)
             if self.ingestor.pending >= batch_max:
                 break
@@ -415,11 +424,8 @@ class IngestWorker:
             if remaining <= 0 or self._stopping.is_set():
                 self._drain_into_ingestor(batch_max)
                 break
-            try:
-                msg = self._queue.get(timeout=remaining)
-            except queue.Empty:
+            if not self._next_burst(remaining):
                 break
-            self._take(msg)
         return True
 
     def _observe(self, size: int, started: float) -> None:
@@ -430,7 +436,7 @@ class IngestWorker:
         if self._oldest is not None:
             m.lag.set(now - self._oldest)
         self._oldest = None
-        m.queue.set(self._queue.qsize())
+        m.queue.set(len(self._inbox) + len(self._carry))
         m.sync_counts(self.ingestor.stats)
 
     def _write_loop(self) -> None:
