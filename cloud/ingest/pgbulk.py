@@ -28,27 +28,42 @@ def insert(
     conn: Connection,
     tbl: Table,
     rows: list[dict[str, Any]],
-    conflict: str,
+    conflict: str = "",
     returning: str = "",
 ) -> CursorResult[Any]:
-    """`INSERT INTO tbl (columns of rows[0]) … ON CONFLICT {conflict} [RETURNING …]`."""
+    """`INSERT INTO tbl (columns of rows[0]) … [ON CONFLICT {conflict}] [RETURNING …]`.
+
+    A value may be an `orjson.Fragment`: JSON already serialised (e.g. by pydantic), for a
+    json column."""
     cols = ", ".join(rows[0])
     sql = (
-        f"INSERT INTO {tbl.name} ({cols}) SELECT {cols} FROM {_recordset(tbl)} "  # noqa: S608
-        f"ON CONFLICT {conflict}{' RETURNING ' + returning if returning else ''}"
+        f"INSERT INTO {tbl.name} ({cols}) SELECT {cols} FROM {_recordset(tbl)}"  # noqa: S608
+        f"{' ON CONFLICT ' + conflict if conflict else ''}"
+        f"{' RETURNING ' + returning if returning else ''}"
     )
     return conn.execute(text(sql), {"rows": orjson.dumps(rows).decode()})
 
 
 def update(
-    conn: Connection, tbl: Table, rows: list[dict[str, Any]], *, key: str, guard: str
+    conn: Connection,
+    tbl: Table,
+    rows: list[dict[str, Any]],
+    *,
+    key: str,
+    guard: str,
+    keep_if_null: frozenset[str] = frozenset(),
 ) -> None:
     """Set every other column of `rows` on the row with the same `key`, where `guard` holds
-    (SQL over `t`, the stored row, and `v`, the new values).
+    (SQL over `t`, the stored row, and `v`, the new values); a column in `keep_if_null`
+    keeps its stored value when the new one is null.
 
     Rows are joined in key order so two workers updating the same stations lock them in the
     same order (see cloud.ingest.store)."""
-    assign = ", ".join(f"{c} = v.{c}" for c in rows[0] if c != key)
+    assign = ", ".join(
+        f"{c} = coalesce(v.{c}, t.{c})" if c in keep_if_null else f"{c} = v.{c}"
+        for c in rows[0]
+        if c != key
+    )
     sql = (
         f"UPDATE {tbl.name} AS t SET {assign} "  # noqa: S608
         f"FROM (SELECT * FROM {_recordset(tbl)} ORDER BY {key}) AS v "

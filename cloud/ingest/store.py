@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -310,6 +311,7 @@ def _apply_meta(conn: Connection, item: Item) -> None:
 
 
 def _insert_telemetry(conn: Connection, items: list[Item]) -> None:
+    postgres = conn.dialect.name == "postgresql"
     rows = []
     for item in items:
         p = item.payload
@@ -327,10 +329,15 @@ def _insert_telemetry(conn: Connection, items: list[Item]) -> None:
                 "config_version": p.config_version,
                 "journal_backlog": p.journal_backlog,
                 "cpu_temp_c": p.cpu_temp_c,
-                "payload": p.model_dump(mode="json"),
+                # the same JSON either way; pydantic serialises it in one call for PostgreSQL
+                "payload": orjson.Fragment(p.model_dump_json())
+                if postgres
+                else p.model_dump(mode="json"),
             }
         )
-    if rows:
+    if rows and postgres:
+        pgbulk.insert(conn, TELEMETRY, rows)
+    elif rows:
         conn.execute(TELEMETRY.insert(), rows)
 
 
@@ -366,6 +373,29 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
             }
         )
     if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        pgbulk.update(
+            conn,
+            STATE,
+            [
+                {
+                    "station_id": r["b_sid"],
+                    "last_heartbeat": r["b_at"],
+                    "heartbeat_interval_s": r["b_interval"],
+                    "door": r["b_door"],
+                    "lock": r["b_lock"],
+                    "occupancy": r["b_occupancy"],
+                    "config_version": r["b_config"],
+                    "telemetry": r["b_telemetry"],
+                    "attention": r["b_attention"],
+                }
+                for r in rows
+            ],
+            key="station_id",
+            guard="t.last_heartbeat IS NULL OR t.last_heartbeat <= v.last_heartbeat",
+            keep_if_null=frozenset({"config_version"}),
+        )
         return
     at = bindparam("b_at", type_=STATE.c.last_heartbeat.type)
     fresher = or_(STATE.c.last_heartbeat.is_(None), STATE.c.last_heartbeat <= at)

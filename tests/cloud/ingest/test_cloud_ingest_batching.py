@@ -9,12 +9,13 @@ from uuid import uuid4
 
 from prometheus_client import generate_latest
 from sqlalchemy import Engine
+from sqlmodel import col, select
 
 from cloud.db import session
 from cloud.ingest.acks import SCAN
 from cloud.ingest.handlers import Ingestor
 from cloud.ingest.metrics import IngestMetrics
-from cloud.models import StationState
+from cloud.models import StationState, Telemetry
 from protocol import topics
 from protocol.messages import AccessEvent, TelemetryPayload
 
@@ -88,3 +89,42 @@ def test_metrics_count_what_was_committed(
     assert 'waystation_ingest_messages_total{kind="events",result="stored"} 2.0' in text
     assert 'waystation_ingest_messages_total{kind="events",result="duplicate"} 1.0' in text
     assert 'result="unknown_station"} 1.0' in text
+
+
+def test_heartbeats_across_batches_keep_config_and_never_go_back(
+    engine: Engine, add_station: Callable[..., Any], clock: Any
+) -> None:
+    add_station("st-a")
+    ingestor = Ingestor(engine, clock=clock)
+
+    def beat(occupancy: int, config: int | None, fridge: float) -> bytes:
+        return TelemetryPayload(
+            sid="st-a", uptime_s=5, door="closed", lock="locked", occupancy=occupancy,
+            config_version=config, sensors={"fridge_c": fridge}, ts=clock.now,
+        ).to_bytes()  # fmt: skip
+
+    sent = beat(1, 7, 4.0)
+    ingestor.handle(topics.telemetry("st-a"), sent)
+    ingestor.flush()
+    first = clock.now
+    clock.advance(30)
+    ingestor.handle(topics.telemetry("st-a"), beat(2, None, 9.5))  # no config_version
+    ingestor.flush()
+    with session(engine) as s:
+        st = s.get(StationState, "st-a")
+        assert st is not None
+        assert (st.occupancy, st.config_version, st.last_heartbeat) == (2, 7, clock.now)
+        assert st.telemetry is not None
+        assert st.telemetry["sensors"] == {"fridge_c": 9.5}
+        assert st.attention  # 9.5 °C is near the fridge alarm
+        rows = s.exec(select(Telemetry).order_by(col(Telemetry.received_at))).all()
+    assert [r.payload["sensors"]["fridge_c"] for r in rows] == [4.0, 9.5]
+    assert rows[0].payload == TelemetryPayload.model_validate_json(sent).model_dump(mode="json")
+    # a heartbeat received earlier than the stored one (a slow worker) changes nothing
+    late = Ingestor(engine, clock=lambda: first)
+    late.handle(topics.telemetry("st-a"), beat(0, 9, 3.0))
+    late.flush()
+    with session(engine) as s:
+        st = s.get(StationState, "st-a")
+        assert st is not None
+        assert (st.occupancy, st.config_version) == (2, 7)
