@@ -20,6 +20,7 @@ Same packets, same order, same callbacks.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ RECV_BYTES = 65_536  # one read; Mosquitto writes many small PUBLISH packets bac
 # Packets handled per wake-up at most, so outgoing packets (PUBACKs, acks, pings) queued by
 # the callbacks go out between bursts rather than after the whole backlog.
 BURST_PACKETS = 256
+PAUSE_S = 0.02  # while `read_paused()`, the network loop checks again this often
 
 
 class BufferedSocket:
@@ -124,6 +126,13 @@ class BurstClient(mqtt.Client):
     # Called on paho's network thread after each `loop_read` (a burst of messages delivered
     # to `on_message`), so a consumer can hand them on in one piece (cloud.ingest.inbox).
     on_burst_end: Callable[[], None] | None = None
+    # While this says True, `loop_read` reads nothing (it waits PAUSE_S and returns): the
+    # consumer is behind, so the kernel's buffers fill, no PUBACKs go out, and the broker
+    # stops sending and queues for the session instead (backpressure, not drops). Writes,
+    # pings and reconnects carry on; a pause longer than ~2 × keepalive ends in paho's own
+    # keepalive disconnect (no PINGRESP read), after which the broker keeps a named
+    # session's messages and the stations re-send an anonymous one's.
+    read_paused: Callable[[], bool] | None = None
 
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
@@ -136,6 +145,9 @@ class BurstClient(mqtt.Client):
         return rc
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        if self.read_paused is not None and self.read_paused():
+            time.sleep(PAUSE_S)
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         try:
             rc = super().loop_read(max_packets)
             for _ in range(BURST_PACKETS):

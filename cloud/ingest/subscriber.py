@@ -38,10 +38,14 @@ from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
 
-# Messages held between paho and the writer (count). At ~1 kB each this bounds memory to
-# ~100 MB while the database is away; beyond it messages are dropped and counted — the edges
-# still hold them in their journals and re-send what is never acked.
+# Hard bound on messages held between paho and the writer (count; ~1 kB each: ~100 MB).
+# Reading pauses long before (READ_PAUSE_AT); past this a burst is dropped and counted — the
+# edges still hold it in their journals and re-send what is never acked.
 QUEUE_MAX = 100_000
+# Messages handed to the writer and not yet taken past which paho stops reading: a few
+# seconds of work at full rate. Beyond it the broker holds them (max_queued_messages in
+# config/mosquitto), so a burst faster than the database is slowed down, not dropped.
+READ_PAUSE_AT = 20_000
 KEEPALIVE_S = 30  # broker notices a dead worker (and publishes its LWT) after ~45 s
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho's exponential reconnect back-off
 # A named worker (client_id given) keeps its session this long (seconds) across restarts, so
@@ -205,6 +209,7 @@ class IngestWorker:
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.on_burst_end = self._on_burst_end
+        self._client.read_paused = lambda: len(self._inbox) >= READ_PAUSE_AT
 
     # --- lifecycle ---------------------------------------------------------------------------
 
