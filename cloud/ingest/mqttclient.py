@@ -119,8 +119,9 @@ class BurstClient(mqtt.Client):
     """`paho.mqtt.client.Client` with the socket handling above, for `loop_start()` use.
 
     Overrides `_create_socket` (paho 2.x's one place sockets are made; websockets keep their
-    own wrapper), `loop_read`, `loop_write`, `want_write` and, after `loop_start`, the
-    wake-up socket. Written against paho-mqtt 2.2 (pinned to 2.2.x in pyproject.toml).
+    own wrapper), `loop_read` (paho's body, calling its `_packet_read`/`_loop_rc_handle`),
+    `loop_write`, `want_write` and, after `loop_start`, the wake-up socket. Written against
+    paho-mqtt 2.2 (pinned to 2.2.x in pyproject.toml).
     """
 
     # Called on paho's network thread after each `loop_read` (a burst of messages delivered
@@ -149,14 +150,21 @@ class BurstClient(mqtt.Client):
             time.sleep(PAUSE_S)
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         try:
-            rc = super().loop_read(max_packets)
+            if not isinstance(self._sock, BufferedSocket):
+                return super().loop_read(max_packets)
+            # BURST_PACKETS at most, whatever paho's loop_read would take: it reads one packet
+            # per QoS 1 message of ours awaiting a PUBACK, thousands of acks after a pause,
+            # which made one "burst" of 100,000 messages. Its body otherwise, packet by packet.
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             for _ in range(BURST_PACKETS):
                 sock = self._sock
-                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(sock, BufferedSocket):
-                    break
-                if sock.pending() <= 0:
-                    break
-                rc = super().loop_read(1)
+                if not isinstance(sock, BufferedSocket):
+                    return MQTTErrorCode.MQTT_ERR_NO_CONN
+                rc = self._packet_read()
+                if rc > 0:
+                    return self._loop_rc_handle(rc)
+                if rc == MQTTErrorCode.MQTT_ERR_AGAIN or sock.pending() <= 0:
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
             return rc
         finally:
             if self.on_burst_end is not None:

@@ -12,7 +12,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cloud.ingest.mqttclient import RECV_BYTES, BufferedSocket, BurstClient, QuietWake
+from cloud.ingest.mqttclient import (
+    BURST_PACKETS,
+    RECV_BYTES,
+    BufferedSocket,
+    BurstClient,
+    QuietWake,
+)
 from waystation.mosquitto import MosquittoProcess
 
 
@@ -141,17 +147,26 @@ def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
     got: list[bytes] = []
     done = threading.Event()
     connected = threading.Event()
+    bursts = [0]  # messages per burst
+    paused = threading.Event()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         got.append(msg.payload)
+        bursts[-1] += 1
         if len(got) == n:
             done.set()
+
+    def on_burst_end() -> None:
+        if bursts[-1]:
+            bursts.append(0)
 
     def subscriber() -> BurstClient:
         client = BurstClient(
             CallbackAPIVersion.VERSION2, client_id="burst", protocol=MQTTProtocolVersion.MQTTv5
         )
         client.on_message = on_message
+        client.on_burst_end = on_burst_end
+        client.read_paused = paused.is_set
         client.on_connect = lambda c, *_: (c.subscribe("burst/#", qos=1), connected.set())
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 300
@@ -162,6 +177,11 @@ def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
     client = subscriber()
     assert connected.wait(10)
     time.sleep(0.2)  # SUBACK
+    # Paused, the client's own QoS 1 publishes wait for PUBACKs it does not read: paho's
+    # loop_read would then take one packet per such message in a single call.
+    paused.set()
+    for i in range(2_000):
+        client.publish("elsewhere", str(i).encode(), qos=1)
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
     publisher.max_inflight_messages_set(1000)
     publisher.connect("127.0.0.1", mosquitto.port)
@@ -169,8 +189,12 @@ def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
     infos = [publisher.publish(f"burst/{i % 7}", f"m{i}".encode(), qos=1) for i in range(n)]
     for info in infos:
         info.wait_for_publish(30)
+    time.sleep(0.5)  # most of the flood now waits in the broker and the socket
+    paused.clear()
     assert done.wait(30), f"{len(got)} of {n}"
     assert got == [f"m{i}".encode() for i in range(n)]
+    assert max(bursts) <= BURST_PACKETS  # handed on in bounded pieces
+    assert len(bursts) > n // BURST_PACKETS
     time.sleep(0.5)  # PUBACKs go out between bursts
     client.disconnect()
     client.loop_stop()
