@@ -207,3 +207,27 @@ def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
     client.loop_stop()
     publisher.loop_stop()
     assert got == []  # nothing redelivered: every PUBACK reached the broker
+
+
+@pytest.mark.integration
+def test_filtered_callbacks_still_dispatch_as_paho_does(mosquitto: MosquittoProcess) -> None:
+    plain: list[str] = []
+    filtered: list[str] = []
+    both = threading.Event()
+    client = BurstClient(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+    client.on_message = lambda _c, _u, m: (plain.append(m.topic), both.set())
+    client.message_callback_add("a/special", lambda _c, _u, m: filtered.append(m.topic))
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_connect = lambda c, *_: c.subscribe("a/#", qos=1)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        assert subscribed.wait(10)
+        client.publish("a/special", b"1", qos=1).wait_for_publish(5)
+        client.publish("a/other", b"2", qos=1).wait_for_publish(5)
+        assert both.wait(10)
+        assert (filtered, plain) == (["a/special"], ["a/other"])
+    finally:
+        client.disconnect()
+        client.loop_stop()
