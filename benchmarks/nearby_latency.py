@@ -1,7 +1,9 @@
 """Nearby search: p50/p99 in-process and over HTTP, against numpy brute force, same run.
 
 Run: .venv/bin/python benchmarks/nearby_latency.py [--sizes 200000 2000000]
-     [--http-sizes 200000] [--queries 2000] [--http-seconds 10] [--rate 1500]
+     [--http-sizes 200000] [--queries 2000] [--http-seconds 10] [--rate 1500] [--lockstep]
+     [--server-pythonpath DIR]
+(`--sizes` with no value skips the in-process index part.)
 
 Stations are synthetic, clustered around 36 real Chinese city centres (weights roughly by
 population, spread growing with the city). Queries stand where stations are (a rider near a
@@ -13,7 +15,13 @@ city), radius 5 km, limit 20.
 - HTTP: `waystation cloud serve --workers 2` on a SQLite registry of that size, driven by a
   keep-alive asyncio client over 32 connections, every request at a new point: first closed
   loop (the most it answers), then paced at `--rate` (default 1,500 req/s, the target) with
-  latency counted from when each request was due; requests/s, p50/p99, the client's CPU.
+  latency counted from when each request was due; requests/s, p50/p99, the server's CPU per
+  request (its worker processes, from /proc) and the client's CPU. Paced connections are
+  staggered, so requests arrive evenly (one every 1/rate s); `--lockstep` also runs the
+  old pacing, where all connections' requests fell due at the same instants (bursts of 32
+  every 21 ms: queueing that no spare capacity removes).
+- `--server-pythonpath DIR` runs the server from another source tree, e.g. an older commit
+  from `git archive <commit> | tar -x -C DIR`, for a same-run comparison.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import uvloop
 from sqlalchemy import insert
 from sqlmodel import Session
 
@@ -178,14 +187,20 @@ def finder_in_process(url: str, n: int, nq: int) -> None:
 
 
 async def _client(
-    port: int, paths: list[str], stop: float, lat_out: list[float], interval: float = 0.0
+    port: int,
+    paths: list[str],
+    stop: float,
+    lat_out: list[float],
+    interval: float = 0.0,
+    phase: float = 0.0,
 ) -> None:
     """One keep-alive connection. `interval` 0: closed loop (next request as soon as the last
-    answer is in). Otherwise paced: request i is due at start + i × interval, and its latency
-    counts from when it was due, so a stalled server is not hidden by the client waiting."""
+    answer is in). Otherwise paced: request i is due at start + phase + i × interval, and its
+    latency counts from when it was due, so a stalled server is not hidden by the client
+    waiting."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
-    start = time.perf_counter()
+    start = time.perf_counter() + phase
     while time.monotonic() < stop:
         path = paths[i % len(paths)]
         due = start + i * interval
@@ -206,31 +221,71 @@ async def _client(
     writer.close()
 
 
-def _drive(port: int, paths: list[str], seconds: float, connections: int, rate: float) -> str:
-    """Run the clients; `rate` 0 saturates (closed loop), else paces to `rate` requests/s."""
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (0 for any that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _drive(
+    port: int,
+    paths: list[str],
+    seconds: float,
+    connections: int,
+    rate: float,
+    server: list[int],
+    *,
+    lockstep: bool = False,
+) -> str:
+    """Run the clients; `rate` 0 saturates (closed loop), else paces to `rate` requests/s,
+    connections staggered by interval/connections unless `lockstep`."""
     latencies: list[float] = []
-    cpu0, t0 = time.process_time(), time.monotonic()
+    cpu0, t0, server0 = time.process_time(), time.monotonic(), _cpu_s(server)
 
     async def drive() -> None:
         stop = time.monotonic() + seconds
         interval = connections / rate if rate else 0.0
+        step = 0.0 if lockstep else interval / connections
         await asyncio.gather(
             *(
-                _client(port, paths[i::connections], stop, latencies, interval)
+                _client(port, paths[i::connections], stop, latencies, interval, i * step)
                 for i in range(connections)
             )
         )
 
-    asyncio.run(drive())
+    uvloop.run(drive())  # a cheaper client: it shares the 2 cores with the server
     elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    server_ms = (_cpu_s(server) - server0) * 1000 / max(1, len(latencies))
     p50, p99 = pct(latencies)
     return (
         f"{len(latencies) / elapsed:,.0f} req/s | p50 {p50:.1f} ms | p99 {p99:.1f} ms "
-        f"| client CPU {cpu / elapsed:.0%} of a core |"
+        f"| server {server_ms:.2f} ms CPU/request | client CPU {cpu / elapsed:.0%} of a core |"
     )
 
 
-def http(url: str, n: int, seconds: float, connections: int, rate: float) -> None:
+def http(
+    url: str,
+    n: int,
+    seconds: float,
+    connections: int,
+    rate: float,
+    *,
+    lockstep: bool = False,
+    pythonpath: str | None = None,
+) -> None:
     """Saturation (closed loop: the most the server answers; latency there is just queueing,
     32 connections / rate), then paced at the target `rate` (latency a rider would see)."""
     port = free_port()
@@ -238,6 +293,8 @@ def http(url: str, n: int, seconds: float, connections: int, rate: float) -> Non
         "WAYSTATION_RATE_LIMIT_PER_S": "100000",
         "WAYSTATION_RATE_LIMIT_BURST": "1000000",
     }
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     proc = subprocess.Popen(
         [WAYSTATION, "cloud", "serve", "--port", str(port), "--db", url, "--workers", "2",
          "--no-access-log"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -261,11 +318,18 @@ def http(url: str, n: int, seconds: float, connections: int, rate: float) -> Non
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+        server = _children(proc.pid)
         what = f"HTTP, 2 uvicorn workers, {connections} connections"
-        saturated = _drive(port, paths[: len(paths) // 2], seconds, connections, 0)
+        if pythonpath:
+            what += f", server from {pythonpath}"
+        half = len(paths) // 2
+        saturated = _drive(port, paths[:half], seconds, connections, 0, server)
         print(f"| {n:,} | {what}, closed loop (saturation) | {saturated}", flush=True)
-        paced = _drive(port, paths[len(paths) // 2 :], seconds, connections, rate)
+        paced = _drive(port, paths[half:], seconds, connections, rate, server)
         print(f"| {n:,} | {what}, paced at {rate:,.0f} req/s | {paced}", flush=True)
+        if lockstep:
+            burst = _drive(port, paths[half:], seconds, connections, rate, server, lockstep=True)
+            print(f"| {n:,} | {what}, paced at {rate:,.0f} req/s, lockstep | {burst}", flush=True)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -273,12 +337,18 @@ def http(url: str, n: int, seconds: float, connections: int, rate: float) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", type=int, default=[200_000, 2_000_000])
+    parser.add_argument("--sizes", nargs="*", type=int, default=[200_000, 2_000_000])
     parser.add_argument("--http-sizes", nargs="*", type=int, default=[200_000])
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--http-seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=1_500, help="paced run, requests/s")
+    parser.add_argument(
+        "--lockstep", action="store_true", help="also pace with every connection due at once"
+    )
+    parser.add_argument(
+        "--server-pythonpath", help="run the HTTP server from this source tree (a baseline)"
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; radius 5 km, limit 20; {len(CITIES)} city clusters")
     print("| stations | what | p50 | p99 | speed-up (p50) |\n|---|---|---|---|---|")
@@ -288,7 +358,15 @@ def main() -> None:
         for n in args.http_sizes:
             url = make_db(Path(tmp) / f"nearby-{n}.db", n)
             finder_in_process(url, n, args.queries)
-            http(url, n, args.http_seconds, args.connections, args.rate)
+            http(
+                url,
+                n,
+                args.http_seconds,
+                args.connections,
+                args.rate,
+                lockstep=args.lockstep,
+                pythonpath=args.server_pythonpath,
+            )
 
 
 if __name__ == "__main__":

@@ -62,9 +62,15 @@ def serve(
 
     settings = _settings(db=db)
     typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
-    common = {"host": host, "port": port, "log_level": "info", "access_log": access_log}
+    common = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": access_log,
+        "http": http_protocol(),
+    }
     if workers == 1:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, freeze_gc=True), **common)  # type: ignore[arg-type]
         return
     os.environ["WAYSTATION_DB"] = settings.db  # the workers build their settings from env
     if not hasattr(socket, "SO_REUSEPORT"):
@@ -106,6 +112,16 @@ def _serve_reuseport(host: str, port: int, workers: int, access_log: bool) -> No
         raise typer.Exit(1)
 
 
+def http_protocol() -> type | str:
+    """uvicorn's httptools protocol sending each response in one write (`cloud.httpcork`),
+    or uvicorn's own choice when httptools is not installed."""
+    try:
+        from cloud.httpcork import CorkedHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CorkedHttpToolsProtocol
+
+
 def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
     import uvicorn
 
@@ -115,7 +131,11 @@ def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     config = uvicorn.Config(
-        "cloud.main:create_app_from_env", factory=True, log_level="info", access_log=access_log
+        "cloud.main:create_app_from_env",
+        factory=True,
+        log_level="info",
+        access_log=access_log,
+        http=http_protocol(),
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,11 +39,20 @@ from cloud.web.finder import page as finder_page
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, clock: Clock = utcnow
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = utcnow,
+    freeze_gc: bool = False,
 ) -> FastAPI:
     """The API app. Pass `engine` to share one with an in-process ingest worker (the demo);
     otherwise the app makes its own from `settings.db` and disposes of it at shutdown.
-    The schema is migrated and the nearby index built at startup."""
+    The schema is migrated and the nearby index built at startup.
+
+    `freeze_gc` (a server process that runs only this app): after startup, everything alive
+    (modules, the app, the index) moves to the collector's permanent generation, so full
+    collections scan only what requests leave behind. With ~450,000 tracked objects a full
+    collection took up to ~0.26 s, a stall of every request in flight."""
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.db)
 
@@ -50,6 +60,9 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(init_db, db)
         await run_in_threadpool(index.current)
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -94,4 +107,4 @@ def create_app(
 def create_app_from_env() -> FastAPI:
     """`create_app` with settings from `WAYSTATION_*`: the factory uvicorn's worker processes
     import (`cloud serve --workers N`)."""
-    return create_app(Settings())
+    return create_app(Settings(), freeze_gc=True)

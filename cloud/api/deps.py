@@ -31,7 +31,7 @@ class AppContext:
     clock: Clock
     policy: LivenessPolicy
     index: StationIndex  # the nearby index of this process (cloud.nearby)
-    live: LiveStates  # live-state rows the nearby search reuses for a second
+    live: LiveStates  # live-state digests the nearby search reuses for a second
 
 
 async def get_context(request: Request) -> AppContext:

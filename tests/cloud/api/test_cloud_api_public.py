@@ -149,6 +149,58 @@ def test_bad_parameters_are_422_with_a_message(client: TestClient, params: dict[
     assert response.json()["detail"][0]["msg"]
 
 
+BAD_OR_ODD_QUERIES: list[dict[str, Any]] = [
+    {},
+    {"lat": LAT},
+    {"lat": "x", "lon": "nan"},
+    {"lat": [LAT, 95], "lon": LON},  # repeated: the last value counts
+    {"lat": LAT, "lon": LON, "limit": "1.5", "radius_m": -1, "status": "closed"},
+    {"lat": LAT, "lon": LON, "amenity": ["water", "spa", "toilet"], "coord": "bd09"},
+    {"lat": LAT, "lon": LON, "amenity": "", "limit": ""},
+    {"lat": LAT, "lon": LON, "unknown": "ignored", "amenity": ["water", "water"]},
+    {"lat": LAT, "lon": LON, "coord": "gcj02", "status": "open", "limit": 2},
+]
+
+
+def test_nearby_route_reads_and_documents_parameters_as_fastapi_would(
+    client: TestClient, fleet: Callable[..., None]
+) -> None:
+    # Story: the nearby route skips FastAPI's per-request parameter machinery for speed; its
+    # answers (422 bodies included) and its OpenAPI entry must stay exactly FastAPI's.
+    from fastapi import FastAPI
+
+    from cloud.api.public import nearby_stations
+    from cloud.finder import NearbyResponse
+
+    fleet("st-1", 1, amenities=["water", "toilet"])
+    fleet("st-2", 2)
+    reference = FastAPI()
+    reference.add_api_route(
+        NEARBY, nearby_stations, methods=["GET"], response_model=NearbyResponse, tags=["public"]
+    )
+    reference.state.ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    with TestClient(reference) as plain:
+        for params in BAD_OR_ODD_QUERIES:
+            ours, theirs = client.get(NEARBY, params=params), plain.get(NEARBY, params=params)
+            assert (ours.status_code, ours.json()) == (theirs.status_code, theirs.json()), params
+        ours_spec = client.get("/openapi.json").json()
+        theirs_spec = plain.get("/openapi.json").json()
+    assert ours_spec["paths"][NEARBY] == theirs_spec["paths"][NEARBY]
+    names = [p["name"] for p in ours_spec["paths"][NEARBY]["get"]["parameters"]]
+    assert names == ["lat", "lon", "radius_m", "limit", "status", "amenity", "coord"]
+
+
+def test_nearby_is_rate_limited(db_url: str, engine: Any, fleet: Callable[..., None]) -> None:
+    from cloud.main import create_app
+    from cloud.settings import Settings
+
+    fleet("st-1", 1)
+    app = create_app(Settings(db=db_url, rate_limit_per_s=0.001, rate_limit_burst=2))
+    with TestClient(app) as c:
+        codes = [c.get(NEARBY, params={"lat": LAT, "lon": LON}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
 def test_station_detail_and_404(client: TestClient, fleet: Callable[..., None]) -> None:
     fleet("st-001", 0, address="人民大道1号", capacity=12)
     body = client.get("/api/v1/stations/st-001").json()

@@ -60,3 +60,24 @@ def test_two_workers_answer_and_stop_together(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_server_apps_freeze_what_startup_made_and_others_do_not(tmp_path: Path) -> None:
+    # Story: a server process moves its startup objects (modules, the index) out of the
+    # collector's way; an app built in a test or the demo must leave the collector alone.
+    code = (
+        "import gc\n"
+        "from fastapi.testclient import TestClient\n"
+        "from cloud.main import create_app\n"
+        "from cloud.settings import Settings\n"
+        f"s = Settings(db='sqlite:///{tmp_path / 'f.db'}')\n"
+        "with TestClient(create_app(s)):\n"
+        "    print(gc.get_freeze_count())\n"
+        "with TestClient(create_app(s, freeze_gc=True)):\n"
+        "    print(gc.get_freeze_count())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert int(out[0]) == 0
+    assert int(out[1]) > 10_000
