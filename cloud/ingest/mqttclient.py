@@ -4,17 +4,23 @@ take 10,000 msg/s.
 Stock paho, in its threaded mode, spends per received QoS 1 message: a `select`, at least
 three `recv` calls (the command byte, each remaining-length byte, the body), a byte written to
 its wake-up socket pair when the PUBACK is queued (even from its own thread), and a `send`
-for that PUBACK alone. At ingest rates that was about half of the receive thread's CPU.
-`BurstClient` changes how bytes move, never what paho does with them:
+for that PUBACK alone; and it builds a `Properties` object, an `MQTTMessageInfo` with its
+Condition and a debug-log line per message. At ingest rates that was about half of the
+receive thread's CPU. `BurstClient` keeps paho's connection handling, sessions, keepalive,
+subscribe and publish, and changes only the hot path:
 
 - the socket is read 64 KiB at a time into a buffer that serves paho's small reads, and
-  `loop_read` goes on while bytes are buffered (paho already asks a socket for `pending()`,
-  as TLS sockets have it, and skips its `select` wait while it is > 0);
+  `loop_read` goes on while bytes are buffered, 256 packets at most (paho already asks a
+  socket for `pending()`, as TLS sockets have it, and skips its `select` wait while > 0);
 - the packets one `loop_write` sends (a burst's PUBACKs, a batch's acks) leave in one `send`;
 - the wake-up byte is not written when paho's own network thread queues a packet: that thread
-  is not in `select` and writes what is queued before it waits again.
+  is not in `select` and writes what is queued before it waits again;
+- the common PUBLISH (QoS 0/1, no MQTT 5 properties) is decoded here; anything else by paho;
+- hooks for a consumer: `on_burst_end` after each read burst, `read_paused` to stop reading
+  (backpressure to the broker).
 
-Same packets, same order, same callbacks.
+Same packets, same order, same PUBACKs; received messages are `MQTTMessage`s whose `info`
+and `properties` are None on the lean path.
 """
 
 from __future__ import annotations
