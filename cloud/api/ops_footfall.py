@@ -44,11 +44,30 @@ def _run(ctx: AppContext, fn: Callable[[Connection], T]) -> T:
             raise HTTPException(404 if missing else 422, text) from exc
 
 
-def _range(
-    resolution: str, start: datetime | None, end: datetime | None, now: datetime
-) -> tuple[datetime, datetime]:
-    end = end or now
-    return (start or end - DEFAULT_SPAN[resolution]), end
+async def _series(
+    ctx: AppContext,
+    now: datetime,
+    resolution: Resolution,
+    start: datetime | None,
+    end: datetime | None,
+    **scope: str,
+) -> Series:
+    """One station's or one city's series (`scope`: station_id= or city=); the range
+    defaults to DEFAULT_SPAN[resolution] ending now."""
+    t1 = end or now
+    t0 = start or t1 - DEFAULT_SPAN[resolution]
+
+    def q(conn: Connection) -> Series:
+        return report.series(conn, resolution=resolution, start=t0, end=t1, **scope)
+
+    return await run_in_threadpool(_run, ctx, q)
+
+
+async def _busiest(ctx: AppContext, now: datetime, days: int, **scope: str) -> BusiestHours:
+    def q(conn: Connection) -> BusiestHours:
+        return report.busiest_hours(conn, days=days, now=now, **scope)
+
+    return await run_in_threadpool(_run, ctx, q)
 
 
 @router.get("/stations/{sid}", response_model=Series)
@@ -61,12 +80,7 @@ async def station_series(
     start: StartQ = None,
     end: EndQ = None,
 ) -> Series:
-    t0, t1 = _range(resolution, start, end, now)
-
-    def q(conn: Connection) -> Series:
-        return report.series(conn, station_id=sid, resolution=resolution, start=t0, end=t1)
-
-    return await run_in_threadpool(_run, ctx, q)
+    return await _series(ctx, now, resolution, start, end, station_id=sid)
 
 
 @router.get("/cities/{city}", response_model=Series)
@@ -79,29 +93,18 @@ async def city_series(
     start: StartQ = None,
     end: EndQ = None,
 ) -> Series:
-    t0, t1 = _range(resolution, start, end, now)
-
-    def q(conn: Connection) -> Series:
-        return report.series(conn, city=city, resolution=resolution, start=t0, end=t1)
-
-    return await run_in_threadpool(_run, ctx, q)
+    return await _series(ctx, now, resolution, start, end, city=city)
 
 
 @router.get("/stations/{sid}/busiest-hours", response_model=BusiestHours)
 async def station_busiest(
     sid: str, ctx: ContextDep, now: NowDep, _who: Viewer, days: DaysQ = 28
 ) -> BusiestHours:
-    def q(conn: Connection) -> BusiestHours:
-        return report.busiest_hours(conn, station_id=sid, days=days, now=now)
-
-    return await run_in_threadpool(_run, ctx, q)
+    return await _busiest(ctx, now, days, station_id=sid)
 
 
 @router.get("/cities/{city}/busiest-hours", response_model=BusiestHours)
 async def city_busiest(
     city: str, ctx: ContextDep, now: NowDep, _who: Viewer, days: DaysQ = 28
 ) -> BusiestHours:
-    def q(conn: Connection) -> BusiestHours:
-        return report.busiest_hours(conn, city=city, days=days, now=now)
-
-    return await run_in_threadpool(_run, ctx, q)
+    return await _busiest(ctx, now, days, city=city)

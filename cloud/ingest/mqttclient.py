@@ -47,10 +47,11 @@ class BufferedSocket:
     """A socket whose `recv` is served from one large read, and whose `send` is held back
     while `holding` (paho's network thread only) and sent in one piece by `flush`."""
 
-    __slots__ = ("_buf", "_out", "_pos", "_sock", "holding")
+    __slots__ = ("_buf", "_inner_pending", "_out", "_pos", "_sock", "holding")
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
+        self._inner_pending = getattr(sock, "pending", None)  # TLS: decrypted, unread bytes
         self._buf = b""
         self._pos = 0
         self._out = bytearray()  # held back or not yet taken by the kernel, in order
@@ -69,7 +70,7 @@ class BufferedSocket:
 
     def pending(self) -> int:
         """Bytes readable without touching the network (paho skips `select` while > 0)."""
-        inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
+        inner = self._inner_pending() if self._inner_pending is not None else 0
         return len(self._buf) - self._pos + inner
 
     def send(self, data: bytes | bytearray | memoryview) -> int:

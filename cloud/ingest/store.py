@@ -353,23 +353,23 @@ def _latest(items: Iterable[Item]) -> dict[str, Item]:
 def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
     """The newest heartbeat per station sets the live door/lock/occupancy readings.
 
-    One executemany for the batch (psycopg pipelines it: one round trip, not one per
-    station); `config_version` is kept when the heartbeat does not carry one."""
+    One statement for the batch on PostgreSQL (`pgbulk.update`), one executemany on SQLite;
+    `config_version` is kept when the heartbeat does not carry one."""
     rows = []
     for sid, item in sorted(_latest(items).items()):
         p = item.payload
         assert isinstance(p, TelemetryPayload)
         rows.append(
             {
-                "b_sid": sid,
-                "b_at": item.received_at,
-                "b_interval": p.interval_s,
-                "b_door": p.door,
-                "b_lock": p.lock,
-                "b_occupancy": p.occupancy,
-                "b_config": p.config_version,
-                "b_telemetry": (dump := p.model_dump(mode="json", exclude_none=True)),
-                "b_attention": alarm_rules.attention(dump, p.lock),
+                "station_id": sid,
+                "last_heartbeat": item.received_at,
+                "heartbeat_interval_s": p.interval_s,
+                "door": p.door,
+                "lock": p.lock,
+                "occupancy": p.occupancy,
+                "config_version": p.config_version,
+                "telemetry": (dump := p.model_dump(mode="json", exclude_none=True)),
+                "attention": alarm_rules.attention(dump, p.lock),
             }
         )
     if not rows:
@@ -378,43 +378,32 @@ def _apply_heartbeats(conn: Connection, items: list[Item]) -> None:
         pgbulk.update(
             conn,
             STATE,
-            [
-                {
-                    "station_id": r["b_sid"],
-                    "last_heartbeat": r["b_at"],
-                    "heartbeat_interval_s": r["b_interval"],
-                    "door": r["b_door"],
-                    "lock": r["b_lock"],
-                    "occupancy": r["b_occupancy"],
-                    "config_version": r["b_config"],
-                    "telemetry": r["b_telemetry"],
-                    "attention": r["b_attention"],
-                }
-                for r in rows
-            ],
+            rows,
             key="station_id",
             guard="t.last_heartbeat IS NULL OR t.last_heartbeat <= v.last_heartbeat",
             keep_if_null=frozenset({"config_version"}),
         )
         return
-    at = bindparam("b_at", type_=STATE.c.last_heartbeat.type)
+    # SQLAlchemy reserves a column's own name for its SET value: the parameters are b_<column>
+    at = bindparam("b_last_heartbeat", type_=STATE.c.last_heartbeat.type)
     fresher = or_(STATE.c.last_heartbeat.is_(None), STATE.c.last_heartbeat <= at)
     conn.execute(
         update(STATE)
-        .where(STATE.c.station_id == bindparam("b_sid"), fresher)
+        .where(STATE.c.station_id == bindparam("b_station_id"), fresher)
         .values(
             last_heartbeat=at,
-            heartbeat_interval_s=bindparam("b_interval"),
+            heartbeat_interval_s=bindparam("b_heartbeat_interval_s"),
             door=bindparam("b_door"),
             lock=bindparam("b_lock"),
             occupancy=bindparam("b_occupancy"),
             config_version=func.coalesce(
-                bindparam("b_config", type_=STATE.c.config_version.type), STATE.c.config_version
+                bindparam("b_config_version", type_=STATE.c.config_version.type),
+                STATE.c.config_version,
             ),
             telemetry=bindparam("b_telemetry", type_=STATE.c.telemetry.type),
             attention=bindparam("b_attention"),
         ),
-        rows,
+        [{f"b_{k}": v for k, v in row.items()} for row in rows],
     )
 
 

@@ -21,7 +21,7 @@ sent at once) and the session a longer `SessionExpiryInterval` (delay + `SESSION
 so acks survive a short flap. Every connect resumes the session (clean start 0, also a
 restarted agent's first one): a clean start would end the session and, per the spec, send
 any pending will. Flap tolerance lives in the cloud: ingest holds a `lost` 12 s and a birth
-of a newer session cancels it (`cloud.ingest.subscriber.LostGuard`), which also covers MQTT
+of a newer session cancels it (`cloud.ingest.lostguard.LostGuard`), which also covers MQTT
 3.1.1 stations. Why not the broker's will delay by default: Mosquitto 2.0 keeps delayed wills
 in one list ordered by delay interval, newest first among equals, checked only up to the
 first will not yet due, so under steady churn a dead station's `lost` waits for a pause as

@@ -10,7 +10,7 @@ ingest → database → the nearby API, sampled every 0.5 s the way a rider's ap
    birth;
 4. a broker restart with 200 stations: the open count is back within 30 s and no station is
    stored `lost`/`offline` (Mosquitto publishes every will at shutdown: see
-   `cloud.ingest.subscriber.LostGuard`).
+   `cloud.ingest.lostguard.LostGuard`).
 
 The single-station scenarios run at once against one rig (module fixture) so the file stays
 well under 90 s; each target is asserted by its own test.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cloud.ingest.subscriber import (
+from cloud.ingest.lostguard import (
     LIVE_LOST_HOLD_S,
     RETAINED_LOST_HOLD_S,
     LostGuard,
