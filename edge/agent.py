@@ -19,7 +19,7 @@ import numpy as np
 
 from edge import AGENT_VERSION, heartbeat
 from edge.access.debounce import Debouncer
-from edge.access.policy import apply_mode, presented_at
+from edge.access.decide import AccessDecider, DoorAction, Verdict
 from edge.access.schedule import DoorMode, DoorSchedule
 from edge.access.store import TrustStore
 from edge.access.timeguard import TimeGuard, timesyncd_synced
@@ -38,7 +38,7 @@ from edge.link.mqtt import Link
 from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
 from edge.remote import Remote, exit_process_soon
 from edge.sensors import Sensor
-from protocol.credential import Decision, Reason, ReplayCache, VerifyPolicy
+from protocol.credential import Decision, Reason, VerifyPolicy
 from protocol.messages import (
     CmdResultPayload,
     MetaPayload,
@@ -59,6 +59,11 @@ HOUSEKEEPING_S = 1.0
 
 def _no_probe() -> bool | None:
     return None
+
+
+def _schedule(config: EdgeConfig) -> DoorSchedule:
+    rules = config.schedule
+    return DoorSchedule(free=rules.free, members=rules.members, timezone=rules.timezone)
 
 
 class Agent:
@@ -117,11 +122,6 @@ class Agent:
         self.occupancy_source: Callable[[], int | None] | None = None
         self.last_telemetry: TelemetryPayload | None = None  # the last heartbeat built
         self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
-        self.schedule = DoorSchedule(
-            free=config.schedule.free,
-            members=config.schedule.members,
-            timezone=config.schedule.timezone,
-        )
         self.mode: DoorMode | None = None  # set by housekeeping(); None until the first run
         self.time_guard = TimeGuard(
             self.clock,
@@ -136,8 +136,13 @@ class Agent:
             anchor=None,
             policy=VerifyPolicy(window_s=access.window_s, skew_s=access.skew_s),
             clock=self.clock,
-            # Entries older than window + skew would be refused as stale anyway.
-            replay=ReplayCache(2 * (access.window_s + access.skew_s), access.replay_max_entries),
+        )
+        # The one "may this open the door now" rule (edge.access.decide).
+        self.decider = AccessDecider(
+            verifier=self.verifier,
+            time_guard=self.time_guard,
+            schedule=_schedule(config),
+            max_entries=access.replay_max_entries,
         )
         self.link: Link | None = (
             Link(
@@ -318,33 +323,30 @@ class Agent:
             if debounce and self._texts.seen(text, now):
                 self.stats["suppressed"] += 1
                 return None
+            if now >= self._next_housekeeping:  # the mode in force is at most 1 s old
+                self._guarded("housekeeping_errors", self.housekeeping)
             try:
-                decision = self._decide(text)
-            except Exception as exc:  # verify() never raises; this keeps the promise if it did
-                log.exception("%s: verifier failed", self.sid)
-                decision = Decision(Reason.MALFORMED, detail=f"verifier error: {exc!r}"[:200])
+                verdict = self.decider.decide(text, self.mode or self.decider.mode_now())
+            except Exception as exc:  # decide() never raises; this keeps the promise if it did
+                log.exception("%s: decision failed", self.sid)
+                denied = Decision(Reason.MALFORMED, detail=f"decision error: {exc!r}"[:200])
+                verdict = Verdict(denied, DoorAction.NONE, synced=True)
+            decision = verdict.decision
             if debounce and self._outcomes.seen((decision.serial or text, decision.reason), now):
                 self.stats["suppressed"] += 1
                 return None
-            self._act(decision)
+            self._act(verdict)
         return decision
 
-    def _decide(self, text: str) -> Decision:
-        """Credential check at the clock rule's time, then the door mode at that time."""
-        view = self.time_guard.view()
-        t = None if view.synced else presented_at(text)
-        now = self.time_guard.decision_time(view, t)
-        if not view.synced:
-            self.stats["unsynced_decisions"] += 1
-        decision = self.verifier.decide(text, now)
-        return apply_mode(decision, self.schedule.mode_at(now))
-
-    def _act(self, decision: Decision) -> None:
+    def _act(self, verdict: Verdict) -> None:
         """Door first (the member is waiting), then the journal, then wake the link."""
+        decision = verdict.decision
         pulsed = False
-        if decision.granted and self.mode is DoorMode.FREE:
+        if not verdict.synced:
+            self.stats["unsynced_decisions"] += 1
+        if verdict.action is DoorAction.ALREADY_OPEN:
             self.stats["granted_while_free"] += 1  # the lock is held released already
-        elif decision.granted:
+        elif verdict.action is DoorAction.PULSE:
             pulsed = self._release("grant")
         self.stats["granted" if decision.granted else "denied"] += 1
         if decision.granted and self.footfall is not None:
@@ -404,7 +406,7 @@ class Agent:
         if view.synced == self._clock_alarm:  # unsynced and no alarm yet, or the reverse
             self._clock_alarm = not view.synced
             self.alarm("clock_unsynced", "cleared" if view.synced else "raised", view.why or None)
-        mode = self.schedule.mode_at(self.time_guard.decision_time(view, None))
+        mode = self.decider.mode_now()
         if mode is not self.mode:
             log.info("%s: door mode %s → %s", self.sid, self.mode, mode)
             self.door_monitor.free = mode is DoorMode.FREE
@@ -442,15 +444,11 @@ class Agent:
 
     def apply_config(self, config: EdgeConfig, version: int) -> None:
         """Switch to a validated config at once: the door loop sees all of it or none."""
-        schedule = DoorSchedule(
-            free=config.schedule.free,
-            members=config.schedule.members,
-            timezone=config.schedule.timezone,
-        )
+        schedule = _schedule(config)
         policy = VerifyPolicy(window_s=config.access.window_s, skew_s=config.access.skew_s)
         with self._decide_lock:
             self.config = config
-            self.schedule = schedule
+            self.decider.schedule = schedule
             self.verifier.policy = policy
             self.door_monitor.config = config.door
             self._next_housekeeping = -float("inf")  # re-evaluate the door mode now

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import re
 import struct
-from collections import OrderedDict
 from collections.abc import Container, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import IntFlag, StrEnum
-from typing import Literal
+from typing import Literal, Protocol
 
 import base45
 from cryptography.exceptions import InvalidSignature
@@ -78,6 +77,10 @@ class Flag(IntFlag):
     NONE = 0
     MOTHER_BABY = 1  # access to the mother-and-baby room
     STAFF = 2  # station staff: may enter while the station is closed to the public
+
+
+# What a replay cache remembers: (kind "ws1"/"ws2", serial, claimed unix second).
+ReplayKey = tuple[str, bytes, int]
 
 
 class MalformedError(ValueError):
@@ -344,31 +347,26 @@ def parse_text(text: str) -> Presentation | Token:
 # --- verification --------------------------------------------------------------------------------
 
 
+class Replay(Protocol):
+    """Codes already admitted at one station; station state, so it lives in the edge
+    (`edge.access.replay.ReplayCache`). `verify()` asks it last, after every other check."""
+
+    def admit(self, key: ReplayKey, fresh_until: float) -> bool:
+        """True if `key` is new (and remember it until the station's own time passes
+        `fresh_until`, unix seconds); False if it was already admitted."""
+        ...
+
+
 class ReplayCache:
-    """(serial, t) pairs already admitted at this station, forgotten once they are stale anyway.
+    """TEMPORARY shim for tests being migrated to `edge.access.replay.ReplayCache`."""
 
-    Keyed on the serial and time, never on signature bytes: ECDSA signatures are malleable, so
-    a copied code with (r, n−s) would slip past a signature-keyed cache.
-    """
+    def __init__(self, horizon_s: int = 0, max_entries: int = 100_000) -> None:
+        self._seen: set[ReplayKey] = set()
 
-    def __init__(self, horizon_s: int, max_entries: int = 100_000) -> None:
-        self.horizon_s = horizon_s
-        self.max_entries = max_entries  # memory cap: ~100 B each, ≈10 MB at the cap
-        self._seen: OrderedDict[tuple[bytes, int], int] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def check_and_add(self, serial: bytes, t: int, now: int) -> bool:
-        """True if (serial, t) is new (and remember it); False if it was already used."""
-        while self._seen:
-            key, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self.max_entries:
-                break
-            del self._seen[key]
-        if (serial, t) in self._seen:
+    def admit(self, key: ReplayKey, fresh_until: float) -> bool:
+        if key in self._seen:
             return False
-        self._seen[(serial, t)] = now + self.horizon_s
+        self._seen.add(key)
         return True
 
 
@@ -381,33 +379,63 @@ class VerifyPolicy:
     required: Flag = Flag.NONE  # privileges the door needs (e.g. MOTHER_BABY)
 
 
-def verify(
-    text: str,
+def claimed_time(item: Presentation | Token) -> int:
+    """The unix second a code claims for itself: WS1 `t`, WS2 its window start."""
+    return item.t if isinstance(item, Presentation) else item.window_start * 60
+
+
+def fresh_until(item: Presentation | Token, policy: VerifyPolicy) -> int:
+    """The instant (unix s) after which `item` can never be fresh again: WS1 `t + window +
+    skew` (still fresh at that very instant), WS2 its window end + skew (no longer fresh at
+    that instant). A replay entry must live until the station's own time passes it."""
+    if isinstance(item, Presentation):
+        return item.t + policy.window_s + policy.skew_s
+    return (item.window_start + item.window_len) * 60 + policy.skew_s
+
+
+def is_fresh(item: Presentation | Token, now_s: float, policy: VerifyPolicy) -> bool:
+    """The presentation-window rule, exact to the sub-second (`now_s` unix seconds, float).
+
+    WS1: fresh while `|now − t| ≤ window + skew` — a code 30.9 s old fails a 30 s window.
+    WS2: fresh while `start − skew ≤ now < end + skew` — half-open, so consecutive windows
+    tile without overlap: a 5-minute token is stale at exactly its window end (skew 0).
+    """
+    if isinstance(item, Presentation):
+        return abs(now_s - item.t) <= policy.window_s + policy.skew_s
+    start = item.window_start * 60
+    end = (item.window_start + item.window_len) * 60
+    return start - policy.skew_s <= now_s < end + policy.skew_s
+
+
+def replay_key(item: Presentation | Token) -> ReplayKey:
+    """What the replay cache remembers: the kind, the serial and the claimed time — never
+    signature bytes (ECDSA signatures are malleable: `(r, n−s)` verifies too)."""
+    if isinstance(item, Presentation):
+        return ("ws1", item.certificate.serial, item.t)
+    return ("ws2", item.serial, item.window_start * 60)
+
+
+def check(
+    item: Presentation | Token,
     *,
     issuers: Mapping[str, IssuerKey],
     revoked: Container[bytes],
     now: datetime,
     policy: VerifyPolicy = VerifyPolicy(),  # frozen dataclass: a safe default
-    replay: ReplayCache | None = None,
 ) -> Decision:
-    """Decide on one scanned text. Never raises: bad input is a `malformed` decision."""
-    try:
-        item = parse_text(text)
-    except MalformedError as exc:
-        return Decision(Reason.MALFORMED, detail=str(exc))
-    except Exception as exc:  # the door loop needs a decision, not a crash
-        return Decision(Reason.MALFORMED, detail=f"unparseable: {type(exc).__name__}")
+    """Every check a parsed code must pass at instant `now`, in the documented order
+    (issuer, signatures, validity, revocation, freshness, required flags); no replay and no
+    door mode, which are the station's (`edge.access.decide`). Never raises."""
     now = now.astimezone(UTC)
-    now_s = int(now.timestamp())
+    now_s = now.timestamp()
+    t = claimed_time(item)
     if isinstance(item, Presentation):
         cert = item.certificate
-        base = Decision(Reason.GRANTED, "ws1", cert.kid, cert.serial.hex(), cert.flags, item.t)
-        serial, kid, flags, t = cert.serial, cert.kid, cert.flags, item.t
+        base = Decision(Reason.GRANTED, "ws1", cert.kid, cert.serial.hex(), cert.flags, t)
+        serial, kid, flags = cert.serial, cert.kid, cert.flags
     else:
-        base = Decision(
-            Reason.GRANTED, "ws2", item.kid, item.serial.hex(), item.flags, item.window_start * 60
-        )
-        serial, kid, flags, t = item.serial, item.kid, item.flags, item.window_start * 60
+        base = Decision(Reason.GRANTED, "ws2", item.kid, item.serial.hex(), item.flags, t)
+        serial, kid, flags = item.serial, item.kid, item.flags
 
     def deny(reason: Reason, detail: str) -> Decision:
         return Decision(reason, base.credential, kid, base.serial, flags, t, detail)
@@ -432,19 +460,49 @@ def verify(
             return deny(Reason.NOT_YET_VALID, f"certificate valid from {cert.valid_from}")
         if serial in revoked:
             return deny(Reason.REVOKED, "serial is on the revocation list")
-        if abs(now_s - t) > policy.window_s + policy.skew_s:
-            return deny(Reason.STALE_PRESENTATION, f"shown at {t}, now {now_s}")
+        if not is_fresh(item, now_s, policy):
+            return deny(Reason.STALE_PRESENTATION, f"shown at {t}, now {now_s:.3f}")
     else:
         if not verify_raw(issuer.public_key, item.signature, TOKEN_CONTEXT + item.body):
             return deny(Reason.BAD_SIGNATURE, "issuer signature on token")
         if serial in revoked:
             return deny(Reason.REVOKED, "serial is on the revocation list")
-        end = (item.window_start + item.window_len) * 60
-        if not (t - policy.skew_s <= now_s <= end + policy.skew_s):
-            return deny(Reason.STALE_PRESENTATION, f"window {t}..{end}, now {now_s}")
+        if not is_fresh(item, now_s, policy):
+            end = (item.window_start + item.window_len) * 60
+            return deny(Reason.STALE_PRESENTATION, f"window {t}..{end}, now {now_s:.3f}")
 
     if policy.required & ~flags:
         return deny(Reason.NOT_PERMITTED, f"needs {policy.required!r}")
-    if replay is not None and not replay.check_and_add(serial, t, now_s):
-        return deny(Reason.REPLAYED, "this code was already used here")
     return base
+
+
+def parse_or_deny(text: str) -> Presentation | Token | Decision:
+    """Parse scanned text; a `malformed` decision instead of an exception (door-loop safe)."""
+    try:
+        return parse_text(text)
+    except MalformedError as exc:
+        return Decision(Reason.MALFORMED, detail=str(exc))
+    except Exception as exc:  # the door loop needs a decision, not a crash
+        return Decision(Reason.MALFORMED, detail=f"unparseable: {type(exc).__name__}")
+
+
+def verify(
+    text: str,
+    *,
+    issuers: Mapping[str, IssuerKey],
+    revoked: Container[bytes],
+    now: datetime,
+    policy: VerifyPolicy = VerifyPolicy(),  # frozen dataclass: a safe default
+    replay: Replay | None = None,
+) -> Decision:
+    """Decide on one scanned text at `now` (the reference verifier: parse, `check`, then the
+    replay cache if given). Never raises: bad input is a `malformed` decision. A station adds
+    its door mode and clock rule on top (`edge.access.decide`)."""
+    item = parse_or_deny(text)
+    if isinstance(item, Decision):
+        return item
+    decision = check(item, issuers=issuers, revoked=revoked, now=now, policy=policy)
+    fresh_end = fresh_until(item, policy)
+    if decision.granted and replay is not None and not replay.admit(replay_key(item), fresh_end):
+        return replace(decision, reason=Reason.REPLAYED, detail="this code was already used here")
+    return decision

@@ -101,8 +101,12 @@ def signed_list(anchor: ec.EllipticCurvePrivateKey, body: dict[str, Any]) -> dic
     return body | {"sig": b64u(sign(anchor, canonical))}
 
 
-def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(t: float) -> str:
+    """RFC 3339 UTC; milliseconds only when `t` has a fraction (the window is exact)."""
+    at = datetime.fromtimestamp(t, UTC)
+    if t == int(t):
+        return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
 def vectors() -> dict[str, Any]:
@@ -143,6 +147,10 @@ def vectors() -> dict[str, Any]:
          "after": ["fresh presentation"], "expect": "replayed"},
         {"name": "31 s later (window 30 s)", "text": ws1, "now": iso(T + 31),
          "expect": "stale_presentation"},
+        {"name": "exactly 30 s later (the window is inclusive)", "text": ws1,
+         "now": iso(T + 30), "expect": "granted"},
+        {"name": "30.5 s later (exact time, never whole seconds)", "text": ws1,
+         "now": iso(T + 30.5), "expect": "stale_presentation"},
         {"name": "last base45 character changed", "text": tampered, "now": iso(T + 5),
          "expect_one_of": ["bad_signature", "malformed"]},
         {"name": "serial on revocation list v2", "text": ws1, "now": iso(T + 5),
@@ -159,6 +167,13 @@ def vectors() -> dict[str, Any]:
          "expect": "granted"},
         {"name": "WS2 token after its window", "text": ws2, "now": iso(window_start * 60 + 400),
          "expect": "stale_presentation"},
+        {"name": "WS2 token 1 ms before its window end", "text": ws2,
+         "now": iso(window_start * 60 + 299.999), "expect": "granted"},
+        {"name": "WS2 token at exactly its window end (half-open)", "text": ws2,
+         "now": iso(window_start * 60 + 300), "expect": "stale_presentation"},
+        {"name": "same WS2 token again near its window end, same station", "text": ws2,
+         "now": iso(window_start * 60 + 290), "after": ["WS2 token inside its window"],
+         "expect": "replayed"},
     ]  # fmt: skip
     return {
         "warning": "public test keys: never use them for anything real",

@@ -14,12 +14,11 @@ The rule (docs/installer.md, "Clock"):
   ``/run/systemd/timesync/synchronized`` flag is absent while its directory exists) or when
   the wall clock is behind the lower bound by more than `BEHIND_TOLERANCE_S`.
 * While synchronised, decisions use the wall clock, as DESIGN.md says.
-* While unsynchronised, a decision uses the phone's signed presentation time `t` as "now",
-  clamped to ``[lower bound, lower bound + max_ahead_s]``: a code older than the lower bound
-  (minus the presentation window) is stale, so screenshots taken before the outage stay
-  useless; signatures, trust list, revocation list, certificate validity (judged at the
-  clamped time) and the replay cache all still apply. The station raises a `clock_unsynced`
-  alarm and counts every such decision, and clears the alarm once the clock is trusted again.
+* While unsynchronised, a code is judged at its own signed time clamped to
+  ``[lower bound, lower bound + max_ahead_s]`` (the rule is `edge.access.decide`), while the
+  door mode, event timestamps and the replay cache follow the station's own clocks only
+  (`best_now`, `floor`). The station raises a `clock_unsynced` alarm and counts every such
+  decision, and clears the alarm once the clock is trusted again.
 """
 
 from __future__ import annotations
@@ -135,16 +134,14 @@ class TimeGuard:
             return view.wall
         return max(view.wall, view.lower)
 
-    def decision_time(self, view: TimeView, t: int | None) -> datetime:
-        """The "now" to verify a code shown at `t` (unix s) against, per the module's rule."""
-        if view.synced:
-            return view.wall
-        if view.lower is None:  # never synchronised here: nothing better than the wall clock
-            return view.wall
-        low = view.lower.timestamp()
-        if t is None:
-            return view.lower
-        return datetime.fromtimestamp(min(max(low, float(t)), low + self.max_ahead_s), UTC)
+    def floor(self) -> float:
+        """Unix seconds the true time is at least, by the station's own clocks only: the wall
+        clock while trusted, else the lower bound (else the wall clock: nothing better). The
+        replay cache keeps an entry until this passes the code's freshness end."""
+        view = self.view()
+        if view.synced or view.lower is None:
+            return view.wall.timestamp()
+        return view.lower.timestamp()
 
     def tick(self, *, force: bool = False) -> None:
         """Advance and persist the HWM from a trusted wall clock (call every loop turn)."""

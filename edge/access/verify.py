@@ -1,5 +1,6 @@
-"""Access decisions: scanned text → `Decision`, against the trust and revocation lists held.
+"""The signed lists a station decides against, and its verify policy.
 
+The decision itself is `edge.access.decide`; this module only holds what it checks against.
 The lists are replaced whole when a newer signed one arrives (from MQTT, on the link thread)
 while the door loop keeps deciding; each decision reads one consistent snapshot. A list with
 a bad signature or an older version is refused and the held one stays: a replayed old
@@ -16,14 +17,14 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.ports import Clock
-from protocol.credential import Decision, IssuerKey, ReplayCache, VerifyPolicy, verify
+from protocol.credential import IssuerKey, VerifyPolicy
 from protocol.trust import RevocationList, TrustList
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
+class Snapshot:
     """What one decision is checked against; swapped atomically on update."""
 
     trust: TrustList | None = None
@@ -33,7 +34,7 @@ class _Snapshot:
 
 
 class AccessVerifier:
-    """Holds the lists, the replay cache and the policy; `decide()` never raises."""
+    """Holds the lists and the policy; a decision reads one `snapshot`."""
 
     def __init__(
         self,
@@ -43,19 +44,16 @@ class AccessVerifier:
         clock: Clock,
         trust: TrustList | None = None,
         revocations: RevocationList | None = None,
-        replay: ReplayCache | None = None,
     ) -> None:
         self.anchor = anchor
         self.policy = policy
         self.clock = clock
-        # Entries older than window + skew are stale anyway, so that is all the cache keeps.
-        self.replay = replay or ReplayCache(horizon_s=2 * (policy.window_s + policy.skew_s))
         self._lock = threading.Lock()
-        self._snap = _Snapshot()
+        self._snap = Snapshot()
         self._install(trust, revocations)
 
     def _install(self, trust: TrustList | None, revocations: RevocationList | None) -> None:
-        self._snap = _Snapshot(
+        self._snap = Snapshot(
             trust,
             revocations,
             trust.issuers() if trust else {},
@@ -97,20 +95,10 @@ class AccessVerifier:
             return None
         return round(max(0.0, (now - revocations.issued_at).total_seconds()), 1)
 
-    def decide(self, text: str, now: datetime | None = None) -> Decision:
-        """Verify one scanned text at `now` (default: the clock's wall time).
-
-        Only the door loop calls this (the replay cache is not shared between threads).
-        """
-        snap = self._snap
-        return verify(
-            text,
-            issuers=snap.issuers,
-            revoked=snap.revoked,
-            now=self.clock.now() if now is None else now,
-            policy=self.policy,
-            replay=self.replay,
-        )
+    @property
+    def snapshot(self) -> Snapshot:
+        """The lists in force now (one consistent set; replaced whole on update)."""
+        return self._snap
 
     def update_trust(self, raw: bytes | str) -> TrustList | None:
         """Apply a received trust list; returns it, or None if it was refused (logged)."""

@@ -57,20 +57,6 @@ def test_wall_clock_behind_the_mark_is_unsynced_even_without_ntp_status(tmp_path
     assert ahead.view().synced is True
 
 
-def test_unsynced_decision_time_is_the_presentation_clamped_to_the_bound(tmp_path: Path) -> None:
-    path = tmp_path / "clock.json"
-    TimeGuard(SimClock(NOW), path, probe=lambda: None).tick(force=True)
-    guard = TimeGuard(SimClock(NOW), path, probe=lambda: False, max_ahead_s=3600)
-    guard.load()
-    view = guard.view()
-    low = NOW.timestamp()
-    at = guard.decision_time
-    assert at(view, int(low + 600)).timestamp() == low + 600  # believed: within max_ahead
-    assert at(view, int(low - 600)).timestamp() == low  # before the bound: judged at the bound
-    assert at(view, int(low + 86400)).timestamp() == low + 3600  # capped
-    assert at(view, None).timestamp() == low
-
-
 def test_corrupt_mark_file_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "clock.json"
     path.write_text("{not json")

@@ -1,24 +1,56 @@
+"""The lists a station holds (edge/access/verify.py), exercised through the door decision."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.access.decide import AccessDecider
+from edge.access.schedule import DoorMode, DoorSchedule
 from edge.access.store import TRUST_FILE, TrustStore
+from edge.access.timeguard import TimeGuard
 from edge.access.verify import AccessVerifier
 from firmware_sim.clock import SimClock
 from firmware_sim.union import SimUnion
-from protocol.credential import Reason, VerifyPolicy
+from protocol.credential import Decision, Reason, VerifyPolicy
 from protocol.trust import RevocationList, TrustList
 
 
-def make_verifier(union: SimUnion, clock: SimClock) -> AccessVerifier:
-    return AccessVerifier(
+class Gate:
+    """An `AccessVerifier` behind the station's decision, on a trusted clock, members mode."""
+
+    def __init__(self, verifier: AccessVerifier, clock: SimClock) -> None:
+        self.verifier = verifier
+        self.decider = AccessDecider(
+            verifier=verifier,
+            time_guard=TimeGuard(clock, None, probe=lambda: True),
+            schedule=DoorSchedule(free=None, members="24/7", timezone="UTC"),
+            max_entries=1000,
+        )
+        self.update_trust = verifier.update_trust
+        self.update_revocations = verifier.update_revocations
+
+    def decide(self, text: str) -> Decision:
+        return self.decider.decide(text, DoorMode.MEMBERS).decision
+
+    @property
+    def trust_version(self) -> int | None:
+        return self.verifier.trust_version
+
+    @property
+    def revocation_version(self) -> int | None:
+        return self.verifier.revocation_version
+
+
+def make_verifier(union: SimUnion, clock: SimClock) -> Gate:
+    verifier = AccessVerifier(
         anchor=union.anchor_public,
         policy=VerifyPolicy(window_s=30, skew_s=5),
         clock=clock,
         trust=union.trust,
         revocations=union.revocations,
     )
+    return Gate(verifier, clock)
 
 
 def test_granted_then_replayed(union: SimUnion, clock: SimClock) -> None:
@@ -48,7 +80,7 @@ def test_expired_and_unknown_issuer(union: SimUnion, clock: SimClock) -> None:
 
 
 def test_no_trust_list_denies_everyone(union: SimUnion, clock: SimClock) -> None:
-    verifier = AccessVerifier(anchor=None, policy=VerifyPolicy(), clock=clock)
+    verifier = Gate(AccessVerifier(anchor=None, policy=VerifyPolicy(), clock=clock), clock)
     text = union.enroll("m1").present(clock.timestamp())
     assert verifier.decide(text).reason is Reason.UNKNOWN_ISSUER
     assert verifier.update_trust(union.trust.to_bytes()) is None  # no anchor, no updates

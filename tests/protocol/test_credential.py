@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import base45
 import pytest
@@ -143,12 +143,28 @@ def test_skew_allowance_widens_the_window(kit: Kit) -> None:
     assert kit.verify(text, policy=c.VerifyPolicy(window_s=30, skew_s=10)).granted
 
 
+class SetReplay:
+    """The smallest `Replay`: remembers keys forever (the station's real one is
+    `edge.access.replay.ReplayCache`, which also forgets them when they can no longer be fresh)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[c.ReplayKey, float] = {}
+
+    def admit(self, key: c.ReplayKey, fresh_until: float) -> bool:
+        if key in self.seen:
+            return False
+        self.seen[key] = fresh_until
+        return True
+
+
 def test_replay_at_same_station_is_denied_and_other_station_accepts(kit: Kit) -> None:
     text = kit.present()
-    here, there = c.ReplayCache(horizon_s=120), c.ReplayCache(horizon_s=120)
+    here, there = SetReplay(), SetReplay()
     assert kit.verify(text, replay=here).granted
     assert kit.verify(text, replay=here).reason is Reason.REPLAYED
     assert kit.verify(text, replay=there).granted
+    # Kept until the code can no longer be fresh: t + window + skew.
+    assert list(here.seen.values()) == [int(NOW.timestamp()) + 30]
 
 
 def test_replay_cache_is_keyed_on_serial_and_time_not_signature_bytes(kit: Kit) -> None:
@@ -160,19 +176,42 @@ def test_replay_cache_is_keyed_on_serial_and_time_not_signature_bytes(kit: Kit) 
     raw[-32:] = (n - s).to_bytes(32, "big")
     twin = "WS1:" + base45.b45encode(bytes(raw)).decode()
     assert twin != text
-    cache = c.ReplayCache(horizon_s=120)
+    cache = SetReplay()
     assert kit.verify(text, replay=cache).granted
     assert kit.verify(twin, replay=cache).reason is Reason.REPLAYED
 
 
-def test_replay_cache_forgets_after_horizon_and_respects_cap() -> None:
-    cache = c.ReplayCache(horizon_s=60, max_entries=3)
-    assert cache.check_and_add(b"a" * 12, 100, now=100)
-    assert not cache.check_and_add(b"a" * 12, 100, now=150)
-    assert cache.check_and_add(b"a" * 12, 100, now=161)  # forgotten: stale anyway by then
-    for i in range(10):
-        cache.check_and_add(bytes([i]) * 12, 200, now=200)
-    assert len(cache) <= 3
+def test_a_refused_code_is_not_remembered(kit: Kit) -> None:
+    cache = SetReplay()
+    stale = kit.present(NOW - timedelta(seconds=31))
+    assert kit.verify(stale, replay=cache).reason is Reason.STALE_PRESENTATION
+    assert cache.seen == {}
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "fresh"), [(-30.0, True), (30.0, True), (30.001, False), (-30.9, False)]
+)
+def test_ws1_window_is_exact_not_whole_seconds(kit: Kit, offset_s: float, fresh: bool) -> None:
+    """Story: `now` was cut to whole seconds, so a code 30.9 s old passed a 30 s window."""
+    text = kit.present()
+    decision = kit.verify(text, now=NOW - timedelta(seconds=offset_s))
+    assert decision.granted is fresh
+
+
+def test_ws2_window_is_half_open_and_its_freshness_end_covers_it(kit: Kit) -> None:
+    """Story: a 5-minute token was accepted at exactly its window end: windows overlapped."""
+    start_min = int(NOW.timestamp()) // 60
+    token = c.issue_token(kit.issuer, kid="union-26", serial=kit.serial, window_start_min=start_min)
+    start = datetime.fromtimestamp(start_min * 60, UTC)
+    assert kit.verify(token, now=start).granted
+    assert kit.verify(token, now=start + timedelta(seconds=299.999)).granted
+    end = start + timedelta(seconds=300)
+    assert kit.verify(token, now=end).reason is Reason.STALE_PRESENTATION
+    skewed = c.VerifyPolicy(skew_s=5)
+    assert kit.verify(token, now=end + timedelta(seconds=4.9), policy=skewed).granted
+    assert not kit.verify(token, now=end + timedelta(seconds=5), policy=skewed).granted
+    item = c.parse_text(token)
+    assert c.fresh_until(item, skewed) == start_min * 60 + 300 + 5
 
 
 def test_not_permitted_without_required_flag(kit: Kit, make_cert) -> None:
