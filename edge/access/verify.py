@@ -41,7 +41,7 @@ class AccessVerifier:
         *,
         anchor: ec.EllipticCurvePublicKey | None,
         policy: VerifyPolicy,
-        clock: Clock,
+        clock: Clock | None = None,  # TEMPORARY: unused, callers being migrated
         trust: TrustList | None = None,
         revocations: RevocationList | None = None,
     ) -> None:
