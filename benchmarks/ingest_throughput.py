@@ -359,7 +359,12 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=500)
     parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--mix", choices=sorted(MIXES), default="journal", help=str(MIXES))
+    parser.add_argument(
+        "--mix",
+        choices=sorted(MIXES),
+        default="journal",
+        help=str(MIXES).replace("%", "%%"),  # argparse formats help with %
+    )
     parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sink:

@@ -238,8 +238,11 @@ class Telemetry(SQLModel, table=True):
 class DeadLetter(SQLModel, table=True):
     """A message ingest refused, kept byte for byte so it can be inspected and replayed.
 
-    `reason` is a short stable code (`not_json`, `schema`, `bad_version`, `sid_mismatch`,
-    `unknown_station`, `bad_topic`, `too_large`, …); `station_id` is the topic's station when
+    `reason` is a short stable code: `not_json`, `schema`, `bad_version`, `sid_mismatch`,
+    `unknown_station`, `bad_topic`, `too_large`, `bad_text` (a control character or a lone
+    surrogate), `bad_time` (out of range), `implausible`, `clock_ahead`, `store_failed` (the
+    database refused the row; its message is the detail), `internal` (a bug; the station and
+    `seq` are kept so acks move on), …; `station_id` is the topic's station when
     the topic names one, even an unregistered one, so it is not a foreign key.
     """
 

@@ -7,7 +7,8 @@ its messages; a different `v` is refused, because that is a breaking change by d
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from protocol.credential import Reason
 from protocol.topics import SID_RE, Kind
@@ -27,8 +29,42 @@ from protocol.topics import SID_RE, Kind
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 64 * 1024  # the largest legitimate payload (a config) is a few kB
 # Largest integer in a payload: the cloud stores them as BIGINT (SQLite: 64-bit INTEGER), and a
-# bigger one would fail its whole ingest batch (rewritten one by one: a cheap slow-down attack).
+# bigger one would fail its whole ingest batch (a cheap slow-down attack).
 MAX_INT = 2**63 - 1
+# Times must lie this far inside what Python can represent (years 1-9999, UTC), so that the
+# local time in any zone (offsets < 1 day), an interval's end (+ up to 1 day) and a value read
+# back by a PostgreSQL client in its session's time zone stay representable too. PostgreSQL's
+# own timestamptz range (4713 BC - 294276 AD) is wider. Plausibility (a clock far ahead) is
+# the cloud's business: cloud.ingest.sanity.
+TIME_MARGIN = timedelta(days=2)
+TIME_MIN = datetime.min.replace(tzinfo=UTC) + TIME_MARGIN
+TIME_MAX = datetime.max.replace(tzinfo=UTC) - TIME_MARGIN
+
+# --- text --------------------------------------------------------------------------------------
+# Every str in a payload is one of two shared types, checked by pydantic-core's regex in Rust
+# (no Python call per field): no Unicode control character (C0, DEL, C1) in names and ids, and
+# only tab, LF and CR among them in free text. A NUL passes JSON and Python but not PostgreSQL
+# (text cannot hold it), so it would fail the ingest batch it arrives in. A lone surrogate
+# (JSON "\ud800") is not Unicode text at all: the constrained types refuse it too (pydantic
+# converts the value to UTF-8 to match it). tests/protocol checks that no model has a bare str.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"  # \t \n \r excepted
+# What no stored text may hold (the controls TEXT_PATTERN refuses, lone surrogates); used on
+# the error path to say which character it was, and by `printable`.
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NAME_BAD = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]  # ids, names, versions, short codes
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]  # free text: tab, LF and CR allowed
+
+
+def printable(text: str) -> str:
+    r"""`text` with every character a `Text` field refuses written as a Python escape (`\x00`,
+    `\ud800`): for text from elsewhere (an exception, a database error) that must be stored or
+    sent. Free when there is nothing to escape."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 def utcnow() -> datetime:
@@ -58,7 +94,19 @@ class Payload(BaseModel):
     @field_validator("ts", "interval_start", "expires_at", check_fields=False)
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        if 1 < value.year < 9999:  # the hot path: in range in UTC too (offsets < 1 day)
+            return value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+            utc = None
+        if utc is None or not TIME_MIN <= utc <= TIME_MAX:
+            raise PydanticCustomError(
+                "time_range",
+                "time {value} out of range ({low} to {high} UTC)",
+                {"value": value.isoformat(), "low": TIME_MIN.date(), "high": TIME_MAX.date()},
+            )
+        return utc
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -79,12 +127,12 @@ class StatePayload(StationPayload):
     status: Status
     sess: int = Field(ge=0, le=MAX_INT, description="session counter, +1 per connect, persisted")
     config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    reason: str | None = Field(default=None, max_length=200, description="why degraded")
+    reason: Text | None = Field(default=None, max_length=200, description="why degraded")
 
 
 class MetaPayload(StationPayload):
-    agent_version: str = Field(max_length=40)
-    capabilities: list[str] = Field(default_factory=list, max_length=32)
+    agent_version: Name = Field(max_length=40)
+    capabilities: list[Name] = Field(default_factory=list, max_length=32)
     config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     trust_version: int | None = Field(default=None, ge=0, le=MAX_INT)
     revocation_version: int | None = Field(default=None, ge=0, le=MAX_INT)
@@ -131,7 +179,7 @@ class TelemetryPayload(StationPayload):
     wifi_dbm: float | None = Field(
         default=None, description="Wi-Fi signal level, dBm (about −30 good … −90 unusable)"
     )
-    sensors: dict[str, float] = Field(
+    sensors: dict[Name, float] = Field(
         default_factory=dict, max_length=64, description="e.g. fridge_c, ambient_c, energy_kwh"
     )
 
@@ -150,7 +198,7 @@ class AccessEvent(EventBase):
     granted: bool
     reason: Reason
     credential: Literal["ws1", "ws2"] | None = None
-    kid: str | None = Field(default=None, max_length=16)
+    kid: Name | None = Field(default=None, max_length=16)
     serial: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
 
 
@@ -160,14 +208,14 @@ DoorAction = Literal["door_opened", "door_closed", "held_open", "forced_open", "
 class DoorEvent(EventBase):
     type: Literal["door"] = "door"
     action: DoorAction
-    cause: str | None = Field(default=None, max_length=40, description="grant, exit, remote")
+    cause: Name | None = Field(default=None, max_length=40, description="grant, exit, remote")
 
 
 class AlarmEvent(EventBase):
     type: Literal["alarm"] = "alarm"
     alarm: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="e.g. camera_down")
     state: Literal["raised", "cleared"]
-    detail: str | None = Field(default=None, max_length=200)
+    detail: Text | None = Field(default=None, max_length=200)
 
 
 Event = Annotated[AccessEvent | DoorEvent | AlarmEvent, Field(discriminator="type")]
@@ -191,15 +239,15 @@ class AckPayload(Payload):
 
 
 class CommandPayload(Payload):
-    cmd_id: str = Field(min_length=1, max_length=64)
+    cmd_id: Name = Field(min_length=1, max_length=64)
     expires_at: AwareDatetime
     args: dict[str, Any] = Field(default_factory=dict)
 
 
 class CmdResultPayload(StationPayload):
-    cmd_id: str = Field(min_length=1, max_length=64)
+    cmd_id: Name = Field(min_length=1, max_length=64)
     ok: bool
-    detail: str | None = Field(default=None, max_length=200)
+    detail: Text | None = Field(default=None, max_length=200)
 
 
 class ConfigPayload(Payload):
@@ -264,6 +312,22 @@ def decode(kind: Kind, raw: bytes | str) -> Payload:
             return _EVENT.validate_python(data)
         return MODELS[kind].model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise PayloadError("schema", f"{where}: {first['msg']}") from exc
+        raise _refusal(exc.errors()[0]) from exc
+
+
+def _refusal(error: ErrorDetails) -> PayloadError:
+    """The PayloadError for pydantic's first error: text and times out of range have reasons
+    of their own (`bad_text`, `bad_time`), the rest is `schema`. The detail names the field and
+    is itself printable (a key or a tag from the payload may hold what was refused)."""
+    where = printable(".".join(str(p) for p in error["loc"])) or "payload"
+    kind = error["type"]
+    if kind == "string_unicode":
+        return PayloadError("bad_text", f"{where}: not Unicode text (a lone surrogate)")
+    pattern = error.get("ctx", {}).get("pattern")
+    if kind == "string_pattern_mismatch" and pattern in (NAME_PATTERN, TEXT_PATTERN):
+        found = (_NAME_BAD if pattern == NAME_PATTERN else _UNSTORABLE).search(str(error["input"]))
+        char = f"U+{ord(found.group()):04X}" if found else "?"
+        return PayloadError("bad_text", f"{where}: control character {char} not allowed")
+    if kind == "time_range":
+        return PayloadError("bad_time", f"{where}: {printable(error['msg'])}")
+    return PayloadError("schema", f"{where}: {printable(error['msg'])}")

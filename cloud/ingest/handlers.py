@@ -2,7 +2,10 @@
 
 `IngestWorker` (subscriber.py) feeds it from paho; tests and the demo call it directly.
 Bad input never raises: it becomes a dead letter with a stable reason. Database outages do
-raise from `flush`, with the buffer kept, so the caller can back off and retry.
+raise from `flush`, with the buffer kept, so the caller can back off and retry. A batch the
+database refuses for its data (something validation could not foresee) is split in halves
+until the items it refuses are found: O(k log n) transactions for k bad items in n, where
+storing one by one took n (a NUL in one message turned a 90 ms flush into 5 s).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from cloud.ingest.acks import compute_acks
 from cloud.ingest.parse import Item, parse
 from cloud.ingest.store import Outcome, write_batch
 from cloud.models import utcnow
+from protocol.messages import printable
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +69,16 @@ class Ingestor:
         if not self._buffer:
             return []
         try:
-            with self._engine.begin() as conn:
-                outcome = write_batch(conn, self._buffer)
-            written, self._buffer = self._buffer, []
+            outcome = self._commit(list(self._buffer))
         except Exception as exc:
             if transient(exc):
                 raise
-            log.warning("ingest: batch of %d refused (%s); storing one by one", self.pending, exc)
-            outcome, written = self._one_by_one(), []
-        for item in written:
-            self._count(item)
+            log.warning(
+                "ingest: batch of %d refused (%s); isolating the refused items",
+                self.pending,
+                _db_error(exc)[:200],
+            )
+            outcome, _ = self._isolate(list(self._buffer), known_bad=True)
         try:
             return compute_acks(self._engine, outcome)
         except Exception as exc:  # items are committed; the edge re-sends and is acked then
@@ -88,29 +92,62 @@ class Ingestor:
             for reason, _ in item.notes:  # stored, but with a value removed or clamped
                 self.stats[(kind, reason)] += 1
 
-    def _one_by_one(self) -> Outcome:
-        """Isolate the item the database refused (e.g. a number too big for BIGINT, a NUL in
-        text for PostgreSQL) and dead-letter it as `store_failed`, keeping the rest."""
-        outcome = Outcome()
-        while self._buffer:
-            item = self._buffer[0]
-            item.result = None
+    def _commit(self, items: list[Item]) -> Outcome:
+        """Write `items`, the head of the buffer, in one transaction; on success they leave
+        the buffer and are counted. Raises what the database raised, nothing written."""
+        for item in items:
+            item.result = None  # from an attempt rolled back
+        with self._engine.begin() as conn:
+            outcome = write_batch(conn, items)
+        assert self._buffer[: len(items)] == items  # committed strictly in arrival order
+        del self._buffer[: len(items)]
+        for item in items:
+            self._count(item)
+        return outcome
+
+    def _isolate(self, items: list[Item], *, known_bad: bool) -> tuple[Outcome, bool]:
+        """Store `items` (the head of the buffer, in order) where the database refuses some.
+
+        Halves are tried left to right, so messages still commit in arrival order; a half
+        that fails is split again, down to the single item the database refuses, which is
+        dead-lettered as `store_failed` with the database's message. `known_bad`: `items`
+        already failed as one transaction, so it is split without trying it again (when the
+        left half then goes in whole, the right half is known bad too). Returns the outcome
+        and whether every item was stored (none dead-lettered here). Transient errors raise,
+        the uncommitted items still buffered.
+        """
+        if not known_bad or len(items) == 1:
             try:
-                outcome |= self._write_one(item)
+                return self._commit(items), True
             except Exception as exc:
                 if transient(exc):
                     raise
-                item.refuse("store_failed", f"{type(exc).__name__}: {exc}")
-                try:
-                    outcome |= self._write_one(item)
-                except Exception as exc2:
-                    if transient(exc2):
-                        raise
-                    log.error("ingest: dropped a message on %r: %s", item.topic, exc2)
-                    item.result = None
-            self._count(self._buffer.pop(0))
-        return outcome
+                if len(items) == 1:
+                    return self._store_failed(items[0], exc), False
+        mid = len(items) // 2
+        outcome, whole = self._isolate(items[:mid], known_bad=False)
+        right, right_whole = self._isolate(items[mid:], known_bad=whole)
+        outcome |= right
+        return outcome, whole and right_whole
 
-    def _write_one(self, item: Item) -> Outcome:
-        with self._engine.begin() as conn:
-            return write_batch(conn, [item])
+    def _store_failed(self, item: Item, exc: Exception) -> Outcome:
+        """Dead-letter the one item the database refused; its seq still counts as received."""
+        item.refuse("store_failed", _db_error(exc))
+        log.warning("ingest: a message on %r refused by the database: %s", item.topic, item.detail)
+        try:
+            return self._commit([item])
+        except Exception as exc2:
+            if transient(exc2):
+                raise
+            log.error("ingest: dropped a message on %r: %s", printable(item.topic), exc2)
+            item.result = None
+            self._buffer.pop(0)
+            self._count(item)
+            return Outcome()
+
+
+def _db_error(exc: Exception) -> str:
+    """The database's own message (not SQLAlchemy's, which quotes every parameter of the
+    statement: a whole batch), printable."""
+    orig = getattr(exc, "orig", None)
+    return printable(f"{type(orig or exc).__name__}: {orig or exc}")

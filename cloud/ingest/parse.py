@@ -2,18 +2,23 @@
 
 Pure and total: whatever arrives (wrong topic, broken JSON, a payload claiming another
 station), the result is an Item; nothing here raises on bad input or touches the database.
+Even a bug (an exception no refusal foresaw) becomes an `internal` dead letter that still
+names its station and `seq`, so that station's acks go on.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cloud.ingest import sanity
 from protocol import messages, topics
-from protocol.messages import PayloadError
+from protocol.messages import PayloadError, printable
 from protocol.topics import EDGE_TO_CLOUD, Kind, TopicError
+
+log = logging.getLogger(__name__)
 
 # Journal kinds carry the edge's per-station `seq`; acks cover them.
 JOURNAL_KINDS = frozenset({Kind.EVENTS, Kind.FOOTFALL})
@@ -62,7 +67,7 @@ class Item:
 
     def refuse(self, reason: str, detail: str) -> Item:
         self.reason = reason
-        self.detail = detail[:1000]
+        self.detail = printable(detail[:1000])  # stored: no NUL or lone surrogate
         self.payload = None
         return self
 
@@ -79,10 +84,12 @@ def _topic_sid(topic: str) -> str | None:
 
 
 def _seq_hint(raw: bytes) -> int | None:
-    """The `seq` of a refused journal payload, if it has a usable one.
+    """The top-level `seq` of a refused journal payload, if it is JSON with a usable one.
 
     A refused item whose seq is known still counts as received, or it would hold back the
-    station's acks, and so its journal, forever.
+    station's acks, and so its journal, forever. Best effort, never raises; a payload that is
+    not JSON gives none (a number read out of broken JSON could be another item's, and
+    counting it would ack, and so delete from the journal, an item never stored).
     """
     try:
         data = json.loads(raw)
@@ -94,6 +101,22 @@ def _seq_hint(raw: bytes) -> int | None:
 def parse(topic: str, raw: bytes, *, retained: bool, received_at: datetime) -> Item:
     """Classify one message; never raises."""
     item = Item(topic, bytes(raw), retained, received_at)
+    try:
+        return _classify(item)
+    except Exception as exc:  # a bug, not bad input: keep the message, its station, its seq
+        log.exception("ingest: unexpected error parsing a message on %r", printable(topic))
+        item.refuse("internal", f"{type(exc).__name__}: {exc}")
+        try:
+            item.sid = item.sid or _topic_sid(topic)
+            if item.kind in JOURNAL_KINDS and item.seq is None:
+                item.seq = _seq_hint(item.raw) if len(item.raw) <= MAX_KEPT_BYTES else None
+        except Exception:  # best effort: the dead letter matters more than these
+            log.exception("ingest: no station or seq for a message on %r", printable(topic))
+        return item
+
+
+def _classify(item: Item) -> Item:
+    topic, received_at = item.topic, item.received_at
     try:
         parsed = topics.parse(topic)
     except TopicError as exc:

@@ -47,6 +47,7 @@ from protocol.messages import (
     MetaPayload,
     StatePayload,
     TelemetryPayload,
+    printable,
 )
 from protocol.topics import Kind
 
@@ -461,10 +462,10 @@ def _insert_dead(conn: Connection, items: list[Item]) -> None:
             rows.append(
                 {
                     "received_at": item.received_at,
-                    "topic": item.topic,
+                    "topic": printable(item.topic),  # the payload keeps the bytes
                     "payload": item.raw[:MAX_KEPT_BYTES],
                     "reason": reason,
-                    "detail": detail,
+                    "detail": printable(detail),
                     "station_id": item.sid,
                     "seq": item.seq,
                 }
