@@ -209,10 +209,10 @@ def main() -> None:
     init_db(engine)
     upsert(engine, records)
     engine.dispose()
-    users = {sid: f"pw-{sid}" for sid in sids} | {"cloud": CLOUD_PW}
+    users = {sid: f"pw-{sid}" for sid in sids} | {"cloud-ingest-1": CLOUD_PW}
     broker = MosquittoProcess(work / "mosquitto", users=users).start()
     ingest = IngestPool(
-        f"mqtt://cloud:{CLOUD_PW}@127.0.0.1:{broker.port}", db_url, 1, work / "logs"
+        [f"mqtt://cloud-ingest-1:{CLOUD_PW}@127.0.0.1:{broker.port}"], db_url, work / "logs"
     )
     ingest.start_all()
     try:

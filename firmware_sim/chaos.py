@@ -2,8 +2,9 @@
 
 `ChaosRun` owns what the faults need to touch: a Mosquitto with the project ACL and one
 login per station (unless an external broker is given: then broker restarts are skipped),
-`ingest_workers` real `waystation cloud ingest` subprocesses with fixed client ids (SIGKILL
-and start again; 0 means a cloud already consumes the broker), and the stations.
+`ingest_workers` real `waystation cloud ingest` subprocesses, each with a broker login of its
+own (`cloud-ingest-1`, …: the broker takes the login as client id) and a persistent session
+(SIGKILL and start again; 0 means a cloud already consumes the broker), and the stations.
 
 Stations are `ChaosStation`s: a real `edge.agent.Agent` (`SimStation`, codes scanned as
 text, beams counting footfall) behind its own `NetCut` proxy, with a wall clock that can be
@@ -59,13 +60,22 @@ from protocol.registry import StationRecord
 
 log = logging.getLogger(__name__)
 
-CLOUD_USER = "cloud"
 CAMERA_TICK_S = 1.0  # a frozen camera is looked at this often (CameraHealth needs 5 s of it)
 LOST_SETTLE_S = 12.0 + 15.0 + 3.0  # LostGuard's live and retained holds, plus a batch
 
 
 def station_password(sid: str, seed: int) -> str:
     return f"chaos-{seed}-{sid}"
+
+
+def ingest_login(worker: int) -> str:
+    """Ingest worker `worker`'s (0, 1, …) broker login: one each, since the broker takes the
+    login as client id and two processes on one login would disconnect each other."""
+    return f"cloud-ingest-{worker + 1}"
+
+
+def ingest_logins(workers: int) -> list[str]:
+    return [ingest_login(w) for w in range(workers)]
 
 
 class OffsetClock(SystemClock):
@@ -278,12 +288,13 @@ class ChaosStation:
 
 
 class IngestPool:
-    """`waystation cloud ingest` subprocesses with fixed client ids (persistent sessions)."""
+    """`waystation cloud ingest` subprocesses with fixed client ids (persistent sessions);
+    worker i logs in with `broker_urls[i]`, a login of its own."""
 
-    def __init__(self, broker_url: str, db_url: str, workers: int, logdir: Path) -> None:
-        self.broker_url = broker_url
+    def __init__(self, broker_urls: list[str], db_url: str, logdir: Path) -> None:
+        self.broker_urls = list(broker_urls)
         self.db_url = db_url
-        self.workers = workers
+        self.workers = len(self.broker_urls)
         self.logdir = Path(logdir)
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.kills = 0
@@ -297,7 +308,7 @@ class IngestPool:
             "cloud",
             "ingest",
             "--broker",
-            self.broker_url,
+            self.broker_urls[worker],
             "--db",
             self.db_url,
             "--client-id",
@@ -402,7 +413,7 @@ class ChaosRun:
         passwords: Any = None,
     ) -> None:
         """`broker`: a started `MosquittoProcess` to use (and restart) instead of our own;
-        `passwords(user)` then gives each station's and the `cloud` account's password."""
+        `passwords(user)` then gives each station's and each ingest login's password."""
         self.config = config
         self.progress = progress or (lambda msg: log.info("%s", msg))
         self.workdir = Path(config.workdir)
@@ -434,23 +445,23 @@ class ChaosRun:
         ]
         if self._passwords is None:
             self._passwords = lambda user: station_password(user, c.seed)
+        logins = ingest_logins(c.ingest_workers)
         if self.broker is not None or c.broker_url is None:
             if self.broker is None:
-                users = {u: self._passwords(u) for u in [r.id for r in self.records] + [CLOUD_USER]}
+                users = {u: self._passwords(u) for u in [r.id for r in self.records] + logins}
                 self.broker = MosquittoProcess(self.workdir / "mosquitto", users=users).start()
-            cloud_pw = self._passwords(CLOUD_USER)
-            cloud_url = f"mqtt://{CLOUD_USER}:{cloud_pw}@127.0.0.1:{self.broker.port}"
             host, port = "127.0.0.1", self.broker.port
+            ingest_urls = [f"mqtt://{u}:{self._passwords(u)}@{host}:{port}" for u in logins]
         else:
             assert c.broker_url is not None
-            cloud_url = c.broker_url.replace("{sid}", CLOUD_USER)
-            parsed = BrokerUrl.parse(cloud_url)
+            ingest_urls = [c.broker_url.replace("{sid}", u) for u in logins]
+            parsed = BrokerUrl.parse(c.broker_url.replace("{sid}", "cloud"))
             host, port = parsed.host, parsed.port
         self.engine = make_engine(c.db_url)
         init_db(self.engine)
         upsert(self.engine, self.records)
         if c.ingest_workers > 0:
-            self.ingest = IngestPool(cloud_url, c.db_url, c.ingest_workers, self.workdir / "logs")
+            self.ingest = IngestPool(ingest_urls, c.db_url, self.workdir / "logs")
             self.ingest.start_all()
             if not self.ingest.wait_subscribed():
                 log.warning("chaos: ingest not subscribed after 30 s (see %s)", self.ingest.logdir)

@@ -208,8 +208,8 @@ def chaos(
         str | None,
         typer.Option(
             help="mqtt://{sid}:PASSWORD@host:port of a running broker ({sid}: each station, "
-            "and `cloud` for ingest); default: start our own Mosquitto (ACL, passwords, "
-            "persistence), which also allows the broker-restart fault"
+            "and cloud-ingest-1…K for the ingest workers); default: start our own Mosquitto "
+            "(ACL, passwords, persistence), which also allows the broker-restart fault"
         ),
     ] = None,
     db: Annotated[

@@ -11,6 +11,7 @@ at unix second t (or a held `WS2:` window token with `format="ws2"`), `save_png`
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -158,10 +159,11 @@ class Wallet:
         return cls(str(data["member_id"]), key, certificate, tokens)
 
     def save(self, path: Path | str) -> None:
-        """Write the wallet as JSON (holds a private key: mode 0600)."""
-        path = Path(path)
-        path.write_text(self.to_json(), encoding="utf-8")
-        path.chmod(0o600)
+        """Write the wallet as JSON (holds a private key: mode 0600 from its creation on)."""
+        fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fd, 0o600)  # a file that was already there keeps its mode otherwise
+            fh.write(self.to_json())
 
     @classmethod
     def load(cls, path: Path | str) -> Wallet:

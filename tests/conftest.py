@@ -59,6 +59,12 @@ def secure_mosquitto(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Mosq
             broker.stop()
 
 
+@pytest.fixture
+def need_mosquitto() -> None:
+    """For tests that start Mosquitto themselves: skip (fail in CI) unless it is installed."""
+    _need_mosquitto()
+
+
 def _need_mosquitto() -> None:
     try:
         find_binary()

@@ -32,6 +32,10 @@ from protocol.registry import StationRecord
 from waystation.mosquitto import MosquittoProcess
 
 CLOUD_PASSWORD = "cloud-secret"  # noqa: S105 - a throwaway broker the rig starts
+# One login per process (the broker takes the login as client id): the ingest worker, and
+# the observer on the diagnostics login that may read everything.
+INGEST_LOGIN = "cloud-ingest-1"
+OBSERVER_LOGIN = "cloud-admin"
 STATIONS_PER_PROCESS = 100  # see firmware_sim.linkstation: paho's select() and 1024 fds
 
 
@@ -60,7 +64,7 @@ class Observer:
         self.seen: list[StateSeen] = []
         self._lock = threading.Lock()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self._client.username_pw_set("cloud", CLOUD_PASSWORD)
+        self._client.username_pw_set(OBSERVER_LOGIN, CLOUD_PASSWORD)
         self._client.on_connect = lambda c, *_: c.subscribe("ws/v1/+/state", 1)
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(0.2, 1)
@@ -157,7 +161,8 @@ class LivenessRig:
         self.workdir = Path(workdir)
         self.stations = stations
         self.sids = [r.id for r in stations]
-        users = {sid: station_password(sid) for sid in self.sids} | {"cloud": CLOUD_PASSWORD}
+        users = {sid: station_password(sid) for sid in self.sids}
+        users |= {INGEST_LOGIN: CLOUD_PASSWORD, OBSERVER_LOGIN: CLOUD_PASSWORD}
         self.broker = MosquittoProcess(self.workdir / "mosquitto", users=users)
         self.db_url = db_url
         self.processes: list[StationProcess] = []
@@ -167,7 +172,7 @@ class LivenessRig:
         self.broker.start()
         self.settings = Settings(
             db=self.db_url,
-            broker=f"mqtt://cloud:{CLOUD_PASSWORD}@127.0.0.1:{self.broker.port}",
+            broker=f"mqtt://{INGEST_LOGIN}:{CLOUD_PASSWORD}@127.0.0.1:{self.broker.port}",
             mqtt_protocol=5,
             share_group="ingest",
             rate_limit_per_s=10_000,  # the sampler asks several times a second

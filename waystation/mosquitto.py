@@ -2,20 +2,127 @@
 
 The config written here follows `config/mosquitto/mosquitto.conf` (persistence, raised ingest
 queues) with paths and port of the caller's choosing.
+
+Logins: a station logs in with its station id; every cloud process has a login of its own,
+named `cloud-<role>` or `cloud-<role>-<n>` (`cloud-api`, `cloud-ingest-1`, …), and the role in
+the name decides its ACL block (`CLOUD_ROLES`). The listener sets `use_username_as_clientid`,
+so the broker takes the login as the client id: a station that knows only its own password
+cannot connect as another station's client id (which would disconnect that station and fire
+its `lost` will), and two processes sharing one login would disconnect each other.
 """
 
 from __future__ import annotations
 
 import getpass
+import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ACL_PATH = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "acl"
 INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
+
+# What each cloud role may do (Mosquitto ACL `topic` lines). Mosquitto has no wildcard for
+# user names, so every login gets a block of its own (`render_acl`).
+CLOUD_ROLES: dict[str, tuple[str, ...]] = {
+    # `cloud serve`: ops commands, desired configs, the signed lists after a revocation.
+    "api": ("write ws/v1/+/cmd/#", "write ws/v1/+/config", "write ws/v1/trust/#"),
+    # `members publish` (the issuing host) and `members publish-db`: the signed lists only.
+    "trust": ("write ws/v1/trust/#",),
+    # `cloud ingest` (the health monitor runs inside it): reads what stations send (shared
+    # subscriptions are checked without their `$share/<group>/` prefix; `+/state` includes
+    # the cloud's own `_cloud/state`), writes acks and the cloud's liveness (also its will).
+    "ingest": (
+        "read ws/v1/+/state",
+        "read ws/v1/+/meta",
+        "read ws/v1/+/telemetry",
+        "read ws/v1/+/events",
+        "read ws/v1/+/footfall",
+        "read ws/v1/+/cmd_result",
+        "write ws/v1/+/ack",
+        "write ws/v1/_cloud/state",
+    ),
+    # An operator's diagnostics (mosquitto_sub), not a service: everything under ws/v1/.
+    # The login `cloud` of earlier releases has this role.
+    "admin": ("readwrite ws/v1/#",),
+}
+LEGACY_CLOUD_LOGIN = "cloud"
+CLOUD_LOGIN_RE = re.compile(r"cloud-(?P<role>[a-z]+)(?:-[a-z0-9]+)*")
+DEFAULT_INGEST_WORKERS = 2
+
+
+def cloud_role(login: str) -> str | None:
+    """The role of a cloud login (`cloud-ingest-2` → `ingest`); None for anything else."""
+    if login == LEGACY_CLOUD_LOGIN:
+        return "admin"
+    match = CLOUD_LOGIN_RE.fullmatch(login)
+    return match["role"] if match and match["role"] in CLOUD_ROLES else None
+
+
+def reserved_for_cloud(login: str) -> bool:
+    """Names a station may never have: `cloud` and everything starting `cloud-`."""
+    return login == LEGACY_CLOUD_LOGIN or login.startswith(f"{LEGACY_CLOUD_LOGIN}-")
+
+
+def default_cloud_logins(ingest_workers: int = DEFAULT_INGEST_WORKERS) -> list[str]:
+    """One login per cloud process of a standard install: the API, the list publisher and
+    `ingest_workers` ingest workers."""
+    ingest = [f"cloud-ingest-{n}" for n in range(1, ingest_workers + 1)]
+    return ["cloud-api", "cloud-trust", *ingest]
+
+
+ACL_HEAD = """\
+# Waystation broker ACL (DESIGN.md, "MQTT contract"). Mosquitto 2.x syntax.
+# Written by `waystation provision` (waystation/mosquitto.py: render_acl); the listener sets
+# use_username_as_clientid, so every login below is also its client id.
+#
+# Every station logs in with its station id as username. %u is replaced by that username;
+# Mosquitto refuses to substitute usernames containing + or #, so those accounts match no
+# pattern and can do nothing.
+#
+# A station may publish only under its own prefix, and never cmd/, config or ack there.
+pattern write ws/v1/%u/state
+pattern write ws/v1/%u/meta
+pattern write ws/v1/%u/telemetry
+pattern write ws/v1/%u/events
+pattern write ws/v1/%u/footfall
+pattern write ws/v1/%u/cmd_result
+# …and may subscribe only to what the cloud sends it and to the global lists.
+pattern read ws/v1/%u/cmd/#
+pattern read ws/v1/%u/config
+pattern read ws/v1/%u/ack
+pattern read ws/v1/trust/#
+pattern read ws/v1/_cloud/state
+
+# Cloud logins: one per process, named cloud-<role>[-<n>]; the role decides the block
+# (ingest: `cloud ingest`; api: `cloud serve`; trust: `members publish`/`publish-db`;
+# admin: diagnostics). Mosquitto has no wildcard for user names: `waystation provision
+# cloud-login NAME` adds a login and its block.
+"""
+
+
+def render_acl(logins: Iterable[str]) -> str:
+    """The project ACL: the station patterns, then a block per cloud login in `logins`
+    (anything that is not a cloud login, e.g. a station id, is covered by the patterns)."""
+    blocks = []
+    for login in sorted({u for u in logins if cloud_role(u)}, key=_login_order):
+        role = cloud_role(login)
+        assert role is not None
+        blocks.append("\n".join([f"user {login}", *(f"topic {t}" for t in CLOUD_ROLES[role])]))
+    return ACL_HEAD + "".join(f"\n{block}\n" for block in blocks)
+
+
+def _login_order(login: str) -> tuple[int, str, int, str]:
+    role = cloud_role(login) or ""
+    number = re.search(r"-(\d+)$", login)
+    return (list(CLOUD_ROLES).index(role), login.rstrip("0123456789"),
+            int(number[1]) if number else 0, login)  # fmt: skip
 
 
 def free_port() -> int:
@@ -31,15 +138,42 @@ def find_binary(name: str = "mosquitto") -> str:
     raise FileNotFoundError(INSTALL_HINT)
 
 
+def write_private_file(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
+    """Write `path` so that it never exists with a wider mode than `mode`: a new file is
+    created with that mode (exclusively, not through a link) and renamed over the old one."""
+    body = data.encode() if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may only have narrowed it
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def run_mosquitto_passwd(passwd: Path, user: str, password: str) -> None:
+    """Add or replace `user` in an existing password file with the real `mosquitto_passwd`
+    (which rewrites it in place, keeping its owner and mode; umask 077 for its scratch file)."""
+    subprocess.run(  # noqa: S603 - fixed binary, arguments are ours
+        [find_binary("mosquitto_passwd"), "-b", str(passwd), user, password],
+        check=True,
+        capture_output=True,
+        umask=0o077,
+    )
+
+
 def write_password_file(path: Path, users: dict[str, str]) -> None:
-    """Hash `users` into a Mosquitto password file with the real `mosquitto_passwd`."""
-    tool = find_binary("mosquitto_passwd")
-    path.write_text("")
+    """Hash `users` into a new Mosquitto password file (mode 0600 from its creation on)."""
+    write_private_file(path, b"")
     for user, password in users.items():
-        subprocess.run(  # noqa: S603 - fixed binary, arguments are ours
-            [tool, "-b", str(path), user, password], check=True, capture_output=True
-        )
-    path.chmod(0o600)
+        run_mosquitto_passwd(path, user, password)
 
 
 @dataclass(frozen=True)
@@ -62,6 +196,10 @@ class BrokerConf:
     acl_file: Path | None = None
     anonymous: bool = False
     tls: TlsFiles | None = None  # set: the only listener is TLS (no plain TCP at all)
+    # The login is the client id: no client can take over another's session. Needs every
+    # client to log in with a username (one without is refused), so anonymous test brokers,
+    # whose clients often have none, leave it off.
+    username_as_clientid: bool = True
     run_as: str | None = None  # `user`: Mosquitto started as root switches to it
     log_file: Path | None = None
     autosave_s: int = 30  # persistence flush period; the journal covers what a crash loses
@@ -99,6 +237,10 @@ class BrokerConf:
             lines += [f"log_dest file {self.log_file}", "log_type error", "log_type warning"]
             lines.append("log_type notice")
         lines.append(listener)
+        if self.username_as_clientid:
+            # A listener setting in Mosquitto 2.0 (also with per_listener_settings false):
+            # above the `listener` line it would open a second, default listener on 1883.
+            lines.append("use_username_as_clientid true")
         if self.tls is not None:
             lines += [
                 f"cafile {self.tls.ca}",
@@ -111,12 +253,15 @@ class BrokerConf:
 
 @dataclass
 class MosquittoProcess:
-    """One broker process in `workdir`; `users=None` means anonymous (demo-style) access."""
+    """One broker process in `workdir`; `users=None` means anonymous (demo-style) access.
+
+    With `users` (stations and cloud logins named as in `cloud_role`), the broker runs the
+    project ACL for them (`render_acl`) and the login is the client id, as provisioned."""
 
     workdir: Path
     port: int = field(default_factory=free_port)
     users: dict[str, str] | None = None
-    acl: Path | None = ACL_PATH
+    acl: Path | None = None  # None: the project ACL for `users`
     persistence: bool = True
     tls: TlsFiles | None = None
     conf_file: Path | None = None  # run this existing config instead of writing one
@@ -130,18 +275,23 @@ class MosquittoProcess:
         if self.conf_file is not None:
             return self.conf_file
         self.workdir.mkdir(parents=True, exist_ok=True)
-        passwd = None
+        passwd = acl = None
         if self.users is not None:
             passwd = self.workdir / "passwd"
             write_password_file(passwd, self.users)
+            acl = self.acl
+            if acl is None:
+                acl = self.workdir / "acl"
+                acl.write_text(render_acl(self.users))
         conf = BrokerConf(
             port=self.port,
             bind="127.0.0.1",
             persistence_dir=self.workdir if self.persistence else None,
             password_file=passwd,
-            acl_file=self.acl if self.users is not None else None,
+            acl_file=acl,
             anonymous=self.users is None,
             tls=self.tls,
+            username_as_clientid=self.users is not None,
             # As root Mosquitto drops to user `mosquitto`, which cannot read our temp dirs.
             run_as=getpass.getuser(),
             log_file=self.workdir / "mosquitto.log",
@@ -167,16 +317,23 @@ class MosquittoProcess:
             time.sleep(down_s)
         return self._launch(conf if conf.exists() else self.write_config(), 10.0)
 
+    @property
+    def stderr_path(self) -> Path:
+        """What Mosquitto wrote to stderr (its log, unless the config sends it elsewhere)."""
+        return self.workdir / "mosquitto.stderr"
+
     def _launch(self, conf: Path, timeout_s: float) -> MosquittoProcess:
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed binary, our config
-            [find_binary(), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.stderr_path.open("ab") as err_file:  # a file: a pipe nobody reads fills up
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed binary, our config
+                [find_binary(), "-c", str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=err_file,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                err = self.stderr_path.read_text(errors="replace")
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -197,8 +354,6 @@ class MosquittoProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        if self.proc.stderr:
-            self.proc.stderr.close()
         self.proc = None
 
     def kill(self) -> None:

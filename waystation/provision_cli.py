@@ -27,13 +27,24 @@ def broker(
     persistence_dir: Annotated[
         Path, typer.Option(help="where Mosquitto keeps QoS 1 sessions across restarts")
     ] = Path("/var/lib/mosquitto"),
+    ingest_workers: Annotated[
+        int, typer.Option(min=1, max=256, help="logins cloud-ingest-1…N, one per ingest worker")
+    ] = 2,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="user the broker runs as (gets the password file and TLS key); default "
+            "`mosquitto` when run as root"
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="overwrite an existing config")] = False,
 ) -> None:
-    """Write mosquitto.conf, the ACL and the password file; prints the cloud password once.
+    """Write mosquitto.conf, the ACL and the password file with one login per cloud process
+    (cloud-api, cloud-trust, cloud-ingest-1…N); prints each new password once.
 
     With --tls-ca (and --tls-cert/--tls-key) the only listener is TLS: plain TCP is off."""
-    from waystation.mosquitto import TlsFiles
-    from waystation.provision import ProvisionError, provision_broker
+    from waystation.mosquitto import LEGACY_CLOUD_LOGIN, TlsFiles
+    from waystation.provision import AUTO_OWNER, BrokerKit, ProvisionError, provision_broker
 
     tls = None
     if tls_ca or tls_cert or tls_key:
@@ -41,14 +52,61 @@ def broker(
             raise typer.BadParameter("TLS needs --tls-ca, --tls-cert and --tls-key together")
         tls = TlsFiles(tls_ca, tls_cert, tls_key)
     try:
-        password = provision_broker(
-            dir_, port=port, tls=tls, persistence_dir=persistence_dir, force=force
+        created = provision_broker(
+            dir_,
+            port=port,
+            tls=tls,
+            persistence_dir=persistence_dir,
+            ingest_workers=ingest_workers,
+            owner=owner or AUTO_OWNER,
+            force=force,
         )
     except ProvisionError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"broker config written to {dir_}/mosquitto.conf (user: cloud)")
-    typer.echo(f"password: {password}")
+    kit = BrokerKit(dir_)
+    typer.echo(f"broker config written to {kit.conf}; start: mosquitto -c {kit.conf}")
+    held_by = kit.passwd.owner()
+    if held_by == "root":
+        typer.echo(
+            "WARNING: the password file belongs to root, but Mosquitto started as root runs as "
+            "`mosquitto` (or `nobody`): pass --owner USER, the user it runs as",
+            err=True,
+        )
+    else:
+        typer.echo(f"password file and key owned by {held_by} (the user the broker runs as)")
+    if LEGACY_CLOUD_LOGIN in kit.cloud_logins():
+        typer.echo(
+            f"note: the login `{LEGACY_CLOUD_LOGIN}` of an earlier release still has full "
+            "access; once every cloud process has its own login, delete it: "
+            f"mosquitto_passwd -D {kit.passwd} {LEGACY_CLOUD_LOGIN}",
+            err=True,
+        )
+    typer.echo("one login per process: never give two processes the same one")
+    for login, password in created.items():
+        typer.echo(f"password for {login}: {password}")
+
+
+@app.command("cloud-login")
+def cloud_login(
+    login: Annotated[
+        str,
+        typer.Argument(help="cloud-api, cloud-trust, cloud-ingest-<n> or cloud-admin (…-<n>)"),
+    ],
+    broker_dir: Annotated[Path, typer.Option(exists=True, file_okay=False, help="from `broker`")],
+    rotate: Annotated[bool, typer.Option(help="replace an existing login's password")] = False,
+) -> None:
+    """Add a login for one more cloud process (its role is in its name) and its ACL block;
+    prints the password once. Then `kill -HUP` Mosquitto to load both."""
+    from waystation.provision import ProvisionError, provision_cloud_login
+
+    try:
+        password = provision_cloud_login(broker_dir, login, rotate=rotate)
+    except ProvisionError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"login {login} added to {broker_dir}; kill -HUP the broker to load it")
+    typer.echo(f"password for {login}: {password}")
 
 
 @app.command()

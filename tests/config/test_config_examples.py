@@ -8,7 +8,15 @@ import pytest
 
 from cloud.settings import Settings
 from edge.config import load_config
-from waystation.mosquitto import ACL_PATH
+from waystation.mosquitto import (
+    ACL_PATH,
+    BrokerConf,
+    MosquittoProcess,
+    TlsFiles,
+    cloud_role,
+    default_cloud_logins,
+    render_acl,
+)
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -36,3 +44,52 @@ def test_acl_covers_every_station_topic_of_the_contract() -> None:
     writes = {r.removeprefix("pattern write ") for r in rules if r.startswith("pattern write ")}
     kinds = ("state", "meta", "telemetry", "events", "footfall", "cmd_result")
     assert writes == {f"ws/v1/%u/{kind}" for kind in kinds}  # never cmd/, config or ack
+
+
+def _active(conf: str) -> list[str]:
+    return [line.strip() for line in conf.splitlines() if line.strip() and line[0] != "#"]
+
+
+def _check_login_is_client_id(conf: str) -> None:
+    """`use_username_as_clientid true` right after the one `listener` line: it is a listener
+    setting in Mosquitto 2.0 (also with per_listener_settings false), and above any listener
+    line it silently opens a second, default listener on 1883."""
+    lines = _active(conf)
+    listeners = [i for i, line in enumerate(lines) if line.startswith("listener ")]
+    assert len(listeners) == 1, lines
+    assert lines[listeners[0] + 1] == "use_username_as_clientid true", lines
+    assert lines.count("use_username_as_clientid true") == 1
+
+
+@pytest.mark.parametrize(
+    "path", [CONFIG / "mosquitto" / "mosquitto.conf", CONFIG.parent / "docker" / "mosquitto.conf"]
+)
+def test_shipped_broker_configs_make_the_login_the_client_id(path: Path) -> None:
+    """Without it a station logged in with its own password and another station's client id
+    pushed that station off the broker and fired its `lost` will."""
+    _check_login_is_client_id(path.read_text())
+
+
+def test_generated_broker_configs_make_the_login_the_client_id(
+    tmp_path: Path, need_mosquitto: None
+) -> None:
+    tls = TlsFiles(tmp_path / "ca.crt", tmp_path / "server.crt", tmp_path / "server.key")
+    for conf in (BrokerConf(port=1884), BrokerConf(port=8883, tls=tls, run_as="mosquitto")):
+        _check_login_is_client_id(conf.render())
+    test_broker = MosquittoProcess(tmp_path / "b", users={"cloud-ingest-1": "pw", "sz-1": "pw"})
+    _check_login_is_client_id(test_broker.write_config().read_text())
+
+
+def test_the_repository_acl_is_the_generated_one_for_a_standard_install() -> None:
+    """config/mosquitto/acl is what `provision broker` writes for the default logins, and
+    gives each cloud login exactly its role's block."""
+    logins = default_cloud_logins()
+    assert logins == ["cloud-api", "cloud-trust", "cloud-ingest-1", "cloud-ingest-2"]
+    assert ACL_PATH.read_text() == render_acl(logins)
+    blocks = ACL_PATH.read_text().split("\nuser ")[1:]
+    assert {b.split("\n", 1)[0]: cloud_role(b.split("\n", 1)[0]) for b in blocks} == {
+        "cloud-api": "api", "cloud-trust": "trust",
+        "cloud-ingest-1": "ingest", "cloud-ingest-2": "ingest",
+    }  # fmt: skip
+    assert cloud_role("sz-0001") is None
+    assert cloud_role("cloud") == "admin"  # the one login of earlier releases

@@ -33,6 +33,7 @@ from cloud.main import create_app
 from cloud.settings import Settings
 from edge.config import EdgeConfig
 from edge.journal import Journal
+from protocol.broker import BrokerUrl
 from waystation.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -458,3 +459,37 @@ def test_cloud_healthcheck_probes_the_served_port_and_a_real_endpoint(tmp_path: 
     settings = Settings(db=f"sqlite:///{tmp_path / 'cloud.db'}")
     with TestClient(create_app(settings)) as client:
         assert client.get(path).status_code == 200
+
+
+# --- the broker: the login is the client id -------------------------------------------------
+
+
+def broker_login(name: str) -> str | None:
+    """The username a waystation service logs in to the broker with (its `--broker`, else
+    WAYSTATION_BROKER), or None if it never connects (no cloud serve/ingest, no fleet)."""
+    service = services()[name]
+    for args in service_invocations(name):
+        if args[:2] not in (["cloud", "serve"], ["cloud", "ingest"], ["sim", "fleet"]):
+            continue
+        if args[:2] == ["sim", "fleet"]:
+            return "<station ids>"  # each simulated station logs in as itself
+        url = args[args.index("--broker") + 1] if "--broker" in args else None
+        url = url or (service.get("environment") or {}).get("WAYSTATION_BROKER")
+        assert url, f"{name} reaches the broker with no URL"
+        return BrokerUrl.parse(url).username
+    return None
+
+
+def test_every_cloud_process_has_a_broker_login_of_its_own() -> None:
+    """The broker takes the username as client id (docker/mosquitto.conf), so clients
+    without one are refused and two processes on one login disconnect each other: the two
+    ingest workers and the API, which shared one, would have taken turns."""
+    logins = {name: broker_login(name) for name in services()}
+    cloud = {name: login for name, login in logins.items() if login not in (None, "<station ids>")}
+    assert {"cloud", "ingest-1", "ingest-2"} <= set(cloud), logins
+    assert all(cloud.values()), cloud
+    assert len(set(cloud.values())) == len(cloud), cloud
+    check = services()["mosquitto"]["healthcheck"]["test"]
+    assert "-u" in check, "the health check needs a username too"
+    conf = (DOCKER / "mosquitto.conf").read_text().splitlines()
+    assert conf.index("use_username_as_clientid true") == conf.index("listener 1883") + 1

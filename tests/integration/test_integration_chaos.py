@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.chaos import CLOUD_USER, ChaosConfig, ChaosRun
+from firmware_sim.chaos import ChaosConfig, ChaosRun, ingest_logins
 from firmware_sim.faults import ALL_KINDS
 from firmware_sim.fleet import make_records
 from waystation.mosquitto import MosquittoProcess
@@ -33,7 +33,7 @@ def test_a_chaos_run_with_every_fault_loses_and_duplicates_nothing(
     secure_mosquitto: Callable[[dict[str, str]], MosquittoProcess], pg_url: str, tmp_path: Path
 ) -> None:
     sids = [r.id for r in make_records(STATIONS, seed=SEED)]
-    broker = secure_mosquitto({u: password(u) for u in [*sids, CLOUD_USER]})
+    broker = secure_mosquitto({u: password(u) for u in [*sids, *ingest_logins(2)]})
     config = ChaosConfig(
         stations=STATIONS,
         minutes=0.75,

@@ -47,9 +47,9 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str =
 
 @pytest.fixture
 def broker(secure_mosquitto: Callable[[dict[str, str]], MosquittoProcess]) -> MosquittoProcess:
-    """Mosquitto with the project's ACL, a cloud account and one login per station."""
+    """Mosquitto with the project's ACL, an ingest login and one login per station."""
     return secure_mosquitto(
-        {"cloud": CLOUD_PW, "sz-0001": "pw-1", "sz-0002": "pw-2", "sz-0003": "pw-3"}
+        {"cloud-ingest-1": CLOUD_PW, "sz-0001": "pw-1", "sz-0002": "pw-2", "sz-0003": "pw-3"}
     )
 
 
@@ -61,7 +61,7 @@ def cloud(
     assert [r.id for r in records] == ["sz-0001", "sz-0002", "sz-0003"]
     settings = Settings(
         db=db_url,
-        broker=f"mqtt://cloud:{CLOUD_PW}@127.0.0.1:{broker.port}",
+        broker=f"mqtt://cloud-ingest-1:{CLOUD_PW}@127.0.0.1:{broker.port}",
         mqtt_protocol=5,
         share_group="ingest",
         batch_max_wait_s=0.05,

@@ -3,8 +3,10 @@
 Station accounts publish on their own topics, of every kind ingest reads, and the cloud
 account on topics no station may use (bad station ids, other stations' topics): valid
 payloads, truncated ones, wrong types, huge numbers, NaN and infinities, deep nesting,
-non-UTF-8, oversize (over the contract's 64 KiB, under the broker's packet limit), a wrong
-`sid`, unknown stations, replays, retained and not, all at QoS 1 so the broker drops none.
+non-UTF-8, NUL and other control characters and lone surrogates in text, times at and past
+the ends of the representable range (years 1 and 9999, ±14:00 offsets, huge Unix times),
+oversize (over the contract's 64 KiB, under the broker's packet limit), a wrong `sid`,
+unknown stations, replays, retained and not, all at QoS 1 so the broker drops none.
 
 At the end the worker must be alive and every delivered message accounted for: committed
 by the ingestor as stored, duplicate, ignored or a dead letter with a reason, or absorbed
@@ -58,6 +60,41 @@ KINDS = tuple(str(k) for k in (*STREAM_KINDS, *RETAINED_KINDS))
 OVERSIZE = MAX_PAYLOAD_BYTES + 1_000  # refused by ingest, still under max_packet_size 70000
 DEEP = 30_000  # nesting depth: ~60 kB of brackets, under the broker's packet limit
 SETTLE_TIMEOUT_S = 120.0
+# Text no stored field may hold: C0 controls (NUL first), DEL, C1, lone surrogates (JSON
+# escapes them: `\u0000`, `\ud800`), and allowed whitespace in a name.
+BAD_TEXT = ("\x00", "a\x00b", "\x01", "\x1b[2J", "\x7f", "\x85", "\ud800", "x\udfff", "\t", "\n")
+# Each kind's text fields (events: by type); footfall has none but its sid.
+TEXT_FIELDS = {
+    "access": ("kid",),
+    "door": ("cause",),
+    "alarm": ("detail", "alarm"),
+    "state": ("reason",),
+    "meta": ("agent_version",),
+    "telemetry": ("sensors",),
+    "cmd_result": ("cmd_id", "detail"),
+    "footfall": ("sid",),
+}
+# Times at the ends of what can be stored, and past them; Unix times as numbers too.
+EXTREME_TIMES = (
+    "0001-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",  # before year 1 in UTC: OverflowError once
+    "0001-01-01T00:00:00+14:00",
+    "0001-01-01T13:59:59-14:00",
+    "0001-01-03T00:00:00-14:00",  # in range
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59-14:00",  # after year 9999 in UTC
+    "9999-12-31T10:00:00+14:00",
+    "9999-12-28T00:00:00+14:00",  # in range (and far ahead: clock_ahead)
+    "0000-01-01T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "2026-11-21T03:00:00+24:00",
+    -62135596800000,  # year 1 in ms
+    253402300800000,  # year 10000 in ms
+    10**20,
+    -(10**20),
+    2**63,
+    1e308,
+)
 
 
 class CountingIngestor(Ingestor):
@@ -188,6 +225,18 @@ class Fuzzer:
             return _dumps(body)
         if variant == "empty":
             return b""
+        if variant == "bad_text":
+            field = rng.choice(TEXT_FIELDS[body.get("type", kind)])
+            text = rng.choice(BAD_TEXT)
+            if field == "sensors":
+                body[field] = {f"fridge{text}_c": 4.0}
+            else:
+                body[field] = rng.choice((text, f"ok {text} ok"))
+            return _dumps(body)
+        if variant == "bad_time":
+            key = "interval_start" if kind == "footfall" and rng.random() < 0.5 else "ts"
+            body[key] = rng.choice(EXTREME_TIMES)
+            return _dumps(body)
         return rng.randbytes(rng.randrange(1, 512))  # "random" (and "replay" with none yet)
 
     def messages(self, n: int) -> list[Msg]:
@@ -238,6 +287,8 @@ VARIANTS = (
     ("not_object", 3),
     ("extra_field", 3),
     ("empty", 2),
+    ("bad_text", 4),
+    ("bad_time", 4),
     ("random", 4),
     ("unknown_station", 4),
     ("foreign_topic", 3),
@@ -286,7 +337,7 @@ class Publisher:
 
 
 class Control:
-    """The cloud account, plainly subscribed to what ingest reads: what the broker delivers."""
+    """A diagnostics login, plainly subscribed to what ingest reads: what the broker delivers."""
 
     def __init__(self, port: int, password: str) -> None:
         self.received = 0
@@ -294,7 +345,7 @@ class Control:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="fuzz-control", protocol=mqtt.MQTTv5
         )
-        self.client.username_pw_set("cloud", password)
+        self.client.username_pw_set("cloud-admin", password)
         self.client.on_connect = lambda c, *_a: c.subscribe([(f"ws/v1/+/{k}", 1) for k in KINDS])
         self.client.on_subscribe = lambda *_a: self.subscribed.set()
         self.client.on_message = self._on_message
@@ -324,6 +375,7 @@ class Report:
     seconds: float
     rate: float
     dead_letters: int
+    unaccounted_seqs: int  # bad_text / bad_time journal dead letters without station or seq
 
 
 def run_fuzz(
@@ -333,14 +385,17 @@ def run_fuzz(
     fuzz = Fuzzer(rng)
     msgs = fuzz.messages(n)
     passwords = {user: f"pw-{user}-{rng.randrange(10**9)}" for user in ("cloud", *STATIONS)}
-    broker = start_broker(passwords)
+    # The worker and the control have logins of their own (the broker takes the login as
+    # client id, so processes sharing one would disconnect each other).
+    cloud_pw = passwords["cloud"]
+    broker = start_broker(passwords | {"cloud-ingest-1": cloud_pw, "cloud-admin": cloud_pw})
     url = f"sqlite:///{workdir / 'fuzz.db'}"
     engine = make_engine(url)
     init_db(engine)
     with session(engine) as s:
         for sid in REGISTERED:
             s.add(Station(id=sid, name=sid, lat=31.23, lon=121.47))
-    settings = Settings(db=url, broker=f"mqtt://cloud:{passwords['cloud']}@127.0.0.1:{broker.port}")
+    settings = Settings(db=url, broker=f"mqtt://cloud-ingest-1:{cloud_pw}@127.0.0.1:{broker.port}")
     worker = IngestWorker(engine, settings, client_id="fuzz-ingest")
     worker.ingestor = ingestor = CountingIngestor(engine)
     worker.start()
@@ -378,6 +433,16 @@ def run_fuzz(
             blank = conn.execute(
                 select(func.count()).select_from(DeadLetter).where(DeadLetter.reason == "")
             ).scalar_one()
+            journal = DeadLetter.topic.like("%/events") | DeadLetter.topic.like("%/footfall")
+            unaccounted = conn.execute(
+                select(func.count())
+                .select_from(DeadLetter)
+                .where(
+                    DeadLetter.reason.in_(("bad_text", "bad_time")),
+                    journal,
+                    DeadLetter.station_id.is_(None) | DeadLetter.seq.is_(None),
+                )
+            ).scalar_one()
         assert blank == 0, "dead letters without a reason"
         assert worker.fatal is None
         assert worker.dropped == 0
@@ -392,6 +457,7 @@ def run_fuzz(
             seconds=seconds,
             rate=n / seconds,
             dead_letters=dead,
+            unaccounted_seqs=unaccounted,
         )
     finally:
         for p in publishers.values():
@@ -424,4 +490,9 @@ def test_ingest_survives_fuzz(
     # the damage reached ingest: each kind of refusal shows up
     for reason in ("bad_topic", "sid_mismatch", "unknown_station", "too_large"):
         assert report.results[reason] > 0, reason
+    for reason in ("bad_text", "bad_time"):  # refused at validation, never by the database
+        assert report.results[reason] > 0, reason
+    assert report.results["store_failed"] == 0
     assert report.results["duplicate"] > 0
+    # refused journal items keep their station and seq, so the station's acks go on
+    assert report.unaccounted_seqs == 0
