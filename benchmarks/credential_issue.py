@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_der_private_key,
 )
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
+from cloud.auth import Role, create_user, issue_token
 from cloud.credentials import issuer as I  # noqa: N812
 from cloud.credentials import keys as K  # noqa: N812
 from cloud.credentials.context import CredentialContext, CredentialSettings
@@ -33,8 +33,6 @@ from cloud.db import init_db, make_engine, session
 from cloud.main import create_app
 from cloud.settings import Settings
 from firmware_sim.wallet import enrollment_request, new_device_key
-
-ADMIN = {"Authorization": "Bearer bench-admin-token"}
 
 
 def ms(samples: list[float], q: float = 0.5) -> float:
@@ -76,15 +74,18 @@ def main() -> None:
         vault = I.KeyVault(passphrase)
         with session(engine) as s:
             I.create_issuer(s, vault, kid="bench-1", now=datetime.now(UTC))
+        # Member administration is an ops admin's job: one account, its API token.
+        create_user(engine, "bench", Role.ADMIN, "benchmark admin password")
+        admin = {"Authorization": f"Bearer {issue_token(engine, 'bench')}"}
         engine.dispose()
-        app = create_app(Settings(db=db))
-        settings = CredentialSettings(admin_token=SecretStr("bench-admin-token"))
-        app.state.credentials = CredentialContext(settings, vault)
+        # Enrolment is rate-limited per address in production; one client here sends them all.
+        app = create_app(Settings(db=db, auth_burst=100_000))
+        app.state.credentials = CredentialContext(CredentialSettings(), vault)
         with TestClient(app) as client:
             codes = []
             for i in range(args.n):
-                client.put(f"/api/v1/members/b-{i}", json={}, headers=ADMIN)
-                codes.append(client.post(f"/api/v1/members/b-{i}/enrol-code", headers=ADMIN))
+                client.put(f"/api/v1/members/b-{i}", json={}, headers=admin)
+                codes.append(client.post(f"/api/v1/members/b-{i}/enrol-code", headers=admin))
             bodies = [
                 enrollment_request(f"b-{i}", r.json()["code"], new_device_key())
                 for i, r in enumerate(codes)

@@ -307,7 +307,10 @@ def _engine(db: str | None) -> Any:
 def import_kit(directory: DirOpt, db: DbOpt = None) -> None:
     """Hand the kit to the cloud service: keys (still sealed), lists and ledger into the DB.
 
-    From then on the cloud issues and revokes (it needs the same passphrase)."""
+    From then on the cloud issues and revokes (it needs the same passphrase). Audited like
+    the other shell changes to the cloud, as `cli:<login>` (`waystation cloud users`)."""
+    from cloud.auth import audit
+    from cloud.auth.cli import _cli_principal
     from cloud.credentials.issuer import CredentialError
     from cloud.credentials.issuer import import_kit as copy_kit
     from cloud.credentials.kit import Kit
@@ -317,6 +320,8 @@ def import_kit(directory: DirOpt, db: DbOpt = None) -> None:
     try:
         with _errors(), session(engine) as s:
             keys, certs = copy_kit(s, Kit.open(directory, None))
+            detail = {"dir": str(directory), "keys": keys, "certificates": certs}
+            audit(s, _cli_principal(), "issuer.import_kit", f"kit:{directory.name}", detail)
     except CredentialError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -1,5 +1,11 @@
 """Member credentials over HTTP: enrolment for the workers' app, signed lists for anyone,
-admin endpoints (bearer token) for the registry and revocation, and the member page.
+member administration for ops admins, and the member page.
+
+Member administration (create, enrolment codes, certificate lookups, revocation, WS2 tokens)
+needs an ops account with the `admin` role, exactly like the rest of ops (`cloud.auth.deps`:
+`Authorization: Bearer wst_…` of an admin's API token, or an admin's browser session with
+its CSRF token), and every call is in `audit_log` (never the enrolment code itself). The
+shared `WAYSTATION_ADMIN_TOKEN` is retired (`cloud.credentials.context`).
 
 Private keys are never served: responses carry certificates, public keys and signed lists.
 """
@@ -12,11 +18,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
 
 from cloud.api.deps import NowDep, SessionDep
+from cloud.auth import Principal, Role, audit, require_role
 from cloud.credentials import issuer as I  # noqa: N812
 from cloud.credentials import members as M  # noqa: N812 - short, read as "members"
 from cloud.credentials.context import CredentialContext
@@ -35,6 +43,9 @@ WEB_FILES = {
     "style.css": "text/css; charset=utf-8",
 }
 MAX_TOKEN_DAYS = 7  # a WS2 batch of 7 days is 2016 tokens (~250 kB of JSON)
+# A redirect carrying a member link must not be cached or leak through a Referer.
+LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+BUSY_RETRY_S = 1  # Retry-After (seconds) when the database stayed locked for a whole enrolment
 
 router = APIRouter(tags=["members"])
 
@@ -51,16 +62,9 @@ def get_credentials(request: Request) -> CredentialContext:
 CredDep = Annotated[CredentialContext, Depends(get_credentials)]
 
 
-def require_admin(cred: CredDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    verdict = cred.is_admin(token)
-    if verdict is None:
-        raise HTTPException(503, "admin API disabled: set WAYSTATION_ADMIN_TOKEN")
-    if not verdict:
-        raise HTTPException(401, "admin bearer token required", {"WWW-Authenticate": "Bearer"})
-
-
-AdminDep = Depends(require_admin)
+# An ops admin (API token or session + CSRF); 401 without credentials, 403 below admin.
+# Declared first in every admin route, so nothing else runs for a caller who is not one.
+Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]
 
 
 def _fail(exc: I.CredentialError | IssuerKeyError) -> HTTPException:
@@ -192,6 +196,11 @@ def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep)
     except (I.CredentialError, IssuerKeyError) as exc:
         session.rollback()
         raise _fail(exc) from exc
+    except OperationalError as exc:  # SQLite stayed locked by other writers, or the DB is down
+        session.rollback()
+        raise HTTPException(
+            503, "the database is busy: try again", {"Retry-After": str(BUSY_RETRY_S)}
+        ) from exc
     cert = parse_certificate(raw)
     return EnrollResponse(
         certificate=b64u(raw), serial=cert.serial.hex(), kid=cert.kid,
@@ -199,56 +208,78 @@ def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep)
     )  # fmt: skip
 
 
-# --- admin -----------------------------------------------------------------------------------
+# --- admin (ops accounts with the admin role, audited) -----------------------------------
 
 
-@router.put("/api/v1/members/{member_id}", response_model=MemberOut, dependencies=[AdminDep])
-def put_member(member_id: str, body: MemberIn, session: SessionDep) -> MemberOut:
+@router.put("/api/v1/members/{member_id}", response_model=MemberOut)
+def put_member(
+    admin: Admin, member_id: str, body: MemberIn, session: SessionDep, now: NowDep
+) -> MemberOut:
     """Create or update a member (id, branch, status). No names or phone numbers."""
     if not re.fullmatch(MEMBER_ID_PATTERN, member_id):
         raise HTTPException(422, "member id: 1-40 of [A-Za-z0-9._-]")
+    created = session.get(MemberRow, member_id) is None
     row: MemberRow = M.upsert_member(
         session, member_id=member_id, branch=body.branch, status=body.status
     )
+    detail = {"branch": body.branch, "status": body.status, "created": created}
+    audit(session, admin, "member.put", f"member:{member_id}", detail, at=now)
     session.commit()
     return MemberOut(member_id=row.member_id, branch=row.branch, status=row.status)
 
 
-@router.post(
-    "/api/v1/members/{member_id}/enrol-code", response_model=EnrolCode, dependencies=[AdminDep]
-)
-def enrol_code(member_id: str, session: SessionDep, now: NowDep) -> EnrolCode:
-    """A new one-time enrolment code (replaces any earlier one); shown only here."""
+@router.post("/api/v1/members/{member_id}/enrol-code", response_model=EnrolCode)
+def enrol_code(admin: Admin, member_id: str, session: SessionDep, now: NowDep) -> EnrolCode:
+    """A new one-time enrolment code (replaces any earlier one); shown only here. Send the
+    member the link `/member/#member=ID&code=CODE` (a fragment: browsers never send it)."""
     try:
         code = M.new_enrol_code(session, member_id=member_id, now=now)
     except I.CredentialError as exc:
         raise _fail(exc) from exc
+    expires_at = now + M.DEFAULT_CODE_TTL
+    detail = {"expires_at": expires_at.isoformat()}  # never the code
+    audit(session, admin, "member.enrol_code", f"member:{member_id}", detail, at=now)
     session.commit()
-    return EnrolCode(member_id=member_id, code=code, expires_at=now + M.DEFAULT_CODE_TTL)
+    return EnrolCode(member_id=member_id, code=code, expires_at=expires_at)
 
 
-@router.get(
-    "/api/v1/members/{member_id}/certificates",
-    response_model=list[CertificateOut],
-    dependencies=[AdminDep],
-)
-def member_certificates(member_id: str, session: SessionDep, now: NowDep) -> list[CertificateOut]:
-    return [CertificateOut.of(r, now.date()) for r in M.certificates(session, member_id=member_id)]
+@router.get("/api/v1/members/{member_id}/certificates", response_model=list[CertificateOut])
+def member_certificates(
+    admin: Admin, member_id: str, session: SessionDep, now: NowDep
+) -> list[CertificateOut]:
+    """The member's certificates, oldest first. Audited: it links a member to serials."""
+    rows = M.certificates(session, member_id=member_id)
+    detail = {"serials": [r.serial for r in rows]}
+    audit(session, admin, "member.certificates", f"member:{member_id}", detail, at=now)
+    session.commit()
+    return [CertificateOut.of(r, now.date()) for r in rows]
 
 
-@router.get("/api/v1/certificates/{serial}", response_model=CertificateOut, dependencies=[AdminDep])
-def certificate(serial: str, session: SessionDep, now: NowDep) -> CertificateOut:
+@router.get("/api/v1/certificates/{serial}", response_model=CertificateOut)
+def certificate(admin: Admin, serial: str, session: SessionDep, now: NowDep) -> CertificateOut:
+    """One certificate by serial. Audited: it names the member behind a serial."""
     rows = M.certificates(session, serial=serial)
     if not rows:
         raise HTTPException(404, f"no certificate {serial}")
+    detail = {"member_id": rows[0].member_id}
+    audit(session, admin, "certificate.lookup", f"certificate:{rows[0].serial}", detail, at=now)
+    session.commit()
     return CertificateOut.of(rows[0], now.date())
 
 
 def _revoke(
-    session: SessionDep, now: datetime, cred: CredentialContext, **target: str
+    session: SessionDep,
+    now: datetime,
+    cred: CredentialContext,
+    audited: tuple[Principal, str, str],
+    **target: str,
 ) -> RevokeResponse:
+    """Revoke, sign the next list and audit (`audited`: who, action, target) in one
+    transaction; then publish the list."""
     try:
         newly, item = M.revoke(session, cred.vault, now=now, **target)  # type: ignore[arg-type]
+        detail = {"revoked": newly, "revocation_version": item.version}
+        audit(session, *audited, detail, at=now)
         session.commit()
     except (I.CredentialError, IssuerKeyError) as exc:
         session.rollback()
@@ -257,30 +288,27 @@ def _revoke(
     return RevokeResponse(revoked=newly, revocation_version=item.version, published=published)
 
 
-@router.post(
-    "/api/v1/certificates/{serial}/revoke",
-    response_model=RevokeResponse,
-    dependencies=[AdminDep],
-)
-def revoke_serial(serial: str, session: SessionDep, now: NowDep, cred: CredDep) -> RevokeResponse:
+@router.post("/api/v1/certificates/{serial}/revoke", response_model=RevokeResponse)
+def revoke_serial(
+    admin: Admin, serial: str, session: SessionDep, now: NowDep, cred: CredDep
+) -> RevokeResponse:
     """Revoke one certificate; the next signed revocation list goes out on MQTT."""
-    return _revoke(session, now, cred, serial=serial)
+    audited = (admin, "certificate.revoke", f"certificate:{serial}")
+    return _revoke(session, now, cred, audited, serial=serial)
 
 
-@router.post(
-    "/api/v1/members/{member_id}/revoke", response_model=RevokeResponse, dependencies=[AdminDep]
-)
+@router.post("/api/v1/members/{member_id}/revoke", response_model=RevokeResponse)
 def revoke_member(
-    member_id: str, session: SessionDep, now: NowDep, cred: CredDep
+    admin: Admin, member_id: str, session: SessionDep, now: NowDep, cred: CredDep
 ) -> RevokeResponse:
     """Revoke every certificate of a member (e.g. they left the union, or lost the phone)."""
-    return _revoke(session, now, cred, member_id=member_id)
+    audited = (admin, "member.revoke", f"member:{member_id}")
+    return _revoke(session, now, cred, audited, member_id=member_id)
 
 
-@router.post(
-    "/api/v1/members/{member_id}/tokens", response_model=TokenBatch, dependencies=[AdminDep]
-)
+@router.post("/api/v1/members/{member_id}/tokens", response_model=TokenBatch)
 def member_tokens(
+    admin: Admin,
     member_id: str,
     session: SessionDep,
     now: NowDep,
@@ -292,20 +320,35 @@ def member_tokens(
         serial, tokens = M.tokens(session, cred.vault, member_id=member_id, now=now, days=days)
     except (I.CredentialError, IssuerKeyError) as exc:
         raise _fail(exc) from exc
+    detail = {"serial": serial, "days": days, "count": len(tokens)}  # never the tokens
+    audit(session, admin, "member.tokens", f"member:{member_id}", detail, at=now)
+    session.commit()
     return TokenBatch(serial=serial, window_min=5, tokens=tokens)
 
 
 # --- the member page -------------------------------------------------------------------------
 
 
+def _link_in_fragment(query: str) -> RedirectResponse:
+    """`/member/#<query>`: an old-style link's member id and code move into the fragment, so
+    the browser's next request (and any later reload) carries neither. The request that
+    brought them is kept out of the access log by `cloud.api.logredact`."""
+    return RedirectResponse(
+        "/member/" + (f"#{query}" if query else ""), status_code=303, headers=LINK_HEADERS
+    )
+
+
 @router.get("/member", include_in_schema=False)
 def member_page_redirect(request: Request) -> RedirectResponse:
-    query = request.url.query
-    return RedirectResponse("/member/" + (f"?{query}" if query else ""), status_code=308)
+    return _link_in_fragment(request.url.query)
 
 
-@router.get("/member/", include_in_schema=False)
-def member_page() -> FileResponse:
+@router.get("/member/", include_in_schema=False, response_model=None)
+def member_page(request: Request) -> FileResponse | RedirectResponse:
+    """The page; links are `/member/#member=ID&code=CODE` (the page reads the fragment).
+    A query (links printed before) is moved into the fragment by a redirect."""
+    if request.url.query:
+        return _link_in_fragment(request.url.query)
     return member_file("index.html")
 
 

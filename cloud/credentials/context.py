@@ -1,19 +1,23 @@
-"""What the members API needs beyond the app's `AppContext`: the key vault, the admin token,
-and how to publish a changed list. Read from the environment once, on first use.
+"""What the members API needs beyond the app's `AppContext`: the key vault and how to
+publish a changed list. Read from the environment once, on first use.
 
-`WAYSTATION_ADMIN_TOKEN` guards the admin endpoints (unset: they answer 503);
 `WAYSTATION_ISSUER_PASSPHRASE` / `…_FILE` open the sealed keys;
 `WAYSTATION_PUBLISH_LISTS` (default true) publishes a changed list to `WAYSTATION_BROKER`.
+
+Member administration is for ops accounts with the admin role (`cloud.api.members`). The
+shared `WAYSTATION_ADMIN_TOKEN` it replaced is retired: a server that still finds it in its
+environment refuses to start (`refuse_retired_settings`), rather than silently ignoring a
+line an operator believes protects something.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.credentials.issuer import KeyVault
@@ -28,11 +32,36 @@ Publish = Callable[[bytes | None, bytes | None], None]
 # either way, and `waystation members publish-db` sends it again.
 PUBLISH_TIMEOUT_S = 3.0
 
+# Environment variables that no longer do anything, and what replaced each.
+RETIRED_SETTINGS = {
+    "WAYSTATION_ADMIN_TOKEN": (
+        "the shared member-admin token is retired: member administration needs an ops account "
+        "with the admin role (`waystation cloud users add NAME --role admin`, then "
+        "`waystation cloud users token NAME` for scripts, sent as `Authorization: Bearer "
+        "wst_…`), and every call is audited. Remove WAYSTATION_ADMIN_TOKEN from the "
+        "environment (even an empty line)."
+    ),
+}
+
+
+class RetiredSettingError(RuntimeError):
+    """A retired setting is still in the environment; the message says what replaces it."""
+
+
+def refuse_retired_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Raise `RetiredSettingError` if any retired variable is set, even to an empty value.
+
+    The server calls this at start (`create_app`): a leftover `WAYSTATION_ADMIN_TOKEN=` line
+    once opened member administration to anyone, so its presence is an error, not a no-op."""
+    env = os.environ if environ is None else environ
+    found = [name for name in RETIRED_SETTINGS if name in env]
+    if found:
+        raise RetiredSettingError(" ".join(f"{n}: {RETIRED_SETTINGS[n]}" for n in found))
+
 
 class CredentialSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAYSTATION_", extra="ignore", frozen=True)
 
-    admin_token: SecretStr | None = Field(default=None, description="bearer token of admins")
     publish_lists: bool = Field(default=True, description="publish changed lists on MQTT")
     enrol_valid_days: int = Field(default=28, ge=1, le=366, description="certificate days")
 
@@ -45,6 +74,7 @@ class CredentialContext:
 
     @classmethod
     def from_env(cls, broker: BrokerUrl | None) -> CredentialContext:
+        refuse_retired_settings()
         settings = CredentialSettings()
         publish: Publish | None = None
         if settings.publish_lists and broker is not None:
@@ -53,15 +83,6 @@ class CredentialContext:
                 publish_lists(broker, trust, revocations, timeout_s=PUBLISH_TIMEOUT_S)
 
         return cls(settings, KeyVault(load_passphrase()), publish)
-
-    def is_admin(self, token: str | None) -> bool | None:
-        """None when no admin token is configured (admin API off)."""
-        expected = self.settings.admin_token
-        if expected is None:
-            return None
-        return token is not None and hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()
-        )
 
     def try_publish(self, trust: bytes | None, revocations: bytes | None) -> bool:
         """Publish; False (logged) if there is no broker or it did not take the lists."""

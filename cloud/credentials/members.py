@@ -13,6 +13,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from cloud.credentials.issuer import CredentialError, KeyVault, resign_revocations, signing_key
@@ -41,6 +42,7 @@ CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LEN = 10
 DEFAULT_CODE_TTL = timedelta(days=7)
 ENROLL_CONTEXT = b"waystation/v1/enroll"  # same bytes as firmware_sim.wallet and the web page
+BAD_CODE = "unknown member, or wrong, expired or already used enrolment code"
 
 
 # --- members and certificates ----------------------------------------------------------------
@@ -93,8 +95,14 @@ def enroll(
     now: datetime,
     valid_days: int = DEFAULT_VALID_DAYS,
 ) -> bytes:
-    """Check the one-time code and the device's proof of possession, then sign a certificate
-    with the current issuer key. The code is spent only when a certificate is issued."""
+    """Check the one-time code and the device's proof of possession, spend the code, then sign
+    a certificate with the current issuer key.
+
+    The code is spent by one conditional UPDATE before anything is signed (`_spend_code`): of
+    many requests presenting the same code at once exactly one spends it, on SQLite and on
+    PostgreSQL alike, and the others get 403. A refusal before that point (wrong proof, bad
+    key) leaves the code unspent; a failure after it rolls the spend back with the caller's
+    transaction."""
     if not 1 <= valid_days <= MAX_VALID_DAYS:
         raise CredentialError(f"valid days must be 1..{MAX_VALID_DAYS}", 422)
     member = session.get(MemberRow, member_id)
@@ -106,13 +114,14 @@ def enroll(
         or member.enrol_code_expires is None
         or member.enrol_code_expires < now
     ):
-        raise CredentialError("unknown member, or wrong or expired enrolment code", 403)
+        raise CredentialError(BAD_CODE, 403)
     if member.status != "active":
         raise CredentialError(f"member is {member.status}", 403)
     device = _device_key(device_public)
     message = ENROLL_CONTEXT + b"|" + member_id.encode() + b"|" + code.encode()
     if not verify_raw(device, proof, message):
         raise CredentialError("proof does not verify under the device key", 422)
+    _spend_code(session, member_id=member_id, code_hash=expected, now=now)
     kid, key = signing_key(session, vault, now)
     serial = secrets.token_bytes(SERIAL_LEN)
     valid_from = now.date() - timedelta(days=1)  # a station a little behind still accepts
@@ -139,9 +148,35 @@ def enroll(
             issued_at=now,
         )
     )
-    member.enrol_code_hash = member.enrol_code_expires = None
-    session.add(member)
     return certificate
+
+
+def _spend_code(session: Session, *, member_id: str, code_hash: str, now: datetime) -> None:
+    """Clear the member's enrolment code if it is still this one, unexpired and the member
+    active, in one statement; 403 unless exactly this call cleared it.
+
+    The read in `enroll` only gives early, friendly refusals: between it and here another
+    request may have spent the code. PostgreSQL makes a concurrent UPDATE of the same row wait
+    for the first one's commit and then re-checks the WHERE clause against the new row, which
+    no longer matches; SQLite runs one writer at a time. Either way one caller sees rowcount 1.
+    """
+    stmt = (
+        update(MemberRow)
+        .where(
+            col(MemberRow.member_id) == member_id,
+            col(MemberRow.enrol_code_hash) == code_hash,
+            col(MemberRow.enrol_code_expires) >= now,
+            col(MemberRow.status) == "active",
+        )
+        .values(enrol_code_hash=None, enrol_code_expires=None)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(stmt)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise CredentialError(BAD_CODE, 403)
+    member = session.get(MemberRow, member_id)
+    if member is not None:
+        session.expire(member)  # the loaded copy still shows the code: read it afresh
 
 
 def certificates(

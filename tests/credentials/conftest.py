@@ -1,24 +1,34 @@
-"""Fixtures for credential tests: an issuing kit with a real sealed key, and a station's view.
+"""Fixtures for credential tests: an issuing kit with a real sealed key, a station's view, and
+the cloud app under a real uvicorn.
 
 `station(kit_dir)` loads the kit's trust directory exactly as an edge does (`TrustStore`:
 anchor pinned, lists checked against it) and returns a `decide(text, now)` function.
+`live(app, log_level=…)` serves an app on a loopback port (real HTTP parser, real access
+log) and returns its base URL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 from cloud.credentials.keys import Passphrase
 from cloud.credentials.kit import Kit
+from edge.access.replay import ReplayCache
 from edge.access.store import TrustStore
-from protocol.credential import Decision, ReplayCache, VerifyPolicy, verify
+from protocol.credential import Decision, VerifyPolicy, verify
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PASSPHRASE = "test passphrase, not a secret"
+START_TIMEOUT_S = 15.0  # uvicorn binds in milliseconds; this only bounds a broken start
 
 Decide = Callable[..., Decision]
 
@@ -39,9 +49,11 @@ def station() -> Callable[[Path], Decide]:
         store = TrustStore(directory)
         anchor = store.load_anchor()
         trust, revocations = store.load_trust(anchor), store.load_revocations(anchor)
-        replay = ReplayCache(horizon_s=120)
+        seen = {"now": NOW.timestamp()}  # the station's own time: the last `now` decided at
+        replay = ReplayCache(monotonic=lambda: seen["now"], floor=lambda: seen["now"])
 
         def decide(text: str, now: datetime = NOW, *, window_s: int = 30) -> Decision:
+            seen["now"] = now.timestamp()
             return verify(
                 text,
                 issuers=trust.issuers() if trust else {},
@@ -54,3 +66,33 @@ def station() -> Callable[[Path], Decide]:
         return decide
 
     return make
+
+
+@pytest.fixture
+def live() -> Iterator[Callable[..., str]]:
+    """live(app, log_level="warning") runs `app` under uvicorn on 127.0.0.1; its base URL."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any, log_level: str = "warning") -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level)
+        )
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield start
+    finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(10)

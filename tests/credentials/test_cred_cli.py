@@ -13,9 +13,13 @@ import cv2
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
+from sqlmodel import Session
 from typer.testing import CliRunner
 
+from cloud.auth.models import AuditEntry
 from cloud.credentials.keys import PASSPHRASE_ENV
+from cloud.db import make_engine
 from edge.camera.qr import decode
 from firmware_sim.wallet import Wallet
 from protocol.topics import TRUST_KEYS, TRUST_REVOCATIONS
@@ -162,6 +166,7 @@ def test_publish_the_kit_and_hand_it_to_the_cloud(
         "keys": 1,
         "certificates": 1,
     }
+    assert _audited(db) == [("issuer.import_kit", "kit:kit")]  # as cli:<login>
     again = _json(run, "members", "import-kit", "--dir", str(kit), "--db", db, code=2)
     assert "already has an issuer" in again["output"]
     out = _json(run, "members", "publish-db", "--db", db, "--broker", broker)
@@ -169,6 +174,17 @@ def test_publish_the_kit_and_hand_it_to_the_cloud(
     down = _json(run, "members", "publish", "--dir", str(kit), "--broker",
                  "mqtt://127.0.0.1:1", code=2)  # fmt: skip
     assert "not reachable" in down["output"]
+
+
+def _audited(db: str) -> list[tuple[str, str]]:
+    """(action, target) of every audit row, for rows made by a shell user (`cli:<login>`)."""
+    engine = make_engine(db)
+    try:
+        with Session(engine) as s:
+            rows = s.execute(select(AuditEntry)).scalars().all()
+            return [(r.action, r.target) for r in rows if r.username.startswith("cli:")]
+    finally:
+        engine.dispose()
 
 
 def _retained(port: int) -> dict[str, bytes]:

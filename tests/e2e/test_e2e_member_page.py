@@ -3,11 +3,15 @@ accepts, keep signing with no network, reopen offline, and never expose the priv
 
 The server is the real cloud app under uvicorn on a loopback port; the QR is read back from a
 screenshot with the door's own decoder (pyzbar) and judged by `protocol.credential.verify`,
-as a station would.
+as a station would. Every request the server receives is recorded, to check that the one-time
+enrolment code never travels in a URL (it belongs in the link's fragment).
 """
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,26 @@ from cloud.credentials.keys import Passphrase
 from cloud.db import init_db, make_engine, session
 from cloud.main import create_app
 from cloud.settings import Settings
+from edge.access.replay import ReplayCache
 from edge.camera.qr import decode
-from protocol.credential import Reason, ReplayCache, verify
+from protocol.credential import Reason, verify
 from protocol.trust import TrustList
 
 pytestmark = pytest.mark.integration
 CODE_TIMEOUT_MS = 15_000
+Asgi = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def _recording(app: Any) -> tuple[Asgi, list[str]]:
+    """The app behind a spy that keeps every HTTP request's target (path?query) as received."""
+    targets: list[str] = []
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            targets.append(f"{scope['path']}?{scope['query_string'].decode('latin-1')}")
+        await app(scope, receive, send)
+
+    return spy, targets
 
 
 def _issuer(db_url: str) -> tuple[Any, str, TrustList]:
@@ -52,19 +70,30 @@ def _station_says(text: str, trust: TrustList, replay: ReplayCache | None = None
     ).reason
 
 
+# Waits use locator assertions, not `wait_for_function`: the page's CSP (script-src 'self')
+# forbids the string evaluation that polling a JavaScript predicate needs.
+
+
+def expect(locator: Any) -> Any:
+    """playwright's `expect`, imported late: without playwright the `browser` fixture already
+    skipped (or, in CI, failed) the test."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def _shown(page: Any) -> tuple[str, int]:
-    page.wait_for_function(
-        "document.getElementById('code-text').value.startsWith('WS1:')", timeout=CODE_TIMEOUT_MS
-    )
+    """The code on screen and its signing time (`data-t` is set right after the value)."""
     out = page.locator("#code-text")
-    return out.evaluate("e => e.value"), int(out.get_attribute("data-t"))
+    expect(out).to_have_attribute("data-t", re.compile(r"^\d+$"), timeout=CODE_TIMEOUT_MS)
+    text = out.evaluate("e => e.value")
+    assert text.startswith("WS1:"), text
+    return text, int(out.get_attribute("data-t"))
 
 
 def _next_code(page: Any, after_t: int) -> tuple[str, int]:
-    page.wait_for_function(
-        f"Number(document.getElementById('code-text').dataset.t) > {after_t}",
-        timeout=CODE_TIMEOUT_MS,
-    )
+    out = page.locator("#code-text")
+    expect(out).not_to_have_attribute("data-t", str(after_t), timeout=CODE_TIMEOUT_MS)
     return _shown(page)
 
 
@@ -74,20 +103,26 @@ def test_member_page_enrols_and_shows_codes_a_station_accepts_even_offline(
     db_url = f"sqlite:///{tmp_path / 'cloud.db'}"
     vault, code, trust = _issuer(db_url)
     app = create_app(Settings(db=db_url))
-    app.state.credentials = CredentialContext(CredentialSettings(admin_token=None), vault)
-    base = serve(app)
+    app.state.credentials = CredentialContext(CredentialSettings(), vault)
+    spy, targets = _recording(app)
+    base = serve(spy)
 
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     try:
         page = context.new_page()
-        page.goto(f"{base}/member/?member=m-e2e&code={code}")
+        page.goto(f"{base}/member/#member=m-e2e&code={code}")
         page.wait_for_selector("#enrol-form", state="visible")
-        assert "code=" not in page.url  # the one-time code is wiped from the address bar
+        assert page.url == f"{base}/member/"  # the one-time code is wiped from the address bar
+        assert page.input_value("#member") == "m-e2e"
+        assert page.input_value("#code") == code
         page.click("button[type=submit]")
         text, t = _shown(page)
+        # The code went in the enrolment POST's body only, never in a request line.
+        assert "/api/v1/members/enroll?" in targets
+        assert not [target for target in targets if code in target], targets
 
         # A station accepts the code once; the same code again is a replay.
-        replay = ReplayCache(horizon_s=120)
+        replay = ReplayCache(monotonic=time.monotonic, floor=time.time)
         assert _station_says(text, trust, replay) is Reason.GRANTED
         assert _station_says(text, trust, replay) is Reason.REPLAYED
         assert abs(t - datetime.now(UTC).timestamp()) < 30
@@ -130,21 +165,38 @@ def test_member_page_enrols_and_shows_codes_a_station_accepts_even_offline(
         context.close()
 
 
-def test_member_page_refuses_a_wrong_code_and_shows_why(
+def test_an_old_query_link_is_moved_into_the_fragment_and_a_wrong_code_is_refused(
     browser: Any, serve: Any, tmp_path: Path
 ) -> None:
+    """Story: member links carried the one-time code in the query string, so it reached the
+    server and its access log, and stayed in the browser's history. An old link now reaches
+    the server once and is redirected to the fragment form; the page wipes the address bar."""
     db_url = f"sqlite:///{tmp_path / 'cloud.db'}"
     vault, _code, _trust = _issuer(db_url)
     app = create_app(Settings(db=db_url))
-    app.state.credentials = CredentialContext(CredentialSettings(admin_token=None), vault)
-    base = serve(app)
+    app.state.credentials = CredentialContext(CredentialSettings(), vault)
+    spy, targets = _recording(app)
+    base = serve(spy)
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{base}/member/?member=m-e2e&code=WRONGCODE2")
+        old_link = f"{base}/member/?member=m-e2e&code=WRONGCODE2"
+        response = page.goto(old_link)
+        assert response.request.redirected_from is not None  # the server moved it ...
+        assert response.request.redirected_from.url == old_link
+        assert response.url == f"{base}/member/"  # ... to a request without the code
+        page.wait_for_selector("#enrol-form", state="visible")
+        assert page.url == f"{base}/member/"
+        assert page.input_value("#code") == "WRONGCODE2"  # carried over by the fragment
         page.click("button[type=submit]")
-        page.wait_for_function("document.getElementById('enrol-error').textContent.length > 0")
-        assert "enrolment code" in page.locator("#enrol-error").inner_text()
+        expect(page.locator("#enrol-error")).not_to_be_empty(timeout=CODE_TIMEOUT_MS)
+        error = page.locator("#enrol-error").inner_text()
+        assert "注册码" in error  # Chinese first
+        assert "enrolment code" in error
         assert page.locator("#card").is_hidden()
+        # Only the old link's own request carried the code; the redirect target did not.
+        assert [t for t in targets if "WRONGCODE2" in t] == [
+            "/member/?member=m-e2e&code=WRONGCODE2"
+        ]
     finally:
         context.close()

@@ -1,8 +1,8 @@
 """schemathesis against the app's own OpenAPI schema (`/openapi.json` of `create_app`).
 
 Every operation gets a bounded number of generated requests (valid and invalid), sent with
-credentials that get past the door: an ops admin token on `/api/v1/ops/*`, the members'
-admin token elsewhere, on SQLite and on PostgreSQL. Checks: no 5xx, the body of every 2xx
+credentials that get past the door: an ops admin's API token (ops and member administration
+alike), on SQLite and on PostgreSQL. Checks: no 5xx, the body of every 2xx
 matches its schema, headers and content types are the documented ones. A few stations, a
 member and an issuer key are in the database, and a second pass pins path parameters to them
 (`st-001`, `shanghai`, `m-1`) to get past "not found".
@@ -25,7 +25,6 @@ from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
@@ -46,7 +45,6 @@ from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings
 
-MEMBER_ADMIN = "members-admin-token-for-schemathesis"
 OPS_USER = "root"
 # Per operation and mode (~50 operations); WS_FUZZ_EXAMPLES=200 for a deeper run by hand.
 MAX_EXAMPLES = int(os.environ.get("WS_FUZZ_EXAMPLES", "8"))
@@ -104,13 +102,11 @@ def run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
         Settings(db=url, index_refresh_s=0, rate_limit_burst=100_000, cookie_secure=False),
         engine=engine,
     )
-    app.state.credentials = CredentialContext(
-        CredentialSettings(admin_token=SecretStr(MEMBER_ADMIN)), vault
-    )
+    app.state.credentials = CredentialContext(CredentialSettings(), vault)
     state = Run(app, token, token_id)
     app.state.publish = state.published.extend  # ops commands: recorded, no broker needed
     with TestClient(app) as client:  # lifespan: migrations, nearby index
-        admin = {"Authorization": f"Bearer {MEMBER_ADMIN}"}
+        admin = {"Authorization": f"Bearer {token}"}
         assert client.put("/api/v1/members/m-1", json={}, headers=admin).is_success
         yield state
     engine.dispose()
@@ -160,10 +156,8 @@ def _fuzz(run: Run, strategy: Any) -> None:
     )
     def one(case: Any) -> None:
         _keep_our_credentials(run, case)
-        ops = case.path.startswith("/api/v1/ops/")
-        token = run.ops_token if ops else MEMBER_ADMIN
         response = case.call_and_validate(
-            headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
+            headers={"Authorization": f"Bearer {run.ops_token}"}, checks=CHECKS
         )
         if response.status_code < 300:
             run.succeeded.add(case.operation.label)

@@ -97,6 +97,17 @@
 
   // --- enrolment ---------------------------------------------------------------------------
 
+  // Why the server refused, in Chinese first; the server's own reason follows in English.
+  function refusal(status, detail) {
+    const why = {
+      403: "会员号或注册码不对，或注册码已过期、已使用。请向工会分会要新的注册码。",
+      422: "这台手机发来的数据无效，请刷新页面再试。",
+      429: "尝试次数太多，请稍后再试。",
+      503: "服务器忙，请稍后再试。",
+    }[status] || `注册被拒绝（${status}）。`;
+    return detail ? `${why} ${detail}` : why;
+  }
+
   async function enrol(memberId, code) {
     const pair = await crypto.subtle.generateKey(
       { name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
@@ -110,7 +121,7 @@
         proof: b64u(proof) }),
     });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(body.detail || `enrolment refused (${res.status})`);
+    if (!res.ok) throw new Error(refusal(res.status, body.detail));
     const wallet = { memberId, keys: pair, certificate: unb64u(body.certificate) };
     await saveWallet(wallet);
     return wallet;
@@ -164,9 +175,10 @@
       out.dataset.serial = info.serial;
       const expired = new Date(t * 1000).toISOString().slice(0, 10) > info.validUntil;
       $("status").textContent = expired
-        ? "This phone's certificate has expired: remove the key below and enrol again."
-        : (navigator.onLine ? "online" : "offline") +
-          " · signed on this phone at " + new Date(t * 1000).toLocaleTimeString();
+        ? "这台手机的会员证书已过期：请在下方删除密钥后重新注册。" +
+          " This phone's certificate has expired: remove the key below and enrol again."
+        : (navigator.onLine ? "在线 online" : "离线 offline") +
+          " · 本机签发于 signed on this phone at " + new Date(t * 1000).toLocaleTimeString();
       $("status").className = expired ? "meta error" : "meta";
       const bar = $("countdown");
       bar.style.transition = "none";
@@ -187,19 +199,39 @@
     el.textContent = String(err && err.message ? err.message : err);
   }
 
+  // The enrolment link is /member/#member=ID&code=CODE: a fragment never leaves the phone
+  // (no request line, no access log, no Referer). Links printed before used the query
+  // string; the server moves those into the fragment, and this reads either. Then the
+  // address bar is cleared at once, so the one-time code stays in neither history nor a
+  // bookmark, whether or not this phone is already enrolled.
+  function takeLink() {
+    const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const query = new URLSearchParams(location.search);
+    const pick = (name) => hash.get(name) || query.get(name) || "";
+    const link = { member: pick("member"), code: pick("code") };
+    if (location.hash || location.search) history.replaceState(null, "", location.pathname);
+    return link;
+  }
+
+  function fillForm(link) {
+    if (link.member) $("member").value = link.member;
+    if (link.code) $("code").value = link.code;
+  }
+
   async function main() {
+    const link = takeLink();
+    // A second link opened in the same tab changes only the fragment: no reload.
+    window.addEventListener("hashchange", () => fillForm(takeLink()));
     if (!window.crypto || !crypto.subtle || !window.indexedDB) {
-      throw new Error("This browser cannot keep a device key (needs WebCrypto and IndexedDB).");
+      throw new Error("此浏览器无法保存设备密钥（需要 WebCrypto 和 IndexedDB）。" +
+        " This browser cannot keep a device key (needs WebCrypto and IndexedDB).");
     }
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("sw.js").catch(() => {}); // offline reopen; optional
     }
     const wallet = await loadWallet();
     if (wallet) return show(wallet);
-    const params = new URLSearchParams(location.search);
-    $("member").value = params.get("member") || "";
-    $("code").value = params.get("code") || "";
-    history.replaceState(null, "", location.pathname); // the code must not linger in the URL
+    fillForm(link);
     $("enrol").hidden = false;
     $("enrol-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -213,7 +245,8 @@
   }
 
   $("forget").addEventListener("click", async () => {
-    if (!confirm("Remove this phone's key? You will need a new enrolment code.")) return;
+    if (!confirm("删除这台手机的密钥？之后需要新的注册码。\n" +
+      "Remove this phone's key? You will need a new enrolment code.")) return;
     clearInterval(timer);
     await forgetWallet();
     location.reload();

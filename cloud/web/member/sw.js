@@ -1,9 +1,11 @@
 // Service worker: keeps the page's own files so it opens again with no network.
 // Network first (an update arrives as soon as the phone is online), the cache when offline.
-// API calls are never cached.
+// API calls are never cached. Entries are stored under the bare path: an old-style link's
+// query (member id and one-time code) must not be kept in the cache; v1 caches, which could
+// hold such URLs, are deleted on activation.
 "use strict";
 
-const CACHE = "waystation-member-v1";
+const CACHE = "waystation-member-v2";
 const SHELL = ["./", "index.html", "app.js", "qrcode.js", "style.css"];
 
 self.addEventListener("install", (ev) => {
@@ -25,7 +27,7 @@ self.addEventListener("fetch", (ev) => {
       .then((res) => {
         if (res.ok) {
           const copy = res.clone();
-          caches.open(CACHE).then((c) => c.put(ev.request, copy));
+          caches.open(CACHE).then((c) => c.put(url.origin + url.pathname, copy));
         }
         return res;
       })
