@@ -135,7 +135,6 @@ class Agent:
         self.verifier = AccessVerifier(
             anchor=None,
             policy=VerifyPolicy(window_s=access.window_s, skew_s=access.skew_s),
-            clock=self.clock,
         )
         # The one "may this open the door now" rule (edge.access.decide).
         self.decider = AccessDecider(

@@ -16,7 +16,7 @@ import uuid6
 
 from edge.journal import Journal
 from protocol.credential import Decision
-from protocol.messages import AccessEvent, AlarmEvent, DoorEvent, Payload
+from protocol.messages import AccessEvent, AlarmEvent, DoorEvent, Payload, printable
 from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class EventLog:
     def alarm(self, name: str, state: str, detail: str | None = None) -> None:
         """An alarm transition ("raised" / "cleared"); wakes the link at once."""
         log.warning("%s: alarm %s %s%s", self.sid, name, state, f" ({detail})" if detail else "")
+        detail = printable(detail) if detail is not None else None  # exception text, a path…
         now = self.now()
         self._append(
             lambda seq: AlarmEvent(

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +30,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, ScheduleConfig
-from protocol.messages import CmdResultPayload, CommandPayload, ConfigPayload, PayloadError, decode
+from protocol.messages import (
+    NAME_PATTERN,
+    CmdResultPayload,
+    CommandPayload,
+    ConfigPayload,
+    PayloadError,
+    decode,
+    printable,
+)
 from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
@@ -201,8 +210,13 @@ class Remote:
         self._lock = threading.Lock()
 
     def _result(self, cmd_id: str, ok: bool, detail: str | None) -> CmdResultPayload:
+        """A result that always validates: an id the contract refuses (a control character in
+        a malformed command's id) becomes "?", and exception text is escaped."""
+        if not re.fullmatch(NAME_PATTERN, cmd_id[:64]):
+            cmd_id = "?"
+        text = printable(detail) if detail is not None else None
         return CmdResultPayload(
-            sid=self.sid, ts=self.now(), cmd_id=cmd_id[:64] or "?", ok=ok, detail=detail
+            sid=self.sid, ts=self.now(), cmd_id=cmd_id[:64] or "?", ok=ok, detail=text
         )
 
     # --- desired config ------------------------------------------------------------------------

@@ -357,19 +357,6 @@ class Replay(Protocol):
         ...
 
 
-class ReplayCache:
-    """TEMPORARY shim for tests being migrated to `edge.access.replay.ReplayCache`."""
-
-    def __init__(self, horizon_s: int = 0, max_entries: int = 100_000) -> None:
-        self._seen: set[ReplayKey] = set()
-
-    def admit(self, key: ReplayKey, fresh_until: float) -> bool:
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        return True
-
-
 @dataclass(frozen=True, slots=True)
 class VerifyPolicy:
     """Station-side limits; seconds."""

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.ports import Clock
 from protocol.credential import IssuerKey, VerifyPolicy
 from protocol.trust import RevocationList, TrustList
 
@@ -41,13 +40,11 @@ class AccessVerifier:
         *,
         anchor: ec.EllipticCurvePublicKey | None,
         policy: VerifyPolicy,
-        clock: Clock | None = None,  # TEMPORARY: unused, callers being migrated
         trust: TrustList | None = None,
         revocations: RevocationList | None = None,
     ) -> None:
         self.anchor = anchor
         self.policy = policy
-        self.clock = clock
         self._lock = threading.Lock()
         self._snap = Snapshot()
         self._install(trust, revocations)

@@ -136,6 +136,8 @@ def test_an_expired_command_is_refused_and_does_nothing(station, cloud, clock) -
         (b"{not json", "?"),
         (b'{"v":1,"cmd_id":"m-1"}', "m-1"),  # no expires_at: the refusal still names it
         (b'{"v":1,"cmd_id":"m-2","expires_at":"2026-03-01T12:01:00","args":{}}', "m-2"),
+        # Story: an id with a control character made the refusal itself invalid: no answer.
+        (b'{"v":1,"cmd_id":"m\\u0000x"}', "?"),
     ],
 )
 def test_a_malformed_command_is_refused(station, cloud, payload: bytes, cmd_id: str) -> None:

@@ -46,7 +46,6 @@ def make_verifier(union: SimUnion, clock: SimClock) -> Gate:
     verifier = AccessVerifier(
         anchor=union.anchor_public,
         policy=VerifyPolicy(window_s=30, skew_s=5),
-        clock=clock,
         trust=union.trust,
         revocations=union.revocations,
     )
@@ -80,7 +79,7 @@ def test_expired_and_unknown_issuer(union: SimUnion, clock: SimClock) -> None:
 
 
 def test_no_trust_list_denies_everyone(union: SimUnion, clock: SimClock) -> None:
-    verifier = Gate(AccessVerifier(anchor=None, policy=VerifyPolicy(), clock=clock), clock)
+    verifier = Gate(AccessVerifier(anchor=None, policy=VerifyPolicy()), clock)
     text = union.enroll("m1").present(clock.timestamp())
     assert verifier.decide(text).reason is Reason.UNKNOWN_ISSUER
     assert verifier.update_trust(union.trust.to_bytes()) is None  # no anchor, no updates
