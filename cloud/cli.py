@@ -52,6 +52,13 @@ def serve(
         int, typer.Option(min=1, max=64, help="processes (each holds its own nearby index)")
     ] = 1,
     access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="reverse proxies (addresses or networks, comma-separated) whose "
+            "X-Forwarded-For is believed; default $WAYSTATION_FORWARDED_ALLOW_IPS or none"
+        ),
+    ] = None,
 ) -> None:
     """Serve the public and ops HTTP API (stateless: run as many replicas as you like)."""
     import os
@@ -60,7 +67,7 @@ def serve(
 
     from cloud.main import create_app
 
-    settings = _settings(db=db)
+    settings = _settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
     typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
     common = {
         "host": host,
@@ -68,11 +75,13 @@ def serve(
         "log_level": "info",
         "access_log": access_log,
         "http": http_protocol(),
+        **settings.proxy_options,  # forwarding headers only from the configured proxies
     }
     if workers == 1:
         uvicorn.run(create_app(settings, freeze_gc=True), **common)  # type: ignore[arg-type]
         return
     os.environ["WAYSTATION_DB"] = settings.db  # the workers build their settings from env
+    os.environ["WAYSTATION_FORWARDED_ALLOW_IPS"] = settings.forwarded_allow_ips
     if not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run("cloud.main:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
         return
@@ -125,6 +134,8 @@ def http_protocol() -> type | str:
 def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
     import uvicorn
 
+    from cloud.settings import Settings
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -136,6 +147,7 @@ def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
         log_level="info",
         access_log=access_log,
         http=http_protocol(),
+        **Settings().proxy_options,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

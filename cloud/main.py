@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud.api import (
     health,
+    logredact,
     members,
     metrics,
     ops,
@@ -26,8 +27,16 @@ from cloud.api import (
     reports,
 )
 from cloud.api.deps import AppContext
-from cloud.api.ratelimit import PublicLimits, TokenBuckets
-from cloud.api.security import PublicCors, SecurityHeaders, SizeLimits, value_refused
+from cloud.api.ratelimit import AUTH_PATHS, AuthLimits, PublicLimits, TokenBuckets
+from cloud.api.security import (
+    PublicCors,
+    SecurityHeaders,
+    SizeLimits,
+    hashing_busy,
+    value_refused,
+)
+from cloud.auth import passwords
+from cloud.credentials.context import refuse_retired_settings
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
 from cloud.ingest.handlers import Clock
@@ -53,6 +62,8 @@ def create_app(
     (modules, the app, the index) moves to the collector's permanent generation, so full
     collections scan only what requests leave behind. With ~450,000 tracked objects a full
     collection took up to ~0.26 s, a stall of every request in flight."""
+    refuse_retired_settings()  # e.g. WAYSTATION_ADMIN_TOKEN: refuse to start, say why
+    logredact.install()  # enrolment codes in old member links stay out of the access log
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.db)
 
@@ -70,7 +81,11 @@ def create_app(
                 db.dispose()
 
     index = StationIndex(db, refresh_s=settings.index_refresh_s)
-    app = FastAPI(title="Waystation", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a public CDN (floating
+    # version, no integrity) on the origin of /ops. The schema stays at /openapi.json.
+    app = FastAPI(
+        title="Waystation", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.ctx = AppContext(
         settings=settings,
         engine=db,
@@ -81,11 +96,21 @@ def create_app(
     )
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")
+    # per address before any hashing (login) or signing (enrolment); see cloud.api.ratelimit
+    auth_buckets = TokenBuckets(settings.auth_rate_per_s, settings.auth_burst)
+    app.add_middleware(
+        AuthLimits,
+        buckets=auth_buckets,
+        paths=AUTH_PATHS,
+        proxies_trusted=bool(settings.forwarded_allow_ips.strip()),
+    )
+    passwords.set_slots(settings.password_hash_slots)  # process-wide: cloud.auth.passwords
     # added last = runs first: headers and CORS reach every answer, the limits' too
     app.add_middleware(SizeLimits)
     app.add_middleware(PublicCors, origins=settings.cors_origin_list)
     app.add_middleware(SecurityHeaders, https=settings.behind_https)
     app.add_exception_handler(DataError, value_refused)
+    app.add_exception_handler(passwords.HashingBusyError, hashing_busy)
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)

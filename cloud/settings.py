@@ -5,6 +5,7 @@ Built once in `main()` / the CLI and handed down; nothing here creates an engine
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -171,6 +172,57 @@ class Settings(BaseSettings):
         description="comma-separated origins (https://app.example.org) whose pages may read "
         "the public station and trust-list API; empty: no cross-origin access",
     )
+    forwarded_allow_ips: str = Field(
+        default="",
+        max_length=2_000,
+        description="comma-separated addresses or networks (127.0.0.1, 10.0.0.0/8) of the "
+        "reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed; empty (the "
+        "default): none, the client is always the peer. Behind nginx on this host: 127.0.0.1",
+    )
+    auth_rate_per_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=1_000,
+        description="ops logins (and, separately, member enrolments) per second one client "
+        "address may sustain; each login costs an Argon2 hash",
+    )
+    auth_burst: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="ops logins (and member enrolments) one client address may make at once",
+    )
+    password_hash_slots: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Argon2 hashes (64 MiB and a core each, ~0.1 s) this process computes at "
+        "once; a login arriving when all are taken gets 503 with Retry-After at once",
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for item in _split(value):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"forwarded_allow_ips {item!r}: list proxy addresses or networks "
+                    "(a wildcard would let any client choose its own address)"
+                ) from None
+        return value
+
+    @property
+    def proxy_options(self) -> dict[str, Any]:
+        """uvicorn's proxy options for these settings: `uvicorn.Config(app, **…)`. Without
+        trusted proxies, forwarding headers are ignored (uvicorn's own default believes
+        them from 127.0.0.1, so anyone on or relayed through this host could pick a
+        client address: a fresh one per login attempt, or 127.0.0.1 for /metrics)."""
+        trusted = list(_split(self.forwarded_allow_ips))
+        if not trusted:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
     @field_validator("cors_origins")
     @classmethod

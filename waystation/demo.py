@@ -139,7 +139,7 @@ def demo(
     ingest = IngestWorker(engine, settings)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
-                       log_level="warning", lifespan="on")
+                       log_level="warning", lifespan="on", **settings.proxy_options)
     )  # fmt: skip
     api = threading.Thread(target=server.run, name="api", daemon=True)
     fleet = Fleet(

@@ -6,8 +6,13 @@ and severity, unacknowledged alarms, dead letters of the last hour by reason. In
 own metrics port (`cloud ingest --metrics-port`).
 
 Who may scrape: with `WAYSTATION_METRICS_TOKEN` set, a request bearing it; otherwise only
-clients on this host. Station ids never appear in labels (cardinality, and no fleet map
-for anyone who finds the port).
+clients on this host connecting directly: the peer is a loopback address and the request
+carries no forwarding header (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`, `Via`). A
+request relayed by a proxy on this host arrives from loopback too, but says so in those
+headers, and it may come from anywhere; and the server believes a forwarded client address
+only from configured proxies (`WAYSTATION_FORWARDED_ALLOW_IPS`), so a client cannot name
+itself 127.0.0.1. Behind a proxy, set the token (or keep /metrics off the proxy). Station
+ids never appear in labels (cardinality, and no fleet map for anyone who finds the port).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from cloud.ingest.handlers import Clock
 from cloud.models import DeadLetter, Station, StationState, table
 
 router = APIRouter(tags=["metrics"])
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip", "via")
 STATION, STATE, ALARM, DEAD = table(Station), table(StationState), table(Alarm), table(DeadLetter)
 
 
@@ -97,6 +103,8 @@ def _allowed(request: Request, token: str | None) -> bool:
     if token:
         given = request.headers.get("authorization", "")
         return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    if any(name in request.headers for name in FORWARDING_HEADERS):
+        return False  # relayed: the real client may be anywhere
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback

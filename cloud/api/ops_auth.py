@@ -192,25 +192,32 @@ async def _login_body(request: Request) -> LoginIn:
 
 @router.post("/login", response_model=LoginOut)
 async def post_login(request: Request, response: Response) -> LoginOut:
-    """Password login; sets the session cookie. 401 for any wrong username/password pair,
-    429 with Retry-After after repeated failures from one address for one username. A
-    cross-site login form is refused (403: login CSRF would sign a victim into our account)."""
+    """Password login; sets the session cookie. 401 for any wrong username/password pair;
+    429 with Retry-After after repeated failures from one address for one username, after
+    many failures from one address for any usernames, or when one address tries too often
+    (`cloud.api.ratelimit.AuthLimits`, before the body is read); 503 with Retry-After when
+    the server is already computing as many password hashes as it allows at once. A
+    cross-site login form is refused (403: login CSRF would sign a victim into our account).
+    The password check runs in the thread pool, never on the event loop."""
     check_origin(request)
     creds = await _login_body(request)
     ctx = _ctx(request)
     settings = ctx.settings
     try:
-        done = await run_in_threadpool(
-            login,
-            ctx.engine,
-            creds.username,
-            creds.password,
-            now=ctx.clock(),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-            idle=timedelta(seconds=settings.session_idle_s),
-            max_age=timedelta(seconds=settings.session_max_s),
-        )
+        # the hashing slot first, on the event loop: when all are taken, 503 (HashingBusyError)
+        # at once, without a worker thread or a database read; the thread inherits the slot
+        with passwords.GATE.slot():
+            done = await run_in_threadpool(
+                login,
+                ctx.engine,
+                creds.username,
+                creds.password,
+                now=ctx.clock(),
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+                idle=timedelta(seconds=settings.session_idle_s),
+                max_age=timedelta(seconds=settings.session_max_s),
+            )
     except LoginThrottledError as exc:
         raise HTTPException(429, str(exc), {"Retry-After": str(exc.retry_after)}) from exc
     except LoginRefusedError as exc:

@@ -2,9 +2,12 @@
 
 - `SecurityHeaders`: `nosniff`, `Referrer-Policy`, framing refused (`X-Frame-Options` and a
   `frame-ancestors` CSP) on every response that does not bring its own CSP (the finder and
-  the ops pages do, and keep theirs); HSTS only when `behind_https` says the service is
-  reached over HTTPS (HSTS on plain http would lock a demo's browser out); `no-store` on the
-  ops API, whose answers are private and change by the second.
+  the ops pages do, and keep theirs); the member page (`/member/…`, which holds the phone's
+  device key) gets the same strict policy as those pages: scripts, styles, requests and its
+  service worker from this origin only, no inline script or style; HSTS only when
+  `behind_https` says the service is reached over HTTPS (HSTS on plain http would lock a
+  demo's browser out); `no-store` on the ops API, whose answers are private and change by
+  the second.
 - `PublicCors`: cross-origin reads for the public read-only routes only (stations, signed
   trust lists), from the origins in `WAYSTATION_CORS_ORIGINS`, without credentials. The ops
   and member routes never answer cross-origin: a browser page on another site cannot read
@@ -15,6 +18,8 @@
   station routes have stricter caps of their own (`cloud.api.ratelimit.PublicLimits`), which
   run inside this one.
 - `value_refused`: the exception handler turning a value the database refuses into a 422.
+- `hashing_busy`: every password-hashing slot is taken (`cloud.auth.passwords`): 503 with
+  Retry-After, at once.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud.api.ratelimit import json_error
+from cloud.auth.passwords import HashingBusyError
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,24 @@ MAX_QUERY_BYTES: Final = 8_192  # longest query string on any route
 MAX_BODY_BYTES: Final = 65_536  # largest request body on any route (ops JSON, feedback, enrol)
 HSTS: Final = "max-age=31536000; includeSubDomains"  # one year
 OPS_API_PREFIX: Final = "/api/v1/ops/"
+FRAME_CSP: Final = "frame-ancestors 'none'"  # JSON and anything else without its own
+MEMBER_PATH: Final = "/member"
+# The member page: as the finder's and the ops pages' (cloud.web.finder.page.csp), plus its
+# service worker; the QR code is drawn on a canvas.
+MEMBER_CSP: Final = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self'",
+        "manifest-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
 # Public, read-only, no personal data: the only routes other sites' pages may read.
 CORS_PREFIXES: Final = ("/api/v1/stations", "/api/v1/trust/")
 CORS_METHODS: Final = "GET, HEAD"
@@ -56,7 +80,10 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        ops_api = scope["path"].startswith(OPS_API_PREFIX)
+        path = scope["path"]
+        ops_api = path.startswith(OPS_API_PREFIX)
+        member = path == MEMBER_PATH or path.startswith(MEMBER_PATH + "/")
+        policy = MEMBER_CSP if member else FRAME_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -64,8 +91,10 @@ class SecurityHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+                    headers["Content-Security-Policy"] = policy
                     headers.setdefault("X-Frame-Options", "DENY")
+                if member:
+                    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
                 if self.https:
                     headers.setdefault("Strict-Transport-Security", HSTS)
                 if ops_api:
@@ -238,6 +267,12 @@ async def value_refused(_request: Request, exc: Exception) -> JSONResponse:
         {"detail": "a value cannot be stored (a NUL character, or a number out of range)"},
         status_code=422,
     )
+
+
+async def hashing_busy(_request: Request, exc: Exception) -> JSONResponse:
+    """Every password-hashing slot of this process is taken: 503 at once, not a queue."""
+    retry = getattr(exc, "retry_after", HashingBusyError.retry_after)
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(retry)})
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:

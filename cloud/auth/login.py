@@ -1,7 +1,11 @@
 """Password login: throttled, without user enumeration, rehashing on parameter change.
 
 An unknown username, a disabled account and a wrong password all get the same refusal
-after the same work (one Argon2 verification), and all count towards the throttle.
+after the same work (one Argon2 verification), and all count towards the throttle: per
+username and client address, and per client address alone (password spraying: one wrong
+password for each of many usernames). Both locks are checked before any hashing. When every
+hashing slot of the process is taken the attempt is refused at once
+(`passwords.HashingBusyError`) and counts as nothing: no password was checked.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from cloud.api.ratelimit import address_key
 from cloud.auth import passwords, sessions, throttle
 from cloud.auth.auditlog import audit
 from cloud.auth.models import USERNAME_PATTERN, OpsUser
@@ -49,13 +54,16 @@ def login(
     max_age: timedelta,
 ) -> LoggedIn:
     """Check the password and open a session (committed), or raise LoginRefusedError /
-    LoginThrottledError."""
+    LoginThrottledError (or passwords.HashingBusyError)."""
     import re
 
     name = username.strip().lower()[:64]
-    k = throttle.key(name, ip)
+    where = address_key(ip)
+    k = throttle.key(name, where)
+    by_address = throttle.address_key(where)
     with Session(engine, expire_on_commit=False) as s:
-        wait = throttle.retry_after(s, k, now=now)
+        waits = [throttle.retry_after(s, key, now=now) for key in (by_address, k)]
+        wait = max((w for w in waits if w is not None), default=None)
         if wait is not None:
             raise LoginThrottledError(wait)
         user = s.get(OpsUser, name) if re.fullmatch(USERNAME_PATTERN, name) else None
@@ -68,10 +76,11 @@ def login(
             s.rollback()
         else:
             if passwords.needs_rehash(user.password_hash):
-                user.password_hash = passwords.hash_password(password)
+                # optional work: with every slot taken it waits for the next login
+                user.password_hash = passwords.try_hash_password(password) or user.password_hash
             user.last_login_at = now
             s.add(user)
-            throttle.clear(s, k)
+            throttle.clear(s, k)  # the address's own count stays: see cloud.auth.throttle
             sessions.purge_expired(s, now=now, idle=idle)
             opened = sessions.open_session(
                 s, user, now=now, max_age=max_age, ip=ip, user_agent=user_agent
@@ -81,5 +90,6 @@ def login(
             s.commit()
             return LoggedIn(principal, opened)
     throttle.record_failure(engine, k, now=now)
+    throttle.record_failure(engine, by_address, now=now, free=throttle.ADDRESS_FREE_FAILURES)
     log.info("failed ops login from %s", ip or "?")
     raise LoginRefusedError("wrong username or password")

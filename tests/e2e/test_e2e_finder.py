@@ -361,3 +361,79 @@ def test_report_and_suggestion_from_the_finder_reach_ops(
     assert (s["lat"], s["lon"]) == pytest.approx(HERE, abs=1e-5)
     # And nobody else sees them.
     assert _get(f"{finder.base}/api/v1/ops/reports")[0] == 401
+
+
+MARKUP_NAME = "<img src=x id=pwn><b>bold</b>"
+MARKUP_ADDRESS = '<a href="/" id=pwn-addr>addr</a>'
+MARKUP_CITY = "<img src=x id=pwn-city><i>city</i>"
+
+
+def test_station_text_with_markup_shows_as_text(
+    browser: Any, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Story: a station name with `<img>`/`<b>`/`<a>` in it became real elements in the map
+    tooltip (CSP stopped scripts, not the markup): the name went to Leaflet as an HTML string.
+
+    A station whose name, address and city carry markup shows them as literal text in the
+    list, the map tooltip and the report dialog, and no element of theirs exists."""
+    url = f"sqlite:///{tmp_path / 'markup.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    lat, lon = _at(1_000)
+    record = StationRecord(
+        id="sz-markup", name=MARKUP_NAME, lat=lat, lon=lon, amenities=["water"],
+        address=MARKUP_ADDRESS, city=MARKUP_CITY,
+    )  # fmt: skip
+    upsert(engine, [record])
+    ingestor = Ingestor(engine)
+    now = datetime.now(UTC)
+    ingestor.handle(
+        topics.state(record.id),
+        StatePayload(sid=record.id, status="online", sess=1, ts=now).to_bytes(),
+    )
+    ingestor.handle(
+        topics.telemetry(record.id), TelemetryPayload(sid=record.id, uptime_s=60, ts=now).to_bytes()
+    )
+    ingestor.flush()
+    base = serve(create_app(Settings(db=url, index_refresh_s=0, live_state_ttl_s=0)))
+    context = _context(browser, locale="en-US", width=414)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and not m.location.get("url", "").endswith("/favicon.ico")  # the page has none
+                and errors.append(f"{m.text} {m.location.get('url')}")
+            ),
+        )
+        page.goto(base + "/")
+        _wait_ids(page, ["sz-markup"])
+        card = page.locator('#list > li[data-id="sz-markup"]')
+        assert card.locator("h3.name").inner_text() == MARKUP_NAME
+        assert card.locator("p.addr").inner_text() == MARKUP_ADDRESS
+
+        page.locator("#map-toggle").click()
+        page.wait_for_selector("#map .leaflet-container, #map.leaflet-container", timeout=WAIT_MS)
+        markers = page.locator("#map path.leaflet-interactive")
+        assert markers.count() == 2  # the point, then the station
+        markers.nth(1).hover()
+        tooltip = page.locator("#map .leaflet-tooltip")
+        tooltip.wait_for(timeout=WAIT_MS)
+        assert tooltip.inner_text() == MARKUP_NAME
+        assert tooltip.locator("img, b").count() == 0
+        page.screenshot(path=str(tmp_path / "finder-markup-tooltip.png"))
+
+        card.locator("button.report").click()
+        assert page.locator("#report-station").inner_text() == MARKUP_NAME
+        page.keyboard.press("Escape")
+
+        for planted in ("#pwn", "#pwn-addr", "#pwn-city"):
+            assert page.locator(planted).count() == 0, planted
+        assert page.locator("main b, main i, #map img:not(.leaflet-tile)").count() == 0
+        assert errors == [], errors  # an <img src=x> would also have been a failed load
+    finally:
+        context.close()
+        engine.dispose()

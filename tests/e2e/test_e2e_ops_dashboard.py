@@ -103,10 +103,12 @@ def rig(
     serve: Any,
     tmp_path: Path,
 ) -> Iterator[Rig]:
-    broker = secure_mosquitto({"cloud": CLOUD_PW, SID: "pw-1"})
+    # One broker login per process, as provisioned: the ingest worker's, and the API's for
+    # the commands it publishes (one login shared would disconnect the other process).
+    broker = secure_mosquitto({"cloud-ingest-1": CLOUD_PW, "cloud-api": CLOUD_PW, SID: "pw-1"})
     settings = Settings(
         db=f"sqlite:///{tmp_path / 'cloud.db'}",
-        broker=f"mqtt://cloud:{CLOUD_PW}@127.0.0.1:{broker.port}",
+        broker=f"mqtt://cloud-ingest-1:{CLOUD_PW}@127.0.0.1:{broker.port}",
         mqtt_protocol=5,
         batch_max_wait_s=0.05,
         monitor_interval_s=0.5,
@@ -139,7 +141,8 @@ def rig(
         monitor = start_monitor(engine, settings, stop)  # as `cloud ingest` runs it
         link = sim.agent.link
         wait_for(lambda: link is not None and link.connected, what="the station's link")
-        yield Rig(serve(_app(settings)), engine, sim)
+        api_broker = f"mqtt://cloud-api:{CLOUD_PW}@127.0.0.1:{broker.port}"
+        yield Rig(serve(_app(settings.model_copy(update={"broker": api_broker}))), engine, sim)
     finally:
         stop.set()
         door_loop.join(5)
@@ -327,3 +330,78 @@ def test_viewer_reads_everything_but_cannot_acknowledge_or_unlock(
         assert errors == [], errors
     finally:
         context.close()
+
+
+MARKUP_NAME = "<img src=x id=pwn><b>bold</b>"
+MARKUP_CITY = "<img src=x id=pwn-city><i>city</i>"
+MARKUP_OPERATOR = '<a href="/" id=pwn-operator>op</a>'
+
+
+def test_station_text_with_markup_shows_as_text_everywhere(
+    browser: Any, serve: Any, tmp_path: Path
+) -> None:
+    """Story: a station's city with `<img>`/`<i>` in it became real elements in the ops map's
+    city outline label (the city went to Leaflet as an HTML string; CSP stopped scripts,
+    not the markup).
+
+    Stations whose name, city and operator carry markup show them as literal text on the
+    map (city label, popup), in the fleet table and its filters and on the station page,
+    and no element of theirs exists."""
+    from cloud.registry import upsert
+
+    url = f"sqlite:///{tmp_path / 'markup.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    records = [
+        r.model_copy(
+            update={"name": f"{MARKUP_NAME} {i}", "city": MARKUP_CITY, "operator": MARKUP_OPERATOR}
+        )
+        for i, r in enumerate(make_records(3, seed=5, city="shenzhen"))
+    ]
+    upsert(engine, records)
+    create_user(engine, "watcher", Role.VIEWER, PASSWORD)
+    ing = Ingestor(engine)
+    from cloud.models import utcnow
+
+    now = utcnow()
+    for r in records:
+        ing.handle(
+            topics.state(r.id), StatePayload(sid=r.id, status="online", sess=1, ts=now).to_bytes()
+        )
+    ing.flush()
+    base = serve(_app(Settings(db=url, cookie_secure=False)))
+    first = records[0].id
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        errors = _console(page)
+        _login(page, base, "watcher")
+        page.wait_for_selector("#map-canvas[data-ready=true]", timeout=WAIT_MS)
+        label = page.locator("#map-canvas .city-label")
+        label.wait_for(timeout=WAIT_MS)
+        assert label.inner_text() == MARKUP_CITY
+        page.evaluate("sid => window.waystationOps.map.focus(sid)", first)
+        popup = page.locator("#map-canvas .leaflet-popup-content")
+        popup.wait_for(timeout=WAIT_MS)
+        assert popup.locator("strong").inner_text() == f"{MARKUP_NAME} 0"
+        assert MARKUP_CITY in popup.inner_text()
+        page.screenshot(path=str(tmp_path / "ops-markup-map.png"))
+
+        page.click("nav a[href='#fleet']")
+        page.wait_for_selector("#fleet-rows tr[data-sid]", timeout=WAIT_MS)
+        names = page.locator("#fleet-rows tr[data-sid] th a").all_inner_texts()
+        assert sorted(names) == [f"{MARKUP_NAME} {i}" for i in range(3)]
+        assert MARKUP_CITY in page.locator("#f-city option").all_inner_texts()
+        assert MARKUP_OPERATOR in page.locator("#f-operator option").all_inner_texts()
+
+        page.goto(f"{base}/ops#station/{first}")
+        page.wait_for_selector("#station-title", timeout=WAIT_MS)
+        assert page.locator("#station-title").inner_text().startswith(f"{MARKUP_NAME} 0")
+
+        for planted in ("#pwn", "#pwn-city", "#pwn-operator"):
+            assert page.locator(planted).count() == 0, planted
+        assert page.locator("main b, main i, main img").count() == 0
+        assert errors == [], errors  # an <img src=x> would also have been a failed load
+    finally:
+        context.close()
+        engine.dispose()

@@ -7,6 +7,7 @@ pass because everything is refused.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -101,6 +102,76 @@ def test_pages_keep_their_own_content_security_policy(make_client: MakeClient) -
         assert r.headers.get_list("x-frame-options") == ["DENY"]
         assert r.headers["x-content-type-options"] == "nosniff"
     assert client.get("/docs").headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
+def test_member_page_gets_the_strict_csp_of_the_other_pages(make_client: MakeClient) -> None:
+    """Story: the member page, which holds the phone's device key, was served with only
+    `frame-ancestors 'none'`: any script or style from anywhere would have run on it.
+
+    Every file of the page carries a policy as strict as the finder's: nothing from another
+    origin, no inline script or style, no plugins, no framing; its service worker from here."""
+    client, _ = make_client()
+    strict = csp(FinderSettings()).split("; ")
+    for path in ("/member/", "/member/index.html", "/member/app.js", "/member/sw.js"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        policy = r.headers["content-security-policy"]
+        assert r.headers.get_list("content-security-policy") == [policy]
+        directives = policy.split("; ")
+        for rule in strict:  # the finder's rules, with its tile server (none) left out
+            assert rule in directives, (path, rule)
+        assert "worker-src 'self'" in directives
+        assert "unsafe" not in policy
+        assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_api_docs_are_off_and_the_schema_stays(make_client: MakeClient) -> None:
+    """Story: `/docs` loaded Swagger UI from a public CDN (floating version, no integrity
+    check) on the same origin as `/ops`: whoever controlled that file ran script next to the
+    ops session. The pages are gone; the schema they drew stays at /openapi.json."""
+    client, _ = make_client()
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path).status_code == 404, path
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    assert "/api/v1/stations/nearby" in schema.json()["paths"]
+
+
+# Where a page could pull in code or styles: script and style sources, module imports.
+_LOADS = re.compile(
+    r"""(?:<script[^>]*\ssrc|<link[^>]*\shref|<img[^>]*\ssrc|<iframe[^>]*\ssrc)\s*=\s*["']?"""
+    r"""(?:https?:)?//"""
+    r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//"""
+    r"""|\bimport\s*(?:[^"';]*\sfrom\s*)?\(?\s*["'](?:https?:)?//"""
+    r"""|\.src\s*=\s*["'](?:https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+def test_no_page_loads_anything_from_another_site(make_client: MakeClient) -> None:
+    """Story: the same as above, found by looking: no page the server sends, and no file of
+    the pages, may load script, style or frames from another origin (CDNs included)."""
+    client, admin = make_client()
+    served = {}
+    for path in ("/", "/ops/login", "/member/", "/docs", "/redoc"):
+        r = client.get(path)
+        if r.status_code == 200:
+            served[path] = r.text
+    dashboard = client.get("/ops", headers=admin)
+    assert dashboard.status_code == 200
+    served["/ops"] = dashboard.text
+    assert {"/", "/ops/login", "/member/", "/ops"} <= served.keys()
+    web = Path(security.__file__).resolve().parent.parent / "web"
+    files = [p for p in web.rglob("*") if p.suffix in (".html", ".js", ".css")]
+    assert len(files) > 10
+    for p in files:
+        served[str(p.relative_to(web))] = p.read_text(encoding="utf-8")
+    offenders = {name: m.group(0) for name, text in served.items() if (m := _LOADS.search(text))}
+    assert offenders == {}
+    # the check itself finds what it is for
+    assert _LOADS.search('<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/x.js">')
+    assert _LOADS.search("<link rel='stylesheet' href=//unpkg.com/a.css>")
+    assert _LOADS.search('import { x } from "https://esm.sh/y";')
 
 
 def test_hsts_only_behind_https(make_client: MakeClient) -> None:

@@ -512,8 +512,10 @@
       }).addTo(state.layer);
     }
     for (const s of state.stations) {
+      // The tooltip gets a node, not a string: Leaflet parses a string as HTML, and the name
+      // is data (a name with markup in it must show as text).
       L.circleMarker(toMap(s.lat, s.lon), { radius: 7, color: "#0b5d3b", weight: 2, fillOpacity: 0.8 })
-        .bindTooltip(s.name)
+        .bindTooltip(el("span", null, s.name))
         .addTo(state.layer);
     }
     if (state.point) state.map.panTo(toMap(state.point.lat, state.point.lon));

@@ -26,6 +26,9 @@ form.addEventListener("submit", async (event) => {
     if (response.status === 429) {
       const wait = response.headers.get("Retry-After");
       error.textContent = `Too many attempts. Try again in ${wait || "a few"} seconds.`;
+    } else if (response.status === 503 && response.headers.get("Retry-After")) {
+      const wait = response.headers.get("Retry-After");
+      error.textContent = `The server is busy. Try again in ${wait} seconds.`;
     } else if (response.status === 401) {
       error.textContent = "Wrong username or password.";
     } else {

@@ -116,9 +116,8 @@ export class FleetMap {
       (k) => `${counts[k]} ${HEALTH_LABEL[k].toLowerCase()}`,
     );
     const title = `${n} stations${parts.length ? ": " + parts.join(", ") : ""}`;
-    const html = `<div title="${title}"><span>${n}</span></div>`;
     return this.L.divIcon({
-      html,
+      html: h("div", { title }, h("span", {}, String(n))), // nodes: nothing parsed as HTML
       className: `marker-cluster cluster-${size} cluster-${health}`,
       iconSize: this.L.point(40, 40),
     });
@@ -199,7 +198,10 @@ export class FleetMap {
         fillOpacity: 0.05,
         renderer: this.renderer,
       });
-      polygon.bindTooltip(city, { permanent: true, direction: "center", className: "city-label" });
+      // A node, not a string: Leaflet parses a string tooltip as HTML, and the city is data.
+      polygon.bindTooltip(h("span", {}, city), {
+        permanent: true, direction: "center", className: "city-label",
+      });
       this.outlines.addLayer(polygon);
     }
   }
