@@ -88,8 +88,13 @@ class Payload(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    v: Literal[1] = SCHEMA_VERSION
-    ts: AwareDatetime = Field(default_factory=utcnow)
+    v: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="schema version; any other value is refused"
+    )
+    ts: AwareDatetime = Field(
+        default_factory=utcnow,
+        description="sender's clock, RFC 3339 with offset (UTC recommended); years 1-9999",
+    )
 
     @field_validator("ts", "interval_start", "expires_at", check_fields=False)
     @classmethod
@@ -115,7 +120,7 @@ class Payload(BaseModel):
 class StationPayload(Payload):
     """Edge→cloud payloads name their station so ingest can refuse a sid/topic mismatch."""
 
-    sid: Sid
+    sid: Sid = Field(description="the station id, equal to the topic's {sid}")
 
 
 # --- state and meta (retained) -------------------------------------------------------------
@@ -124,18 +129,31 @@ Status = Literal["online", "lost", "offline", "degraded"]
 
 
 class StatePayload(StationPayload):
-    status: Status
+    status: Status = Field(
+        description="online (birth), degraded (runs but cannot admit members), offline (clean "
+        "stop), lost (the last will)"
+    )
     sess: int = Field(ge=0, le=MAX_INT, description="session counter, +1 per connect, persisted")
-    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    config_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="desired-config version applied"
+    )
     reason: Text | None = Field(default=None, max_length=200, description="why degraded")
 
 
 class MetaPayload(StationPayload):
-    agent_version: Name = Field(max_length=40)
-    capabilities: list[Name] = Field(default_factory=list, max_length=32)
-    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    trust_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    revocation_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    agent_version: Name = Field(max_length=40, description="the station software's version")
+    capabilities: list[Name] = Field(
+        default_factory=list, max_length=32, description="e.g. access, ws1, ws2, journal"
+    )
+    config_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="desired-config version applied"
+    )
+    trust_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="version of the trust list held"
+    )
+    revocation_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="version of the revocation list held"
+    )
 
 
 # --- telemetry (heartbeat) -------------------------------------------------------------------
@@ -145,15 +163,31 @@ LockState = Literal["locked", "unlocked", "fault", "unknown"]
 
 
 class TelemetryPayload(StationPayload):
-    uptime_s: float = Field(ge=0)
-    interval_s: float = Field(default=30.0, gt=0, le=3600, description="heartbeat period")
-    config_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    journal_backlog: int = Field(default=0, ge=0, le=MAX_INT)
-    door: DoorState = "unknown"
-    lock: LockState = "unknown"
-    occupancy: int | None = Field(default=None, ge=0, le=MAX_INT)
-    trust_version: int | None = Field(default=None, ge=0, le=MAX_INT)
-    revocation_version: int | None = Field(default=None, ge=0, le=MAX_INT)
+    uptime_s: float = Field(ge=0, description="seconds since the station software started")
+    interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="heartbeat period, seconds: the station is online while its last "
+        "heartbeat is at most 3 of these old",
+    )
+    config_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="desired-config version applied"
+    )
+    journal_backlog: int = Field(
+        default=0, ge=0, le=MAX_INT, description="journal items not yet acked by the cloud"
+    )
+    door: DoorState = Field(default="unknown", description="the door contact")
+    lock: LockState = Field(default="unknown", description="the lock relay")
+    occupancy: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="people inside now, by the counter"
+    )
+    trust_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="version of the trust list held"
+    )
+    revocation_version: int | None = Field(
+        default=None, ge=0, le=MAX_INT, description="version of the revocation list held"
+    )
     revocation_age_s: float | None = Field(
         default=None, ge=0, description="seconds since the held revocation list was issued"
     )
@@ -172,10 +206,12 @@ class TelemetryPayload(StationPayload):
     decode_ms_p95: float | None = Field(
         default=None, ge=0, description="QR decoder time per decoded frame, 95th pct, last 60 s"
     )
-    cpu_temp_c: float | None = None
-    load1: float | None = Field(default=None, ge=0)
-    mem_used_pct: float | None = Field(default=None, ge=0, le=100)
-    disk_used_pct: float | None = Field(default=None, ge=0, le=100)
+    cpu_temp_c: float | None = Field(default=None, description="SoC temperature, °C")
+    load1: float | None = Field(default=None, ge=0, description="1-minute load average")
+    mem_used_pct: float | None = Field(default=None, ge=0, le=100, description="memory used, %")
+    disk_used_pct: float | None = Field(
+        default=None, ge=0, le=100, description="disk holding the journal, used %"
+    )
     wifi_dbm: float | None = Field(
         default=None, description="Wi-Fi signal level, dBm (about −30 good … −90 unusable)"
     )
@@ -194,41 +230,54 @@ class EventBase(StationPayload):
 
 
 class AccessEvent(EventBase):
-    type: Literal["access"] = "access"
-    granted: bool
-    reason: Reason
-    credential: Literal["ws1", "ws2"] | None = None
-    kid: Name | None = Field(default=None, max_length=16)
-    serial: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    type: Literal["access"] = Field(default="access", description="the event type")
+    granted: bool = Field(description="whether the code was accepted")
+    reason: Reason = Field(description="the decision's reason code (docs/credential.md)")
+    credential: Literal["ws1", "ws2"] | None = Field(
+        default=None, description="which credential form was shown (none: unparseable)"
+    )
+    kid: Name | None = Field(default=None, max_length=16, description="issuer key id")
+    serial: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{24}$",
+        description="the certificate serial, hex: the only member identifier ever sent",
+    )
 
 
 DoorAction = Literal["door_opened", "door_closed", "held_open", "forced_open", "unlocked"]
 
 
 class DoorEvent(EventBase):
-    type: Literal["door"] = "door"
-    action: DoorAction
+    type: Literal["door"] = Field(default="door", description="the event type")
+    action: DoorAction = Field(
+        description="door_opened/door_closed (contact), held_open (open too long), "
+        "forced_open (opened without a release), unlocked (relay released)"
+    )
     cause: Name | None = Field(default=None, max_length=40, description="grant, exit, remote")
 
 
 class AlarmEvent(EventBase):
-    type: Literal["alarm"] = "alarm"
+    type: Literal["alarm"] = Field(default="alarm", description="the event type")
     alarm: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="e.g. camera_down")
-    state: Literal["raised", "cleared"]
-    detail: Text | None = Field(default=None, max_length=200)
+    state: Literal["raised", "cleared"] = Field(description="the transition")
+    detail: Text | None = Field(default=None, max_length=200, description="why, for people")
 
 
 Event = Annotated[AccessEvent | DoorEvent | AlarmEvent, Field(discriminator="type")]
 
 
 class FootfallPayload(StationPayload):
-    seq: int = Field(ge=1, le=MAX_INT)
-    interval_start: AwareDatetime
-    seconds: int = Field(gt=0, le=86400)
-    entries: int = Field(ge=0, le=MAX_INT)
-    exits: int = Field(ge=0, le=MAX_INT)
-    occupancy: int = Field(ge=0, le=MAX_INT)
-    historical: bool = False
+    seq: int = Field(
+        ge=1, le=MAX_INT, description="per-station journal sequence, shared with events"
+    )
+    interval_start: AwareDatetime = Field(
+        description="start of the counting interval; with the station, the upsert key"
+    )
+    seconds: int = Field(gt=0, le=86400, description="interval length, seconds")
+    entries: int = Field(ge=0, le=MAX_INT, description="people who came in")
+    exits: int = Field(ge=0, le=MAX_INT, description="people who went out")
+    occupancy: int = Field(ge=0, le=MAX_INT, description="people inside at the interval's end")
+    historical: bool = Field(default=False, description="replayed from the journal")
 
 
 # --- cloud→edge ------------------------------------------------------------------------------
@@ -239,24 +288,30 @@ class AckPayload(Payload):
 
 
 class CommandPayload(Payload):
-    cmd_id: Name = Field(min_length=1, max_length=64)
-    expires_at: AwareDatetime
-    args: dict[str, Any] = Field(default_factory=dict)
+    cmd_id: Name = Field(
+        min_length=1, max_length=64, description="unique; a repeated id is never run twice"
+    )
+    expires_at: AwareDatetime = Field(description="after this the station refuses to run it")
+    args: dict[str, Any] = Field(default_factory=dict, description="command arguments")
 
 
 class CmdResultPayload(StationPayload):
-    cmd_id: Name = Field(min_length=1, max_length=64)
-    ok: bool
-    detail: Text | None = Field(default=None, max_length=200)
+    cmd_id: Name = Field(
+        min_length=1, max_length=64, description='the command\'s id ("?" if unreadable)'
+    )
+    ok: bool = Field(description="whether the command ran")
+    detail: Text | None = Field(default=None, max_length=200, description="result or why not")
 
 
 class ConfigPayload(Payload):
-    config_version: int = Field(ge=0, le=MAX_INT)
-    config: dict[str, Any]
+    config_version: int = Field(
+        ge=0, le=MAX_INT, description="applied only if newer than the one in force"
+    )
+    config: dict[str, Any] = Field(description="the override; see docs/protocol.md")
 
 
 class CloudStatePayload(Payload):
-    online: bool
+    online: bool = Field(description="false: no ingest worker is up; keep journaling")
 
 
 _EVENT = TypeAdapter(Event)
