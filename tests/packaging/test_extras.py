@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,13 @@ from waystation.mosquitto import MosquittoProcess
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "waystation"
 WHEELHOUSE = CACHE / "wheelhouse"
+# The top-level packages pyproject.toml ships ("protocol*" → "protocol").
+PACKAGES = tuple(
+    name.rstrip("*")
+    for name in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+)
 PIP_TIMEOUT_S = 600  # a cold wheelhouse downloads ~110 MB once
 RUN_TIMEOUT_S = 60
 # Raspberry Pi OS Bookworm ships glibc 2.36; pip takes platform tags literally, so list them.
@@ -55,7 +64,15 @@ def _pip(*args: str, python: Path | str = sys.executable) -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project built once as a wheel, the way a release is installed."""
     out = tmp_path_factory.mktemp("dist")
-    _pip("wheel", "--no-deps", "-w", str(out), str(ROOT))
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source tree.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", *PACKAGES):
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, source / name)
+    _pip("wheel", "--no-deps", "-w", str(out), str(source))
     [built] = out.glob("waystation-*.whl")
     WHEELHOUSE.mkdir(parents=True, exist_ok=True)
     # pip download copies the project's own wheel in too, and would take an old copy of the
