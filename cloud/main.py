@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
+from cloud import environment
 from cloud.api import (
     health,
     logredact,
@@ -36,7 +37,6 @@ from cloud.api.security import (
     value_refused,
 )
 from cloud.auth import passwords
-from cloud.credentials.context import refuse_retired_settings
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
 from cloud.ingest.handlers import Clock
@@ -62,7 +62,7 @@ def create_app(
     (modules, the app, the index) moves to the collector's permanent generation, so full
     collections scan only what requests leave behind. With ~450,000 tracked objects a full
     collection took up to ~0.26 s, a stall of every request in flight."""
-    refuse_retired_settings()  # e.g. WAYSTATION_ADMIN_TOKEN: refuse to start, say why
+    environment.check()  # a misspelt or retired WAYSTATION_* variable stops the start
     logredact.install()  # enrolment codes in old member links stay out of the access log
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.db)

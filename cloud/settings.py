@@ -6,14 +6,41 @@ Built once in `main()` / the CLI and handed down; nothing here creates an engine
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocol.broker import BrokerUrl
+
+
+class SettingsError(RuntimeError):
+    """Unknown or retired `WAYSTATION_*` variables; the message names each and the fix."""
+
+
+# Variables that no longer do anything, and what replaced each (`cloud.environment.check`
+# also refuses them; `refuse_retired` is the check for code that runs before or without it).
+RETIRED: dict[str, str] = {
+    "WAYSTATION_ADMIN_TOKEN": (
+        "the shared member-admin token is retired: member administration needs an ops account "
+        "with the admin role (`waystation cloud users add NAME --role admin`, then "
+        "`waystation cloud users token NAME` for scripts, sent as `Authorization: Bearer "
+        "wst_…`), and every call is audited. Remove WAYSTATION_ADMIN_TOKEN from the "
+        "environment (even an empty line)."
+    ),
+}
+
+
+def refuse_retired(environ: Mapping[str, str] | None = None) -> None:
+    """Raise `SettingsError` if a retired variable is set, even to an empty value: a leftover
+    `WAYSTATION_ADMIN_TOKEN=` line once opened member administration to anyone."""
+    env = os.environ if environ is None else environ
+    found = [name for name in RETIRED if name in env]
+    if found:
+        raise SettingsError("; ".join(f"{n}: {RETIRED[n]}" for n in found))
 
 
 class Settings(BaseSettings):

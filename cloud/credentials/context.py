@@ -6,15 +6,14 @@ publish a changed list. Read from the environment once, on first use.
 
 Member administration is for ops accounts with the admin role (`cloud.api.members`). The
 shared `WAYSTATION_ADMIN_TOKEN` it replaced is retired: a server that still finds it in its
-environment refuses to start (`refuse_retired_settings`), rather than silently ignoring a
+environment refuses to start (`cloud.settings.refuse_retired`), rather than silently ignoring a
 line an operator believes protects something.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import Field
@@ -23,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from cloud.credentials.issuer import KeyVault
 from cloud.credentials.keys import load_passphrase
 from cloud.credentials.publisher import PublishError, publish_lists
+from cloud.settings import refuse_retired
 from protocol.broker import BrokerUrl
 
 log = logging.getLogger(__name__)
@@ -31,32 +31,6 @@ Publish = Callable[[bytes | None, bytes | None], None]
 # The API waits this long for the broker when a list changed; the list is in the database
 # either way, and `waystation members publish-db` sends it again.
 PUBLISH_TIMEOUT_S = 3.0
-
-# Environment variables that no longer do anything, and what replaced each.
-RETIRED_SETTINGS = {
-    "WAYSTATION_ADMIN_TOKEN": (
-        "the shared member-admin token is retired: member administration needs an ops account "
-        "with the admin role (`waystation cloud users add NAME --role admin`, then "
-        "`waystation cloud users token NAME` for scripts, sent as `Authorization: Bearer "
-        "wst_…`), and every call is audited. Remove WAYSTATION_ADMIN_TOKEN from the "
-        "environment (even an empty line)."
-    ),
-}
-
-
-class RetiredSettingError(RuntimeError):
-    """A retired setting is still in the environment; the message says what replaces it."""
-
-
-def refuse_retired_settings(environ: Mapping[str, str] | None = None) -> None:
-    """Raise `RetiredSettingError` if any retired variable is set, even to an empty value.
-
-    The server calls this at start (`create_app`): a leftover `WAYSTATION_ADMIN_TOKEN=` line
-    once opened member administration to anyone, so its presence is an error, not a no-op."""
-    env = os.environ if environ is None else environ
-    found = [name for name in RETIRED_SETTINGS if name in env]
-    if found:
-        raise RetiredSettingError(" ".join(f"{n}: {RETIRED_SETTINGS[n]}" for n in found))
 
 
 class CredentialSettings(BaseSettings):
@@ -74,7 +48,7 @@ class CredentialContext:
 
     @classmethod
     def from_env(cls, broker: BrokerUrl | None) -> CredentialContext:
-        refuse_retired_settings()
+        refuse_retired()
         settings = CredentialSettings()
         publish: Publish | None = None
         if settings.publish_lists and broker is not None:
