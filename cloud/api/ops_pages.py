@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from cloud.api.deps import ContextDep
 from cloud.auth import Principal, Role, optional_principal, require_role
 from cloud.models import Station, StationState, table
+from cloud.web import leaflet
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "ops"
 JS = "text/javascript; charset=utf-8"
@@ -39,12 +40,9 @@ STATIC = {
     "login.js": JS,
     "dom.js": JS,
     "style.css": CSS,
-    "vendor/leaflet.js": JS,
-    "vendor/leaflet.css": CSS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,
     "vendor/MarkerCluster.Default.css": CSS,
-    "vendor/LICENSE.leaflet.txt": "text/plain; charset=utf-8",
     "vendor/LICENSE.markercluster.txt": "text/plain; charset=utf-8",
 }
 HTML = "text/html; charset=utf-8"
@@ -155,10 +153,13 @@ def login_page(request: Request) -> Response:
 @router.get("/ops/static/{name:path}")
 def static_file(request: Request, name: str) -> Response:
     """The dashboard's own files (public: code and styles, no data)."""
-    media = STATIC.get(name)
-    if media is None:
+    if name in leaflet.FILES:
+        path, media = leaflet.FILES[name]
+    elif name in STATIC:
+        path, media = WEB_DIR / name, STATIC[name]
+    else:
         raise HTTPException(404, "not found")
-    response = FileResponse(WEB_DIR / name, media_type=media)
+    response = FileResponse(path, media_type=media)
     response.headers["Cache-Control"] = "no-cache"
     return security_headers(response, map_settings(request).tile_origin)
 

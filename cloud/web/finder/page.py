@@ -22,14 +22,13 @@ from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.web import leaflet
+
 WEB_DIR = Path(__file__).resolve().parent
 # Everything the page may load from here; anything else under /finder/ is a 404.
 FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
-    "vendor/leaflet.js": "text/javascript; charset=utf-8",
-    "vendor/leaflet.css": "text/css; charset=utf-8",
-    "vendor/LICENSE.leaflet.txt": "text/plain; charset=utf-8",
 }
 Lang = Literal["zh-CN", "en"]
 
@@ -158,10 +157,14 @@ def finder_page(request: Request, lang: str | None = None) -> HTMLResponse:
 @router.get("/finder/{name:path}")
 def finder_file(name: str) -> FileResponse:
     """The page's own files; revalidated each load (ETag), so an update shows at once."""
-    if name not in FILES:
+    if name in leaflet.FILES:
+        path, media = leaflet.FILES[name]
+    elif name in FILES:
+        path, media = WEB_DIR / name, FILES[name]
+    else:
         raise HTTPException(404, "not found")
     return FileResponse(
-        WEB_DIR / name,
-        media_type=FILES[name],
+        path,
+        media_type=media,
         headers=SECURITY_HEADERS | {"Cache-Control": "no-cache"},
     )
