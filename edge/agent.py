@@ -35,7 +35,7 @@ from edge.events import EventLog
 from edge.footfall.unit import FootfallUnit
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
+from edge.ports import Clock, DoorInputs, FrameSource, LinkHooks, LockHold, QrDecoder, Relay
 from edge.remote import Remote, exit_process_soon
 from edge.sensors import Sensor
 from protocol.credential import Decision, Reason, VerifyPolicy
@@ -147,13 +147,15 @@ class Agent:
             Link(
                 config,
                 self.journal,
-                meta=self.meta,
                 clock=self.clock,
-                on_trust=self.on_trust,
-                on_revocations=self.on_revocations,
-                status=self.reported_status,
-                on_command=self.remote.on_command,
-                on_config=self.on_remote_config,
+                hooks=LinkHooks(
+                    meta=self.meta,
+                    status=self.reported_status,
+                    on_trust=self.on_trust,
+                    on_revocations=self.on_revocations,
+                    on_command=self.remote.on_command,
+                    on_config=self.on_remote_config,
+                ),
             )
             if online
             else None

@@ -107,7 +107,7 @@ class MqttConfig(_Model):
         le=3600,
         description="MQTT 5 will delay; 0 sends the will at once and leaves flap tolerance "
         "to the cloud's hold of `lost` (Mosquitto's delayed-will queue lets a later will "
-        "hold back earlier ones under churn; see edge.link.mqtt)",
+        "hold back earlier ones under churn; see docs/operations.md)",
     )
 
     @field_validator("broker")

@@ -7,12 +7,17 @@ without hardware.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from protocol.messages import TelemetryPayload
+from protocol.messages import CmdResultPayload, MetaPayload, Status, TelemetryPayload
+
+# What door inputs report: the contact opened or closed, or the exit button was pressed.
+SensorKind = Literal["opened", "closed", "exit"]
 
 
 @runtime_checkable
@@ -89,10 +94,66 @@ class QrDecoder(Protocol):
     def decode(self, frame: object) -> list[str]: ...
 
 
+CommandHandler = Callable[[str, bytes], CmdResultPayload | None]
+ConfigHandler = Callable[[bytes], CmdResultPayload | None]
+
+
+def _online() -> tuple[Status, str | None]:
+    return "online", None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHooks:
+    """The station's side of the uplink: what the link asks the station for, and hands it.
+
+    All are called on the link's thread (paho's, or the shared loop's) and must be quick.
+    """
+
+    meta: Callable[[], MetaPayload]  # the retained birth `meta`, built at every connect
+    status: Callable[[], tuple[Status, str | None]] = _online  # the birth state and why
+    on_ack: Callable[[int], None] | None = None  # the cloud committed every row up to seq
+    on_trust: Callable[[bytes], None] | None = None  # a retained trust list arrived
+    on_revocations: Callable[[bytes], None] | None = None  # a retained revocation list
+    on_command: CommandHandler | None = None  # `cmd/<name>`; the result goes to cmd_result
+    on_config: ConfigHandler | None = None  # the desired config; the result too
+
+
 @runtime_checkable
 class Publisher(Protocol):
-    """The uplink as the agent sees it: wake the journal drain, send live telemetry."""
+    """The uplink as the agent sees it (`edge.link.mqtt.Link`); the agent has None offline."""
 
-    def kick(self) -> None: ...
+    @property
+    def connected(self) -> bool: ...
 
-    def publish_telemetry(self, payload: TelemetryPayload) -> None: ...
+    def start(self) -> None:
+        """Connect in the background; no I/O before this."""
+        ...
+
+    def stop(self) -> None:
+        """A clean stop: the retained `offline` state, then DISCONNECT."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection like a power cut: the broker sends the will."""
+        ...
+
+    def kick(self) -> None:
+        """A row was journaled: wake the drain."""
+        ...
+
+    def publish_telemetry(self, payload: TelemetryPayload) -> None:
+        """The live heartbeat (QoS 0, never journaled)."""
+        ...
+
+    def rebirth(self) -> None:
+        """Publish meta and state again (after a config change, the `rebirth` command)."""
+        ...
+
+    def sync(self) -> None:
+        """Resend the unacked window and ask for the retained trust lists again."""
+        ...
+
+
+# Builds the station's publisher around the hooks the agent hands it: the seam between the
+# agent and its uplink (`edge.link.mqtt.Link`, one on a shared loop, or a fake).
+Uplink = Callable[[LinkHooks], Publisher]

@@ -23,6 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -39,7 +40,7 @@ from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
 from edge.journal import Journal
-from edge.link.mqtt import ExternalLoop
+from edge.link.runner import ExternalLoop, LoopRunner
 from edge.ports import Clock
 from firmware_sim.beams import walk_through
 from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
@@ -288,9 +289,11 @@ class SimStation:
             footfall=self.footfall,
         )
         self.agent.journal.exclusive = self.loop is not None  # fleet mode: no -shm descriptor
-        if self.agent.link is not None:
-            self.agent.link.loop = self.loop
-            self.agent.link.on_ack = self._acked
+        link = self.agent.link
+        if link is not None:
+            if self.loop is not None:
+                link.runner = LoopRunner(link, self.loop)
+            link.hooks = replace(link.hooks, on_ack=self._acked)
         self._tap_journal(self.agent.journal)
 
     def _acked(self, upto_seq: int) -> None:

@@ -17,6 +17,7 @@ from edge.config import EdgeConfig, MqttConfig
 from edge.door import Door
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from firmware_sim.clock import SimClock, SystemClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.union import SimUnion
@@ -49,8 +50,8 @@ class Rig:
         self.link = Link(
             self.config,
             self.journal,
-            meta=lambda: MetaPayload(sid=SID, agent_version="test"),
             clock=SystemClock(),
+            hooks=LinkHooks(meta=lambda: MetaPayload(sid=SID, agent_version="test")),
         )
 
     def append(self, n: int) -> None:
@@ -184,8 +185,9 @@ def test_reconnect_waits_carry_jitter(tmp_path: Path) -> None:
             waits.append(b)
             return 0.0  # keep the test fast; the bounds are what is checked
 
-    link = Link(config, journal, meta=lambda: MetaPayload(sid=SID, agent_version="t"),
-                clock=SystemClock(), rng=Recording())  # fmt: skip
+    link = Link(config, journal, clock=SystemClock(),
+                hooks=LinkHooks(meta=lambda: MetaPayload(sid=SID, agent_version="t")))  # fmt: skip
+    link.backoff.rng = Recording()
     for _ in range(6):
         link._on_connect_fail(None, None)  # type: ignore[arg-type]
     assert waits == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])  # grows with paho's step
