@@ -24,7 +24,7 @@ from edge.agent import Agent
 from edge.camera.cascade import CascadeDecoder, Step, read_zbar
 from edge.camera.motion import MotionGate
 from edge.config import AccessConfig, EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.ports import QrDecoder
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty
@@ -73,7 +73,7 @@ def measure(
     pins = mock_factory()
     agent = Agent(
         config,
-        relay=Door(config.door, pin_factory=pins),
+        relay=GpioRelay(config.door, pin_factory=pins),
         source=NoisyDoorway(frames),
         decoder=decoder,
         online=False,

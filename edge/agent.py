@@ -30,12 +30,12 @@ from edge.camera.motion import MotionGate
 from edge.camera.stats import CameraStats
 from edge.clock import SystemClock
 from edge.config import EdgeConfig
-from edge.door import DoorMonitor
+from edge.door import Door
 from edge.events import EventLog
 from edge.footfall.unit import FootfallUnit
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from edge.ports import Clock, DoorInputs, FrameSource, LinkHooks, LockHold, QrDecoder, Relay
+from edge.ports import Clock, DoorInputs, FrameSource, LinkHooks, QrDecoder, Relay
 from edge.remote import Remote, exit_process_soon
 from edge.sensors import Sensor
 from protocol.credential import Decision, Reason, VerifyPolicy
@@ -116,13 +116,11 @@ class Agent:
         )
         self.camera_health = CameraHealth(camera.down_after_s)
         self.camera_stats = CameraStats()  # fps and decode latency, for telemetry and /metrics
-        self.door_monitor = DoorMonitor(config.door)
         self.station_sensors = list(station_sensors)  # fridge, ambient, energy: in telemetry
         # The people inside now, for the heartbeat; the footfall wiring sets it.
         self.occupancy_source: Callable[[], int | None] | None = None
         self.last_telemetry: TelemetryPayload | None = None  # the last heartbeat built
         self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
-        self.mode: DoorMode | None = None  # set by housekeeping(); None until the first run
         self.time_guard = TimeGuard(
             self.clock,
             access.clock_file or config.journal_path.with_name("clock.json"),
@@ -161,6 +159,7 @@ class Agent:
             else None
         )
         self.stats: Counter[str] = Counter()
+        self.door = Door(self.sid, config.door, relay=relay, inputs=sensors, stats=self.stats)
         self.events = EventLog(
             self.sid, self.journal, now=self.time_guard.best_now, stats=self.stats, wake=self.kick
         )
@@ -188,9 +187,7 @@ class Agent:
                 anchor, self.store.load_trust(anchor), self.store.load_revocations(anchor)
             )
         self.time_guard.load()
-        self.relay.open()
-        if self.sensors is not None:
-            self._guarded("sensor_errors", self.sensors.open)
+        self.door.open()
         if self.source is not None:
             self._guarded("source_errors", self.source.open)
         if self.link is not None:
@@ -226,10 +223,8 @@ class Agent:
             self._guarded("footfall_errors", self.footfall.stop)
         if self.source is not None:
             self._guarded("source_errors", self.source.close)
-        if self.sensors is not None:
-            self._guarded("sensor_errors", self.sensors.close)
         self._guarded("clock_errors", lambda: self.time_guard.tick(force=True))
-        self._guarded("relay_errors", self.relay.close)
+        self.door.close()
         self._guarded("journal_errors", self.journal.close)
 
     def run(self, stop: threading.Event) -> None:
@@ -348,7 +343,7 @@ class Agent:
         if verdict.action is DoorAction.ALREADY_OPEN:
             self.stats["granted_while_free"] += 1  # the lock is held released already
         elif verdict.action is DoorAction.PULSE:
-            pulsed = self._release("grant")
+            pulsed = self.door.release("grant", self.clock.monotonic())
         self.stats["granted" if decision.granted else "denied"] += 1
         if decision.granted and self.footfall is not None:
             self.footfall.granted()  # tailgating: entries beyond the grants
@@ -359,17 +354,6 @@ class Agent:
             self.events.door("unlocked", "grant", now)
         self.kick()
 
-    def _release(self, cause: str) -> bool:
-        """Pulse the relay; tell the door monitor so the opening that follows is authorised."""
-        try:
-            self.relay.pulse(self.config.door.pulse_s)
-        except Exception:
-            self.stats["relay_errors"] += 1
-            log.exception("%s: relay pulse failed", self.sid)
-            return False
-        self.door_monitor.released(self.clock.monotonic(), self.config.door.pulse_s, cause)
-        return True
-
     def alarm(self, name: str, state: str, detail: str | None = None) -> None:
         """Journal an alarm transition ("raised" / "cleared") and wake the link."""
         self.events.alarm(name, state, detail)
@@ -377,25 +361,12 @@ class Agent:
     # --- the door and the clock ---------------------------------------------------------------
 
     def poll_door(self) -> None:
-        """Drain the door contact / exit button and run the held-open timer; journals events."""
-        now = self.clock.monotonic()
-        happenings = []
-        if self.sensors is not None:
-            if self.door_monitor.is_open is None:
-                state = self.sensors.door_open
-                if state is not None:
-                    self.door_monitor.sync(state, now)
-            for kind in self.sensors.drain():
-                happenings += self.door_monitor.sensor(kind, now)  # type: ignore[arg-type]
-        happenings += self.door_monitor.tick(now)
+        """Door contact, exit button and held-open timer (`edge.door`); journals what happened."""
+        happenings = self.door.poll(self.clock.monotonic())
         for item in happenings:
-            if item.action == "exit":
-                if self.mode is not DoorMode.FREE and self._release("exit"):
-                    self.events.door("unlocked", "exit")
-            else:
-                self.events.door(item.action, item.cause)
-                if self.footfall is not None:
-                    self.footfall.door(item.action, item.cause)
+            self.events.door(item.action, item.cause)
+            if self.footfall is not None and item.from_contact:
+                self.footfall.door(item.action, item.cause)
         if happenings:
             self.kick()
 
@@ -408,13 +379,14 @@ class Agent:
             self._clock_alarm = not view.synced
             self.alarm("clock_unsynced", "cleared" if view.synced else "raised", view.why or None)
         mode = self.decider.mode_now()
-        if mode is not self.mode:
-            log.info("%s: door mode %s → %s", self.sid, self.mode, mode)
-            self.door_monitor.free = mode is DoorMode.FREE
-            relay = self.relay
-            if isinstance(relay, LockHold):
-                relay.hold(mode is DoorMode.FREE)
-            self.mode = mode
+        if mode is not self.door.mode:
+            log.info("%s: door mode %s → %s", self.sid, self.door.mode, mode)
+            self.door.follow(mode)
+
+    @property
+    def mode(self) -> DoorMode | None:
+        """The door mode in force (`housekeeping()` sets it); None until its first run."""
+        return self.door.mode
 
     def kick(self) -> None:
         """Wake the link's drain (nothing to do while offline)."""
@@ -451,7 +423,7 @@ class Agent:
             self.config = config
             self.decider.schedule = schedule
             self.verifier.policy = policy
-            self.door_monitor.config = config.door
+            self.door.config = config.door
             self._next_housekeeping = -float("inf")  # re-evaluate the door mode now
         log.info("%s: remote config v%d in force", self.sid, version)
 
@@ -467,9 +439,9 @@ class Agent:
 
     def _cmd_unlock(self, args: dict[str, object]) -> str:
         with self._decide_lock:
-            if self.mode is DoorMode.FREE:
+            if self.door.held_released:
                 return "free mode: the lock is already released"
-            if not self._release("remote"):
+            if not self.door.release("remote", self.clock.monotonic()):
                 raise RuntimeError("relay pulse failed")
             self.events.door("unlocked", "remote")
         self.kick()
@@ -516,7 +488,7 @@ class Agent:
             sid=self.sid,
             journal=self.journal,
             relay=self.relay,
-            door_open=lambda: self.door_monitor.is_open,
+            door_open=lambda: self.door.is_open,
             verifier=self.verifier,
             time_guard=self.time_guard,
             camera=self.camera_stats,

@@ -48,7 +48,8 @@ def run(
     from edge.agent import Agent
     from edge.camera.capture import make_source
     from edge.config import load_config
-    from edge.door import Door, DoorSensors
+    from edge.hw.door_inputs import GpioDoorInputs
+    from edge.hw.relay import GpioRelay
     from edge.sensors import SensorPoller
     from edge.systemd import Notifier
     from waystation.runtime import LOG_FORMAT, wait_for_signal
@@ -60,8 +61,8 @@ def run(
         typer.echo(f"{config}: {exc}", err=True)
         raise typer.Exit(2) from exc
     pins = _pin_factory()
-    door = Door(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
-    sensors = DoorSensors(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    door = GpioRelay(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    sensors = GpioDoorInputs(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
     probes = SensorPoller([s.build() for s in cfg.sensors])  # off the door loop: 1-Wire is slow
     agent = Agent(cfg, relay=door, source=source, sensors=sensors,  # type: ignore[arg-type]

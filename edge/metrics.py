@@ -87,10 +87,10 @@ class AgentCollector(Collector):
         from edge.heartbeat import door_state, lock_state
 
         yield _one_hot("door", "Door contact (one-hot)", "state", DOOR_STATES,
-                       door_state(agent.door_monitor.is_open))  # fmt: skip
+                       door_state(agent.door.is_open))  # fmt: skip
         yield _one_hot("lock", "Lock relay (one-hot)", "state", LOCK_STATES,
-                       lock_state(agent.relay))  # fmt: skip
-        mode = agent.mode
+                       lock_state(agent.door.relay))  # fmt: skip
+        mode = agent.door.mode
         if mode is not None:
             yield _one_hot("door_mode", "Door mode by schedule (one-hot)", "mode",
                            tuple(m.value for m in type(mode)), mode.value)  # fmt: skip

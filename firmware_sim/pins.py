@@ -1,4 +1,4 @@
-"""gpiozero mock pins, so a real `edge.door.Door` and `DoorSensors` run without a Pi.
+"""gpiozero mock pins, so the real `edge.hw` relay and door inputs run without a Pi.
 
 The door contact and exit button are wired to ground with pull-ups (edge/door.py): a closed
 door or a pressed button reads low.

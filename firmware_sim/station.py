@@ -35,10 +35,11 @@ from edge.access.timeguard import timesyncd_synced
 from edge.agent import Agent
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
-from edge.door import Door, DoorSensors
 from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
+from edge.hw.door_inputs import GpioDoorInputs
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
 from edge.link.runner import ExternalLoop, LoopRunner
 from edge.ports import Clock
@@ -154,7 +155,8 @@ class LightRelay:
 
 class LightDoorInputs:
     """Door contact and exit button read straight off mock pin edges (no gpiozero `Button`,
-    so no hold thread). Same wiring as `edge.door.DoorSensors`: pull-ups, low = closed/pressed."""
+    so no hold thread). Same wiring as `edge.hw.door_inputs.GpioDoorInputs`: pull-ups, low =
+    closed/pressed."""
 
     def __init__(self, pins: MockFactory, contact: int, exit_button: int) -> None:
         self.pins = pins
@@ -262,13 +264,13 @@ class SimStation:
     def _build(self) -> None:
         """The hardware drivers and a fresh agent (at start and after a kill)."""
         if self.light_hardware:
-            self.door: Door | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
-            self.sensors: DoorSensors | LightDoorInputs = LightDoorInputs(
+            self.door: GpioRelay | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
+            self.sensors: GpioDoorInputs | LightDoorInputs = LightDoorInputs(
                 self.pins, CONTACT_PIN, EXIT_PIN
             )
         else:
-            self.door = Door(self.config.door, pin_factory=self.pins)
-            self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
+            self.door = GpioRelay(self.config.door, pin_factory=self.pins)
+            self.sensors = GpioDoorInputs(self.config.door, pin_factory=self.pins)
         # Beams on the same mock pins, stepped by the visits and heartbeats (no thread each).
         self.footfall = (
             FootfallUnit(

@@ -11,7 +11,7 @@ import pytest
 
 from edge.agent import Agent
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
@@ -29,7 +29,7 @@ class Station:
 
     def __init__(self, config: EdgeConfig, clock: SimClock) -> None:
         self.factory = mock_factory()
-        self.door = Door(config.door, pin_factory=self.factory)
+        self.door = GpioRelay(config.door, pin_factory=self.factory)
         self.agent = Agent(config, relay=self.door, clock=clock, online=False)
         self.pin = relay_pin(self.factory, config.door.relay_pin)
 
@@ -130,7 +130,7 @@ def test_decoder_failure_is_counted(config: EdgeConfig, clock: SimClock) -> None
 
     factory = mock_factory()
     agent = Agent(
-        config, relay=Door(config.door, pin_factory=factory), clock=clock, decoder=Broken(),
+        config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock, decoder=Broken(),
         online=False,
     )  # fmt: skip
     agent.start()
@@ -196,7 +196,7 @@ def test_telemetry_carries_station_sensor_readings(config: EdgeConfig, clock: Si
     factory = mock_factory()
     sensors = station_sensors(lambda: clock.now().timestamp(), random.Random(4))
     fridge = next(s for s in sensors if s.name == "fridge_c")
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock,
+    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
                   online=False, station_sensors=sensors)  # fmt: skip
     agent.start()
     try:
@@ -233,7 +233,7 @@ def test_run_loop_reads_the_source_until_stopped(
 
     factory = mock_factory()
     agent = Agent(
-        config, relay=Door(config.door, pin_factory=factory), clock=clock, source=Source(),
+        config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock, source=Source(),
         online=False,
     )  # fmt: skip
     agent.start()
@@ -256,7 +256,7 @@ def test_online_agent_publishes_and_takes_trust_updates(
     watcher.publish(topics.TRUST_KEYS, newer.to_bytes(), retain=True)
     config = config.model_copy(update={"mqtt": MqttConfig(broker=mosquitto.url)})
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock)
+    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock)
     agent.start()
     try:
         meta = watcher.wait_for(lambda t, d, _: t == topics.meta("sz-0001"))

@@ -18,7 +18,7 @@ from edge.camera.capture import DirectorySource, OpenCvSource, make_source, vide
 from edge.camera.health import CameraHealth, is_usable
 from edge.camera.motion import MotionGate
 from edge.config import CameraConfig, EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.camera import SimCamera
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty, render_phone_qr
@@ -153,7 +153,7 @@ def test_agent_raises_and_clears_camera_down_and_keeps_running(config: EdgeConfi
     cfg = config.model_copy(update={"camera": CameraConfig(down_after_s=0.3)})
     camera = SimCamera(fps=50)
     factory = mock_factory()
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), source=camera, online=False)
+    agent = Agent(cfg, relay=GpioRelay(cfg.door, pin_factory=factory), source=camera, online=False)
     agent.start()
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,))
@@ -213,7 +213,7 @@ def test_a_dead_camera_makes_the_retained_state_degraded_until_it_recovers(
     )
     camera = SimCamera(fps=50)
     factory = mock_factory()
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), source=camera)
+    agent = Agent(cfg, relay=GpioRelay(cfg.door, pin_factory=factory), source=camera)
     agent.start()
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,))

@@ -12,7 +12,7 @@ import pytest
 
 from edge.agent import Agent
 from edge.config import EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from protocol import topics
@@ -29,7 +29,7 @@ class Station:
         self.factory = mock_factory()
         self.agent = Agent(
             config,
-            relay=Door(config.door, pin_factory=self.factory),
+            relay=GpioRelay(config.door, pin_factory=self.factory),
             clock=clock,
             reboot=lambda: reboots.append(1),
         )

@@ -11,11 +11,11 @@ import numpy as np
 
 from edge.agent import Agent
 from edge.config import DoorConfig, EdgeConfig
-from edge.door import Door
 from edge.footfall.config import CameraCountConfig, FootfallConfig
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.unit import FootfallUnit
+from edge.hw.relay import GpioRelay
 from firmware_sim.beams import walk_through
 from firmware_sim.clock import SimClock
 from firmware_sim.fleet import make_records
@@ -177,7 +177,7 @@ def test_camera_on_the_door_frames_counts_without_the_door_loop_waiting(tmp_path
 
 
 def test_agent_builds_no_unit_when_footfall_is_off(tmp_path: Path) -> None:
-    relay = Door(DoorConfig(), pin_factory=mock_factory())
+    relay = GpioRelay(DoorConfig(), pin_factory=mock_factory())
     agent = Agent(EdgeConfig(journal_path=tmp_path / "j.db"), relay=relay, online=False)
     assert agent.footfall is None
 

@@ -10,7 +10,7 @@ import pytest
 from edge import heartbeat, telemetry
 from edge.agent import Agent
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty
@@ -33,7 +33,9 @@ class Unsynced:
 @pytest.fixture
 def agent(config: EdgeConfig, clock: SimClock) -> Iterator[Agent]:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(
+        config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock, online=False
+    )
     agent.start()
     yield agent
     agent.stop()
@@ -65,7 +67,7 @@ def test_heartbeat_reports_lists_clock_and_camera(
 
 def test_unsynchronised_clock_is_reported(config: EdgeConfig, clock: SimClock) -> None:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock,
+    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
                   clock_probe=Unsynced(), online=False)  # fmt: skip
     agent.start()
     try:
@@ -80,7 +82,7 @@ def test_no_lists_no_ages(config: EdgeConfig, clock: SimClock, tmp_path: Path) -
         update={"access": config.access.model_copy(update={"trust_dir": None})}
     )
     factory = mock_factory()
-    agent = Agent(bare, relay=Door(bare.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(bare, relay=GpioRelay(bare.door, pin_factory=factory), clock=clock, online=False)
     agent.start()
     try:
         beat = agent.telemetry()
@@ -95,7 +97,7 @@ def test_no_lists_no_ages(config: EdgeConfig, clock: SimClock, tmp_path: Path) -
 def test_trust_age_never_negative(config: EdgeConfig, union: SimUnion) -> None:
     early = SimClock(union.trust.issued_at - timedelta(hours=1))  # station clock behind
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=early,
+    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=early,
                   online=False)  # fmt: skip
     agent.start()
     try:

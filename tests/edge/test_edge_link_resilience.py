@@ -14,7 +14,7 @@ import pytest
 
 from edge.agent import Agent
 from edge.config import EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import LinkHooks
@@ -123,7 +123,7 @@ def test_the_door_admits_members_offline_after_a_wrong_password(
         update={"mqtt": MqttConfig(broker=broker.url, password="wrong-password")}
     )
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock)
+    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock)
     agent.start()
     try:
         assert agent.link is not None

@@ -13,7 +13,7 @@ from edge import remote
 from edge.access.schedule import DoorMode
 from edge.agent import Agent
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.remote import RecentCommands
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
@@ -24,7 +24,10 @@ class Station:
     def __init__(self, config: EdgeConfig, clock: SimClock) -> None:
         self.factory = mock_factory()
         self.agent = Agent(
-            config, relay=Door(config.door, pin_factory=self.factory), clock=clock, online=False
+            config,
+            relay=GpioRelay(config.door, pin_factory=self.factory),
+            clock=clock,
+            online=False,
         )
 
     def alarms(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from edge.access.schedule import DoorMode, DoorSchedule
 from edge.agent import Agent
 from edge.config import EdgeConfig, ScheduleConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from firmware_sim.union import SimUnion
@@ -56,7 +56,7 @@ def test_config_refuses_bad_rules_and_zones(field: str, value: str) -> None:
 def _agent(config: EdgeConfig, clock: SimClock):
     factory = mock_factory()
     cfg = config.model_copy(update={"schedule": ScheduleConfig(**PARTNER)})
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(cfg, relay=GpioRelay(cfg.door, pin_factory=factory), clock=clock, online=False)
     agent.start()
     return agent, factory, relay_pin(factory, cfg.door.relay_pin)
 
