@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import CascadeDecoder, Step, read_zbar
 from edge.camera.motion import MotionGate
 from edge.config import AccessConfig, EdgeConfig
@@ -73,10 +73,11 @@ def measure(
     pins = mock_factory()
     agent = Agent(
         config,
-        relay=GpioRelay(config.door, pin_factory=pins),
-        source=NoisyDoorway(frames),
-        decoder=decoder,
-        online=False,
+        Ports(
+            relay=GpioRelay(config.door, pin_factory=pins),
+            source=NoisyDoorway(frames),
+            decoder=decoder,
+        ),
     )
     if not gate:
         agent.motion = AlwaysGate()

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import read_zbar
 from edge.camera.qr import to_gray
 from edge.config import AccessConfig, EdgeConfig
@@ -73,7 +73,7 @@ def run_set(
     )
     pins = mock_factory()
     relay = TimedRelay(GpioRelay(config.door, pin_factory=pins))
-    agent = Agent(config, relay=relay, online=False)
+    agent = Agent(config, Ports(relay=relay))
     agent.start()
     pin = relay_pin(pins, config.door.relay_pin)
     wallets = [union.enroll(f"m{i}") for i in range(frames_n)]

@@ -136,7 +136,7 @@ class AgentCollector(Collector):
 
     @staticmethod
     def _heartbeat(agent: Agent) -> Iterator[Metric]:
-        beat = agent.last_telemetry
+        beat = agent.reports.last
         if beat is None:
             return
         yield from _gauge("uptime_seconds", "Agent uptime at the last heartbeat", beat.uptime_s)

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from protocol.messages import CmdResultPayload, MetaPayload, Status, TelemetryPayload
+
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
+    from edge.journal import Journal
 
 # What door inputs report: the contact opened or closed, or the exit button was pressed.
 SensorKind = Literal["opened", "closed", "exit"]
@@ -154,6 +158,11 @@ class Publisher(Protocol):
         ...
 
 
-# Builds the station's publisher around the hooks the agent hands it: the seam between the
-# agent and its uplink (`edge.link.mqtt.Link`, one on a shared loop, or a fake).
-Uplink = Callable[[LinkHooks], Publisher]
+class Uplink(Protocol):
+    """Builds the station's publisher on the agent's own journal and clock, around the hooks
+    the agent hands it: the seam between the agent and its link. `edge.link.mqtt.Link`
+    itself is one, `functools.partial(Link, loop=...)` another (a simulated fleet)."""
+
+    def __call__(
+        self, config: EdgeConfig, journal: Journal, *, clock: Clock, hooks: LinkHooks
+    ) -> Publisher: ...

@@ -32,7 +32,7 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from edge.access.timeguard import timesyncd_synced
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
 from edge.footfall.config import BeamConfig, FootfallConfig
@@ -41,8 +41,9 @@ from edge.footfall.unit import FootfallUnit
 from edge.hw.door_inputs import GpioDoorInputs
 from edge.hw.relay import GpioRelay
 from edge.journal import Journal
-from edge.link.runner import ExternalLoop, LoopRunner
-from edge.ports import Clock
+from edge.link.mqtt import Link
+from edge.link.runner import ExternalLoop
+from edge.ports import Clock, LinkHooks
 from firmware_sim.beams import walk_through
 from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
 from firmware_sim.scenes import random_moderate, render_phone_qr
@@ -279,24 +280,32 @@ class SimStation:
             if self.config.footfall.enabled
             else None
         )
-        self.agent = Agent(
-            self.config,
+        # Fleet mode: exclusive locking, so no -shm descriptor per station.
+        journal = Journal(self.config.journal_path, exclusive=self.loop is not None)
+        self._tap_journal(journal)
+        ports = Ports(
             relay=self.door,
-            sensors=self.sensors,
+            door_inputs=self.sensors,
             clock=self.clock,
             clock_probe=self._probe,
-            online=self.online,
             station_sensors=self.environment,
-            reboot=self._reboot,  # never exit the simulator's (or the demo's) process
             footfall=self.footfall,
+            reboot=self._reboot,  # never exit the simulator's (or the demo's) process
         )
-        self.agent.journal.exclusive = self.loop is not None  # fleet mode: no -shm descriptor
-        link = self.agent.link
-        if link is not None:
-            if self.loop is not None:
-                link.runner = LoopRunner(link, self.loop)
-            link.hooks = replace(link.hooks, on_ack=self._acked)
-        self._tap_journal(self.agent.journal)
+        self.agent = Agent(
+            self.config,
+            ports,
+            journal=journal,
+            uplink=self._link if self.online else None,
+        )
+
+    def _link(
+        self, config: EdgeConfig, journal: Journal, *, clock: Clock, hooks: LinkHooks
+    ) -> Link:
+        """The agent's uplink: the real link, on the shared loop in fleet mode, with the acks
+        also noted here."""
+        hooks = replace(hooks, on_ack=self._acked)
+        return Link(config, journal, clock=clock, hooks=hooks, loop=self.loop)
 
     def _acked(self, upto_seq: int) -> None:
         """The cloud committed every row up to `upto_seq` (link thread): keep when, for the

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.stats import CameraStats
 from edge.config import EdgeConfig
 from edge.hw.relay import GpioRelay
@@ -109,9 +109,7 @@ def test_the_agent_counts_frames_read_and_times_decodes(
     config: EdgeConfig, clock: SimClock, union: SimUnion
 ) -> None:
     factory = mock_factory()
-    agent = Agent(
-        config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock, online=False
-    )
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     try:
         empty = render_empty(rng=np.random.default_rng(1))

@@ -15,7 +15,7 @@ import pytest
 
 from edge.access.decide import judging_time
 from edge.access.timeguard import TimeGuard
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import AccessConfig, EdgeConfig, ScheduleConfig
 from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
@@ -34,10 +34,11 @@ class Station:
         self.factory = mock_factory()
         self.agent = Agent(
             config,
-            relay=GpioRelay(config.door, pin_factory=self.factory),
-            clock=clock,
-            clock_probe=lambda: synced,
-            online=False,
+            Ports(
+                relay=GpioRelay(config.door, pin_factory=self.factory),
+                clock=clock,
+                clock_probe=lambda: synced,
+            ),
         )
         self.agent.start()
 

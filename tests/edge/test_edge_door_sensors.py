@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import DoorConfig, EdgeConfig
 from edge.door import DoorMonitor
 from edge.hw.door_inputs import GpioDoorInputs
@@ -29,10 +29,11 @@ class Station:
         self.factory: MockFactory = mock_factory()
         self.agent = Agent(
             self.config,
-            relay=GpioRelay(door_cfg, pin_factory=self.factory),
-            sensors=GpioDoorInputs(door_cfg, pin_factory=self.factory),
-            clock=clock,
-            online=False,
+            Ports(
+                relay=GpioRelay(door_cfg, pin_factory=self.factory),
+                door_inputs=GpioDoorInputs(door_cfg, pin_factory=self.factory),
+                clock=clock,
+            ),
         )
         self.relay = relay_pin(self.factory, door_cfg.relay_pin)
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import CascadeDecoder
 from edge.config import EdgeConfig
 from edge.hw.relay import GpioRelay
@@ -30,9 +30,7 @@ FUZZ = settings(
 @pytest.fixture
 def agent(config: EdgeConfig, clock: SimClock) -> Iterator[Agent]:
     factory = mock_factory()
-    agent = Agent(
-        config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock, online=False
-    )
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     agent.pin = relay_pin(factory, config.door.relay_pin)  # type: ignore[attr-defined]
     yield agent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, MqttConfig
 from edge.hw.relay import GpioRelay
 from edge.journal import Journal
@@ -123,7 +123,11 @@ def test_the_door_admits_members_offline_after_a_wrong_password(
         update={"mqtt": MqttConfig(broker=broker.url, password="wrong-password")}
     )
     factory = mock_factory()
-    agent = Agent(config, relay=GpioRelay(config.door, pin_factory=factory), clock=clock)
+    agent = Agent(
+        config,
+        Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock),
+        uplink=Link,
+    )
     agent.start()
     try:
         assert agent.link is not None

@@ -11,7 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge.access.timeguard import TimeGuard, timesyncd_synced
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig
 from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
@@ -71,10 +71,11 @@ class Station:
         self.factory: MockFactory = mock_factory()
         self.agent = Agent(
             config,
-            relay=GpioRelay(config.door, pin_factory=self.factory),
-            clock=clock,
-            clock_probe=lambda: synced,
-            online=False,
+            Ports(
+                relay=GpioRelay(config.door, pin_factory=self.factory),
+                clock=clock,
+                clock_probe=lambda: synced,
+            ),
         )
 
     def alarms(self) -> list[tuple[str, str]]:
@@ -133,10 +134,11 @@ def test_alarm_clears_when_ntp_syncs(config: EdgeConfig) -> None:
     factory = mock_factory()
     agent = Agent(
         config,
-        relay=GpioRelay(config.door, pin_factory=factory),
-        clock=clock,
-        clock_probe=lambda: synced["now"],
-        online=False,
+        Ports(
+            relay=GpioRelay(config.door, pin_factory=factory),
+            clock=clock,
+            clock_probe=lambda: synced["now"],
+        ),
     )
     agent.start()
     synced["now"] = True
