@@ -40,7 +40,7 @@ from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import LinkHooks
 from firmware_sim.chaos import IngestPool
-from firmware_sim.fleet import make_records
+from firmware_sim.cities import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, MetaPayload
 from protocol.topics import Kind

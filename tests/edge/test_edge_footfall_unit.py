@@ -17,8 +17,8 @@ from edge.footfall.geometry import CountingConfig
 from edge.footfall.unit import FootfallUnit
 from edge.hw.relay import GpioRelay
 from firmware_sim.beams import walk_through
+from firmware_sim.cities import make_records
 from firmware_sim.clock import SimClock
-from firmware_sim.fleet import make_records
 from firmware_sim.pins import mock_factory
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
