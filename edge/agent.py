@@ -113,7 +113,7 @@ class Agent:
         self.source = ports.source
         self.decoder: QrDecoder = ports.decoder or CascadeDecoder()
         self.reboot = ports.reboot
-        journal = journal or Journal(config.journal_path)
+        journal = Journal(config.journal_path) if journal is None else journal
         self.journal = journal
         self.stats: Counter[str] = Counter()
         access, camera = config.access, config.camera

@@ -3,6 +3,7 @@
 `extra="forbid"` everywhere so a typo in the TOML fails at start-up instead of silently
 running with a default. Secrets (the MQTT password) may come from the environment or a file
 so the TOML can be world-readable; they are resolved when the link starts, not at load time.
+One module on purpose (~400 lines): it is the station TOML's whole schema in reading order.
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ class Door:
                 if state is not None:
                     self.monitor.sync(state, now)
             for kind in inputs.drain():
-                happenings += self.monitor.sensor(kind, now)  # type: ignore[arg-type]
+                happenings += self.monitor.sensor(kind, now)
         happenings += self.monitor.tick(now)
         out: list[DoorHappening] = []
         for item in happenings:

@@ -1,8 +1,9 @@
-"""Ports: the small interfaces behind which hardware and time sit.
+"""Ports: the small interfaces behind which hardware, time and the uplink sit.
 
-Real adapters live in the edge (gpiozero relay, OpenCV capture, the system clock); fakes live
-in `firmware_sim`. The agent only ever talks to these, so the whole chain runs in one process
-without hardware.
+Real adapters live in the edge (`edge.hw` on gpiozero, OpenCV capture, the system clock, the
+MQTT link); fakes live in `firmware_sim`. The agent only ever talks to these, so the whole
+chain runs in one process without hardware. The uplink is a seam of its own: the agent hands
+its `LinkHooks` to an `Uplink` factory and gets a `Publisher` back.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class DoorInputs(Protocol):
         """The contact's state now; None if no contact is fitted."""
         ...
 
-    def drain(self) -> list[str]:
+    def drain(self) -> list[SensorKind]:
         """Items are "opened", "closed" (the door contact) or "exit" (the exit button)."""
         ...
 

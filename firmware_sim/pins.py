@@ -14,6 +14,8 @@ import time
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from edge.ports import SensorKind
+
 
 def mock_factory() -> MockFactory:
     """A private pin factory per simulated station (never the global `Device.pin_factory`)."""
@@ -95,7 +97,7 @@ class LightDoorInputs:
         self.pins = pins
         self.numbers = (contact, exit_button)
         self._pins: list[MockPin] = []
-        self._events: list[str] = []
+        self._events: list[SensorKind] = []
 
     def open(self) -> None:
         if self._pins:
@@ -124,6 +126,6 @@ class LightDoorInputs:
     def door_open(self) -> bool | None:
         return bool(self._pins[0].state) if self._pins else None
 
-    def drain(self) -> list[str]:
+    def drain(self) -> list[SensorKind]:
         out, self._events = self._events, []
         return out

@@ -138,6 +138,7 @@ class SimStation:
         self.partitioned = False
         self.killed = False
         self.reboots = 0
+        self.link: Link | None = None  # the agent's link (built with it; None: offline)
         self._expired: Wallet | None = None
         self._build()
 
@@ -187,7 +188,8 @@ class SimStation:
         """The agent's uplink: the real link, on the shared loop in fleet mode, with the acks
         also noted here."""
         hooks = replace(hooks, on_ack=self._acked)
-        return Link(config, journal, clock=clock, hooks=hooks, loop=self.loop)
+        self.link = Link(config, journal, clock=clock, hooks=hooks, loop=self.loop)
+        return self.link
 
     def _acked(self, upto_seq: int) -> None:
         """The cloud committed every row up to `upto_seq` (link thread): keep when, for the
@@ -267,9 +269,8 @@ class SimStation:
 
     def reset_connection(self) -> None:
         """Close the TCP connection under the link (the broker sees a drop); it reconnects."""
-        link = self.agent.link
-        if link is not None and not self.killed:
-            link.drop_connection()
+        if self.link is not None and not self.killed:
+            self.link.drop_connection()
 
     @property
     def clock_offset_s(self) -> float:

@@ -108,7 +108,7 @@ class Inbound:
     def _ack(self, message: mqtt.MQTTMessage) -> None:
         link = self.link
         try:
-            ack = decode(Kind.ACK, message.payload)
+            ack = decode(Kind.ACK, bytes(message.payload))
         except PayloadError as exc:
             link.stats["bad_ack"] += 1
             log.warning("%s: bad ack: %s", link.sid, exc)
@@ -134,7 +134,7 @@ class Inbound:
             return
         link = self.link
         try:
-            online = CloudStatePayload.model_validate(loads(message.payload)).online
+            online = CloudStatePayload.model_validate(loads(bytes(message.payload))).online
         except ValueError as exc:  # PayloadError and ValidationError are ValueErrors
             log.warning("%s: bad cloud state: %s", link.sid, exc)
             return
