@@ -281,3 +281,64 @@ def test_online_agent_publishes_and_takes_trust_updates(
         lambda t, d, _: t == topics.state("sz-0001") and d["status"] == "offline"
     )
     assert off["sess"] == 1
+
+
+class FakeLink:
+    """A `Publisher` built by the agent through the `Uplink` seam; records what it is told."""
+
+    def __init__(self, config: EdgeConfig, journal: Journal, *, clock, hooks) -> None:  # type: ignore[no-untyped-def]
+        self.config, self.journal, self.clock, self.hooks = config, journal, clock, hooks
+        self.calls: list[str] = []
+        self.connected = False
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+    def kick(self) -> None:
+        self.calls.append("kick")
+
+    def publish_telemetry(self, payload: TelemetryPayload) -> None:
+        self.calls.append("telemetry")
+
+    def rebirth(self) -> None:
+        self.calls.append("rebirth")
+
+    def sync(self) -> None:
+        self.calls.append("sync")
+
+
+def test_the_constructor_does_no_io_and_builds_the_link_on_its_own_journal_and_clock(
+    config: EdgeConfig, union: SimUnion, clock: SimClock
+) -> None:
+    home = config.journal_path.parent
+    before = sorted(home.iterdir())
+    factory = mock_factory()
+    agent = Agent(
+        config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock),
+        uplink=FakeLink,
+    )  # fmt: skip
+    assert sorted(home.iterdir()) == before  # nothing read or written yet: start() does it
+    link = agent.link
+    assert isinstance(link, FakeLink)
+    assert link.journal is agent.journal
+    assert link.clock is agent.clock
+    assert link.calls == []
+    agent.start()
+    try:
+        assert link.calls == ["start"]
+        assert link.hooks.meta().sid == "sz-0001"
+        assert link.hooks.status() == ("online", None)
+        agent.scan_text(union.enroll("m1").present(clock.timestamp()))
+        assert "kick" in link.calls  # the journaled decision wakes the drain
+        agent.publish_telemetry()
+        assert link.calls[-1] == "telemetry"
+    finally:
+        agent.stop(clean=False)
+        factory.close()
+    assert link.calls[-1] == "abort"  # a power cut: no `offline`, the broker sends the will
