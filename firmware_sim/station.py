@@ -145,13 +145,13 @@ class SimStation:
     def _build(self) -> None:
         """The hardware drivers and a fresh agent (at start and after a kill)."""
         if self.light_hardware:
-            self.door: GpioRelay | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
-            self.sensors: GpioDoorInputs | LightDoorInputs = LightDoorInputs(
+            self.relay: GpioRelay | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
+            self.door_inputs: GpioDoorInputs | LightDoorInputs = LightDoorInputs(
                 self.pins, CONTACT_PIN, EXIT_PIN
             )
         else:
-            self.door = GpioRelay(self.config.door, pin_factory=self.pins)
-            self.sensors = GpioDoorInputs(self.config.door, pin_factory=self.pins)
+            self.relay = GpioRelay(self.config.door, pin_factory=self.pins)
+            self.door_inputs = GpioDoorInputs(self.config.door, pin_factory=self.pins)
         # Beams on the same mock pins, stepped by the visits and heartbeats (no thread each).
         self.footfall = (
             FootfallUnit(
@@ -167,8 +167,8 @@ class SimStation:
             on_entry=self._ledgered,
         )
         ports = Ports(
-            relay=self.door,
-            door_inputs=self.sensors,
+            relay=self.relay,
+            door_inputs=self.door_inputs,
             clock=self.clock,
             clock_probe=self._probe,
             station_sensors=self.environment,
@@ -351,8 +351,8 @@ class SimStation:
             return
         self.move_door(is_open=is_open)
         self.agent.poll_door()
-        if isinstance(self.door, LightRelay):
-            self.door.step()
+        if isinstance(self.relay, LightRelay):
+            self.relay.step()
 
     def press_exit(self) -> None:
         """Someone inside presses the exit button."""
@@ -368,6 +368,6 @@ class SimStation:
         if self.light_hardware:  # the fleet runs no door loop: timers and mode go here
             self.agent.poll_door()
             self.agent.housekeeping()
-            if isinstance(self.door, LightRelay):
-                self.door.step()
+            if isinstance(self.relay, LightRelay):
+                self.relay.step()
         self.agent.publish_telemetry()
