@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.stats import CameraStats
 from edge.clock import SystemClock
 from edge.config import AccessConfig, EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty
@@ -90,7 +90,7 @@ def agent_on_frame(frames_n: int, rounds: int) -> None:
         )
         pins = mock_factory()
         clock = SimClock()
-        agent = Agent(config, relay=Door(config.door, pin_factory=pins), clock=clock, online=False)
+        agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=pins), clock=clock))
         agent.start()
         real, null = CameraStats(), NullStats()
         times: dict[str, list[float]] = {"with hook": [], "no-op stats (baseline)": []}

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import CascadeDecoder, Step, read_zbar
 from edge.camera.motion import MotionGate
 from edge.config import AccessConfig, EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.ports import QrDecoder
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty
@@ -73,10 +73,11 @@ def measure(
     pins = mock_factory()
     agent = Agent(
         config,
-        relay=Door(config.door, pin_factory=pins),
-        source=NoisyDoorway(frames),
-        decoder=decoder,
-        online=False,
+        Ports(
+            relay=GpioRelay(config.door, pin_factory=pins),
+            source=NoisyDoorway(frames),
+            decoder=decoder,
+        ),
     )
     if not gate:
         agent.motion = AlwaysGate()

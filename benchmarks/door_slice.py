@@ -24,20 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import read_zbar
 from edge.camera.qr import to_gray
 from edge.config import AccessConfig, EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.pins import mock_factory, relay_pin
 from firmware_sim.scenes import random_door, random_moderate, render_empty, render_phone_qr
 from firmware_sim.union import SimUnion
 
 
 class TimedRelay:
-    """The real Door on mock pins, noting when the relay was told to open."""
+    """The real GPIO relay on mock pins, noting when it was told to open."""
 
-    def __init__(self, door: Door) -> None:
+    def __init__(self, door: GpioRelay) -> None:
         self.door = door
         self.pulsed_at: float | None = None
 
@@ -72,8 +72,8 @@ def run_set(
         access=AccessConfig(trust_dir=trust_dir, debounce_s=0.0),
     )
     pins = mock_factory()
-    relay = TimedRelay(Door(config.door, pin_factory=pins))
-    agent = Agent(config, relay=relay, online=False)
+    relay = TimedRelay(GpioRelay(config.door, pin_factory=pins))
+    agent = Agent(config, Ports(relay=relay))
     agent.start()
     pin = relay_pin(pins, config.door.relay_pin)
     wallets = [union.enroll(f"m{i}") for i in range(frames_n)]

@@ -38,8 +38,9 @@ from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from firmware_sim.chaos import IngestPool
-from firmware_sim.fleet import make_records
+from firmware_sim.cities import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, MetaPayload
 from protocol.topics import Kind
@@ -94,9 +95,11 @@ class Station:
         self.link = Link(
             self.config,
             self.journal,
-            meta=lambda: MetaPayload(sid=sid, ts=self.clock.now(), agent_version="bench"),
             clock=self.clock,
-            on_ack=lambda upto: self.acks.append((time.monotonic(), upto)),
+            hooks=LinkHooks(
+                meta=lambda: MetaPayload(sid=sid, ts=self.clock.now(), agent_version="bench"),
+                on_ack=lambda upto: self.acks.append((time.monotonic(), upto)),
+            ),
         )
 
     def acked_at(self, seq: int) -> float | None:

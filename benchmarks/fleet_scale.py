@@ -50,7 +50,8 @@ from benchmarks.ingest_throughput import cpu_s, fresh_db, start_ingest, wait_rea
 from cloud.db import init_db, make_engine
 from cloud.models import Event
 from cloud.registry import upsert
-from firmware_sim.fleet import TIMEZONE, Fleet, make_records
+from firmware_sim.cities import make_records
+from firmware_sim.fleet import TIMEZONE, Fleet, FleetConfig
 from firmware_sim.union import SimUnion
 from waystation.mosquitto import MosquittoProcess, free_port
 
@@ -79,12 +80,24 @@ def run(
         procs = start_ingest(broker.url, url, ports)
         wait_ready(ports)
         fleet = Fleet(
-            records, SimUnion.create(7), broker_url=broker.url, workdir=workdir / "stations",
-            render_frames=False, footfall=True, shared_loop=shared_loop, visit_interval_s=None,
-            light_hardware=True, doors=True,
-            visits_per_day=200, time_scale=time_scale, telemetry_interval_s=30, seed=7,
-            start_at=datetime(2026, 3, 2, 12, 0, tzinfo=TIMEZONE),
-        )  # fmt: skip
+            records,
+            SimUnion.create(7),
+            FleetConfig(
+                broker_url=broker.url,
+                workdir=workdir / "stations",
+                render_frames=False,
+                footfall=True,
+                shared_loop=shared_loop,
+                visit_interval_s=None,
+                light_hardware=True,
+                doors=True,
+                visits_per_day=200,
+                time_scale=time_scale,
+                telemetry_interval_s=30,
+                seed=7,
+                start_at=datetime(2026, 3, 2, 12, 0, tzinfo=TIMEZONE),
+            ),
+        )
         t_start = time.monotonic()
         fleet.start()
         start_s = time.monotonic() - t_start

@@ -15,7 +15,7 @@ delay 10 s). The map is sampled every 0.25 s. Figures:
 - radio flaps of 14 s (a blackhole; one ending in a reset): samples not open, `lost` sent;
 - killed while 10 other stations flap (a reset every second, each back after 5 s), with the
   shipped will delay (10 s, cloud hold 2 s) and with will delay 0 + cloud hold 10 s:
-  Mosquitto 2.0's pending-will queue holds the dead station's `lost` back (edge.link.mqtt);
+  Mosquitto 2.0's pending-will queue holds the dead station's `lost` back (docs/operations.md);
 - broker restart (SIGTERM, same port) with `--stations` stations: lowest open count,
   seconds until the count is back, stations stored or recorded lost/offline; once as shipped
   and once with the cloud's LostGuard switched off, to show what it prevents.
@@ -177,7 +177,7 @@ def single_station_targets(work: Path, db_url: str, silent: bool) -> None:
 
 def churn(work: Path, db_url: str, *, will_delay_s: int, hold_s: float, seconds: float) -> None:
     """One station killed while 10 others flap (one connection reset every second, each back
-    5 s later): Mosquitto's pending-will list is the bottleneck (see edge.link.mqtt)."""
+    5 s later): Mosquitto's pending-will list is the bottleneck (see docs/operations.md)."""
     saved = subscriber.LIVE_LOST_HOLD_S
     subscriber.LIVE_LOST_HOLD_S = hold_s
     rig = LivenessRig(work, records(11), db_url=db_url).start()

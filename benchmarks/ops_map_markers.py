@@ -44,7 +44,7 @@ from cloud.main import create_app
 from cloud.models import StationState, table
 from cloud.registry import import_csv
 from cloud.settings import Settings
-from firmware_sim.fleet import make_records, write_registry_csv
+from firmware_sim.cities import make_records, write_registry_csv
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"  # noqa: S105 - a throwaway account in a temp database

@@ -1,26 +1,31 @@
-"""The station agent, composition root: frame → motion → decode → verify → policy → door →
-journal → link.
+"""The station agent: wires the ports to the station's parts and runs the door loop.
 
-Owns no rules itself: it wires the stages together and guarantees that nothing a stage does
-(a bad frame, garbage QR text, a full disk, a dead relay, the broker down) escapes the door
-loop as an exception — it becomes a decision, a log line or a counter. With no link at all
-(`online=False`) the same code runs and the journal simply grows.
+    frame → motion → decode → decide → door → journal → link
+
+It owns no rule: the decision is `edge.access.decide`, the door's timing `edge.door`, what
+the station reports `edge.reports`, what the cloud's commands and configs do
+`edge.commands` (their rules `edge.remote`), the signed lists `edge.trustlists`, what is
+journaled `edge.events`. It guarantees that nothing a part does (a bad frame, garbage QR
+text, a full disk, a dead relay, the broker down) escapes the door loop as an exception: it
+becomes a decision, a log line or a counter in `stats`. With no uplink (offline) the same
+code runs and the journal simply grows.
+
+The constructor does no I/O; `start()` opens the journal, reads what earlier runs persisted
+(the remote config, the command memory, the trust lists, the clock's high-water mark),
+claims the relay and starts the camera, the link and the footfall unit.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-import numpy as np
-
-from edge import AGENT_VERSION, heartbeat
-from edge.access.debounce import Debouncer
-from edge.access.decide import AccessDecider, DoorAction, Verdict
-from edge.access.schedule import DoorMode, DoorSchedule
+from edge import heartbeat
+from edge.access.decide import AccessDecider
+from edge.access.schedule import DoorSchedule
 from edge.access.store import TrustStore
 from edge.access.timeguard import TimeGuard, timesyncd_synced
 from edge.access.verify import AccessVerifier
@@ -29,26 +34,33 @@ from edge.camera.health import CameraHealth
 from edge.camera.motion import MotionGate
 from edge.camera.stats import CameraStats
 from edge.clock import SystemClock
+from edge.commands import Commands
 from edge.config import EdgeConfig
-from edge.door import DoorMonitor
+from edge.door import Door
+from edge.entrance import Entrance
 from edge.events import EventLog
 from edge.footfall.unit import FootfallUnit
+from edge.guard import guarded
 from edge.journal import Journal
-from edge.link.mqtt import Link
-from edge.ports import Clock, DoorInputs, FrameSource, LockHold, QrDecoder, Relay
-from edge.remote import Remote, exit_process_soon
-from edge.sensors import Sensor
-from protocol.credential import Decision, Reason, VerifyPolicy
-from protocol.messages import (
-    CmdResultPayload,
-    MetaPayload,
-    Status,
-    TelemetryPayload,
+from edge.ports import (
+    Clock,
+    DoorInputs,
+    FrameSource,
+    LinkHooks,
+    Publisher,
+    QrDecoder,
+    Relay,
+    Uplink,
 )
+from edge.remote import Remote, exit_process_soon
+from edge.reports import Reports
+from edge.sensors import Sensor
+from edge.trustlists import TrustLists
+from protocol.credential import Decision, VerifyPolicy
+from protocol.messages import TelemetryPayload
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["access", "ws1", "ws2", "journal", "schedule", "door_sensors"]
 # When the camera has no frame, wait this long before asking again (seconds): short enough
 # to stay inside the 0.3 s door budget, long enough not to spin a core.
 IDLE_S = 0.02
@@ -66,76 +78,62 @@ def _schedule(config: EdgeConfig) -> DoorSchedule:
     return DoorSchedule(free=rules.free, members=rules.members, timezone=rules.timezone)
 
 
+@dataclass(frozen=True)
+class Ports:
+    """The station's hardware and host as the agent sees them (fakes: `firmware_sim`)."""
+
+    relay: Relay  # the lock
+    door_inputs: DoorInputs | None = None  # door contact and exit button; None: not fitted
+    source: FrameSource | None = None  # the door camera; None: codes come by `scan_text`
+    decoder: QrDecoder | None = None  # None: the zxing-cpp / pyzbar cascade
+    clock: Clock | None = None  # None: the system clock, judged by timesyncd
+    clock_probe: Callable[[], bool | None] | None = None  # "is the clock synced?"
+    station_sensors: Sequence[Sensor] = ()  # fridge, ambient, energy: in the heartbeat
+    footfall: FootfallUnit | None = None  # None: built from the config if enabled
+    reboot: Callable[[], None] = exit_process_soon  # the `reboot` command
+
+
 class Agent:
-    """One station. Hardware comes in through ports; everything else is built from config."""
+    """One station: its parts built from the config around the ports it is given."""
 
     def __init__(
         self,
         config: EdgeConfig,
+        ports: Ports,
         *,
-        relay: Relay,
-        clock: Clock | None = None,
-        source: FrameSource | None = None,
-        decoder: QrDecoder | None = None,
-        sensors: DoorInputs | None = None,
-        clock_probe: Callable[[], bool | None] | None = None,
-        online: bool = True,
-        station_sensors: Sequence[Sensor] = (),
-        reboot: Callable[[], None] = exit_process_soon,
-        footfall: FootfallUnit | None = None,
+        journal: Journal | None = None,
+        uplink: Uplink | None = None,
     ) -> None:
+        """`journal`: the outbox (None: one at `config.journal_path`). `uplink` builds the
+        link on the agent's journal and clock (`edge.link.mqtt.Link`; None: offline)."""
         self.sid = config.station_id
         self.local_config = config  # the TOML; a remote config is applied on top of it
-        self.reboot = reboot  # the `reboot` command; tests inject their own
-        self._config_alarm = False
-        self.remote = Remote(
-            self.sid,
-            config,
-            config.journal_path.parent,
-            now=lambda: self.time_guard.best_now(),
-            actions={
-                "unlock": self._cmd_unlock,
-                "rebirth": self._cmd_rebirth,
-                "sync": self._cmd_sync,
-                "reboot": self._cmd_reboot,
-            },
-            apply=self.apply_config,
-        )
-        config = self.remote.load() or config  # the last applied remote config survives restarts
-        self.config = config
-        self.relay = relay
-        self.sensors = sensors
-        self.clock: Clock = clock or SystemClock()
-        self.source = source
-        self.decoder: QrDecoder = decoder or CascadeDecoder()
-        self.journal = Journal(config.journal_path)
-        access = config.access
-        camera = config.camera
+        self.config = config  # the one in force
+        self.clock: Clock = ports.clock or SystemClock()
+        self.source = ports.source
+        self.decoder: QrDecoder = ports.decoder or CascadeDecoder()
+        self.reboot = ports.reboot
+        journal = Journal(config.journal_path) if journal is None else journal
+        self.journal = journal
+        self.stats: Counter[str] = Counter()
+        access, camera = config.access, config.camera
         self.motion = MotionGate(
             hold_s=camera.motion_hold_s, idle_every_s=camera.idle_decode_every_s
         )
         self.camera_health = CameraHealth(camera.down_after_s)
         self.camera_stats = CameraStats()  # fps and decode latency, for telemetry and /metrics
-        self.door_monitor = DoorMonitor(config.door)
-        self.station_sensors = list(station_sensors)  # fridge, ambient, energy: in telemetry
-        # The people inside now, for the heartbeat; the footfall wiring sets it.
-        self.occupancy_source: Callable[[], int | None] | None = None
-        self.last_telemetry: TelemetryPayload | None = None  # the last heartbeat built
-        self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
-        self.mode: DoorMode | None = None  # set by housekeeping(); None until the first run
         self.time_guard = TimeGuard(
             self.clock,
             access.clock_file or config.journal_path.with_name("clock.json"),
             # The host's NTP state says nothing about an injected (simulated) clock.
-            probe=clock_probe or (timesyncd_synced if clock is None else _no_probe),
+            probe=ports.clock_probe or (timesyncd_synced if ports.clock is None else _no_probe),
             max_ahead_s=access.unsynced_max_ahead_s,
         )
-        self._clock_alarm = False
-        self.store = TrustStore(access.trust_dir) if access.trust_dir else None
         self.verifier = AccessVerifier(
-            anchor=None,
-            policy=VerifyPolicy(window_s=access.window_s, skew_s=access.skew_s),
+            anchor=None, policy=VerifyPolicy(window_s=access.window_s, skew_s=access.skew_s)
         )
+        store = TrustStore(access.trust_dir) if access.trust_dir else None
+        self.trust = TrustLists(self.sid, self.verifier, store, self.stats)
         # The one "may this open the door now" rule (edge.access.decide).
         self.decider = AccessDecider(
             verifier=self.verifier,
@@ -143,59 +141,84 @@ class Agent:
             schedule=_schedule(config),
             max_entries=access.replay_max_entries,
         )
-        self.link: Link | None = (
-            Link(
-                config,
-                self.journal,
-                meta=self.meta,
-                clock=self.clock,
-                on_trust=self.on_trust,
-                on_revocations=self.on_revocations,
-                status=self.reported_status,
-                on_command=self.remote.on_command,
-                on_config=self.on_remote_config,
-            )
-            if online
-            else None
+        self.door = Door(
+            self.sid, config.door, relay=ports.relay, inputs=ports.door_inputs, stats=self.stats
         )
-        self.stats: Counter[str] = Counter()
         self.events = EventLog(
-            self.sid, self.journal, now=self.time_guard.best_now, stats=self.stats, wake=self.kick
+            self.sid, journal, now=self.time_guard.best_now, stats=self.stats, wake=self.kick
         )
-        self._texts = Debouncer(access.debounce_s)  # the same QR text, frame after frame
-        self._outcomes = Debouncer(access.debounce_s)  # the same member and outcome
-        self._decide_lock = threading.Lock()  # the replay cache is single-threaded
-        self._started_at: float | None = None
-        self._next_housekeeping = -float("inf")
+        self.commands = Commands(self)
+        self.remote = Remote(
+            self.sid,
+            config,
+            config.journal_path.parent,
+            now=lambda: self.time_guard.best_now(),
+            actions=self.commands.actions(),
+            apply=self.apply_config,
+        )
         # People counting on its own thread (edge.footfall.unit); the door loop only feeds it.
+        footfall = ports.footfall
         if footfall is None and config.footfall.enabled:
-            pins = getattr(sensors, "pin_factory", None)  # the door inputs' GPIO factory
+            pins = getattr(ports.door_inputs, "pin_factory", None)  # the inputs' GPIO factory
             footfall = FootfallUnit(config.footfall, clock=self.clock, pin_factory=pins)
         self.footfall = footfall
-        if footfall is not None:
-            self.occupancy_source = lambda: footfall.occupancy
+        parts = heartbeat.Parts(
+            sid=self.sid,
+            journal=journal,
+            relay=ports.relay,
+            door_open=lambda: self.door.is_open,
+            verifier=self.verifier,
+            time_guard=self.time_guard,
+            camera=self.camera_stats,
+            sensors=list(ports.station_sensors),
+            data_dir=config.journal_path.parent,
+            occupancy=None if footfall is None else lambda: footfall.occupancy,
+        )
+        self.reports = Reports(
+            parts,
+            clock=self.clock,
+            camera_health=self.camera_health,
+            remote=self.remote,
+            interval_s=config.telemetry_interval_s,
+        )
+        hooks = LinkHooks(
+            meta=self.reports.meta,
+            status=self.reports.status,
+            on_trust=self.trust.on_trust,
+            on_revocations=self.trust.on_revocations,
+            on_command=self.remote.on_command,
+            on_config=self.commands.on_config,
+        )
+        self.link: Publisher | None = None
+        if uplink is not None:
+            self.link = uplink(config, journal, clock=self.clock, hooks=hooks)
+        self.loop_tick: float | None = None  # monotonic time of the door loop's last turn
+        self.entrance = Entrance(self, debounce_s=access.debounce_s)
+        # One decision or door action at a time: the replay cache is single-threaded, and a
+        # remote config is switched between two decisions, never during one.
+        self.decide_lock = threading.Lock()
+        self._next_housekeeping = -float("inf")
+        self._clock_alarm = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the journal, load the trust directory, claim the relay, start camera and link."""
+        """Open the journal, read what earlier runs persisted, claim the relay, start the
+        camera, the link and the footfall unit."""
         self.journal.open()
-        if self.store is not None:
-            anchor = self.store.load_anchor()
-            self.verifier.load(
-                anchor, self.store.load_trust(anchor), self.store.load_revocations(anchor)
-            )
+        applied = self.remote.load()  # the last applied remote config survives restarts
+        if applied is not None and self.remote.config_version is not None:
+            self.apply_config(applied, self.remote.config_version)
+        self.trust.load()
         self.time_guard.load()
-        self.relay.open()
-        if self.sensors is not None:
-            self._guarded("sensor_errors", self.sensors.open)
+        self.door.open()
         if self.source is not None:
             self._guarded("source_errors", self.source.open)
         if self.link is not None:
             self.link.start()
         if self.footfall is not None:  # a counter that fails to start never stops the door
             self._guarded("footfall_errors", self._start_footfall)
-        self._started_at = self.clock.monotonic()
+        self.reports.started_at = self.clock.monotonic()
         self.housekeeping()
         log.info(
             "%s: started (trust v%s, revocations v%s, %s)",
@@ -211,23 +234,21 @@ class Agent:
             self.sid,
             self.journal,
             now=self.time_guard.best_now,
-            alarm=self.alarm,
+            alarm=self.events.alarm,
             wake=self.kick,
             state_path=self.config.journal_path.with_name("footfall.json"),
         )
 
     def stop(self, *, clean: bool = True) -> None:
-        """Stop everything; `clean=False` drops the MQTT connection like a power cut (LWT)."""
+        """Stop everything; `clean=False` drops the MQTT connection like a power cut (will)."""
         if self.link is not None:
             self._guarded("link_errors", self.link.stop if clean else self.link.abort)
         if self.footfall is not None:
             self._guarded("footfall_errors", self.footfall.stop)
         if self.source is not None:
             self._guarded("source_errors", self.source.close)
-        if self.sensors is not None:
-            self._guarded("sensor_errors", self.sensors.close)
         self._guarded("clock_errors", lambda: self.time_guard.tick(force=True))
-        self._guarded("relay_errors", self.relay.close)
+        self.door.close()
         self._guarded("journal_errors", self.journal.close)
 
     def run(self, stop: threading.Event) -> None:
@@ -254,146 +275,34 @@ class Agent:
             if not usable:
                 stop.wait(IDLE_S)
             self._guarded("door_errors", self.poll_door)
-            if self.clock.monotonic() >= self._next_housekeeping:
-                self._guarded("housekeeping_errors", self.housekeeping)
+            self.housekeeping_if_due()
             if self.clock.monotonic() >= next_heartbeat:
                 self._guarded("telemetry_errors", self.publish_telemetry)
                 next_heartbeat = self.clock.monotonic() + self.config.telemetry_interval_s
 
-    # --- the access path ---------------------------------------------------------------------
+    # --- what the camera and the simulator feed in (edge.entrance) -----------------------------
 
     def on_frame(self, frame: object) -> bool:
-        """One camera read: camera health, then the motion gate, then (maybe) the decoder.
-
-        Returns whether the frame was usable. Never raises.
-        """
-        now = self.clock.monotonic()
-        if frame is not None:
-            self.camera_stats.frame(now)
-        usable, transition = self.camera_health.observe(frame, now)
-        if transition is not None:
-            self.stats[f"camera_down.{transition}"] += 1
-            self.alarm(
-                "camera_down", transition, "no usable frame" if transition == "raised" else None
-            )
-            if self.link is not None:  # the retained state says `degraded` / `online` again
-                self._guarded("link_errors", self.link.rebirth)
-        if not usable:
-            if frame is not None:
-                self.stats["bad_frames"] += 1
-            return False
-        assert isinstance(frame, np.ndarray)
-        if self.motion.should_decode(frame, now):
-            self.process_frame(frame)
-        else:
-            self.stats["gated"] += 1
-        return True
+        """One camera read; whether it was usable. Never raises."""
+        return self.entrance.on_frame(frame)
 
     def process_frame(self, frame: object) -> list[Decision]:
-        """Decode a frame and decide on each new code in it. Held codes are debounced."""
-        self.stats["frames"] += 1
-        if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim not in (2, 3):
-            self.stats["bad_frames"] += 1
-            return []
-        start = time.perf_counter()
-        try:
-            texts = self.decoder.decode(frame)
-        except Exception:
-            self.stats["decode_errors"] += 1
-            log.exception("%s: decoder failed", self.sid)
-            return []
-        self.camera_stats.decoded((time.perf_counter() - start) * 1000.0, self.clock.monotonic())
-        decisions = []
-        for text in texts:
-            decision = self._handle(text, debounce=True)
-            if decision is not None:
-                decisions.append(decision)
-        return decisions
+        """Decode a frame and decide on each new code in it (held codes are debounced)."""
+        return self.entrance.process_frame(frame)
 
     def scan_text(self, text: str) -> Decision:
         """Decide on one text as if scanned (no camera, no debounce: every call counts)."""
-        decision = self._handle(text, debounce=False)
-        assert decision is not None
-        return decision
+        return self.entrance.scan_text(text)
 
-    def _handle(self, text: str, *, debounce: bool) -> Decision | None:
-        with self._decide_lock:
-            now = self.clock.monotonic()
-            if debounce and self._texts.seen(text, now):
-                self.stats["suppressed"] += 1
-                return None
-            if now >= self._next_housekeeping:  # the mode in force is at most 1 s old
-                self._guarded("housekeeping_errors", self.housekeeping)
-            try:
-                verdict = self.decider.decide(text, self.mode or self.decider.mode_now())
-            except Exception as exc:  # decide() never raises; this keeps the promise if it did
-                log.exception("%s: decision failed", self.sid)
-                denied = Decision(Reason.MALFORMED, detail=f"decision error: {exc!r}"[:200])
-                verdict = Verdict(denied, DoorAction.NONE, synced=True)
-            decision = verdict.decision
-            if debounce and self._outcomes.seen((decision.serial or text, decision.reason), now):
-                self.stats["suppressed"] += 1
-                return None
-            self._act(verdict)
-        return decision
-
-    def _act(self, verdict: Verdict) -> None:
-        """Door first (the member is waiting), then the journal, then wake the link."""
-        decision = verdict.decision
-        pulsed = False
-        if not verdict.synced:
-            self.stats["unsynced_decisions"] += 1
-        if verdict.action is DoorAction.ALREADY_OPEN:
-            self.stats["granted_while_free"] += 1  # the lock is held released already
-        elif verdict.action is DoorAction.PULSE:
-            pulsed = self._release("grant")
-        self.stats["granted" if decision.granted else "denied"] += 1
-        if decision.granted and self.footfall is not None:
-            self.footfall.granted()  # tailgating: entries beyond the grants
-        self.stats[f"reason.{decision.reason.value}"] += 1
-        now = self.time_guard.best_now()
-        self.events.access(decision, now)
-        if pulsed:
-            self.events.door("unlocked", "grant", now)
-        self.kick()
-
-    def _release(self, cause: str) -> bool:
-        """Pulse the relay; tell the door monitor so the opening that follows is authorised."""
-        try:
-            self.relay.pulse(self.config.door.pulse_s)
-        except Exception:
-            self.stats["relay_errors"] += 1
-            log.exception("%s: relay pulse failed", self.sid)
-            return False
-        self.door_monitor.released(self.clock.monotonic(), self.config.door.pulse_s, cause)
-        return True
-
-    def alarm(self, name: str, state: str, detail: str | None = None) -> None:
-        """Journal an alarm transition ("raised" / "cleared") and wake the link."""
-        self.events.alarm(name, state, detail)
-
-    # --- the door and the clock ---------------------------------------------------------------
+    # --- the door, the clock and the heartbeat -----------------------------------------------
 
     def poll_door(self) -> None:
-        """Drain the door contact / exit button and run the held-open timer; journals events."""
-        now = self.clock.monotonic()
-        happenings = []
-        if self.sensors is not None:
-            if self.door_monitor.is_open is None:
-                state = self.sensors.door_open
-                if state is not None:
-                    self.door_monitor.sync(state, now)
-            for kind in self.sensors.drain():
-                happenings += self.door_monitor.sensor(kind, now)  # type: ignore[arg-type]
-        happenings += self.door_monitor.tick(now)
+        """Door contact, exit button and held-open timer (`edge.door`); journals what happened."""
+        happenings = self.door.poll(self.clock.monotonic())
         for item in happenings:
-            if item.action == "exit":
-                if self.mode is not DoorMode.FREE and self._release("exit"):
-                    self.events.door("unlocked", "exit")
-            else:
-                self.events.door(item.action, item.cause)
-                if self.footfall is not None:
-                    self.footfall.door(item.action, item.cause)
+            self.events.door(item.action, item.cause)
+            if self.footfall is not None and item.from_contact:
+                self.footfall.door(item.action, item.cause)
         if happenings:
             self.kick()
 
@@ -404,138 +313,43 @@ class Agent:
         view = self.time_guard.view()
         if view.synced == self._clock_alarm:  # unsynced and no alarm yet, or the reverse
             self._clock_alarm = not view.synced
-            self.alarm("clock_unsynced", "cleared" if view.synced else "raised", view.why or None)
+            state = "cleared" if view.synced else "raised"
+            self.events.alarm("clock_unsynced", state, view.why or None)
         mode = self.decider.mode_now()
-        if mode is not self.mode:
-            log.info("%s: door mode %s → %s", self.sid, self.mode, mode)
-            self.door_monitor.free = mode is DoorMode.FREE
-            relay = self.relay
-            if isinstance(relay, LockHold):
-                relay.hold(mode is DoorMode.FREE)
-            self.mode = mode
+        if mode is not self.door.mode:
+            log.info("%s: door mode %s → %s", self.sid, self.door.mode, mode)
+            self.door.follow(mode)
+
+    def publish_telemetry(self) -> TelemetryPayload:
+        """Build a heartbeat and send it if there is a link (QoS 0, never journaled)."""
+        payload = self.reports.telemetry()
+        self.reports.last = payload  # /metrics shows its sensor and host readings
+        if self.link is not None:
+            self.link.publish_telemetry(payload)
+        return payload
+
+    def housekeeping_if_due(self) -> None:
+        """Housekeeping now if its second is up (a decision must see the mode in force)."""
+        if self.clock.monotonic() >= self._next_housekeeping:
+            self._guarded("housekeeping_errors", self.housekeeping)
 
     def kick(self) -> None:
         """Wake the link's drain (nothing to do while offline)."""
         if self.link is not None:
             self.link.kick()
 
-    def _guarded(self, counter: str, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except Exception:
-            self.stats[counter] += 1
-            log.exception("%s: %s failed", self.sid, getattr(fn, "__name__", fn))
-
-    # --- trust updates (link thread) ---------------------------------------------------------
-
-    def on_trust(self, raw: bytes) -> None:
-        """A trust list arrived; apply it if newer and signed, and keep it for the next boot."""
-        store = self.store
-        if self.verifier.update_trust(raw) is not None and store is not None:
-            self._guarded("store_errors", lambda: store.save_trust(raw))
-
-    def on_revocations(self, raw: bytes) -> None:
-        store = self.store
-        if self.verifier.update_revocations(raw) is not None and store is not None:
-            self._guarded("store_errors", lambda: store.save_revocations(raw))
-
-    # --- remote config and commands (link thread; the rules are in edge.remote) ---------------
-
     def apply_config(self, config: EdgeConfig, version: int) -> None:
-        """Switch to a validated config at once: the door loop sees all of it or none."""
+        """Switch to a validated remote config at once: the door loop sees all of it or none."""
         schedule = _schedule(config)
         policy = VerifyPolicy(window_s=config.access.window_s, skew_s=config.access.skew_s)
-        with self._decide_lock:
+        with self.decide_lock:
             self.config = config
             self.decider.schedule = schedule
             self.verifier.policy = policy
-            self.door_monitor.config = config.door
+            self.door.config = config.door
+            self.reports.interval_s = config.telemetry_interval_s
             self._next_housekeeping = -float("inf")  # re-evaluate the door mode now
         log.info("%s: remote config v%d in force", self.sid, version)
 
-    def on_remote_config(self, raw: bytes) -> CmdResultPayload | None:
-        """A desired config arrived: apply it, or raise `config_rejected` (journaled)."""
-        result = self.remote.on_config(raw)
-        if result is not None and result.ok and self.link is not None:
-            self.link.rebirth()  # meta and state carry the applied config_version
-        if result is not None and result.ok == self._config_alarm:
-            self._config_alarm = not result.ok
-            self.alarm("config_rejected", "cleared" if result.ok else "raised", result.detail)
-        return result
-
-    def _cmd_unlock(self, args: dict[str, object]) -> str:
-        with self._decide_lock:
-            if self.mode is DoorMode.FREE:
-                return "free mode: the lock is already released"
-            if not self._release("remote"):
-                raise RuntimeError("relay pulse failed")
-            self.events.door("unlocked", "remote")
-        self.kick()
-        return f"released for {self.config.door.pulse_s} s"
-
-    def _cmd_rebirth(self, args: dict[str, object]) -> None:
-        if self.link is None:
-            raise RuntimeError("no link")
-        self.link.rebirth()
-
-    def _cmd_sync(self, args: dict[str, object]) -> None:
-        if self.link is None:
-            raise RuntimeError("no link")
-        self.link.sync()
-
-    def _cmd_reboot(self, args: dict[str, object]) -> str:
-        self.reboot()
-        return "restarting"
-
-    # --- reporting ---------------------------------------------------------------------------
-
-    def reported_status(self) -> tuple[Status, str | None]:
-        """What the station's retained state says (DESIGN.md): `degraded` while it runs but
-        cannot admit members because the camera is down; `online` otherwise."""
-        if self.camera_health.down:
-            return "degraded", "camera down: member codes cannot be read"
-        return "online", None
-
-    def meta(self) -> MetaPayload:
-        """The retained `meta` published on every connect."""
-        return MetaPayload(
-            sid=self.sid,
-            ts=self.time_guard.best_now(),
-            agent_version=AGENT_VERSION,
-            capabilities=CAPABILITIES,
-            config_version=self.remote.config_version,
-            trust_version=self.verifier.trust_version,
-            revocation_version=self.verifier.revocation_version,
-        )
-
-    def telemetry(self) -> TelemetryPayload:
-        """The heartbeat, built by `edge.heartbeat` from this station's parts."""
-        parts = heartbeat.Parts(
-            sid=self.sid,
-            journal=self.journal,
-            relay=self.relay,
-            door_open=lambda: self.door_monitor.is_open,
-            verifier=self.verifier,
-            time_guard=self.time_guard,
-            camera=self.camera_stats,
-            sensors=self.station_sensors,
-            data_dir=self.config.journal_path.parent,
-            occupancy=self.occupancy_source,
-        )
-        mono = self.clock.monotonic()
-        started = self._started_at
-        return heartbeat.build(
-            parts,
-            mono_now=mono,
-            uptime_s=0.0 if started is None else mono - started,
-            interval_s=self.config.telemetry_interval_s,
-            config_version=self.remote.config_version,
-        )
-
-    def publish_telemetry(self) -> TelemetryPayload:
-        """Build a heartbeat and send it if there is a link (QoS 0, never journaled)."""
-        payload = self.telemetry()
-        self.last_telemetry = payload  # /metrics shows its sensor and host readings
-        if self.link is not None:
-            self.link.publish_telemetry(payload)
-        return payload
+    def _guarded(self, counter: str, fn: Callable[[], object]) -> None:
+        guarded(self.sid, self.stats, counter, fn)

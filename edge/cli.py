@@ -45,10 +45,12 @@ def run(
     """Run the station agent: camera → decision → door → journal → MQTT, until SIGTERM."""
     from pydantic import ValidationError
 
-    from edge.agent import Agent
+    from edge.agent import Agent, Ports
     from edge.camera.capture import make_source
     from edge.config import load_config
-    from edge.door import Door, DoorSensors
+    from edge.hw.door_inputs import GpioDoorInputs
+    from edge.hw.relay import GpioRelay
+    from edge.link.mqtt import Link
     from edge.sensors import SensorPoller
     from edge.systemd import Notifier
     from waystation.runtime import LOG_FORMAT, wait_for_signal
@@ -60,12 +62,13 @@ def run(
         typer.echo(f"{config}: {exc}", err=True)
         raise typer.Exit(2) from exc
     pins = _pin_factory()
-    door = Door(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
-    sensors = DoorSensors(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    door = GpioRelay(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    sensors = GpioDoorInputs(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
     probes = SensorPoller([s.build() for s in cfg.sensors])  # off the door loop: 1-Wire is slow
-    agent = Agent(cfg, relay=door, source=source, sensors=sensors,  # type: ignore[arg-type]
+    ports = Ports(relay=door, door_inputs=sensors, source=source,  # type: ignore[arg-type]
                   station_sensors=probes.sensors)  # fmt: skip
+    agent = Agent(cfg, ports, uplink=Link)
     probes.start()
     agent.start()
     metrics = None

@@ -3,6 +3,7 @@
 `extra="forbid"` everywhere so a typo in the TOML fails at start-up instead of silently
 running with a default. Secrets (the MQTT password) may come from the environment or a file
 so the TOML can be world-readable; they are resolved when the link starts, not at load time.
+One module on purpose (~400 lines): it is the station TOML's whole schema in reading order.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class MqttConfig(_Model):
         le=3600,
         description="MQTT 5 will delay; 0 sends the will at once and leaves flap tolerance "
         "to the cloud's hold of `lost` (Mosquitto's delayed-will queue lets a later will "
-        "hold back earlier ones under churn; see edge.link.mqtt)",
+        "hold back earlier ones under churn; see docs/operations.md)",
     )
 
     @field_validator("broker")

@@ -39,9 +39,9 @@ def _safe(fn: Callable[[], T], default: T) -> T:
         return default
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Parts:
-    """What a heartbeat reads; the agent hands its own parts in."""
+    """What a heartbeat reads; the agent hands its own parts in (tests swap sensors)."""
 
     sid: str
     journal: Journal

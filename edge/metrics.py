@@ -87,10 +87,10 @@ class AgentCollector(Collector):
         from edge.heartbeat import door_state, lock_state
 
         yield _one_hot("door", "Door contact (one-hot)", "state", DOOR_STATES,
-                       door_state(agent.door_monitor.is_open))  # fmt: skip
+                       door_state(agent.door.is_open))  # fmt: skip
         yield _one_hot("lock", "Lock relay (one-hot)", "state", LOCK_STATES,
-                       lock_state(agent.relay))  # fmt: skip
-        mode = agent.mode
+                       lock_state(agent.door.relay))  # fmt: skip
+        mode = agent.door.mode
         if mode is not None:
             yield _one_hot("door_mode", "Door mode by schedule (one-hot)", "mode",
                            tuple(m.value for m in type(mode)), mode.value)  # fmt: skip
@@ -136,7 +136,7 @@ class AgentCollector(Collector):
 
     @staticmethod
     def _heartbeat(agent: Agent) -> Iterator[Metric]:
-        beat = agent.last_telemetry
+        beat = agent.reports.last
         if beat is None:
             return
         yield from _gauge("uptime_seconds", "Agent uptime at the last heartbeat", beat.uptime_s)

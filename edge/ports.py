@@ -1,18 +1,28 @@
-"""Ports: the small interfaces behind which hardware and time sit.
+"""Ports: the small interfaces behind which hardware, time and the uplink sit.
 
-Real adapters live in the edge (gpiozero relay, OpenCV capture, the system clock); fakes live
-in `firmware_sim`. The agent only ever talks to these, so the whole chain runs in one process
-without hardware.
+Real adapters live in the edge (`edge.hw` on gpiozero, OpenCV capture, the system clock, the
+MQTT link); fakes live in `firmware_sim`. The agent only ever talks to these, so the whole
+chain runs in one process without hardware. The uplink is a seam of its own: the agent hands
+its `LinkHooks` to an `Uplink` factory and gets a `Publisher` back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
-from protocol.messages import TelemetryPayload
+from protocol.messages import CmdResultPayload, MetaPayload, Status, TelemetryPayload
+
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
+    from edge.journal import Journal
+
+# What door inputs report: the contact opened or closed, or the exit button was pressed.
+SensorKind = Literal["opened", "closed", "exit"]
 
 
 @runtime_checkable
@@ -64,7 +74,7 @@ class DoorInputs(Protocol):
         """The contact's state now; None if no contact is fitted."""
         ...
 
-    def drain(self) -> list[str]:
+    def drain(self) -> list[SensorKind]:
         """Items are "opened", "closed" (the door contact) or "exit" (the exit button)."""
         ...
 
@@ -89,10 +99,71 @@ class QrDecoder(Protocol):
     def decode(self, frame: object) -> list[str]: ...
 
 
+CommandHandler = Callable[[str, bytes], CmdResultPayload | None]
+ConfigHandler = Callable[[bytes], CmdResultPayload | None]
+
+
+def _online() -> tuple[Status, str | None]:
+    return "online", None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkHooks:
+    """The station's side of the uplink: what the link asks the station for, and hands it.
+
+    All are called on the link's thread (paho's, or the shared loop's) and must be quick.
+    """
+
+    meta: Callable[[], MetaPayload]  # the retained birth `meta`, built at every connect
+    status: Callable[[], tuple[Status, str | None]] = _online  # the birth state and why
+    on_ack: Callable[[int], None] | None = None  # the cloud committed every row up to seq
+    on_trust: Callable[[bytes], None] | None = None  # a retained trust list arrived
+    on_revocations: Callable[[bytes], None] | None = None  # a retained revocation list
+    on_command: CommandHandler | None = None  # `cmd/<name>`; the result goes to cmd_result
+    on_config: ConfigHandler | None = None  # the desired config; the result too
+
+
 @runtime_checkable
 class Publisher(Protocol):
-    """The uplink as the agent sees it: wake the journal drain, send live telemetry."""
+    """The uplink as the agent sees it (`edge.link.mqtt.Link`); the agent has None offline."""
 
-    def kick(self) -> None: ...
+    @property
+    def connected(self) -> bool: ...
 
-    def publish_telemetry(self, payload: TelemetryPayload) -> None: ...
+    def start(self) -> None:
+        """Connect in the background; no I/O before this."""
+        ...
+
+    def stop(self) -> None:
+        """A clean stop: the retained `offline` state, then DISCONNECT."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the connection like a power cut: the broker sends the will."""
+        ...
+
+    def kick(self) -> None:
+        """A row was journaled: wake the drain."""
+        ...
+
+    def publish_telemetry(self, payload: TelemetryPayload) -> None:
+        """The live heartbeat (QoS 0, never journaled)."""
+        ...
+
+    def rebirth(self) -> None:
+        """Publish meta and state again (after a config change, the `rebirth` command)."""
+        ...
+
+    def sync(self) -> None:
+        """Resend the unacked window and ask for the retained trust lists again."""
+        ...
+
+
+class Uplink(Protocol):
+    """Builds the station's publisher on the agent's own journal and clock, around the hooks
+    the agent hands it: the seam between the agent and its link. `edge.link.mqtt.Link`
+    itself is one, `functools.partial(Link, loop=...)` another (a simulated fleet)."""
+
+    def __call__(
+        self, config: EdgeConfig, journal: Journal, *, clock: Clock, hooks: LinkHooks
+    ) -> Publisher: ...

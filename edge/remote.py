@@ -161,11 +161,16 @@ def _write_atomic(path: Path, data: object) -> None:
 
 
 class RecentCommands:
-    """cmd_id → expires_at of the commands already run, persisted at `path`."""
+    """cmd_id → expires_at of the commands already run, persisted at `path`. No I/O until
+    `load()`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._ids: dict[str, datetime] = {}
+
+    def load(self) -> None:
+        """Read the ids remembered by an earlier run; an unreadable file is logged, not fatal."""
+        path = self.path
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             self._ids = {str(k): datetime.fromisoformat(v) for k, v in raw.items()}
@@ -222,7 +227,9 @@ class Remote:
     # --- desired config ------------------------------------------------------------------------
 
     def load(self) -> EdgeConfig | None:
-        """The persisted override applied to the local config, or None (none, or now invalid)."""
+        """Read what an earlier run persisted: the commands already run, and the applied
+        override, returned on top of the local config (None: none, or now invalid)."""
+        self.commands.load()
         try:
             saved = json.loads(self.config_path.read_text(encoding="utf-8"))
             version = int(saved["config_version"])

@@ -434,7 +434,7 @@ class ChaosRun:
     def _setup(self) -> None:
         from cloud.db import init_db, make_engine
         from cloud.registry import upsert
-        from firmware_sim.fleet import make_records
+        from firmware_sim.cities import make_records
         from waystation.mosquitto import MosquittoProcess
 
         c = self.config

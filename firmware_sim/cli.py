@@ -62,7 +62,7 @@ def fleet(
 ) -> None:
     """Run N simulated stations (real agents on mock pins) in one process, one network thread:
     daily traffic (night shifts, meal peaks), doors, scans, footfall; live counters."""
-    from firmware_sim.fleet import make_records, write_registry_csv
+    from firmware_sim.cities import make_records, write_registry_csv
     from protocol.broker import BrokerUrl
 
     if protocol not in (5, 311):
@@ -78,7 +78,7 @@ def fleet(
     if registry_only:
         return
 
-    from firmware_sim.fleet import Fleet
+    from firmware_sim.fleet import Fleet, FleetConfig
     from firmware_sim.union import SimUnion
     from waystation.runtime import stop_on_signals
 
@@ -88,17 +88,19 @@ def fleet(
     sim = Fleet(
         records,
         SimUnion.create(seed),
-        broker_url=broker,
-        workdir=workdir,
-        mqtt_protocol=protocol,
-        visit_interval_s=visit_interval,
-        visits_per_day=visits_per_day,
-        time_scale=time_scale,
-        telemetry_interval_s=telemetry_interval,
-        seed=seed,
-        render_frames=stations <= 50 if render_frames is None else render_frames,
-        footfall=footfall,
-        shared_loop=True,
+        FleetConfig(
+            broker_url=broker,
+            workdir=workdir,
+            mqtt_protocol=protocol,
+            visit_interval_s=visit_interval,
+            visits_per_day=visits_per_day,
+            time_scale=time_scale,
+            telemetry_interval_s=telemetry_interval,
+            seed=seed,
+            render_frames=stations <= 50 if render_frames is None else render_frames,
+            footfall=footfall,
+            shared_loop=True,
+        ),
     )
     stop = stop_on_signals(threading.Event())
     typer.echo(f"starting {stations} stations against {BrokerUrl.parse(broker)}; Ctrl-C stops")

@@ -1,4 +1,5 @@
-"""Clocks for the `Clock` port: the real one, and a simulated one tests can move."""
+"""Clocks for the `Clock` port: the real one, a simulated one tests can move, and one whose
+wall side a chaos run can skew."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from edge.clock import SystemClock
+from edge.ports import Clock
 
-__all__ = ["SimClock", "SystemClock"]
+__all__ = ["OffsetClock", "SimClock", "SystemClock"]
 
 
 class SimClock:
@@ -50,3 +52,18 @@ class SimClock:
     def timestamp(self) -> int:
         """Unix seconds now, what a phone puts in a presentation."""
         return int(self.now().timestamp())
+
+
+class OffsetClock:
+    """The station's wall clock with a settable skew (`offset_s`); monotonic time is untouched."""
+
+    def __init__(self, base: Clock) -> None:
+        self.base = base
+        self.offset_s = 0.0
+
+    def now(self) -> datetime:
+        now = self.base.now()
+        return now + timedelta(seconds=self.offset_s) if self.offset_s else now
+
+    def monotonic(self) -> float:
+        return self.base.monotonic()

@@ -28,6 +28,7 @@ from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from protocol.messages import MetaPayload, TelemetryPayload
 from waystation.runtime import stop_on_signals
 
@@ -57,7 +58,9 @@ class LinkStation:
         self.config.journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = SystemClock()
         self.journal = Journal(self.config.journal_path)
-        self.link = Link(self.config, self.journal, meta=self._meta, clock=self.clock)
+        self.link = Link(
+            self.config, self.journal, clock=self.clock, hooks=LinkHooks(meta=self._meta)
+        )
         self._started = time.monotonic()
 
     def _meta(self) -> MetaPayload:

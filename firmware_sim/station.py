@@ -4,51 +4,59 @@ Everything below the agent is real (journal, verifier, door over gpiozero, MQTT 
 the hardware is fake. `visit()` plays one member walking up to the door: most show a fresh
 valid code, a few show an expired card or some unrelated QR, so denials appear as well.
 
-Fleet mode (`firmware_sim.fleet`): `loop=` hands the link to a shared `NetLoop` (no thread
+Fleet mode (`firmware_sim.fleet`): `loop=` builds the link on a shared `NetLoop` (no thread
 per station), and `light_hardware=True` swaps gpiozero's relay and buttons for thread-free
-equivalents on the same mock pins (gpiozero starts a hold-watching thread per `Button`, polling
-every 0.1 s, and a thread per relay pulse: 10,000 threads for 5,000 stations). The door
-monitor, the journal, the verifier and the link stay the real edge code.
+equivalents on the same mock pins (`firmware_sim.pins`). The door's timing, the journal, the
+verifier and the link stay the real edge code.
 
 Faults for chaos runs (the interface `firmware_sim.faults` uses): `kill()`, `restart()`,
 `partition(on)`, `reset_connection()`, `clock_offset_s`, `freeze_camera(on)`, and `ledger`,
-every item the station ever journaled, read from `ledger.jsonl` beside the journal (the journal
-deletes rows once acked; the ledger keeps the truth and survives kill/restart).
+every item the station ever journaled, read from `ledger.jsonl` beside the journal
+(`firmware_sim.ledger`: the journal deletes rows once acked; the ledger keeps the truth and
+survives kill/restart).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
-from gpiozero.pins.mock import MockFactory, MockPin
+from gpiozero.pins.mock import MockPin
 
 from edge.access.timeguard import timesyncd_synced
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
-from edge.door import Door, DoorSensors
 from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
+from edge.hw.door_inputs import GpioDoorInputs
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
-from edge.link.mqtt import ExternalLoop
-from edge.ports import Clock
+from edge.link.mqtt import Link
+from edge.link.runner import ExternalLoop
+from edge.ports import Clock, LinkHooks
 from firmware_sim.beams import walk_through
-from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
+from firmware_sim.clock import OffsetClock
+from firmware_sim.ledger import LEDGER_NAME, LedgerEntry, LedgerJournal, read_ledger
+from firmware_sim.pins import (
+    LightDoorInputs,
+    LightRelay,
+    mock_factory,
+    press_button,
+    relay_pin,
+    set_door,
+)
 from firmware_sim.scenes import random_moderate, render_phone_qr
 from firmware_sim.sensors import station_sensors
 from firmware_sim.union import SimUnion
 from firmware_sim.wallet import Wallet
 from protocol.credential import Decision
-from protocol.messages import Payload
 from protocol.registry import StationRecord
 
 log = logging.getLogger(__name__)
@@ -66,131 +74,6 @@ CONTACT_PIN = 27  # BCM pins of the simulated door contact and exit button
 EXIT_PIN = 22
 BEAM_A_PIN = 5  # the footfall beams, street side and inside
 BEAM_B_PIN = 6
-LEDGER_NAME = "ledger.jsonl"
-
-
-class LedgerEntry(NamedTuple):
-    """One journaled item: `key` is the event_id (events) or interval_start (footfall)."""
-
-    seq: int
-    key: str
-    kind: str
-    t: float  # unix seconds when the journal committed it (for end-to-end latency)
-
-
-def read_ledger(path: Path) -> list[LedgerEntry]:
-    """Every entry of a ledger file, oldest first (a torn last line is skipped)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            d = json.loads(line)
-            out.append(LedgerEntry(int(d["seq"]), str(d["key"]), str(d["kind"]), float(d["t"])))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out
-
-
-class OffsetClock:
-    """The station's wall clock with a settable skew (`offset_s`); monotonic time is untouched."""
-
-    def __init__(self, base: Clock) -> None:
-        self.base = base
-        self.offset_s = 0.0
-
-    def now(self) -> datetime:
-        now = self.base.now()
-        return now + timedelta(seconds=self.offset_s) if self.offset_s else now
-
-    def monotonic(self) -> float:
-        return self.base.monotonic()
-
-
-class LightRelay:
-    """The lock relay on a mock pin without gpiozero's per-pulse thread: a pulse ends lazily,
-    when the relay is next looked at (`is_active`, `step()`)."""
-
-    def __init__(self, pins: MockFactory, pin: int) -> None:
-        self.pins = pins
-        self.pin_number = pin
-        self._pin: MockPin | None = None
-        self._until = 0.0
-        self._held = False
-
-    def open(self) -> None:
-        if self._pin is None:
-            self._pin = self.pins.pin(self.pin_number)
-            self._pin.function = "output"
-            self._pin.state = False
-
-    def close(self) -> None:
-        pin, self._pin = self._pin, None
-        if pin is not None:
-            pin.state = False
-            pin.close()
-
-    def pulse(self, seconds: float) -> None:
-        if self._pin is None:
-            raise RuntimeError("door relay is not open")
-        self._until = time.monotonic() + seconds
-        self._pin.state = True
-
-    def hold(self, released: bool) -> None:
-        if self._pin is None:
-            raise RuntimeError("door relay is not open")
-        self._held = released
-        self.step()
-
-    def step(self) -> None:
-        if self._pin is not None:
-            self._pin.state = self.is_active
-
-    @property
-    def is_active(self) -> bool:
-        return self._pin is not None and (self._held or time.monotonic() < self._until)
-
-
-class LightDoorInputs:
-    """Door contact and exit button read straight off mock pin edges (no gpiozero `Button`,
-    so no hold thread). Same wiring as `edge.door.DoorSensors`: pull-ups, low = closed/pressed."""
-
-    def __init__(self, pins: MockFactory, contact: int, exit_button: int) -> None:
-        self.pins = pins
-        self.numbers = (contact, exit_button)
-        self._pins: list[MockPin] = []
-        self._events: list[str] = []
-
-    def open(self) -> None:
-        if self._pins:
-            return
-        for number, handler in zip(self.numbers, (self._contact, self._exit), strict=True):
-            pin = self.pins.pin(number)
-            pin.function = "input"
-            pin.pull = "up"
-            pin.edges = "both"
-            pin.when_changed = handler
-            self._pins.append(pin)
-
-    def close(self) -> None:
-        for pin in self._pins:
-            pin.when_changed = None
-        self._pins = []
-
-    def _contact(self, ticks: float, state: bool) -> None:
-        self._events.append("opened" if state else "closed")
-
-    def _exit(self, ticks: float, state: bool) -> None:
-        if not state:
-            self._events.append("exit")
-
-    @property
-    def door_open(self) -> bool | None:
-        return bool(self._pins[0].state) if self._pins else None
-
-    def drain(self) -> list[str]:
-        out, self._events = self._events, []
-        return out
 
 
 class SimStation:
@@ -255,19 +138,20 @@ class SimStation:
         self.partitioned = False
         self.killed = False
         self.reboots = 0
+        self.link: Link | None = None  # the agent's link (built with it; None: offline)
         self._expired: Wallet | None = None
         self._build()
 
     def _build(self) -> None:
         """The hardware drivers and a fresh agent (at start and after a kill)."""
         if self.light_hardware:
-            self.door: Door | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
-            self.sensors: DoorSensors | LightDoorInputs = LightDoorInputs(
+            self.relay: GpioRelay | LightRelay = LightRelay(self.pins, self.config.door.relay_pin)
+            self.door_inputs: GpioDoorInputs | LightDoorInputs = LightDoorInputs(
                 self.pins, CONTACT_PIN, EXIT_PIN
             )
         else:
-            self.door = Door(self.config.door, pin_factory=self.pins)
-            self.sensors = DoorSensors(self.config.door, pin_factory=self.pins)
+            self.relay = GpioRelay(self.config.door, pin_factory=self.pins)
+            self.door_inputs = GpioDoorInputs(self.config.door, pin_factory=self.pins)
         # Beams on the same mock pins, stepped by the visits and heartbeats (no thread each).
         self.footfall = (
             FootfallUnit(
@@ -276,22 +160,36 @@ class SimStation:
             if self.config.footfall.enabled
             else None
         )
-        self.agent = Agent(
-            self.config,
-            relay=self.door,
-            sensors=self.sensors,
+        journal = LedgerJournal(
+            self.config.journal_path,
+            ledger=self.ledger_path,
+            exclusive=self.loop is not None,  # fleet mode: no -shm descriptor per station
+            on_entry=self._ledgered,
+        )
+        ports = Ports(
+            relay=self.relay,
+            door_inputs=self.door_inputs,
             clock=self.clock,
             clock_probe=self._probe,
-            online=self.online,
             station_sensors=self.environment,
-            reboot=self._reboot,  # never exit the simulator's (or the demo's) process
             footfall=self.footfall,
+            reboot=self._reboot,  # never exit the simulator's (or the demo's) process
         )
-        self.agent.journal.exclusive = self.loop is not None  # fleet mode: no -shm descriptor
-        if self.agent.link is not None:
-            self.agent.link.loop = self.loop
-            self.agent.link.on_ack = self._acked
-        self._tap_journal(self.agent.journal)
+        self.agent = Agent(
+            self.config,
+            ports,
+            journal=journal,
+            uplink=self._link if self.online else None,
+        )
+
+    def _link(
+        self, config: EdgeConfig, journal: Journal, *, clock: Clock, hooks: LinkHooks
+    ) -> Link:
+        """The agent's uplink: the real link, on the shared loop in fleet mode, with the acks
+        also noted here."""
+        hooks = replace(hooks, on_ack=self._acked)
+        self.link = Link(config, journal, clock=clock, hooks=hooks, loop=self.loop)
+        return self.link
 
     def _acked(self, upto_seq: int) -> None:
         """The cloud committed every row up to `upto_seq` (link thread): keep when, for the
@@ -299,26 +197,8 @@ class SimStation:
         if self.record_acks:
             self.acks.append((time.time(), upto_seq))
 
-    def _tap_journal(self, journal: Journal) -> None:
-        """Copy every append into the ledger (an append-only file the journal never prunes)."""
-        append = journal.append
-        path = self.ledger_path
-
-        def tapped(topic_kind: str, make: Callable[[int], Payload]) -> tuple[int, bytes]:
-            seq, payload = append(topic_kind, make)
-            t = time.time()
-            try:
-                body = json.loads(payload)
-                key = body.get("event_id") or body.get("interval_start") or ""
-                line = json.dumps({"seq": seq, "key": key, "kind": str(topic_kind), "t": t})
-                with path.open("a", encoding="utf-8") as fh:
-                    fh.write(line + "\n")
-                self.journaled += 1
-            except Exception:  # the ledger is for the audit; the door must not notice it
-                log.exception("%s: ledger write failed", self.sid)
-            return seq, payload
-
-        journal.append = tapped  # type: ignore[method-assign]
+    def _ledgered(self, entry: LedgerEntry) -> None:
+        self.journaled += 1
 
     def _reboot(self) -> None:
         """The `reboot` command, simulated: counted only (a real agent exits for systemd)."""
@@ -389,9 +269,8 @@ class SimStation:
 
     def reset_connection(self) -> None:
         """Close the TCP connection under the link (the broker sees a drop); it reconnects."""
-        link = self.agent.link
-        if link is not None and not self.killed:
-            link.drop_connection()
+        if self.link is not None and not self.killed:
+            self.link.drop_connection()
 
     @property
     def clock_offset_s(self) -> float:
@@ -472,8 +351,8 @@ class SimStation:
             return
         self.move_door(is_open=is_open)
         self.agent.poll_door()
-        if isinstance(self.door, LightRelay):
-            self.door.step()
+        if isinstance(self.relay, LightRelay):
+            self.relay.step()
 
     def press_exit(self) -> None:
         """Someone inside presses the exit button."""
@@ -489,6 +368,6 @@ class SimStation:
         if self.light_hardware:  # the fleet runs no door loop: timers and mode go here
             self.agent.poll_door()
             self.agent.housekeeping()
-            if isinstance(self.door, LightRelay):
-                self.door.step()
+            if isinstance(self.relay, LightRelay):
+                self.relay.step()
         self.agent.publish_telemetry()

@@ -113,7 +113,8 @@ def demo(
     from cloud.main import create_app
     from cloud.registry import import_csv
     from cloud.settings import Settings
-    from firmware_sim.fleet import Fleet, make_records, write_registry_csv
+    from firmware_sim.cities import make_records, write_registry_csv
+    from firmware_sim.fleet import Fleet, FleetConfig
     from firmware_sim.union import SimUnion
     from waystation.embedded_broker import EmbeddedBroker
     from waystation.mosquitto import free_port
@@ -145,13 +146,15 @@ def demo(
     fleet = Fleet(
         records,
         SimUnion.create(seed),
-        broker_url=broker.url,
-        workdir=workdir / "stations",
-        mqtt_protocol=311,
-        visit_interval_s=visit_interval,
-        telemetry_interval_s=10.0,
-        seed=seed,
-        footfall=True,  # simulated door beams: footfall intervals reach the cloud
+        FleetConfig(
+            broker_url=broker.url,
+            workdir=workdir / "stations",
+            mqtt_protocol=311,
+            visit_interval_s=visit_interval,
+            telemetry_interval_s=10.0,
+            seed=seed,
+            footfall=True,  # simulated door beams: footfall intervals reach the cloud
+        ),
     )
     stop = stop_on_signals(threading.Event())
     ops_password, ops_token = _ops_login(engine)

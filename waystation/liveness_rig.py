@@ -27,7 +27,7 @@ from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.registry import upsert
 from cloud.settings import Settings
-from firmware_sim.fleet import CITIES, make_records
+from firmware_sim.cities import CITIES, make_records
 from protocol.registry import StationRecord
 from waystation.mosquitto import MosquittoProcess
 

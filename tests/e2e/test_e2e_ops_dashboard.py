@@ -36,7 +36,7 @@ from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.registry import import_csv
 from cloud.settings import Settings
-from firmware_sim.fleet import make_records, write_registry_csv
+from firmware_sim.cities import make_records, write_registry_csv
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol import topics

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
+from edge.link.mqtt import Link
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from firmware_sim.scenes import render_empty, render_phone_qr
@@ -29,8 +30,8 @@ class Station:
 
     def __init__(self, config: EdgeConfig, clock: SimClock) -> None:
         self.factory = mock_factory()
-        self.door = Door(config.door, pin_factory=self.factory)
-        self.agent = Agent(config, relay=self.door, clock=clock, online=False)
+        self.door = GpioRelay(config.door, pin_factory=self.factory)
+        self.agent = Agent(config, Ports(relay=self.door, clock=clock))
         self.pin = relay_pin(self.factory, config.door.relay_pin)
 
     def events(self) -> list[dict]:
@@ -130,8 +131,8 @@ def test_decoder_failure_is_counted(config: EdgeConfig, clock: SimClock) -> None
 
     factory = mock_factory()
     agent = Agent(
-        config, relay=Door(config.door, pin_factory=factory), clock=clock, decoder=Broken(),
-        online=False,
+        config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
+                      decoder=Broken()),
     )  # fmt: skip
     agent.start()
     assert agent.process_frame(render_empty()) == []
@@ -168,12 +169,12 @@ def test_trust_update_is_applied_and_persisted(
 ) -> None:
     wallet = union.enroll("m1")
     raw = union.revoke(wallet.serial).to_bytes()
-    station.agent.on_revocations(raw)
+    station.agent.trust.on_revocations(raw)
     assert station.agent.verifier.revocation_version == 2
     assert config.access.trust_dir is not None
     assert (config.access.trust_dir / "revocations.json").read_bytes() == raw
-    station.agent.on_revocations(b"garbage")  # refused, nothing raised
-    assert station.agent.meta().revocation_version == 2
+    station.agent.trust.on_revocations(b"garbage")  # refused, nothing raised
+    assert station.agent.reports.meta().revocation_version == 2
 
 
 def test_telemetry(station: Station, clock: SimClock) -> None:
@@ -196,15 +197,15 @@ def test_telemetry_carries_station_sensor_readings(config: EdgeConfig, clock: Si
     factory = mock_factory()
     sensors = station_sensors(lambda: clock.now().timestamp(), random.Random(4))
     fridge = next(s for s in sensors if s.name == "fridge_c")
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock,
-                  online=False, station_sensors=sensors)  # fmt: skip
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
+                                station_sensors=sensors))  # fmt: skip
     agent.start()
     try:
-        readings = agent.telemetry().sensors
+        readings = agent.reports.telemetry().sensors
         assert set(readings) == {"ambient_c", "humidity_pct", "fridge_c", "energy_kwh"}
         assert 2 < readings["fridge_c"] < 6
         fridge.fault = "dead"  # type: ignore[attr-defined]
-        assert "fridge_c" not in agent.telemetry().sensors  # a dead probe, not a crash
+        assert "fridge_c" not in agent.reports.telemetry().sensors  # a dead probe, not a crash
     finally:
         agent.stop()
         factory.close()
@@ -233,8 +234,8 @@ def test_run_loop_reads_the_source_until_stopped(
 
     factory = mock_factory()
     agent = Agent(
-        config, relay=Door(config.door, pin_factory=factory), clock=clock, source=Source(),
-        online=False,
+        config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
+                      source=Source()),
     )  # fmt: skip
     agent.start()
     agent.run(stop)
@@ -256,7 +257,9 @@ def test_online_agent_publishes_and_takes_trust_updates(
     watcher.publish(topics.TRUST_KEYS, newer.to_bytes(), retain=True)
     config = config.model_copy(update={"mqtt": MqttConfig(broker=mosquitto.url)})
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock)
+    agent = Agent(
+        config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock), uplink=Link
+    )
     agent.start()
     try:
         meta = watcher.wait_for(lambda t, d, _: t == topics.meta("sz-0001"))
@@ -278,3 +281,64 @@ def test_online_agent_publishes_and_takes_trust_updates(
         lambda t, d, _: t == topics.state("sz-0001") and d["status"] == "offline"
     )
     assert off["sess"] == 1
+
+
+class FakeLink:
+    """A `Publisher` built by the agent through the `Uplink` seam; records what it is told."""
+
+    def __init__(self, config: EdgeConfig, journal: Journal, *, clock, hooks) -> None:  # type: ignore[no-untyped-def]
+        self.config, self.journal, self.clock, self.hooks = config, journal, clock, hooks
+        self.calls: list[str] = []
+        self.connected = False
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
+
+    def kick(self) -> None:
+        self.calls.append("kick")
+
+    def publish_telemetry(self, payload: TelemetryPayload) -> None:
+        self.calls.append("telemetry")
+
+    def rebirth(self) -> None:
+        self.calls.append("rebirth")
+
+    def sync(self) -> None:
+        self.calls.append("sync")
+
+
+def test_the_constructor_does_no_io_and_builds_the_link_on_its_own_journal_and_clock(
+    config: EdgeConfig, union: SimUnion, clock: SimClock
+) -> None:
+    home = config.journal_path.parent
+    before = sorted(home.iterdir())
+    factory = mock_factory()
+    agent = Agent(
+        config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock),
+        uplink=FakeLink,
+    )  # fmt: skip
+    assert sorted(home.iterdir()) == before  # nothing read or written yet: start() does it
+    link = agent.link
+    assert isinstance(link, FakeLink)
+    assert link.journal is agent.journal
+    assert link.clock is agent.clock
+    assert link.calls == []
+    agent.start()
+    try:
+        assert link.calls == ["start"]
+        assert link.hooks.meta().sid == "sz-0001"
+        assert link.hooks.status() == ("online", None)
+        agent.scan_text(union.enroll("m1").present(clock.timestamp()))
+        assert "kick" in link.calls  # the journaled decision wakes the drain
+        agent.publish_telemetry()
+        assert link.calls[-1] == "telemetry"
+    finally:
+        agent.stop(clean=False)
+        factory.close()
+    assert link.calls[-1] == "abort"  # a power cut: no `offline`, the broker sends the will

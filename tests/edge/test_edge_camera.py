@@ -13,12 +13,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.capture import DirectorySource, OpenCvSource, make_source, video_frames
 from edge.camera.health import CameraHealth, is_usable
 from edge.camera.motion import MotionGate
 from edge.config import CameraConfig, EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
+from edge.link.mqtt import Link
 from firmware_sim.camera import SimCamera
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty, render_phone_qr
@@ -153,7 +154,7 @@ def test_agent_raises_and_clears_camera_down_and_keeps_running(config: EdgeConfi
     cfg = config.model_copy(update={"camera": CameraConfig(down_after_s=0.3)})
     camera = SimCamera(fps=50)
     factory = mock_factory()
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), source=camera, online=False)
+    agent = Agent(cfg, Ports(relay=GpioRelay(cfg.door, pin_factory=factory), source=camera))
     agent.start()
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,))
@@ -213,7 +214,9 @@ def test_a_dead_camera_makes_the_retained_state_degraded_until_it_recovers(
     )
     camera = SimCamera(fps=50)
     factory = mock_factory()
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), source=camera)
+    agent = Agent(
+        cfg, Ports(relay=GpioRelay(cfg.door, pin_factory=factory), source=camera), uplink=Link
+    )
     agent.start()
     stop = threading.Event()
     loop = threading.Thread(target=agent.run, args=(stop,))

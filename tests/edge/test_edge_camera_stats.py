@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.stats import CameraStats
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty, render_phone_qr
@@ -109,7 +109,7 @@ def test_the_agent_counts_frames_read_and_times_decodes(
     config: EdgeConfig, clock: SimClock, union: SimUnion
 ) -> None:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     try:
         empty = render_empty(rng=np.random.default_rng(1))

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
+from edge.link.mqtt import Link
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from protocol import topics
@@ -29,9 +30,12 @@ class Station:
         self.factory = mock_factory()
         self.agent = Agent(
             config,
-            relay=Door(config.door, pin_factory=self.factory),
-            clock=clock,
-            reboot=lambda: reboots.append(1),
+            Ports(
+                relay=GpioRelay(config.door, pin_factory=self.factory),
+                clock=clock,
+                reboot=lambda: reboots.append(1),
+            ),
+            uplink=Link,
         )
         self.pin = relay_pin(self.factory, config.door.relay_pin)
         self.stopped = False

@@ -15,9 +15,9 @@ import pytest
 
 from edge.access.decide import judging_time
 from edge.access.timeguard import TimeGuard
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import AccessConfig, EdgeConfig, ScheduleConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.union import SimUnion
@@ -34,10 +34,11 @@ class Station:
         self.factory = mock_factory()
         self.agent = Agent(
             config,
-            relay=Door(config.door, pin_factory=self.factory),
-            clock=clock,
-            clock_probe=lambda: synced,
-            online=False,
+            Ports(
+                relay=GpioRelay(config.door, pin_factory=self.factory),
+                clock=clock,
+                clock_probe=lambda: synced,
+            ),
         )
         self.agent.start()
 

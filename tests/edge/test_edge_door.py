@@ -5,7 +5,7 @@ import time
 import pytest
 
 from edge.config import DoorConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.pins import mock_factory, relay_pin
 
 
@@ -20,13 +20,13 @@ def wait_until(predicate, timeout: float = 2.0) -> bool:
 
 def test_pulse_energises_then_releases() -> None:
     factory = mock_factory()
-    door = Door(DoorConfig(relay_pin=17), pin_factory=factory)
+    door = GpioRelay(DoorConfig(relay_pin=17), pin_factory=factory)
     door.open()
     pin = relay_pin(factory, 17)
     assert not pin.state
     assert not door.is_active
     started = time.monotonic()
-    door.unlock(0.2)
+    door.pulse(0.2)
     assert time.monotonic() - started < 0.05  # non-blocking
     assert pin.state
     assert door.is_active
@@ -39,7 +39,7 @@ def test_pulse_energises_then_releases() -> None:
 
 def test_active_low_relay_and_close_locks() -> None:
     factory = mock_factory()
-    door = Door(DoorConfig(relay_pin=22, active_high=False), pin_factory=factory)
+    door = GpioRelay(DoorConfig(relay_pin=22, active_high=False), pin_factory=factory)
     door.open()
     pin = relay_pin(factory, 22)
     assert pin.state  # active-low: high is off, i.e. locked
@@ -51,7 +51,7 @@ def test_active_low_relay_and_close_locks() -> None:
 
 
 def test_pulse_before_open_raises() -> None:
-    door = Door(DoorConfig(), pin_factory=mock_factory())
+    door = GpioRelay(DoorConfig(), pin_factory=mock_factory())
     with pytest.raises(RuntimeError):
         door.pulse(1.0)
     assert not door.is_active

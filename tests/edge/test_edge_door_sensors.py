@@ -9,9 +9,11 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import DoorConfig, EdgeConfig
-from edge.door import Door, DoorMonitor, DoorSensors
+from edge.door import DoorMonitor
+from edge.hw.door_inputs import GpioDoorInputs
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, press_button, relay_pin, set_door
 from firmware_sim.union import SimUnion
@@ -27,10 +29,11 @@ class Station:
         self.factory: MockFactory = mock_factory()
         self.agent = Agent(
             self.config,
-            relay=Door(door_cfg, pin_factory=self.factory),
-            sensors=DoorSensors(door_cfg, pin_factory=self.factory),
-            clock=clock,
-            online=False,
+            Ports(
+                relay=GpioRelay(door_cfg, pin_factory=self.factory),
+                door_inputs=GpioDoorInputs(door_cfg, pin_factory=self.factory),
+                clock=clock,
+            ),
         )
         self.relay = relay_pin(self.factory, door_cfg.relay_pin)
 

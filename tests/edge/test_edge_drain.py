@@ -18,7 +18,8 @@ from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from firmware_sim.fleet import make_records
+from edge.ports import LinkHooks
+from firmware_sim.cities import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, MetaPayload
 from protocol.topics import Kind
@@ -61,9 +62,11 @@ def test_a_backlog_drains_in_order_within_seconds(
             station_id=sid, journal_path=journal.path, mqtt=MqttConfig(broker=mosquitto.url)
         ),
         journal,
-        meta=lambda: MetaPayload(sid=sid, ts=clock.now(), agent_version="test"),
         clock=clock,
-        on_ack=acks.append,
+        hooks=LinkHooks(
+            meta=lambda: MetaPayload(sid=sid, ts=clock.now(), agent_version="test"),
+            on_ack=acks.append,
+        ),
     )
     try:
         link.start()

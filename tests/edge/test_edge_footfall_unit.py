@@ -9,16 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import DoorConfig, EdgeConfig
-from edge.door import Door
 from edge.footfall.config import CameraCountConfig, FootfallConfig
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.unit import FootfallUnit
+from edge.hw.relay import GpioRelay
 from firmware_sim.beams import walk_through
+from firmware_sim.cities import make_records
 from firmware_sim.clock import SimClock
-from firmware_sim.fleet import make_records
 from firmware_sim.pins import mock_factory
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
@@ -71,7 +71,7 @@ def test_sim_station_with_beams_journals_intervals_and_reports_occupancy(
         starts = [p.interval_start for p in footfall]
         assert all(s.second == 0 for s in starts)
         assert starts == sorted(starts)
-        assert station.agent.telemetry().occupancy == unit.occupancy
+        assert station.agent.reports.telemetry().occupancy == unit.occupancy
     finally:
         station.stop()
     assert (tmp_path / record.id / "footfall.json").exists()
@@ -177,8 +177,8 @@ def test_camera_on_the_door_frames_counts_without_the_door_loop_waiting(tmp_path
 
 
 def test_agent_builds_no_unit_when_footfall_is_off(tmp_path: Path) -> None:
-    relay = Door(DoorConfig(), pin_factory=mock_factory())
-    agent = Agent(EdgeConfig(journal_path=tmp_path / "j.db"), relay=relay, online=False)
+    relay = GpioRelay(DoorConfig(), pin_factory=mock_factory())
+    agent = Agent(EdgeConfig(journal_path=tmp_path / "j.db"), Ports(relay=relay))
     assert agent.footfall is None
 
 

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import CascadeDecoder
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from protocol.credential import Reason
@@ -30,7 +30,7 @@ FUZZ = settings(
 @pytest.fixture
 def agent(config: EdgeConfig, clock: SimClock) -> Iterator[Agent]:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     agent.pin = relay_pin(factory, config.door.relay_pin)  # type: ignore[attr-defined]
     yield agent

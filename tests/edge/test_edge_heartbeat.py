@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edge import heartbeat, telemetry
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.scenes import render_empty
@@ -33,7 +33,7 @@ class Unsynced:
 @pytest.fixture
 def agent(config: EdgeConfig, clock: SimClock) -> Iterator[Agent]:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     yield agent
     agent.stop()
@@ -44,7 +44,7 @@ def test_heartbeat_reports_lists_clock_and_camera(
     agent: Agent, clock: SimClock, union: SimUnion
 ) -> None:
     beat = agent.publish_telemetry()
-    assert agent.last_telemetry is beat
+    assert agent.reports.last is beat
     assert beat.clock_synced is True  # a simulated clock has no NTP verdict against it
     issued = union.trust.issued_at
     assert beat.trust_age_s == pytest.approx((clock.now() - issued).total_seconds(), abs=0.1)
@@ -54,7 +54,7 @@ def test_heartbeat_reports_lists_clock_and_camera(
     for _ in range(30):
         agent.on_frame(render_empty(rng=np.random.default_rng(2)))
         clock.advance(0.2)
-    later = agent.telemetry()
+    later = agent.reports.telemetry()
     assert later.trust_age_s == pytest.approx(beat.trust_age_s + 3606, abs=0.2)
     assert later.camera_fps == pytest.approx(5.0, abs=0.3)
     assert later.decode_ms_p50 is not None
@@ -65,11 +65,11 @@ def test_heartbeat_reports_lists_clock_and_camera(
 
 def test_unsynchronised_clock_is_reported(config: EdgeConfig, clock: SimClock) -> None:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock,
-                  clock_probe=Unsynced(), online=False)  # fmt: skip
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock,
+                                clock_probe=Unsynced()))  # fmt: skip
     agent.start()
     try:
-        assert agent.telemetry().clock_synced is False
+        assert agent.reports.telemetry().clock_synced is False
     finally:
         agent.stop()
         factory.close()
@@ -80,10 +80,10 @@ def test_no_lists_no_ages(config: EdgeConfig, clock: SimClock, tmp_path: Path) -
         update={"access": config.access.model_copy(update={"trust_dir": None})}
     )
     factory = mock_factory()
-    agent = Agent(bare, relay=Door(bare.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(bare, Ports(relay=GpioRelay(bare.door, pin_factory=factory), clock=clock))
     agent.start()
     try:
-        beat = agent.telemetry()
+        beat = agent.reports.telemetry()
         assert beat.trust_age_s is None
         assert beat.revocation_age_s is None
         assert beat.trust_version is None
@@ -95,11 +95,10 @@ def test_no_lists_no_ages(config: EdgeConfig, clock: SimClock, tmp_path: Path) -
 def test_trust_age_never_negative(config: EdgeConfig, union: SimUnion) -> None:
     early = SimClock(union.trust.issued_at - timedelta(hours=1))  # station clock behind
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=early,
-                  online=False)  # fmt: skip
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=early))
     agent.start()
     try:
-        beat = agent.telemetry()
+        beat = agent.reports.telemetry()
         assert beat.trust_age_s == 0.0
         assert beat.revocation_age_s == 0.0
     finally:
@@ -108,17 +107,17 @@ def test_trust_age_never_negative(config: EdgeConfig, union: SimUnion) -> None:
 
 
 def test_occupancy_hook(agent: Agent) -> None:
-    assert agent.telemetry().occupancy is None
-    agent.occupancy_source = lambda: 3
-    assert agent.telemetry().occupancy == 3
-    agent.occupancy_source = lambda: -1  # a counter that lost track: not a negative crowd
-    assert agent.telemetry().occupancy is None
+    assert agent.reports.telemetry().occupancy is None
+    agent.reports.parts.occupancy = lambda: 3
+    assert agent.reports.telemetry().occupancy == 3
+    agent.reports.parts.occupancy = lambda: -1  # a counter that lost track: not a negative crowd
+    assert agent.reports.telemetry().occupancy is None
 
     def broken() -> int | None:
         raise RuntimeError("counter died")
 
-    agent.occupancy_source = broken
-    assert agent.telemetry().occupancy is None
+    agent.reports.parts.occupancy = broken
+    assert agent.reports.telemetry().occupancy is None
 
 
 def test_a_broken_part_costs_its_field_not_the_heartbeat(
@@ -128,7 +127,7 @@ def test_a_broken_part_costs_its_field_not_the_heartbeat(
         raise RuntimeError("database is locked")
 
     monkeypatch.setattr(agent.journal, "backlog", fail)
-    monkeypatch.setattr(type(agent.relay), "is_active", property(lambda self: 1 / 0))
+    monkeypatch.setattr(type(agent.door.relay), "is_active", property(lambda self: 1 / 0))
     monkeypatch.setattr(agent.time_guard, "view", lambda: 1 / 0)
     monkeypatch.setattr(agent.time_guard, "best_now", agent.clock.now)
 
@@ -144,8 +143,8 @@ def test_a_broken_part_costs_its_field_not_the_heartbeat(
         def read(self) -> float | None:
             return float("nan")
 
-    agent.station_sensors = [Lying(), Nan()]
-    beat = agent.telemetry()
+    agent.reports.parts.sensors = [Lying(), Nan()]
+    beat = agent.reports.telemetry()
     assert beat.journal_backlog == 0
     assert beat.lock == "fault"
     assert beat.clock_synced is None
@@ -173,4 +172,4 @@ def test_wifi_level_outside_dbm_is_dropped(
 ) -> None:
     monkeypatch.setattr(telemetry, "wifi_dbm", lambda: level)
     assert heartbeat.wifi_dbm() == expected
-    assert agent.telemetry().wifi_dbm == expected
+    assert agent.reports.telemetry().wifi_dbm == expected

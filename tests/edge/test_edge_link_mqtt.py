@@ -13,6 +13,7 @@ import pytest
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from firmware_sim.clock import SystemClock
 from firmware_sim.union import SimUnion
 from protocol import topics
@@ -49,11 +50,13 @@ class Rig:
         self.link = Link(
             self.config,
             self.journal,
-            meta=meta,
             clock=SystemClock(),
-            on_ack=self.acks.append,
-            on_trust=self.trust.append,
-            on_revocations=self.revocations.append,
+            hooks=LinkHooks(
+                meta=meta,
+                on_ack=self.acks.append,
+                on_trust=self.trust.append,
+                on_revocations=self.revocations.append,
+            ),
         )
 
     def append(self, n: int = 1) -> None:
@@ -268,7 +271,7 @@ def test_broker_down_at_boot_then_up(tmp_path: Path, watch) -> None:
         mqtt=MqttConfig(broker=late.url, reconnect_min_s=0.1, reconnect_max_s=1.0),
     )
     with Journal(config.journal_path) as journal:
-        link = Link(config, journal, meta=meta, clock=SystemClock())
+        link = Link(config, journal, clock=SystemClock(), hooks=LinkHooks(meta=meta))
         link.start()
         try:
             for _ in range(3):

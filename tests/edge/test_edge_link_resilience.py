@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from firmware_sim.clock import SimClock, SystemClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.union import SimUnion
@@ -49,8 +50,8 @@ class Rig:
         self.link = Link(
             self.config,
             self.journal,
-            meta=lambda: MetaPayload(sid=SID, agent_version="test"),
             clock=SystemClock(),
+            hooks=LinkHooks(meta=lambda: MetaPayload(sid=SID, agent_version="test")),
         )
 
     def append(self, n: int) -> None:
@@ -122,7 +123,11 @@ def test_the_door_admits_members_offline_after_a_wrong_password(
         update={"mqtt": MqttConfig(broker=broker.url, password="wrong-password")}
     )
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock)
+    agent = Agent(
+        config,
+        Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock),
+        uplink=Link,
+    )
     agent.start()
     try:
         assert agent.link is not None
@@ -184,8 +189,9 @@ def test_reconnect_waits_carry_jitter(tmp_path: Path) -> None:
             waits.append(b)
             return 0.0  # keep the test fast; the bounds are what is checked
 
-    link = Link(config, journal, meta=lambda: MetaPayload(sid=SID, agent_version="t"),
-                clock=SystemClock(), rng=Recording())  # fmt: skip
+    link = Link(config, journal, clock=SystemClock(),
+                hooks=LinkHooks(meta=lambda: MetaPayload(sid=SID, agent_version="t")))  # fmt: skip
+    link.backoff.rng = Recording()
     for _ in range(6):
         link._on_connect_fail(None, None)  # type: ignore[arg-type]
     assert waits == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])  # grows with paho's step

@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, MqttConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
+from edge.link.mqtt import Link
 from edge.metrics import MetricsServer
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, set_door
@@ -53,7 +54,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 @pytest.fixture
 def served(config: EdgeConfig, clock: SimClock) -> Iterator[tuple[Agent, MetricsServer]]:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     agent.start()
     server = MetricsServer(agent, 0)  # a free port
     server.start()
@@ -100,7 +101,7 @@ def test_camera_sensors_and_host_from_the_agent(
         def read(self) -> float | None:
             return 4.5
 
-    agent.station_sensors = [Fridge()]
+    agent.reports.parts.sensors = [Fridge()]
     for _ in range(20):
         agent.on_frame(render_empty(rng=np.random.default_rng(5)))
         clock.advance(0.25)
@@ -142,7 +143,7 @@ def test_listens_on_loopback_only(served: tuple[Agent, MetricsServer]) -> None:
 
 def test_stop_frees_the_port(config: EdgeConfig, clock: SimClock) -> None:
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(config, Ports(relay=GpioRelay(config.door, pin_factory=factory), clock=clock))
     first = MetricsServer(agent, 0)
     first.start()
     port = first.port
@@ -166,11 +167,12 @@ def test_link_and_door_state_of_an_online_agent(
         door={"contact_pin": 27},  # type: ignore[arg-type]
         access={"trust_dir": trust_dir},  # type: ignore[arg-type]
     )
-    from edge.door import DoorSensors
+    from edge.hw.door_inputs import GpioDoorInputs
 
     factory = mock_factory()
-    agent = Agent(config, relay=Door(config.door, pin_factory=factory),
-                  sensors=DoorSensors(config.door, pin_factory=factory))  # fmt: skip
+    ports = Ports(relay=GpioRelay(config.door, pin_factory=factory),
+                  door_inputs=GpioDoorInputs(config.door, pin_factory=factory))  # fmt: skip
+    agent = Agent(config, ports, uplink=Link)
     agent.start()
     server = MetricsServer(agent, 0)
     server.start()

@@ -11,9 +11,9 @@ import pytest
 
 from edge import remote
 from edge.access.schedule import DoorMode
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from edge.remote import RecentCommands
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
@@ -24,7 +24,7 @@ class Station:
     def __init__(self, config: EdgeConfig, clock: SimClock) -> None:
         self.factory = mock_factory()
         self.agent = Agent(
-            config, relay=Door(config.door, pin_factory=self.factory), clock=clock, online=False
+            config, Ports(relay=GpioRelay(config.door, pin_factory=self.factory), clock=clock)
         )
 
     def alarms(self) -> list[dict[str, Any]]:
@@ -47,8 +47,8 @@ def desired(version: int, config: dict[str, Any]) -> bytes:
 
 def test_a_valid_config_is_applied_and_reported(station: Station) -> None:
     agent = station.agent
-    assert agent.mode is DoorMode.MEMBERS
-    result = agent.on_remote_config(
+    assert agent.door.mode is DoorMode.MEMBERS
+    result = agent.commands.on_config(
         desired(
             3,
             {
@@ -67,9 +67,9 @@ def test_a_valid_config_is_applied_and_reported(station: Station) -> None:
     assert agent.verifier.policy.window_s == 60
     assert agent.config.telemetry_interval_s == 10
     agent.housekeeping()
-    assert agent.mode is DoorMode.FREE
-    assert agent.meta().config_version == 3
-    assert agent.telemetry().config_version == 3
+    assert agent.door.mode is DoorMode.FREE
+    assert agent.reports.meta().config_version == 3
+    assert agent.reports.telemetry().config_version == 3
 
 
 @pytest.mark.parametrize(
@@ -87,16 +87,16 @@ def test_a_bad_config_changes_nothing_and_raises_an_alarm(
 ) -> None:
     agent = station.agent
     before = agent.config
-    result = agent.on_remote_config(desired(4, override))
+    result = agent.commands.on_config(desired(4, override))
     assert result is not None
     assert not result.ok
     assert result.detail is not None
     assert where in result.detail
     assert agent.config is before  # not even the valid door part
-    assert agent.meta().config_version is None
+    assert agent.reports.meta().config_version is None
     [alarm] = station.alarms()
     assert alarm["state"] == "raised"
-    ok = agent.on_remote_config(desired(5, {"door": {"pulse_s": 2.0}}))
+    ok = agent.commands.on_config(desired(5, {"door": {"pulse_s": 2.0}}))
     assert ok is not None
     assert ok.ok
     assert [a["state"] for a in station.alarms()] == ["raised", "cleared"]
@@ -104,14 +104,14 @@ def test_a_bad_config_changes_nothing_and_raises_an_alarm(
 
 def test_an_older_or_equal_version_is_ignored(station: Station) -> None:
     agent = station.agent
-    assert agent.on_remote_config(desired(5, {"door": {"pulse_s": 2.0}})) is not None
-    assert agent.on_remote_config(desired(5, {"door": {"pulse_s": 3.0}})) is None
-    assert agent.on_remote_config(desired(4, {"door": {"pulse_s": 4.0}})) is None
+    assert agent.commands.on_config(desired(5, {"door": {"pulse_s": 2.0}})) is not None
+    assert agent.commands.on_config(desired(5, {"door": {"pulse_s": 3.0}})) is None
+    assert agent.commands.on_config(desired(4, {"door": {"pulse_s": 4.0}})) is None
     assert agent.config.door.pulse_s == 2.0
 
 
 def test_a_malformed_config_payload_is_refused(station: Station) -> None:
-    result = station.agent.on_remote_config(b'{"v":1,"config_version":"x"}')
+    result = station.agent.commands.on_config(b'{"v":1,"config_version":"x"}')
     assert result is not None
     assert not result.ok
     assert result.detail is not None
@@ -121,15 +121,15 @@ def test_a_malformed_config_payload_is_refused(station: Station) -> None:
 def test_the_applied_config_survives_a_restart(config: EdgeConfig, clock: SimClock) -> None:
     first = Station(config, clock)
     first.agent.start()
-    first.agent.on_remote_config(desired(9, {"door": {"pulse_s": 2.5}}))
+    first.agent.commands.on_config(desired(9, {"door": {"pulse_s": 2.5}}))
     first.agent.stop()
     first.factory.close()
     second = Station(config, clock)
     second.agent.start()
     try:
         assert second.agent.config.door.pulse_s == 2.5
-        assert second.agent.meta().config_version == 9
-        assert second.agent.on_remote_config(desired(9, {"door": {"pulse_s": 3.0}})) is None
+        assert second.agent.reports.meta().config_version == 9
+        assert second.agent.commands.on_config(desired(9, {"door": {"pulse_s": 3.0}})) is None
     finally:
         second.agent.stop()
         second.factory.close()
@@ -141,12 +141,17 @@ def test_a_damaged_persisted_config_falls_back_to_the_local_one(
     """Story: a half-written file (or a TOML change) must not keep the station from booting."""
     path = config.journal_path.parent / "remote_config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('{"config_version": 3, "config": {"door": {"pulse_s": 99}}}')
-    s = Station(config, clock)
-    assert s.agent.config == config
-    assert s.agent.remote.config_version is None
-    path.write_text("{trunc")
-    assert Station(config, clock).agent.config == config
+    out_of_range = '{"config_version": 3, "config": {"door": {"pulse_s": 99}}}'
+    for damaged in (out_of_range, "{trunc"):
+        path.write_text(damaged)
+        s = Station(config, clock)
+        s.agent.start()  # what earlier runs persisted is read here, not in the constructor
+        try:
+            assert s.agent.config == config
+            assert s.agent.remote.config_version is None
+        finally:
+            s.agent.stop()
+            s.factory.close()
 
 
 def test_command_memory_forgets_expired_ids_and_is_bounded(
@@ -160,6 +165,7 @@ def test_command_memory_forgets_expired_ids_and_is_bounded(
     for i in range(4):
         memory.remember(f"c{i}", later + timedelta(seconds=10 + i), later)
     reloaded = RecentCommands(tmp_path / "commands.json")
+    reloaded.load()
     assert "old" not in reloaded  # expired: a replay is refused as expired anyway
     assert "c0" not in reloaded  # the cap drops the one closest to expiry
     assert all(f"c{i}" in reloaded for i in (1, 2, 3))
@@ -175,11 +181,11 @@ def test_a_config_that_cannot_be_persisted_is_not_applied(
 
     monkeypatch.setattr(remote, "_write_atomic", full)
     before = station.agent.config
-    result = station.agent.on_remote_config(desired(2, {"door": {"pulse_s": 2.5}}))
+    result = station.agent.commands.on_config(desired(2, {"door": {"pulse_s": 2.5}}))
     assert result is not None
     assert not result.ok
     assert station.agent.config is before
-    assert station.agent.meta().config_version is None
+    assert station.agent.reports.meta().config_version is None
 
 
 def test_a_command_that_cannot_be_remembered_is_refused_not_run(

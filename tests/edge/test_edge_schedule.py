@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from edge.access.schedule import DoorMode, DoorSchedule
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, ScheduleConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from firmware_sim.union import SimUnion
@@ -56,7 +56,7 @@ def test_config_refuses_bad_rules_and_zones(field: str, value: str) -> None:
 def _agent(config: EdgeConfig, clock: SimClock):
     factory = mock_factory()
     cfg = config.model_copy(update={"schedule": ScheduleConfig(**PARTNER)})
-    agent = Agent(cfg, relay=Door(cfg.door, pin_factory=factory), clock=clock, online=False)
+    agent = Agent(cfg, Ports(relay=GpioRelay(cfg.door, pin_factory=factory), clock=clock))
     agent.start()
     return agent, factory, relay_pin(factory, cfg.door.relay_pin)
 
@@ -88,13 +88,13 @@ def test_free_hours_hold_the_lock_released_and_relock_after(
     clock = SimClock(datetime(2026, 11, 20, 11, 59, 30, tzinfo=UTC))  # 19:59:30 local
     agent, factory, pin = _agent(config, clock)
     try:
-        assert agent.mode is DoorMode.FREE
+        assert agent.door.mode is DoorMode.FREE
         assert pin.state  # held released
         decision = agent.scan_text(union.enroll("m").present(clock.timestamp()))
         assert decision.granted  # still decided and journaled
         clock.advance(60)  # 20:00:30 local: members only
         agent.housekeeping()
-        assert agent.mode is DoorMode.MEMBERS
+        assert agent.door.mode is DoorMode.MEMBERS
         assert not pin.state  # locked again: fail-secure outside free hours
         rows = [json.loads(r.payload) for r in agent.journal.pending(limit=100)]
         assert [r["type"] for r in rows] == ["access"]  # no pulse while held open

@@ -202,7 +202,7 @@ def test_sim_station_still_reports_its_simulated_sensors(tmp_path: Path) -> None
     assert station.config.sensors == []  # no [[sensors]]: the simulator brings its own
     station.start()
     try:
-        beat = station.agent.telemetry()
+        beat = station.agent.reports.telemetry()
         assert set(beat.sensors) == {"ambient_c", "humidity_pct", "fridge_c", "energy_kwh"}
     finally:
         station.stop()

@@ -11,9 +11,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge.access.timeguard import TimeGuard, timesyncd_synced
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.config import EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory
 from firmware_sim.union import SimUnion
@@ -71,10 +71,11 @@ class Station:
         self.factory: MockFactory = mock_factory()
         self.agent = Agent(
             config,
-            relay=Door(config.door, pin_factory=self.factory),
-            clock=clock,
-            clock_probe=lambda: synced,
-            online=False,
+            Ports(
+                relay=GpioRelay(config.door, pin_factory=self.factory),
+                clock=clock,
+                clock_probe=lambda: synced,
+            ),
         )
 
     def alarms(self) -> list[tuple[str, str]]:
@@ -133,10 +134,11 @@ def test_alarm_clears_when_ntp_syncs(config: EdgeConfig) -> None:
     factory = mock_factory()
     agent = Agent(
         config,
-        relay=Door(config.door, pin_factory=factory),
-        clock=clock,
-        clock_probe=lambda: synced["now"],
-        online=False,
+        Ports(
+            relay=GpioRelay(config.door, pin_factory=factory),
+            clock=clock,
+            clock_probe=lambda: synced["now"],
+        ),
     )
     agent.start()
     synced["now"] = True

@@ -10,7 +10,7 @@ import pytest
 from edge.footfall.config import BeamConfig
 from edge.footfall.crossing import Direction
 from firmware_sim.beams import beam_counter, make_scene, play
-from firmware_sim.fleet import make_records
+from firmware_sim.cities import make_records
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 

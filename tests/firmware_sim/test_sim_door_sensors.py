@@ -7,8 +7,8 @@ import random
 import time
 from pathlib import Path
 
+from firmware_sim.cities import make_records
 from firmware_sim.clock import SimClock
-from firmware_sim.fleet import make_records
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 

@@ -15,6 +15,7 @@ from cloud.db import init_db, make_engine
 from cloud.ingest.handlers import Ingestor
 from cloud.registry import upsert
 from firmware_sim.audit import LedgerEntry, Truth, audit, read_ledger
+from firmware_sim.cities import make_records
 from firmware_sim.faults import (
     ALL_KINDS,
     STATION_KINDS,
@@ -24,7 +25,6 @@ from firmware_sim.faults import (
     FaultPlan,
     make_plan,
 )
-from firmware_sim.fleet import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, FootfallPayload, StatePayload, TelemetryPayload
 
@@ -340,7 +340,7 @@ def test_a_ledger_survives_a_torn_last_line(tmp_path) -> None:  # type: ignore[n
 def test_the_audit_reads_a_keys_only_ledger(engine: Engine) -> None:
     """SimStation's own ledger keeps (seq, key, kind, t): events are checked by id, footfall
     by seq; a missing one is still found."""
-    from firmware_sim.station import LedgerEntry as KeyEntry
+    from firmware_sim.ledger import LedgerEntry as KeyEntry
 
     sid = "sz-0002"
     full = store(engine, sid, [event(sid, 1), footfall(sid, 2, 2, 4)])

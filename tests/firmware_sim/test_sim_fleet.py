@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.fleet import CITIES, Fleet, make_records, read_registry_csv, write_registry_csv
+from firmware_sim.cities import CITIES, make_records, read_registry_csv, write_registry_csv
+from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.union import SimUnion
 from protocol.registry import AMENITIES, CSV_COLUMNS, StationRecord
 
@@ -68,12 +69,14 @@ def test_offline_fleet_runs_visits_from_one_thread(tmp_path: Path) -> None:
     fleet = Fleet(
         make_records(4, seed=2),
         SimUnion.create(2),
-        broker_url=None,
-        workdir=tmp_path,
-        visit_interval_s=0.05,
-        telemetry_interval_s=0.2,
-        members=5,
-        render_frames=False,
+        FleetConfig(
+            broker_url=None,
+            workdir=tmp_path,
+            visit_interval_s=0.05,
+            telemetry_interval_s=0.2,
+            members=5,
+            render_frames=False,
+        ),
     )
     fleet.start()
     try:

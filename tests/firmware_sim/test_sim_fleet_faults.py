@@ -12,7 +12,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim.fleet import Fleet, make_records
+from firmware_sim.cities import make_records
+from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.union import SimUnion
 
 pytestmark = pytest.mark.integration
@@ -56,10 +57,20 @@ class Seen:
 def test_kill_restart_partition_skew_freeze(tmp_path: Path, mosquitto) -> None:
     records = make_records(3, seed=4)
     fleet = Fleet(
-        records, SimUnion.create(4), broker_url=mosquitto.url, workdir=tmp_path,
-        render_frames=False, shared_loop=True, visit_interval_s=None, visits_per_day=0,
-        telemetry_interval_s=60, seed=4, members=4,
-    )  # fmt: skip
+        records,
+        SimUnion.create(4),
+        FleetConfig(
+            broker_url=mosquitto.url,
+            workdir=tmp_path,
+            render_frames=False,
+            shared_loop=True,
+            visit_interval_s=None,
+            visits_per_day=0,
+            telemetry_interval_s=60,
+            seed=4,
+            members=4,
+        ),
+    )
     seen = Seen(mosquitto.port)
     fleet.start()
     a, b, c = fleet.stations

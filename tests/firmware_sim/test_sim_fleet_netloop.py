@@ -14,6 +14,7 @@ from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
+from edge.ports import LinkHooks
 from firmware_sim.netloop import NetLoop, PartitionedError
 from protocol.messages import DoorEvent, MetaPayload
 
@@ -58,8 +59,8 @@ def make_link(tmp: Path, sid: str, url: str, loop: NetLoop, **mqtt_cfg: object) 
     return Link(
         config,
         journal,
-        meta=lambda: MetaPayload(sid=sid, ts=clock.now(), agent_version="t"),
         clock=clock,
+        hooks=LinkHooks(meta=lambda: MetaPayload(sid=sid, ts=clock.now(), agent_version="t")),
         loop=loop,
     )
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from cloud.db import init_db, make_engine
 from cloud.models import Event, FootfallInterval
 from cloud.registry import upsert
-from firmware_sim.fleet import Fleet, make_records, profile_rate
+from firmware_sim.cities import make_records
+from firmware_sim.fleet import Fleet, FleetConfig, profile_rate
 from firmware_sim.union import SimUnion
 from waystation.mosquitto import free_port
 
@@ -63,10 +64,22 @@ def test_thousand_stations_in_one_process_reach_ingest(tmp_path: Path, mosquitto
     port = free_port()
     ingest = _ingest(mosquitto.url, db, port)
     fleet = Fleet(
-        records, SimUnion.create(9), broker_url=mosquitto.url, workdir=tmp_path / "st",
-        render_frames=False, footfall=True, shared_loop=True, visit_interval_s=None,
-        visits_per_day=200, time_scale=10, telemetry_interval_s=10, seed=9, members=8,
-    )  # fmt: skip
+        records,
+        SimUnion.create(9),
+        FleetConfig(
+            broker_url=mosquitto.url,
+            workdir=tmp_path / "st",
+            render_frames=False,
+            footfall=True,
+            shared_loop=True,
+            visit_interval_s=None,
+            visits_per_day=200,
+            time_scale=10,
+            telemetry_interval_s=10,
+            seed=9,
+            members=8,
+        ),
+    )
     threads_before = threading.active_count()
     try:
         _wait_subscribed(port)

@@ -10,7 +10,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from firmware_sim.fleet import Fleet, make_records
+from firmware_sim.cities import make_records
+from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from waystation.mosquitto import MosquittoProcess as Mosquitto
@@ -94,9 +95,16 @@ def test_small_fleet_online(tmp_path: Path, mosquitto) -> None:
     collector = Collector(mosquitto)
     records = make_records(3, seed=5, city="hangzhou")
     fleet = Fleet(
-        records, SimUnion.create(5), broker_url=mosquitto.url, workdir=tmp_path,
-        visit_interval_s=0.2, telemetry_interval_s=0.5, members=4,
-    )  # fmt: skip
+        records,
+        SimUnion.create(5),
+        FleetConfig(
+            broker_url=mosquitto.url,
+            workdir=tmp_path,
+            visit_interval_s=0.2,
+            telemetry_interval_s=0.5,
+            members=4,
+        ),
+    )
     fleet.start()
     try:
         for r in records:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.chaos import ChaosConfig, ChaosRun, ingest_logins
+from firmware_sim.cities import make_records
 from firmware_sim.faults import ALL_KINDS
-from firmware_sim.fleet import make_records
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,7 @@ from cloud.main import create_app
 from cloud.models import DeadLetter, Event, StationState
 from cloud.registry import import_csv
 from cloud.settings import Settings
-from firmware_sim.fleet import make_records, write_registry_csv
+from firmware_sim.cities import make_records, write_registry_csv
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol import topics
