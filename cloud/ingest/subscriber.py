@@ -25,12 +25,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
-from cloud.ingest.handlers import Clock, Ingestor
+from cloud.clock import Clock, utcnow
+from cloud.ingest.handlers import Ingestor
 from cloud.ingest.inbox import Inbox
 from cloud.ingest.lostguard import LostGuard, Received
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.mqttclient import BurstClient
-from cloud.models import utcnow
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AckPayload, CloudStatePayload

@@ -23,7 +23,7 @@ T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
 
 
 class FakeClock:
-    """A settable clock (aware UTC), callable like `cloud.models.utcnow`."""
+    """A settable clock (aware UTC), callable like `cloud.clock.utcnow`."""
 
     def __init__(self, now: datetime = T0) -> None:
         self.now = now

@@ -322,7 +322,7 @@ def test_live_stream_over_http(
     assert "event: hello" in head
 
     # A station raises an alarm: it arrives on the open stream.
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     ing = Ingestor(engine)
     event = AlarmEvent(

@@ -173,7 +173,7 @@ def test_station_events_show_reason_codes_and_never_the_member_serial(
 ) -> None:
     add_station("st-a")
     ing = Ingestor(engine)
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     now = utcnow()
     events = [
