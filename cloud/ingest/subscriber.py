@@ -26,8 +26,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
 from cloud.clock import Clock, utcnow
-from cloud.ingest.handlers import Ingestor
 from cloud.ingest.inbox import Inbox
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.lostguard import LostGuard, Received
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.mqttclient import BurstClient

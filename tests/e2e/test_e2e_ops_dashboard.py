@@ -31,7 +31,7 @@ from cloud.api.ops_live import LiveConfig, LiveHub
 from cloud.auth import Role, create_user, passwords
 from cloud.auth.models import AuditEntry
 from cloud.db import init_db, make_engine, session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.registry import import_csv

@@ -29,7 +29,7 @@ from cloud.api import ops_live
 from cloud.api.ops_live import LiveConfig, LiveHub, _Snapshot, poll
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.db import init_db, make_engine
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station, table
 from cloud.ops import alarms
