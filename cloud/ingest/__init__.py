@@ -1,2 +1,2 @@
-"""MQTT ingest: message handling without MQTT (`ingestor`) and the paho worker around it
-(`subscriber`)."""
+"""MQTT ingest: message handling without MQTT (`ingestor` → `writer`) and the paho worker
+around it (`subscriber`)."""

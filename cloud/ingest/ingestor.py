@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from cloud.clock import Clock, utcnow
 from cloud.ingest.acks import compute_acks
 from cloud.ingest.parse import Item, parse
-from cloud.ingest.store import Outcome, write_batch
+from cloud.ingest.writer import Outcome, write_batch
 from protocol.messages import printable
 
 log = logging.getLogger(__name__)
