@@ -283,8 +283,8 @@ def maintain(
     """Roll footfall up per hour and day, then delete rows past retention (run it hourly)."""
     from datetime import timedelta
 
+    from cloud.clock import utcnow
     from cloud.db import init_db, make_engine
-    from cloud.models import utcnow
     from cloud.retention import RetentionPolicy, purge
     from cloud.rollup import rollup_footfall
 

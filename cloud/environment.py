@@ -47,6 +47,13 @@ OTHER: dict[str, tuple[str, str, str]] = {
         "a station's broker password, instead of `mqtt.password_file` in station.toml",
         "edge run",
     ),
+    "WAYSTATION_STOCK_CLASSES": (
+        "0",
+        "1: use the libraries' stock classes instead of the project's faster forks of paho, "
+        "uvicorn and FastAPI internals (cloud.forks; the forks also step aside by themselves "
+        "on library versions they were not written for)",
+        "cloud serve, cloud ingest",
+    ),
     "WAYSTATION_NO_APT": ("0", "1: scripts/ never install Debian packages", "scripts/"),
     "WAYSTATION_TEST_PG": (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",

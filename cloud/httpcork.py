@@ -8,6 +8,10 @@ is wrapped so that writes made in one turn of the loop are joined and handed to 
 transport at the end of the turn (`call_soon`): same bytes, same order, one send; `close()`
 sends what is pending first. Passed to uvicorn as `Config(http=CorkedHttpToolsProtocol)`,
 its documented hook.
+
+The protocol subclasses uvicorn internals, written against uvicorn 0.55 (`UVICORN_TESTED`): on
+another version, or with `WAYSTATION_STOCK_CLASSES=1` (`cloud.forks`), each connection is
+served by the stock `HttpToolsProtocol` as it is, its transport not wrapped.
 """
 
 from __future__ import annotations
@@ -15,7 +19,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cloud import forks
+
+UVICORN_TESTED = "0.55"  # the uvicorn major.minor CorkedHttpToolsProtocol was written for
 
 
 class CorkedTransport:
@@ -67,8 +76,17 @@ class CorkedTransport:
         return getattr(self._transport, name)
 
 
+def corked() -> bool:
+    """Whether connections get the `CorkedTransport` (checked per connection: cheap next to
+    accepting one, and a test can flip the switch for one server)."""
+    return forks.use_fork("CorkedHttpToolsProtocol", "uvicorn", uvicorn.__version__, UVICORN_TESTED)
+
+
 class CorkedHttpToolsProtocol(HttpToolsProtocol):
-    """`HttpToolsProtocol` on a `CorkedTransport`."""
+    """`HttpToolsProtocol` on a `CorkedTransport`; the stock protocol unless `corked()`."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if not corked():
+            super().connection_made(transport)
+            return
         super().connection_made(CorkedTransport(transport, self.loop))  # type: ignore[arg-type]

@@ -37,11 +37,10 @@ from cloud.api.security import (
     value_refused,
 )
 from cloud.auth import passwords
+from cloud.clock import Clock, utcnow
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
-from cloud.ingest.handlers import Clock
 from cloud.liveness import policy_from
-from cloud.models import utcnow
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
 from cloud.web.finder import page as finder_page

@@ -6,23 +6,20 @@ station's. Coordinates are WGS-84 degrees.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from cloud.clock import utcnow
 from cloud.sqltypes import UTCDateTime
 
 # BIGINT everywhere a counter can outgrow 2^31, but SQLite only auto-increments a column
 # declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 DEFAULT_TZ = "Asia/Shanghai"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- stations ------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ from sqlalchemy import (
 
 from cloud.alarms import store
 from cloud.alarms.rules import THRESHOLDS, facts, step
-from cloud.ingest.handlers import Clock
+from cloud.clock import Clock, utcnow
 from cloud.liveness import Liveness, LivenessPolicy, Status, health_of, liveness, policy_from
-from cloud.models import StationState, StatusChange, table, utcnow
+from cloud.models import StationState, StatusChange, table
 from cloud.settings import Settings
 
 log = logging.getLogger(__name__)

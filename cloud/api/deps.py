@@ -15,8 +15,8 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from cloud.clock import Clock
 from cloud.finder import LiveStates
-from cloud.ingest.handlers import Clock
 from cloud.liveness import LivenessPolicy
 from cloud.nearby import StationIndex
 from cloud.settings import Settings

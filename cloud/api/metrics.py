@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, select
 
 from cloud.alarms.models import RAISED, Alarm
 from cloud.api.deps import ContextDep
-from cloud.ingest.handlers import Clock
+from cloud.clock import Clock
 from cloud.models import DeadLetter, Station, StationState, table
 
 router = APIRouter(tags=["metrics"])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_origin
 
+import fastapi
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from cloud import finder, gcj02
+from cloud import finder, forks, gcj02
 from cloud.api.deps import ContextDep, IndexDep, NowDep, PolicyDep, SessionDep
 from cloud.finder import NearbyResponse
 from cloud.geojson import PROPERTIES, dumps, feature
@@ -33,6 +34,7 @@ Coord = Literal["wgs84", "gcj02"]
 
 MAX_RADIUS_M = 50_000  # a worker rides a few km for a break; 50 km bounds the candidate scan
 MAX_LIMIT = 100
+FASTAPI_TESTED = "0.165"  # the FastAPI major.minor whose internals NearbyRoute reads
 # Clients may cache the map this long (seconds) and then revalidate with If-None-Match.
 GEOJSON_MAX_AGE_S = 60
 
@@ -80,9 +82,16 @@ class NearbyRoute(APIRoute):
     FastAPI's own field for `q` (same 422 body, `loc` `["query", …]`) and calls the endpoint
     with the app's context. `tests/cloud/api/test_cloud_api_public.py` holds the 422s and the
     schema to FastAPI's.
+
+    It reads FastAPI internals (`dependant.query_params`, `ModelField.validate`), written
+    against FastAPI 0.165 (`FASTAPI_TESTED`): on another version, or with
+    `WAYSTATION_STOCK_CLASSES=1` (`cloud.forks`), the handler is the stock `APIRoute`'s.
+    Decided each time FastAPI builds the handler (for the included route: once per app).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if not forks.use_fork("NearbyRoute", "fastapi", fastapi.__version__, FASTAPI_TESTED):
+            return super().get_route_handler()
         (field,) = self.dependant.query_params
         model = field.field_info.annotation
         if model is not NearbyQuery or model.model_config.get("extra") != "ignore":

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cloud.auth.models import AuditEntry
 from cloud.auth.roles import Principal
-from cloud.models import utcnow
+from cloud.clock import utcnow
 
 _AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
 

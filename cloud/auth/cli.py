@@ -93,7 +93,7 @@ def add(
     from cloud.auth import audit
     from cloud.auth.roles import Role
     from cloud.auth.users import add_user, normalize_username
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     if role not in ROLES:
         raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
@@ -150,7 +150,7 @@ def token(
 
     from cloud.auth import audit
     from cloud.auth.users import add_token
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     now = utcnow()
     expires = now + timedelta(days=expires_days) if expires_days else None

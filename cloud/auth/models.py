@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, Index, Table, Text
 from sqlmodel import Field, SQLModel
 
-from cloud.models import BigId, utcnow
+from cloud.clock import utcnow
+from cloud.models import BigId
 from cloud.sqltypes import UTCDateTime
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from cloud.auth import passwords, tokens
 from cloud.auth.models import USERNAME_PATTERN, ApiToken, OpsSession, OpsUser
 from cloud.auth.roles import Role
-from cloud.models import utcnow
+from cloud.clock import utcnow
 
 
 class AccountError(ValueError):

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import Index, Table, Text
 from sqlmodel import Field, SQLModel
 
-from cloud.models import utcnow
+from cloud.clock import utcnow
 from cloud.sqltypes import UTCDateTime
 
 MEMBER_ID_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"

@@ -11,7 +11,8 @@ from datetime import datetime
 from sqlalchemy import Index, Table, Text
 from sqlmodel import Field, SQLModel
 
-from cloud.models import BigId, table, utcnow
+from cloud.clock import utcnow
+from cloud.models import BigId, table
 from cloud.sqltypes import UTCDateTime
 
 REPORT_KINDS = ("locked", "broken", "dirty", "other")

@@ -1,1 +1,2 @@
-"""MQTT ingest: pure message handling (`handlers`) and the paho worker around it (`subscriber`)."""
+"""MQTT ingest: message handling without MQTT (`ingestor` → `writer`) and the paho worker
+around it (`subscriber`)."""

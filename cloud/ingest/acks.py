@@ -10,12 +10,14 @@ raises `acked_seq`.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 
-from cloud.ingest import pgbulk
-from cloud.ingest.store import RECEIVED, STATE, Outcome
+from cloud.ingest.dialect import Guard, dialect_for
+from cloud.ingest.stationstate import STATE
+from cloud.ingest.writer import RECEIVED, Outcome
 
 SCAN = 1_000  # seqs read per query while walking; a reconnect replay is usually far fewer
+RAISE_ONLY = Guard("acked_seq", "<")  # another worker may have acked further meanwhile
 
 
 def advance(conn: Connection, sid: str) -> tuple[int, int]:
@@ -83,22 +85,9 @@ def advance_many(conn: Connection, sids: list[str]) -> dict[str, tuple[int, int]
             after = advance(conn, sid)[1]
         result[sid] = (before, after)
         if after > before:
-            updates.append({"b_sid": sid, "b_upto": after})
-    if updates and conn.dialect.name == "postgresql":
-        pgbulk.update(
-            conn,
-            STATE,
-            [{"station_id": u["b_sid"], "acked_seq": u["b_upto"]} for u in updates],
-            key="station_id",
-            guard="t.acked_seq < v.acked_seq",
-        )
-    elif updates:
-        conn.execute(
-            update(STATE)
-            .where(s.station_id == bindparam("b_sid"), s.acked_seq < bindparam("b_upto"))
-            .values(acked_seq=bindparam("b_upto")),
-            updates,
-        )
+            updates.append({"station_id": sid, "acked_seq": after})
+    if updates:
+        dialect_for(conn).update(conn, STATE, updates, key="station_id", guard=RAISE_ONLY)
     return result
 
 

@@ -21,6 +21,10 @@ subscribe and publish, and changes only the hot path:
 
 Same packets, same order, same PUBACKs; received messages are `MQTTMessage`s whose `info`
 and `properties` are None on the lean path.
+
+`client_class()` picks the class: `BurstClient` on the paho-mqtt it was written for
+(`PAHO_TESTED`), paho's own `Client` on any other version or with the stock switch
+(`cloud.forks`). The stock client has no `on_burst_end` or `read_paused` hook.
 """
 
 from __future__ import annotations
@@ -31,8 +35,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
+
+from cloud import forks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ RECV_BYTES = 65_536  # one read; Mosquitto writes many small PUBLISH packets bac
 # the callbacks go out between bursts rather than after the whole backlog.
 BURST_PACKETS = 256
 PAUSE_S = 0.02  # while `read_paused()`, the network loop checks again this often
+PAHO_TESTED = "2.2"  # the paho-mqtt major.minor whose internals BurstClient overrides
 
 
 class BufferedSocket:
@@ -131,8 +139,8 @@ class BurstClient(mqtt.Client):
     Overrides `_create_socket` (paho 2.x's one place sockets are made; websockets keep their
     own wrapper), `loop_read` (paho's body, calling its `_packet_read`/`_loop_rc_handle`),
     `loop_write`, `want_write`, `_handle_publish`, `_handle_on_message` and, after
-    `loop_start`, the wake-up socket. Written against
-    paho-mqtt 2.2 (pinned to 2.2.x in pyproject.toml).
+    `loop_start`, the wake-up socket. Written against paho-mqtt 2.2 (`PAHO_TESTED`; the
+    cloud extra pins 2.2.x); `client_class()` uses it on that version only.
     """
 
     # Called on paho's network thread after each `loop_read` (a burst of messages delivered
@@ -262,3 +270,11 @@ class BurstClient(mqtt.Client):
     def want_write(self) -> bool:
         sock = self._sock
         return super().want_write() or (isinstance(sock, BufferedSocket) and sock.unsent > 0)
+
+
+def client_class() -> type[mqtt.Client]:
+    """`BurstClient` on the paho-mqtt it was written for, else paho's stock `Client` (see
+    `cloud.forks`: another version, or `WAYSTATION_STOCK_CLASSES=1`)."""
+    if forks.use_fork("BurstClient", "paho-mqtt", paho.mqtt.__version__, PAHO_TESTED):
+        return BurstClient
+    return mqtt.Client

@@ -58,7 +58,7 @@ def update(
     keeps its stored value when the new one is null.
 
     Rows are joined in key order so two workers updating the same stations lock them in the
-    same order (see cloud.ingest.store)."""
+    same order (see cloud.ingest.writer)."""
     assign = ", ".join(
         f"{c} = coalesce(v.{c}, t.{c})" if c in keep_if_null else f"{c} = v.{c}"
         for c in rows[0]

@@ -6,6 +6,10 @@ writer thread owns the `Ingestor`, the `LostGuard` and the database, and publish
 restart or a reconnect needs no special handling. Several workers split events, footfall and
 telemetry through an MQTT 5 shared subscription; state and meta are subscribed plainly by
 every worker, since brokers send no retained messages to `$share`.
+
+With paho's stock client (`cloud.ingest.mqttclient.client_class`: another paho version, or
+`WAYSTATION_STOCK_CLASSES=1`) each message is handed over alone and reading never pauses: past
+`QUEUE_MAX` waiting messages a message is dropped and counted, and its edge re-sends it.
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
-from cloud.ingest.handlers import Clock, Ingestor
+from cloud.clock import Clock, utcnow
 from cloud.ingest.inbox import Inbox
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.lostguard import LostGuard, Received
 from cloud.ingest.metrics import IngestMetrics
-from cloud.ingest.mqttclient import BurstClient
-from cloud.models import utcnow
+from cloud.ingest.mqttclient import BurstClient, client_class
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AckPayload, CloudStatePayload
@@ -96,7 +100,7 @@ class IngestWorker:
         self._writer: threading.Thread | None = None
         self._sub_mid: int | None = None
         self._v5 = settings.mqtt_protocol == 5
-        self._client = BurstClient(
+        self._client = client_class()(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=None if self._v5 else not self.persistent,
@@ -107,8 +111,11 @@ class IngestWorker:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._client.on_burst_end = self._on_burst_end
-        self._client.read_paused = lambda: len(self._inbox) >= READ_PAUSE_AT
+        # BurstClient hands a read burst over at its end; paho's stock client each message.
+        self._burst = isinstance(self._client, BurstClient)
+        if isinstance(self._client, BurstClient):
+            self._client.on_burst_end = self._on_burst_end
+            self._client.read_paused = lambda: len(self._inbox) >= READ_PAUSE_AT
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -254,6 +261,8 @@ class IngestWorker:
             self._inbox.add(
                 Received(topic, bytes(msg.payload), bool(msg.retain), time.monotonic(), self._epoch)
             )
+            if not self._burst:
+                self._on_burst_end()
         except Exception:
             log.exception("ingest %s: could not enqueue a message", self.client_id)
 

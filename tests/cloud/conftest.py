@@ -1,5 +1,5 @@
 """Shared fixtures for cloud tests: a database per test on SQLite and PostgreSQL, a fake clock,
-and factories for stations and their state.
+factories for stations and their state, and the forked/stock library classes (`cloud.forks`).
 
 PostgreSQL comes from env WAYSTATION_TEST_PG (default: local trust auth). Each test gets its
 own schema (via search_path), dropped afterwards, so tests never share state. Unreachable
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from cloud import forks
 from cloud.db import init_db, make_engine, session
 from cloud.models import Station, StationState
 
@@ -23,7 +24,7 @@ T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
 
 
 class FakeClock:
-    """A settable clock (aware UTC), callable like `cloud.models.utcnow`."""
+    """A settable clock (aware UTC), callable like `cloud.clock.utcnow`."""
 
     def __init__(self, now: datetime = T0) -> None:
         self.now = now
@@ -83,3 +84,16 @@ def set_state(engine: Engine) -> Callable[..., StationState]:
         return state
 
     return put
+
+
+@pytest.fixture(params=["forked", "stock"])
+def library_classes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test twice: with our forks of paho/uvicorn/FastAPI classes, and with the stock
+    classes (`WAYSTATION_STOCK_CLASSES=1`), which a mismatched library version falls back to.
+    Put it first (`usefixtures`) so the switch is set before the app or worker is built;
+    `-k stock` runs just the stock half."""
+    if request.param == "stock":
+        monkeypatch.setenv(forks.STOCK_ENV, "1")
+    else:
+        monkeypatch.delenv(forks.STOCK_ENV, raising=False)
+    return str(request.param)

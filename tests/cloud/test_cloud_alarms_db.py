@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from cloud.alarms.models import Alarm
 from cloud.alarms.monitor import LOCK_KEY, Monitor
 from cloud.db import session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.liveness import Health, LivenessPolicy, assess
 from cloud.models import Station, StationState, StatusChange
 from protocol import topics

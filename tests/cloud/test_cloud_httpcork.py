@@ -130,6 +130,7 @@ def _read_response(sock: socket.socket, buf: bytearray) -> tuple[bytes, bytes]:
     return head, body
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_uvicorn_serves_keep_alive_head_streams_and_close_on_it(server: int) -> None:
     with socket.create_connection(("127.0.0.1", server), timeout=10) as sock:
         buf = bytearray()

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, update
 from cloud import gcj02
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.db import init_db, make_engine
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station, table
 from cloud.registry import upsert

@@ -31,7 +31,7 @@ from cloud.api.ops_live import LiveConfig, LiveHub
 from cloud.auth import Role, create_user, passwords
 from cloud.auth.models import AuditEntry
 from cloud.db import init_db, make_engine, session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.registry import import_csv
@@ -246,7 +246,7 @@ def quiet(serve: Any, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
     import_csv(engine, write_registry_csv(records, tmp_path / "registry.csv"))
     create_user(engine, "watcher", Role.VIEWER, PASSWORD)
     ing = Ingestor(engine)
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     now = utcnow()
     for r in records:
@@ -361,7 +361,7 @@ def test_station_text_with_markup_shows_as_text_everywhere(
     upsert(engine, records)
     create_user(engine, "watcher", Role.VIEWER, PASSWORD)
     ing = Ingestor(engine)
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     now = utcnow()
     for r in records:

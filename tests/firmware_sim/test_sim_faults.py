@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from cloud.db import init_db, make_engine
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.registry import upsert
 from firmware_sim.audit import LedgerEntry, Truth, audit, read_ledger
 from firmware_sim.cities import make_records

@@ -39,7 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
 from cloud.db import init_db, make_engine, session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.parse import Item
 from cloud.ingest.subscriber import RETAINED_KINDS, STREAM_KINDS, IngestWorker
 from cloud.models import DeadLetter, Station

@@ -18,7 +18,7 @@ from cloud.alarms.monitor import Monitor
 from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.models import Station
 from protocol import topics
 from protocol.messages import AlarmEvent, Payload, StatePayload, TelemetryPayload

@@ -19,7 +19,7 @@ from sqlmodel import select
 from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings

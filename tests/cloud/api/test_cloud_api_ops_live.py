@@ -29,7 +29,7 @@ from cloud.api import ops_live
 from cloud.api.ops_live import LiveConfig, LiveHub, _Snapshot, poll
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.db import init_db, make_engine
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station, table
 from cloud.ops import alarms
@@ -322,7 +322,7 @@ def test_live_stream_over_http(
     assert "event: hello" in head
 
     # A station raises an alarm: it arrives on the open stream.
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     ing = Ingestor(engine)
     event = AlarmEvent(

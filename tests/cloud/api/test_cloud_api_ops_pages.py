@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from cloud.api.ops_pages import STATIC, WEB_DIR, OpsMapSettings
 from cloud.auth import Role, create_user, issue_token, passwords
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings
@@ -173,7 +173,7 @@ def test_station_events_show_reason_codes_and_never_the_member_serial(
 ) -> None:
     add_station("st-a")
     ing = Ingestor(engine)
-    from cloud.models import utcnow
+    from cloud.clock import utcnow
 
     now = utcnow()
     events = [

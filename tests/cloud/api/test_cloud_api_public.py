@@ -44,6 +44,7 @@ def ids(response: Any) -> list[str]:
     return [s["id"] for s in body["stations"]]
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_nearby_sorted_by_distance_with_the_documented_fields(
     client: TestClient, fleet: Callable[..., None]
 ) -> None:
@@ -65,6 +66,7 @@ def test_nearby_sorted_by_distance_with_the_documented_fields(
         assert key in far
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_radius_and_limit(client: TestClient, fleet: Callable[..., None]) -> None:
     for i in range(1, 6):
         fleet(f"st-{i:03d}", i)
@@ -76,6 +78,7 @@ def test_radius_and_limit(client: TestClient, fleet: Callable[..., None]) -> Non
     assert len(ids(client.get(NEARBY, params={"lat": LAT, "lon": LON, "radius_m": 250}))) == 2
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_amenity_filter_needs_all_listed(client: TestClient, fleet: Callable[..., None]) -> None:
     fleet("st-water", 1, amenities=["water"])
     fleet("st-both", 2, amenities=["water", "microwave"])
@@ -83,6 +86,7 @@ def test_amenity_filter_needs_all_listed(client: TestClient, fleet: Callable[...
     assert ids(client.get(NEARBY, params=params)) == ["st-both"]
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_status_open_keeps_only_stations_open_now(
     client: TestClient, fleet: Callable[..., None], clock: Any
 ) -> None:
@@ -162,6 +166,7 @@ BAD_OR_ODD_QUERIES: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.usefixtures("library_classes")
 def test_nearby_route_reads_and_documents_parameters_as_fastapi_would(
     client: TestClient, fleet: Callable[..., None]
 ) -> None:

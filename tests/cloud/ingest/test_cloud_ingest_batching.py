@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from cloud.db import session
 from cloud.ingest.acks import SCAN
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.metrics import IngestMetrics
 from cloud.models import StationState, Telemetry
 from protocol import topics

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from cloud.db import session
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest.ingestor import Ingestor
 from cloud.models import DeadLetter, Event, FootfallInterval, Station, StationState, Telemetry
 from protocol import topics
 from protocol.messages import AccessEvent, FootfallPayload, TelemetryPayload

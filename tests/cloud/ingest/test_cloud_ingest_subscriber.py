@@ -64,6 +64,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("protocol", [5, 311])
+@pytest.mark.usefixtures("library_classes")
 def test_worker_stores_and_acks_through_a_real_broker(
     engine: Engine, add_station: Callable[..., Station], broker: int, protocol: int
 ) -> None:

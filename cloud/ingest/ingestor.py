@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from cloud.clock import Clock, utcnow
 from cloud.ingest.acks import compute_acks
 from cloud.ingest.parse import Item, parse
-from cloud.ingest.store import Outcome, write_batch
-from cloud.models import utcnow
+from cloud.ingest.writer import Outcome, write_batch
 from protocol.messages import printable
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 def transient(exc: BaseException) -> bool:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from cloud.db import make_engine, session
-from cloud.ingest import handlers
-from cloud.ingest.handlers import Ingestor
+from cloud.ingest import ingestor as ingestor_module
+from cloud.ingest.ingestor import Ingestor
 from cloud.models import (
     DeadLetter,
     Event,
@@ -390,7 +390,7 @@ def test_bisection_keeps_what_it_did_not_commit_when_the_database_goes_away(
         cause = "poison" if i == 6 else "grant"
         door = DoorEvent(sid=SID, event_id=uuid4(), seq=i + 1, action="door_opened", cause=cause)
         ingestor.handle(topics.events(SID), door.to_bytes())
-    real = handlers.write_batch
+    real = ingestor_module.write_batch
     calls = []
 
     def flaky(conn: Any, items: list[Any]) -> Any:
@@ -399,12 +399,12 @@ def test_bisection_keeps_what_it_did_not_commit_when_the_database_goes_away(
             raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
         return real(conn, items)
 
-    monkeypatch.setattr(handlers, "write_batch", flaky)
+    monkeypatch.setattr(ingestor_module, "write_batch", flaky)
     with pytest.raises(OperationalError):
         ingestor.flush()
     assert ingestor.pending == 4
     assert count(engine, Event) == 4
-    monkeypatch.setattr(handlers, "write_batch", real)
+    monkeypatch.setattr(ingestor_module, "write_batch", real)
     assert ingestor.flush() == [(SID, 8)]
     assert count(engine, Event) == 7
     assert [(d.reason, d.seq) for d in dead_letters(engine)] == [("store_failed", 7)]
