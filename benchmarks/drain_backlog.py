@@ -38,11 +38,11 @@ from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
-from firmware_sim.chaos import IngestPool
 from firmware_sim.fleet import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, MetaPayload
 from protocol.topics import Kind
+from waystation.harness.chaos import IngestPool
 from waystation.mosquitto import MosquittoProcess
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.chaos import ChaosConfig, ChaosRun, ingest_logins
-from firmware_sim.faults import ALL_KINDS
 from firmware_sim.fleet import make_records
+from waystation.harness.chaos import ChaosConfig, ChaosRun, ingest_logins
+from waystation.harness.faults import ALL_KINDS
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration

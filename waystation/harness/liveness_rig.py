@@ -36,7 +36,7 @@ CLOUD_PASSWORD = "cloud-secret"  # noqa: S105 - a throwaway broker the rig start
 # the observer on the diagnostics login that may read everything.
 INGEST_LOGIN = "cloud-ingest-1"
 OBSERVER_LOGIN = "cloud-admin"
-STATIONS_PER_PROCESS = 100  # see firmware_sim.linkstation: paho's select() and 1024 fds
+STATIONS_PER_PROCESS = 100  # see waystation.harness.linkstation: paho's select() and 1024 fds
 
 
 def station_password(sid: str) -> str:
@@ -101,18 +101,18 @@ class Observer:
 
 
 class StationProcess:
-    """`python -m firmware_sim.linkstation` with some stations: a real process to kill."""
+    """`python -m waystation.harness.linkstation` with some stations: a real process to kill."""
 
     def __init__(
         self, broker_url: str, sids: list[str], workdir: Path, **options: float | int
     ) -> None:
-        cmd = [sys.executable, "-m", "firmware_sim.linkstation", "--broker", broker_url]
+        cmd = [sys.executable, "-m", "waystation.harness.linkstation", "--broker", broker_url]
         cmd += ["--workdir", str(workdir)]
         for sid in sids:
             cmd += ["--sid", sid]
         for name, value in options.items():
             cmd += [f"--{name.replace('_', '-')}", str(value)]
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]  # the checkout: the project on PYTHONPATH
         env = os.environ | {"PYTHONPATH": str(root)}
         self.proc = subprocess.Popen(  # noqa: S603 - our interpreter and module
             cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=root

@@ -14,8 +14,11 @@ from sqlalchemy import Engine, text
 from cloud.db import init_db, make_engine
 from cloud.ingest.handlers import Ingestor
 from cloud.registry import upsert
-from firmware_sim.audit import LedgerEntry, Truth, audit, read_ledger
-from firmware_sim.faults import (
+from firmware_sim.fleet import make_records
+from protocol.credential import Reason
+from protocol.messages import AccessEvent, FootfallPayload, StatePayload, TelemetryPayload
+from waystation.harness.audit import LedgerEntry, Truth, audit, read_ledger
+from waystation.harness.faults import (
     ALL_KINDS,
     STATION_KINDS,
     Fault,
@@ -24,9 +27,6 @@ from firmware_sim.faults import (
     FaultPlan,
     make_plan,
 )
-from firmware_sim.fleet import make_records
-from protocol.credential import Reason
-from protocol.messages import AccessEvent, FootfallPayload, StatePayload, TelemetryPayload
 
 SIDS = [f"sz-{i:04d}" for i in range(1, 7)]
 

@@ -12,7 +12,7 @@ skewed and a camera that can freeze. Each keeps a *ledger*: every row its journa
 committed, appended to `ledger.jsonl` next to the journal after the commit, surviving kills
 and restarts; it is what the audit holds the database to. (`firmware_sim.fleet` is getting
 the same interface for 1,000+ stations in one process; `FaultInjector` and the audit only
-need `firmware_sim.faults.FaultableStation` and `.ledger`.)
+need `waystation.harness.faults.FaultableStation` and `.ledger`.)
 
 Timeline: traffic and faults for `minutes`; then the settle: every fault healed (killed
 stations restarted), traffic stops, heartbeats go on, every journal drains and is acked;
@@ -41,7 +41,13 @@ from typing import IO, Any
 import numpy as np
 
 from edge.clock import SystemClock
-from firmware_sim.audit import (
+from firmware_sim.netcut import NetCut
+from firmware_sim.station import SimStation
+from firmware_sim.union import SimUnion
+from firmware_sim.wallet import Wallet
+from protocol.broker import BrokerUrl
+from protocol.registry import StationRecord
+from waystation.harness.audit import (
     AuditReport,
     LedgerEntry,
     Truth,
@@ -50,13 +56,7 @@ from firmware_sim.audit import (
     ledger_path,
     read_ledger,
 )
-from firmware_sim.faults import ALL_KINDS, FaultInjector, FaultKind, FaultPlan, make_plan
-from firmware_sim.netcut import NetCut
-from firmware_sim.station import SimStation
-from firmware_sim.union import SimUnion
-from firmware_sim.wallet import Wallet
-from protocol.broker import BrokerUrl
-from protocol.registry import StationRecord
+from waystation.harness.faults import ALL_KINDS, FaultInjector, FaultKind, FaultPlan, make_plan
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class OffsetClock(SystemClock):
 
 
 class ChaosStation:
-    """One station for a chaos run; implements `firmware_sim.faults.FaultableStation`."""
+    """One station for a chaos run; implements `waystation.harness.faults.FaultableStation`."""
 
     def __init__(
         self,
@@ -321,7 +321,7 @@ class IngestPool:
         self.logdir.mkdir(parents=True, exist_ok=True)
         out = (self.logdir / f"ingest-{worker}.log").open("ab")
         self._logs.append(out)
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]  # the checkout: the project on PYTHONPATH
         env = os.environ | {"PYTHONPATH": str(root)}
         self.procs[worker] = subprocess.Popen(  # noqa: S603 - our own command line
             self._command(worker), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root
