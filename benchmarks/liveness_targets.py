@@ -48,7 +48,8 @@ from cloud.ingest import subscriber
 from edge.config import MqttConfig
 from firmware_sim.netcut import NetCut
 from waystation.harness.linkstation import LinkStation
-from waystation.harness.liveness_rig import LivenessRig, records, station_password
+from waystation.harness.liveness_rig import LivenessRig, records
+from waystation.harness.logins import station_password
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TICK_S = 0.25

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.fleet import make_records
-from waystation.harness.chaos import ChaosConfig, ChaosRun, ingest_logins
+from waystation.harness.chaos import ChaosConfig, ChaosRun
 from waystation.harness.faults import ALL_KINDS
+from waystation.harness.logins import ingest_logins
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,14 @@ login per station (unless an external broker is given: then broker restarts are 
 own (`cloud-ingest-1`, …: the broker takes the login as client id) and a persistent session
 (SIGKILL and start again; 0 means a cloud already consumes the broker), and the stations.
 
-Stations are `ChaosStation`s: a real `edge.agent.Agent` (`SimStation`, codes scanned as
-text, beams counting footfall) behind its own `NetCut` proxy, with a wall clock that can be
-skewed and a camera that can freeze. Each keeps a *ledger*: every row its journal ever
-committed, appended to `ledger.jsonl` next to the journal after the commit, surviving kills
-and restarts; it is what the audit holds the database to. (`firmware_sim.fleet` is getting
-the same interface for 1,000+ stations in one process; `FaultInjector` and the audit only
-need `waystation.harness.faults.FaultableStation` and `.ledger`.)
+Stations are `ChaosStation`s (`waystation.harness.chaos_station`): a real `edge.agent.Agent`
+(`SimStation`, codes scanned as text, beams counting footfall) behind its own `NetCut` proxy,
+with a wall clock that can be skewed and a camera that can freeze. Each keeps a *ledger*:
+every row its journal ever committed, appended beside the journal after the commit,
+surviving kills and restarts, with the counts of its footfall intervals; it is what the
+audit holds the database to. (`FaultInjector` and the audit only need
+`waystation.harness.injector.FaultableStation` and `.ledger`, which `firmware_sim.fleet`'s
+stations have too.)
 
 Timeline: traffic and faults for `minutes`; then the settle: every fault healed (killed
 stations restarted), traffic stops, heartbeats go on, every journal drains and is acked;
@@ -23,352 +24,30 @@ checked), and once their states have had time to reach the cloud, the audit.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
-
-from edge.clock import SystemClock
-from firmware_sim.netcut import NetCut
-from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
-from firmware_sim.wallet import Wallet
 from protocol.broker import BrokerUrl
 from protocol.registry import StationRecord
-from waystation.harness.audit import (
-    AuditReport,
-    LedgerEntry,
-    Truth,
-    audit,
-    journal_backlog,
-    ledger_path,
-    read_ledger,
-)
-from waystation.harness.faults import ALL_KINDS, FaultInjector, FaultKind, FaultPlan, make_plan
+from waystation.harness.audit import AuditReport, Evidence, Truth, audit
+from waystation.harness.chaos_station import ChaosStation, StationSetup
+from waystation.harness.faults import ALL_KINDS, FaultKind, FaultPlan, make_plan
+from waystation.harness.ingest_pool import IngestPool
+from waystation.harness.injector import FaultInjector
+from waystation.harness.logins import ingest_logins, station_password
 
 log = logging.getLogger(__name__)
 
 CAMERA_TICK_S = 1.0  # a frozen camera is looked at this often (CameraHealth needs 5 s of it)
 LOST_SETTLE_S = 12.0 + 15.0 + 3.0  # LostGuard's live and retained holds, plus a batch
-
-
-def station_password(sid: str, seed: int) -> str:
-    return f"chaos-{seed}-{sid}"
-
-
-def ingest_login(worker: int) -> str:
-    """Ingest worker `worker`'s (0, 1, …) broker login: one each, since the broker takes the
-    login as client id and two processes on one login would disconnect each other."""
-    return f"cloud-ingest-{worker + 1}"
-
-
-def ingest_logins(workers: int) -> list[str]:
-    return [ingest_login(w) for w in range(workers)]
-
-
-class OffsetClock(SystemClock):
-    """The system clock plus `offset_s` on the wall side (monotonic time is untouched)."""
-
-    def __init__(self) -> None:
-        self.offset_s = 0.0
-
-    def now(self) -> datetime:
-        return super().now() + timedelta(seconds=self.offset_s)
-
-
-class ChaosStation:
-    """One station for a chaos run; implements `waystation.harness.faults.FaultableStation`."""
-
-    def __init__(
-        self,
-        record: StationRecord,
-        union: SimUnion,
-        *,
-        broker: tuple[str, int],
-        password: str,
-        workdir: Path,
-        members: list[Wallet],
-        rng: random.Random,
-        telemetry_interval_s: float,
-        footfall_interval_s: int,
-    ) -> None:
-        self.record = record
-        self.sid = record.id
-        self.union = union
-        self.workdir = Path(workdir)
-        self.members = members
-        self.rng = rng
-        self.telemetry_interval_s = telemetry_interval_s
-        self.footfall_interval_s = footfall_interval_s
-        self.proxy = NetCut(broker).start()
-        self.broker_url = f"mqtt://{self.sid}:{password}@127.0.0.1:{self.proxy.port}"
-        self.clock = OffsetClock()
-        self.lock = threading.Lock()  # traffic vs faults: one at a time per station
-        self.alive = False
-        self.frozen = False
-        self.truth = Truth.RUNNING
-        self.restarts = 0
-        self.sim: SimStation | None = None
-        self.journal_path = self.workdir / self.sid / "journal.db"
-        self.ledger_file = ledger_path(self.journal_path)
-        self.journal_path.parent.mkdir(parents=True, exist_ok=True)
-        self._ledger: IO[str] = self.ledger_file.open("a", encoding="utf-8")
-        self._ledger_lock = threading.Lock()
-        self._good_frame = np.random.default_rng(0).integers(0, 255, (48, 64), dtype=np.uint8)
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def _build(self) -> SimStation:
-        sim = SimStation(
-            self.record,
-            self.union,
-            broker_url=self.broker_url,
-            workdir=self.workdir,
-            rng=random.Random(self.rng.getrandbits(64)),
-            clock=self.clock,
-            members=self.members,
-            telemetry_interval_s=self.telemetry_interval_s,
-            render_frames=False,
-            footfall=True,
-            footfall_interval_s=self.footfall_interval_s,
-        )
-        self._tap(sim)
-        return sim
-
-    def _tap(self, sim: SimStation) -> None:
-        """Copy every committed journal row into the ledger (after the commit, so a row in
-        the ledger is always a row the station promised to deliver)."""
-        journal = sim.agent.journal
-        append = journal.append
-
-        def tapped(kind: str, make: Any) -> tuple[int, bytes]:
-            seq, payload = append(kind, make)
-            line = json.dumps({"seq": seq, "kind": str(kind), "payload": json.loads(payload)})
-            with self._ledger_lock:
-                self._ledger.write(line + "\n")
-                self._ledger.flush()
-            return seq, payload
-
-        journal.append = tapped  # type: ignore[method-assign]
-
-    def start(self) -> None:
-        with self.lock:
-            self.sim = self._build()
-            self.sim.start()
-            self.alive = True
-            self.truth = Truth.RUNNING
-
-    def kill(self) -> None:
-        """Power cut: no `offline`, the broker sends the will; the journal stays on disk."""
-        with self.lock:
-            if self.sim is not None and self.alive:
-                self.alive = False
-                self.sim.stop(clean=False)
-            self.truth = Truth.KILLED
-
-    def restart(self) -> None:
-        """Boot again from the same journal, footfall state and trust directory."""
-        with self.lock:
-            if self.alive:
-                return
-            self.sim = self._build()
-            self.sim.start()
-            self.alive = True
-            self.frozen = False
-            self.truth = Truth.RUNNING
-            self.restarts += 1
-
-    def stop(self) -> None:
-        """A clean stop: retained `offline`, DISCONNECT."""
-        with self.lock:
-            if self.sim is not None and self.alive:
-                self.alive = False
-                self.sim.stop(clean=True)
-            self.truth = Truth.STOPPED
-
-    def drain_then(self, clean: bool, timeout_s: float = 30.0) -> bool:
-        """Hold traffic off, wait for the journal to be acked empty, then stop (`clean`) or
-        kill: the end states of a run, with nothing stranded in the journal."""
-        with self.lock:
-            drained = False
-            deadline = time.monotonic() + timeout_s
-            while self.alive and self.sim is not None and time.monotonic() < deadline:
-                if self.sim.agent.journal.backlog() == 0:
-                    drained = True
-                    break
-                time.sleep(0.05)
-            if self.sim is not None and self.alive:
-                self.alive = False
-                self.sim.stop(clean=clean)
-            self.truth = Truth.STOPPED if clean else Truth.KILLED
-            return drained
-
-    def close(self) -> None:
-        """End of the run: kill if still running (no state published), close the proxy."""
-        with self.lock:
-            if self.sim is not None and self.alive:
-                self.alive = False
-                self.sim.stop(clean=False)
-        self.proxy.stop()
-        with self._ledger_lock:
-            self._ledger.close()
-
-    # --- faults ------------------------------------------------------------------------------
-
-    def partition(self, on: bool) -> None:
-        self.proxy.cut() if on else self.proxy.heal()
-
-    def reset_connection(self) -> None:
-        self.proxy.reset()
-
-    @property
-    def clock_offset_s(self) -> float:
-        return self.clock.offset_s
-
-    @clock_offset_s.setter
-    def clock_offset_s(self, value: float) -> None:
-        self.clock.offset_s = float(value)
-
-    def freeze_camera(self, on: bool) -> None:
-        with self.lock:
-            was, self.frozen = self.frozen, on
-            if was and not on and self.alive and self.sim is not None:
-                self.sim.agent.on_frame(self._good_frame)  # camera_down cleared, state online
-
-    # --- traffic (the fleet driver calls these; skipped while a fault holds the station) ----
-
-    def _try(self, fn: Any) -> bool:
-        if not self.lock.acquire(blocking=False):
-            return False
-        try:
-            if not self.alive or self.sim is None:
-                return False
-            fn(self.sim)
-            return True
-        finally:
-            self.lock.release()
-
-    def visit(self) -> bool:
-        """A member at the door; a frozen camera reads nothing."""
-        return self._try(lambda sim: None if self.frozen else sim.visit())
-
-    def heartbeat(self) -> bool:
-        return self._try(lambda sim: sim.heartbeat())
-
-    def camera_tick(self) -> bool:
-        return self._try(lambda sim: sim.agent.on_frame(None) if self.frozen else None)
-
-    # --- what the audit reads ------------------------------------------------------------------
-
-    @property
-    def ledger(self) -> list[LedgerEntry]:
-        return read_ledger(self.ledger_file)
-
-    def backlog(self) -> int:
-        with self.lock:
-            if self.alive and self.sim is not None:
-                return self.sim.agent.journal.backlog()
-        return journal_backlog(self.journal_path)
-
-    def connected(self) -> bool:
-        sim = self.sim
-        return bool(self.alive and sim is not None and sim.agent.link and sim.agent.link.connected)
-
-
-class IngestPool:
-    """`waystation cloud ingest` subprocesses with fixed client ids (persistent sessions);
-    worker i logs in with `broker_urls[i]`, a login of its own."""
-
-    def __init__(self, broker_urls: list[str], db_url: str, logdir: Path) -> None:
-        self.broker_urls = list(broker_urls)
-        self.db_url = db_url
-        self.workers = len(self.broker_urls)
-        self.logdir = Path(logdir)
-        self.procs: dict[int, subprocess.Popen[bytes]] = {}
-        self.kills = 0
-        self._logs: list[IO[bytes]] = []
-
-    def _command(self, worker: int) -> list[str]:
-        script = Path(sys.executable).with_name("waystation")
-        head = [str(script)] if script.exists() else [sys.executable, "-m", "waystation.cli"]
-        return [
-            *head,
-            "cloud",
-            "ingest",
-            "--broker",
-            self.broker_urls[worker],
-            "--db",
-            self.db_url,
-            "--client-id",
-            f"chaos-ingest-{worker}",
-        ]
-
-    def start(self, worker: int) -> None:
-        if worker in self.procs and self.procs[worker].poll() is None:
-            return
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        out = (self.logdir / f"ingest-{worker}.log").open("ab")
-        self._logs.append(out)
-        root = Path(__file__).resolve().parents[2]  # the checkout: the project on PYTHONPATH
-        env = os.environ | {"PYTHONPATH": str(root)}
-        self.procs[worker] = subprocess.Popen(  # noqa: S603 - our own command line
-            self._command(worker), stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root
-        )
-
-    def start_all(self) -> None:
-        for worker in range(self.workers):
-            self.start(worker)
-
-    def kill(self, worker: int) -> None:
-        """SIGKILL: no clean stop, no `_cloud/state` offline of its own (the broker's will)."""
-        proc = self.procs.get(worker)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-            self.kills += 1
-
-    def wait_subscribed(self, timeout_s: float = 30.0) -> bool:
-        """Until every worker logged its subscription (stations started before that would
-        have their first messages dropped by the broker: no subscriber yet)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            logs = [self.logdir / f"ingest-{w}.log" for w in range(self.workers)]
-            if all(
-                p.exists() and "connected, subscribed" in p.read_text("utf-8", "replace")
-                for p in logs
-            ):
-                time.sleep(0.5)  # the SUBACK follows the log line
-                return True
-            time.sleep(0.1)
-        return False
-
-    def alive(self) -> int:
-        return sum(p.poll() is None for p in self.procs.values())
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        for out in self._logs:
-            out.close()
 
 
 @dataclass
@@ -444,7 +123,7 @@ class ChaosRun:
             for r in make_records(c.stations, seed=c.seed, city=c.city)
         ]
         if self._passwords is None:
-            self._passwords = lambda user: station_password(user, c.seed)
+            self._passwords = lambda user: station_password(user, f"chaos-{c.seed}")
         logins = ingest_logins(c.ingest_workers)
         if self.broker is not None or c.broker_url is None:
             if self.broker is None:
@@ -468,7 +147,14 @@ class ChaosRun:
         template = c.broker_url or ""
         union = SimUnion.create(c.seed)
         rng = random.Random(f"waystation-chaos-fleet-{c.seed}")
-        pool = [union.enroll(f"member-{i:04d}") for i in range(12)]
+        setup = StationSetup(
+            broker=(host, port),
+            workdir=self.workdir / "stations",
+            union=union,
+            members=[union.enroll(f"member-{i:04d}") for i in range(12)],
+            telemetry_interval_s=c.telemetry_interval_s,
+            footfall_interval_s=c.footfall_interval_s,
+        )
         for record in self.records:
             password = (
                 self._passwords(record.id)
@@ -476,15 +162,7 @@ class ChaosRun:
                 else (BrokerUrl.parse(template.replace("{sid}", record.id)).password or "")
             )
             self.stations[record.id] = ChaosStation(
-                record,
-                union,
-                broker=(host, port),
-                password=password,
-                workdir=self.workdir / "stations",
-                members=pool,
-                rng=random.Random(rng.getrandbits(64)),
-                telemetry_interval_s=c.telemetry_interval_s,
-                footfall_interval_s=c.footfall_interval_s,
+                record, setup, password=password, rng=random.Random(rng.getrandbits(64))
             )
         for station in self.stations.values():
             station.start()
@@ -636,10 +314,11 @@ class ChaosRun:
             )
 
     def _audit(self) -> AuditReport:
-        ledgers = {sid: s.ledger for sid, s in self.stations.items()}
-        truths = {sid: s.truth for sid, s in self.stations.items()}
-        backlogs = {sid: s.backlog() for sid, s in self.stations.items()}
-        return audit(self.engine, ledgers, truths, backlogs, now=datetime.now(UTC))
+        evidence = {
+            sid: Evidence(s.ledger, s.truth, s.backlog(), s.footfall_counts)
+            for sid, s in self.stations.items()
+        }
+        return audit(self.engine, evidence, now=datetime.now(UTC))
 
     def _cleanup(self) -> None:
         self._stop.set()

@@ -54,7 +54,6 @@ class LinkStation:
             mqtt=MqttConfig.model_validate({"broker": broker_url} | mqtt),
             telemetry_interval_s=telemetry_interval_s,
         )
-        self.config.journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = SystemClock()
         self.journal = Journal(self.config.journal_path)
         self.link = Link(self.config, self.journal, meta=self._meta, clock=self.clock)

@@ -29,18 +29,15 @@ from cloud.registry import upsert
 from cloud.settings import Settings
 from firmware_sim.fleet import CITIES, make_records
 from protocol.registry import StationRecord
+from waystation.harness.logins import ingest_login, station_password
 from waystation.mosquitto import MosquittoProcess
 
 CLOUD_PASSWORD = "cloud-secret"  # noqa: S105 - a throwaway broker the rig starts
 # One login per process (the broker takes the login as client id): the ingest worker, and
 # the observer on the diagnostics login that may read everything.
-INGEST_LOGIN = "cloud-ingest-1"
+INGEST_LOGIN = ingest_login(0)
 OBSERVER_LOGIN = "cloud-admin"
 STATIONS_PER_PROCESS = 100  # see waystation.harness.linkstation: paho's select() and 1024 fds
-
-
-def station_password(sid: str) -> str:
-    return f"pw-{sid}"
 
 
 def records(n: int, *, seed: int = 7) -> list[StationRecord]:
@@ -208,7 +205,7 @@ class LivenessRig:
         made = []
         for i in range(0, len(sids), STATIONS_PER_PROCESS):
             part = sids[i : i + STATIONS_PER_PROCESS]
-            template = f"mqtt://{{sid}}:pw-{{sid}}@127.0.0.1:{self.broker.port}"
+            template = f"mqtt://{{sid}}:{station_password('{sid}')}@127.0.0.1:{self.broker.port}"
             made.append(StationProcess(template, part, self.workdir / "stations", **options))
         for proc in made:
             ready = proc.wait_ready()
