@@ -13,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from waystation.cli import options
-from waystation.cli.options import DbOpt
+from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import app as users_app
 
 app = typer.Typer(
@@ -47,7 +46,7 @@ def serve(
 
     from cloud.main import create_app
 
-    settings = options.settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
+    settings = cloud_settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
     typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
     common = {
         "host": host,
@@ -162,9 +161,7 @@ def ingest(
 
     if protocol not in (5, 311):
         raise typer.BadParameter("--protocol must be 5 or 311")
-    settings = options.settings(
-        db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group
-    )
+    settings = cloud_settings(db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     engine = make_engine(settings.db)
     init_db(engine)
@@ -218,7 +215,7 @@ def maintain(
 
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
-    settings = options.settings(db=db)
+    settings = cloud_settings(db=db)
     engine = make_engine(settings.db)
     now = utcnow()
     try:

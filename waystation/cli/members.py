@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from waystation.cli import options
-from waystation.cli.options import DbOpt
+from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import cli_principal
 
 if TYPE_CHECKING:
@@ -295,7 +294,7 @@ def publish(
 def _engine(db: str | None) -> Any:
     from cloud.db import init_db, make_engine
 
-    engine = make_engine(options.settings(db=db).db)
+    engine = make_engine(cloud_settings(db=db).db)
     init_db(engine)
     return engine
 

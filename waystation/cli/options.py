@@ -2,7 +2,7 @@
 
 Cloud settings come from the environment (`WAYSTATION_*`, `cloud.settings.Settings`); an
 option given on the command line wins over its variable. Imports of the cloud happen inside
-`settings()`, so `waystation --help` works on an install without the cloud's packages.
+`cloud_settings()`, so `waystation --help` works on an install without the cloud's packages.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ DbOpt = Annotated[
 ]
 
 
-def settings(**overrides: object) -> Settings:
+def cloud_settings(**overrides: object) -> Settings:
     """Cloud settings from the environment with the options given (None: not given) on top;
     a bad value is a usage error naming the field, never a traceback."""
     from pydantic import ValidationError

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from waystation.cli import options
-from waystation.cli.options import DbOpt
+from waystation.cli.options import DbOpt, cloud_settings
 
 app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
 
@@ -31,7 +30,7 @@ def import_(
     from cloud.db import init_db, make_engine
     from cloud.registry import RegistryError, import_file
 
-    settings = options.settings(db=db)
+    settings = cloud_settings(db=db)
     engine = make_engine(settings.db)
     try:
         init_db(engine)
@@ -58,7 +57,7 @@ def export(
     from cloud.db import init_db, make_engine
     from cloud.registry import export_file
 
-    settings = options.settings(db=db)
+    settings = cloud_settings(db=db)
     engine = make_engine(settings.db)
     try:
         init_db(engine)

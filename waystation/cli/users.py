@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from waystation.cli import options
-from waystation.cli.options import DbOpt
+from waystation.cli.options import DbOpt, cloud_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,7 +32,7 @@ ROLES = ("viewer", "operator", "admin")
 def _engine(db: str | None) -> Iterator[Engine]:
     from cloud.db import init_db, make_engine
 
-    engine = make_engine(options.settings(db=db).db)
+    engine = make_engine(cloud_settings(db=db).db)
     try:
         init_db(engine)
         yield engine
