@@ -6,7 +6,7 @@ Run: flock /tmp/ws-bench.lock .venv/bin/python benchmarks/chaos_run.py
 
 Real Mosquitto (ACL, passwords, persistence; restarted by the plan), `--ingest-workers`
 real `waystation cloud ingest` processes (SIGKILLed and restarted by the plan), PostgreSQL
-(a fresh schema), and `--stations` real agents (`firmware_sim.chaos.ChaosStation`) each
+(a fresh schema), and `--stations` real agents (`waystation.harness.chaos.ChaosStation`) each
 behind its own fault proxy. Every fault kind plays at least once (kill + restart,
 partitions of minutes, flapping, broker restart, ingest kill, clock skew, frozen camera).
 
@@ -30,8 +30,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from firmware_sim.audit import render
-from firmware_sim.chaos import ChaosConfig, ChaosResult, ChaosRun
+from waystation.harness.audit import render
+from waystation.harness.chaos import ChaosConfig, ChaosResult, ChaosRun
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -39,11 +39,12 @@ from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal
 from edge.link.mqtt import Link
 from edge.ports import LinkHooks
-from firmware_sim.chaos import IngestPool
 from firmware_sim.cities import make_records
 from protocol.credential import Reason
 from protocol.messages import AccessEvent, MetaPayload
 from protocol.topics import Kind
+from waystation.harness.ingest_pool import IngestPool
+from waystation.harness.logins import ingest_login, station_password
 from waystation.mosquitto import MosquittoProcess
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -79,7 +80,9 @@ class Station:
     """One station's link and journal; acks timestamped per seq for the live latency."""
 
     def __init__(self, sid: str, port: int, workdir: Path, inflight: int | None) -> None:
-        mqtt: dict[str, object] = {"broker": f"mqtt://{sid}:pw-{sid}@127.0.0.1:{port}"}
+        mqtt: dict[str, object] = {
+            "broker": f"mqtt://{sid}:{station_password(sid)}@127.0.0.1:{port}"
+        }
         if inflight is not None:
             mqtt["max_inflight"] = inflight
         self.sid = sid
@@ -212,10 +215,10 @@ def main() -> None:
     init_db(engine)
     upsert(engine, records)
     engine.dispose()
-    users = {sid: f"pw-{sid}" for sid in sids} | {"cloud-ingest-1": CLOUD_PW}
+    users = {sid: station_password(sid) for sid in sids} | {ingest_login(0): CLOUD_PW}
     broker = MosquittoProcess(work / "mosquitto", users=users).start()
     ingest = IngestPool(
-        [f"mqtt://cloud-ingest-1:{CLOUD_PW}@127.0.0.1:{broker.port}"], db_url, work / "logs"
+        [f"mqtt://{ingest_login(0)}:{CLOUD_PW}@127.0.0.1:{broker.port}"], db_url, work / "logs"
     )
     ingest.start_all()
     try:

@@ -46,13 +46,14 @@ from sqlalchemy import select
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.ingest_throughput import cpu_s, fresh_db, start_ingest, wait_ready
+from benchmarks.ingest_throughput import cpu_s, fresh_db
 from cloud.db import init_db, make_engine
 from cloud.models import Event
 from cloud.registry import upsert
 from firmware_sim.cities import make_records
 from firmware_sim.fleet import TIMEZONE, Fleet, FleetConfig
 from firmware_sim.union import SimUnion
+from waystation.harness.ingest_pool import start_ingest, wait_ready
 from waystation.mosquitto import MosquittoProcess, free_port
 
 

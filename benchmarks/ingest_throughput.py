@@ -43,11 +43,11 @@ from cloud.models import DeadLetter, Event, FootfallInterval, Telemetry, table
 from cloud.registry import upsert
 from protocol import topics
 from protocol.registry import StationRecord
+from waystation.harness.ingest_pool import start_ingest, wait_ready
 from waystation.mosquitto import MosquittoProcess, free_port
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TICK = os.sysconf("SC_CLK_TCK")
-WAYSTATION = str(Path(sys.executable).with_name("waystation"))
 
 
 def cpu_s(pid: int) -> float:
@@ -245,45 +245,6 @@ def handled_by_workers(ports: list[int]) -> float:
                 if line.startswith("waystation_ingest_messages_total{"):
                     total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-def wait_ready(ports: list[int], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    for port in ports:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
-                    if "waystation_ingest_connected 1.0" in r.read().decode():
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("ingest workers did not subscribe")
-            time.sleep(0.1)
-
-
-def start_ingest(broker_url: str, db_url: str, ports: list[int]) -> list[subprocess.Popen[bytes]]:
-    """One `waystation cloud ingest` process per metrics port, output discarded."""
-    return [
-        subprocess.Popen(
-            [
-                WAYSTATION,
-                "cloud",
-                "ingest",
-                "--broker",
-                broker_url,
-                "--db",
-                db_url,
-                "--metrics-port",
-                str(port),
-                "--metrics-addr",
-                "127.0.0.1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for port in ports
-    ]
 
 
 def run(kind: str, workers: int, n: int, stations: int, broker: MosquittoProcess, mix: str) -> dict:

@@ -4,7 +4,7 @@ Run: flock /tmp/ws-bench.lock .venv/bin/python benchmarks/liveness_targets.py
      [--stations 200] [--db sqlite|postgresql] [--skip-silent]
 
 Real Mosquitto (ACL, passwords, persistence), one ingest worker, the nearby API in-process
-(live-state reuse 1 s, as served), link-only stations (`firmware_sim.linkstation`: the real
+(live-state reuse 1 s, as served), link-only stations (`waystation.harness.linkstation`: the real
 `edge.link.mqtt.Link` and journal) with the production link defaults (keepalive 30 s, will
 delay 10 s). The map is sampled every 0.25 s. Figures:
 
@@ -46,9 +46,10 @@ from sqlalchemy.pool import NullPool
 
 from cloud.ingest import subscriber
 from edge.config import MqttConfig
-from firmware_sim.linkstation import LinkStation
 from firmware_sim.netcut import NetCut
-from waystation.liveness_rig import LivenessRig, records, station_password
+from waystation.harness.linkstation import LinkStation
+from waystation.harness.liveness_rig import LivenessRig, records
+from waystation.harness.logins import station_password
 
 PG = os.environ.get("WAYSTATION_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TICK_S = 0.25

@@ -20,7 +20,7 @@ through the beams (footfall), the door swings shut a few seconds later. Heartbea
 footfall intervals run on real time. `render_frames=False` hands the decoded text to the
 agent (`scan_text`) instead of rendering and decoding a QR frame per visit.
 
-Interface for fault injection (`firmware_sim.faults`, the chaos audit), on `fleet.stations`
+Interface for fault injection (`waystation.harness.injector`, the chaos audit), on `fleet.stations`
 (a list of `SimStation`), each with:
 - `.sid`; `.kill()`: power cut (connection dropped without DISCONNECT, so the broker sends the
   will; the agent stops without publishing `offline`; journal and identity stay on disk);

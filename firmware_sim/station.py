@@ -9,7 +9,7 @@ per station), and `light_hardware=True` swaps gpiozero's relay and buttons for t
 equivalents on the same mock pins (`firmware_sim.pins`). The door's timing, the journal, the
 verifier and the link stay the real edge code.
 
-Faults for chaos runs (the interface `firmware_sim.faults` uses): `kill()`, `restart()`,
+Faults for chaos runs (the interface `waystation.harness.injector` drives): `kill()`, `restart()`,
 `partition(on)`, `reset_connection()`, `clock_offset_s`, `freeze_camera(on)`, and `ledger`,
 every item the station ever journaled, read from `ledger.jsonl` beside the journal
 (`firmware_sim.ledger`: the journal deletes rows once acked; the ledger keeps the truth and

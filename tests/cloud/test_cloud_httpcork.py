@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from cloud.cli import http_protocol
 from cloud.httpcork import CorkedHttpToolsProtocol, CorkedTransport
+from waystation.cli.cloud import http_protocol
 from waystation.mosquitto import free_port
 
 

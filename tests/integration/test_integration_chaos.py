@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.chaos import ChaosConfig, ChaosRun, ingest_logins
 from firmware_sim.cities import make_records
-from firmware_sim.faults import ALL_KINDS
+from waystation.harness.chaos import ChaosConfig, ChaosRun
+from waystation.harness.faults import ALL_KINDS
+from waystation.harness.logins import ingest_logins
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration

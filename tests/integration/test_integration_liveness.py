@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.linkstation import LinkStation
 from firmware_sim.netcut import NetCut
-from waystation.liveness_rig import LivenessRig, StationProcess, records
+from waystation.harness.linkstation import LinkStation
+from waystation.harness.liveness_rig import LivenessRig, StationProcess, records
 from waystation.mosquitto import find_binary
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from cloud.db import init_db, make_engine, session
 from cloud.ingest.subscriber import IngestWorker
 from cloud.models import Event, Station
 from cloud.settings import Settings
-from firmware_sim.linkstation import LinkStation
 from protocol.messages import AccessEvent
+from waystation.harness.linkstation import LinkStation
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration

@@ -45,10 +45,10 @@ from cloud.api.ratelimit import AUTH_PATHS, ENROL_PATH, LOGIN_PATH, address_key
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.auth.models import LoginThrottle, OpsSession
 from cloud.auth.throttle import ADDRESS_FREE_FAILURES, FREE_FAILURES
-from cloud.cli import http_protocol
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
+from waystation.cli.cloud import http_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -490,7 +490,7 @@ def test_cloud_serve_passes_the_proxy_options(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`cloud serve` hands uvicorn proxy_headers=False unless proxies are configured."""
-    from cloud.cli import app as cloud_app
+    from waystation.cli.cloud import app as cloud_app
 
     seen: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda _app, **kw: seen.append(kw))

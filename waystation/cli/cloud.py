@@ -1,4 +1,4 @@
-"""`waystation cloud …` and `waystation stations …`: the two cloud halves and the registry.
+"""`waystation cloud …`: the two cloud halves (API server, ingest workers) and maintenance.
 
 Heavy imports happen inside commands so `waystation --help` stays fast and an edge-only
 install can still show the help.
@@ -9,38 +9,17 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from cloud.auth.cli import app as users_app
-
-if TYPE_CHECKING:
-    from cloud.settings import Settings
+from waystation.cli.options import DbOpt, cloud_settings
+from waystation.cli.users import app as users_app
 
 app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
 )
 app.add_typer(users_app, name="users")
-stations_app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy URL; default $WAYSTATION_DB or sqlite:///waystation.db"),
-]
-
-
-def _settings(**overrides: object) -> Settings:
-    from pydantic import ValidationError
-
-    from cloud.settings import Settings
-
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
 @app.command()
@@ -67,7 +46,7 @@ def serve(
 
     from cloud.main import create_app
 
-    settings = _settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
+    settings = cloud_settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
     typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
     common = {
         "host": host,
@@ -182,7 +161,7 @@ def ingest(
 
     if protocol not in (5, 311):
         raise typer.BadParameter("--protocol must be 5 or 311")
-    settings = _settings(db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group)
+    settings = cloud_settings(db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     engine = make_engine(settings.db)
     init_db(engine)
@@ -207,60 +186,6 @@ def ingest(
     if worker.fatal:
         typer.echo(f"ingest stopped: {worker.fatal}", err=True)
         raise typer.Exit(2)
-
-
-@stations_app.command("import")
-def import_(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            exists=True, dir_okay=False, help="registry CSV, or GeoJSON (.geojson / .json)"
-        ),
-    ],
-    db: DbOpt = None,
-) -> None:
-    """Upsert stations from a CSV (id,name,lat,lon,amenities,opening_hours,operator,address,city)
-    or a GeoJSON FeatureCollection of Points with those fields as properties.
-
-    All or nothing: any bad row refuses the whole file, with every error's line number."""
-    from cloud.db import init_db, make_engine
-    from cloud.registry import RegistryError, import_file
-
-    settings = _settings(db=db)
-    engine = make_engine(settings.db)
-    try:
-        init_db(engine)
-        report = import_file(engine, file)
-    except RegistryError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        engine.dispose()
-    typer.echo(
-        f"{report.total} stations: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged"
-    )
-
-
-@stations_app.command("export")
-def export(
-    file: Annotated[
-        Path, typer.Argument(dir_okay=False, help="CSV to write, or GeoJSON (.geojson / .json)")
-    ],
-    db: DbOpt = None,
-) -> None:
-    """Write every registered station to a file that `stations import` reads back."""
-    from cloud.db import init_db, make_engine
-    from cloud.registry import export_file
-
-    settings = _settings(db=db)
-    engine = make_engine(settings.db)
-    try:
-        init_db(engine)
-        n = export_file(engine, file)
-    finally:
-        engine.dispose()
-    typer.echo(f"{n} stations written to {file}")
 
 
 @app.command()
@@ -290,7 +215,7 @@ def maintain(
 
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
-    settings = _settings(db=db)
+    settings = cloud_settings(db=db)
     engine = make_engine(settings.db)
     now = utcnow()
     try:

@@ -6,8 +6,8 @@ the cloud has. After a chaos run and a settle period the audit checks, per stati
 - every journaled event is stored exactly once: its `event_id` is in `event` with the same
   seq, and no (station, seq) is held by two different events;
 - every journaled footfall interval reached the cloud (its seq is in `received_seq`), and
-  the totals (entries, exits) per station equal the ledger's, reduced the way the cloud
-  reduces them (per interval start, the newest seq wins);
+  the totals (entries, exits) per station equal the journaled counts, reduced the way the
+  cloud reduces them (per interval start, the newest seq wins);
 - the station's effective status equals the truth (running → `online`, killed and not
   restarted → `lost`, cleanly stopped → `offline`), and nothing is left in its journal.
 
@@ -15,6 +15,10 @@ Counts: `journaled` (distinct journal seqs in the ledgers), `stored` (those foun
 database), `lost` (journaled, not stored, or dead-lettered instead of stored), `duplicated`
 (extra rows for one event or seq), `state_mismatches` (stations whose status, footfall
 totals or journal backlog disagree with the truth).
+
+A ledger is `firmware_sim.station`'s (seq, key, kind, t per journaled row: the key is the
+event id or the interval start); it keeps no footfall counts, so those come alongside
+(`Evidence.footfall`, the chaos station's counts file).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import sqlite3
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +39,7 @@ from sqlalchemy import Engine, bindparam, text
 
 from cloud.liveness import liveness
 from cloud.models import StationState
+from firmware_sim.ledger import LedgerEntry
 
 
 class Truth(StrEnum):
@@ -46,57 +51,15 @@ class Truth(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    seq: int
-    kind: str  # "events" or "footfall"
-    payload: dict[str, Any]
+class Evidence:
+    """What the audit holds the database to for one station."""
 
-
-def ledger_path(journal_path: Path) -> Path:
-    """Where the chaos run's ledger of a station lives: next to its journal (SimStation's own
-    `ledger.jsonl` keeps keys only, no footfall counts)."""
-    return Path(journal_path).with_name("chaos-ledger.jsonl")
-
-
-def read_ledger(path: Path) -> list[LedgerEntry]:
-    """A JSON-lines ledger ({"seq", "kind", "payload"}); a torn last line is ignored."""
-    out: list[LedgerEntry] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return out
-    for line in lines:
-        try:
-            row = json.loads(line)
-            out.append(LedgerEntry(int(row["seq"]), str(row["kind"]), dict(row["payload"])))
-        except (ValueError, KeyError, TypeError):
-            continue  # the process died mid-write: that row's journal commit came first
-    return out
-
-
-def as_entries(rows: Iterable[Any]) -> list[LedgerEntry]:
-    """Normalise a station's `.ledger` (LedgerEntry, dicts, (seq, kind, payload) tuples, or
-    objects with seq/kind/payload attributes; payload as dict, bytes or str)."""
-    out = []
-    for row in rows:
-        if isinstance(row, LedgerEntry):
-            out.append(row)
-            continue
-        if isinstance(row, Mapping):
-            seq, kind, payload = row["seq"], row["kind"], row.get("payload")
-            key = row.get("key")
-        elif hasattr(row, "seq"):  # LedgerEntry-likes, firmware_sim.station's included
-            seq, kind, payload = row.seq, row.kind, getattr(row, "payload", None)
-            key = getattr(row, "key", None)
-        else:
-            seq, kind, payload = row
-            key = None
-        if payload is None:  # a keys-only ledger: no footfall counts to compare
-            payload = {"event_id": key} if str(kind) == "events" else {"interval_start": key}
-        if isinstance(payload, bytes | bytearray | str):
-            payload = json.loads(payload)
-        out.append(LedgerEntry(int(seq), str(kind), dict(payload)))
-    return out
+    ledger: Sequence[LedgerEntry]  # everything it ever journaled (`SimStation.ledger`)
+    truth: Truth = Truth.RUNNING
+    backlog: int = 0  # rows still in its journal
+    # journal seq → (entries, exits) of its footfall intervals; without the counts of every
+    # footfall interval journaled, the footfall totals are not compared
+    footfall: Mapping[int, tuple[int, int]] | None = None
 
 
 def journal_backlog(journal_path: Path) -> int:
@@ -201,16 +164,11 @@ def _ts(value: Any) -> datetime:
 
 
 def audit(
-    engine: Engine,
-    ledgers: Mapping[str, Iterable[Any]],
-    truths: Mapping[str, Truth],
-    backlogs: Mapping[str, int],
-    *,
-    now: datetime | None = None,
+    engine: Engine, evidence: Mapping[str, Evidence], *, now: datetime | None = None
 ) -> AuditReport:
     """Compare each station's ledger with the database (see the module docstring)."""
     now = now or datetime.now(UTC)
-    sids = sorted(ledgers)
+    sids = sorted(evidence)
     events: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     event_seqs: dict[str, Counter[int]] = defaultdict(Counter)
     for sid, event_id, seq in _query(
@@ -244,18 +202,19 @@ def audit(
     }
     out = []
     for sid in sids:
-        entries = as_entries(ledgers[sid])
+        held = evidence[sid]
+        counts = held.footfall or {}
         by_seq: dict[int, LedgerEntry] = {}
-        for e in entries:
+        for e in held.ledger:
             by_seq.setdefault(e.seq, e)  # a seq is journaled once; the first copy is it
         stored = lost = duplicated = dead = 0
-        counted = True
+        counted = held.footfall is not None
         missing: list[int] = []
         newest: dict[datetime, tuple[int, int, int]] = {}
         for seq, e in sorted(by_seq.items()):
             got = received[sid].get(seq)
             if e.kind == "events":
-                copies = events[sid].get(_uuid(e.payload.get("event_id", "")), [])
+                copies = events[sid].get(_uuid(e.key), [])
                 if copies and seq in copies:
                     stored += 1
                     duplicated += len(copies) - 1
@@ -270,11 +229,11 @@ def audit(
                     lost += 1
                     dead += got == "dead_letter"
                     missing.append(seq)
-                start = _ts(e.payload["interval_start"])
-                if "entries" not in e.payload:
-                    counted = False  # keys-only ledger: totals cannot be compared
+                start = _ts(e.key)
+                if seq not in counts:
+                    counted = False  # a footfall interval without its counts: no totals
                 elif start not in newest or newest[start][0] < seq:
-                    newest[start] = (seq, int(e.payload["entries"]), int(e.payload["exits"]))
+                    newest[start] = (seq, *counts[seq])
         duplicated += sum(n - 1 for n in event_seqs[sid].values() if n > 1)
         row = states.get(sid)
         status = "unknown"
@@ -297,14 +256,14 @@ def audit(
         out.append(
             StationAudit(
                 sid=sid,
-                truth=truths.get(sid, Truth.RUNNING),
+                truth=held.truth,
                 status=status,
                 journaled=len(by_seq),
                 stored=stored,
                 lost=lost,
                 duplicated=duplicated,
                 dead_lettered=dead,
-                backlog=int(backlogs.get(sid, 0)),
+                backlog=held.backlog,
                 footfall_journal=journal_ff,
                 footfall_cloud=cloud_ff,
                 missing_seqs=missing[:10],

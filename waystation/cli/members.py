@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from waystation.cli.options import DbOpt, cloud_settings
+from waystation.cli.users import cli_principal
+
 if TYPE_CHECKING:
     from cloud.credentials.keys import Passphrase
 
@@ -288,17 +291,10 @@ def publish(
     _echo({"trust_version": trust.version, "revocation_version": revocations.version})
 
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy URL; default $WAYSTATION_DB or sqlite:///waystation.db"),
-]
-
-
 def _engine(db: str | None) -> Any:
-    from cloud.cli import _settings
     from cloud.db import init_db, make_engine
 
-    engine = make_engine(_settings(db=db).db)
+    engine = make_engine(cloud_settings(db=db).db)
     init_db(engine)
     return engine
 
@@ -310,7 +306,6 @@ def import_kit(directory: DirOpt, db: DbOpt = None) -> None:
     From then on the cloud issues and revokes (it needs the same passphrase). Audited like
     the other shell changes to the cloud, as `cli:<login>` (`waystation cloud users`)."""
     from cloud.auth import audit
-    from cloud.auth.cli import _cli_principal
     from cloud.credentials.issuer import CredentialError
     from cloud.credentials.issuer import import_kit as copy_kit
     from cloud.credentials.kit import Kit
@@ -321,7 +316,7 @@ def import_kit(directory: DirOpt, db: DbOpt = None) -> None:
         with _errors(), session(engine) as s:
             keys, certs = copy_kit(s, Kit.open(directory, None))
             detail = {"dir": str(directory), "keys": keys, "certificates": certs}
-            audit(s, _cli_principal(), "issuer.import_kit", f"kit:{directory.name}", detail)
+            audit(s, cli_principal(), "issuer.import_kit", f"kit:{directory.name}", detail)
     except CredentialError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -5,7 +5,7 @@ Each one has its own MQTT session, login and persisted `sess`, exactly like a re
 link; `heartbeat()` sends the telemetry a real agent would (door closed, lock locked), and
 `kill()` drops the connection without DISCONNECT, as the kernel does when the process dies.
 
-`python -m firmware_sim.linkstation --broker 'mqtt://{sid}:pw-{sid}@127.0.0.1:1883' --sid a
+`python -m waystation.harness.linkstation --broker 'mqtt://{sid}:pw-{sid}@127.0.0.1:1883' --sid a
 --sid b …` runs stations in a process of their own (SIGKILL it for a real process death;
 SIGTERM stops them cleanly). It prints one JSON line when all are connected. Keep it to
 about 100 stations per process: paho watches its sockets with select(), which cannot see a
@@ -55,7 +55,6 @@ class LinkStation:
             mqtt=MqttConfig.model_validate({"broker": broker_url} | mqtt),
             telemetry_interval_s=telemetry_interval_s,
         )
-        self.config.journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = SystemClock()
         self.journal = Journal(self.config.journal_path)
         self.link = Link(
@@ -101,7 +100,7 @@ class LinkStation:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m firmware_sim.linkstation")
+    parser = argparse.ArgumentParser(prog="python -m waystation.harness.linkstation")
     parser.add_argument("--broker", required=True, help="URL; {sid} is replaced per station")
     parser.add_argument("--sid", action="append", required=True, help="repeat per station")
     parser.add_argument("--workdir", type=Path, required=True)

@@ -247,9 +247,9 @@ def chaos(
     duplicated or mismatched."""
     from rich.console import Console
 
-    from firmware_sim.audit import render
-    from firmware_sim.chaos import ChaosConfig, ChaosRun
     from protocol.broker import BrokerUrl
+    from waystation.harness.audit import render
+    from waystation.harness.chaos import ChaosConfig, ChaosRun
 
     if broker is not None:
         try:

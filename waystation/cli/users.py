@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation.cli.options import DbOpt, cloud_settings
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -23,19 +25,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Ops accounts: add, list, disable, issue API tokens.", no_args_is_help=True)
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy URL; default $WAYSTATION_DB or sqlite:///waystation.db"),
-]
 ROLES = ("viewer", "operator", "admin")
 
 
 @contextmanager
 def _engine(db: str | None) -> Iterator[Engine]:
-    from cloud.cli import _settings
     from cloud.db import init_db, make_engine
 
-    engine = make_engine(_settings(db=db).db)
+    engine = make_engine(cloud_settings(db=db).db)
     try:
         init_db(engine)
         yield engine
@@ -54,7 +51,8 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(2) from exc
 
 
-def _cli_principal() -> Principal:
+def cli_principal() -> Principal:
+    """Who a shell change is audited as: the local operating-system user, role admin."""
     from cloud.auth.roles import Principal, Role
 
     try:
@@ -102,7 +100,7 @@ def add(
     password = _read_password(password_stdin, username)
     with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
         user = add_user(s, username, Role(role), password, now=utcnow())
-        audit(s, _cli_principal(), "user.create", user.username, {"role": role})
+        audit(s, cli_principal(), "user.create", user.username, {"role": role})
         s.commit()
     typer.echo(f"created {username} ({role})")
 
@@ -131,7 +129,7 @@ def disable(name: Annotated[str, typer.Argument()], db: DbOpt = None) -> None:
 
     with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
         user = set_disabled(s, name, True)
-        audit(s, _cli_principal(), "user.disable", user.username, {})
+        audit(s, cli_principal(), "user.disable", user.username, {})
         s.commit()
     typer.echo(f"disabled {user.username}")
 
@@ -157,6 +155,6 @@ def token(
     with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
         row, plain = add_token(s, name, purpose, now=now, expires_at=expires)
         detail = {"id": row.id, "name": purpose}
-        audit(s, _cli_principal(), "token.create", row.username, detail)
+        audit(s, cli_principal(), "token.create", row.username, detail)
         s.commit()
     typer.echo(f"token: {plain}")

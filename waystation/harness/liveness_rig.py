@@ -29,18 +29,15 @@ from cloud.registry import upsert
 from cloud.settings import Settings
 from firmware_sim.cities import CITIES, make_records
 from protocol.registry import StationRecord
+from waystation.harness.logins import ingest_login, station_password
 from waystation.mosquitto import MosquittoProcess
 
 CLOUD_PASSWORD = "cloud-secret"  # noqa: S105 - a throwaway broker the rig starts
 # One login per process (the broker takes the login as client id): the ingest worker, and
 # the observer on the diagnostics login that may read everything.
-INGEST_LOGIN = "cloud-ingest-1"
+INGEST_LOGIN = ingest_login(0)
 OBSERVER_LOGIN = "cloud-admin"
-STATIONS_PER_PROCESS = 100  # see firmware_sim.linkstation: paho's select() and 1024 fds
-
-
-def station_password(sid: str) -> str:
-    return f"pw-{sid}"
+STATIONS_PER_PROCESS = 100  # see waystation.harness.linkstation: paho's select() and 1024 fds
 
 
 def records(n: int, *, seed: int = 7) -> list[StationRecord]:
@@ -101,32 +98,44 @@ class Observer:
 
 
 class StationProcess:
-    """`python -m firmware_sim.linkstation` with some stations: a real process to kill."""
+    """`python -m waystation.harness.linkstation` with some stations: a real process to kill.
+    Nothing runs until `start()`."""
 
     def __init__(
         self, broker_url: str, sids: list[str], workdir: Path, **options: float | int
     ) -> None:
-        cmd = [sys.executable, "-m", "firmware_sim.linkstation", "--broker", broker_url]
+        cmd = [sys.executable, "-m", "waystation.harness.linkstation", "--broker", broker_url]
         cmd += ["--workdir", str(workdir)]
         for sid in sids:
             cmd += ["--sid", sid]
         for name, value in options.items():
             cmd += [f"--{name.replace('_', '-')}", str(value)]
-        root = Path(__file__).resolve().parent.parent
-        env = os.environ | {"PYTHONPATH": str(root)}
-        self.proc = subprocess.Popen(  # noqa: S603 - our interpreter and module
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=root
-        )
+        self.cmd = cmd
         self.sids = sids
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> StationProcess:
+        root = Path(__file__).resolve().parents[2]  # the checkout: the project on PYTHONPATH
+        env = os.environ | {"PYTHONPATH": str(root)}
+        self._proc = subprocess.Popen(  # noqa: S603 - our interpreter and module
+            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=root
+        )
+        return self
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            raise RuntimeError("StationProcess not started")
+        return self._proc
 
     def wait_ready(self, timeout_s: float = 60.0) -> int:
         """Block until the process says its stations are connected; returns how many are."""
-        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        assert stdout is not None
         result: list[int] = []
 
         def read() -> None:
-            assert self.proc.stdout is not None
-            line = self.proc.stdout.readline()
+            line = stdout.readline()
             if line:
                 result.append(int(json.loads(line)["ready"]))
 
@@ -143,15 +152,17 @@ class StationProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
             try:
-                self.proc.wait(30)
+                self._proc.wait(30)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+                self._proc.kill()
+                self._proc.wait(10)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
 class LivenessRig:
@@ -208,8 +219,10 @@ class LivenessRig:
         made = []
         for i in range(0, len(sids), STATIONS_PER_PROCESS):
             part = sids[i : i + STATIONS_PER_PROCESS]
-            template = f"mqtt://{{sid}}:pw-{{sid}}@127.0.0.1:{self.broker.port}"
-            made.append(StationProcess(template, part, self.workdir / "stations", **options))
+            template = f"mqtt://{{sid}}:{station_password('{sid}')}@127.0.0.1:{self.broker.port}"
+            made.append(
+                StationProcess(template, part, self.workdir / "stations", **options).start()
+            )
         for proc in made:
             ready = proc.wait_ready()
             if ready != len(proc.sids):

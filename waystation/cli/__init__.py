@@ -1,0 +1,36 @@
+"""The `waystation` command: one entry point, sub-commands per part (DESIGN.md).
+
+Each group lives in a module of its own (`edge`, `cloud`, `users`, `stations`, `members`,
+`sim`, `provision`); shared options are in `options`. Every module imports its heavy
+dependencies inside the commands, so `waystation --help` starts fast and works on an image
+that installs only one part's packages.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from waystation.cli.cloud import app as cloud_app
+from waystation.cli.edge import app as edge_app
+from waystation.cli.members import app as members_app
+from waystation.cli.provision import app as provision_app
+from waystation.cli.sim import app as sim_app
+from waystation.cli.stations import app as stations_app
+from waystation.demo import demo
+
+app = typer.Typer(
+    help="Waystation: door scanners, footfall and the live map of outdoor-worker rest stations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(demo)
+app.add_typer(edge_app, name="edge")
+app.add_typer(cloud_app, name="cloud")
+app.add_typer(sim_app, name="sim")
+app.add_typer(stations_app, name="stations")
+app.add_typer(members_app, name="members")
+app.add_typer(provision_app, name="provision")
+
+
+def main() -> None:
+    app()
