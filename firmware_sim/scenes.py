@@ -19,9 +19,10 @@ from typing import Any
 
 import cv2
 import numpy as np
+import segno
 
 from firmware_sim.backdrops import BACKDROPS
-from firmware_sim.wallet import qr_matrix
+from firmware_sim.wallet import QUIET_ZONE, qr_matrix
 
 DEFAULT_SIZE = (640, 480)
 # A version-10 code (a WS1 presentation) is 57 modules + 8 of quiet zone = 65; at 260 px
@@ -40,6 +41,11 @@ def _modules(text: str) -> np.ndarray:
     modules = qr_matrix(text)
     modules.setflags(write=False)
     return modules
+
+
+def _segno_modules(qr: segno.QRCode) -> np.ndarray:
+    rows = qr.matrix_iter(scale=1, border=QUIET_ZONE)
+    return np.array([list(row) for row in rows], dtype=bool)
 
 
 def _rounded_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, r: int, color) -> None:
@@ -166,13 +172,13 @@ class PhoneShot:
         return bool(xs.min() >= 0 and ys.min() >= 0 and xs.max() <= w and ys.max() <= h)
 
 
-def render_phone_qr(text: str, **params: Any) -> np.ndarray:
+def render_phone_qr(text: str | segno.QRCode, **params: Any) -> np.ndarray:
     """A BGR uint8 frame of a phone showing `text` as a QR; parameters of `render_phone_shot`."""
     return render_phone_shot(text, **params).frame
 
 
 def render_phone_shot(
-    text: str,
+    text: str | segno.QRCode,
     *,
     size: tuple[int, int] = DEFAULT_SIZE,
     code_px: int = DEFAULT_CODE_PX,
@@ -192,6 +198,7 @@ def render_phone_shot(
 ) -> PhoneShot:
     """A phone showing `text` as a QR (error level M, quiet zone) in a BGR uint8 frame.
 
+    `text` may instead be a code segno made (another charset, an ECI): it is drawn as it is.
     `code_px` is the code's width in the frame including the quiet zone; `tilt` (0–0.3) is
     the perspective foreshortening; `glare` (0–1) adds a reflection of that strength over the
     code; `jpeg_quality` round-trips the frame through JPEG; `invert` draws light modules on
@@ -203,7 +210,7 @@ def render_phone_shot(
     rng = _rng(rng)
     w, h = size
     frame = BACKDROPS[backdrop](size, rng)
-    modules = _modules(text)
+    modules = _modules(text) if isinstance(text, str) else _segno_modules(text)
     n = modules.shape[0]
     module_px = max(2, math.ceil(code_px / n))  # draw at >= the final size, then shrink
     phone, (left, top, side) = _phone(modules, module_px, screen_level)
