@@ -43,6 +43,15 @@ def _modules(text: str) -> np.ndarray:
     return modules
 
 
+def _backdrop(
+    backdrop: str | np.ndarray, size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """A fresh float32 frame: the named backdrop drawn from `rng`, or a copy of one given."""
+    if isinstance(backdrop, str):
+        return BACKDROPS[backdrop](size, rng)
+    return backdrop.astype(np.float32, copy=True)
+
+
 def _segno_modules(qr: segno.QRCode) -> np.ndarray:
     rows = qr.matrix_iter(scale=1, border=QUIET_ZONE)
     return np.array([list(row) for row in rows], dtype=bool)
@@ -149,7 +158,7 @@ def _camera(
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through JPEG at `quality` (1–100), as an IP camera's stream does."""
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR frame
@@ -193,7 +202,8 @@ def render_phone_shot(
     invert: bool = False,
     center: tuple[float, float] | None = None,
     motion_px: tuple[float, float] = (0.0, 0.0),
-    backdrop: str = "doorway",
+    glare_at: tuple[float, float] | None = None,
+    backdrop: str | np.ndarray = "doorway",
     rng: np.random.Generator | None = None,
 ) -> PhoneShot:
     """A phone showing `text` as a QR (error level M, quiet zone) in a BGR uint8 frame.
@@ -204,12 +214,14 @@ def render_phone_shot(
     code; `jpeg_quality` round-trips the frame through JPEG; `invert` draws light modules on
     a dark screen (an app in dark mode); `center` places the phone's centre (else `rng` does,
     keeping the code inside the frame); `motion_px` smears the phone along that vector (its
-    travel during the exposure); `backdrop` names a `firmware_sim.backdrops` scene; `rng`
-    draws the backdrop, the placement, the glare spot and the noise.
+    travel during the exposure); `glare_at` puts the glare's centre at that offset from the
+    phone's centre, in code widths (else `rng` does); `backdrop` names a
+    `firmware_sim.backdrops` scene or is one already drawn (float32 BGR, as in a video where
+    the scene stays put); `rng` draws the backdrop, placement, glare spot and noise.
     """
     rng = _rng(rng)
     w, h = size
-    frame = BACKDROPS[backdrop](size, rng)
+    frame = _backdrop(backdrop, size, rng)
     modules = _modules(text) if isinstance(text, str) else _segno_modules(text)
     n = modules.shape[0]
     module_px = max(2, math.ceil(code_px / n))  # draw at >= the final size, then shrink
@@ -226,11 +238,15 @@ def render_phone_shot(
         cx, cy = center
     matrix = _composite(frame, phone, scale, angle_deg, tilt, (cx, cy), motion_px)
     if glare > 0:
-        spot = (cx + rng.uniform(-0.3, 0.3) * code_px, cy + rng.uniform(-0.3, 0.3) * code_px)
-        _glare(frame, glare, spot, code_px * rng.uniform(0.15, 0.3))
+        if glare_at is None:
+            spot = (cx + rng.uniform(-0.3, 0.3) * code_px, cy + rng.uniform(-0.3, 0.3) * code_px)
+            radius = code_px * rng.uniform(0.15, 0.3)
+        else:
+            spot, radius = (cx + glare_at[0] * code_px, cy + glare_at[1] * code_px), code_px * 0.22
+        _glare(frame, glare, spot, radius)
     out = _camera(frame, brightness, blur, noise, rng)
     if jpeg_quality is not None:
-        out = _jpeg(out, jpeg_quality)
+        out = jpeg_roundtrip(out, jpeg_quality)
     corners = np.array(
         [[left, top], [left + side, top], [left + side, top + side], [left, top + side]],
         dtype=np.float32,
@@ -254,13 +270,13 @@ def render_empty(
     noise: float = 2.0,
     blur: float = 0.0,
     jpeg_quality: int | None = None,
-    backdrop: str = "doorway",
+    backdrop: str | np.ndarray = "doorway",
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """The doorway with nobody in it (BGR uint8), through the same camera as a phone shot."""
     rng = _rng(rng)
-    out = _camera(BACKDROPS[backdrop](size, rng), brightness, blur, noise, rng)
-    return _jpeg(out, jpeg_quality) if jpeg_quality is not None else out
+    out = _camera(_backdrop(backdrop, size, rng), brightness, blur, noise, rng)
+    return jpeg_roundtrip(out, jpeg_quality) if jpeg_quality is not None else out
 
 
 def random_moderate(rng: np.random.Generator) -> dict[str, Any]:
