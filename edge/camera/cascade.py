@@ -3,13 +3,17 @@
 Order from measurement, not habit (docs/benchmarks.md, benchmarks/decode_door.py and
 benchmarks/decode_blur.py): on the synthetic door set zxing-cpp alone reads about twice what
 pyzbar reads at a tenth of the time, so it goes first; when it finds nothing the frame is
-upscaled (far phones); then the code's region is deconvolved for focus blur, for a strong
-and a mild blur (edge/camera/deblur.py), then upscaled and sharpened (far phones the
-deconvolution over-sharpens); pyzbar, the design card's reader, is the last opinion. A step
-runs only if every earlier one found nothing, so a readable frame costs one zxing-cpp call
-(~0.6 ms at 640×480). An empty doorway runs the cascade to its end, but the region steps skip
-themselves when no part of the frame has a code's texture, so it costs less than before the
-deblur steps (the full-frame upscale + sharpen step they replace was the dearest one).
+upscaled (far phones), then the code's region is upscaled and sharpened (far phones, blur,
+JPEG: what the whole frame used to get, at a third of the pixels), then deconvolved for
+focus blur, for a strong and a mild blur and the strong one again sampled finer
+(edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The cheap
+far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the budget cuts
+the cascade short, a far phone is read as early as before.
+
+A step runs only if every earlier one found nothing, so a readable frame costs one zxing-cpp
+call (~0.6 ms at 640×480). An empty doorway runs the cascade to its end, but the region steps
+skip themselves when no part of the frame has a code's texture, so it costs less than before
+the deblur steps (the whole-frame upscale + sharpen step they replace was the dearest one).
 
 Each code comes back as a `QrCode`: `data`, the exact payload for the verifier (unchanged
 for member codes, which are ASCII), and `text`, the code's true text for a person.
@@ -103,19 +107,25 @@ def _deblur_mild(gray: np.ndarray) -> np.ndarray | None:
     return deblur.deblur_region(gray, DEBLUR_MILD_SIGMA_PX)
 
 
-# The focus blur each deblur step assumes, px (Gaussian σ). Tuning frames (blur σ 1.0–1.8 at
-# 3–4 px a module, 300 frames): the strong step alone read 109 of the 129 frames any deblur
-# setting read; the mild one 15 more that the strong one over-sharpens into ringing. A third
-# sigma (1.5 or 1.8 beside these two) read 1 more frame; 2.0 none.
+def _deblur_fine(gray: np.ndarray) -> np.ndarray | None:
+    return deblur.deblur_region(gray, DEBLUR_STRONG_SIGMA_PX, deblur.FINE_UPSCALE)
+
+
+# The focus blur each deblur step assumes, px (Gaussian σ). Of 129 tuning frames that some
+# deblur setting read and plain zxing-cpp did not (blur σ 1.0–1.8 at 3–4 px a module, and
+# `random_door` scenes), the strong step alone read 109, the mild one 15 more that the strong
+# one over-sharpens into ringing. A third sigma (1.5 or 1.8 beside these two) read 1 more;
+# 2.0 none. The last deblur try samples the strong one at 3× (`deblur.FINE_UPSCALE`).
 DEBLUR_STRONG_SIGMA_PX = 1.65
 DEBLUR_MILD_SIGMA_PX = 1.2
 
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("zxing", _same, read_zxing_codes),
     Step("zxing_up2", preprocess.upscale, read_zxing_codes),
+    Step("zxing_region_sharp", deblur.sharpen_region, read_zxing_codes),
     Step("zxing_deblur", _deblur_strong, read_zxing_codes),
     Step("zxing_deblur_mild", _deblur_mild, read_zxing_codes),
-    Step("zxing_region_sharp", deblur.sharpen_region, read_zxing_codes),
+    Step("zxing_deblur_fine", _deblur_fine, read_zxing_codes),
     Step("pyzbar", _same, read_zbar_codes),
 )
 
