@@ -3,19 +3,26 @@
 The phone is drawn upright on its own canvas (dark body, bright screen, app header, the QR
 with its quiet zone), then warped into the frame with a rotation and a slight perspective
 tilt, and the camera's flaws are applied: exposure (`brightness`), focus (`blur`, Gaussian
-sigma in pixels) and sensor noise (`noise`, standard deviation in grey levels). Sizes are
-pixels of the output frame; `size` is (width, height) like OpenCV.
+sigma in pixels), the phone's own movement during the exposure (`motion_px`, a smear along a
+vector) and sensor noise (`noise`, standard deviation in grey levels). Sizes are pixels of
+the output frame; `size` is (width, height) like OpenCV. Backdrops are in
+`firmware_sim.backdrops`; videos of a phone moving in front of the camera in
+`firmware_sim.door_video`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cv2
 import numpy as np
+import segno
 
-from firmware_sim.wallet import qr_matrix
+from firmware_sim.backdrops import BACKDROPS
+from firmware_sim.wallet import QUIET_ZONE, qr_matrix
 
 DEFAULT_SIZE = (640, 480)
 # A version-10 code (a WS1 presentation) is 57 modules + 8 of quiet zone = 65; at 260 px
@@ -27,25 +34,27 @@ def _rng(rng: np.random.Generator | None) -> np.random.Generator:
     return rng if rng is not None else np.random.default_rng(0)
 
 
-def _background(size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """A dim doorway: vertical gradient, a darker door frame, a floor line, low texture."""
-    w, h = size
-    top, bottom = rng.uniform(40, 70), rng.uniform(20, 45)
-    column = np.linspace(top, bottom, h, dtype=np.float32)[:, None]
-    gray = np.repeat(column, w, axis=1)
-    # Door frame: two dark posts and a lintel.
-    post = int(w * rng.uniform(0.06, 0.12))
-    x0 = int(w * rng.uniform(0.05, 0.2))
-    x1 = w - int(w * rng.uniform(0.05, 0.2))
-    gray[:, x0 : x0 + post] *= 0.55
-    gray[:, max(0, x1 - post) : x1] *= 0.55
-    gray[: int(h * 0.08), x0:x1] *= 0.6
-    gray[int(h * rng.uniform(0.8, 0.9)) :, :] *= 0.8  # floor
-    # Low-frequency texture (wall, shadows) so the scene is not a flat synthetic field.
-    blotches = rng.normal(0, 6, (max(2, h // 40), max(2, w // 40))).astype(np.float32)
-    gray += cv2.resize(blotches, (w, h), interpolation=cv2.INTER_CUBIC)
-    tint = np.array([1.08, 1.0, 0.92], dtype=np.float32)  # night light is bluish on CMOS
-    return gray[:, :, None] * tint[None, None, :]
+@lru_cache(maxsize=64)
+def _modules(text: str) -> np.ndarray:
+    """QR modules of `text`, cached: segno's mask search is most of a frame's cost, and a
+    video shows one code in every frame."""
+    modules = qr_matrix(text)
+    modules.setflags(write=False)
+    return modules
+
+
+def _backdrop(
+    backdrop: str | np.ndarray, size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """A fresh float32 frame: the named backdrop drawn from `rng`, or a copy of one given."""
+    if isinstance(backdrop, str):
+        return BACKDROPS[backdrop](size, rng)
+    return backdrop.astype(np.float32, copy=True)
+
+
+def _segno_modules(qr: segno.QRCode) -> np.ndarray:
+    rows = qr.matrix_iter(scale=1, border=QUIET_ZONE)
+    return np.array([list(row) for row in rows], dtype=bool)
 
 
 def _rounded_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, r: int, color) -> None:
@@ -55,8 +64,11 @@ def _rounded_rect(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, r: int, c
         cv2.circle(img, (cx, cy), r, color, -1, lineType=cv2.LINE_AA)
 
 
-def _phone(modules: np.ndarray, module_px: int, screen_level: float) -> np.ndarray:
-    """The phone upright, BGR float32, with the code at `module_px` pixels a module."""
+def _phone(
+    modules: np.ndarray, module_px: int, screen_level: float
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The phone upright, BGR float32, with the code at `module_px` pixels a module, and the
+    code's (left, top, side) on it in pixels."""
     n = modules.shape[0]
     code = n * module_px
     screen_w = int(code * 1.12)
@@ -80,14 +92,15 @@ def _phone(modules: np.ndarray, module_px: int, screen_level: float) -> np.ndarr
     big = np.repeat(np.repeat(modules, module_px, axis=0), module_px, axis=1)
     region = phone[top : top + code, left : left + code]
     region[big] = dark
-    return phone
+    return phone, (left, top, code)
 
 
 def _composite(
     frame: np.ndarray, phone: np.ndarray, scale: float, angle_deg: float, tilt: float,
-    center: tuple[float, float],
-) -> None:  # fmt: skip
-    """Warp `phone` into `frame` in place: scaled, rotated about its centre, tilted."""
+    center: tuple[float, float], motion_px: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:  # fmt: skip
+    """Warp `phone` into `frame` in place: scaled, rotated about its centre, tilted, smeared
+    along `motion_px` (its travel during the exposure). Returns the 3×3 warp matrix."""
     h, w = phone.shape[:2]
     hw, hh = w / 2, h / 2
     # Perspective tilt: one vertical edge shorter than the other (phone turned a little).
@@ -105,9 +118,25 @@ def _composite(
     warped = cv2.warpPerspective(phone, matrix, size, flags=cv2.INTER_LINEAR)
     mask = cv2.warpPerspective(
         np.ones((h, w), dtype=np.float32), matrix, size, flags=cv2.INTER_LINEAR
-    )[:, :, None]
-    frame *= 1.0 - mask
-    frame += warped * mask
+    )
+    if math.hypot(*motion_px) >= 0.5:
+        kernel = _motion_kernel(motion_px)
+        warped = cv2.filter2D(warped, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+        mask = cv2.filter2D(mask, -1, kernel, borderType=cv2.BORDER_CONSTANT)
+    frame *= 1.0 - mask[:, :, None]
+    frame += warped * mask[:, :, None]
+    return matrix
+
+
+def _motion_kernel(motion_px: tuple[float, float]) -> np.ndarray:
+    """A normalised line of the length and direction of `motion_px` (linear motion blur)."""
+    dx, dy = motion_px
+    r = math.ceil(max(abs(dx), abs(dy)) / 2) + 1
+    kernel = np.zeros((2 * r + 1, 2 * r + 1), dtype=np.float32)
+    a = (round((r - dx / 2) * 16), round((r - dy / 2) * 16))  # 4 fractional bits
+    b = (round((r + dx / 2) * 16), round((r + dy / 2) * 16))
+    cv2.line(kernel, a, b, 1.0, 1, lineType=cv2.LINE_AA, shift=4)
+    return kernel / kernel.sum()
 
 
 def _glare(frame: np.ndarray, strength: float, center: tuple[float, float], radius: float) -> None:
@@ -129,7 +158,7 @@ def _camera(
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
+def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:
     """Round-trip through JPEG at `quality` (1–100), as an IP camera's stream does."""
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR frame
@@ -137,8 +166,28 @@ def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
-def render_phone_qr(
-    text: str,
+@dataclass(frozen=True, slots=True)
+class PhoneShot:
+    """A rendered frame and where the code (quiet zone included) is in it: `code_quad` holds
+    its four corners in frame pixels, clockwise from the code's own top-left."""
+
+    frame: np.ndarray
+    code_quad: np.ndarray
+
+    def code_in_view(self) -> bool:
+        """Whether the whole code, quiet zone included, is inside the frame."""
+        h, w = self.frame.shape[:2]
+        xs, ys = self.code_quad[:, 0], self.code_quad[:, 1]
+        return bool(xs.min() >= 0 and ys.min() >= 0 and xs.max() <= w and ys.max() <= h)
+
+
+def render_phone_qr(text: str | segno.QRCode, **params: Any) -> np.ndarray:
+    """A BGR uint8 frame of a phone showing `text` as a QR; parameters of `render_phone_shot`."""
+    return render_phone_shot(text, **params).frame
+
+
+def render_phone_shot(
+    text: str | segno.QRCode,
     *,
     size: tuple[int, int] = DEFAULT_SIZE,
     code_px: int = DEFAULT_CODE_PX,
@@ -151,35 +200,59 @@ def render_phone_qr(
     glare: float = 0.0,
     jpeg_quality: int | None = None,
     invert: bool = False,
+    center: tuple[float, float] | None = None,
+    motion_px: tuple[float, float] = (0.0, 0.0),
+    glare_at: tuple[float, float] | None = None,
+    backdrop: str | np.ndarray = "doorway",
     rng: np.random.Generator | None = None,
-) -> np.ndarray:
-    """A BGR uint8 frame of a phone showing `text` as a QR (error level M, quiet zone).
+) -> PhoneShot:
+    """A phone showing `text` as a QR (error level M, quiet zone) in a BGR uint8 frame.
 
+    `text` may instead be a code segno made (another charset, an ECI): it is drawn as it is.
     `code_px` is the code's width in the frame including the quiet zone; `tilt` (0–0.3) is
     the perspective foreshortening; `glare` (0–1) adds a reflection of that strength over the
     code; `jpeg_quality` round-trips the frame through JPEG; `invert` draws light modules on
-    a dark screen (an app in dark mode); `rng` places the phone and textures the background.
+    a dark screen (an app in dark mode); `center` places the phone's centre (else `rng` does,
+    keeping the code inside the frame); `motion_px` smears the phone along that vector (its
+    travel during the exposure); `glare_at` puts the glare's centre at that offset from the
+    phone's centre, in code widths (else `rng` does); `backdrop` names a
+    `firmware_sim.backdrops` scene or is one already drawn (float32 BGR, as in a video where
+    the scene stays put); `rng` draws the backdrop, placement, glare spot and noise.
     """
     rng = _rng(rng)
     w, h = size
-    frame = _background(size, rng)
-    modules = qr_matrix(text)  # segno's mask search is most of the cost: encode once
+    frame = _backdrop(backdrop, size, rng)
+    modules = _modules(text) if isinstance(text, str) else _segno_modules(text)
     n = modules.shape[0]
     module_px = max(2, math.ceil(code_px / n))  # draw at >= the final size, then shrink
-    phone = _phone(modules, module_px, screen_level)
+    phone, (left, top, side) = _phone(modules, module_px, screen_level)
     if invert:
         phone = _invert_screen(phone)
     scale = code_px / (n * module_px)
-    # Keep the code itself inside the frame: jitter the centre by what is left around it.
-    reach = code_px * 0.75
-    cx = w / 2 + rng.uniform(-1, 1) * max(0.0, w / 2 - reach)
-    cy = h / 2 + rng.uniform(-1, 1) * max(0.0, h / 2 - reach)
-    _composite(frame, phone, scale, angle_deg, tilt, (cx, cy))
+    if center is None:
+        # Keep the code itself inside the frame: jitter the centre by what is left around it.
+        reach = code_px * 0.75
+        cx = w / 2 + rng.uniform(-1, 1) * max(0.0, w / 2 - reach)
+        cy = h / 2 + rng.uniform(-1, 1) * max(0.0, h / 2 - reach)
+    else:
+        cx, cy = center
+    matrix = _composite(frame, phone, scale, angle_deg, tilt, (cx, cy), motion_px)
     if glare > 0:
-        spot = (cx + rng.uniform(-0.3, 0.3) * code_px, cy + rng.uniform(-0.3, 0.3) * code_px)
-        _glare(frame, glare, spot, code_px * rng.uniform(0.15, 0.3))
+        if glare_at is None:
+            spot = (cx + rng.uniform(-0.3, 0.3) * code_px, cy + rng.uniform(-0.3, 0.3) * code_px)
+            radius = code_px * rng.uniform(0.15, 0.3)
+        else:
+            spot, radius = (cx + glare_at[0] * code_px, cy + glare_at[1] * code_px), code_px * 0.22
+        _glare(frame, glare, spot, radius)
     out = _camera(frame, brightness, blur, noise, rng)
-    return _jpeg(out, jpeg_quality) if jpeg_quality is not None else out
+    if jpeg_quality is not None:
+        out = jpeg_roundtrip(out, jpeg_quality)
+    corners = np.array(
+        [[left, top], [left + side, top], [left + side, top + side], [left, top + side]],
+        dtype=np.float32,
+    )
+    quad = cv2.perspectiveTransform(corners[None], matrix)[0]
+    return PhoneShot(out, quad)
 
 
 def _invert_screen(phone: np.ndarray) -> np.ndarray:
@@ -195,11 +268,15 @@ def render_empty(
     size: tuple[int, int] = DEFAULT_SIZE,
     brightness: float = 1.0,
     noise: float = 2.0,
+    blur: float = 0.0,
+    jpeg_quality: int | None = None,
+    backdrop: str | np.ndarray = "doorway",
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """The doorway with nobody in it (BGR uint8)."""
+    """The doorway with nobody in it (BGR uint8), through the same camera as a phone shot."""
     rng = _rng(rng)
-    return _camera(_background(size, rng), brightness, 0.0, noise, rng)
+    out = _camera(_backdrop(backdrop, size, rng), brightness, blur, noise, rng)
+    return jpeg_roundtrip(out, jpeg_quality) if jpeg_quality is not None else out
 
 
 def random_moderate(rng: np.random.Generator) -> dict[str, Any]:
@@ -216,7 +293,7 @@ def random_moderate(rng: np.random.Generator) -> dict[str, Any]:
 
 def modules_of(text: str) -> int:
     """Modules across the QR for `text` including the 4-module quiet zone on each side."""
-    return int(qr_matrix(text).shape[0])
+    return int(_modules(text).shape[0])
 
 
 def random_door(rng: np.random.Generator, code_px: tuple[int, int] = (80, 250)) -> dict[str, Any]:

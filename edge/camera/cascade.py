@@ -1,11 +1,22 @@
 """The door's QR decoder: zxing-cpp first, retries on fixed-up frames, pyzbar last.
 
-Order from measurement, not habit (docs/benchmarks.md, benchmarks/decode_door.py): on the
-synthetic door set zxing-cpp alone reads about twice what pyzbar reads at a tenth of the
-time, so it goes first; when it finds nothing the frame is upscaled (far phones) and then
-also sharpened (blur, JPEG) for zxing-cpp again; pyzbar, the design card's reader, is the
-last opinion. A step runs only if every earlier one found nothing, so a readable frame costs
-one zxing-cpp call (~0.6 ms at 640×480) and an empty doorway the whole cascade (~8 ms).
+Order from measurement, not habit (docs/benchmarks.md, benchmarks/decode_door.py and
+benchmarks/decode_blur.py): on the synthetic door set zxing-cpp alone reads about twice what
+pyzbar reads at a tenth of the time, so it goes first; when it finds nothing the frame is
+upscaled (far phones), then the code's region is upscaled and sharpened (far phones, blur,
+JPEG: what the whole frame used to get, at a third of the pixels), then deconvolved for
+focus blur, for a strong and a mild blur and the strong one again sampled finer
+(edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The cheap
+far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the budget cuts
+the cascade short, a far phone is read as early as before.
+
+A step runs only if every earlier one found nothing, so a readable frame costs one zxing-cpp
+call (~0.6 ms at 640×480). An empty doorway runs the cascade to its end, but the region steps
+skip themselves when no part of the frame has a code's texture, so it costs less than before
+the deblur steps (the whole-frame upscale + sharpen step they replace was the dearest one).
+
+Each code comes back as a `QrCode`: `data`, the exact payload for the verifier (unchanged
+for member codes, which are ASCII), and `text`, the code's true text for a person.
 """
 
 from __future__ import annotations
@@ -19,8 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 import zxingcpp
 
-from edge.camera import preprocess
-from edge.camera.qr import as_text, read_zbar, to_gray
+from edge.camera import deblur, preprocess
+from edge.camera.charset import display_text
+from edge.camera.qr import QrCode, as_text, read_zbar, read_zbar_codes, to_gray
+
+__all__ = [
+    "BASELINE_STEPS", "BUDGET_MS", "DEFAULT_STEPS", "CascadeDecoder", "QrCode", "Step", "read_zbar",
+    "read_zbar_codes", "read_zxing", "read_zxing_codes",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +45,45 @@ log = logging.getLogger(__name__)
 # (67 ms later at 15 fps) is a fresh chance, and the door loop must not fall behind.
 BUDGET_MS = 40.0
 
-Reader = Callable[[np.ndarray], list[str]]
+# A reader gives verifier texts (str) or, if it knows the code's charset, `QrCode` items.
+Reader = Callable[[np.ndarray], Sequence[str | QrCode]]
 Fix = Callable[[np.ndarray], np.ndarray | None]
+
+_QR = zxingcpp.BarcodeFormat.QRCode
+# Symbology identifier modifiers of a QR code with ECI in use (ISO/IEC 18004 annex F: ]Q2,
+# ]Q4, ]Q6); zxing-cpp's HexECI text starts with the identifier in hex ("5D 51 32" = "]Q2").
+_ECI_MODIFIERS = ("5D 51 32", "5D 51 34", "5D 51 36")
+
+
+def _has_eci(image: np.ndarray, raw: bytes) -> bool:
+    """Whether the code with payload `raw` in `image` names its charset with an ECI.
+
+    zxing-cpp reports this only in its ECI text modes, so the image is read once more: only
+    for codes whose bytes are neither ASCII nor UTF-8, never for a member code.
+    """
+    again = zxingcpp.read_barcodes(image, formats=_QR, text_mode=zxingcpp.TextMode.HexECI)
+    return any(bytes(c.bytes) == raw and c.text.startswith(_ECI_MODIFIERS) for c in again)
+
+
+def read_zxing_codes(gray: np.ndarray) -> list[QrCode]:
+    """zxing-cpp, QR only: each code's bytes for the verifier and its text for a person."""
+    codes = []
+    for code in zxingcpp.read_barcodes(gray, formats=_QR, text_mode=zxingcpp.TextMode.Plain):
+        if not code.valid:
+            continue
+        raw = bytes(code.bytes)
+        data = as_text(raw)
+        if raw.isascii() or data == code.text:  # member codes; UTF-8 text without a doubt
+            text = data
+        else:
+            text = display_text(raw, code.text, has_eci=_has_eci(gray, raw))
+        codes.append(QrCode(data, text))
+    return codes
 
 
 def read_zxing(gray: np.ndarray) -> list[str]:
     """zxing-cpp, QR only; bytes that are not UTF-8 come back with U+FFFD like pyzbar's."""
-    found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
-    return [as_text(bytes(code.bytes)) for code in found if code.valid]
+    return [code.data for code in read_zxing_codes(gray)]
 
 
 def _same(gray: np.ndarray) -> np.ndarray:
@@ -51,7 +99,40 @@ class Step:
     read: Reader
 
 
+def _deblur_strong(gray: np.ndarray) -> np.ndarray | None:
+    return deblur.deblur_region(gray, DEBLUR_STRONG_SIGMA_PX)
+
+
+def _deblur_mild(gray: np.ndarray) -> np.ndarray | None:
+    return deblur.deblur_region(gray, DEBLUR_MILD_SIGMA_PX)
+
+
+def _deblur_fine(gray: np.ndarray) -> np.ndarray | None:
+    return deblur.deblur_region(gray, DEBLUR_STRONG_SIGMA_PX, deblur.FINE_UPSCALE)
+
+
+# The focus blur each deblur step assumes, px (Gaussian σ). Of 129 tuning frames that some
+# deblur setting read and plain zxing-cpp did not (blur σ 1.0–1.8 at 3–4 px a module, and
+# `random_door` scenes), the strong step alone read 109, the mild one 15 more that the strong
+# one over-sharpens into ringing. A third sigma (1.5 or 1.8 beside these two) read 1 more;
+# 2.0 none. The last deblur try samples the strong one at 3× (`deblur.FINE_UPSCALE`).
+DEBLUR_STRONG_SIGMA_PX = 1.65
+DEBLUR_MILD_SIGMA_PX = 1.2
+
 DEFAULT_STEPS: tuple[Step, ...] = (
+    Step("zxing", _same, read_zxing_codes),
+    Step("zxing_up2", preprocess.upscale, read_zxing_codes),
+    Step("zxing_region_sharp", deblur.sharpen_region, read_zxing_codes),
+    Step("zxing_deblur", _deblur_strong, read_zxing_codes),
+    Step("zxing_deblur_mild", _deblur_mild, read_zxing_codes),
+    Step("zxing_deblur_fine", _deblur_fine, read_zxing_codes),
+    Step("pyzbar", _same, read_zbar_codes),
+)
+
+# The cascade before the deblur steps (whole-frame upscale, then upscale + unsharp mask): not
+# used at the door, kept as the same-run baseline of benchmarks/decode_blur.py and
+# benchmarks/door_unlock.py.
+BASELINE_STEPS: tuple[Step, ...] = (
     Step("zxing", _same, read_zxing),
     Step("zxing_up2", preprocess.upscale, read_zxing),
     Step("zxing_up2_sharp", preprocess.upscale_sharpen, read_zxing),
@@ -60,16 +141,31 @@ DEFAULT_STEPS: tuple[Step, ...] = (
 
 
 class CascadeDecoder:
-    """Implements the `QrDecoder` port; `hits` counts which step read each code."""
+    """Implements the `QrDecoder` port; `hits` counts which step read each code.
 
-    def __init__(self, steps: Sequence[Step] = DEFAULT_STEPS, budget_ms: float = BUDGET_MS):
+    `clock` (seconds) measures the budget: wall time at the door; benchmarks on a shared
+    machine pass `time.process_time` so other processes' load does not cut steps short.
+    """
+
+    def __init__(
+        self,
+        steps: Sequence[Step] = DEFAULT_STEPS,
+        budget_ms: float = BUDGET_MS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.steps = tuple(steps)
         self.budget_ms = budget_ms
+        self.clock = clock
         self.hits: Counter[str] = Counter()
         self.last_step: str | None = None
 
     def decode(self, frame: object) -> list[str]:
-        """Texts of the QR codes in `frame`; [] for no code or a frame that is not an image."""
+        """Verifier texts of the QR codes in `frame`; [] for no code or a frame that is not an
+        image. For ASCII codes (every member code) this is their text."""
+        return list(dict.fromkeys(code.data for code in self.read(frame)))
+
+    def read(self, frame: object) -> list[QrCode]:
+        """The QR codes in `frame` with their exact data and their text for display."""
         self.last_step = None
         try:
             gray = to_gray(frame)
@@ -78,20 +174,21 @@ class CascadeDecoder:
             return []
         if gray is None:
             return []
-        start = time.perf_counter()
+        start = self.clock()
         for step in self.steps:
-            if (time.perf_counter() - start) * 1000 > self.budget_ms:
+            if (self.clock() - start) * 1000 > self.budget_ms:
                 self.hits["over_budget"] += 1
                 break
             try:
                 image = step.fix(gray)
-                texts = step.read(image) if image is not None else []
+                found = step.read(image) if image is not None else []
             except Exception:  # a reader bug must cost one step, not the door loop
                 self.hits[f"{step.name}_errors"] += 1
                 log.exception("QR step %s failed", step.name)
                 continue
-            if texts:
+            if found:
                 self.hits[step.name] += 1
                 self.last_step = step.name
-                return list(dict.fromkeys(texts))  # a reader may report one code twice
+                codes = (QrCode.of(item) for item in found)
+                return list({code.data: code for code in codes}.values())  # one code twice
         return []

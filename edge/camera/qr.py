@@ -3,12 +3,14 @@
 Behind the `QrDecoder` port so a zxing-cpp cascade or a motion-gated decoder can replace or
 wrap `ZbarDecoder` without touching the agent. A decoder never raises: a frame it cannot use
 gives `[]`, and bytes that are not UTF-8 come back as text with U+FFFD in it, which the
-verifier turns into a `malformed` decision.
+verifier turns into a `malformed` decision. Readers that know more give `QrCode` items: the
+same verifier text plus the text a person should see (charset and ECI honoured).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -43,10 +45,37 @@ def as_text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def read_zbar(gray: np.ndarray) -> list[str]:
-    """pyzbar (libzbar) on a grayscale frame, QR symbols only."""
+@dataclass(frozen=True, slots=True)
+class QrCode:
+    """One code read from a frame.
+
+    `data` is the payload bytes as UTF-8 text (`as_text`): what the verifier gets, byte for
+    byte, whatever the code's charset (member codes are ASCII, so it is also their text).
+    `text` is what a person should see: the code's charset or ECI honoured (`edge scan`).
+    """
+
+    data: str
+    text: str
+
+    @classmethod
+    def of(cls, item: str | QrCode) -> QrCode:
+        """A reader's item as a `QrCode`; a plain string is both data and text."""
+        return item if isinstance(item, QrCode) else cls(item, item)
+
+
+def read_zbar_codes(gray: np.ndarray) -> list[QrCode]:
+    """pyzbar (libzbar) on a grayscale frame, QR symbols only.
+
+    zbar converts the payload to UTF-8 itself (guessing Shift-JIS or Big5 and ignoring ECI),
+    so its bytes are already its display text; the raw bytes are not available through pyzbar.
+    """
     symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
-    return [as_text(symbol.data) for symbol in symbols]
+    return [QrCode(as_text(symbol.data), as_text(symbol.data)) for symbol in symbols]
+
+
+def read_zbar(gray: np.ndarray) -> list[str]:
+    """pyzbar (libzbar) on a grayscale frame, QR symbols only: the verifier texts."""
+    return [code.data for code in read_zbar_codes(gray)]
 
 
 class ZbarDecoder:

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+import segno
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
@@ -202,6 +203,46 @@ def test_scan_reads_far_phones_pyzbar_misses(union: SimUnion, tmp_path: Path) ->
 
     assert code == 0
     assert [line["text"] for line in lines] == [text] * len(missed)
+
+
+# Codes as Japanese and Chinese apps and posters make them: a byte segment in the text's own
+# charset, with or without an ECI designator naming it (segno writes both).
+CHARSET_CODES = {
+    "shift_jis.png": ("駅のトイレはこちら", {"encoding": "shift_jis", "mode": "byte"}),
+    "gb18030.png": ("户外劳动者服务站点 驿站", {"encoding": "gb18030", "mode": "byte"}),
+    "gbk_short.png": ("驿站", {"encoding": "gbk", "mode": "byte"}),
+    "eci_gb18030.png": ("驿站 饮水 充电", {"encoding": "gb18030", "mode": "byte", "eci": True}),
+    "eci_shift_jis.png": ("こんにちは", {"encoding": "shift_jis", "mode": "byte", "eci": True}),
+    "eci_utf8.png": ("Grüße aus dem 驿站", {"encoding": "utf-8", "eci": True}),
+    "latin1.png": ("Café Situação", {"encoding": "latin-1"}),
+}
+
+
+def test_scan_prints_the_true_text_of_shift_jis_gb18030_and_eci_codes(tmp_path: Path) -> None:
+    """Story: real photographs of Shift-JIS and GB18030 codes printed as mojibake."""
+    for name, (text, how) in CHARSET_CODES.items():
+        segno.make(text, micro=False, **how).save(tmp_path / name, scale=5, border=4)
+
+    code, lines = scan(tmp_path)
+
+    assert code == 0
+    printed = {Path(line["path"]).name: line["text"] for line in lines}
+    assert printed == {name: text for name, (text, _) in CHARSET_CODES.items()}
+    plain = CliRunner().invoke(app, ["edge", "scan", str(tmp_path / "gb18030.png")])
+    assert "户外劳动者服务站点 驿站" in plain.stdout
+
+
+def test_scan_prints_a_phone_code_in_gb18030(tmp_path: Path) -> None:
+    """The same through a door camera: the phone, the light and the JPEG stream."""
+    text = "驿站：凭会员码入内"
+    qr = segno.make(text, encoding="gb18030", mode="byte", micro=False)
+    path = tmp_path / "phone.jpg"
+    frame = render_phone_qr(qr, jpeg_quality=80, rng=np.random.default_rng(2))
+    assert cv2.imwrite(str(path), frame)
+
+    code, lines = scan(path)
+
+    assert (code, [line["text"] for line in lines]) == (0, [text])
 
 
 # --- edge run ---------------------------------------------------------------------------------

@@ -152,7 +152,9 @@ def scan(
 ) -> None:
     """Decode QR codes in images or videos with the door's decoder cascade (camera self-test).
 
-    Exit 1 if any image (or every frame of a video) had no readable code.
+    Prints each code's text as it was meant (Shift-JIS, GB18030, an ECI's charset), which for
+    a member code is exactly what the door verifies. Exit 1 if any image (or every frame of a
+    video) had no readable code.
     """
     from edge.camera.cascade import CascadeDecoder
 
@@ -162,9 +164,9 @@ def scan(
         read_any = False
         for label, frame in _frames(path):
             start = time.perf_counter()
-            texts = decoder.decode(frame) if frame is not None else []
+            codes = decoder.read(frame) if frame is not None else []
             ms = round((time.perf_counter() - start) * 1000, 3)
-            text = texts[0] if texts else None
+            text = codes[0].text if codes else None  # the true text: charset and ECI honoured
             read_any |= text is not None
             if not _is_video(path):
                 misses += text is None
