@@ -107,6 +107,7 @@ def survey_camera(
     try:
         source.open()
     except Exception as exc:  # OSError from OpenCV, anything from a driver
+        source.close()  # a live camera's capture thread starts (to retry) even then
         return [_fail("camera", f"cannot open: {exc}"), _fail("qr", "no camera")]
     survey = _Survey()
     start = monotonic()
@@ -157,12 +158,9 @@ def click_relay(relay: Relay, pulse_s: float, *, pin: int) -> Check:
     try:
         relay.open()
         try:
-            relay.pulse(pulse_s)
-            switched_on = relay.is_active
-            deadline = time.monotonic() + pulse_s + 1.0
-            while relay.is_active and time.monotonic() < deadline:
-                time.sleep(0.02)
-            back_off = not relay.is_active
+            relay.pulse(pulse_s)  # gpiozero switches it on its own thread
+            switched_on = _within(1.0, lambda: relay.is_active)
+            back_off = _within(pulse_s + 1.0, lambda: not relay.is_active)
         finally:
             relay.close()
     except Exception as exc:  # GPIO busy (the agent runs), no permission (gpio group)
@@ -170,6 +168,16 @@ def click_relay(relay: Relay, pulse_s: float, *, pin: int) -> Check:
     if not (switched_on and back_off):
         return _fail("relay", f"BCM {pin} did not switch on and off again")
     return _pass("relay", f"clicked once (BCM {pin}, {pulse_s:g} s): the lock should have sounded")
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Whether `condition` holds within `seconds` (polled every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def read_inputs(inputs: GpioDoorInputs) -> Check:
