@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
 import subprocess
 import sys
@@ -197,3 +199,43 @@ def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) 
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def test_cloud_serve_prints_urls_that_answer(tmp_path: Path) -> None:
+    # Story: `cloud serve` printed `…/nearby?lat=…&lon=…`, which nobody could open as is.
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    assert run("stations", "import", write_registry(tmp_path / "r.csv"), "--db", db).exit_code == 0
+    port = free_port()
+    out = tmp_path / "serve.out"
+    with out.open("w") as fh:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("waystation")), "cloud", "serve",
+             "--port", str(port), "--db", db, "--no-access-log"],
+            stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, out.read_text()
+                assert proc.poll() is None, out.read_text()
+                time.sleep(0.2)
+        ours = [line.split() for line in out.read_text().splitlines()]
+        printed = {w[0]: w[1] for w in ours if w and w[0] in ("Finder:", "Nearby:", "API:")}
+        base = f"http://127.0.0.1:{port}"
+        assert printed["Finder:"] == f"{base}/"
+        assert printed["Nearby:"].startswith(f"{base}/api/v1/stations/nearby?lat=")
+        answers = {}
+        for url in printed.values():
+            assert url.startswith(f"{base}/")
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 (http, checked above)
+                answers[url] = (r.status, r.read())
+        assert all(status == 200 for status, _ in answers.values())
+        nearby = json.loads(answers[printed["Nearby:"]][1])
+        assert len(nearby["stations"]) >= 1  # around the first station: it is listed
+    finally:
+        proc.terminate()
+        proc.wait(20)
