@@ -44,18 +44,15 @@ def decode(raw: bytes) -> tuple[str, str]:
     GBK text valid UTF-8 multi-byte sequences are rare (a pair is one by chance ~8 % of the
     time), in damaged UTF-8 they are the rule.
     """
-    if raw.startswith(b"\xef\xbb\xbf"):
-        codec = "utf-8-sig"
-    elif raw.startswith(_UTF16_BOMS):
+    if raw.startswith(_UTF16_BOMS):
         raise SheetError(f"line 1: UTF-16 text (Excel's 'Unicode text'); {SAVE_AS_CSV}")
-    else:
-        codec = "utf-8"
+    bom = raw.startswith(b"\xef\xbb\xbf")
     try:
-        return raw.decode(codec), codec
+        return raw[3:].decode() if bom else raw.decode(), "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    if codec == "utf-8-sig" or _mostly_utf8(raw):
-        line = _line_of(raw, utf8_error.start)
+    if bom or _mostly_utf8(raw):
+        line = _line_of(raw, utf8_error.start + (3 if bom else 0))
         raise SheetError(f"line {line}: not valid UTF-8 ({utf8_error.reason})") from utf8_error
     try:
         return raw.decode("gb18030"), "gb18030"
