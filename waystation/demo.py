@@ -104,7 +104,7 @@ def demo(
         Path, typer.Option(help="where the demo keeps its database and station journals")
     ] = Path("waystation-demo"),
 ) -> None:
-    """Run broker, cloud and a simulated fleet in one process; print the API URLs."""
+    """Run broker, cloud and a simulated fleet in one process; print the URLs to open."""
     import uvicorn
 
     from cloud.alarms.monitor import start_monitor
@@ -119,6 +119,7 @@ def demo(
     from waystation.embedded_broker import EmbeddedBroker
     from waystation.mosquitto import free_port
     from waystation.runtime import stop_on_signals
+    from waystation.urls import base_url, start_lines
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -172,11 +173,10 @@ def demo(
             )
         fleet.start()
         lat, lon = _centre(records)
-        base = f"http://127.0.0.1:{port}"
+        base = base_url("127.0.0.1", port)
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
-        typer.echo(f"API:    {base}/api/v1")
-        typer.echo(f"Nearby: {base}/api/v1/stations/nearby?lat={lat}&lon={lon}&radius_m=20000")
-        typer.echo(f"Finder: {base}/")
+        for line in start_lines(base, (lat, lon)):
+            typer.echo(line)
         typer.echo(f"Dashboard: {base}/ops  (user demo, password {ops_password})")
         typer.echo(f"Ops:    {base}/api/v1/ops/fleet  (header: Authorization: Bearer {ops_token})")
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
