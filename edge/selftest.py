@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from edge.access.store import ANCHOR_FILE, REVOCATIONS_FILE, TRUST_FILE, TrustStore
+from edge.access.store import TrustStore
 from edge.camera.cascade import CascadeDecoder
 from edge.camera.health import is_usable
 from edge.camera.qr import to_gray
@@ -31,6 +31,7 @@ from edge.hw.door_inputs import GpioDoorInputs
 from edge.link.mqtt import BAD_CREDENTIALS, station_client
 from edge.ports import FrameSource, Relay
 from protocol.trust import LIST_MAX_AGE_H, RevocationList, TrustList
+from protocol.trustdir import ANCHOR_FILE, REVOCATIONS_FILE, TRUST_FILE, AnchorError, parse_anchor
 
 Verdict = Literal["PASS", "FAIL", "SKIP"]
 IDLE_S = 0.02  # no frame yet: ask again after this long, seconds
@@ -223,10 +224,12 @@ def check_trust(trust_dir: Path | None, now: datetime) -> list[Check]:
         return [_fail("trust_anchor", "[access] trust_dir is not set: every member is refused")]
     store = TrustStore(trust_dir)
     anchor_path = trust_dir / ANCHOR_FILE
-    anchor = store.load_anchor()
-    if anchor is None:
-        why = "missing" if not anchor_path.exists() else "not a P-256 public key (PEM)"
-        return [_fail("trust_anchor", f"{anchor_path}: {why}: every member is refused")]
+    try:
+        anchor = parse_anchor(anchor_path.read_bytes())
+    except FileNotFoundError:
+        return [_fail("trust_anchor", f"{anchor_path}: missing: every member is refused")]
+    except (OSError, AnchorError) as exc:
+        return [_fail("trust_anchor", f"{anchor_path}: {exc}: every member is refused")]
     return [
         _pass("trust_anchor", f"{anchor_path}: P-256 public key"),
         _list_check("trust_list", store.load_trust(anchor), trust_dir / TRUST_FILE, now),

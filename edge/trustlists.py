@@ -16,9 +16,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-from edge.access.store import ANCHOR_FILE, TrustStore
+from edge.access.store import TrustStore
 from edge.access.verify import AccessVerifier
 from edge.guard import guarded
+from protocol.trustdir import ANCHOR_FILE
 
 
 class TrustLists:

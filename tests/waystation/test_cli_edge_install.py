@@ -252,9 +252,16 @@ def test_selftest_names_each_failure_and_never_clicks_unasked(
     assert "wrong password" in line(lines, "broker")
 
 
-def test_selftest_without_camera_anchor_or_broker(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("anchor", "why"), [(None, "missing"), (b"not a key\n", "not a PEM public key")]
+)
+def test_selftest_without_camera_anchor_or_broker(
+    tmp_path: Path, anchor: bytes | None, why: str
+) -> None:
     trust = tmp_path / "trust"
     trust.mkdir()
+    if anchor is not None:
+        (trust / "anchor.pem").write_bytes(anchor)
     config = station_toml(
         tmp_path, broker="mqtt://127.0.0.1:1", camera=tmp_path / "missing.avi", trust=trust
     )
@@ -262,7 +269,7 @@ def test_selftest_without_camera_anchor_or_broker(tmp_path: Path) -> None:
     assert exit_code == 1
     assert line(lines, "camera").startswith("FAIL camera: cannot open")
     assert line(lines, "trust_anchor") == (
-        f"FAIL trust_anchor: {trust / 'anchor.pem'}: missing: every member is refused"
+        f"FAIL trust_anchor: {trust / 'anchor.pem'}: {why}: every member is refused"
     )
     assert line(lines, "broker").startswith(f"FAIL broker: {SID} at 127.0.0.1:1: cannot connect")
     assert all(text.split(" ", 1)[0] in {"PASS", "FAIL", "SKIP"} for text in lines), lines
