@@ -55,7 +55,7 @@ from edge.ports import (
 from edge.remote import Remote, exit_process_soon
 from edge.reports import Reports
 from edge.sensors import Sensor
-from edge.trustlists import TrustLists
+from edge.trustlists import NO_ANCHOR, AnchorWatch, TrustLists
 from protocol.credential import Decision, VerifyPolicy
 from protocol.messages import TelemetryPayload
 
@@ -134,6 +134,9 @@ class Agent:
         )
         store = TrustStore(access.trust_dir) if access.trust_dir else None
         self.trust = TrustLists(self.sid, self.verifier, store, self.stats)
+        self.anchor_watch = AnchorWatch(
+            self.trust, config.journal_path.with_name("no_trust_anchor.alarm")
+        )
         # The one "may this open the door now" rule (edge.access.decide).
         self.decider = AccessDecider(
             verifier=self.verifier,
@@ -315,10 +318,26 @@ class Agent:
             self._clock_alarm = not view.synced
             state = "cleared" if view.synced else "raised"
             self.events.alarm("clock_unsynced", state, view.why or None)
+        self._check_anchor()
         mode = self.decider.mode_now()
         if mode is not self.door.mode:
             log.info("%s: door mode %s → %s", self.sid, self.door.mode, mode)
             self.door.follow(mode)
+
+    def _check_anchor(self) -> None:
+        """`no_trust_anchor` raised or cleared; the retained state follows (`degraded` while
+        no member can be admitted), and a new anchor asks again for the retained lists."""
+        transition = self.anchor_watch.check()
+        if transition is None:
+            return
+        self.events.alarm(
+            "no_trust_anchor", transition, NO_ANCHOR if transition == "raised" else None
+        )
+        link = self.link
+        if link is not None:
+            if transition == "cleared":  # the lists the broker holds were refused until now
+                self._guarded("link_errors", link.sync)
+            self._guarded("link_errors", link.rebirth)
 
     def publish_telemetry(self) -> TelemetryPayload:
         """Build a heartbeat and send it if there is a link (QoS 0, never journaled)."""

@@ -12,6 +12,7 @@ from edge import AGENT_VERSION, heartbeat
 from edge.camera.health import CameraHealth
 from edge.ports import Clock
 from edge.remote import Remote
+from edge.trustlists import NO_ANCHOR
 from protocol.messages import MetaPayload, Status, TelemetryPayload
 
 # What this agent can do, in `meta` (the cloud shows it; commands are offered by it).
@@ -40,9 +41,12 @@ class Reports:
 
     def status(self) -> tuple[Status, str | None]:
         """What the station's retained state says (DESIGN.md): `degraded` while it runs but
-        cannot admit members because the camera is down; `online` otherwise."""
+        cannot admit members (the camera is down, or no trust anchor is held); `online`
+        otherwise."""
         if self.camera_health.down:
             return "degraded", "camera down: member codes cannot be read"
+        if self.parts.verifier.anchor is None:
+            return "degraded", NO_ANCHOR
         return "online", None
 
     def meta(self) -> MetaPayload:

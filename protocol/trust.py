@@ -26,6 +26,11 @@ from protocol.credential import (
     verify_raw,
 )
 
+# A station's lists are re-signed and republished at least daily; one older than this means
+# the station stopped receiving them (cloud alarms trust_list_old / revocation_list_old, and
+# `edge selftest`), hours.
+LIST_MAX_AGE_H = 24.0
+
 
 def b64u(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

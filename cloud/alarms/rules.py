@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from cloud.alarms.models import CLEARED, PENDING, RAISED
+from protocol.trust import LIST_MAX_AGE_H
 
 
 class Severity(StrEnum):
@@ -85,16 +86,16 @@ THRESHOLDS: tuple[Threshold, ...] = (
         Severity.WARNING,
         "the station's trust list is over 24 h old: it misses new issuer keys",
         metric="trust_age_h",
-        raise_above=24.0,
-        clear_below=24.0,
+        raise_above=LIST_MAX_AGE_H,
+        clear_below=LIST_MAX_AGE_H,
     ),
     Threshold(
         "revocation_list_old",
         Severity.WARNING,
         "the station's revocation list is over 24 h old: revoked members may still enter",
         metric="revocation_age_h",
-        raise_above=24.0,
-        clear_below=24.0,
+        raise_above=LIST_MAX_AGE_H,
+        clear_below=LIST_MAX_AGE_H,
     ),
     Threshold(
         "lock_fault",
@@ -109,6 +110,12 @@ THRESHOLDS: tuple[Threshold, ...] = (
 
 EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule("camera_down", Severity.CRITICAL, "no usable camera frame", blocks_open=True),
+    EdgeRule(
+        "no_trust_anchor",
+        Severity.CRITICAL,
+        "the station has no trust anchor: every member is refused",
+        blocks_open=True,
+    ),
     EdgeRule("door_held_open", Severity.WARNING, "the door has been held open"),
     EdgeRule("forced_open", Severity.CRITICAL, "the door opened without an unlock"),
     EdgeRule("clock_unsynced", Severity.WARNING, "the station clock is not synchronised"),

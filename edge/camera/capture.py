@@ -148,6 +148,18 @@ class OpenCvSource:
             return None
         return frame
 
+    def exposure(self) -> float | None:
+        """The exposure the driver reports (V4L2: units of 100 µs; others vary), or None if
+        the camera is not open or does not say (OpenCV answers 0 or -1 then)."""
+        cap = self._cap
+        if cap is None:
+            return None
+        try:
+            value = float(cap.get(cv2.CAP_PROP_EXPOSURE))
+        except cv2.error:
+            return None
+        return value if value > 0 else None
+
     def _pump(self) -> None:
         """Capture thread: read as fast as the camera delivers, keep only the newest."""
         while not self._stop.is_set():

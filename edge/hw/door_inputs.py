@@ -54,6 +54,12 @@ class GpioDoorInputs:
         contact = self._contact
         return None if contact is None else not contact.is_pressed
 
+    @property
+    def exit_pressed(self) -> bool | None:
+        """Whether the exit button is held down now, None if there is none (`edge selftest`)."""
+        button = self._exit
+        return None if button is None else bool(button.is_pressed)
+
     def drain(self) -> list[SensorKind]:
         out: list[SensorKind] = []
         while True:

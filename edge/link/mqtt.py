@@ -61,6 +61,27 @@ SESSION_MARGIN_S = 30
 BAD_CREDENTIALS = frozenset({0x86, 0x87})
 
 
+def station_client(config: EdgeConfig) -> mqtt.Client:
+    """A paho client that logs in as the station: its id as client id, its username and
+    password (read now: `resolve_password` may read a file and raise OSError), TLS for
+    mqtts:// with the configured CA. Not connected; the caller sets the callbacks."""
+    cfg = config.mqtt
+    v5 = cfg.protocol == 5
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=config.station_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else True,
+    )
+    client.username_pw_set(config.mqtt_username, cfg.resolve_password())
+    if cfg.url().tls:
+        client.tls_set(
+            ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    return client
+
+
 class Link:
     """One station's MQTT connection (the agent's `Publisher`). No I/O until `start()`.
 
@@ -129,18 +150,7 @@ class Link:
         cfg = self.config.mqtt
         url = cfg.url()
         v5 = cfg.protocol == 5
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.sid,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else True,
-        )
-        client.username_pw_set(self.config.mqtt_username, cfg.resolve_password())
-        if url.tls:
-            client.tls_set(
-                ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        client = station_client(self.config)
         client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)
         client.max_inflight_messages_set(cfg.max_inflight)
         client.on_pre_connect = self._on_pre_connect

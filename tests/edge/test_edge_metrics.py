@@ -231,7 +231,7 @@ def test_edge_run_serves_metrics_and_reports_configured_sensors(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("waystation")), "edge", "run", "--config",
-             str(config)],
+             str(config), "--simulate-hardware"],
             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
         )  # fmt: skip
         try:

@@ -23,10 +23,13 @@ import sys
 import time
 import tomllib
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from firmware_sim.union import SimUnion
 from protocol.registry import StationRecord
@@ -219,17 +222,43 @@ def test_the_edge_extra_alone_decides_and_decodes(wheel: Path, tmp_path: Path) -
     assert json.loads(scanned.splitlines()[0])["text"] == code
 
 
+def _requires(wheel: Path) -> list[Requirement]:
+    """The built wheel's Requires-Dist entries of the `edge` extra."""
+    with zipfile.ZipFile(wheel) as zf:
+        [name] = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = zf.read(name).decode()
+    reqs = [Requirement(line.split(":", 1)[1].strip()) for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:")]  # fmt: skip
+    return [r for r in reqs if r.marker is not None and 'extra == "edge"' in str(r.marker)]
+
+
+def replace_marker(req: Requirement) -> Requirement:
+    """`req` without its environment marker (name, extras and version kept)."""
+    bare = Requirement(str(req))
+    bare.marker = None
+    return bare
+
+
 def test_the_edge_extra_resolves_to_binary_wheels_on_a_raspberry_pi(
     wheel: Path, tmp_path: Path
 ) -> None:
-    """Every dependency of `waystation[edge]` has a wheel for CPython 3.11 on aarch64."""
+    """Every dependency of `waystation[edge]` has a wheel for CPython 3.11 on aarch64, the
+    Pi's GPIO backend (lgpio, only on aarch64) included.
+
+    pip judges environment markers by the machine it runs on, whatever `--platform` says, so
+    the requirements marked for aarch64 are named to it without their marker."""
     platforms = [arg for p in PI_PLATFORMS for arg in ("--platform", p)]
+    pi_only = [str(replace_marker(req)) for req in _requires(wheel) if "aarch64" in str(req.marker)]
+    assert pi_only, "the edge extra names no aarch64-only requirement (lgpio)"
     report = tmp_path / "report.json"
     _pip(
         "install", "--dry-run", "--ignore-installed", "--target", str(tmp_path / "pi"),
         *platforms, "--python-version", "3.11", "--implementation", "cp",
-        "--only-binary=:all:", "--report", str(report), f"{wheel}[edge]",
+        "--only-binary=:all:", "--report", str(report), f"{wheel}[edge]", *pi_only,
     )  # fmt: skip
     names = {item["metadata"]["name"].lower().replace("_", "-")
              for item in json.loads(report.read_text())["install"]}  # fmt: skip
-    assert {"numpy", "opencv-python-headless", "zxing-cpp", "gpiozero"} <= names
+    assert {"numpy", "opencv-python-headless", "zxing-cpp", "gpiozero", "lgpio"} <= names
+    [lgpio] = [i for i in json.loads(report.read_text())["install"]
+               if i["metadata"]["name"] == "lgpio"]  # fmt: skip
+    assert Version(lgpio["metadata"]["version"]) >= Version("0.2.2"), "not the empty 0.0.0.2"

@@ -367,7 +367,7 @@ def test_edge_run_admits_a_member_from_video_and_stops_cleanly_on_sigterm(
 
     with log_path.open("wb") as log, notify:
         proc = subprocess.Popen(
-            [str(WAYSTATION), "edge", "run", "--config", str(config)],
+            [str(WAYSTATION), "edge", "run", "--config", str(config), "--simulate-hardware"],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,

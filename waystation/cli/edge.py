@@ -22,25 +22,28 @@ app = typer.Typer(help="The station agent and its installer tools.", no_args_is_
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 
 
-def _pin_factory() -> object | None:
-    """gpiozero's own factory on a Pi; mock pins anywhere else, said loudly."""
-    from gpiozero import Device
-    from gpiozero.exc import BadPinFactory
-    from gpiozero.pins.mock import MockFactory
+SIMULATE = typer.Option(
+    "--simulate-hardware",
+    help="drive simulated GPIO pins (gpiozero mock): for a machine without a Pi's GPIO only; "
+    "on a Pi the lock relay would never switch",
+)
+
+
+def _pins(simulate: bool) -> object | None:
+    """The pin factory (`edge.hw.pins`), or exit 2 with its one-line fix on stderr."""
+    from edge.hw.pins import NoGpioError, pin_factory
 
     try:
-        Device.ensure_pin_factory()
-        return None  # None = gpiozero's default
-    except BadPinFactory:
-        logging.getLogger(__name__).warning(
-            "no GPIO on this machine: the lock relay is SIMULATED (gpiozero mock pins)"
-        )
-        return MockFactory()
+        return pin_factory(simulate=simulate)
+    except NoGpioError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="station TOML")],
+    simulate_hardware: Annotated[bool, SIMULATE] = False,
 ) -> None:
     """Run the station agent: camera → decision → door → journal → MQTT, until SIGTERM."""
     from pydantic import ValidationError
@@ -61,7 +64,7 @@ def run(
     except ValidationError as exc:
         typer.echo(f"{config}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    pins = _pin_factory()
+    pins = _pins(simulate_hardware)
     door = GpioRelay(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     sensors = GpioDoorInputs(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
     source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
@@ -263,3 +266,89 @@ def count(
             f"{video}: {result.entries} entries, {result.exits} exits "
             f"({result.frames} frames, {result.ms_per_frame} ms/frame)"
         )
+
+
+@app.command()
+def selftest(
+    config: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="station TOML")],
+    seconds: Annotated[
+        float, typer.Option(min=1, max=600, help="how long to read the camera, s")
+    ] = 10.0,
+    click_relay: Annotated[
+        bool | None,
+        typer.Option(
+            "--click-relay/--no-click-relay",
+            help="click the lock relay once; if not given, asked on a terminal (never without)",
+        ),
+    ] = None,
+    broker_timeout: Annotated[
+        float, typer.Option(min=1, max=120, help="broker login timeout, s")
+    ] = 10.0,
+    simulate_hardware: Annotated[bool, SIMULATE] = False,
+) -> None:
+    """The installer's test at the door, with the agent stopped: camera, QR, inputs, relay,
+    trust directory, broker login. One line per check; exit 1 if any failed.
+
+    Hold a member code up to the camera, open and close the door and press the exit button
+    while the camera is read.
+    """
+    import sys
+
+    from pydantic import ValidationError
+
+    from edge.camera.capture import make_source
+    from edge.config import load_config
+    from edge.hw.door_inputs import GpioDoorInputs
+    from edge.hw.relay import GpioRelay
+    from edge.selftest import (
+        Check,
+        check_broker,
+        check_trust,
+        read_inputs,
+        survey_camera,
+    )
+    from edge.selftest import click_relay as click
+
+    logging.basicConfig(level=logging.CRITICAL)  # each check says what went wrong itself
+    try:
+        cfg = load_config(config)
+    except ValidationError as exc:
+        typer.echo(f"{config}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    pins = _pins(simulate_hardware)
+    checks: list[Check] = []
+
+    def report(*found: Check) -> None:
+        checks.extend(found)
+        for check in found:
+            typer.echo(check.line())
+
+    inputs = GpioDoorInputs(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+    try:
+        inputs.open()  # before the camera run: what the door does meanwhile is counted
+    except Exception as exc:  # pins busy (the agent runs), no permission (gpio group)
+        inputs = None
+        report(Check("door_inputs", "FAIL", str(exc)))
+    typer.echo(
+        f"reading camera {cfg.camera.source!r} for {seconds:g} s: show a member code, "
+        "open and close the door, press the exit button",
+        err=True,
+    )
+    source = make_source(cfg.camera.source, width=cfg.camera.width, height=cfg.camera.height)
+    report(*survey_camera(source, seconds))  # type: ignore[arg-type]
+    if inputs is not None:
+        report(read_inputs(inputs))
+        inputs.close()
+    if click_relay is None:
+        click_relay = sys.stdin.isatty() and typer.confirm(
+            "Click the lock relay once now?", default=False
+        )
+    if click_relay:
+        relay = GpioRelay(cfg.door, pin_factory=pins)  # type: ignore[arg-type]
+        report(click(relay, cfg.door.pulse_s, pin=cfg.door.relay_pin))
+    else:
+        report(Check("relay", "SKIP", "not clicked (--click-relay, or answer y)"))
+    report(*check_trust(cfg.access.trust_dir, datetime.now(UTC)))
+    report(check_broker(cfg, broker_timeout))
+    if any(check.failed for check in checks):
+        raise typer.Exit(1)
