@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation import logs
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
+
 if TYPE_CHECKING:
     from edge.agent import Agent
     from edge.systemd import Notifier
@@ -41,6 +44,8 @@ def _pin_factory() -> object | None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="station TOML")],
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the station agent: camera → decision → door → journal → MQTT, until SIGTERM."""
     from pydantic import ValidationError
@@ -53,9 +58,9 @@ def run(
     from edge.link.mqtt import Link
     from edge.sensors import SensorPoller
     from edge.systemd import Notifier
-    from waystation.runtime import LOG_FORMAT, wait_for_signal
+    from waystation.runtime import wait_for_signal
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.setup(log_level, log_format)
     try:
         cfg = load_config(config)
     except ValidationError as exc:
