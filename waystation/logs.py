@@ -114,21 +114,30 @@ def level_of(level: LogLevel | None, default: int = logging.INFO) -> int:
     return default if level is None else logging.getLevelNamesMapping()[level.value]
 
 
-def config(level: int, fmt: LogFormat = LogFormat.TEXT) -> dict[str, Any]:
-    """The `logging.config.dictConfig` for `level` (a number) and `fmt` (see module doc)."""
+def config(
+    level: int, fmt: LogFormat = LogFormat.TEXT, quiet: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The `logging.config.dictConfig` for `level` (a number) and `fmt` (see module doc).
+
+    `quiet` (and `CHATTY`): loggers held at WARNING unless DEBUG is asked for; in the config
+    itself, so every process uvicorn starts from it holds them too."""
     name = logging.getLevelName(level)
     formatter: dict[str, Any] = (
         {"()": f"{__name__}.JsonFormatter"} if fmt is LogFormat.JSON else {"format": TEXT_FORMAT}
     )
+    loggers = {
+        logger: {"level": name, "handlers": [], "propagate": True} for logger in UVICORN_LOGGERS
+    }
+    if level > logging.DEBUG:
+        held = logging.getLevelName(max(level, logging.WARNING))
+        loggers |= {logger: {"level": held} for logger in (*CHATTY, *quiet)}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"waystation": formatter},
         "handlers": {"waystation": {"()": f"{__name__}.StderrHandler", "formatter": "waystation"}},
         "root": {"level": name, "handlers": ["waystation"]},
-        "loggers": {
-            logger: {"level": name, "handlers": [], "propagate": True} for logger in UVICORN_LOGGERS
-        },
+        "loggers": loggers,
     }
 
 
@@ -139,16 +148,10 @@ def setup(
     default: int = logging.INFO,
     quiet: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Configure this process's logging; returns the config (for uvicorn's `log_config`).
-
-    `quiet`: loggers held at WARNING unless DEBUG was asked for (per-station chatter of a
-    thousand simulated stations)."""
-    number = level_of(level, default)
-    cfg = config(number, fmt)
+    """Configure this process's logging; returns the config (for `uvicorn_options`).
+    `default`: the command's level when none was chosen; `quiet`: see `config`."""
+    cfg = config(level_of(level, default), fmt, quiet)
     logging.config.dictConfig(cfg)
-    if number > logging.DEBUG:
-        for name in (*CHATTY, *quiet):
-            logging.getLogger(name).setLevel(max(number, logging.WARNING))
     return cfg
 
 

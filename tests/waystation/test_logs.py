@@ -1,12 +1,16 @@
-"""`waystation.logs.JsonFormatter`: the fields a collector parses, an exception as `exc`."""
+"""`waystation.logs`: the JSON fields a collector parses, an exception as `exc`, and the
+config every `cloud serve --workers` process applies again."""
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 
-from waystation.logs import JsonFormatter
+import pytest
+
+from waystation.logs import JsonFormatter, LogFormat, config
 
 
 def record(msg: str, *args: object, exc: bool = False) -> logging.LogRecord:
@@ -40,3 +44,14 @@ def test_an_exception_comes_as_exc_on_the_same_line() -> None:
     assert parsed["msg"] == "write failed"
     assert parsed["exc"].startswith("Traceback (most recent call last):")
     assert parsed["exc"].endswith("ValueError: boom")
+
+
+@pytest.mark.parametrize(("level", "held"), [(logging.INFO, logging.WARNING), (logging.DEBUG, 0)])
+def test_the_config_itself_holds_chatty_loggers_unless_debug(level: int, held: int) -> None:
+    # Story: uvicorn's worker processes apply only the config dict, and alembic's seven
+    # "setup plugin" INFO lines came back in each of them.
+    logging.config.dictConfig(config(level, LogFormat.JSON, quiet=("edge",)))
+    for name in ("alembic.runtime.plugins", "edge"):
+        assert logging.getLogger(name).getEffectiveLevel() == (held or level)
+    assert logging.getLogger("cloud.main").getEffectiveLevel() == level
+    assert logging.getLogger("uvicorn.access").handlers == []  # to the root handler
