@@ -1,15 +1,18 @@
 """Station registry import and export as CSV (`protocol.registry.CSV_COLUMNS`) or GeoJSON.
 
 An import is all-or-nothing: every row is checked first and any error, each naming its file
-line, aborts the whole file, so the registry is never half-updated from a file with one typo.
-Rows upsert by `id`; fields the CSV does not carry (tz, capacity, maintenance) are kept.
+line and column, aborts the whole file, so the registry is never half-updated from a file
+with one typo. Rows upsert by `id`; fields the file does not carry (tz, maintenance, and
+capacity when the file has no such column) are kept. CSV comes as Excel writes it
+(`cloud.sheetfile`: UTF-8 with or without BOM, GBK/GB18030) with English or Chinese headers
+(`protocol.registry.COLUMN_ALIASES`); exports are UTF-8 with BOM so Excel opens them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,18 @@ from cloud.db import session
 from cloud.geojson import GeoJSONError, dumps, feature, features_with_lines
 from cloud.hours import HoursError, check
 from cloud.models import Station, utcnow
-from protocol.registry import CSV_COLUMNS, StationRecord
+from cloud.sheetfile import SheetError, check_writable, read_text, write_csv
+from protocol.registry import (
+    CSV_COLUMNS,
+    OPTIONAL_COLUMNS,
+    StationRecord,
+    canonical_column,
+    ignored_column,
+)
 
 _CHUNK = 500  # ids per IN (...) lookup; far below every dialect's parameter limit
 _FIELDS = tuple(c for c in CSV_COLUMNS if c != "id")
+EXPORT_COLUMNS = (*CSV_COLUMNS, *OPTIONAL_COLUMNS)
 
 
 class RegistryError(ValueError):
@@ -41,52 +52,94 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    encoding: str = ""  # how the file's text was read: utf-8, utf-8-sig, gb18030
 
     @property
     def total(self) -> int:
         return self.created + self.updated + self.unchanged
 
 
-def _decode(raw: bytes) -> str:
+def _read(path: str | Path) -> tuple[str, str]:
     try:
-        return raw.decode("utf-8-sig")  # Excel writes a BOM
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise RegistryError([f"line {line}: not UTF-8 ({exc.reason})"]) from exc
+        return read_text(Path(path))
+    except SheetError as exc:
+        raise RegistryError([str(exc)]) from exc
 
 
-def _header(names: Sequence[str]) -> list[str]:
-    names = [n.strip() for n in names]
-    missing = [c for c in CSV_COLUMNS if c not in names]
-    extra = [n for n in names if n not in CSV_COLUMNS]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """The file's header mapped to registry columns: `columns[i]` is the column of cell i
+    (None: a column skipped, see `ignored_column`), `labels` the header as the file wrote it,
+    `unnamed` the cells left blank (Excel's trailing empty columns; their values must be too)."""
+
+    columns: list[str | None]
+    labels: dict[str, str]
+    unnamed: list[int]
+
+    def row(self, line: int, values: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """The row's values by registry column, or why the row cannot be read."""
+        if len(values) != len(self.columns):
+            return {}, [f"line {line}: {len(values)} fields, expected {len(self.columns)}"]
+        stray = [i + 1 for i in self.unnamed if values[i].strip()]
+        if stray:
+            where = ", ".join(map(str, stray))
+            return {}, [f"line {line}: a value in column {where}, which has no header"]
+        return {c: v for c, v in zip(self.columns, values, strict=True) if c is not None}, []
+
+
+def _header(cells: Sequence[str]) -> tuple[_Header, list[str]]:
+    cells = [c.strip() for c in cells]
+    columns: list[str | None] = []
+    unknown = []
+    for cell in cells:
+        column = canonical_column(cell)
+        if column is None and cell and not ignored_column(cell):
+            unknown.append(cell)
+        columns.append(column)
+    named = [c for c in columns if c is not None]
+    missing = [c for c in CSV_COLUMNS if c not in named]
+    repeated = sorted({c for c in named if named.count(c) > 1})
     errors = []
     if missing:
         errors.append(f"line 1: missing column(s): {', '.join(missing)}")
-    if extra:
-        errors.append(f"line 1: unknown column(s): {', '.join(extra)}")
-    if dupes:
-        errors.append(f"line 1: repeated column(s): {', '.join(dupes)}")
-    return errors
+    if unknown:
+        errors.append(f"line 1: unknown column(s): {', '.join(unknown)}")
+    if repeated:
+        twice = [
+            " = ".join(cell for cell, c in zip(cells, columns, strict=True) if c == r)
+            for r in repeated
+        ]
+        errors.append(f"line 1: repeated column(s): {'; '.join(twice)}")
+    labels = {c: cell for cell, c in zip(cells, columns, strict=True) if c is not None}
+    unnamed = [i for i, cell in enumerate(cells) if not cell]
+    return _Header(columns, labels, unnamed), errors
 
 
-def _validate(line: int, row: dict[str, Any]) -> tuple[StationRecord | None, list[str]]:
+def _field(name: str, labels: Mapping[str, str]) -> str:
+    """`lat`, or `lat (纬度)` when the file's header called it that."""
+    label = labels.get(name, name)
+    return name if label == name else f"{name} ({label})"
+
+
+def _validate(
+    line: int, row: dict[str, Any], labels: Mapping[str, str]
+) -> tuple[StationRecord | None, list[str]]:
     """Every problem of one row: the record's fields and the opening_hours syntax."""
     errors = []
     record = None
     try:
         record = StationRecord.model_validate(row)
     except ValidationError as exc:
-        errors = [
-            f"line {line}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e['input']!r})"
-            for e in exc.errors()
-        ]
+        for e in exc.errors():
+            loc = [str(p) for p in e["loc"]]
+            where = ".".join([_field(loc[0], labels), *loc[1:]]) if loc else "row"
+            errors.append(f"line {line}: {where}: {e['msg']} (got {e['input']!r})")
     hours = row.get("opening_hours", "")
     if isinstance(hours, str) and hours.strip():
         try:
             check(hours.strip())
         except HoursError as exc:
-            errors.append(f"line {line}: opening_hours: {exc}")
+            errors.append(f"line {line}: {_field('opening_hours', labels)}: {exc}")
     return (None, errors) if errors else (record, [])
 
 
@@ -98,8 +151,8 @@ class _Records:
         self.errors: list[str] = []
         self._first_line: dict[str, int] = {}
 
-    def add(self, line: int, row: dict[str, Any]) -> None:
-        record, row_errors = _validate(line, row)
+    def add(self, line: int, row: dict[str, Any], labels: Mapping[str, str] | None = None) -> None:
+        record, row_errors = _validate(line, row, labels or {})
         self.errors += row_errors
         if record is None:
             return
@@ -120,12 +173,13 @@ def parse_csv(text: str) -> list[StationRecord]:
     """Check a whole registry file; raise RegistryError listing every bad line."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
-        header = [h.strip() for h in next(reader)]
+        cells = next(reader)
     except StopIteration:
         raise RegistryError(["line 1: empty file; expected " + ",".join(CSV_COLUMNS)]) from None
     except csv.Error as exc:
         raise RegistryError([f"line 1: {exc}"]) from exc
-    if errors := _header(header):
+    header, errors = _header(cells)
+    if errors:
         raise RegistryError(errors)
     found = _Records()
     errors = found.errors
@@ -140,10 +194,11 @@ def parse_csv(text: str) -> list[StationRecord]:
             break
         if not any(v.strip() for v in values):
             continue
-        if len(values) != len(header):
-            errors.append(f"line {line}: {len(values)} fields, expected {len(header)}")
+        row, row_errors = header.row(line, values)
+        if row_errors:
+            errors += row_errors
             continue
-        found.add(line, dict(zip(header, values, strict=True)))
+        found.add(line, row, header.labels)
     return found.result()
 
 
@@ -184,18 +239,21 @@ def is_geojson(path: str | Path) -> bool:
 
 def import_file(engine: Engine, path: str | Path) -> ImportReport:
     """Import a CSV, or GeoJSON when the name ends in .geojson or .json; all or nothing."""
-    text = _decode(Path(path).read_bytes())
-    return upsert(engine, parse_geojson(text) if is_geojson(path) else parse_csv(text))
+    text, encoding = _read(path)
+    records = parse_geojson(text) if is_geojson(path) else parse_csv(text)
+    return upsert(engine, records, encoding=encoding)
 
 
 def import_csv(engine: Engine, path: str | Path) -> ImportReport:
     """Upsert every station of a registry CSV in one transaction, or none of them."""
-    return upsert(engine, parse_csv(_decode(Path(path).read_bytes())))
+    text, encoding = _read(path)
+    return upsert(engine, parse_csv(text), encoding=encoding)
 
 
-def upsert(engine: Engine, records: list[StationRecord]) -> ImportReport:
+def upsert(engine: Engine, records: list[StationRecord], *, encoding: str = "") -> ImportReport:
     """Create or update stations by id in one transaction; `updated_at` moves only on change
-    (the nearby index rebuilds when it does)."""
+    (the nearby index rebuilds when it does). An optional column is written only where the
+    record carried it (`model_fields_set`)."""
     created = updated = unchanged = 0
     now = utcnow()
     with session(engine) as s:
@@ -206,7 +264,8 @@ def upsert(engine: Engine, records: list[StationRecord]) -> ImportReport:
             query = select(Station).where(col(Station.id).in_(chunk))
             existing |= {st.id: st for st in s.exec(query)}
         for record in records:
-            values = record.model_dump(include=set(_FIELDS))
+            given = set(OPTIONAL_COLUMNS) & record.model_fields_set
+            values = record.model_dump(include={*_FIELDS, *given})
             station = existing.get(record.id)
             if station is None:
                 s.add(Station(id=record.id, created_at=now, updated_at=now, **values))
@@ -218,26 +277,28 @@ def upsert(engine: Engine, records: list[StationRecord]) -> ImportReport:
                 updated += 1
             else:
                 unchanged += 1
-    return ImportReport(created=created, updated=updated, unchanged=unchanged)
+    return ImportReport(created=created, updated=updated, unchanged=unchanged, encoding=encoding)
 
 
 def export_csv(engine: Engine, out_path: str | Path) -> int:
-    """Write every station to a registry CSV (sorted by id); returns the number of rows."""
+    """Write every station to a registry CSV (sorted by id, UTF-8 with BOM for Excel, with the
+    optional columns); returns the number of rows. SheetError before any work for a workbook
+    name or a folder that does not exist."""
+    check_writable(Path(out_path))
+    fields = {"id", *_FIELDS, *OPTIONAL_COLUMNS}
     with session(engine) as s:
         stations = s.exec(select(Station).order_by(col(Station.id))).all()
         rows = [
-            StationRecord.model_validate(st.model_dump(include={"id", *_FIELDS})).csv_row()
+            StationRecord.model_validate(st.model_dump(include=fields)).csv_row(EXPORT_COLUMNS)
             for st in stations
         ]
-    with Path(out_path).open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(Path(out_path), EXPORT_COLUMNS, rows)
     return len(rows)
 
 
 def export_geojson(engine: Engine, out_path: str | Path) -> int:
     """Write every station as a GeoJSON FeatureCollection (sorted by id); rows written."""
+    check_writable(Path(out_path))
     with session(engine) as s:
         stations = s.exec(select(Station).order_by(col(Station.id))).all()
         records = [st.model_dump(include={"id", *_FIELDS}) for st in stations]

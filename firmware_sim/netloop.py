@@ -22,6 +22,9 @@ hold for the fresh client of a restarted station:
 - `reset(key)`: shuts the socket down (the broker sees the connection drop and sends the
   will); paho reads the EOF and reports the loss as usual. On a partitioned client the loss
   is noticed only when the partition ends or the keepalive runs out.
+
+One module on purpose (~410 lines): the loop, its timers and the faults share the same
+per-client entries and must change together.
 """
 
 from __future__ import annotations

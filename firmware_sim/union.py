@@ -14,10 +14,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.access.store import TrustStore, anchor_pem
+from edge.access.store import TrustStore
 from firmware_sim.wallet import Wallet
 from protocol.credential import SERIAL_LEN, Flag, issue_certificate
 from protocol.trust import RevocationList, TrustedKey, TrustList
+from protocol.trustdir import anchor_pem
 
 DEFAULT_KID = "sim-2026"
 # The order of the P-256 group: private scalars live in [1, N − 1].

@@ -15,6 +15,9 @@ alphanumeric character set so the code is a version or two smaller than byte mod
 
 Context strings are domain separation: a signature made for one structure can never be
 replayed as another. No I/O here; callers pass the clock, trust and revocations in.
+
+One module on purpose (~500 lines): the byte layout, issuing, parsing and the verification
+rule are what a third party reads to build a door verifier, and they change together.
 """
 
 from __future__ import annotations

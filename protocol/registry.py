@@ -1,11 +1,14 @@
 """The station registry record: what `sim fleet --registry` writes and `stations import` reads.
 
-CSV columns are fixed (`CSV_COLUMNS`); amenities are `;`-separated names from `AMENITIES`.
+CSV columns are fixed (`CSV_COLUMNS`, plus the optional `OPTIONAL_COLUMNS`); a header may
+use the Chinese names of `COLUMN_ALIASES` instead. Amenities are names from `AMENITIES` or
+their labels as the finder shows them (`AMENITY_LABELS`), separated by any of `,，、;；|`.
 Parsing a row is pure; reading the file is the caller's job.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,23 +26,79 @@ CSV_COLUMNS = (
     "address",
     "city",
 )
+# Columns a file may leave out; a station keeps its stored value for a column not in the file.
+OPTIONAL_COLUMNS = ("capacity",)
 
-# The amenities a worker can filter on; the finder shows one icon per name.
-AMENITIES = (
-    "water",  # 饮水
-    "microwave",  # 微波炉
-    "fridge",  # 冰箱 / 冷鲜柜
-    "charging",  # 充电
-    "toilet",  # 卫生间
-    "mother_baby",  # 母婴室
-    "first_aid",  # 急救药箱
-    "rest_seats",  # 休息座椅
-    "air_conditioning",  # 空调
-)
+# The amenities a worker can filter on, with the labels the finder shows for each
+# (zh-CN, en); the finder page gets them from here (`cloud.web.finder.page`).
+AMENITY_LABELS: dict[str, tuple[str, str]] = {
+    "water": ("饮用水", "Drinking water"),
+    "microwave": ("微波炉", "Microwave"),
+    "fridge": ("冰箱", "Fridge"),
+    "charging": ("充电", "Charging"),
+    "toilet": ("卫生间", "Toilet"),
+    "mother_baby": ("母婴室", "Mother and baby room"),
+    "first_aid": ("急救药箱", "First aid kit"),
+    "rest_seats": ("休息座椅", "Rest seats"),
+    "air_conditioning": ("空调", "Air conditioning"),
+}
+AMENITIES = tuple(AMENITY_LABELS)
+AMENITY_SEPARATORS = re.compile(r"[,，、;；|]")
+_AMENITY_WORDS = {
+    word.casefold(): name for name, labels in AMENITY_LABELS.items() for word in (name, *labels)
+}
+
+# Columns a sheet may carry that are not registry data (a row number, remarks): skipped.
+IGNORED_COLUMNS = ("序号", "备注")
+# Header names people give the columns (compared after `_header_key`), mostly Chinese.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("编号", "站点编号", "驿站编号", "站点id"),
+    "name": ("名称", "站点名称", "驿站名称", "站名"),
+    "lat": ("latitude", "纬度"),
+    "lon": ("lng", "longitude", "经度"),
+    "amenities": ("设施", "服务设施", "配套设施"),
+    "opening_hours": ("hours", "营业时间", "开放时间"),
+    "operator": ("运营方", "运营单位", "管理单位"),
+    "address": ("地址", "详细地址", "站点地址"),
+    "city": ("城市", "所在城市"),
+    "capacity": ("容量", "可容纳人数"),
+}
+
+
+def _header_key(text: str) -> str:
+    """`纬度（WGS-84）`, ` Opening Hours ` → `纬度`, `openinghours`: case, spaces, `_`/`-` and a
+    trailing bracketed note (a unit, a datum) do not matter."""
+    text = re.sub(r"\s*[(（\[【].*[)）\]】]\s*$", "", text.strip())
+    return re.sub(r"[\s_\-]+", "", text).casefold()
+
+
+_COLUMNS_BY_KEY = {
+    _header_key(word): column
+    for column in (*CSV_COLUMNS, *OPTIONAL_COLUMNS)
+    for word in (column, *COLUMN_ALIASES.get(column, ()))
+}
+
+
+def canonical_column(header: str) -> str | None:
+    """The registry column a header cell names (`站点名称` → `name`), or None if none."""
+    return _COLUMNS_BY_KEY.get(_header_key(header))
+
+
+_IGNORED_KEYS = frozenset(_header_key(h) for h in IGNORED_COLUMNS)
+
+
+def ignored_column(header: str) -> bool:
+    """A header cell naming a column that is not registry data (`序号`, `备注`)."""
+    return _header_key(header) in _IGNORED_KEYS
+
+
+def amenity_name(word: str) -> str | None:
+    """`mother_baby`, `母婴室` or `Mother and baby room` → `mother_baby`; None if unknown."""
+    return _AMENITY_WORDS.get(word.strip().casefold())
 
 
 class StationRecord(BaseModel):
-    """One registered station; coordinates are WGS-84 degrees."""
+    """One registered station; coordinates are WGS-84 degrees, capacity in people."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -52,23 +111,32 @@ class StationRecord(BaseModel):
     operator: str = Field(default="", max_length=120)
     address: str = Field(default="", max_length=255)
     city: str = Field(default="", max_length=60)
+    capacity: int | None = Field(default=None, ge=0, le=100_000)
 
     @field_validator("amenities", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
-            return [a.strip() for a in value.split(";") if a.strip()]
+            return [a.strip() for a in AMENITY_SEPARATORS.split(value) if a.strip()]
         return value
 
     @field_validator("amenities")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(AMENITIES))
+        names = [amenity_name(a) for a in value]
+        unknown = [a for a, n in zip(value, names, strict=True) if n is None]
         if unknown:
-            raise ValueError(f"unknown amenities {unknown}; known: {', '.join(AMENITIES)}")
-        return sorted(set(value), key=AMENITIES.index)
+            known = ", ".join(f"{n} ({zh})" for n, (zh, _) in AMENITY_LABELS.items())
+            raise ValueError(f"unknown amenities {unknown}; known: {known}")
+        return sorted({n for n in names if n is not None}, key=AMENITIES.index)
 
-    def csv_row(self) -> dict[str, str]:
+    @field_validator("capacity", mode="before")
+    @classmethod
+    def _blank_capacity(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def csv_row(self, columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, str]:
+        """The row as CSV text; amenities `;`-separated, an unknown capacity blank."""
         row = self.model_dump()
         row["amenities"] = ";".join(self.amenities)
-        return {k: str(row[k]) for k in CSV_COLUMNS}
+        return {k: "" if row[k] is None else str(row[k]) for k in columns}

@@ -109,7 +109,7 @@ def demo(
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
-    """Run broker, cloud and a simulated fleet in one process; print the API URLs."""
+    """Run broker, cloud and a simulated fleet in one process; print the URLs to open."""
     import uvicorn
 
     from cloud.alarms.monitor import start_monitor
@@ -124,6 +124,7 @@ def demo(
     from waystation.embedded_broker import EmbeddedBroker
     from waystation.mosquitto import free_port
     from waystation.runtime import stop_on_signals
+    from waystation.urls import base_url, start_lines
 
     # WARNING by default: INFO lines would scroll the live status line away
     log_config = logs.setup(log_level, log_format, default=logging.WARNING)
@@ -179,11 +180,10 @@ def demo(
             )
         fleet.start()
         lat, lon = _centre(records)
-        base = f"http://127.0.0.1:{port}"
+        base = base_url("127.0.0.1", port)
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
-        typer.echo(f"API:    {base}/api/v1")
-        typer.echo(f"Nearby: {base}/api/v1/stations/nearby?lat={lat}&lon={lon}&radius_m=20000")
-        typer.echo(f"Finder: {base}/")
+        for line in start_lines(base, (lat, lon)):
+            typer.echo(line)
         typer.echo(f"Dashboard: {base}/ops  (user demo, password {ops_password})")
         typer.echo(f"Ops:    {base}/api/v1/ops/fleet  (header: Authorization: Bearer {ops_token})")
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
 
 from cloud.credentials import keys as K  # noqa: N812 - short, read as "keys"
-from cloud.credentials.kit import DEFAULT_OVERLAP_DAYS, Kit
+from cloud.credentials.kit import DEFAULT_OVERLAP_DAYS, Kit, KitError
 from cloud.credentials.lists import build_revocation_list, build_trust_list, still_listed
 from cloud.credentials.models import CertificateRow, IssuerKeyRow, MemberRow, SignedListRow
 from protocol.credential import compress_public
@@ -150,9 +150,10 @@ def import_kit(session: Session, kit: Kit) -> tuple[int, int]:
     lists as they are, and the certificate ledger. Returns (keys, certificates)."""
     if session.get(IssuerKeyRow, K.ANCHOR_KID) is not None:
         raise CredentialError("this database already has an issuer", 409)
-    anchor_public = kit.store.load_anchor()
-    if anchor_public is None:
-        raise CredentialError(f"{kit.directory} has no trust anchor")
+    try:
+        anchor_public = kit.anchor()
+    except KitError as exc:
+        raise CredentialError(str(exc)) from exc
     keys_dir = kit.directory / "keys"
     anchor_info = K.KeyInfo(
         kid=K.ANCHOR_KID,

@@ -1,8 +1,8 @@
 """The union's offline issuing kit: one directory an admin or installer carries.
 
-    D/anchor.pem          trust-anchor public key (what a station pins)   ┐ what `TrustStore`
-    D/trust.json          signed trust list                                │ and `edge verify`
-    D/revocations.json    signed revocation list                           ┘ read
+    D/anchor.pem          trust-anchor public key (what a station pins)   ┐ a station's trust
+    D/trust.json          signed trust list                                │ directory
+    D/revocations.json    signed revocation list                           ┘ (`protocol.trustdir`)
     D/keys/<kid>.json     sealed private keys (anchor + issuers), mode 0600
     D/kit.json            issuer key facts and the ledger of issued certificates
 
@@ -12,7 +12,9 @@ the new one. The passphrase is only needed by commands that sign.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cloud.credentials import keys as K  # noqa: N812 - short, read as "keys"
 from cloud.credentials.lists import build_revocation_list, build_trust_list, still_listed
-from edge.access.store import TrustStore, write_atomic
 from protocol.credential import (
     SERIAL_LEN,
     Flag,
@@ -29,7 +30,15 @@ from protocol.credential import (
     issue_certificate,
     issue_token,
 )
-from protocol.trust import RevocationList, TrustList, b64u
+from protocol.trust import ListError, RevocationList, TrustList, b64u
+from protocol.trustdir import (
+    ANCHOR_FILE,
+    REVOCATIONS_FILE,
+    TRUST_FILE,
+    AnchorError,
+    anchor_pem,
+    parse_anchor,
+)
 
 KIT_FILE = "kit.json"
 KEYS_DIR = "keys"
@@ -47,6 +56,21 @@ DEFAULT_TOKEN_DAYS = 3  # WS2 batch a phone fetches while online: 864 tokens, ~1
 
 class KitError(ValueError):
     """The kit directory is missing, damaged, or cannot do what was asked."""
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so an interrupted command leaves the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 class CertRecord(BaseModel):
@@ -85,7 +109,6 @@ class Kit:
         self.directory = directory
         self.state = state
         self._passphrase = passphrase
-        self.store = TrustStore(directory)
 
     # --- files -------------------------------------------------------------------------------
 
@@ -115,13 +138,12 @@ class Kit:
         kit = cls(directory, KitState(insecure=passphrase is None, keys=[info]), passphrase)
         kit._write_key(K.ANCHOR_KID, anchor)
         kit._write_key(kid, issuer)
-        kit.store.save_anchor(anchor.public_key())
+        write_atomic(directory / ANCHOR_FILE, anchor_pem(anchor.public_key()))
         kit.save()
         trust = build_trust_list(kit.state.keys, anchor=anchor, held=None, now=now)
-        kit.store.save_trust(trust.to_bytes())
-        kit.store.save_revocations(
-            build_revocation_list([], anchor=anchor, held=None, now=now).to_bytes()
-        )
+        write_atomic(directory / TRUST_FILE, trust.to_bytes())
+        revocations = build_revocation_list([], anchor=anchor, held=None, now=now)
+        write_atomic(directory / REVOCATIONS_FILE, revocations.to_bytes())
         return kit
 
     @classmethod
@@ -155,17 +177,37 @@ class Kit:
             raise KitError(f"{self._key_path(kid)} holds key {sealed.kid!r}, not {kid!r}")
         return K.unseal(sealed, self._passphrase)
 
+    def anchor(self) -> ec.EllipticCurvePublicKey:
+        """The trust anchor's public key; KitError if it is missing or damaged."""
+        path = self.directory / ANCHOR_FILE
+        try:
+            return parse_anchor(path.read_bytes())
+        except FileNotFoundError as exc:
+            raise KitError(f"{self.directory} has no trust anchor") from exc
+        except (OSError, AnchorError) as exc:
+            raise KitError(f"{path}: {exc}") from exc
+
+    def _signed(self, name: str) -> tuple[ec.EllipticCurvePublicKey, bytes]:
+        """The list file `name` and the anchor that must have signed it."""
+        anchor = self.anchor()
+        try:
+            return anchor, (self.directory / name).read_bytes()
+        except OSError as exc:
+            raise KitError(f"{self.directory}: {exc}") from exc
+
     def trust(self) -> TrustList:
-        item = self.store.load_trust(self.store.load_anchor())
-        if item is None:
-            raise KitError(f"{self.directory} has no valid trust list")
-        return item
+        anchor, raw = self._signed(TRUST_FILE)
+        try:
+            return TrustList.accept(raw, anchor, None)
+        except ListError as exc:
+            raise KitError(f"{self.directory} has no valid trust list: {exc}") from exc
 
     def revocations(self) -> RevocationList:
-        item = self.store.load_revocations(self.store.load_anchor())
-        if item is None:
-            raise KitError(f"{self.directory} has no valid revocation list")
-        return item
+        anchor, raw = self._signed(REVOCATIONS_FILE)
+        try:
+            return RevocationList.accept(raw, anchor, None)
+        except ListError as exc:
+            raise KitError(f"{self.directory} has no valid revocation list: {exc}") from exc
 
     # --- issuing -----------------------------------------------------------------------------
 
@@ -266,7 +308,7 @@ class Kit:
         item = build_revocation_list(
             listed, anchor=self.private_key(K.ANCHOR_KID), held=held, now=now
         )
-        self.store.save_revocations(item.to_bytes())
+        write_atomic(self.directory / REVOCATIONS_FILE, item.to_bytes())
         return item
 
     def reissue_revocations(self, now: datetime | None = None) -> RevocationList:
@@ -283,7 +325,7 @@ class Kit:
             held=self.trust().version,
             now=now,
         )
-        self.store.save_trust(item.to_bytes())
+        write_atomic(self.directory / TRUST_FILE, item.to_bytes())
         return item
 
     def rotate(

@@ -1,4 +1,4 @@
-"""The trust directory: `anchor.pem`, `trust.json`, `revocations.json` on the station's disk.
+"""A station's trust directory on disk (the layout and encodings are `protocol.trustdir`).
 
 The anchor (the union's trust-anchor public key, PEM) is pinned at provisioning and never
 arrives over MQTT. The lists are kept exactly as received, so a restart verifies the same
@@ -14,23 +14,18 @@ import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_public_key,
-)
 
 from protocol.trust import ListError, RevocationList, TrustList
+from protocol.trustdir import (
+    ANCHOR_FILE,
+    REVOCATIONS_FILE,
+    TRUST_FILE,
+    AnchorError,
+    anchor_pem,
+    parse_anchor,
+)
 
 log = logging.getLogger(__name__)
-
-ANCHOR_FILE = "anchor.pem"
-TRUST_FILE = "trust.json"
-REVOCATIONS_FILE = "revocations.json"
-
-
-def anchor_pem(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -57,17 +52,12 @@ class TrustStore:
     def load_anchor(self) -> ec.EllipticCurvePublicKey | None:
         path = self.directory / ANCHOR_FILE
         try:
-            key = load_pem_public_key(path.read_bytes())
+            return parse_anchor(path.read_bytes())
         except FileNotFoundError:
             log.warning("no trust anchor at %s: every credential will be refused", path)
-            return None
-        except ValueError:
-            log.error("trust anchor %s is not a PEM public key", path)
-            return None
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            log.error("trust anchor %s is not a P-256 key", path)
-            return None
-        return key
+        except AnchorError as exc:
+            log.error("trust anchor %s: %s", path, exc)
+        return None
 
     def _load(
         self, name: str, cls: type[TrustList] | type[RevocationList], anchor: object

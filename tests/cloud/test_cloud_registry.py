@@ -131,13 +131,30 @@ def test_header_is_checked(
     assert err.value.errors[0].startswith(message)
 
 
-def test_non_utf8_file_names_the_line(engine: Engine, tmp_path: Path) -> None:
+def test_a_gbk_file_is_read_as_gb18030(engine: Engine, tmp_path: Path) -> None:
+    # Story: Excel on Chinese Windows saves "CSV (逗号分隔)" in GBK; it used to be refused.
     path = tmp_path / "gbk.csv"
     path.write_bytes(
-        (HEADER + "\n" + GOOD[1] + "\n").encode() + "st-003,驿站,31,121,,24/7,,,\n".encode("gbk")
+        (HEADER + "\n" + GOOD[1] + "\n" + "st-003,驿站,31,121,,24/7,,,\n").encode("gbk")
     )
-    with pytest.raises(RegistryError, match="line 3: not UTF-8"):
+    report = import_csv(engine, path)
+    assert (report.created, report.encoding) == (2, "gb18030")
+    assert stations(engine)["st-003"].name == "驿站"
+
+
+def test_broken_utf8_names_the_line_instead_of_reading_mojibake(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Story: one cut-off character in a UTF-8 file must not turn every name into GB18030 noise.
+    path = tmp_path / "cut.csv"
+    path.write_bytes(
+        (HEADER + "\n" + GOOD[0] + "\n" + "st-003,驿").encode()
+        + "站".encode()[:2]  # the last byte of 站 lost
+        + b",31,121,,24/7,,,\n"
+    )
+    with pytest.raises(RegistryError, match="line 3: not valid UTF-8"):
         import_csv(engine, path)
+    assert stations(engine) == {}
 
 
 def test_excel_bom_and_column_order_are_accepted(engine: Engine, tmp_path: Path) -> None:
@@ -152,6 +169,7 @@ def test_export_round_trips(engine: Engine, write: Callable[..., Path], tmp_path
     import_csv(engine, write(*GOOD))
     out = tmp_path / "out.csv"
     assert export_csv(engine, out) == 2
-    assert out.read_text(encoding="utf-8").splitlines()[0] == HEADER
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM for UTF-8
+    assert out.read_text(encoding="utf-8-sig").splitlines()[0] == HEADER + ",capacity"
     report = import_csv(engine, out)
     assert (report.created, report.updated, report.unchanged) == (0, 0, 2)

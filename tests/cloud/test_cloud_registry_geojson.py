@@ -55,10 +55,12 @@ def test_csv_to_geojson_and_back_round_trips(engine: Engine, tmp_path: Path) -> 
     for sid, st in before.items():
         assert {f: getattr(after[sid], f) for f in fields} == {f: getattr(st, f) for f in fields}
     export_file(engine, tmp_path / "again.csv")
-    # csv quotes only where needed: the hours lose their (optional) quotes
-    assert (tmp_path / "again.csv").read_text(encoding="utf-8") == CSV.replace('"Mo', "Mo").replace(
-        '00",', "00,"
-    )
+    # csv quotes only where needed: the hours lose their (optional) quotes; the export is
+    # Excel's CSV (BOM, CRLF) with the optional capacity column, blank here
+    expected = CSV.replace('"Mo', "Mo").replace('00",', "00,").replace("\n", ",\r\n")
+    assert (tmp_path / "again.csv").read_bytes() == (
+        "\ufeff" + expected.replace("city,", "city,capacity", 1)
+    ).encode()
 
 
 def test_every_bad_feature_is_named_by_line_and_nothing_is_written(

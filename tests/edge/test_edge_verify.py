@@ -7,13 +7,14 @@ from pathlib import Path
 
 from edge.access.decide import AccessDecider
 from edge.access.schedule import DoorMode, DoorSchedule
-from edge.access.store import TRUST_FILE, TrustStore
+from edge.access.store import TrustStore
 from edge.access.timeguard import TimeGuard
 from edge.access.verify import AccessVerifier
 from firmware_sim.clock import SimClock
 from firmware_sim.union import SimUnion
 from protocol.credential import Decision, Reason, VerifyPolicy
 from protocol.trust import RevocationList, TrustList
+from protocol.trustdir import TRUST_FILE
 
 
 class Gate:

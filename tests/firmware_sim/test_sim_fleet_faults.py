@@ -50,8 +50,8 @@ class Seen:
             time.sleep(0.02)
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def test_kill_restart_partition_skew_freeze(tmp_path: Path, mosquitto) -> None:

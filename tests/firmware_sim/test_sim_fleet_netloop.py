@@ -43,8 +43,8 @@ class Watcher:
         self.client.loop_start()
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def make_link(tmp: Path, sid: str, url: str, loop: NetLoop, **mqtt_cfg: object) -> Link:

@@ -208,6 +208,6 @@ def test_malformed_payload_is_dead_lettered_and_ingest_goes_on(
         assert len(dead()) == 2, "the spoofed message must have been refused by the broker"
         assert json.loads(letters[1].payload)["type"] == "access"
     finally:
-        rogue.loop_stop()
         rogue.disconnect()
+        rogue.loop_stop()
         sim.stop(clean=True)

@@ -120,8 +120,8 @@ class Client:
 
     def stop(self) -> None:
         self._stopping = True
+        self.client.disconnect()  # first: paho's thread then leaves its select at once
         self.client.loop_stop()
-        self.client.disconnect()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,8 +46,9 @@ from cloud.settings import Settings
 
 OPS_USER = "root"
 # Per operation and mode (~50 operations); WS_FUZZ_EXAMPLES=200 for a deeper run by hand.
+# ~30 s per database on an idle 2-core machine; no wall-clock assertion (a loaded runner is
+# slower, and speed is the benchmarks' business), pytest's timeout bounds a hang.
 MAX_EXAMPLES = int(os.environ.get("WS_FUZZ_EXAMPLES", "8"))
-BUDGET_S = 60.0
 
 
 def success_schema_conformance(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -112,12 +112,12 @@ def run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     engine.dispose()
 
 
+@pytest.mark.timeout(300)
 def test_api_has_no_server_errors(run: Run) -> None:
     """Every operation, positive and negative data; all failures are listed at the end."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", run.app)
     failures: list[str] = []
     labels: list[str] = []
-    started = time.monotonic()
     for result in schema.get_all_operations():
         operation = result.ok()
         labels.append(operation.label)
@@ -132,9 +132,6 @@ def test_api_has_no_server_errors(run: Run) -> None:
                 pass  # nothing to make invalid (no parameters, no body) in negative mode
             except (FailureGroup, Exception) as exc:  # FailureGroup: a check failed
                 failures.append(f"{operation.label} ({mode}): {exc}")
-        if MAX_EXAMPLES <= 8:
-            elapsed = time.monotonic() - started
-            assert elapsed < BUDGET_S, f"over {BUDGET_S:.0f} s at {operation.label}"
     assert len(labels) >= 40  # the whole API, not an empty schema
     # the credentials work: most operations were reached past auth, ops ones included
     missed = sorted(set(labels) - run.succeeded)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from protocol.registry import AMENITIES, CSV_COLUMNS
@@ -36,7 +38,7 @@ def write_registry(path: Path, *, stations: int = 5, seed: int = 3) -> Path:
 
 
 def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # exports start with a BOM
         return list(csv.DictReader(fh))
 
 
@@ -95,9 +97,9 @@ def test_export_round_trips_the_import(tmp_path: Path, db_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "12 stations" in result.stdout
     exported = tmp_path / "out.csv"
-    assert exported.read_text(encoding="utf-8").splitlines()[0] == HEADER
+    assert exported.read_text(encoding="utf-8-sig").splitlines()[0] == HEADER + ",capacity"
     key = [tuple(r.items()) for r in rows(exported)]
-    assert sorted(key) == sorted(tuple(r.items()) for r in rows(registry))
+    assert sorted(key) == sorted(tuple((r | {"capacity": ""}).items()) for r in rows(registry))
 
 
 def test_a_bad_file_names_every_bad_line_and_imports_nothing(tmp_path: Path, db_url: str) -> None:
@@ -204,3 +206,134 @@ def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) 
     finally:
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+def test_cloud_serve_prints_urls_that_answer(tmp_path: Path) -> None:
+    # Story: `cloud serve` printed `…/nearby?lat=…&lon=…`, which nobody could open as is.
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    assert run("stations", "import", write_registry(tmp_path / "r.csv"), "--db", db).exit_code == 0
+    port = free_port()
+    out = tmp_path / "serve.out"
+    with out.open("w") as fh:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("waystation")), "cloud", "serve",
+             "--port", str(port), "--db", db, "--no-access-log"],
+            stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, out.read_text()
+                assert proc.poll() is None, out.read_text()
+                time.sleep(0.2)
+        ours = [line.split() for line in out.read_text().splitlines()]
+        printed = {w[0]: w[1] for w in ours if w and w[0] in ("Finder:", "Nearby:", "API:")}
+        base = f"http://127.0.0.1:{port}"
+        assert printed["Finder:"] == f"{base}/"
+        assert printed["Nearby:"].startswith(f"{base}/api/v1/stations/nearby?lat=")
+        answers = {}
+        for url in printed.values():
+            assert url.startswith(f"{base}/")
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 (http, checked above)
+                answers[url] = (r.status, r.read())
+        assert all(status == 200 for status, _ in answers.values())
+        nearby = json.loads(answers[printed["Nearby:"]][1])
+        assert len(nearby["stations"]) >= 1  # around the first station: it is listed
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+# A union's sheet as it is kept: Chinese headers in its own order, a row number, a capacity,
+# amenities as the finder labels them with Chinese separators, a trailing empty column.
+UNION_SHEET = (
+    "序号,站点编号,站点名称,纬度（WGS-84）,经度,服务设施,开放时间,运营单位,地址,城市,容量,\r\n"
+    "1,sz-0101,福田驿站,22.5431,114.0579,饮用水、母婴室，充电,24/7,深圳市总工会,深南大道1号,深圳,12,\r\n"
+    '2,sz-0102,"南山驿站（科技园）",22.5400,113.9500,water|toilet；空调,'
+    "Mo-Su 08:00-20:00,,科技园南区,深圳,,\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom", "read_as"),
+    [
+        pytest.param("gbk", b"", "GBK/GB18030", id="gbk"),
+        pytest.param("utf-8", b"\xef\xbb\xbf", "UTF-8 with BOM", id="utf8-bom"),
+        pytest.param("utf-8", b"", "UTF-8", id="utf8"),
+    ],
+)
+def test_a_chinese_sheet_imports_in_every_excel_encoding(
+    tmp_path: Path, encoding: str, bom: bytes, read_as: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+    sheet = tmp_path / "驿站.csv"
+    sheet.write_bytes(bom + UNION_SHEET.encode(encoding))
+
+    result = run("stations", "import", sheet, "--db", db)
+
+    assert result.exit_code == 0, result.output
+    assert counts(result.stdout) == {"created": 2, "updated": 0, "unchanged": 0}
+    assert f"read as {read_as}" in result.stdout
+    out = tmp_path / "out.csv"
+    assert run("stations", "export", out, "--db", db).exit_code == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel shows UTF-8 only with a BOM
+    got = {r["id"]: r for r in rows(out)}
+    assert got["sz-0101"]["name"] == "福田驿站"
+    assert got["sz-0101"]["amenities"] == "water;charging;mother_baby"
+    assert got["sz-0101"]["capacity"] == "12"
+    assert got["sz-0102"]["name"] == "南山驿站（科技园）"
+    assert got["sz-0102"]["amenities"] == "water;toilet;air_conditioning"
+    assert got["sz-0102"]["capacity"] == ""
+    assert got["sz-0102"]["address"] == "科技园南区"
+    again = run("stations", "import", out, "--db", db)  # the export reads back unchanged
+    assert counts(again.stdout) == {"created": 0, "updated": 0, "unchanged": 2}
+
+
+def test_a_bad_chinese_sheet_names_line_and_column_and_imports_nothing(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+    bad = UNION_SHEET.replace("22.5400", "北纬22度").replace("空调", "桑拿")
+    sheet = tmp_path / "bad.csv"
+    sheet.write_bytes(bad.encode("gbk"))
+
+    result = run("stations", "import", sheet, "--db", db)
+
+    assert result.exit_code == 1
+    errors = result.stderr.splitlines()[1:]
+    assert len(errors) == 2, result.stderr
+    assert errors[0].startswith("line 3: lat (纬度（WGS-84）): ")
+    assert errors[1].startswith("line 3: amenities (服务设施): ")
+    assert "桑拿" in errors[1]
+    assert "mother_baby (母婴室)" in errors[1]  # the known names, as the finder labels them
+    assert "Traceback" not in result.output
+    exported = run("stations", "export", tmp_path / "after.csv", "--db", db)
+    assert exported.exit_code == 0, exported.output
+    assert rows(tmp_path / "after.csv") == []  # line 2 was good, and was not imported either
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(("export", "nosuchdir/out.csv"), "folder nosuchdir does not exist", id="dir"),
+        pytest.param(("export", "out.xlsx"), "name it out.csv", id="xlsx-out"),
+        pytest.param(("import", "stations.xlsx"), "CSV UTF-8", id="xlsx-in"),
+    ],
+)
+def test_files_that_cannot_work_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, str], says: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stations.xlsx").write_bytes(b"PK\x03\x04 a zip, as every .xlsx is")
+    db = f"sqlite:///{tmp_path / 'z.db'}"
+
+    result = run("stations", *args, "--db", db)
+
+    assert result.exit_code == 1
+    assert says in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) <= 2  # the count line and the reason
+    assert not (tmp_path / "out.xlsx").exists()
+    assert not (tmp_path / "nosuchdir").exists()

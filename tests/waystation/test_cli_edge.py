@@ -272,8 +272,8 @@ class Subscriber:
             return [(json.loads(m.payload), bool(m.retain)) for m in self.messages]
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 @pytest.fixture

@@ -103,6 +103,13 @@ def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) ->
             assert "ws_session" in login.cookies
             ops_line = out.until("Ops:", 5)
             ops_url, token = ops_line.split()[1], ops_line.split()[-1].rstrip(")")
+            # Story: the first URL the demo printed (`/api/v1`) answered 404.
+            printed = [w for line in out.seen for w in line.split() if w.startswith("http")]
+            assert printed[0] == f"http://127.0.0.1:{port}/"  # the finder comes first
+            bearer = {"Authorization": f"Bearer {token}"}
+            for printed_url in printed:
+                answer = httpx2.get(printed_url, headers=bearer, timeout=5, follow_redirects=True)
+                assert answer.status_code == 200, (printed_url, answer.status_code)
             assert httpx2.get(ops_url, timeout=5).status_code == 401
             fleet = httpx2.get(ops_url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
             assert fleet.status_code == 200, fleet.text

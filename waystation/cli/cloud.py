@@ -53,10 +53,12 @@ def serve(
     import uvicorn
 
     from cloud.main import create_app
+    from waystation.urls import base_url, start_lines
 
     settings = cloud_settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
     log_config = logs.setup(log_level, log_format)
-    typer.echo(f"API on http://{host}:{port}/api/v1/stations/nearby?lat=…&lon=…")
+    for line in start_lines(base_url(host, port), _first_station(settings.db)):
+        typer.echo(line)
     common = {
         "host": host,
         "port": port,
@@ -74,6 +76,26 @@ def serve(
         uvicorn.run("cloud.main:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
         return
     _serve_reuseport(host, port, workers, access_log, log_config)
+
+
+def _first_station(db: str) -> tuple[float, float] | None:
+    """Where the registry's first station is (lat, lon), for a nearby URL that lists it;
+    None for an empty or not yet migrated database (the server migrates it on start)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlmodel import Session, col, select
+
+    from cloud.db import make_engine
+    from cloud.models import Station
+
+    engine = make_engine(db)
+    try:
+        with Session(engine) as s:
+            first = s.exec(select(Station).order_by(col(Station.id)).limit(1)).first()
+    except SQLAlchemyError:
+        return None
+    finally:
+        engine.dispose()
+    return None if first is None else (first.lat, first.lon)
 
 
 def _serve_reuseport(

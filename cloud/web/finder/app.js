@@ -7,8 +7,11 @@
   const API = "/api/v1";
   const RADIUS_M = 50000; // the API's largest radius: the list is nearest first anyway
   const LIMIT = 20;
-  const AMENITIES = ["water", "microwave", "fridge", "charging", "toilet", "mother_baby",
-    "first_aid", "rest_seats", "air_conditioning"];
+  // [[name, zh-CN label, en label], …] from the page (the server's one list of amenities).
+  const AMENITY_ROWS = JSON.parse(
+    document.querySelector('meta[name="ws-amenities"]').content || "[]");
+  const AMENITIES = AMENITY_ROWS.map((r) => r[0]);
+  const amenityLabels = (i) => Object.fromEntries(AMENITY_ROWS.map((r) => [r[0], r[i]]));
 
   const T = {
     "zh-CN": {
@@ -37,11 +40,7 @@
       thanks_suggest: "已收到你的建议，谢谢！", too_many: "提交太频繁了，请稍后再试。",
       no_tiles: "未配置底图：仍可点按地图选点，圆点是驿站。", map_failed: "地图加载失败，请输入坐标。",
       km: (v) => `${v} 公里`, m: (v) => `${v} 米`,
-      a: {
-        water: "饮用水", microwave: "微波炉", fridge: "冰箱", charging: "充电",
-        toilet: "卫生间", mother_baby: "母婴室", first_aid: "急救药箱",
-        rest_seats: "休息座椅", air_conditioning: "空调",
-      },
+      a: amenityLabels(1),
     },
     en: {
       skip: "Skip to results", title: "Rest stations for outdoor workers nearby",
@@ -77,11 +76,7 @@
       no_tiles: "No base map configured: you can still tap to pick a point; dots are stations.",
       map_failed: "The map could not load; type a point instead.",
       km: (v) => `${v} km`, m: (v) => `${v} m`,
-      a: {
-        water: "Drinking water", microwave: "Microwave", fridge: "Fridge", charging: "Charging",
-        toilet: "Toilet", mother_baby: "Mother and baby room", first_aid: "First aid kit",
-        rest_seats: "Rest seats", air_conditioning: "Air conditioning",
-      },
+      a: amenityLabels(2),
     },
   };
 

@@ -11,6 +11,7 @@ requests from this origin only, plus images from the tile server when one is set
 from __future__ import annotations
 
 import html
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.web import leaflet
+from protocol.registry import AMENITY_LABELS
 
 WEB_DIR = Path(__file__).resolve().parent
 # Everything the page may load from here; anything else under /finder/ is a 404.
@@ -112,10 +114,20 @@ def _template() -> str:
     return (WEB_DIR / "index.html").read_text(encoding="utf-8")
 
 
+@cache
+def _amenities() -> str:
+    """The amenities in filter order with their labels, `[[name, zh-CN, en], …]`: the one list
+    the page and `stations import` share (`protocol.registry.AMENITY_LABELS`)."""
+    rows = [[name, zh, en] for name, (zh, en) in AMENITY_LABELS.items()]
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
 def render(lang: Lang, settings: FinderSettings) -> str:
-    """index.html with the language and the map settings filled in (escaped)."""
+    """index.html with the language, the amenity labels and the map settings filled in
+    (escaped)."""
     values = {
         "lang": lang,
+        "amenities": _amenities(),
         "tile_url": settings.tile_url,
         "tile_attribution": settings.tile_attribution,
         "tile_datum": settings.tile_datum,

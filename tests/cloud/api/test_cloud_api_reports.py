@@ -4,7 +4,9 @@ page's serving (language, security headers, files)."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +22,8 @@ from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.models import Station
-from cloud.web.finder.page import FinderSettings, csp, pick_lang
+from cloud.web.finder.page import WEB_DIR, FinderSettings, csp, pick_lang, render
+from protocol.registry import AMENITY_LABELS
 
 OPS = "/api/v1/ops"
 
@@ -248,6 +251,17 @@ def test_page_is_public_with_strict_headers(client: TestClient) -> None:
         assert f.headers["x-content-type-options"] == "nosniff"
     for name in ("page.py", "index.html", "../page.py", "vendor/__init__.py", "nope.js"):
         assert client.get(f"/finder/{name}").status_code == 404
+
+
+def test_page_takes_its_amenity_labels_from_the_registry() -> None:
+    # Story: the finder's labels and the ones `stations import` accepts are one list.
+    page = render("zh-CN", FinderSettings())  # what `/` serves (tested above)
+    meta = re.search(r'<meta name="ws-amenities" content="([^"]*)">', page)
+    assert meta is not None
+    rows = json.loads(html.unescape(meta.group(1)))
+    assert rows == [[name, zh, en] for name, (zh, en) in AMENITY_LABELS.items()]
+    script = (WEB_DIR / "app.js").read_text(encoding="utf-8")
+    assert not [zh for zh, _ in AMENITY_LABELS.values() if f'"{zh}"' in script]
 
 
 def test_page_tile_settings_are_escaped_and_allowed_by_the_policy(client: TestClient) -> None:

@@ -94,5 +94,5 @@ def test_a_flood_faster_than_the_database_is_held_back_not_dropped(
         stop.set()
         watcher.join()
         worker.stop()
-        station.loop_stop()
         station.disconnect()
+        station.loop_stop()

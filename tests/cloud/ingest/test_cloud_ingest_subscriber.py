@@ -134,8 +134,8 @@ def test_worker_stores_and_acks_through_a_real_broker(
         wait_for(lambda: b'"online":false' in cloud_state[-1])
     finally:
         worker.stop()  # idempotent
-        station.loop_stop()
         station.disconnect()
+        station.loop_stop()
 
 
 def _retained_cloud_state(port: int) -> bytes:
@@ -155,8 +155,8 @@ def _retained_cloud_state(port: int) -> bytes:
     try:
         assert seen.wait(5), "no retained cloud state"
     finally:
-        client.loop_stop()
         client.disconnect()
+        client.loop_stop()
     return got[0]
 
 

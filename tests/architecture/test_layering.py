@@ -1,0 +1,176 @@
+"""The house rule: libraries below, one application on top, no cycles.
+
+    protocol (no I/O)  <  edge, cloud (libraries)  <  firmware_sim (fakes)  <  waystation (app)
+
+A library importing upward (`cloud` → `waystation`, a production tool → the simulator) or
+sideways (`cloud` ↔ `edge`) makes an install drag in parts it does not run and ties releases
+together. Every import counts, also one inside a function: a lazy import still breaks the
+install that lacks the package. Cycles are checked on module-level imports (outside
+`if TYPE_CHECKING:`), the ones that run at import time.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("protocol", "edge", "cloud", "firmware_sim", "waystation")
+# What each package may import from the others (itself always).
+ALLOWED: dict[str, set[str]] = {
+    "protocol": set(),
+    "edge": {"protocol"},
+    "cloud": {"protocol"},
+    "firmware_sim": {"protocol", "edge"},
+    "waystation": {"protocol", "edge", "cloud", "firmware_sim"},
+}
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            yield name, path
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(module: str, path: Path, *, top_level_only: bool) -> Iterator[tuple[str, int]]:
+    """(imported module, line) for every import in the file; relative ones resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    def visit(body: list[ast.stmt]) -> Iterator[tuple[str, int]]:
+        for node in body:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield alias.name, node.lineno
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                names = [f"{base}.{alias.name}" for alias in node.names]
+                submodules = [n for n in names if _is_module(n)]  # `from pkg import submodule`
+                yield from ((n, node.lineno) for n in submodules)
+                if len(submodules) < len(names):  # a name defined in `base` itself
+                    yield base, node.lineno
+            elif isinstance(node, ast.If) and _is_type_checking(node):
+                if not top_level_only:
+                    yield from visit(node.body)
+                yield from visit(node.orelse)
+            elif top_level_only and isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            ):
+                continue
+            else:
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    inner = getattr(node, field, None)
+                    if isinstance(inner, list):
+                        yield from visit([n for n in inner if isinstance(n, ast.stmt)])
+                if isinstance(node, ast.Try):
+                    for handler in node.handlers:
+                        yield from visit(handler.body)
+
+    yield from visit(tree.body)
+
+
+def test_no_package_imports_upward_or_sideways() -> None:
+    wrong = []
+    for module, path in modules():
+        own = module.split(".")[0]
+        for target, line in imports(module, path, top_level_only=False):
+            other = target.split(".")[0]
+            if other in PACKAGES and other != own and other not in ALLOWED[own]:
+                wrong.append(f"{path.relative_to(ROOT)}:{line}: {own} imports {target}")
+    assert not wrong, "\n".join(sorted(set(wrong)))
+
+
+def test_no_import_cycles() -> None:
+    known = dict(modules())
+    graph: dict[str, set[str]] = {m: set() for m in known}
+    for module, path in known.items():
+        for target, _ in imports(module, path, top_level_only=True):
+            if target in known and target != module:
+                graph[module].add(target)
+    cycles = _strongly_connected(graph)
+    assert not cycles, "\n".join(" -> ".join(sorted(c)) for c in cycles)
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm, iterative; components of more than one module (the cycles)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("import cloud.db\n", "cloud.db"),
+        ("def f():\n    from waystation import demo\n", "waystation.demo"),
+        ("try:\n    from cloud.auth import Role\nexcept ImportError:\n    pass\n", "cloud.auth"),
+    ],
+)
+def test_the_rule_sees_lazy_and_plain_imports(tmp_path: Path, source: str, target: str) -> None:
+    path = tmp_path / "x.py"
+    path.write_text(source)
+    assert target in [t for t, _ in imports("edge.x", path, top_level_only=False)]
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        {"a", "b", "c"}
+    ]
