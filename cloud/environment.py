@@ -54,6 +54,18 @@ OTHER: dict[str, tuple[str, str, str]] = {
         "on library versions they were not written for)",
         "cloud serve, cloud ingest",
     ),
+    "WAYSTATION_LOG_LEVEL": (
+        "INFO",
+        "DEBUG, INFO, WARNING or ERROR (any case), as `--log-level`; the demo and `sim chaos` "
+        "default to WARNING",
+        "edge run, cloud serve, cloud ingest, cloud maintain, sim fleet, sim chaos, demo",
+    ),
+    "WAYSTATION_LOG_FORMAT": (
+        "text",
+        "text, or json: one object a line with ts (RFC 3339 UTC), level, logger, msg and exc, "
+        "as `--log-format`",
+        "edge run, cloud serve, cloud ingest, cloud maintain, sim fleet, sim chaos, demo",
+    ),
     "WAYSTATION_NO_APT": ("0", "1: scripts/ never install Debian packages", "scripts/"),
     "WAYSTATION_TEST_PG": (
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
-from cloud import environment
+from cloud import environment, migrate
 from cloud.api import (
     health,
     logredact,
@@ -45,6 +46,8 @@ from cloud.nearby import StationIndex
 from cloud.settings import Settings
 from cloud.web.finder import page as finder_page
 
+log = logging.getLogger(__name__)
+
 
 def create_app(
     settings: Settings,
@@ -69,7 +72,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(init_db, db)
-        await run_in_threadpool(index.current)
+        snapshot = await run_in_threadpool(index.current)
+        log.info(
+            "schema at %s; nearby index of %d stations loaded", migrate.head(), len(snapshot.rows)
+        )
         if freeze_gc:
             gc.collect()
             gc.freeze()

@@ -10,11 +10,13 @@ revision, which is that schema, and upgraded from there.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, Table, inspect, text
 from sqlmodel import SQLModel
 
@@ -70,3 +72,21 @@ def current(engine: Engine) -> str | None:
         if "alembic_version" not in inspect(conn).get_table_names():
             return None
         return conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+@functools.cache
+def head() -> str:
+    """The newest revision in `cloud/migrations` (read once per process: files don't change
+    under a running one)."""
+    found = ScriptDirectory.from_config(config()).get_current_head()
+    if found is None:  # pragma: no cover - the package ships its migrations
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
+    return found
+
+
+def off_head(engine: Engine) -> str | None:
+    """None when the database is at head; else what it is at against head, in words."""
+    at = current(engine)
+    if at == head():
+        return None
+    return f"database at {at or 'no revision (empty or unmigrated)'}, head is {head()}"

@@ -158,6 +158,12 @@ class StationIndex:
         self._checking = False  # a background check (`snapshot_nowait`) is under way
         self.rebuilds = 0
 
+    @property
+    def loaded(self) -> int | None:
+        """Stations in the current snapshot; None before the first load (`/readyz`)."""
+        snap = self._snapshot
+        return None if snap is None else len(snap.rows)
+
     def snapshot_nowait(self) -> Snapshot | None:
         """The snapshot, never waiting for the database: when a version check is due it runs
         on a thread of its own (one at a time) while this and later callers keep the current

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation import logs
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -103,6 +106,8 @@ def demo(
     workdir: Annotated[
         Path, typer.Option(help="where the demo keeps its database and station journals")
     ] = Path("waystation-demo"),
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run broker, cloud and a simulated fleet in one process; print the URLs to open."""
     import uvicorn
@@ -121,7 +126,8 @@ def demo(
     from waystation.runtime import stop_on_signals
     from waystation.urls import base_url, start_lines
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # WARNING by default: INFO lines would scroll the live status line away
+    log_config = logs.setup(log_level, log_format, default=logging.WARNING)
     workdir.mkdir(parents=True, exist_ok=True)
     records = make_records(stations, seed=seed, city=city)
     registry = write_registry_csv(records, workdir / "registry.csv")
@@ -141,7 +147,8 @@ def demo(
     ingest = IngestWorker(engine, settings)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
-                       log_level="warning", lifespan="on", **settings.proxy_options)
+                       lifespan="on", **logs.uvicorn_options(log_config),
+                       **settings.proxy_options)
     )  # fmt: skip
     api = threading.Thread(target=server.run, name="api", daemon=True)
     fleet = Fleet(

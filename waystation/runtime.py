@@ -5,8 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 
 def stop_on_signals(stop: threading.Event) -> threading.Event:
     """Set `stop` on SIGINT (Ctrl-C) or SIGTERM (systemd, compose) instead of dying mid-write."""

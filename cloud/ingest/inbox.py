@@ -54,6 +54,11 @@ class Inbox(Generic[T]):
             self._count -= len(burst)
             return burst
 
+    def oldest(self) -> T | None:
+        """The first message of the oldest sealed burst, left in place (any thread)."""
+        with self._cond:
+            return self._sealed[0][0] if self._sealed else None
+
     def __len__(self) -> int:
         """Messages handed over and not yet taken."""
         return self._count

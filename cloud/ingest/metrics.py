@@ -1,4 +1,4 @@
-"""Prometheus metrics of one ingest worker, served on `--metrics-port`.
+"""Prometheus metrics of one ingest worker, served on `--metrics-port` (`cloud.ingest.health`).
 
 A registry per worker (not the global one), so tests and the demo can run several workers
 in one process. Counts are taken after each commit: they only ever count what is stored.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 # Batch commit latency buckets, seconds: a 200-message batch commits in ~5–30 ms; the tail
@@ -68,6 +68,3 @@ class IngestMetrics:
             if delta:
                 self.messages.labels(*key).inc(delta)
                 self._seen[key] = total
-
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by ops
-        start_http_server(port, addr=addr, registry=self.registry)

@@ -10,10 +10,12 @@ every worker, since brokers send no retained messages to `$share`.
 With paho's stock client (`cloud.ingest.mqttclient.client_class`: another paho version, or
 `WAYSTATION_STOCK_CLASSES=1`) each message is handed over alone and reading never pauses: past
 `QUEUE_MAX` waiting messages a message is dropped and counted, and its edge re-sends it.
+(Just over 400 lines: the two threads and the state they hand over belong in one place.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +32,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
 from cloud.clock import Clock, utcnow
+from cloud.ingest.health import IngestHealth
 from cloud.ingest.inbox import Inbox
 from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.lostguard import LostGuard, Received
@@ -186,6 +189,22 @@ class IngestWorker:
                 self.ingestor.pending,
                 exc,
             )
+
+    def health(self) -> IngestHealth:
+        """What `/healthz` on the metrics port answers (any thread; cloud.ingest.health)."""
+        oldest, first = self._oldest if self.ingestor.pending else None, self._inbox.oldest()
+        times = [t for t in (oldest, first.at if first else None) if t is not None]
+        with contextlib.suppress(IndexError):  # the writer may take it meanwhile
+            times.append(self._carry[0].at)
+        return IngestHealth(
+            client_id=self.client_id,
+            connected=self.subscribed.is_set(),
+            writer_alive=self._writer is not None and self._writer.is_alive(),
+            lag_s=round(time.monotonic() - min(times), 3) if times else 0.0,
+            queue=len(self._inbox) + len(self._carry),
+            pending=self.ingestor.pending,
+            dropped=self.dropped,
+        )
 
     # --- paho callbacks (network thread: enqueue only, never raise) ------------------------------
 

@@ -1,4 +1,5 @@
-"""`waystation sim fleet --registry-only`, `stations import|export` and `cloud ingest` options."""
+"""`waystation sim fleet --registry-only`, `stations import|export` and `cloud ingest` options
+(its metrics and `/healthz` port)."""
 
 from __future__ import annotations
 
@@ -197,6 +198,11 @@ def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) 
                 time.sleep(0.2)
         assert "waystation_ingest_batch_seconds_bucket" in text
         assert "waystation_ingest_lag_seconds" in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
+            health = json.loads(r.read())
+        assert r.status == 200
+        assert health["status"] == "ok"
+        assert health["connected"] is True
     finally:
         proc.terminate()
         assert proc.wait(20) == 0

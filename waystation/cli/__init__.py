@@ -8,6 +8,9 @@ that installs only one part's packages.
 
 from __future__ import annotations
 
+from importlib import metadata
+from typing import Annotated
+
 import typer
 
 from waystation.cli.cloud import app as cloud_app
@@ -23,6 +26,31 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        version = metadata.version("waystation")
+    except metadata.PackageNotFoundError:  # a source checkout run without installing it
+        version = "unknown (not installed)"
+    typer.echo(f"waystation {version}")
+    raise typer.Exit
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="print the version, exit"
+        ),
+    ] = False,
+) -> None:
+    """Waystation: door scanners, footfall and the live map of outdoor-worker rest stations."""
+
+
 app.command()(demo)
 app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")

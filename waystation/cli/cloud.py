@@ -9,12 +9,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
+from waystation import logs
 from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import app as users_app
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
 
 app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
@@ -38,8 +41,13 @@ def serve(
             "X-Forwarded-For is believed; default $WAYSTATION_FORWARDED_ALLOW_IPS or none"
         ),
     ] = None,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
-    """Serve the public and ops HTTP API (stateless: run as many replicas as you like)."""
+    """Serve the public and ops HTTP API (stateless: run as many replicas as you like).
+
+    `/healthz` answers while the database does; `/readyz` once the schema is at head and the
+    nearby index is loaded too (route traffic to a replica only then)."""
     import os
 
     import uvicorn
@@ -48,12 +56,13 @@ def serve(
     from waystation.urls import base_url, start_lines
 
     settings = cloud_settings(db=db, forwarded_allow_ips=forwarded_allow_ips)
+    log_config = logs.setup(log_level, log_format)
     for line in start_lines(base_url(host, port), _first_station(settings.db)):
         typer.echo(line)
     common = {
         "host": host,
         "port": port,
-        "log_level": "info",
+        **logs.uvicorn_options(log_config),
         "access_log": access_log,
         "http": http_protocol(),
         **settings.proxy_options,  # forwarding headers only from the configured proxies
@@ -66,7 +75,7 @@ def serve(
     if not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run("cloud.main:create_app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
         return
-    _serve_reuseport(host, port, workers, access_log)
+    _serve_reuseport(host, port, workers, access_log, log_config)
 
 
 def _first_station(db: str) -> tuple[float, float] | None:
@@ -89,7 +98,9 @@ def _first_station(db: str) -> tuple[float, float] | None:
     return None if first is None else (first.lat, first.lon)
 
 
-def _serve_reuseport(host: str, port: int, workers: int, access_log: bool) -> None:
+def _serve_reuseport(
+    host: str, port: int, workers: int, access_log: bool, log_config: dict[str, Any]
+) -> None:
     """`workers` uvicorn processes, each with its own SO_REUSEPORT socket on host:port.
 
     Why not uvicorn's `--workers`: there all processes accept from one shared socket, and
@@ -105,7 +116,7 @@ def _serve_reuseport(host: str, port: int, workers: int, access_log: bool) -> No
 
     mp = multiprocessing.get_context("spawn")
     procs = [
-        mp.Process(target=_reuseport_worker, args=(host, port, access_log), daemon=True)
+        mp.Process(target=_reuseport_worker, args=(host, port, access_log, log_config), daemon=True)
         for _ in range(workers)
     ]
     stop = stop_on_signals(threading.Event())
@@ -132,7 +143,7 @@ def http_protocol() -> type | str:
     return CorkedHttpToolsProtocol
 
 
-def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
+def _reuseport_worker(host: str, port: int, access_log: bool, log_config: dict[str, Any]) -> None:
     import uvicorn
 
     from cloud.settings import Settings
@@ -145,7 +156,7 @@ def _reuseport_worker(host: str, port: int, access_log: bool) -> None:
     config = uvicorn.Config(
         "cloud.main:create_app_from_env",
         factory=True,
-        log_level="info",
+        **logs.uvicorn_options(log_config),
         access_log=access_log,
         http=http_protocol(),
         **Settings().proxy_options,
@@ -171,27 +182,37 @@ def ingest(
         typer.Option(min=1, max=65535, help="serve Prometheus metrics on this port (/metrics)"),
     ] = None,
     metrics_addr: Annotated[str, typer.Option(help="address for the metrics port")] = "0.0.0.0",  # noqa: S104
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Consume station messages from the broker into the database, acking committed items.
 
-    Run several with the same --share-group to split the load (MQTT 5 shared subscriptions)."""
+    Run several with the same --share-group to split the load (MQTT 5 shared subscriptions).
+    The metrics port also answers `/healthz`: 503 while not subscribed or the writer is dead."""
     from cloud.alarms.monitor import start_monitor
     from cloud.db import init_db, make_engine
+    from cloud.ingest import health
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
-    from waystation.runtime import LOG_FORMAT, stop_on_signals
+    from waystation.runtime import stop_on_signals
 
     if protocol not in (5, 311):
         raise typer.BadParameter("--protocol must be 5 or 311")
     settings = cloud_settings(db=db, broker=broker, mqtt_protocol=protocol, share_group=share_group)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.setup(log_level, log_format)
     engine = make_engine(settings.db)
     init_db(engine)
     metrics = IngestMetrics()
-    if metrics_port is not None:
-        metrics.serve(metrics_port, metrics_addr)
-        typer.echo(f"metrics on http://{metrics_addr}:{metrics_port}/metrics")
     worker = IngestWorker(engine, settings, client_id=client_id, metrics=metrics)
+    server = None
+    if metrics_port is not None:
+        try:
+            server = health.serve(metrics.registry, worker.health, metrics_port, metrics_addr)
+        except OSError as exc:
+            engine.dispose()
+            raise typer.BadParameter(f"{metrics_addr}:{metrics_port}: {exc.strerror}") from None
+        url = f"http://{metrics_addr}:{metrics_port}"
+        typer.echo(f"metrics on {url}/metrics, health on {url}/healthz")
     worker.start()
     stop = threading.Event()
     monitor = start_monitor(engine, settings, stop)
@@ -204,6 +225,8 @@ def ingest(
         worker.stop()
         if monitor is not None:
             monitor.join(timeout=5)
+        if server is not None:
+            server.shutdown()
         engine.dispose()
     if worker.fatal:
         typer.echo(f"ingest stopped: {worker.fatal}", err=True)
@@ -226,6 +249,8 @@ def maintain(
     dead_letter_days: Annotated[
         float, typer.Option(min=1, help="keep dead letters this many days")
     ] = 90,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Roll footfall up per hour and day, then delete rows past retention (run it hourly)."""
     from datetime import timedelta
@@ -238,6 +263,7 @@ def maintain(
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
     settings = cloud_settings(db=db)
+    logs.setup(log_level, log_format)
     engine = make_engine(settings.db)
     now = utcnow()
     try:
@@ -253,3 +279,58 @@ def maintain(
         engine.dispose()
     typer.echo(f"rolled up {report.hours} hours and {report.days} days")
     typer.echo("deleted " + ", ".join(f"{n} {name}" for name, n in deleted.items()))
+
+
+@app.command()
+def migrate(
+    db: DbOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="change nothing: exit 0 if the schema is at head, 1 (naming both revisions) "
+            "if not",
+        ),
+    ] = False,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
+) -> None:
+    """Upgrade the database schema to head (what every cloud process also does at start), or
+    only check it is there (`--check`, for deploy pipelines). Exit 2: database unreachable."""
+    from cloud import migrate as migrations
+    from cloud.db import init_db, make_engine
+
+    settings = cloud_settings(db=db)
+    logs.setup(log_level, log_format)
+    if check and (missing := _missing_sqlite_file(settings.db)) is not None:
+        typer.echo(f"not at head: {missing} does not exist, head is {migrations.head()}")
+        raise typer.Exit(1)
+    engine = make_engine(settings.db)
+    try:
+        was = migrations.current(engine)
+        if not check:
+            init_db(engine)  # a no-op at head
+        off = migrations.off_head(engine)
+    except Exception as exc:  # unreachable, refused login, a revision this code doesn't know
+        logging.getLogger(__name__).debug("migrate failed", exc_info=True)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: {type(exc).__name__}: {detail}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    if off is not None:
+        typer.echo(f"not at head: {off}")
+        raise typer.Exit(1)
+    head = migrations.head()
+    typer.echo(f"at head {head}" if check or was == head else f"upgraded {was or 'empty'} → {head}")
+
+
+def _missing_sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL when it does not exist (`--check` must not create it)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or path in (None, "", ":memory:"):
+        return None
+    return None if Path(path).exists() else path

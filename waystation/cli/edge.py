@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation import logs
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
+
 if TYPE_CHECKING:
     from edge.agent import Agent
     from edge.systemd import Notifier
@@ -44,6 +47,8 @@ def _pins(simulate: bool) -> object | None:
 def run(
     config: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="station TOML")],
     simulate_hardware: Annotated[bool, SIMULATE] = False,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run the station agent: camera → decision → door → journal → MQTT, until SIGTERM."""
     from pydantic import ValidationError
@@ -56,9 +61,9 @@ def run(
     from edge.link.mqtt import Link
     from edge.sensors import SensorPoller
     from edge.systemd import Notifier
-    from waystation.runtime import LOG_FORMAT, wait_for_signal
+    from waystation.runtime import wait_for_signal
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.setup(log_level, log_format)
     try:
         cfg = load_config(config)
     except ValidationError as exc:

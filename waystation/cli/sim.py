@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation import logs
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
+
 if TYPE_CHECKING:
     from firmware_sim.fleet import Fleet
 
@@ -59,6 +62,8 @@ def fleet(
     plain: Annotated[bool, typer.Option(help="a log line every 10 s instead of the live table")] = (
         False
     ),
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Run N simulated stations (real agents on mock pins) in one process, one network thread:
     daily traffic (night shifts, meal peaks), doors, scans, footfall; live counters."""
@@ -82,9 +87,8 @@ def fleet(
     from firmware_sim.union import SimUnion
     from waystation.runtime import stop_on_signals
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("edge", "firmware_sim.station", "cloud"):  # per-station chatter, × thousands
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # per-station chatter, × thousands: WARNING and up unless DEBUG is asked for
+    logs.setup(log_level, log_format, quiet=("edge", "firmware_sim.station", "cloud"))
     sim = Fleet(
         records,
         SimUnion.create(seed),
@@ -241,6 +245,8 @@ def chaos(
     json_: Annotated[
         bool, typer.Option("--json", help="end with one JSON line of the audit's counts")
     ] = False,
+    log_level: LogLevelOpt = None,
+    log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
     """Chaos run: N stations with traffic, seeded faults for M minutes, a settle, then the
     audit of every station's ledger against the database. Exit 1 if anything is lost,
@@ -256,9 +262,7 @@ def chaos(
             BrokerUrl.parse(broker.replace("{sid}", "cloud"))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.setup(log_level, log_format, default=logging.WARNING)
     workdir.mkdir(parents=True, exist_ok=True)
     config = ChaosConfig(
         stations=stations,
