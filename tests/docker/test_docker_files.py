@@ -462,6 +462,22 @@ def test_cloud_healthcheck_probes_the_served_port_and_a_real_endpoint(tmp_path: 
         assert client.get(path).status_code == 200
 
 
+def test_ingest_healthchecks_probe_their_own_metrics_port_health() -> None:
+    """Issue 16.7: an ingest worker that lost the broker or its writer answers 503 on its
+    metrics port's /healthz, so compose can see it; the probe must ask the port it opens."""
+    for name in ("ingest-1", "ingest-2"):
+        service = services()[name]
+        args = next(iter(service_invocations(name)))
+        port = args[args.index("--metrics-port") + 1]
+        code = " ".join(service["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/healthz" in code, (name, code)
+
+
+def test_the_api_is_published_on_this_host_only_by_default() -> None:
+    ports = services()["cloud"]["ports"]
+    assert ports and all(str(p).startswith("${WAYSTATION_API_BIND:-127.0.0.1}:") for p in ports)
+
+
 # --- the broker: the login is the client id -------------------------------------------------
 
 
