@@ -40,6 +40,5 @@ def wait_for(
         time.sleep(interval_s)
     described = (what() if callable(what) else what) or repr(predicate)
     raise AssertionError(
-        f"timed out after {timeout_s:g}s waiting for {described}"
-        f" (last value: {value!r})"
+        f"timed out after {timeout_s:g}s waiting for {described} (last value: {value!r})"
     )
