@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.models import Station, StationState
 from cloud.settings import Settings
+from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
 
@@ -98,11 +98,8 @@ def serving(app: FastAPI) -> Iterator[int]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        assert thread.is_alive(), "server failed"
-        time.sleep(0.05)
+    wait_for(lambda: server.started or not thread.is_alive(), 20, "the server to start")
+    assert server.started, "server failed"
     try:
         yield port
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cloud.httpcork import CorkedHttpToolsProtocol, CorkedTransport
+from tests.support.wait import wait_for
 from waystation.cli.cloud import http_protocol
 from waystation.mosquitto import free_port
 
@@ -98,10 +98,7 @@ def server() -> Iterator[int]:
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    wait_for(lambda: srv.started, 10, "the server to start")
     yield port
     srv.should_exit = True
     thread.join(10)

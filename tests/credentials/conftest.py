@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from cloud.credentials.kit import Kit
 from edge.access.replay import ReplayCache
 from edge.access.store import TrustStore
 from protocol.credential import Decision, VerifyPolicy, verify
+from tests.support.wait import wait_for
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PASSPHRASE = "test passphrase, not a secret"
@@ -82,11 +82,10 @@ def live() -> Iterator[Callable[..., str]]:
         )
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
         thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
+        wait_for(
+            lambda: server.started or not thread.is_alive(), START_TIMEOUT_S, "uvicorn to start"
+        )
+        assert server.started, "uvicorn did not start"
         servers.append((server, thread))
         return f"http://127.0.0.1:{port}"
 

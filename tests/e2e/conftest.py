@@ -10,13 +10,14 @@ import os
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+
+from tests.support.wait import wait_for
 
 
 def require(reason: str) -> None:
@@ -70,11 +71,8 @@ def serve() -> Iterator[Any]:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
         thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
+        wait_for(lambda: server.started or not thread.is_alive(), 15, "uvicorn to start")
+        assert server.started, "uvicorn did not start"
         servers.append((server, thread))
         return f"http://127.0.0.1:{port}"
 

@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -48,6 +47,7 @@ from cloud.auth.throttle import ADDRESS_FREE_FAILURES, FREE_FAILURES
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
+from tests.support.wait import wait_for
 from waystation.cli.cloud import http_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,18 +105,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_until(
-    predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout_s} s: {what if isinstance(what, str) else what()}"
-            )
-        time.sleep(0.01)
 
 
 def _call(
@@ -179,7 +167,7 @@ def serve() -> Iterator[Callable[[FastAPI, Settings], str]]:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
         thread.start()
-        _wait_until(lambda: server.started or not thread.is_alive(), 15, "uvicorn start")
+        wait_for(lambda: server.started or not thread.is_alive(), 15, "uvicorn start")
         assert server.started
         started.append((server, thread))
         return f"http://127.0.0.1:{port}"
@@ -225,11 +213,11 @@ def test_48_concurrent_logins_hash_at_most_the_slots_and_health_stays_up(
     with ThreadPoolExecutor(n) as pool:
         futures: list[Future[int]] = [pool.submit(_login, base, f"ghost-{i}") for i in range(n)]
         try:
-            _wait_until(
+            wait_for(
                 lambda: sum(f.done() for f in futures) >= n - slots,
                 20,
                 lambda: (
-                    f"the logins not hashing answered at once (answered: "
+                    f"the logins not hashing to be answered at once (answered: "
                     f"{sum(f.done() for f in futures)} of {n}, hashing: {hasher.running})"
                 ),
             )
@@ -425,7 +413,7 @@ def cli_server(sqlite: str, tmp_path: Path) -> Iterator[str]:
             except OSError:
                 return False
 
-        _wait_until(up, 60, "cloud serve did not come up")
+        wait_for(up, 60, "cloud serve to come up")
         yield base
     finally:
         proc.terminate()

@@ -36,6 +36,7 @@ from cloud.ops import alarms
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload, TelemetryPayload
+from tests.support.wait import wait_for
 
 ALARM = table(Alarm)
 
@@ -229,7 +230,7 @@ def test_close_ends_every_stream_at_once(file_engine: Engine) -> None:
         clients = [hub.subscribe() for _ in range(3)]
         loop = asyncio.get_running_loop()
         tasks = [asyncio.create_task(_drain(hub, c, [], loop.time() + 60)) for c in clients]
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # let the three streams start before closing
         t0 = loop.time()
         await hub.close()
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
@@ -246,7 +247,7 @@ def test_sigterm_closes_the_hub_before_the_servers_own_handler() -> None:
     try:
         ops_live._chain_exit_signals(lambda: calls.append("hub"))
         signal.raise_signal(signal.SIGTERM)
-        time.sleep(0.01)
+        wait_for(lambda: len(calls) >= 2, 5, "both handlers to run")
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert calls == ["hub", "server"]
@@ -271,11 +272,8 @@ def server(db_url: str, engine: Engine) -> Iterator[tuple[int, Any]]:
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn died"
-        time.sleep(0.02)
+    wait_for(lambda: srv.started or not thread.is_alive(), 15, "uvicorn to start")
+    assert srv.started, "uvicorn died"
     try:
         yield port, app
     finally:
