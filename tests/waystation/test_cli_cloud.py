@@ -223,15 +223,16 @@ def test_cloud_serve_prints_urls_that_answer(tmp_path: Path) -> None:
             stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, out.read_text()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
-                    break
+                    return True
             except OSError:
-                assert time.monotonic() < deadline, out.read_text()
-                assert proc.poll() is None, out.read_text()
-                time.sleep(0.2)
+                return False
+
+        wait_for(healthy, 30, what=lambda: out.read_text(), interval_s=0.2)
         ours = [line.split() for line in out.read_text().splitlines()]
         printed = {w[0]: w[1] for w in ours if w and w[0] in ("Finder:", "Nearby:", "API:")}
         base = f"http://127.0.0.1:{port}"
