@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -47,8 +46,10 @@ from cloud.auth.throttle import ADDRESS_FREE_FAILURES, FREE_FAILURES
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
+from tests.support.server import uvicorn_thread
 from tests.support.wait import wait_for
 from waystation.cli.cloud import http_protocol
+from waystation.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -101,12 +102,6 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _call(
     url: str, *, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str]]:
@@ -156,26 +151,13 @@ def _all_slots_taken() -> Iterator[None]:
 def serve() -> Iterator[Callable[[FastAPI, Settings], str]]:
     """Run an app under uvicorn on 127.0.0.1 as `cloud serve` configures it (the corked
     protocol, the proxy options of its settings); its base URL."""
-    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(app: FastAPI, settings: Settings) -> str:
-        port = _free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(),
-            **settings.proxy_options,
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        wait_for(lambda: server.started or not thread.is_alive(), 15, "uvicorn start")
-        assert server.started
-        started.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        def start(app: FastAPI, settings: Settings) -> str:
+            options = {"http": http_protocol(), **settings.proxy_options}
+            return f"http://127.0.0.1:{stack.enter_context(uvicorn_thread(app, **options))}"
 
-    yield start
-    for server, thread in started:
-        server.should_exit = True
-        thread.join(15)
+        yield start
 
 
 @pytest.fixture
@@ -390,7 +372,7 @@ def test_password_spraying_from_one_address_locks_the_address(
 def cli_server(sqlite: str, tmp_path: Path) -> Iterator[str]:
     """`waystation cloud serve` with default settings (but a large login budget, so the
     database lock-out is what answers), in its own process; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = os.environ.copy() | {"WAYSTATION_AUTH_BURST": "10000"}
     for name in (
         "WAYSTATION_FORWARDED_ALLOW_IPS",

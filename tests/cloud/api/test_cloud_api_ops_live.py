@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import Engine, insert
 
@@ -36,6 +34,7 @@ from cloud.ops import alarms
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload, TelemetryPayload
+from tests.support.server import uvicorn_thread
 from tests.support.wait import wait_for
 
 ALARM = table(Alarm)
@@ -256,29 +255,14 @@ def test_sigterm_closes_the_hub_before_the_servers_own_handler() -> None:
 # --- over HTTP -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str, engine: Engine) -> Iterator[tuple[int, Any]]:
     app = create_app(Settings(db=db_url, cookie_secure=False))
     app.state.ops_live = LiveHub(
         app.state.ctx.engine, LiveConfig(interval_s=0.1, heartbeat_s=0.3, max_stream_s=1.5)
     )
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: srv.started or not thread.is_alive(), 15, "uvicorn to start")
-    assert srv.started, "uvicorn died"
-    try:
+    with uvicorn_thread(app) as port:
         yield port, app
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def _events(resp: http.client.HTTPResponse, stop: Callable[[list[str]], bool]) -> list[str]:
