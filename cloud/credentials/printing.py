@@ -46,9 +46,9 @@ class PrintError(ValueError):
     """A sheet cannot be made (no font, a file that exists): one line for the user."""
 
 
-def cjk_font(candidates: tuple[str, ...] = FONT_CANDIDATES) -> Path:
+def cjk_font() -> Path:
     """The first CJK font file present; PrintError naming the package to install."""
-    for name in candidates:
+    for name in FONT_CANDIDATES:
         if Path(name).is_file():
             return Path(name)
     raise PrintError(NO_FONT)
