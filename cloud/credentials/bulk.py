@@ -95,9 +95,7 @@ def _held(conn: Connection, ids: list[str]) -> dict[str, _Held]:
     """The registry's view of the members the file names."""
     out: dict[str, _Held] = {}
     c = MEMBER.c
-    stmt = select(c.member_id, c.branch, c.flags, c.valid_until, c.status).where(
-        _in_ids(conn)
-    )
+    stmt = select(c.member_id, c.branch, c.flags, c.valid_until, c.status).where(_in_ids(conn))
     for part in _chunks(ids, LOOKUP_CHUNK):
         for row in conn.execute(stmt, {"ids": orjson.dumps(list(part)).decode()}):
             out[row.member_id] = _Held(row.branch, row.flags, row.valid_until, row.status)

@@ -18,7 +18,8 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from cloud.credentials.models import MEMBER_ID_PATTERN
@@ -54,8 +55,8 @@ _ID_CARD = re.compile(r"^\d{17}[\dXx]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _TRUE = {"1", "y", "yes", "true", "是", "√", "x"}
 _FALSE = {"", "0", "n", "no", "false", "否"}
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d")
 BRANCH_MAX = 60
+FLAG_COLUMNS = (("staff", int(Flag.STAFF)), ("mother_baby", int(Flag.MOTHER_BABY)))
 
 
 class RosterError(ValueError):
@@ -98,7 +99,7 @@ def _id_card(value: str) -> bool:
 def _check_id(value: str) -> str | None:
     if not value:
         return "empty"
-    if not re.fullmatch(MEMBER_ID_PATTERN, value):
+    if not _MEMBER_ID.fullmatch(value):
         return f"{value[:40]!r} is not a member id (1-40 of A-Z a-z 0-9 . _ -)"
     if _MOBILE.fullmatch(value):
         return "looks like a mobile phone number: use the union app's pseudonymous member id"
@@ -107,18 +108,22 @@ def _check_id(value: str) -> str | None:
     return None
 
 
+_MEMBER_ID = re.compile(MEMBER_ID_PATTERN)
+_YES = {v: True for v in _TRUE} | {v: False for v in _FALSE}
+_DATE = re.compile(r"(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})")
+
+
 def _yes(value: str) -> bool | None:
-    low = value.strip().lower()
-    return True if low in _TRUE else False if low in _FALSE else None
+    return _YES.get(value.lower())
 
 
-def _date(value: str) -> date | None:
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(value)
+@lru_cache(maxsize=4096)  # a roster has few distinct end dates: parse each once
+def _date(value: str) -> date:
+    """`2027-06-30`, `2027/6/30` (Excel), `2027.06.30` or `20270630`; ValueError otherwise."""
+    found = _DATE.fullmatch(value)
+    if found is None:
+        raise ValueError(value)
+    return date(*map(int, found.groups()))
 
 
 def header(names: list[str]) -> tuple[str, ...]:
@@ -157,49 +162,50 @@ def parse(text: str, encoding: str = "UTF-8") -> Roster:
     if first is None:
         raise RosterError(["line 1: the file is empty (a header with member_id is needed)"])
     columns = header(first)
+    width = len(columns)
     at = {name: i for i, name in enumerate(columns)}
+    i_id = at["member_id"]
+    i_branch, i_until = at.get("branch"), at.get("valid_until")
+    flag_cols = [(n, at[n], f) for n, f in FLAG_COLUMNS if n in at]
     problems: list[str] = []
     entries: list[Entry] = []
     seen: dict[str, int] = {}
     for cells in rows:
         line = rows.line_num  # the physical line it ends on (a quoted cell may hold newlines)
-        if not any(c.strip() for c in cells):
-            continue  # blank lines (Excel leaves some at the end)
-        if len(cells) != len(columns):
-            problems.append(f"line {line}: {len(cells)} fields, the header has {len(columns)}")
+        if len(cells) != width:
+            if any(c.strip() for c in cells):  # blank lines (Excel leaves some at the end) pass
+                problems.append(f"line {line}: {len(cells)} fields, the header has {width}")
             continue
-
-        def cell(name: str, cells: list[str] = cells) -> str:
-            return cells[at[name]].strip() if name in at else ""
-
-        def bad(field: str, why: str, line: int = line) -> None:
-            problems.append(f"line {line}, {field}: {why}")
-
-        member_id = cell("member_id")
+        member_id = cells[i_id].strip()
         if (why := _check_id(member_id)) is not None:
-            bad("member_id", why)
+            problems.append(f"line {line}, member_id: {why}")
             continue
         if member_id in seen:
-            bad("member_id", f"{member_id} is already on line {seen[member_id]}")
+            problems.append(
+                f"line {line}, member_id: {member_id} is already on line {seen[member_id]}"
+            )
             continue
         seen[member_id] = line
-        flags = Flag.NONE
-        for name, flag in (("staff", Flag.STAFF), ("mother_baby", Flag.MOTHER_BABY)):
-            value = _yes(cell(name))
-            if value is None:
-                bad(name, f"{cell(name)[:20]!r} is not yes/no (1/0, 是/否)")
-            elif value:
+        flags = 0
+        for name, i, flag in flag_cols:
+            value = cells[i].strip()
+            yes = _yes(value)
+            if yes is None:
+                problems.append(f"line {line}, {name}: {value[:20]!r} is not yes/no (1/0, 是/否)")
+            elif yes:
                 flags |= flag
         valid_until = None
-        if cell("valid_until"):
+        if i_until is not None and (until := cells[i_until].strip()):
             try:
-                valid_until = _date(cell("valid_until"))
+                valid_until = _date(until)
             except ValueError:
-                bad("valid_until", f"{cell('valid_until')[:20]!r} is not a date (2027-06-30)")
-        branch = cell("branch")
+                problems.append(
+                    f"line {line}, valid_until: {until[:20]!r} is not a date (2027-06-30)"
+                )
+        branch = cells[i_branch].strip() if i_branch is not None else ""
         if len(branch) > BRANCH_MAX:
-            bad("branch", f"longer than {BRANCH_MAX} characters")
-        entries.append(Entry(line, member_id, branch, int(flags), valid_until))
+            problems.append(f"line {line}, branch: longer than {BRANCH_MAX} characters")
+        entries.append(Entry(line, member_id, branch, flags, valid_until))
     if problems:
         raise RosterError(problems)
     if not entries:
