@@ -19,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, TextClause, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Table, TextClause, bindparam, select, text, update
 
 from cloud.credentials.members import code_hash, make_codes
 from cloud.credentials.models import CertificateRow, MemberRow
@@ -113,12 +114,39 @@ def _enrolled(conn: Connection, ids: list[str]) -> set[str]:
 
 
 def _insert(conn: Connection, rows: list[dict[str, Any]], progress: Progress) -> None:
-    for part in _chunks(rows, WRITE_CHUNK):
-        if conn.dialect.name == "postgresql":
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        for part in _chunks(rows, WRITE_CHUNK):
             pgbulk.insert(conn, MEMBER, list(part))
-        else:
-            conn.execute(insert(MEMBER), list(part))
+            progress(len(part))
+        return
+    cols = list(rows[0])
+    marks = ", ".join("?" * len(cols))
+    sql = f"INSERT INTO {MEMBER.name} ({', '.join(cols)}) VALUES ({marks})"  # noqa: S608 - our names
+    bind = _binders(conn, cols)
+    for part in _chunks(rows, WRITE_CHUNK):
+        conn.exec_driver_sql(sql, [tuple(f(r[c]) for c, f in bind) for r in part])
         progress(len(part))
+
+
+def _binders(conn: Connection, cols: list[str]) -> list[tuple[str, Callable[[Any], Any]]]:
+    """Each column's value as the driver gets it, by the column type's own bind processor
+    (so dates and UTC timestamps are stored exactly as the ORM stores them), remembered per
+    distinct value: an import has a handful of distinct timestamps and dates, and SQLAlchemy's
+    per-row processing of them was 60 % of a 300,000-row SQLite import."""
+    out: list[tuple[str, Callable[[Any], Any]]] = []
+    for c in cols:
+        proc = MEMBER.c[c].type.bind_processor(conn.dialect)
+        if proc is None:
+            out.append((c, _same))
+        else:
+            out.append((c, lru_cache(maxsize=1024)(proc)))
+    return out
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _update(conn: Connection, rows: list[dict[str, Any]], progress: Progress) -> None:
