@@ -98,6 +98,9 @@ class CertificateOut(BaseModel):
     issued_at: datetime
     revoked_at: datetime | None
     status: Literal["valid", "revoked", "expired"]
+    kind: Literal["device", "pass"] = Field(
+        default="device", description="a phone's certificate, or a printed pass (no device key)"
+    )
 
     @classmethod
     def of(cls, row: CertificateRow, today: date) -> CertificateOut:
@@ -108,6 +111,7 @@ class CertificateOut(BaseModel):
             serial=row.serial, member_id=row.member_id, kid=row.kid, valid_from=row.valid_from,
             valid_until=row.valid_until, flags=row.flags, issued_at=row.issued_at,
             revoked_at=row.revoked_at, status=status,
+            kind="pass" if row.kind == "pass" else "device",
         )  # fmt: skip
 
 
