@@ -7,6 +7,7 @@ A real part that is missing skips the test on a developer's machine but fails it
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -63,6 +64,14 @@ def secure_mosquitto(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Mosq
 def need_mosquitto() -> None:
     """For tests that start Mosquitto themselves: skip (fail in CI) unless it is installed."""
     _need_mosquitto()
+
+
+@pytest.fixture
+def need_espeak() -> None:
+    """For tests that render the door's voice prompts: skip (fail in CI) unless espeak-ng is
+    installed (scripts/test installs it)."""
+    if shutil.which("espeak-ng") is None:
+        require("espeak-ng is not installed (apt-get install espeak-ng)")
 
 
 def _need_mosquitto() -> None:
