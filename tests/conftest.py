@@ -83,6 +83,16 @@ def _need_mosquitto() -> None:
 
 
 @pytest.fixture(scope="session")
+def systemd_analyze() -> str:
+    """systemd's own unit-file checker (Debian package `systemd`)."""
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        require("systemd-analyze is not installed (apt-get install systemd)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
 def pg_base_url() -> str:
     url = os.environ.get("WAYSTATION_TEST_PG", PG_DEFAULT)
     probe = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})

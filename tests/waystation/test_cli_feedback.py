@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -18,18 +17,10 @@ from typer.testing import CliRunner
 from edge.feedback.cues import PROMPTS
 from firmware_sim.scenes import render_phone_qr
 from firmware_sim.union import SimUnion
+from tests.support.wait import wait_for
 from waystation.cli import app
 
 WAYSTATION = Path(sys.executable).with_name("waystation")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_provision_voice_renders_every_prompt_as_wav(tmp_path: Path, need_espeak: None) -> None:
@@ -93,8 +84,7 @@ def test_edge_run_speaks_the_welcome_prompt_for_a_member(tmp_path: Path) -> None
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=os.environ.copy(),
         )  # fmt: skip
         try:
-            spoke = wait_for(played.exists, 30)
-            assert spoke, log.read_text(errors="replace")
+            wait_for(played.exists, 30, lambda: f"a prompt played; agent log:\n{log.read_text()}")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(15) == 0, log.read_text(errors="replace")
         finally:
