@@ -107,7 +107,8 @@ class DoorFeedback:
     # --- for tests and benchmarks --------------------------------------------------------------
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is queued or playing (pattern and prompt); False on timeout."""
+        """Block until nothing is queued or playing (pattern and prompt), at most `timeout`
+        seconds; False if it timed out."""
         deadline = time.monotonic() + timeout
         with self._cond:
             return self._cond.wait_for(
