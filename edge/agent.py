@@ -1,6 +1,6 @@
 """The station agent: wires the ports to the station's parts and runs the door loop.
 
-    frame → motion → decode → decide → door → journal → link
+    frame → motion → decode → decide → door → feedback → journal → link
 
 It owns no rule: the decision is `edge.access.decide`, the door's timing `edge.door`, what
 the station reports `edge.reports`, what the cloud's commands and configs do
@@ -12,7 +12,7 @@ code runs and the journal simply grows.
 
 The constructor does no I/O; `start()` opens the journal, reads what earlier runs persisted
 (the remote config, the command memory, the trust lists, the clock's high-water mark),
-claims the relay and starts the camera, the link and the footfall unit.
+claims the relay and starts the camera, the link, the footfall unit and the door feedback.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from edge.journal import Journal
 from edge.ports import (
     Clock,
     DoorInputs,
+    Feedback,
     FrameSource,
     LinkHooks,
     Publisher,
@@ -90,6 +91,7 @@ class Ports:
     clock_probe: Callable[[], bool | None] | None = None  # "is the clock synced?"
     station_sensors: Sequence[Sensor] = ()  # fridge, ambient, energy: in the heartbeat
     footfall: FootfallUnit | None = None  # None: built from the config if enabled
+    feedback: Feedback | None = None  # lights, buzzer, voice (`edge.feedback`); None: none
     reboot: Callable[[], None] = exit_process_soon  # the `reboot` command
 
 
@@ -165,6 +167,7 @@ class Agent:
             pins = getattr(ports.door_inputs, "pin_factory", None)  # the inputs' GPIO factory
             footfall = FootfallUnit(config.footfall, clock=self.clock, pin_factory=pins)
         self.footfall = footfall
+        self.feedback = ports.feedback  # the member's lights and prompts, on their own thread
         parts = heartbeat.Parts(
             sid=self.sid,
             journal=journal,
@@ -207,7 +210,7 @@ class Agent:
 
     def start(self) -> None:
         """Open the journal, read what earlier runs persisted, claim the relay, start the
-        camera, the link and the footfall unit."""
+        camera, the link, the footfall unit and the door feedback."""
         self.journal.open()
         applied = self.remote.load()  # the last applied remote config survives restarts
         if applied is not None and self.remote.config_version is not None:
@@ -215,6 +218,9 @@ class Agent:
         self.trust.load()
         self.time_guard.load()
         self.door.open()
+        feedback = self.feedback
+        if feedback is not None:  # lights that fail to start never stop the door
+            self._guarded("feedback_errors", lambda: feedback.start(self.sid, self.stats))
         if self.source is not None:
             self._guarded("source_errors", self.source.open)
         if self.link is not None:
@@ -251,6 +257,8 @@ class Agent:
         if self.source is not None:
             self._guarded("source_errors", self.source.close)
         self._guarded("clock_errors", lambda: self.time_guard.tick(force=True))
+        if self.feedback is not None:
+            self._guarded("feedback_errors", self.feedback.stop)
         self.door.close()
         self._guarded("journal_errors", self.journal.close)
 

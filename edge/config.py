@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from edge.access.schedule import parse_hours
+from edge.feedback.config import FeedbackConfig
 from edge.footfall.config import FootfallConfig
 from edge.sensors import SENSOR_NAME_RE, Ds18b20, Sensor, SysfsValue, ThermalZone
 from protocol.broker import BrokerUrl
@@ -347,6 +348,9 @@ class EdgeConfig(_Model):
     footfall: FootfallConfig = Field(
         default_factory=FootfallConfig, description="people counting (edge/footfall)"
     )
+    feedback: FeedbackConfig = Field(
+        default_factory=FeedbackConfig, description="LEDs, buzzer, voice at the door"
+    )
     telemetry_interval_s: float = Field(
         default=30.0,
         ge=0.1,  # sub-second only makes sense for simulations and tests
@@ -378,6 +382,17 @@ class EdgeConfig(_Model):
         if dupes := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"sensor names must be unique: {', '.join(dupes)}")
         return value
+
+    @model_validator(mode="after")
+    def _pins_once(self) -> EdgeConfig:
+        door = self.door
+        pins = [p for p in (door.relay_pin, door.contact_pin, door.exit_pin) if p is not None]
+        beam = self.footfall.beam
+        if beam is not None:
+            pins += [beam.pin_a, beam.pin_b]
+        if clash := sorted(set(pins) & set(self.feedback.pins)):
+            raise ValueError(f"feedback pins {clash} are already used by the door or the beams")
+        return self
 
     @field_validator("metrics_host")
     @classmethod

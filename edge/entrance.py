@@ -1,11 +1,13 @@
 """The entrance: where a code shown to the camera meets the door.
 
-    camera read → camera health → motion gate → decode → debounce → decide → door → journal
+    camera read → camera health → motion gate → decode → debounce → decide → door
+                → feedback (queued) → journal
 
 Every step is guarded: a bad frame, a decoder crash or garbage text becomes a counter or a
 denial, never an exception out of the door loop. The door acts first (the member is waiting),
-then the decision is journaled, then the link is woken. The rules are elsewhere: the decision
-in `edge.access.decide`, the pulse in `edge.door`.
+then the member's feedback is queued (played on its own thread), then the decision is
+journaled, then the link is woken. The rules are elsewhere: the decision in
+`edge.access.decide`, the pulse in `edge.door`, the lights and prompts in `edge.feedback`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -26,9 +29,10 @@ from edge.camera.motion import MotionGate
 from edge.camera.stats import CameraStats
 from edge.door import Door
 from edge.events import EventLog
+from edge.feedback.cues import feedback_kind
 from edge.footfall.unit import FootfallUnit
 from edge.guard import guarded
-from edge.ports import Clock, Publisher, QrDecoder
+from edge.ports import Clock, Feedback, Publisher, QrDecoder
 from protocol.credential import Decision, Reason
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ class Host(Protocol):
     door: Door
     events: EventLog
     footfall: FootfallUnit | None
+    feedback: Feedback | None
     link: Publisher | None
     stats: Counter[str]
     decide_lock: threading.Lock
@@ -144,7 +149,8 @@ class Entrance:
         return decision
 
     def _act(self, verdict: Verdict) -> None:
-        """Door first (the member is waiting), then the journal, then wake the link."""
+        """Door first (the member is waiting), then the member's feedback (queued only), then
+        the journal, then wake the link."""
         host = self.host
         stats = host.stats
         decision = verdict.decision
@@ -155,6 +161,10 @@ class Entrance:
             stats["granted_while_free"] += 1  # the lock is held released already
         elif verdict.action is DoorAction.PULSE:
             pulsed = host.door.release("grant", host.clock.monotonic())
+        feedback = host.feedback
+        if feedback is not None:  # queued only: it plays on the feedback's own thread
+            show = partial(feedback.show, feedback_kind(verdict), decision.reason)
+            guarded(host.sid, stats, "feedback_errors", show)
         stats["granted" if decision.granted else "denied"] += 1
         if decision.granted and host.footfall is not None:
             host.footfall.granted()  # tailgating: entries beyond the grants

@@ -8,6 +8,7 @@ its `LinkHooks` to an `Uplink` factory and gets a `Publisher` back.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from protocol.credential import Reason
 from protocol.messages import CmdResultPayload, MetaPayload, Status, TelemetryPayload
 
 if TYPE_CHECKING:
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 
 # What door inputs report: the contact opened or closed, or the exit button was pressed.
 SensorKind = Literal["opened", "closed", "exit"]
+# What the member at the door is shown: a grant, a denial, or a valid code refused because
+# the station is closed by schedule (`edge.feedback.cues`).
+FeedbackKind = Literal["granted", "denied", "closed"]
 
 
 @runtime_checkable
@@ -76,6 +81,34 @@ class DoorInputs(Protocol):
 
     def drain(self) -> list[SensorKind]:
         """Items are "opened", "closed" (the door contact) or "exit" (the exit button)."""
+        ...
+
+
+@runtime_checkable
+class Indicators(Protocol):
+    """The door's lights and buzzer; each output may be missing (setting it does nothing)."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def show(self, *, green: bool, red: bool, buzz: bool) -> None:
+        """Switch every output at once; returns at once."""
+        ...
+
+
+@runtime_checkable
+class Feedback(Protocol):
+    """What the member at the door sees and hears (`edge.feedback.worker.DoorFeedback`)."""
+
+    def start(self, sid: str, stats: Counter[str]) -> None:
+        """Claim the outputs and start; failures are counted in `stats`, never raised."""
+        ...
+
+    def stop(self) -> None: ...
+
+    def show(self, kind: FeedbackKind, reason: Reason) -> None:
+        """Queue one decision's pattern and prompt; returns at once (the door loop calls it)."""
         ...
 
 

@@ -9,6 +9,9 @@ per station), and `light_hardware=True` swaps gpiozero's relay and buttons for t
 equivalents on the same mock pins (`firmware_sim.pins`). The door's timing, the journal, the
 verifier and the link stay the real edge code.
 
+Door feedback (`feedback=`, a `[feedback]` section): the real worker with its LEDs and buzzer
+on the station's mock pins (one thread per station: for a few stations, not a fleet).
+
 Faults for chaos runs (the interface `waystation.harness.injector` drives): `kill()`, `restart()`,
 `partition(on)`, `reset_connection()`, `clock_offset_s`, `freeze_camera(on)`, and `ledger`,
 every item the station ever journaled, read from `ledger.jsonl` beside the journal
@@ -32,6 +35,8 @@ from edge.access.timeguard import timesyncd_synced
 from edge.agent import Agent, Ports
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
+from edge.feedback.config import FeedbackConfig
+from edge.feedback.worker import DoorFeedback
 from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
@@ -96,6 +101,7 @@ class SimStation:
         footfall_interval_s: int = 300,
         loop: ExternalLoop | None = None,
         light_hardware: bool = False,
+        feedback: FeedbackConfig | None = None,
     ) -> None:
         self.record = record
         self.union = union
@@ -121,6 +127,7 @@ class SimStation:
                 beam=BeamConfig(pin_a=BEAM_A_PIN, pin_b=BEAM_B_PIN, bounce_s=0.0),
                 interval_s=footfall_interval_s,
             ),
+            feedback=feedback or FeedbackConfig(),
         )
         self.online = broker_url is not None
         self.loop = loop
@@ -160,6 +167,8 @@ class SimStation:
             if self.config.footfall.enabled
             else None
         )
+        cues = self.config.feedback  # LEDs and buzzer on the same mock pins
+        self.feedback = DoorFeedback.on_gpio(cues, self.pins) if cues.active else None
         journal = LedgerJournal(
             self.config.journal_path,
             ledger=self.ledger_path,
@@ -173,6 +182,7 @@ class SimStation:
             clock_probe=self._probe,
             station_sensors=self.environment,
             footfall=self.footfall,
+            feedback=self.feedback,
             reboot=self._reboot,  # never exit the simulator's (or the demo's) process
         )
         self.agent = Agent(

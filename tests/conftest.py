@@ -66,6 +66,14 @@ def need_mosquitto() -> None:
     _need_mosquitto()
 
 
+@pytest.fixture
+def need_espeak() -> None:
+    """For tests that render the door's voice prompts: skip (fail in CI) unless espeak-ng is
+    installed (scripts/test installs it)."""
+    if shutil.which("espeak-ng") is None:
+        require("espeak-ng is not installed (apt-get install espeak-ng)")
+
+
 def _need_mosquitto() -> None:
     try:
         find_binary()

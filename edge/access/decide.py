@@ -48,6 +48,9 @@ from protocol.credential import (
     replay_key,
 )
 
+# The detail of a valid code refused only because the station is closed (journaled as is).
+CLOSED_DETAIL = "station closed by schedule"
+
 
 class DoorAction(StrEnum):
     """What the door does about a decision."""
@@ -64,6 +67,7 @@ class Verdict:
     decision: Decision
     action: DoorAction
     synced: bool  # False: judged under the unsynchronised-clock rule
+    closed: bool = False  # denied only because the station is closed by schedule
 
 
 def judging_time(view: TimeView, claimed: int | None, max_ahead_s: float) -> datetime:
@@ -112,7 +116,8 @@ class AccessDecider:
             return Verdict(item, DoorAction.NONE, view.synced)
         decision = self._decision(item, view, mode)
         if not decision.granted:
-            return Verdict(decision, DoorAction.NONE, view.synced)
+            closed = decision.reason is Reason.NOT_PERMITTED and decision.detail == CLOSED_DETAIL
+            return Verdict(decision, DoorAction.NONE, view.synced, closed=closed)
         action = DoorAction.ALREADY_OPEN if mode is DoorMode.FREE else DoorAction.PULSE
         return Verdict(decision, action, view.synced)
 
@@ -124,9 +129,7 @@ class AccessDecider:
         if not decision.granted:
             return decision
         if mode is DoorMode.CLOSED and not decision.flags & Flag.STAFF:
-            return replace(
-                decision, reason=Reason.NOT_PERMITTED, detail="station closed by schedule"
-            )
+            return replace(decision, reason=Reason.NOT_PERMITTED, detail=CLOSED_DETAIL)
         if not self.replay.admit(replay_key(item), fresh_until(item, policy)):
             return replace(decision, reason=Reason.REPLAYED, detail="already used here")
         return decision

@@ -25,6 +25,7 @@ def test_station_example_loads() -> None:
     cfg = load_config(CONFIG / "station.example.toml")
     assert cfg.station_id == "sz-0001"
     assert cfg.mqtt.url().tls
+    assert cfg.feedback.active  # LEDs and buzzer wired, clear of the door's and beams' pins
 
 
 def test_cloud_example_env_is_a_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,3 +103,38 @@ def test_schedule_typo_names_the_key(tmp_path: Path) -> None:
     path.write_text('[schedule]\nfree = "Mo-Fr 8-20"\n', encoding="utf-8")
     with pytest.raises(ValidationError, match="free"):
         load_config(path)
+
+
+def test_feedback_section_loads_and_builds_the_player_command(tmp_path: Path) -> None:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        'station_id = "sz-0042"\n'
+        "[feedback]\ngreen_pin = 23\nred_pin = 24\nbuzzer_pin = 25\nvoice = true\n"
+        f'audio_dir = "{tmp_path / "my voice"}"\n'
+        'player = "pw-play --volume {volume} {file}"\nvolume = 0.5\n',
+        encoding="utf-8",
+    )
+    cues = load_config(path).feedback
+    assert cues.active
+    wav = tmp_path / "my voice" / "welcome.wav"
+    assert cues.player_command(wav) == ["pw-play", "--volume", "0.5", str(wav)]  # one word
+    assert EdgeConfig().feedback.player_command(wav) == ["aplay", "-q", str(wav)]
+    no_field = EdgeConfig.model_validate({"feedback": {"player": "paplay"}}).feedback
+    assert no_field.player_command(wav) == ["paplay", str(wav)]  # the file goes last
+
+
+@pytest.mark.parametrize(
+    ("section", "match"),
+    [
+        ({"green_pin": 17}, "already used by the door"),  # the relay's default pin
+        ({"red_pin": 27}, "already used by the door"),
+        ({"green_pin": 23, "buzzer_pin": 23}, "different pins"),
+        ({"player": "aplay {path}"}, "player"),
+        ({"player": "aplay '{file}"}, "player"),
+        ({"volume": 2}, "volume"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_feedback_section_names_the_problem(section: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        EdgeConfig.model_validate({"door": {"contact_pin": 27}, "feedback": section})

@@ -123,3 +123,26 @@ def test_small_fleet_online(tmp_path: Path, mosquitto) -> None:
     assert fleet.stats.visits > 0
     assert fleet.stats.errors == 0
     collector.close()
+
+
+def test_a_simulated_station_with_feedback_lights_its_mock_leds(tmp_path: Path) -> None:
+    from edge.feedback.config import FeedbackConfig
+    from protocol.registry import StationRecord
+
+    record = StationRecord(id="sz-fb-01", name="Test", lat=22.5, lon=114.0)
+    cues = FeedbackConfig(green_pin=23, red_pin=24, buzzer_pin=25, show_s=0.05)
+    station = SimStation(record, SimUnion.create(3), broker_url=None, workdir=tmp_path,
+                         rng=random.Random(4), render_frames=False, feedback=cues)  # fmt: skip
+    station.start()
+    try:
+        assert station.feedback is not None
+        decisions = []
+        for _ in range(30):
+            decisions += station.visit()
+            assert station.feedback.wait_idle(5)  # each pattern plays out before the next
+        lit = {pin: [s.state for s in station.pins.pin(pin).states].count(True) for pin in (23, 24)}
+    finally:
+        station.stop()
+    denied = sum(not d.granted for d in decisions)
+    assert denied, "the seed gives some denials (expired cards, other QR codes)"
+    assert lit == {23: len(decisions) - denied, 24: denied}

@@ -262,7 +262,7 @@ def test_provisioned_station_config_is_loadable_and_password_private(
         "Restart=always",
         "WatchdogSec=",
         "User=waystation",
-        "SupplementaryGroups=gpio video",
+        "SupplementaryGroups=gpio video audio",  # audio: the voice prompts (aplay)
     ):
         assert line in unit
     with pytest.raises(ProvisionError, match="already"):

@@ -1,4 +1,5 @@
-"""`waystation provision …`: set up a broker directory and a station, passwords shown once."""
+"""`waystation provision …`: set up a broker directory, a station and its voice prompts; passwords
+shown once."""
 
 from __future__ import annotations
 
@@ -186,3 +187,39 @@ def cloud(
                f"systemctl enable --now waystation-api "
                f"{' '.join(f'waystation-ingest@{n}' for n in range(1, ingest_workers + 1))} "
                f"waystation-maintain.timer")  # fmt: skip
+
+
+@app.command()
+def voice(
+    out: Annotated[
+        Path, typer.Option(file_okay=False, help="directory for the WAVs ([feedback] audio_dir)")
+    ],
+    espeak: Annotated[str, typer.Option(help="the espeak-ng program")] = "espeak-ng",
+    voice_name: Annotated[str, typer.Option("--voice", help="espeak-ng voice")] = "cmn",
+    speed: Annotated[int, typer.Option(min=80, max=400, help="words per minute")] = 150,
+) -> None:
+    """Render the door's voice prompts (欢迎光临, 二维码已过期，请刷新, …) to WAV files with
+    espeak-ng, once at install time: the station needs no speech engine and no network to
+    speak them."""
+    import subprocess
+
+    from edge.feedback.cues import PROMPTS
+    from edge.feedback.voice import render_prompts
+
+    try:
+        files = render_prompts(out, espeak=espeak, voice=voice_name, speed_wpm=speed)
+    except FileNotFoundError:
+        typer.echo(f"error: {espeak} not found (apt-get install espeak-ng)", err=True)
+        raise typer.Exit(2) from None
+    except subprocess.TimeoutExpired:
+        typer.echo(f"error: {espeak} did not finish", err=True)
+        raise typer.Exit(1) from None
+    except subprocess.CalledProcessError as exc:
+        why = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        typer.echo(f"error: {espeak} failed: {why[-1] if why else exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the directory cannot be made or written
+        typer.echo(f"error: {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    for prompt, path in zip(PROMPTS, files, strict=True):
+        typer.echo(f"{path}: {prompt.text}")
