@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud import forks
 from cloud.db import init_db, make_engine, session
@@ -45,6 +45,30 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_engine(module_db_url: str) -> Iterator[Engine]:
+    """A migrated database for a whole test module (migrating costs ~0.3 s per test)."""
+    eng = make_engine(module_db_url)
+    init_db(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def db(module_engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that is rolled back after the test: the module's
+    database stays empty for the next one. For tests of functions that work inside the
+    caller's transaction."""
+    with module_engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
 
 
 @pytest.fixture
