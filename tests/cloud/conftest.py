@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine
 
 from cloud import forks
 from cloud.db import init_db, make_engine, session
-from cloud.models import Station, StationState
+from cloud.models import Station, StationState, table
 
 # A Monday, 10:00 in Shanghai: inside "Mo-Su 08:00-20:00", outside "Mo-Su 20:00-23:00".
 T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
@@ -69,6 +69,21 @@ def db(module_engine: Engine) -> Iterator[Connection]:
             yield conn
         finally:
             outer.rollback()
+
+
+@pytest.fixture
+def put_station(db: Connection) -> Callable[..., str]:
+    """Register a station inside `db`'s transaction (default: central Shanghai); its id."""
+
+    def put(sid: str = "st-001", **fields: Any) -> str:
+        values: dict[str, Any] = {"name": f"Station {sid}", "lat": 31.2304, "lon": 121.4737}
+        db.execute(
+            table(Station).insert().values(Station(id=sid, **(values | fields)).model_dump())
+        )
+        db.execute(table(StationState).insert().values(station_id=sid))
+        return sid
+
+    return put
 
 
 @pytest.fixture
