@@ -25,7 +25,7 @@ class FakeRelay:
 
 
 class FakeLink:
-    """What the agent calls on its `Publisher`: records `rebirth`, `sync` and `kick`."""
+    """What the agent calls on its `Publisher`: records `rebirth` and `sync`."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -35,6 +35,3 @@ class FakeLink:
 
     def sync(self) -> None:
         self.calls.append("sync")
-
-    def kick(self) -> None:
-        self.calls.append("kick")
