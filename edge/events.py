@@ -73,7 +73,9 @@ class EventLog:
     def alarm(self, name: str, state: str, detail: str | None = None) -> None:
         """An alarm transition ("raised" / "cleared"); wakes the link at once."""
         log.warning("%s: alarm %s %s%s", self.sid, name, state, f" ({detail})" if detail else "")
-        detail = printable(detail) if detail is not None else None  # exception text, a path…
+        # exception text, a path…: escaped and cut to what `AlarmEvent.detail` holds, or the
+        # payload would not build and the alarm would be lost
+        detail = printable(detail)[:200] if detail is not None else None
         now = self.now()
         self._append(
             lambda seq: AlarmEvent(

@@ -117,6 +117,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`db_url` shared by a test module: one schema, migrated once; its tests must leave it as
+    they found it (`tests/cloud/conftest.py`'s `db` rolls each test back)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'waystation.db'}"
+        return
+    with pg_schema(request.getfixturevalue("pg_base_url")) as url:
+        yield url
+
+
 @pytest.fixture
 def pg_url(pg_base_url: str) -> Iterator[str]:
     """A URL to a fresh PostgreSQL schema of its own (tests that need PostgreSQL only)."""

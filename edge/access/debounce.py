@@ -24,12 +24,12 @@ class Debouncer:
         """True if `key` was seen within the window (a repeat); records this sighting."""
         if self.window_s <= 0:
             return False
+        at = self._last.pop(key, None)  # a key already held needs no room: never evict it
         while self._last:
-            oldest, at = next(iter(self._last.items()))
-            if now - at <= self.window_s and len(self._last) < self.max_entries:
+            oldest, last = next(iter(self._last.items()))
+            if now - last <= self.window_s and len(self._last) < self.max_entries:
                 break
             del self._last[oldest]
-        at = self._last.pop(key, None)
         self._last[key] = now
         return at is not None and now - at <= self.window_s
 

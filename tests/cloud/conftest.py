@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cloud import forks
 from cloud.db import init_db, make_engine, session
-from cloud.models import Station, StationState
+from cloud.models import Station, StationState, table
 
 # A Monday, 10:00 in Shanghai: inside "Mo-Su 08:00-20:00", outside "Mo-Su 20:00-23:00".
 T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
@@ -45,6 +45,45 @@ def engine(db_url: str) -> Iterator[Engine]:
         yield eng
     finally:
         eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def module_engine(module_db_url: str) -> Iterator[Engine]:
+    """A migrated database for a whole test module (migrating costs ~0.3 s per test)."""
+    eng = make_engine(module_db_url)
+    init_db(eng)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture
+def db(module_engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that is rolled back after the test: the module's
+    database stays empty for the next one. For tests of functions that work inside the
+    caller's transaction."""
+    with module_engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture
+def put_station(db: Connection) -> Callable[..., str]:
+    """Register a station inside `db`'s transaction (default: central Shanghai); its id."""
+
+    def put(sid: str = "st-001", **fields: Any) -> str:
+        values: dict[str, Any] = {"name": f"Station {sid}", "lat": 31.2304, "lon": 121.4737}
+        db.execute(
+            table(Station).insert().values(Station(id=sid, **(values | fields)).model_dump())
+        )
+        db.execute(table(StationState).insert().values(station_id=sid))
+        return sid
+
+    return put
 
 
 @pytest.fixture
