@@ -32,6 +32,14 @@ WITHOUT_DIRECT_TEST: dict[str, str] = {
     "cloud.ops.fleet": "fleet views; tests/cloud/api/test_cloud_api_ops.py over HTTP",
     "edge.footfall.video": "`waystation edge count`; tests/edge/test_cli_edge_count.py",
     "edge.hw.pins": "real GPIO or a refusal to run on mock pins; tests/waystation/test_cli_edge.py",
+    "cloud.credentials.bulk": "the import's writes; tests/credentials/test_cred_member_import.py "
+    "on SQLite and PostgreSQL through the CLI",
+    "cloud.credentials.passes": "printed passes; tests/waystation/test_cli_member_pass.py reads "
+    "the codes back and verifies them at a door",
+    "cloud.credentials.sheets": "pages of slips and passes; the import and pass tests read their "
+    "QR codes back with zxing",
+    "edge.feedback.voice": "the player process; tests/edge/test_edge_feedback.py with a fake "
+    "player on PATH",
 }
 
 
