@@ -114,9 +114,7 @@ class _Shape:
     sun: bool  # names a sun event: coordinates matter
     fallback: bool  # has a `||` fallback rule
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
+    text: str  # the parts joined: the expression for a day with nothing special
 
 
 def _short(message: str) -> str:
@@ -153,6 +151,7 @@ def _shape(expr: str) -> _Shape:
     }
     return _Shape(
         parts=tuple(parts),
+        text="".join(parts),
         offsets=tuple(sorted(offsets)),
         weekdays=any(_DAY_RANGE.search(p) for p in code),
         sun=any(_SUN.search(p) for p in code),
@@ -251,8 +250,11 @@ def _rewrite(shape: _Shape, profile: _Profile) -> str:
 
 
 @lru_cache(maxsize=256)
-def _special_days(shape: _Shape, calendar: HolidayCalendar) -> tuple[date, ...]:
-    """The days whose rewrite differs from the plain expression, sorted."""
+def _special_days(
+    shape: _Shape, calendar: HolidayCalendar
+) -> tuple[tuple[date, ...], frozenset[date]]:
+    """The days whose rewrite differs from the plain expression: sorted, and as a set (most
+    days are not special: one set lookup tells)."""
     days = {
         h + timedelta(days=offset + extra)
         for h in calendar.holidays
@@ -261,7 +263,7 @@ def _special_days(shape: _Shape, calendar: HolidayCalendar) -> tuple[date, ...]:
     }
     if shape.weekdays:
         days.update(d for d in calendar.workdays if d.weekday() >= 5)
-    return tuple(sorted(days))
+    return tuple(sorted(days)), frozenset(days)
 
 
 class _Hours:
@@ -280,9 +282,15 @@ class _Hours:
         self.zone = zone(tz)
         self.coords = coords if self.shape.sun else None  # shared cache entry otherwise
         self.calendar = calendar
+        self.special, self._special_set = _special_days(self.shape, calendar)
+
+    def _profile(self, day: date) -> _Profile | None:
+        if day not in self._special_set:
+            return None
+        return _profile(self.shape, self.calendar, day)
 
     def _text(self, day: date) -> str:
-        profile = _profile(self.shape, self.calendar, day)
+        profile = self._profile(day)
         return self.shape.text if profile is None else _rewrite(self.shape, profile)
 
     def state(self, local: datetime) -> tuple[State, str]:
@@ -312,11 +320,11 @@ class _Hours:
     def next_change(self, local: datetime, current: State) -> tuple[datetime, State] | None:
         """The first instant after `local` whose state is not `current`, within the bound."""
         limit = local + timedelta(days=MAX_LOOKAHEAD_DAYS)
-        special = _special_days(self.shape, self.calendar)
+        special = self.special
         cursor = local
         for _ in range(MAX_STEPS):
             day = cursor.date()
-            if _profile(self.shape, self.calendar, day) is None:  # plain until a special day
+            if day not in self._special_set:  # plain until the next special day
                 i = bisect_right(special, day)
                 end = self._midnight(special[i]) if i < len(special) else None
             else:
