@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
-from cloud import models
+from cloud import holidays, models
 from cloud.alarms import models as alarm_models
 from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
@@ -83,6 +83,7 @@ def migrated_tables() -> list[Table]:
         *auth_models.TABLES,
         *command_models.TABLES,
         *feedback_models.TABLES,
+        *holidays.TABLES,
     ]
 
 

@@ -1,120 +1,103 @@
-"""Opening hours in OSM syntax (`24/7`, `Mo-Su 08:00-20:00; PH off`), evaluated with
-opening-hours-py in the station's own time zone.
+"""Opening hours on the map: the cloud's thin use of `protocol.hours`, the evaluation the
+station's door uses too, with the holiday calendar in force in this process.
 
-Parsed expressions are cached: a nearby search evaluates hundreds of stations that mostly
-share a handful of expressions, and parsing costs far more than evaluating.
+The calendar (`PH` days and make-up working days) is process-wide, like the password-hash
+slots: `use_calendar` sets it (`cloud.holidays.CalendarSource` keeps it current from the
+database); until then the bundled default from the `chinese-calendar` package is used.
+Callers keep the signatures they had: `evaluate(expr, tz=, at=, coords=)` and `check(expr)`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import opening_hours
-from opening_hours import OpeningHours
+from protocol import hours as oh
+from protocol.holidays import HolidayCalendar
+from protocol.hours import COORD_DECIMALS, MAX_LOOKAHEAD_DAYS, HoursError, State
 
-# Changes further away than this are reported as "none" (None). The library's docs recommend a
-# bound for speed: without one, an expression that never changes is searched up to year 9999.
-MAX_LOOKAHEAD_DAYS = 366
-# Parsed expressions kept; an entry is a few hundred bytes. Coordinates are part of the key
-# (public holidays and sunrise depend on them), rounded so neighbours share an entry.
-CACHE_SIZE = 16_384
-COORD_DECIMALS = 2  # ≈1 km: far below anything sunrise or a holiday calendar can resolve
-# Terms whose meaning depends on where the station is (holidays, sun times).
+__all__ = [
+    "COORD_DECIMALS",
+    "LOCAL_TERMS",
+    "MAX_LOOKAHEAD_DAYS",
+    "HoursError",
+    "HoursState",
+    "calendar",
+    "check",
+    "evaluate",
+    "use_calendar",
+]
+
+# Terms whose meaning depends on where the station is (sun times; holidays by country). The
+# finder keys its memo on the place only for expressions naming one of them.
 LOCAL_TERMS = re.compile(r"\b(PH|SH|sunrise|sunset|dawn|dusk)\b")
-
-
-class HoursError(ValueError):
-    """An opening_hours expression (or time zone) that cannot be evaluated."""
 
 
 @dataclass(frozen=True, slots=True)
 class HoursState:
-    """Whether the hours say open at one instant, and the next change (aware UTC or None)."""
+    """Whether the hours say open at one instant, and the next change (aware UTC or None).
+
+    `unknown` (a comment without a state, `|| "call ahead"`) is not open: the finder promises
+    only stations that are really open; `comment` says why."""
 
     open: bool
     unknown: bool = False
     closes_at: datetime | None = None
     opens_at: datetime | None = None
+    comment: str = ""
 
 
-def _short(message: str) -> str:
-    """The parser's multi-line caret diagram reduced to position and expectation."""
-    where = re.search(r"-->\s*(\d+:\d+)", message)
-    expected = re.search(r"=\s*(expected .+)", message)
-    if where and expected:
-        return f"at {where.group(1)}: {expected.group(1).strip()}"
-    return " ".join(message.split())
+class _Calendar:
+    """The calendar in force: a fixed one, or a source asked on every read (it caches)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], HolidayCalendar] | None = None
+
+    def get(self) -> HolidayCalendar:
+        if self.source is None:
+            from cloud.holidays import bundled  # the package's data, read once
+
+            self.source = bundled
+        return self.source()
 
 
-def _zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise HoursError(f"unknown time zone {tz!r}") from exc
+_CALENDAR = _Calendar()
 
 
-@lru_cache(maxsize=CACHE_SIZE)
-def _compile(expr: str, tz: str, coords: tuple[float, float] | None) -> OpeningHours:
-    zone = _zone(tz)
-    try:
-        return OpeningHours(
-            expr,
-            timezone=zone,
-            coords=coords,
-            auto_timezone=False,  # the registry's tz is the truth, not a guess from coordinates
-            max_interval_days=MAX_LOOKAHEAD_DAYS,
-        )
-    except (opening_hours.InvalidCoordinatesError, opening_hours.UnknownCountryError):
-        # A place the library cannot locate still has valid hours: evaluate them without
-        # holidays and sun times rather than calling the station closed.
-        return _compile(expr, tz, None)
-    except (opening_hours.ParserError, SyntaxError, ValueError) as exc:
-        raise HoursError(f"invalid opening_hours {expr!r}: {_short(str(exc))}") from exc
+def use_calendar(source: HolidayCalendar | Callable[[], HolidayCalendar] | None) -> None:
+    """Evaluate `PH` with `source` (a calendar, or a function returning the current one);
+    None goes back to the bundled default."""
+    if isinstance(source, HolidayCalendar):
+        fixed = source
+        _CALENDAR.source = lambda: fixed
+    else:
+        _CALENDAR.source = source
 
 
-def compile_hours(expr: str, *, tz: str, coords: tuple[float, float] | None = None) -> OpeningHours:
-    """Parsed (cached) expression; `coords` (lat, lon) pick the holiday calendar and sunrise.
-
-    Expressions that name no holiday and no sun event do not depend on coordinates, so they
-    share one cache entry: otherwise a nearby search over 20 stations in 20 different cells
-    parsed 20 expressions (~45 µs each), the largest cost of a search.
-    """
-    if not coords or not LOCAL_TERMS.search(expr):
-        return _compile(expr, tz, None)
-    key = (round(coords[0], COORD_DECIMALS), round(coords[1], COORD_DECIMALS))
-    return _compile(expr, tz, key)
+def calendar() -> HolidayCalendar:
+    """The holiday calendar the map evaluates with now (and stations are sent)."""
+    return _CALENDAR.get()
 
 
 def check(expr: str) -> None:
     """Raise HoursError with a one-line message if `expr` is not valid OSM opening_hours."""
-    compile_hours(expr, tz="UTC")
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+    oh.check(expr)
 
 
 def evaluate(
     expr: str, *, tz: str, at: datetime, coords: tuple[float, float] | None = None
 ) -> HoursState:
-    """Open/closed at `at` (aware) in zone `tz`, with the next closing or opening time.
-
-    `unknown` (OSM's `unknown` state) counts as not open: the finder promises only stations
-    that are really open.
-    """
-    if at.tzinfo is None:
-        raise ValueError("`at` must be timezone-aware")
-    oh = compile_hours(expr, tz=tz, coords=coords)
-    local = at.astimezone(_zone(tz))  # the library wants a ZoneInfo-aware time
-    state, _comment = oh.state(local)
-    change = oh.next_change(local)
-    if state == opening_hours.State.OPEN:
-        return HoursState(open=True, closes_at=_utc(change))
-    opens = change if change is not None and oh.is_open(change) else None
+    """Open/closed at `at` (aware) in zone `tz` at `coords` (lat, lon), with the next closing
+    or opening time (UTC)."""
+    result = oh.evaluate(expr, at, tz=tz, coords=coords, calendar=calendar())
+    change = result.next_change.astimezone(UTC) if result.next_change is not None else None
+    if result.open:
+        return HoursState(open=True, closes_at=change, comment=result.comment)
     return HoursState(
-        open=False, unknown=state == opening_hours.State.UNKNOWN, opens_at=_utc(opens)
+        open=False,
+        unknown=result.state is State.UNKNOWN,
+        opens_at=change if result.next_state is State.OPEN else None,
+        comment=result.comment,
     )

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
-from cloud import environment, migrate
+from cloud import environment, hours, migrate
 from cloud.api import (
     health,
     logredact,
@@ -41,6 +41,7 @@ from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
 from cloud.db import init_db, make_engine
 from cloud.finder import LiveStates
+from cloud.holidays import CalendarSource
 from cloud.liveness import policy_from
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
@@ -72,6 +73,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(init_db, db)
+        # PH on the map from the bundled calendar and the years an admin loaded (process-wide)
+        hours.use_calendar(CalendarSource(db))
         snapshot = await run_in_threadpool(index.current)
         log.info(
             "schema at %s; nearby index of %d stations loaded", migrate.head(), len(snapshot.rows)
@@ -82,6 +85,7 @@ def create_app(
         try:
             yield
         finally:
+            hours.use_calendar(None)
             if owned:
                 db.dispose()
 

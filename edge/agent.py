@@ -76,7 +76,16 @@ def _no_probe() -> bool | None:
 
 def _schedule(config: EdgeConfig) -> DoorSchedule:
     rules = config.schedule
-    return DoorSchedule(free=rules.free, members=rules.members, timezone=rules.timezone)
+    if not config.holidays.years and any("PH" in (r or "") for r in (rules.free, rules.members)):
+        log.warning("the schedule names PH but no holiday calendar is configured: PH matches "
+                    "no day until the cloud's desired config brings one")  # fmt: skip
+    return DoorSchedule(
+        free=rules.free,
+        members=rules.members,
+        timezone=rules.timezone,
+        coords=rules.coords,
+        calendar=config.holidays,
+    )
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ from pydantic import (
     model_validator,
 )
 
-from edge.access.schedule import parse_hours
+from edge.access.schedule import check_hours
 from edge.feedback.config import FeedbackConfig
 from edge.footfall.config import FootfallConfig
 from edge.sensors import SENSOR_NAME_RE, Ds18b20, Sensor, SysfsValue, ThermalZone
 from protocol.broker import BrokerUrl
+from protocol.holidays import NO_HOLIDAYS, HolidayCalendar
 from protocol.topics import check_sid
 
 PASSWORD_ENV = "WAYSTATION_MQTT_PASSWORD"  # noqa: S105 (a variable name, not a secret)
@@ -229,12 +230,28 @@ class ScheduleConfig(_Model):
         description="when a member code opens the door; outside free and members: closed",
     )
     timezone: str = Field(default="Asia/Shanghai", description="IANA zone the rules are in")
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, description="station latitude, WGS-84 degrees (sun times)"
+    )
+    lon: float | None = Field(
+        default=None, ge=-180, le=180, description="station longitude, WGS-84 degrees"
+    )
 
     @field_validator("free", "members")
     @classmethod
     def _rule(cls, value: str | None) -> str | None:
-        parse_hours(value)  # ValueError → ValidationError naming the field
+        check_hours(value)  # ValueError → ValidationError naming the field
         return value
+
+    @model_validator(mode="after")
+    def _both_coords(self) -> ScheduleConfig:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together: give both or neither")
+        return self
+
+    @property
+    def coords(self) -> tuple[float, float] | None:
+        return (self.lat, self.lon) if self.lat is not None and self.lon is not None else None
 
     @field_validator("timezone")
     @classmethod
@@ -344,6 +361,10 @@ class EdgeConfig(_Model):
     access: AccessConfig = Field(default_factory=AccessConfig, description="credential checks")
     schedule: ScheduleConfig = Field(
         default_factory=ScheduleConfig, description="door modes by time of day"
+    )
+    holidays: HolidayCalendar = Field(
+        default=NO_HOLIDAYS,
+        description="public holidays (PH) and make-up working days; the cloud sends them",
     )
     footfall: FootfallConfig = Field(
         default_factory=FootfallConfig, description="people counting (edge/footfall)"

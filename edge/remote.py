@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, ScheduleConfig
+from protocol.holidays import HolidayCalendar
 from protocol.messages import (
     NAME_PATTERN,
     CmdResultPayload,
@@ -92,6 +93,8 @@ class ScheduleOverride(_Override):
     free: str | None = None
     members: str | None = None
     timezone: str | None = None
+    lat: float | None = None
+    lon: float | None = None
 
 
 class AccessOverride(_Override):
@@ -106,6 +109,8 @@ class RemoteConfig(_Override):
     schedule: ScheduleOverride | None = None
     access: AccessOverride | None = None
     telemetry_interval_s: float | None = Field(default=None, ge=0.1, le=3600.0)
+    # the cloud's calendar replaces the TOML's whole: PH must mean the same on door and map
+    holidays: HolidayCalendar | None = None
 
     def apply_to(self, base: EdgeConfig) -> EdgeConfig:
         """`base` with this override; raises ConfigRejectedError naming the field if invalid."""
@@ -124,6 +129,8 @@ class RemoteConfig(_Override):
                     raise ConfigRejectedError.of(exc, name) from exc
         if self.telemetry_interval_s is not None:
             update["telemetry_interval_s"] = self.telemetry_interval_s
+        if self.holidays is not None:
+            update["holidays"] = self.holidays
         return base.model_copy(update=update)
 
 

@@ -116,7 +116,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                        "expires_at": "2026-11-21T19:00:30Z", "args": {}},
     "ConfigPayload": {"v": 1, "ts": TS, "config_version": 4,
                       "config": {"door": {"pulse_s": 2.0},
-                                 "schedule": {"members": "Mo-Su 07:00-23:00"}}},
+                                 "schedule": {"members": "Mo-Su 07:00-23:00; PH off"},
+                                 "holidays": {"holidays": ["2026-10-01", "2026-10-02"],
+                                              "workdays": ["2026-10-10"]}}},
     "CloudStatePayload": {"v": 1, "ts": TS, "online": True},
 }  # fmt: skip
 
