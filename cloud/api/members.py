@@ -41,6 +41,10 @@ WEB_FILES = {
     "qrcode.js": "text/javascript; charset=utf-8",
     "sw.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon.svg": "image/svg+xml",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
 }
 MAX_TOKEN_DAYS = 7  # a WS2 batch of 7 days is 2016 tokens (~250 kB of JSON)
 # A redirect carrying a member link must not be cached or leak through a Referer.
@@ -117,6 +121,12 @@ class EnrollResponse(BaseModel):
     kid: str
     valid_from: date
     valid_until: date
+    server_time_ms: int = Field(description="the server's time, unix ms: the wallet's clock")
+
+
+def server_time_ms(now: datetime) -> int:
+    """The server's time as the wallet reads it (`server_time_ms`): unix milliseconds."""
+    return int(now.timestamp() * 1000)
 
 
 class MemberIn(BaseModel):
@@ -205,6 +215,7 @@ def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep)
     return EnrollResponse(
         certificate=b64u(raw), serial=cert.serial.hex(), kid=cert.kid,
         valid_from=cert.valid_from, valid_until=cert.valid_until,
+        server_time_ms=server_time_ms(now),
     )  # fmt: skip
 
 

@@ -122,11 +122,29 @@ def enroll(
     if not verify_raw(device, proof, message):
         raise CredentialError("proof does not verify under the device key", 422)
     _spend_code(session, member_id=member_id, code_hash=expected, now=now)
+    return issue_for_device(
+        session, vault, member_id=member_id, device=device, now=now, valid_days=valid_days
+    )
+
+
+def issue_for_device(
+    session: Session,
+    vault: KeyVault,
+    *,
+    member_id: str,
+    device: ec.EllipticCurvePublicKey,
+    now: datetime,
+    valid_days: int,
+    flags: Flag = Flag.NONE,
+    renewed_from: str | None = None,
+) -> bytes:
+    """Sign a certificate for `device` with the current issuer key and record it in the
+    ledger: valid from yesterday (a station a little behind still accepts) to `valid_days`
+    after today. Enrolment and renewal both issue here."""
     kid, key = signing_key(session, vault, now)
     serial = secrets.token_bytes(SERIAL_LEN)
-    valid_from = now.date() - timedelta(days=1)  # a station a little behind still accepts
+    valid_from = now.date() - timedelta(days=1)
     valid_until = now.date() + timedelta(days=valid_days)
-    flags = Flag.NONE
     certificate = issue_certificate(
         key,
         kid=kid,
@@ -146,6 +164,7 @@ def enroll(
             valid_until=valid_until,
             flags=int(flags),
             issued_at=now,
+            renewed_from=renewed_from,
         )
     )
     return certificate
