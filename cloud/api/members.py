@@ -38,6 +38,7 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "member"
 WEB_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "i18n.js": "text/javascript; charset=utf-8",
     "qrcode.js": "text/javascript; charset=utf-8",
     "sw.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
