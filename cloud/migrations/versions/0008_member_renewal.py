@@ -20,12 +20,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _missing(table: str, column: str) -> bool:
+    """Development databases may have the columns already: credential tables made plainly
+    from the models before their migration (0003 adopts those as they are)."""
+    return column not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("member", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("last_renewal_at", UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("last_renewal_error", sa.String(length=200), nullable=True))
-    with op.batch_alter_table("member_certificate", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("renewed_from", sa.String(length=24), nullable=True))
+    for table, column in (
+        ("member", sa.Column("last_renewal_at", UTCDateTime(), nullable=True)),
+        ("member", sa.Column("last_renewal_error", sa.String(length=200), nullable=True)),
+        ("member_certificate", sa.Column("renewed_from", sa.String(length=24), nullable=True)),
+    ):
+        if _missing(table, column.name):
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                batch_op.add_column(column)
 
 
 def downgrade() -> None:
