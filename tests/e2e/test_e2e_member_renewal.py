@@ -127,6 +127,13 @@ def test_a_certificate_three_days_from_expiry_renews_when_the_phone_is_back_onli
     try:
         _, _, first_serial = _shown(page)
         expect(page.locator("#notice")).to_be_hidden()
+        # Installable: Chromium finds nothing missing (manifest, icons, service worker) but
+        # that a test context is incognito, where nothing installs.
+        cdp = context.new_cdp_session(page)
+        assert cdp.send("Page.getAppManifest")["errors"] == []
+        errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+        assert [e["errorId"] for e in errors] == ["in-incognito"]
+        cdp.detach()  # a second session left attached keeps the page offline after set_offline
 
         # 25 days on, the phone offline all along: the page says, in Chinese, what to do.
         context.set_offline(True)
