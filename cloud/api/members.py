@@ -103,6 +103,7 @@ class CertificateOut(BaseModel):
     issued_at: datetime
     revoked_at: datetime | None
     status: Literal["valid", "revoked", "expired"]
+    renewed_from: str | None = Field(default=None, description="serial this one renewed")
 
     @classmethod
     def of(cls, row: CertificateRow, today: date) -> CertificateOut:
@@ -112,7 +113,7 @@ class CertificateOut(BaseModel):
         return cls(
             serial=row.serial, member_id=row.member_id, kid=row.kid, valid_from=row.valid_from,
             valid_until=row.valid_until, flags=row.flags, issued_at=row.issued_at,
-            revoked_at=row.revoked_at, status=status,
+            revoked_at=row.revoked_at, status=status, renewed_from=row.renewed_from,
         )  # fmt: skip
 
 

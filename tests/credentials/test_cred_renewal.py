@@ -122,8 +122,11 @@ def test_a_phone_three_days_from_expiry_renews_once_per_request(
 
     # Every renewal is in the certificate ledger, naming what it renewed.
     listed = client.get("/api/v1/members/m-1/certificates", headers=ADMIN).json()
-    assert [c["serial"] for c in listed][:2] == [wallet.serial, renewed.serial]
-    assert len(listed) == 3
+    assert [(c["serial"], c["renewed_from"]) for c in listed][:2] == [
+        (wallet.serial, None),
+        (renewed.serial, wallet.serial),
+    ]
+    assert listed[2]["renewed_from"] == renewed.serial
     assert client.get("/api/v1/ops/members/renewal-failures", headers=ADMIN).json() == []
 
 
