@@ -29,31 +29,9 @@ from edge.camera.cascade import read_zbar
 from edge.camera.qr import to_gray
 from edge.config import AccessConfig, EdgeConfig
 from edge.hw.relay import GpioRelay
-from firmware_sim.pins import mock_factory, relay_pin
+from firmware_sim.pins import TimedRelay, mock_factory, relay_pin
 from firmware_sim.scenes import random_door, random_moderate, render_empty, render_phone_qr
 from firmware_sim.union import SimUnion
-
-
-class TimedRelay:
-    """The real GPIO relay on mock pins, noting when it was told to open."""
-
-    def __init__(self, door: GpioRelay) -> None:
-        self.door = door
-        self.pulsed_at: float | None = None
-
-    def open(self) -> None:
-        self.door.open()
-
-    def close(self) -> None:
-        self.door.close()
-
-    def pulse(self, seconds: float) -> None:
-        self.pulsed_at = time.perf_counter()
-        self.door.pulse(seconds)
-
-    @property
-    def is_active(self) -> bool:
-        return self.door.is_active
 
 
 def pct(values: list[float], q: float) -> float:

@@ -33,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.agent import Agent
+from edge.agent import Agent, Ports
 from edge.camera.cascade import BASELINE_STEPS, BUDGET_MS, CascadeDecoder
 from edge.camera.motion import MotionGate
 from edge.config import AccessConfig, EdgeConfig
-from edge.door import Door
+from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.door_video import Clip, ClipSpec, render_clip
-from firmware_sim.pins import mock_factory, relay_pin
+from firmware_sim.pins import TimedRelay, mock_factory, relay_pin
 from firmware_sim.union import SimUnion
 from protocol.credential import issue_token
 
@@ -48,28 +48,6 @@ from protocol.credential import issue_token
 START = datetime.now(UTC).replace(microsecond=0)
 GAP_S = 10.0  # virtual seconds between two clips' starts beyond the clip itself
 WS1_MODULES = 65  # a WS1 presentation: version 10, quiet zone included
-
-
-class TimedRelay:
-    """The real Door on mock pins, noting the CPU time at which the relay was told to open."""
-
-    def __init__(self, door: Door) -> None:
-        self.door = door
-        self.pulsed_at: float | None = None
-
-    def open(self) -> None:
-        self.door.open()
-
-    def close(self) -> None:
-        self.door.close()
-
-    def pulse(self, seconds: float) -> None:
-        self.pulsed_at = time.process_time()
-        self.door.pulse(seconds)
-
-    @property
-    def is_active(self) -> bool:
-        return self.door.is_active
 
 
 def tune_spec(rng: np.random.Generator, text: str, seed: int) -> ClipSpec:
@@ -113,9 +91,9 @@ def make_agent(name: str, tmp: Path, union: SimUnion, decoder: CascadeDecoder):
         access=AccessConfig(trust_dir=union.write_trust_dir(tmp / name / "trust"), debounce_s=0),
     )
     pins = mock_factory()
-    relay = TimedRelay(Door(config.door, pin_factory=pins))
-    agent = Agent(config, relay=relay, clock=clock, decoder=decoder, online=False,
-                  clock_probe=lambda: True)  # fmt: skip
+    relay = TimedRelay(GpioRelay(config.door, pin_factory=pins), clock=time.process_time)
+    ports = Ports(relay=relay, clock=clock, decoder=decoder, clock_probe=lambda: True)
+    agent = Agent(config, ports)  # no uplink: offline
     agent.start()
     return agent, clock, relay, pins, relay_pin(pins, config.door.relay_pin)
 

@@ -10,8 +10,10 @@ workbook library is a dependency of the cloud extra.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".et")
 _ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"  # .xlsx/.ods; .xls (and old .et)
@@ -91,7 +93,15 @@ def check_writable(path: Path) -> None:
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
     """A CSV that Excel opens with Chinese intact: UTF-8 with BOM, CRLF line ends."""
     check_writable(path)
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns))
-        writer.writeheader()
-        writer.writerows(rows)
+    with path.open("wb") as fh:
+        write_csv_to(fh, columns, rows)
+
+
+def write_csv_to(fh: IO[bytes], columns: Sequence[str], rows: Iterable[Mapping[str, str]]) -> None:
+    """`write_csv` into a file the caller opened (e.g. a secret one, mode 0600)."""
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+    writer = csv.DictWriter(text, fieldnames=list(columns))
+    writer.writeheader()
+    writer.writerows(rows)
+    text.flush()
+    text.detach()  # the caller closes `fh`

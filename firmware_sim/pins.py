@@ -11,10 +11,36 @@ and a thread per relay pulse, 10,000 threads for 5,000 stations.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-from edge.ports import SensorKind
+from edge.ports import Relay, SensorKind
+
+
+class TimedRelay:
+    """A relay port around another that notes when it was last told to open (`pulsed_at`,
+    on `clock`: `time.perf_counter` for wall time, `time.process_time` for CPU time) — what
+    the door benchmarks time scan-to-unlock by."""
+
+    def __init__(self, relay: Relay, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.relay = relay
+        self.clock = clock
+        self.pulsed_at: float | None = None
+
+    def open(self) -> None:
+        self.relay.open()
+
+    def close(self) -> None:
+        self.relay.close()
+
+    def pulse(self, seconds: float) -> None:
+        self.pulsed_at = self.clock()
+        self.relay.pulse(seconds)
+
+    @property
+    def is_active(self) -> bool:
+        return self.relay.is_active
 
 
 def mock_factory() -> MockFactory:

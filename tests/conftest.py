@@ -7,6 +7,7 @@ A real part that is missing skips the test on a developer's machine but fails it
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,16 @@ def _need_mosquitto() -> None:
         find_binary("mosquitto_passwd")
     except FileNotFoundError as exc:
         require(str(exc))
+
+
+@pytest.fixture(scope="session")
+def systemd_analyze() -> str:
+    """systemd's own unit-file checker (Debian package `systemd`)."""
+    path = shutil.which("systemd-analyze")
+    if path is None:
+        require("systemd-analyze is not installed (apt-get install systemd)")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")

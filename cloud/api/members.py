@@ -103,6 +103,9 @@ class CertificateOut(BaseModel):
     issued_at: datetime
     revoked_at: datetime | None
     status: Literal["valid", "revoked", "expired"]
+    kind: Literal["device", "pass"] = Field(
+        default="device", description="a phone's certificate, or a printed pass (no device key)"
+    )
     renewed_from: str | None = Field(default=None, description="serial this one renewed")
 
     @classmethod
@@ -113,7 +116,8 @@ class CertificateOut(BaseModel):
         return cls(
             serial=row.serial, member_id=row.member_id, kid=row.kid, valid_from=row.valid_from,
             valid_until=row.valid_until, flags=row.flags, issued_at=row.issued_at,
-            revoked_at=row.revoked_at, status=status, renewed_from=row.renewed_from,
+            revoked_at=row.revoked_at, status=status,
+            kind="pass" if row.kind == "pass" else "device", renewed_from=row.renewed_from,
         )  # fmt: skip
 
 

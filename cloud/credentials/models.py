@@ -53,6 +53,10 @@ class MemberRow(SQLModel, table=True):
     member_id: str = Field(primary_key=True, max_length=40)
     branch: str = Field(default="", max_length=60)
     status: str = Field(default="active", max_length=12, description="active | suspended")
+    # `protocol.credential.Flag` bits every certificate and pass of this member carries.
+    flags: int = Field(default=0, description="Flag bits: 1 mother-and-baby room, 2 staff")
+    # Membership end (inclusive): no certificate or pass runs past it; None = no end.
+    valid_until: date | None = None
     # One-time enrolment code, stored as SHA-256 hex; the code itself is shown once.
     enrol_code_hash: str | None = Field(default=None, max_length=64)
     enrol_code_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -76,6 +80,9 @@ class CertificateRow(SQLModel, table=True):
     valid_from: date
     valid_until: date
     flags: int = 0
+    # `device`: a phone's key certificate; `pass`: a printed day/week pass (no device key,
+    # `device_public` empty), kept here so revoking the member or the serial stops it too.
+    kind: str = Field(default="device", max_length=8, description="device | pass")
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The serial this certificate renewed (same member, same device key); None: an enrolment.

@@ -4,8 +4,9 @@ key over the server's current time, for a new certificate on the same key.
 Why it is safe (docs/credential.md, "Renewal"):
 
 * **Possession**: the signature verifies under the device key recorded for that serial in the
-  ledger; the certificate bytes must match the ledger's device key. Flags and member come
-  from the ledger, never from the request.
+  ledger; the certificate bytes must match the ledger's device key (a printed pass has
+  none, so it never renews). Member and flags come from the ledger and the member's row,
+  never from the request.
 * **Freshness**: the signed `t_ms` is server time the server handed out (`GET
   /api/v1/members/clock`) and must be within `FRESH_S` of now, so a phone's own clock never
   matters and a captured request is useless minutes later.
@@ -13,8 +14,8 @@ Why it is safe (docs/credential.md, "Renewal"):
   once a request has renewed, the same request (same `t_ms`) can never renew again.
 * **Rate**: one renewal per device key per `MIN_INTERVAL` (429 with the wait); the per-address
   bucket of `cloud.api.ratelimit.AuthLimits` caps the signing work any one client causes.
-* **Standing**: a revoked certificate, a suspended member, or a certificate expired more than
-  `GRACE` ago is refused, with the reason in words (403).
+* **Standing**: a revoked certificate, a suspended member, a membership that has ended, or a
+  certificate expired more than `GRACE` ago is refused, with the reason in words (403).
 
 Refusals after the signature verified are written to the member (`last_renewal_error`), so
 ops see members whose phones are failing to renew; anything before that is anonymous noise
@@ -34,7 +35,7 @@ from cloud.credentials.issuer import CredentialError, KeyVault
 from cloud.credentials.keys import IssuerKeyError
 from cloud.credentials.members import issue_for_device
 from cloud.credentials.models import CertificateRow, MemberRow
-from protocol.credential import Flag, MalformedError, load_public, parse_certificate, verify_raw
+from protocol.credential import MalformedError, load_public, parse_certificate, verify_raw
 from protocol.renewal import MAX_T_MS, renewal_message
 from protocol.trust import b64u, unb64u
 
@@ -112,6 +113,8 @@ def _standing(row: CertificateRow, member: MemberRow | None, today: date) -> tup
         return "revoked", f"certificate {row.serial} was revoked on {on}"
     if member is None or member.status != "active":
         return "suspended", f"member is {member.status if member else 'unknown'}"
+    if member.valid_until is not None and member.valid_until < today:
+        return "ended", f"membership ended {member.valid_until.isoformat()}"
     if row.valid_until + GRACE < today:
         return "expired", (
             f"certificate expired on {row.valid_until.isoformat()}, more than "
@@ -131,7 +134,8 @@ def renew(
     valid_days: int,
 ) -> Renewed:
     """Check the request (module docstring, in that order) and issue the new certificate for
-    the same member and device key, with the certificate's flags, recorded as renewing it."""
+    the same member and device key, with the member's flags now and capped at the
+    membership's end (`members.issue_for_device`), recorded as renewing it."""
     row = _proven(session, certificate=certificate, t_ms=t_ms, signature=signature)
     if abs(_ms(now) - t_ms) > FRESH_S * 1000:
         raise RenewalRefusedError(
@@ -156,17 +160,17 @@ def renew(
             429,
             retry_after_s=max(1, int(wait.total_seconds()) + 1),
         )
+    assert member is not None  # _standing refused a missing member
     try:
         raw = issue_for_device(
-            session, vault, member_id=row.member_id, device=load_public(unb64u(row.device_public)),
-            now=now, valid_days=valid_days, flags=Flag(row.flags), renewed_from=row.serial,
+            session, vault, member=member, device=load_public(unb64u(row.device_public)),
+            now=now, valid_days=valid_days, renewed_from=row.serial,
         )  # fmt: skip
     except (IssuerKeyError, CredentialError) as exc:
         raise RenewalRefusedError(
             "issuer_unavailable", f"the issuer cannot sign now: {exc}", 503,
             member_id=row.member_id,
         ) from exc  # fmt: skip
-    assert member is not None  # _standing refused a missing member
     member.last_renewal_at, member.last_renewal_error = now, None
     session.add(member)
     return Renewed(raw, row.serial)
@@ -195,7 +199,7 @@ def failures(session: Session, *, limit: int = 500) -> list[Failure]:
     members = session.exec(
         select(MemberRow)
         .where(col(MemberRow.last_renewal_error).is_not(None))
-        .order_by(col(MemberRow.last_renewal_at).desc())
+        .order_by(col(MemberRow.last_renewal_at).desc(), col(MemberRow.member_id))
         .limit(limit)
     ).all()
     out = []

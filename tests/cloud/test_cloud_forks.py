@@ -8,8 +8,6 @@ classes (`pytest -k stock`); these tests check the switch itself."""
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -34,7 +32,7 @@ from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.models import Station, StationState
 from cloud.settings import Settings
-from waystation.mosquitto import free_port
+from tests.support.server import uvicorn_thread
 
 
 @pytest.fixture(autouse=True)
@@ -91,23 +89,8 @@ def test_the_ingest_worker_takes_paho_stock_client_on_another_paho_or_the_switch
 @contextmanager
 def serving(app: FastAPI) -> Iterator[int]:
     """`app` on uvicorn with the corked protocol, as `waystation cloud serve` runs it."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=CorkedHttpToolsProtocol, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        assert thread.is_alive(), "server failed"
-        time.sleep(0.05)
-    try:
+    with uvicorn_thread(app, http=CorkedHttpToolsProtocol) as port:
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 NEARBY = "/api/v1/stations/nearby?lat=31.2304&lon=121.4737&amenity=water&limit=5"

@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from cloud.httpcork import CorkedHttpToolsProtocol, CorkedTransport
+from tests.support.server import uvicorn_thread
 from waystation.cli.cloud import http_protocol
-from waystation.mosquitto import free_port
 
 
 class FakeTransport:
@@ -91,20 +88,8 @@ async def _stream(_request: Request) -> Response:
 @pytest.fixture
 def server() -> Iterator[int]:
     app = Starlette(routes=[Route("/j", _json, methods=["GET", "HEAD"]), Route("/s", _stream)])
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=CorkedHttpToolsProtocol, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield port
-    srv.should_exit = True
-    thread.join(10)
+    with uvicorn_thread(app, http=CorkedHttpToolsProtocol) as port:
+        yield port
 
 
 def _read_response(sock: socket.socket, buf: bytearray) -> tuple[bytes, bytes]:

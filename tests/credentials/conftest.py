@@ -9,26 +9,23 @@ log) and returns its base URL.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from cloud.credentials.keys import Passphrase
 from cloud.credentials.kit import Kit
 from edge.access.replay import ReplayCache
 from edge.access.store import TrustStore
 from protocol.credential import Decision, VerifyPolicy, verify
+from tests.support.server import uvicorn_thread
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PASSPHRASE = "test passphrase, not a secret"
-START_TIMEOUT_S = 15.0  # uvicorn binds in milliseconds; this only bounds a broken start
 
 Decide = Callable[..., Decision]
 
@@ -71,28 +68,10 @@ def station() -> Callable[[Path], Decide]:
 @pytest.fixture
 def live() -> Iterator[Callable[..., str]]:
     """live(app, log_level="warning") runs `app` under uvicorn on 127.0.0.1; its base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(app: Any, log_level: str = "warning") -> str:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level)
-        )
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        def start(app: Any, log_level: str = "warning") -> str:
+            port = stack.enter_context(uvicorn_thread(app, log_level=log_level))
+            return f"http://127.0.0.1:{port}"
 
-    try:
         yield start
-    finally:
-        for server, thread in servers:
-            server.should_exit = True
-            thread.join(10)

@@ -21,11 +21,12 @@ from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.credentials import issuer as I  # noqa: N812
 from cloud.credentials.context import CredentialContext, CredentialSettings
 from cloud.credentials.keys import Passphrase
+from cloud.credentials.models import MemberRow
 from cloud.db import init_db, make_engine, session
 from cloud.main import create_app
 from cloud.settings import Settings
 from firmware_sim.wallet import Wallet, enrollment_request, new_device_key, renewal_request
-from protocol.credential import Reason, verify
+from protocol.credential import Flag, Reason, parse_certificate, verify
 from protocol.trust import RevocationList, TrustList, unb64u
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -130,29 +131,48 @@ def test_a_phone_three_days_from_expiry_renews_once_per_request(
     assert client.get("/api/v1/ops/members/renewal-failures", headers=ADMIN).json() == []
 
 
-def test_revoked_and_suspended_members_are_refused_with_the_reason_and_listed_for_ops(
+def test_revoked_suspended_and_ended_members_are_refused_with_the_reason_and_listed_for_ops(
     client: TestClient, clock: Clock
 ) -> None:
+    """Also: bulk import sets flags and a membership end on the member; a renewal carries
+    today's flags, never runs past that end, and none is given once it has passed."""
     revoked, suspended = _enrol(client, "m-rev"), _enrol(client, "m-sus")
+    ending = _enrol(client, "m-end")
     assert client.post("/api/v1/members/m-rev/revoke", headers=ADMIN).is_success
     assert client.put("/api/v1/members/m-sus", json={"status": "suspended"}, headers=ADMIN)
+    end = NOW.date() + timedelta(days=10)
+    with session(client.app.state.ctx.engine) as s:  # what `members import` writes
+        member = s.get(MemberRow, "m-end")
+        assert member is not None
+        member.flags, member.valid_until = int(Flag.STAFF), end
+    clock.at = NOW + timedelta(days=5)
+    res = _renew(client, ending)
+    assert res.status_code == 200, res.text
+    renewed = parse_certificate(unb64u(res.json()["certificate"]))
+    assert (renewed.valid_until, renewed.flags) == (end, Flag.STAFF)
     clock.at = NOW + timedelta(days=20)
 
     res = _renew(client, revoked)
     assert res.status_code == 403
     assert res.json()["reason"] == "revoked"
     assert "revoked on 2026-03-10" in res.json()["detail"]
+    clock.at += timedelta(seconds=1)
     res = _renew(client, suspended)
     assert (res.status_code, res.json()["reason"]) == (403, "suspended")
     assert "member is suspended" in res.json()["detail"]
+    clock.at += timedelta(seconds=1)
+    res = _renew(client, ending)
+    assert (res.status_code, res.json()["reason"]) == (403, "ended")
+    assert f"membership ended {end.isoformat()}" in res.json()["detail"]
 
     assert client.get("/api/v1/ops/members/renewal-failures").status_code == 401
     failures = client.get("/api/v1/ops/members/renewal-failures", headers=ADMIN).json()
-    assert [(f["member_id"], f["status"]) for f in failures] == [
-        ("m-rev", "active"),
+    assert [(f["member_id"], f["status"]) for f in failures] == [  # the latest first
+        ("m-end", "active"),
         ("m-sus", "suspended"),
+        ("m-rev", "active"),
     ]
-    assert "revoked" in failures[0]["error"]
+    assert "revoked" in failures[2]["error"]
     assert failures[1]["valid_until"] == (NOW.date() + timedelta(days=28)).isoformat()
 
 

@@ -475,7 +475,8 @@ def test_ingest_healthchecks_probe_their_own_metrics_port_health() -> None:
 
 def test_the_api_is_published_on_this_host_only_by_default() -> None:
     ports = services()["cloud"]["ports"]
-    assert ports and all(str(p).startswith("${WAYSTATION_API_BIND:-127.0.0.1}:") for p in ports)
+    assert ports
+    assert all(str(p).startswith("${WAYSTATION_API_BIND:-127.0.0.1}:") for p in ports)
 
 
 # --- the broker: the login is the client id -------------------------------------------------

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
+
+from tests.support.server import uvicorn_thread
 
 
 def require(reason: str) -> None:
@@ -53,34 +52,12 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def serve() -> Iterator[Any]:
     """serve(app) runs the app under uvicorn on 127.0.0.1 and returns its base URL."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(app: FastAPI) -> str:
-        port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        def start(app: FastAPI) -> str:
+            return f"http://127.0.0.1:{stack.enter_context(uvicorn_thread(app))}"
 
-    try:
         yield start
-    finally:
-        for server, thread in servers:
-            server.should_exit = True
-            thread.join(10)

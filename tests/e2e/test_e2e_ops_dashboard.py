@@ -41,6 +41,7 @@ from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload, TelemetryPayload
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration
@@ -49,15 +50,6 @@ CLOUD_PW = "cloud-secret"
 SID = "sz-0001"
 WAIT_MS = 15_000
 ALARM_WITHIN_S = 10.0  # "within seconds": the stream polls every 0.3 s here, ingest batches 50 ms
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +132,7 @@ def rig(
         door_loop.start()  # the agent's real door loop: door contact, heartbeats, housekeeping
         monitor = start_monitor(engine, settings, stop)  # as `cloud ingest` runs it
         link = sim.agent.link
-        wait_for(lambda: link is not None and link.connected, what="the station's link")
+        wait_for(lambda: link is not None and link.connected, 15, what="the station's link")
         api_broker = f"mqtt://cloud-api:{CLOUD_PW}@127.0.0.1:{broker.port}"
         yield Rig(serve(_app(settings.model_copy(update={"broker": api_broker}))), engine, sim)
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from edge.config import AccessConfig, EdgeConfig
 from firmware_sim.clock import SimClock
 from firmware_sim.union import SimUnion
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ class Watcher:
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.messages: list[tuple[str, bytes, bool]] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"test-watcher-{id(self):x}",
@@ -67,32 +67,33 @@ class Watcher:
         assert subscribed.wait(5), "watcher could not subscribe"
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        with self._cond:
+        with self._lock:
             self.messages.append((message.topic, bytes(message.payload), bool(message.retain)))
-            self._cond.notify_all()
 
     def wait_for(
         self, predicate: Callable[[str, dict[str, Any], bool], bool], timeout: float = 10.0
     ) -> dict[str, Any]:
         """The first message (JSON) for which predicate(topic, data, retained) holds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
+
+        def first_match() -> tuple[dict[str, Any]] | None:  # a 1-tuple: `{}` is a match too
+            with self._lock:
                 for topic, payload, retained in self.messages:
                     try:
                         data = json.loads(payload)
                     except ValueError:
                         continue
                     if predicate(topic, data, retained):
-                        return data
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    seen = [(t, p[:120]) for t, p, _ in self.messages]
-                    raise AssertionError(f"no matching message in {timeout} s; saw {seen}")
-                self._cond.wait(remaining)
+                        return (data,)
+            return None
+
+        def seen() -> str:
+            with self._lock:
+                return f"a matching message; saw {[(t, p[:120]) for t, p, _ in self.messages]}"
+
+        return wait_for(first_match, timeout, what=seen)[0]
 
     def on(self, topic: str) -> list[dict[str, Any]]:
-        with self._cond:
+        with self._lock:
             return [json.loads(p) for t, p, _ in self.messages if t == topic and p]
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> None:

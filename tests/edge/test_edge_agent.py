@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import random
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from protocol import messages
 from protocol.credential import Reason
 from protocol.messages import TelemetryPayload
 from protocol.topics import Kind
+from tests.support.wait import wait_for
 
 
 class Station:
@@ -269,9 +269,7 @@ def test_online_agent_publishes_and_takes_trust_updates(
         assert door["action"] == "unlocked"
         assert config.access.trust_dir is not None
         stored = config.access.trust_dir / "trust.json"
-        deadline = time.monotonic() + 5
-        while stored.read_bytes() != newer.to_bytes() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: stored.read_bytes() == newer.to_bytes(), 5, "the new trust list stored")
         assert stored.read_bytes() == newer.to_bytes()  # kept for the next boot
         assert agent.verifier.trust_version == 2
     finally:

@@ -18,6 +18,7 @@ from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
 from protocol import topics
 from protocol.messages import CommandPayload, ConfigPayload
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,11 +55,9 @@ def start_online(s: Station) -> None:
     s.agent.start()
     assert s.agent.link is not None
     link = s.agent.link
-    deadline = time.monotonic() + 10
-    while not link.connected:
-        assert time.monotonic() < deadline, "no connection"
-        time.sleep(0.02)
-    time.sleep(0.2)  # the subscriptions are in place once SUBACK came back
+    wait_for(lambda: link.connected, 10, "a connection")
+    # The subscriptions are in place once SUBACK came back, which the link does not expose.
+    time.sleep(0.2)
 
 
 @pytest.fixture
@@ -164,9 +163,7 @@ def test_sync_resends_the_unacked_window(station, cloud, clock, union) -> None:
     station.agent.scan_text(union.enroll("m1").present(clock.timestamp()))
     watcher.wait_for(lambda t, d, _: t == topics.events(SID) and d["seq"] == 2)
     assert cloud("sync", command(clock, "s-1"), "s-1")["ok"] is True
-    deadline = time.monotonic() + 5
-    while len(watcher.on(topics.events(SID))) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: len(watcher.on(topics.events(SID))) >= 4, 5, "the window resent")
     assert [e["seq"] for e in watcher.on(topics.events(SID))] == [1, 2, 1, 2]
 
 

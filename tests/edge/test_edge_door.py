@@ -7,15 +7,7 @@ import pytest
 from edge.config import DoorConfig
 from edge.hw.relay import GpioRelay
 from firmware_sim.pins import mock_factory, relay_pin
-
-
-def wait_until(predicate, timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
+from tests.support.wait import wait_for
 
 
 def test_pulse_energises_then_releases() -> None:
@@ -30,7 +22,7 @@ def test_pulse_energises_then_releases() -> None:
     assert time.monotonic() - started < 0.05  # non-blocking
     assert pin.state
     assert door.is_active
-    assert wait_until(lambda: not pin.state)
+    wait_for(lambda: not pin.state, 2.0, "the relay to release", interval_s=0.005)
     assert time.monotonic() - started >= 0.19
     assert not door.is_active
     door.close()

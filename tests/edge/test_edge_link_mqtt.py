@@ -18,6 +18,7 @@ from firmware_sim.clock import SystemClock
 from firmware_sim.union import SimUnion
 from protocol import topics
 from protocol.messages import AccessEvent, AckPayload, MetaPayload
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -65,10 +66,7 @@ class Rig:
         self.link.kick()
 
     def wait_connected(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.link.connected:
-            assert time.monotonic() < deadline, "link did not connect"
-            time.sleep(0.01)
+        wait_for(lambda: self.link.connected, timeout, "the link to connect")
 
 
 @pytest.fixture
@@ -92,10 +90,12 @@ def ack(watcher, upto: int) -> None:
 
 @pytest.mark.parametrize("protocol", [5, 311])
 def test_birth_is_retained(rig, watch, protocol: int) -> None:
+    early = watch()  # sees the birth go out
     r = rig(protocol=protocol)
     r.link.start()
     r.wait_connected()
-    time.sleep(0.2)
+    early.wait_for(lambda t, d, _: t == topics.meta(SID))
+    early.wait_for(lambda t, d, _: t == STATE)
     watcher = watch()  # subscribes after the birth: sees the retained copies
     m = watcher.wait_for(lambda t, d, retained: t == topics.meta(SID) and retained)
     assert m["agent_version"] == "test"
@@ -112,18 +112,14 @@ def test_rows_stay_until_the_cloud_acks(rig, watch) -> None:
     r.append(3)
     for seq in (1, 2, 3):
         watcher.wait_for(lambda t, d, _, seq=seq: t == EVENTS and d["seq"] == seq)
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window in which nothing may be deleted
     assert r.journal.backlog() == 3  # PUBACKed by the broker, still not deleted
     ack(watcher, 2)
-    deadline = time.monotonic() + 5
-    while r.journal.backlog() != 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.journal.backlog() == 1, 5, "the ack to delete two rows")
     assert [row.seq for row in r.journal.pending()] == [3]
     assert r.acks == [2]
     ack(watcher, 3)
-    while r.journal.backlog() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert r.journal.backlog() == 0
+    wait_for(lambda: r.journal.backlog() == 0, 5, "the ack to delete the last row")
     assert all(not e["historical"] for e in watcher.on(EVENTS))
 
 
@@ -134,11 +130,11 @@ def test_at_most_max_inflight_unacked(rig, watch) -> None:
     r.wait_connected()
     r.append(5)
     watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 2)
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window in which a third may not go out
     assert [e["seq"] for e in watcher.on(EVENTS)] == [1, 2]
     ack(watcher, 1)
     watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 3)
-    time.sleep(0.2)
+    time.sleep(0.2)  # a window in which a fourth may not go out
     assert [e["seq"] for e in watcher.on(EVENTS)] == [1, 2, 3]
 
 
@@ -150,7 +146,7 @@ def test_rows_journaled_while_offline_are_historical(rig, watch) -> None:
     r.wait_connected()
     r.append(1)
     watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 3)
-    time.sleep(0.1)
+    wait_for(lambda: len(watcher.on(EVENTS)) >= 3, what="all three events")
     flags = {e["seq"]: e["historical"] for e in watcher.on(EVENTS)}
     assert flags == {1: True, 2: True, 3: False}
 
@@ -170,9 +166,7 @@ def test_reconnect_resends_unacked_rows_unchanged(rig, watch) -> None:
         lambda t, d, _: t == STATE and d["status"] == "online" and d["sess"] == 2
     )
     assert born["sess"] == 2
-    deadline = time.monotonic() + 10
-    while len(watcher.on(EVENTS)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: len(watcher.on(EVENTS)) >= 4, 10, "the two events resent")
     resent = watcher.on(EVENTS)[2:]
     assert {e["seq"] for e in resent} == {1, 2}
     for e in resent:
@@ -200,7 +194,7 @@ def test_clean_stop_publishes_offline(rig, watch) -> None:
     r.link.stop()
     off = watcher.wait_for(lambda t, d, _: t == STATE and d["status"] == "offline")
     assert off["sess"] == 1
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window for a (wrong) will to arrive
     assert not [s for s in watcher.on(STATE) if s["status"] == "lost"]  # no LWT
     late = watch()
     retained = late.wait_for(lambda t, d, retained: t == STATE and retained)
@@ -215,9 +209,7 @@ def test_trust_lists_and_bad_input_reach_the_right_place(rig, watch) -> None:
     r = rig()
     r.link.start()
     r.wait_connected()
-    deadline = time.monotonic() + 5
-    while not (r.trust and r.revocations) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: r.trust and r.revocations, 5, "the retained trust lists")
     assert r.trust == [union.trust.to_bytes()]
     assert r.revocations == [union.revocations.to_bytes()]
     # Garbage on every inbound topic is logged and counted, never fatal.
@@ -225,7 +217,7 @@ def test_trust_lists_and_bad_input_reach_the_right_place(rig, watch) -> None:
     watcher.publish(topics.cmd(SID, "unlock"), b"{}")
     watcher.publish(topics.CLOUD_STATE, b"[]")
     watcher.publish(topics.config(SID), b"{}")
-    time.sleep(0.3)
+    wait_for(lambda: r.link.stats["bad_ack"] >= 1, 5, "the bad ack counted")
     assert r.link.stats["bad_ack"] == 1
     assert r.link.connected
     r.append(1)
@@ -241,9 +233,7 @@ def test_cloud_back_online_resends_the_window(rig, watch) -> None:
     r.append(1)
     watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 1)
     watcher.publish(topics.CLOUD_STATE, b'{"v":1,"online":true}', retain=True)
-    deadline = time.monotonic() + 5
-    while len(watcher.on(EVENTS)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: len(watcher.on(EVENTS)) >= 2, 5, "the window resent")
     assert [e["seq"] for e in watcher.on(EVENTS)] == [1, 1]
 
 
@@ -277,14 +267,12 @@ def test_broker_down_at_boot_then_up(tmp_path: Path, watch) -> None:
             for _ in range(3):
                 journal.append("events", access_event)
                 link.kick()
-            time.sleep(0.3)
+            time.sleep(0.3)  # a window in which it cannot connect (no broker yet)
             assert not link.connected
             late.start()
             # The link may publish before any watcher could subscribe (events are not
             # retained), so the proof is the link's own record of what it sent.
-            deadline = time.monotonic() + 10
-            while link.stats["published"] < 3 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            wait_for(lambda: link.stats["published"] >= 3, 10, "three events published")
             rows = journal.pending()
             assert [r.seq for r in rows if r.sent] == [1, 2, 3]
             assert all(json.loads(r.payload)["historical"] for r in rows)

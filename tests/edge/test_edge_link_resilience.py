@@ -23,19 +23,13 @@ from firmware_sim.pins import mock_factory
 from firmware_sim.union import SimUnion
 from protocol import topics
 from protocol.messages import AccessEvent, CloudStatePayload, MetaPayload
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 SID = "sz-0001"
 STATE = topics.state(SID)
 EVENTS = topics.events(SID)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what or predicate}"
-        time.sleep(0.02)
 
 
 class Rig:
@@ -84,7 +78,7 @@ def test_a_flap_shorter_than_the_will_delay_never_shows_lost(rig, watch, mosquit
     watcher = watch()
     r = rig(mosquitto.url, will_delay_s=3)
     r.link.start()
-    wait_until(lambda: r.link.connected, what="connect")
+    wait_for(lambda: r.link.connected, what="connect")
     cut = time.monotonic()
     r.link.drop_connection()  # TCP cut without DISCONNECT: the broker holds the will
     born = watcher.wait_for(
@@ -104,7 +98,7 @@ def test_a_wrong_password_stops_retrying_loudly(
     before = broker.log().count("New connection from")  # start() probes the port once
     with caplog.at_level(logging.ERROR, logger="edge.link.mqtt"):
         r.link.start()
-        wait_until(lambda: r.link.fatal is not None, what="fatal")
+        wait_for(lambda: r.link.fatal is not None, what="fatal")
         time.sleep(2.0)  # at a 0.1 s backoff a retrying client would try ~10 more times
     assert not r.link.connected
     assert r.link.stats["fatal"] == 1
@@ -132,7 +126,7 @@ def test_the_door_admits_members_offline_after_a_wrong_password(
     try:
         assert agent.link is not None
         link = agent.link
-        wait_until(lambda: link.fatal is not None, what="fatal")
+        wait_for(lambda: link.fatal is not None, what="fatal")
         decision = agent.scan_text(union.enroll("m1").present(clock.timestamp()))
         assert decision.granted
         assert agent.journal.backlog() == 2  # access + door unlocked, kept for later
@@ -146,9 +140,9 @@ def test_draining_pauses_while_the_cloud_is_down(rig, watch, mosquitto) -> None:
     watcher.publish(topics.CLOUD_STATE, CloudStatePayload(online=False).to_bytes(), retain=True)
     r = rig(mosquitto.url)
     r.link.start()
-    wait_until(lambda: r.link.cloud_online is False, what="cloud state")
+    wait_for(lambda: r.link.cloud_online is False, what="cloud state")
     r.append(3)
-    time.sleep(1.5)  # more than a drain poll
+    time.sleep(1.5)  # more than a drain poll: nothing may go out
     assert watcher.on(EVENTS) == []
     assert r.journal.backlog() == 3
     r.append(1)  # the journal keeps growing meanwhile
@@ -165,9 +159,15 @@ def test_what_went_out_before_any_cloud_listened_goes_again_at_its_first_word(
     than waiting for the ack timeout."""
     r = rig(mosquitto.url, ack_timeout_s=600)
     r.link.start()
-    wait_until(lambda: r.link.connected, what="connect")
+    wait_for(lambda: r.link.connected, what="connect")
     r.append(2)
-    wait_until(lambda: r.link.outbox.inflight == 2, what="sent into the void")
+    client = r.link.live_client
+    assert client is not None
+    # Out of the client too (not just queued for paho's thread): a late first send would reach
+    # the watcher below and show up twice.
+    wait_for(
+        lambda: r.link.outbox.inflight == 2 and not client.want_write(), what="sent into the void"
+    )
     watcher = watch()  # the cloud arrives
     watcher.publish(topics.CLOUD_STATE, CloudStatePayload(online=True).to_bytes(), retain=True)
     watcher.wait_for(lambda t, d, _: t == EVENTS and d["seq"] == 2, timeout=5)
@@ -202,12 +202,12 @@ def test_a_restart_within_the_will_delay_shows_no_lost_either(rig, watch, mosqui
     watcher = watch()
     first = rig(mosquitto.url, will_delay_s=3)
     first.link.start()
-    wait_until(lambda: first.link.connected, what="connect")
+    wait_for(lambda: first.link.connected, what="connect")
     first.link.abort()  # the old process dies without DISCONNECT
     cut = time.monotonic()
     first.journal.close()
     second = rig(mosquitto.url, will_delay_s=3)  # the same journal file: sess continues
     second.link.start()
     watcher.wait_for(lambda t, d, _: t == STATE and d["status"] == "online" and d["sess"] == 2)
-    time.sleep(max(0.0, 3.5 - (time.monotonic() - cut)))
+    time.sleep(max(0.0, 3.5 - (time.monotonic() - cut)))  # past the delay: no `lost` may come
     assert [s["status"] for s in watcher.on(STATE)] == ["online", "online"]

@@ -28,6 +28,7 @@ from firmware_sim.pins import mock_factory, set_door
 from firmware_sim.scenes import render_empty, render_phone_qr
 from firmware_sim.union import SimUnion
 from protocol import topics
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 if TYPE_CHECKING:
@@ -177,7 +178,7 @@ def test_link_and_door_state_of_an_online_agent(
     server = MetricsServer(agent, 0)
     server.start()
     try:
-        wait_until(lambda: value(scrape(server.port), "waystation_edge_link_connected") == 1)
+        wait_for(lambda: value(scrape(server.port), "waystation_edge_link_connected") == 1)
         set_door(factory, 27, is_open=True)
         agent.poll_door()
         assert value(scrape(server.port), "waystation_edge_door", state="open") == 1
@@ -185,13 +186,6 @@ def test_link_and_door_state_of_an_online_agent(
         server.stop()
         agent.stop()
         factory.close()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -247,7 +241,7 @@ def test_edge_run_serves_metrics_and_reports_configured_sensors(
                     return False
                 return value(samples, "waystation_edge_agent_total", counter="granted") == 1
 
-            wait_until(granted, 30)
+            wait_for(granted, 30, "a grant on /metrics", interval_s=0.05)
             samples = scrape(port)
             assert value(samples, "waystation_edge_sensor", sensor="humidity_pct") == 61.3
             assert value(samples, "waystation_edge_link_connected") == 1

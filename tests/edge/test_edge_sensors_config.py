@@ -14,6 +14,7 @@ from edge.sensors import Cached, Ds18b20, SensorPoller, SysfsValue, ThermalZone,
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol.registry import StationRecord
+from tests.support.wait import wait_for
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -160,9 +161,7 @@ def test_poller_keeps_slow_probes_off_the_caller() -> None:
         assert read_all(poller.sensors) == {"fridge_c": 4.0}
         assert time.perf_counter() - start < 0.05  # the cache, not the probe
         probe.value = None  # the probe died: that shows on the next round
-        deadline = time.monotonic() + 5
-        while read_all(poller.sensors) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: not read_all(poller.sensors), 5, "the dead probe to show")
         assert read_all(poller.sensors) == {}
     finally:
         poller.stop()
@@ -182,7 +181,7 @@ def test_a_hung_probe_reads_as_missing_not_as_its_last_value() -> None:
     cached = Cached(Hung(), max_age_s=0.1)
     cached._last = (4.0, time.monotonic())  # the last good round
     assert cached.read() == 4.0
-    time.sleep(0.15)
+    time.sleep(0.15)  # past max_age_s: the last good round is too old now
     assert cached.read() is None
     release.set()
     cached.refresh()

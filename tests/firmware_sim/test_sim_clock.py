@@ -26,7 +26,7 @@ def test_sim_clock_moves_only_when_told() -> None:
 
 def test_running_sim_clock_flows() -> None:
     clock = SimClock(START, running=True)
-    time.sleep(0.02)
+    time.sleep(0.02)  # real time passes: the running clock must follow it
     assert clock.now() > START
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from firmware_sim.cities import CITIES, make_records, read_registry_csv, write_r
 from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.union import SimUnion
 from protocol.registry import AMENITIES, CSV_COLUMNS, StationRecord
+from tests.support.wait import wait_for
 
 
 def km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -80,9 +80,7 @@ def test_offline_fleet_runs_visits_from_one_thread(tmp_path: Path) -> None:
     )
     fleet.start()
     try:
-        deadline = time.monotonic() + 10
-        while fleet.stats.visits < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: fleet.stats.visits >= 40, 10, "40 visits")
         journals = [s.agent.journal.backlog() for s in fleet.stations]
     finally:
         fleet.stop()

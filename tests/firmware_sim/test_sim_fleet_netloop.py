@@ -17,17 +17,9 @@ from edge.link.mqtt import Link
 from edge.ports import LinkHooks
 from firmware_sim.netloop import NetLoop, PartitionedError
 from protocol.messages import DoorEvent, MetaPayload
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout_s: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 class Watcher:
@@ -36,8 +28,10 @@ class Watcher:
     def __init__(self, url: str, topic: str) -> None:
         port = int(url.rsplit(":", 1)[1])
         self.messages: list[tuple[str, bytes]] = []
+        self.subscribed = threading.Event()  # the SUBACK: from here on it sees every message
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="watcher")
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload))
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(topic, 1)
         self.client.loop_start()
@@ -91,12 +85,12 @@ def test_many_links_one_thread(tmp_path: Path, mosquitto, loop: NetLoop) -> None
     for link in links:
         link.start()
     assert threading.active_count() == threads  # no paho thread, no drain thread
-    assert wait_for(lambda: all(link.connected for link in links))
+    wait_for(lambda: all(link.connected for link in links))
     watcher = Watcher(mosquitto.url, "ws/v1/+/events")
-    time.sleep(0.3)
+    wait_for(watcher.subscribed.is_set, 5, "the watcher's SUBACK")
     for link in links:
         journal_event(link)
-    assert wait_for(lambda: len(watcher.messages) == 40)
+    wait_for(lambda: len(watcher.messages) == 40)
     assert {t.split("/")[2] for t, _ in watcher.messages} == {link.sid for link in links}
     for link in links:
         link.stop()
@@ -109,28 +103,28 @@ def test_many_links_one_thread(tmp_path: Path, mosquitto, loop: NetLoop) -> None
 def test_partition_holds_traffic_and_refuses_connects(tmp_path: Path, mosquitto, loop) -> None:
     link = make_link(tmp_path, "st-part", mosquitto.url, loop, keepalive_s=5)
     link.start()
-    assert wait_for(lambda: link.connected)
+    wait_for(lambda: link.connected)
     watcher = Watcher(mosquitto.url, "ws/v1/+/events")
-    time.sleep(0.3)
+    wait_for(watcher.subscribed.is_set, 5, "the watcher's SUBACK")
     loop.partition("st-part", True)
     assert loop.is_partitioned("st-part")
     journal_event(link)
-    time.sleep(1.0)
+    time.sleep(1.0)  # a window in which nothing may go out
     assert watcher.messages == []  # held: nothing written while cut …
     assert link.connected  # … and the socket is still open, as in a short radio gap
     assert link.journal.backlog() == 1  # the journal keeps it
     loop.partition("st-part", False)
-    assert wait_for(lambda: len(watcher.messages) == 1)  # what waited goes out
+    wait_for(lambda: len(watcher.messages) == 1)  # what waited goes out
     # A long cut: paho's keepalive gives up, and reconnecting is refused until it heals.
     loop.partition("st-part", True)
-    assert wait_for(lambda: not link.connected, timeout_s=15)
+    wait_for(lambda: not link.connected, timeout_s=15)
     with pytest.raises(PartitionedError):
         loop.run(lambda: loop.connect(link._client))  # type: ignore[arg-type]
-    time.sleep(1.0)
+    time.sleep(1.0)  # a window in which it must not get back in
     assert not link.connected
     assert link.stats["connect_failures"] >= 1
     loop.partition("st-part", False)
-    assert wait_for(lambda: link.connected, timeout_s=15)
+    wait_for(lambda: link.connected, timeout_s=15)
     link.stop()
     watcher.close()
 
@@ -138,14 +132,14 @@ def test_partition_holds_traffic_and_refuses_connects(tmp_path: Path, mosquitto,
 def test_reset_drops_the_connection_and_the_link_comes_back(tmp_path, mosquitto, loop) -> None:
     link = make_link(tmp_path, "st-reset", mosquitto.url, loop)
     link.start()
-    assert wait_for(lambda: link.connected)
+    wait_for(lambda: link.connected)
     watcher = Watcher(mosquitto.url, "ws/v1/st-reset/state")
-    assert wait_for(lambda: any(b'"online"' in p for _, p in watcher.messages))
+    wait_for(lambda: any(b'"online"' in p for _, p in watcher.messages))
     loop.reset("st-reset")
-    assert wait_for(lambda: any(b'"lost"' in p for _, p in watcher.messages))  # will sent
-    assert wait_for(lambda: link.connected and link.stats["connects"] == 2)
+    wait_for(lambda: any(b'"lost"' in p for _, p in watcher.messages))  # will sent
+    wait_for(lambda: link.connected and link.stats["connects"] == 2)
     link.abort()  # power cut: no `offline`, the broker sends the will again
-    assert wait_for(lambda: sum(b'"lost"' in p for _, p in watcher.messages) == 2)
+    wait_for(lambda: sum(b'"lost"' in p for _, p in watcher.messages) == 2)
     assert not any(b'"offline"' in p for _, p in watcher.messages)
     assert loop.stats.clients == 0
     watcher.close()

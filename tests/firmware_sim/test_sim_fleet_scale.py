@@ -19,6 +19,7 @@ from cloud.registry import upsert
 from firmware_sim.cities import make_records
 from firmware_sim.fleet import Fleet, FleetConfig, profile_rate
 from firmware_sim.union import SimUnion
+from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -41,17 +42,13 @@ def _ingest(broker_url: str, db: str, port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _wait_subscribed(port: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
-                if "waystation_ingest_connected 1.0" in r.read().decode():
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("ingest did not subscribe")
+def _subscribed(port: int) -> bool:
+    """Whether the ingest's /metrics says it is connected (False while it is not up yet)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+            return "waystation_ingest_connected 1.0" in r.read().decode()
+    except OSError:
+        return False
 
 
 @pytest.mark.integration
@@ -82,12 +79,15 @@ def test_thousand_stations_in_one_process_reach_ingest(tmp_path: Path, mosquitto
     )
     threads_before = threading.active_count()
     try:
-        _wait_subscribed(port)
+        wait_for(lambda: _subscribed(port), 30, "the ingest to subscribe", interval_s=0.1)
         fleet.start()
         assert threading.active_count() - threads_before <= 3  # scheduler + network loop
-        deadline = time.monotonic() + 30
-        while fleet.counters().connected < STATIONS and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(
+            lambda: fleet.counters().connected >= STATIONS,
+            30,
+            f"{STATIONS} stations connected",
+            interval_s=0.2,
+        )
         assert fleet.counters().connected == STATIONS
         fleet.visit_each()  # and the profile's own traffic goes on meanwhile
         deadline = time.monotonic() + 20

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from firmware_sim.netcut import NetCut
+from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
 
@@ -91,13 +92,6 @@ def silent(sock: socket.socket, seconds: float) -> bool:
     return False
 
 
-def wait_until(predicate: object, timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_forwards_both_ways(proxy: NetCut) -> None:
     with connect(proxy) as sock:
         sock.sendall(b"hello")
@@ -128,10 +122,10 @@ def test_a_close_during_the_cut_reaches_the_other_side_after_heal(
     assert recv_exactly(sock, 1) == b"x"
     proxy.cut()
     sock.close()
-    time.sleep(0.4)
+    time.sleep(0.4)  # a window for the FIN to get through if the cut leaked
     assert echo.endings == []  # the FIN is stuck in the blackhole
     proxy.heal()
-    wait_until(lambda: echo.endings == ["eof"])
+    wait_for(lambda: echo.endings == ["eof"], 3.0)
 
 
 def test_reset_sends_rst_both_ways(proxy: NetCut, echo: EchoServer) -> None:
@@ -142,7 +136,7 @@ def test_reset_sends_rst_both_ways(proxy: NetCut, echo: EchoServer) -> None:
         proxy.reset()
         with pytest.raises(ConnectionResetError):
             sock.recv(1)
-        wait_until(lambda: echo.endings == ["reset"])
+        wait_for(lambda: echo.endings == ["reset"], 3.0)
     assert proxy.connections == 0
 
 
@@ -154,7 +148,7 @@ def test_a_connection_made_during_a_cut_goes_through_at_heal_if_still_waiting(
     waiting.sendall(b"CONNECT")
     gave_up = connect(proxy)
     gave_up.sendall(b"CONNECT")
-    wait_until(lambda: proxy.stats["held"] == 2)
+    wait_for(lambda: proxy.stats["held"] == 2, 3.0)
     gave_up.close()  # its CONNACK timeout ran out during the cut
     assert echo.accepted == 0
     proxy.heal()

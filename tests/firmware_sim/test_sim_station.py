@@ -14,6 +14,7 @@ from firmware_sim.cities import make_records
 from firmware_sim.fleet import Fleet, FleetConfig
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess as Mosquitto
 
 
@@ -35,14 +36,18 @@ class Collector:
             self.messages.append((message.topic, json.loads(message.payload)))
 
     def wait(self, predicate, timeout: float = 10.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def first_match() -> tuple[dict] | None:  # a 1-tuple: `{}` is a match too
             with self.lock:
                 for topic, data in self.messages:
                     if predicate(topic, data):
-                        return data
-            time.sleep(0.02)
-        raise AssertionError(f"nothing matched; saw {[t for t, _ in self.messages]}")
+                        return (data,)
+            return None
+
+        def seen() -> str:
+            with self.lock:
+                return f"a matching message; saw {[t for t, _ in self.messages]}"
+
+        return wait_for(first_match, timeout, what=seen)[0]
 
     def close(self) -> None:
         self.client.disconnect()

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from firmware_sim.netcut import NetCut
+from tests.support.wait import wait_for
 from waystation.harness.linkstation import LinkStation
 from waystation.harness.liveness_rig import LivenessRig, StationProcess, records
 from waystation.mosquitto import find_binary
@@ -57,14 +58,6 @@ def need_mosquitto() -> None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"{exc} (CI must run every test)")
         pytest.skip(str(exc))
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -120,7 +113,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         (killed,) = rig.spawn([KILLED])
         for link in links.values():
             link.start()
-        wait_for(lambda: len(rig.open_ids()) == 6, 20, "all six stations open on the map")
+        wait_for(
+            lambda: len(rig.open_ids()) == 6, 20, "all six stations open on the map", interval_s=0.1
+        )
         r = Run(rig, time.monotonic())
         r.sess_before = {sid: link.link.sess for sid, link in links.items()}
         plan = [
@@ -231,7 +226,9 @@ def test_a_broker_restart_with_200_stations_paints_nothing_offline(
     rig = LivenessRig(tmp_path, records(stations), db_url=db_url).start()
     try:
         rig.spawn(rig.sids)
-        wait_for(lambda: len(rig.open_ids()) == stations, 30, f"{stations} stations open")
+        wait_for(
+            lambda: len(rig.open_ids()) == stations, 30, f"{stations} stations open", interval_s=0.1
+        )
         before = {sid: sess for sid, (_status, sess) in rig.stored().items()}
         assert all(s is not None for s in before.values())
 

@@ -5,8 +5,7 @@ of both lives ends up in the database exactly once, and the new journal drains t
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,6 +18,7 @@ from cloud.ingest.subscriber import IngestWorker
 from cloud.models import Event, Station
 from cloud.settings import Settings
 from protocol.messages import AccessEvent
+from tests.support.wait import wait_for
 from waystation.harness.linkstation import LinkStation
 from waystation.mosquitto import MosquittoProcess
 
@@ -38,13 +38,6 @@ def journal_events(station: LinkStation, n: int) -> list[str]:
         )
         ids.append(str(event_id))
     return ids
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def stored_ids(engine: Engine) -> list[str]:

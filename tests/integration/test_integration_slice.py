@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,20 +28,12 @@ from firmware_sim.cities import make_records, write_registry_csv
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol import topics
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 pytestmark = pytest.mark.integration
 
 CLOUD_PW = "cloud-secret"
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
 
 
 @pytest.fixture
@@ -112,7 +103,7 @@ def test_scan_flows_from_door_to_nearby_api(
         sim.start()
     try:
         door = sims[0]
-        wait_for(lambda: door.agent.link is not None and door.agent.link.connected, what="link")
+        wait_for(lambda: door.agent.link is not None and door.agent.link.connected, 15, what="link")
         decisions = door.visit()
         assert [d.reason.value for d in decisions] == ["granted"]
         assert door.relay_pin.state, "the relay must be energised right after a grant"
@@ -120,8 +111,8 @@ def test_scan_flows_from_door_to_nearby_api(
             sim.heartbeat()
 
         # Journal → broker → ingest → DB, then the cloud's ack empties the journal.
-        wait_for(lambda: len(events(engine, "sz-0001")) >= 2, what="events in the DB")
-        wait_for(lambda: door.agent.journal.backlog() == 0, what="journal drained by the ack")
+        wait_for(lambda: len(events(engine, "sz-0001")) >= 2, 15, what="events in the DB")
+        wait_for(lambda: door.agent.journal.backlog() == 0, 15, what="journal drained by the ack")
         stored = events(engine, "sz-0001")
         access = [e for e in stored if e.type == "access"]
         assert len(access) == 1
@@ -143,6 +134,7 @@ def test_scan_flows_from_door_to_nearby_api(
                     )
                     >= 2
                 ),
+                15,
                 what="two open stations",
             )
             body = client.get(
@@ -172,7 +164,7 @@ def test_scan_flows_from_door_to_nearby_api(
             row = s.get(StationState, sid)
             return row.status if row else None
 
-    wait_for(lambda: state("sz-0001") == "offline", what="clean stop recorded as offline")
+    wait_for(lambda: state("sz-0001") == "offline", 15, what="clean stop recorded as offline")
 
 
 def test_malformed_payload_is_dead_lettered_and_ingest_goes_on(
@@ -193,7 +185,7 @@ def test_malformed_payload_is_dead_lettered_and_ingest_goes_on(
             with session(engine) as s:
                 return list(s.exec(select(DeadLetter).order_by(DeadLetter.id)))
 
-        wait_for(lambda: len(dead()) == 2, what="two dead letters")
+        wait_for(lambda: len(dead()) == 2, 15, what="two dead letters")
         letters = dead()
         assert [d.reason for d in letters] == ["not_json", "schema"]
         assert letters[0].payload == b"{not json"  # kept byte for byte
@@ -202,9 +194,11 @@ def test_malformed_payload_is_dead_lettered_and_ingest_goes_on(
         rogue.publish(topics.events("sz-0002"), b"spoof", qos=1).wait_for_publish(5)
 
         sim.start()
-        wait_for(lambda: sim.agent.link is not None and sim.agent.link.connected, what="link")
+        wait_for(lambda: sim.agent.link is not None and sim.agent.link.connected, 15, what="link")
         assert [d.reason.value for d in sim.visit()] == ["granted"]
-        wait_for(lambda: any(e.type == "access" for e in events(engine, "sz-0002")), what="event")
+        wait_for(
+            lambda: any(e.type == "access" for e in events(engine, "sz-0002")), 15, what="event"
+        )
         assert len(dead()) == 2, "the spoofed message must have been refused by the broker"
         assert json.loads(letters[1].payload)["type"] == "access"
     finally:

@@ -33,6 +33,7 @@ from packaging.version import Version
 
 from firmware_sim.union import SimUnion
 from protocol.registry import StationRecord
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,17 +125,12 @@ def _get(url: str) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
-def _wait(predicate: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if predicate():  # type: ignore[operator]
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.2)
+def _poll(url: str) -> tuple[int, bytes]:
+    """`_get`, or (0, b"") while the server is not up yet."""
+    try:
+        return _get(url)
+    except OSError:
+        return 0, b""
 
 
 @pytest.fixture
@@ -171,7 +167,7 @@ def test_the_cloud_extra_alone_serves_ingests_and_runs_the_admin_tools(
     serve = [str(bin_dir / "waystation"), "cloud", "serve", "--port", str(port), "--db", db]
     process.append(subprocess.Popen(serve, cwd=tmp_path, env=env))
     base = f"http://127.0.0.1:{port}"
-    _wait(lambda: _get(f"{base}/healthz")[0] == 200, 60, "cloud serve /healthz")
+    wait_for(lambda: _poll(f"{base}/healthz")[0] == 200, 60, "cloud serve /healthz", interval_s=0.2)
     status, body = _get(f"{base}/api/v1/stations/nearby?lat=22.54&lon=114.05&radius_m=2000")
     assert status == 200
     assert [s["id"] for s in json.loads(body)["stations"]] == ["sz-0001"]
@@ -185,12 +181,14 @@ def test_the_cloud_extra_alone_serves_ingests_and_runs_the_admin_tools(
             "--metrics-port", str(metrics),
         ]  # fmt: skip
         process.append(subprocess.Popen(ingest, cwd=tmp_path, env=env))
-        _wait(
+        wait_for(
             lambda: (
-                b"waystation_ingest_connected 1.0" in _get(f"http://127.0.0.1:{metrics}/metrics")[1]
+                b"waystation_ingest_connected 1.0"
+                in _poll(f"http://127.0.0.1:{metrics}/metrics")[1]
             ),
             60,
             "cloud ingest connected to the broker",
+            interval_s=0.2,
         )
     finally:
         broker.stop()

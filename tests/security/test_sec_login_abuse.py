@@ -17,11 +17,9 @@ from __future__ import annotations
 import ast
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -48,7 +46,10 @@ from cloud.auth.throttle import ADDRESS_FREE_FAILURES, FREE_FAILURES
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
+from tests.support.server import uvicorn_thread
+from tests.support.wait import wait_for
 from waystation.cli.cloud import http_protocol
+from waystation.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -101,24 +102,6 @@ class FakeClock:
         self.now += timedelta(seconds=seconds)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until(
-    predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout_s} s: {what if isinstance(what, str) else what()}"
-            )
-        time.sleep(0.01)
-
-
 def _call(
     url: str, *, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str]]:
@@ -168,26 +151,13 @@ def _all_slots_taken() -> Iterator[None]:
 def serve() -> Iterator[Callable[[FastAPI, Settings], str]]:
     """Run an app under uvicorn on 127.0.0.1 as `cloud serve` configures it (the corked
     protocol, the proxy options of its settings); its base URL."""
-    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with ExitStack() as stack:
 
-    def start(app: FastAPI, settings: Settings) -> str:
-        port = _free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", http=http_protocol(),
-            **settings.proxy_options,
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
-        _wait_until(lambda: server.started or not thread.is_alive(), 15, "uvicorn start")
-        assert server.started
-        started.append((server, thread))
-        return f"http://127.0.0.1:{port}"
+        def start(app: FastAPI, settings: Settings) -> str:
+            options = {"http": http_protocol(), **settings.proxy_options}
+            return f"http://127.0.0.1:{stack.enter_context(uvicorn_thread(app, **options))}"
 
-    yield start
-    for server, thread in started:
-        server.should_exit = True
-        thread.join(15)
+        yield start
 
 
 @pytest.fixture
@@ -225,11 +195,11 @@ def test_48_concurrent_logins_hash_at_most_the_slots_and_health_stays_up(
     with ThreadPoolExecutor(n) as pool:
         futures: list[Future[int]] = [pool.submit(_login, base, f"ghost-{i}") for i in range(n)]
         try:
-            _wait_until(
+            wait_for(
                 lambda: sum(f.done() for f in futures) >= n - slots,
                 20,
                 lambda: (
-                    f"the logins not hashing answered at once (answered: "
+                    f"the logins not hashing to be answered at once (answered: "
                     f"{sum(f.done() for f in futures)} of {n}, hashing: {hasher.running})"
                 ),
             )
@@ -402,7 +372,7 @@ def test_password_spraying_from_one_address_locks_the_address(
 def cli_server(sqlite: str, tmp_path: Path) -> Iterator[str]:
     """`waystation cloud serve` with default settings (but a large login budget, so the
     database lock-out is what answers), in its own process; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = os.environ.copy() | {"WAYSTATION_AUTH_BURST": "10000"}
     for name in (
         "WAYSTATION_FORWARDED_ALLOW_IPS",
@@ -425,7 +395,7 @@ def cli_server(sqlite: str, tmp_path: Path) -> Iterator[str]:
             except OSError:
                 return False
 
-        _wait_until(up, 60, "cloud serve did not come up")
+        wait_for(up, 60, "cloud serve to come up")
         yield base
     finally:
         proc.terminate()

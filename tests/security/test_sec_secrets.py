@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 from cloud.settings import Settings, hide_password
 from protocol import messages
 from protocol.broker import BrokerUrl
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,8 +169,11 @@ def _read_until(proc: subprocess.Popen[str], needle: str, timeout_s: float = 30.
                 return
 
     threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    while not found.is_set() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    wait_for(
+        lambda: found.is_set() or proc.poll() is not None,
+        timeout_s,
+        what=lambda: f"{needle!r} in the output:\n{''.join(lines)}",
+        interval_s=0.05,
+    )
     assert found.is_set(), "".join(lines)
     return "".join(lines)

@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from protocol.registry import AMENITIES, CSV_COLUMNS
+from tests.support.wait import wait_for
 from waystation.cli import app
 from waystation.mosquitto import free_port
 
@@ -187,15 +187,17 @@ def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        text = ""
-        while "waystation_ingest_connected 1.0" not in text:
-            assert time.monotonic() < deadline, text
+
+        def connected_metrics() -> str:
+            """The metrics page once it says the ingest is connected, else ""."""
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
                     text = r.read().decode()
             except OSError:
-                time.sleep(0.2)
+                return ""
+            return text if "waystation_ingest_connected 1.0" in text else ""
+
+        text = wait_for(connected_metrics, 30, "ingest connected on /metrics", interval_s=0.2)
         assert "waystation_ingest_batch_seconds_bucket" in text
         assert "waystation_ingest_lag_seconds" in text
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as r:
@@ -221,15 +223,16 @@ def test_cloud_serve_prints_urls_that_answer(tmp_path: Path) -> None:
             stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def healthy() -> bool:
+            assert proc.poll() is None, out.read_text()
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
-                    break
+                    return True
             except OSError:
-                assert time.monotonic() < deadline, out.read_text()
-                assert proc.poll() is None, out.read_text()
-                time.sleep(0.2)
+                return False
+
+        wait_for(healthy, 30, what=lambda: out.read_text(), interval_s=0.2)
         ours = [line.split() for line in out.read_text().splitlines()]
         printed = {w[0]: w[1] for w in ours if w and w[0] in ("Finder:", "Nearby:", "API:")}
         base = f"http://127.0.0.1:{port}"

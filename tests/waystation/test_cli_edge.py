@@ -30,6 +30,7 @@ from firmware_sim.union import SimUnion
 from firmware_sim.wallet import Wallet
 from protocol import topics
 from protocol.credential import VerifyPolicy
+from tests.support.wait import wait_for
 from waystation.cli import app
 from waystation.mosquitto import MosquittoProcess
 
@@ -289,15 +290,6 @@ def subscribe(mosquitto: MosquittoProcess) -> Iterator[Callable[[str], Subscribe
         sub.close()
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def write_video(path: Path, text: str, frames: int = 20) -> Path:
     frame = render_phone_qr(text, rng=np.random.default_rng(5))
     height, width = frame.shape[:2]
@@ -374,16 +366,21 @@ def test_edge_run_admits_a_member_from_video_and_stops_cleanly_on_sigterm(
             env=env,
         )
         try:
-            admitted = wait_for(
-                lambda: granted_on_mqtt() or "granted" in journal_reasons(journal), 30
+            wait_for(
+                lambda: granted_on_mqtt() or "granted" in journal_reasons(journal),
+                30,
+                what=lambda: f"a grant; agent log:\n{log_path.read_text(errors='replace')}",
             )
             assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert admitted, f"no grant within 30 s:\n{log_path.read_text(errors='replace')}"
-            assert wait_for(lambda: b"WATCHDOG=1" in drain_notes(), 5), notes
+            wait_for(
+                lambda: b"WATCHDOG=1" in drain_notes(), 5, what=lambda: f"WATCHDOG=1 in {notes}"
+            )
             assert notes[0] == b"READY=1"
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(10)
-            assert wait_for(lambda: b"STOPPING=1" in drain_notes(), 3), notes
+            wait_for(
+                lambda: b"STOPPING=1" in drain_notes(), 3, what=lambda: f"STOPPING=1 in {notes}"
+            )
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -393,7 +390,7 @@ def test_edge_run_admits_a_member_from_video_and_stops_cleanly_on_sigterm(
     assert "granted" in journal_reasons(journal), "the grant went through the journal"
 
     state = subscribe(topics.state(sid))
-    assert wait_for(lambda: bool(state.payloads()), 5), "no retained state on the broker"
+    wait_for(state.payloads, 5, "a retained state on the broker")
     payload, retained = state.payloads()[-1]
     assert retained
     assert payload["status"] == "offline"

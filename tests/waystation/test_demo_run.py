@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx2
 
+from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
 WAYSTATION = Path(sys.executable).with_name("waystation")
@@ -115,15 +116,14 @@ def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) ->
             assert fleet.status_code == 200, fleet.text
             assert fleet.json()["stations"] == 4
 
-            stations: list[dict] = []
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
+            def open_stations() -> list[dict]:
+                """The nearby stations once one of them is open, else []."""
                 response = httpx2.get(url, timeout=5)
                 assert response.status_code == 200, response.text
                 stations = response.json()["stations"]
-                if any(s["open_now"] for s in stations):
-                    break
-                time.sleep(0.5)
+                return stations if any(s["open_now"] for s in stations) else []
+
+            stations = wait_for(open_stations, 10, "an open station nearby", interval_s=0.5)
             assert any(s["open_now"] for s in stations), stations
             distances = [s["distance_m"] for s in stations]
             assert distances == sorted(distances)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.wait import wait_for
 from waystation.harness.faults import (
     ALL_KINDS,
     STATION_KINDS,
@@ -138,9 +139,7 @@ def test_the_injector_plays_each_fault_and_heals_what_is_left() -> None:
     injector = FaultInjector(plan, stations, broker=broker, ingest=ingest)
     assert [f.station for f in injector.skipped] == ["nobody"]
     injector.start()
-    deadline = time.monotonic() + 5
-    while len(injector.log) < 16 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: len(injector.log) >= 16, 5, "16 faults logged")
     assert stations["a"].calls == ["kill", "restart"]
     # 3 cycles of 0.1 s: cut, heal; the third ends in a reset
     assert stations["b"].calls == ["partition True", "partition False"] * 2 + [

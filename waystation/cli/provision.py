@@ -136,3 +136,53 @@ def station(
                f"{', ca.crt' if files.ca_file else ''} to /etc/waystation/ (mode 0600, owner "
                f"waystation); {files.unit.name} to /etc/systemd/system/")  # fmt: skip
     typer.echo(f"password: {password}")
+
+
+@app.command()
+def cloud(
+    broker_dir: Annotated[Path, typer.Option(exists=True, file_okay=False, help="from `broker`")],
+    out: Annotated[Path, typer.Option(file_okay=False, help="directory to write the files to")],
+    broker_host: Annotated[str, typer.Option(help="host name the cloud reaches the broker at")] = (
+        "127.0.0.1"
+    ),
+    ingest_workers: Annotated[int, typer.Option(min=1, max=99, help="ingest instances")] = 2,
+    db: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL for cloud.env (else fill it in by hand)")
+    ] = None,
+    exe: Annotated[str, typer.Option(help="the waystation command on the server")] = (
+        "/opt/waystation/.venv/bin/waystation"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API port")] = 8000,
+) -> None:
+    """Write systemd units for `cloud serve`, `cloud ingest@N` and an hourly `cloud maintain`
+    timer, with an environment file per process holding its own broker login.
+
+    Gives `cloud-api` and `cloud-ingest-1…N` new passwords (only the files written here hold
+    them); `kill -HUP` the broker afterwards so it loads them."""
+    from protocol.broker import BrokerUrl
+    from waystation.cloud_units import write_cloud_units
+    from waystation.provision import BrokerKit, ProvisionError, provision_cloud_login
+
+    kit = BrokerKit(broker_dir)
+    logins = ["cloud-api", *(f"cloud-ingest-{n}" for n in range(1, ingest_workers + 1))]
+    try:
+        passwords = {
+            login: provision_cloud_login(broker_dir, login, rotate=True) for login in logins
+        }
+        held = kit.tls()
+        scheme = "mqtts" if held else "mqtt"
+        broker = BrokerUrl.parse(f"{scheme}://{broker_host}:{kit.port()}")
+    except (ProvisionError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    files = write_cloud_units(
+        out, exe=exe, broker=broker, logins=passwords, ingest_workers=ingest_workers, db=db,
+        port=port,
+    )  # fmt: skip
+    typer.echo(f"wrote {', '.join(p.name for p in files.units)} and {len(files.env_files)} "
+               f"environment files (0600) to {out}")  # fmt: skip
+    typer.echo(f"install: *.env to /etc/waystation/ (owner root), the units to "
+               f"/etc/systemd/system/; kill -HUP the broker; then systemctl daemon-reload && "
+               f"systemctl enable --now waystation-api "
+               f"{' '.join(f'waystation-ingest@{n}' for n in range(1, ingest_workers + 1))} "
+               f"waystation-maintain.timer")  # fmt: skip

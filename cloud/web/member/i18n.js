@@ -24,6 +24,7 @@
       refused: {
         revoked: "续期被拒绝：这台手机的会员证书已被撤销。请联系工会分会重新注册。",
         suspended: "续期被拒绝：会员资格已暂停。请联系工会分会。",
+        ended: "续期被拒绝：会员资格已到期。请联系工会分会。",
         expired: "续期被拒绝：会员证书过期太久。请向工会分会要新的注册码。",
         unknown: "续期被拒绝：服务器不认识这台手机的证书。请删除密钥后重新注册。",
         issuer_unavailable: "服务器暂时无法续期，手机稍后会自动重试。",
@@ -63,6 +64,7 @@
         revoked: "Renewal refused: this phone's certificate was revoked. Ask your union " +
           "branch to enrol again.",
         suspended: "Renewal refused: your membership is suspended. Contact your union branch.",
+        ended: "Renewal refused: your membership has ended. Contact your union branch.",
         expired: "Renewal refused: the certificate expired too long ago. Ask your union " +
           "branch for a new enrolment code.",
         unknown: "Renewal refused: the server does not know this phone's certificate. " +

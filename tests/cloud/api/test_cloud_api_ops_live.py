@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-import uvicorn
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import Engine, insert
 
@@ -36,6 +34,8 @@ from cloud.ops import alarms
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload, TelemetryPayload
+from tests.support.server import uvicorn_thread
+from tests.support.wait import wait_for
 
 ALARM = table(Alarm)
 
@@ -229,7 +229,7 @@ def test_close_ends_every_stream_at_once(file_engine: Engine) -> None:
         clients = [hub.subscribe() for _ in range(3)]
         loop = asyncio.get_running_loop()
         tasks = [asyncio.create_task(_drain(hub, c, [], loop.time() + 60)) for c in clients]
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # let the three streams start before closing
         t0 = loop.time()
         await hub.close()
         await asyncio.wait_for(asyncio.gather(*tasks), 5)
@@ -246,7 +246,7 @@ def test_sigterm_closes_the_hub_before_the_servers_own_handler() -> None:
     try:
         ops_live._chain_exit_signals(lambda: calls.append("hub"))
         signal.raise_signal(signal.SIGTERM)
-        time.sleep(0.01)
+        wait_for(lambda: len(calls) >= 2, 5, "both handlers to run")
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert calls == ["hub", "server"]
@@ -255,32 +255,14 @@ def test_sigterm_closes_the_hub_before_the_servers_own_handler() -> None:
 # --- over HTTP -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(db_url: str, engine: Engine) -> Iterator[tuple[int, Any]]:
     app = create_app(Settings(db=db_url, cookie_secure=False))
     app.state.ops_live = LiveHub(
         app.state.ctx.engine, LiveConfig(interval_s=0.1, heartbeat_s=0.3, max_stream_s=1.5)
     )
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn died"
-        time.sleep(0.02)
-    try:
+    with uvicorn_thread(app) as port:
         yield port, app
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 def _events(resp: http.client.HTTPResponse, stop: Callable[[list[str]], bool]) -> list[str]:

@@ -6,10 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -36,25 +36,24 @@ def test_two_workers_answer_and_stop_together(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
+
+        def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
                     assert r.status == 200
-                break
+                return True
             except OSError:
-                assert time.monotonic() < deadline, "server did not come up"
                 assert proc.poll() is None, "supervisor exited"
-                time.sleep(0.3)
+                return False
+
+        wait_for(healthy, 60, "the server to come up", interval_s=0.3)
         workers = _children(proc.pid)
         assert len(workers) >= 2
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         # Workers are gone with the supervisor; multiprocessing's resource tracker (also a
         # child) notices its parent left a moment later, so allow it a few seconds.
-        deadline = time.monotonic() + 5
-        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: not any(_running(pid) for pid in workers), 5, "the workers to exit")
         assert [pid for pid in workers if _running(pid)] == []
     finally:
         if proc.poll() is None:

@@ -19,6 +19,7 @@ from cloud.models import Event, table
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import AccessEvent
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 SID = "st-slow"
@@ -79,12 +80,17 @@ def test_a_flood_faster_than_the_database_is_held_back_not_dropped(
         for info in infos:
             info.wait_for_publish(30)
         count = select(func.count()).select_from(table(Event))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def stored() -> int:
             with engine.connect() as conn:
-                if conn.scalar(count) == N:
-                    break
-            time.sleep(0.1)
+                return int(conn.scalar(count) or 0)
+
+        wait_for(
+            lambda: stored() == N,
+            60,
+            what=lambda: f"{N} events stored ({worker.dropped} dropped)",
+            interval_s=0.1,
+        )
         assert worker.dropped == 0
         with engine.connect() as conn:
             assert conn.scalar(count) == N

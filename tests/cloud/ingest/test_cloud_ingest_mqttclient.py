@@ -202,7 +202,7 @@ def test_a_burst_of_qos1_messages_arrives_whole_in_order_and_is_acknowledged(
     connected.clear()
     client = subscriber()
     assert connected.wait(10)
-    time.sleep(1.0)
+    time.sleep(1.0)  # a window for any (wrong) redelivery to arrive
     client.disconnect()
     client.loop_stop()
     publisher.loop_stop()

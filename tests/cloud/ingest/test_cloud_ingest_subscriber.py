@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import uuid4
@@ -26,6 +25,7 @@ from protocol.messages import (
     StatePayload,
     TelemetryPayload,
 )
+from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
 SID = "st-001"
@@ -52,14 +52,6 @@ def test_plain_subscriptions_without_mqtt5_or_group(engine: Engine, settings: Se
 def broker(mosquitto: MosquittoProcess) -> int:
     """Port of a private anonymous mosquitto (the shared fixture)."""
     return mosquitto.port
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.mark.integration
@@ -111,7 +103,7 @@ def test_worker_stores_and_acks_through_a_real_broker(
                 has_tele = s.exec(select(Telemetry)).first() is not None
                 return st is not None and st.status == "online" and has_tele
 
-        wait_for(landed)
+        wait_for(landed, what="station state and telemetry in the DB")
         with session(engine) as s:
             (row,) = s.exec(select(Event)).all()
             assert row.event_id == event.event_id
@@ -172,10 +164,12 @@ def test_the_cloud_stays_up_while_any_worker_runs(engine: Engine, broker: int) -
         assert a.subscribed.wait(10)
         assert b.subscribed.wait(10)
         a.stop()  # publishes `online: false`, retained
-        deadline = time.monotonic() + 10
-        while b'"online":true' not in _retained_cloud_state(broker):
-            assert time.monotonic() < deadline, "the surviving worker did not re-assert"
-            time.sleep(0.2)
+        wait_for(
+            lambda: b'"online":true' in _retained_cloud_state(broker),
+            10,
+            "the surviving worker to re-assert",
+            interval_s=0.2,
+        )
         b.stop()
         assert b'"online":false' in _retained_cloud_state(broker)  # the last one out says so
     finally:

@@ -1,8 +1,8 @@
 """Certificate renewal: which certificate a renewal replaced, and each member's last renewal.
 
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-11-28
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-05
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from alembic import op
 
 from cloud.sqltypes import UTCDateTime
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Helpers shared by the whole test suite (one rule in one place)."""
