@@ -16,6 +16,7 @@ from cloud import environment, hours, migrate
 from cloud.api import (
     health,
     logredact,
+    member_renewal,
     members,
     metrics,
     ops,
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)
+    app.include_router(member_renewal.router)
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
     app.include_router(ops.router)

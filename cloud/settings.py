@@ -210,14 +210,15 @@ class Settings(BaseSettings):
         default=0.5,
         gt=0,
         le=1_000,
-        description="ops logins (and, separately, member enrolments) per second one client "
-        "address may sustain; each login costs an Argon2 hash",
+        description="ops logins (and, separately, member enrolments and certificate renewals) "
+        "per second one client address may sustain; each login costs an Argon2 hash",
     )
     auth_burst: int = Field(
         default=20,
         ge=1,
         le=100_000,
-        description="ops logins (and member enrolments) one client address may make at once",
+        description="ops logins (and member enrolments, renewals) one client address may make "
+        "at once",
     )
     password_hash_slots: int = Field(
         default=2,

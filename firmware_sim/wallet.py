@@ -5,6 +5,9 @@ keeps (in Android Keystore / the Secure Enclave on a real phone), `enrollment_re
 the JSON body the cloud's `POST /api/v1/members/enroll` takes (with a proof that the phone
 holds the key), `Wallet.enroll()` sends it, `present(t)` makes the `WS1:` text the app shows
 at unix second t (or a held `WS2:` window token with `format="ws2"`), `save_png` renders it.
+`Wallet.renew()` trades the certificate for a new one while online: it reads the server's
+time (`server_time_ms()`, also what an app corrects its clock with) and signs it
+(`renewal_request()`, docs/credential.md "Renewal").
 `qr_matrix` turns a text into QR modules (error level M, like the app) for scene rendering.
 """
 
@@ -37,6 +40,7 @@ from protocol.credential import (
     present,
     sign_raw,
 )
+from protocol.renewal import sign_renewal
 from protocol.trust import b64u, unb64u
 
 QUIET_ZONE = 4  # modules of light border the QR spec requires around the code
@@ -70,6 +74,46 @@ class EnrollError(RuntimeError):
     """The cloud refused the enrolment or could not be reached."""
 
 
+class RenewError(RuntimeError):
+    """The cloud refused the renewal (`status`, `reason` word) or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def renewal_request(certificate: bytes, device_key: ec.EllipticCurvePrivateKey, t_ms: int) -> dict:
+    """The body of `POST /api/v1/members/renew`: the certificate held and the device key's
+    signature over it and the server's time `t_ms` (unix ms, from `server_time_ms`)."""
+    return {
+        "certificate": b64u(certificate),
+        "t_ms": t_ms,
+        "signature": b64u(sign_renewal(certificate, device_key, t_ms)),
+    }
+
+
+def _call(url: str, body: dict | None = None) -> dict[str, Any]:
+    """GET (or POST `body` as JSON) and the JSON answer; urllib's errors pass through."""
+    request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own API
+        url,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body is not None else "GET",
+    )
+    with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
+        data: dict[str, Any] = json.loads(response.read())
+    return data
+
+
+def server_time_ms(api: str) -> int:
+    """The cloud's clock, unix milliseconds (`GET /api/v1/members/clock`)."""
+    try:
+        return int(_call(api.rstrip("/") + "/api/v1/members/clock")["server_time_ms"])
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise RenewError(f"cloud not reachable: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Wallet:
     member_id: str
@@ -88,16 +132,9 @@ class Wallet:
     ) -> Wallet:
         """Enrol a (new) device key with the cloud at `api` (e.g. http://host:8000)."""
         device_key = device_key or new_device_key()
-        body = json.dumps(enrollment_request(member_id, code, device_key)).encode()
-        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own API
-            api.rstrip("/") + "/api/v1/members/enroll",
-            data=body,
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
+        body = enrollment_request(member_id, code, device_key)
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:  # noqa: S310
-                data: dict[str, Any] = json.loads(response.read())
+            data = _call(api.rstrip("/") + "/api/v1/members/enroll", body)
         except urllib.error.HTTPError as exc:
             raise EnrollError(f"enrolment refused ({exc.code}): {exc.read().decode()}") from exc
         except (urllib.error.URLError, TimeoutError) as exc:
@@ -106,6 +143,30 @@ class Wallet:
         if parse_certificate(certificate).device_public != compress_public(device_key.public_key()):
             raise EnrollError("the certificate is for another device key")
         return cls(member_id, device_key, certificate)
+
+    def renew(self, api: str) -> Wallet:
+        """This wallet with a new certificate for the same device key (tokens dropped: they
+        belong to the old serial). Raises RenewError with the cloud's status and reason."""
+        t_ms = server_time_ms(api)
+        body = renewal_request(self.certificate, self.device_key, t_ms)
+        try:
+            data = _call(api.rstrip("/") + "/api/v1/members/renew", body)
+        except urllib.error.HTTPError as exc:
+            try:
+                answer = json.loads(exc.read())
+            except ValueError:
+                answer = {}
+            raise RenewError(
+                f"renewal refused ({exc.code}): {answer.get('detail', '')}",
+                exc.code,
+                str(answer.get("reason", "")),
+            ) from exc
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise RenewError(f"cloud not reachable: {exc}") from exc
+        certificate = unb64u(data["certificate"])
+        if parse_certificate(certificate).device_public != self.cert.device_public:
+            raise RenewError("the new certificate is for another device key")
+        return Wallet(self.member_id, self.device_key, certificate)
 
     @property
     def cert(self) -> Certificate:

@@ -38,9 +38,14 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "member"
 WEB_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "i18n.js": "text/javascript; charset=utf-8",
     "qrcode.js": "text/javascript; charset=utf-8",
     "sw.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon.svg": "image/svg+xml",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
 }
 MAX_TOKEN_DAYS = 7  # a WS2 batch of 7 days is 2016 tokens (~250 kB of JSON)
 # A redirect carrying a member link must not be cached or leak through a Referer.
@@ -101,6 +106,7 @@ class CertificateOut(BaseModel):
     kind: Literal["device", "pass"] = Field(
         default="device", description="a phone's certificate, or a printed pass (no device key)"
     )
+    renewed_from: str | None = Field(default=None, description="serial this one renewed")
 
     @classmethod
     def of(cls, row: CertificateRow, today: date) -> CertificateOut:
@@ -111,7 +117,7 @@ class CertificateOut(BaseModel):
             serial=row.serial, member_id=row.member_id, kid=row.kid, valid_from=row.valid_from,
             valid_until=row.valid_until, flags=row.flags, issued_at=row.issued_at,
             revoked_at=row.revoked_at, status=status,
-            kind="pass" if row.kind == "pass" else "device",
+            kind="pass" if row.kind == "pass" else "device", renewed_from=row.renewed_from,
         )  # fmt: skip
 
 
@@ -121,6 +127,12 @@ class EnrollResponse(BaseModel):
     kid: str
     valid_from: date
     valid_until: date
+    server_time_ms: int = Field(description="the server's time, unix ms: the wallet's clock")
+
+
+def server_time_ms(now: datetime) -> int:
+    """The server's time as the wallet reads it (`server_time_ms`): unix milliseconds."""
+    return int(now.timestamp() * 1000)
 
 
 class MemberIn(BaseModel):
@@ -209,6 +221,7 @@ def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep)
     return EnrollResponse(
         certificate=b64u(raw), serial=cert.serial.hex(), kid=cert.kid,
         valid_from=cert.valid_from, valid_until=cert.valid_until,
+        server_time_ms=server_time_ms(now),
     )  # fmt: skip
 
 

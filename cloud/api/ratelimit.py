@@ -2,10 +2,10 @@
 
 - `PublicLimits`: rate and size limits for the public station API.
 - `AuthLimits`: a rate limit per client address on the routes that do expensive work for
-  anonymous callers (password login: one Argon2 hash each; member enrolment: a signature
-  check and a signature), checked before the route reads its body. The per-username login
-  lock-out lives in the database (`cloud.auth.throttle`); this one caps the work one
-  address can cause, whatever names it tries.
+  anonymous callers (password login: one Argon2 hash each; member enrolment and certificate
+  renewal: a signature check and a signature), checked before the route reads its body. The
+  per-username login lock-out lives in the database (`cloud.auth.throttle`); this one caps
+  the work one address can cause, whatever names it tries.
 
 The client is `scope["client"]`: the peer address, or the forwarded one only when the server
 trusts the proxy it came through (`WAYSTATION_FORWARDED_ALLOW_IPS`, `cloud serve
@@ -42,7 +42,8 @@ MAX_BODY_BYTES = 1_024
 # Anonymous POST routes that cost real work per call (AuthLimits).
 LOGIN_PATH: Final = "/api/v1/ops/auth/login"
 ENROL_PATH: Final = "/api/v1/members/enroll"
-AUTH_PATHS: Final = (LOGIN_PATH, ENROL_PATH)
+RENEW_PATH: Final = "/api/v1/members/renew"
+AUTH_PATHS: Final = (LOGIN_PATH, ENROL_PATH, RENEW_PATH)
 FORWARDING_HEADERS: Final = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
 
 

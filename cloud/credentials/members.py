@@ -134,9 +134,28 @@ def enroll(
     if not verify_raw(device, proof, message):
         raise CredentialError("proof does not verify under the device key", 422)
     _spend_code(session, member_id=member_id, code_hash=expected, now=now)
+    return issue_for_device(
+        session, vault, member=member, device=device, now=now, valid_days=valid_days
+    )
+
+
+def issue_for_device(
+    session: Session,
+    vault: KeyVault,
+    *,
+    member: MemberRow,
+    device: ec.EllipticCurvePublicKey,
+    now: datetime,
+    valid_days: int,
+    renewed_from: str | None = None,
+) -> bytes:
+    """Sign a certificate for `device` with the current issuer key and record it in the
+    ledger: the member's flags, valid from yesterday (a station a little behind still
+    accepts) to `valid_days` after today or the membership's end, whichever is first.
+    Enrolment and renewal both issue here."""
     kid, key = signing_key(session, vault, now)
     serial = secrets.token_bytes(SERIAL_LEN)
-    valid_from = now.date() - timedelta(days=1)  # a station a little behind still accepts
+    valid_from = now.date() - timedelta(days=1)
     valid_until = now.date() + timedelta(days=valid_days)
     if member.valid_until is not None:
         valid_until = min(valid_until, member.valid_until)
@@ -153,13 +172,14 @@ def enroll(
     session.add(
         CertificateRow(
             serial=serial.hex(),
-            member_id=member_id,
+            member_id=member.member_id,
             kid=kid,
             device_public=b64u(compress_public(device)),
             valid_from=valid_from,
             valid_until=valid_until,
             flags=int(flags),
             issued_at=now,
+            renewed_from=renewed_from,
         )
     )
     return certificate

@@ -1,8 +1,9 @@
 """Database tables for member credentials. No names or phone numbers: a member is an id.
 
 `issuer_key` holds sealed private keys (never served), `signed_list` the latest signed trust and
-revocation lists exactly as published, `member` the registry, `member_certificate` every
-issued certificate by serial with its status.
+revocation lists exactly as published, `member` the registry (with how its last renewal
+went), `member_certificate` every issued certificate by serial with its status, a renewal
+naming the certificate it renewed.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class MemberRow(SQLModel, table=True):
     # One-time enrolment code, stored as SHA-256 hex; the code itself is shown once.
     enrol_code_hash: str | None = Field(default=None, max_length=64)
     enrol_code_expires: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The last renewal a phone of this member asked for with a valid device signature, and
+    # why it was refused (None: it succeeded). Ops list the refused ones.
+    last_renewal_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_renewal_error: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -80,6 +85,8 @@ class CertificateRow(SQLModel, table=True):
     kind: str = Field(default="device", max_length=8, description="device | pass")
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The serial this certificate renewed (same member, same device key); None: an enrolment.
+    renewed_from: str | None = Field(default=None, max_length=24)
 
 
 def _table(model: type[SQLModel]) -> Table:

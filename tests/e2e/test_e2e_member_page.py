@@ -107,7 +107,9 @@ def test_member_page_enrols_and_shows_codes_a_station_accepts_even_offline(
     spy, targets = _recording(app)
     base = serve(spy)
 
-    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 390, "height": 844}, device_scale_factor=2
+    )
     try:
         page = context.new_page()
         page.goto(f"{base}/member/#member=m-e2e&code={code}")
@@ -177,7 +179,7 @@ def test_an_old_query_link_is_moved_into_the_fragment_and_a_wrong_code_is_refuse
     app.state.credentials = CredentialContext(CredentialSettings(), vault)
     spy, targets = _recording(app)
     base = serve(spy)
-    context = browser.new_context()
+    context = browser.new_context(locale="zh-CN")
     try:
         page = context.new_page()
         old_link = f"{base}/member/?member=m-e2e&code=WRONGCODE2"
@@ -188,11 +190,15 @@ def test_an_old_query_link_is_moved_into_the_fragment_and_a_wrong_code_is_refuse
         page.wait_for_selector("#enrol-form", state="visible")
         assert page.url == f"{base}/member/"
         assert page.input_value("#code") == "WRONGCODE2"  # carried over by the fragment
+        # Entirely in Chinese: no Latin letters on the page but the switch to English.
+        assert page.title() == "我的会员码"
+        shown = page.locator("main").inner_text().replace("English", "")
+        assert not re.search(r"[A-Za-z]", shown), shown
         page.click("button[type=submit]")
         expect(page.locator("#enrol-error")).not_to_be_empty(timeout=CODE_TIMEOUT_MS)
         error = page.locator("#enrol-error").inner_text()
-        assert "注册码" in error  # Chinese first
-        assert "enrolment code" in error
+        assert error.startswith("会员号或注册码不对")  # the page's words first ...
+        assert "enrolment code" in error  # ... then the server's own reason
         assert page.locator("#card").is_hidden()
         # Only the old link's own request carried the code; the redirect target did not.
         assert [t for t in targets if "WRONGCODE2" in t] == [

@@ -112,7 +112,14 @@ def test_member_page_gets_the_strict_csp_of_the_other_pages(make_client: MakeCli
     origin, no inline script or style, no plugins, no framing; its service worker from here."""
     client, _ = make_client()
     strict = csp(FinderSettings()).split("; ")
-    for path in ("/member/", "/member/index.html", "/member/app.js", "/member/sw.js"):
+    for path in (
+        "/member/",
+        "/member/index.html",
+        "/member/app.js",
+        "/member/i18n.js",
+        "/member/sw.js",
+        "/member/manifest.webmanifest",
+    ):
         r = client.get(path)
         assert r.status_code == 200, path
         policy = r.headers["content-security-policy"]

@@ -1,18 +1,27 @@
 // The member page: enrol this phone once (online), then show a WS1 code signed here every
 // few seconds, so the code works with no network and a screenshot is stale within 30 s.
-// Byte layout and contexts: docs/credential.md (the same as protocol/credential.py).
+// While online it keeps the phone working: every answer from the member API carries the
+// server's time, which corrects this phone's clock for the codes (the offset is kept with the
+// wallet, so it holds offline too), and the certificate renews itself once less than a third
+// of its validity is left. Byte layout and contexts: docs/credential.md (the same as
+// protocol/credential.py and protocol/renewal.py). Words: i18n.js.
 "use strict";
 
 (function () {
   const REFRESH_S = 5; // a new code every 5 s: well inside the stations' 30 s window
+  const CONTACT_S = 600; // while open and online, ask the server's time (and renew) this often
+  const DAY_MS = 86400000;
   const DB_NAME = "waystation-member";
   const STORE = "wallet";
   const PRESENTATION_CONTEXT = new TextEncoder().encode("waystation/v1/presentation");
+  const RENEW_CONTEXT = new TextEncoder().encode("waystation/v1/renew");
   const ENROLL_CONTEXT = "waystation/v1/enroll";
   const B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
   const ECDSA = { name: "ECDSA", hash: "SHA-256" };
 
   const $ = (id) => document.getElementById(id);
+  const i18n = window.wsMemberI18n;
+  const t = () => i18n.t();
 
   // --- encoding helpers ------------------------------------------------------------------
 
@@ -55,6 +64,12 @@
     return out;
   }
 
+  function u64be(n) {
+    const out = new Uint8Array(8);
+    new DataView(out.buffer).setBigUint64(0, BigInt(n), false);
+    return out;
+  }
+
   // --- IndexedDB: one record, the device key pair (private half non-extractable) + cert ---
 
   function openDb() {
@@ -87,25 +102,48 @@
     const at = 2 + kidLen + 12 + 33;
     const view = new DataView(cert.buffer, cert.byteOffset);
     const day = (n) => new Date(n * 86400000).toISOString().slice(0, 10);
+    const from = view.getUint16(at, false);
+    const until = view.getUint16(at + 2, false);
     return {
       serial: Array.from(cert.slice(2 + kidLen, 2 + kidLen + 12),
         (b) => b.toString(16).padStart(2, "0")).join(""),
-      validFrom: day(view.getUint16(at, false)),
-      validUntil: day(view.getUint16(at + 2, false)),
+      validFrom: day(from),
+      validUntil: day(until),
+      startMs: from * DAY_MS,
+      endMs: (until + 1) * DAY_MS, // valid_until is inclusive: the end of that UTC day
     };
+  }
+
+  // --- the server's clock ------------------------------------------------------------------
+
+  // Server time minus this phone's clock, ms. Learnt from `server_time_ms` on every answer of
+  // the member API (the midpoint of the round trip), kept with the wallet.
+  let offsetMs = 0;
+  const serverNow = () => Date.now() + offsetMs;
+
+  // fetch + JSON, learning the server's time from the answer when it carries it.
+  async function call(path, body) {
+    const init = body === undefined ? { cache: "no-store" } : {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    };
+    const sent = Date.now();
+    const res = await fetch(path, init);
+    const got = Date.now();
+    const data = await res.json().catch(() => ({}));
+    if (typeof data.server_time_ms === "number") {
+      offsetMs = Math.round(data.server_time_ms - (sent + got) / 2);
+    }
+    return { res, data };
   }
 
   // --- enrolment ---------------------------------------------------------------------------
 
-  // Why the server refused, in Chinese first; the server's own reason follows in English.
+  // Why the server refused, in the page's language; the server's own reason follows.
   function refusal(status, detail) {
-    const why = {
-      403: "会员号或注册码不对，或注册码已过期、已使用。请向工会分会要新的注册码。",
-      422: "这台手机发来的数据无效，请刷新页面再试。",
-      429: "尝试次数太多，请稍后再试。",
-      503: "服务器忙，请稍后再试。",
-    }[status] || `注册被拒绝（${status}）。`;
-    return detail ? `${why} ${detail}` : why;
+    const words = t().enrol_refused;
+    const why = words[status] || words.other(status);
+    return detail ? `${why} (${detail})` : why;
   }
 
   async function enrol(memberId, code) {
@@ -114,17 +152,61 @@
     const pub = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
     const message = new TextEncoder().encode(`${ENROLL_CONTEXT}|${memberId}|${code}`);
     const proof = new Uint8Array(await crypto.subtle.sign(ECDSA, pair.privateKey, message));
-    const res = await fetch("/api/v1/members/enroll", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ member_id: memberId, code, device_public: b64u(pub),
-        proof: b64u(proof) }),
-    });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) throw new Error(refusal(res.status, body.detail));
-    const wallet = { memberId, keys: pair, certificate: unb64u(body.certificate) };
+    let answer;
+    try {
+      answer = await call("/api/v1/members/enroll", { member_id: memberId, code,
+        device_public: b64u(pub), proof: b64u(proof) });
+    } catch (err) {
+      throw new Error(t().no_network);
+    }
+    const { res, data } = answer;
+    if (!res.ok) throw new Error(refusal(res.status, data.detail));
+    const wallet = { memberId, keys: pair, certificate: unb64u(data.certificate),
+      clockOffsetMs: offsetMs };
     await saveWallet(wallet);
     return wallet;
+  }
+
+  // --- renewal (docs/credential.md, "Renewal") -------------------------------------------------
+
+  // Less than a third of the certificate's validity is left, by the server's clock.
+  function renewalDue(info) {
+    return info.endMs - serverNow() < (info.endMs - info.startMs) / 3;
+  }
+
+  // The page's one wallet, and what it last heard about renewal: null, {renewed: date} or
+  // {refused: reason, status} (kept with the wallet, so a refusal shows again offline).
+  let current = null;
+  let contacting = null;
+
+  // One online contact: learn the server's time and, when due, renew. Never throws: offline
+  // is normal, and the next contact (online again, reopened, every CONTACT_S) tries again.
+  function contact() {
+    if (!current || contacting) return contacting;
+    contacting = (async () => {
+      const { res, data } = await call("/api/v1/members/clock");
+      if (!res.ok) return;
+      current.clockOffsetMs = offsetMs;
+      if (renewalDue(certInfo(current.certificate))) await renew(data.server_time_ms);
+      await saveWallet(current);
+      await tick();
+    })().catch(() => {}).finally(() => { contacting = null; });
+    return contacting;
+  }
+
+  async function renew(tMs) {
+    const cert = current.certificate;
+    const sig = new Uint8Array(await crypto.subtle.sign(
+      ECDSA, current.keys.privateKey, concat(cert, u64be(tMs), RENEW_CONTEXT)));
+    const { res, data } = await call("/api/v1/members/renew",
+      { certificate: b64u(cert), t_ms: tMs, signature: b64u(sig) });
+    current.clockOffsetMs = offsetMs;
+    if (res.ok) {
+      current.certificate = unb64u(data.certificate);
+      current.renewal = { renewed: data.valid_until, at: serverNow() };
+    } else if (res.status !== 429 && res.status !== 409) { // too soon / raced: quietly later
+      current.renewal = { refused: data.reason || "other", status: res.status };
+    }
   }
 
   // --- presentation + QR ---------------------------------------------------------------------
@@ -158,39 +240,73 @@
   }
 
   let timer = null;
+  let wasOnline = navigator.onLine;
 
-  async function show(wallet) {
-    $("enrol").hidden = true;
-    $("card").hidden = false;
+  // What the page says under the code: expiry, a renewal's outcome, or nothing.
+  function notice(info, now) {
+    const words = t();
+    const r = current.renewal;
+    if (r && r.refused) {
+      const why = words.refused[r.refused];
+      return { text: why || words.refused.other(r.status), kind: "error" };
+    }
+    if (now >= info.endMs) return { text: words.expired, kind: "error" };
+    if (renewalDue(info)) {
+      const days = Math.floor(info.endMs / DAY_MS) - 1 - Math.floor(now / DAY_MS);
+      return { text: words.expiring(days, info.validUntil), kind: "warn" };
+    }
+    if (r && r.renewed && now - r.at < DAY_MS) {
+      return { text: words.renewed(r.renewed), kind: "ok" };
+    }
+    return null;
+  }
+
+  async function tick() {
+    const wallet = current;
     const info = certInfo(wallet.certificate);
+    const now = serverNow();
+    const t = Math.floor(now / 1000);
+    const text = await presentation(wallet, t);
+    draw(text);
     $("who").textContent = wallet.memberId;
     $("valid-until").textContent = info.validUntil;
-    const tick = async () => {
-      const t = Math.floor(Date.now() / 1000);
-      const text = await presentation(wallet, t);
-      draw(text);
-      const out = $("code-text");
-      out.value = text;
-      out.dataset.t = String(t);
-      out.dataset.serial = info.serial;
-      const expired = new Date(t * 1000).toISOString().slice(0, 10) > info.validUntil;
-      $("status").textContent = expired
-        ? "这台手机的会员证书已过期：请在下方删除密钥后重新注册。" +
-          " This phone's certificate has expired: remove the key below and enrol again."
-        : (navigator.onLine ? "在线 online" : "离线 offline") +
-          " · 本机签发于 signed on this phone at " + new Date(t * 1000).toLocaleTimeString();
-      $("status").className = expired ? "meta error" : "meta";
-      const bar = $("countdown");
-      bar.style.transition = "none";
-      bar.style.width = "100%";
-      requestAnimationFrame(() => {
-        bar.style.transition = `width ${REFRESH_S}s linear`;
-        bar.style.width = "0%";
-      });
-    };
+    const out = $("code-text");
+    out.value = text;
+    out.dataset.serial = info.serial;
+    out.dataset.t = String(t);
+    const words = i18n.t();
+    $("status").textContent = (navigator.onLine ? words.online : words.offline) + " · " +
+      words.signed_at(new Date(now).toLocaleTimeString(i18n.lang()));
+    const said = notice(info, now);
+    const box = $("notice");
+    box.hidden = !said;
+    box.textContent = said ? said.text : "";
+    box.className = said ? `notice ${said.kind}` : "notice";
+    const bar = $("countdown");
+    bar.style.transition = "none";
+    bar.style.width = "100%";
+    requestAnimationFrame(() => {
+      bar.style.transition = `width ${REFRESH_S}s linear`;
+      bar.style.width = "0%";
+    });
+    if (navigator.onLine && !wasOnline) contact(); // back online: renew now, not later
+    wasOnline = navigator.onLine;
+  }
+
+  async function show(wallet) {
+    current = wallet;
+    offsetMs = wallet.clockOffsetMs || 0;
+    $("enrol").hidden = true;
+    $("card").hidden = false;
     await tick();
     clearInterval(timer);
     timer = setInterval(() => tick().catch(fatal), REFRESH_S * 1000);
+    setInterval(contact, CONTACT_S * 1000);
+    window.addEventListener("online", contact);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") contact();
+    });
+    contact();
   }
 
   function fatal(err) {
@@ -208,7 +324,7 @@
     const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
     const query = new URLSearchParams(location.search);
     const pick = (name) => hash.get(name) || query.get(name) || "";
-    const link = { member: pick("member"), code: pick("code") };
+    const link = { member: pick("member"), code: pick("code"), lang: pick("lang") };
     if (location.hash || location.search) history.replaceState(null, "", location.pathname);
     return link;
   }
@@ -220,12 +336,15 @@
 
   async function main() {
     const link = takeLink();
+    i18n.pick(link.lang);
+    i18n.apply();
+    $("lang-switch").addEventListener("click", () => {
+      i18n.set(i18n.lang() === "en" ? "zh-CN" : "en");
+      if (current) tick().catch(fatal);
+    });
     // A second link opened in the same tab changes only the fragment: no reload.
     window.addEventListener("hashchange", () => fillForm(takeLink()));
-    if (!window.crypto || !crypto.subtle || !window.indexedDB) {
-      throw new Error("此浏览器无法保存设备密钥（需要 WebCrypto 和 IndexedDB）。" +
-        " This browser cannot keep a device key (needs WebCrypto and IndexedDB).");
-    }
+    if (!window.crypto || !crypto.subtle || !window.indexedDB) throw new Error(t().no_crypto);
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("sw.js").catch(() => {}); // offline reopen; optional
     }
@@ -245,8 +364,7 @@
   }
 
   $("forget").addEventListener("click", async () => {
-    if (!confirm("删除这台手机的密钥？之后需要新的注册码。\n" +
-      "Remove this phone's key? You will need a new enrolment code.")) return;
+    if (!confirm(t().forget_confirm)) return;
     clearInterval(timer);
     await forgetWallet();
     location.reload();

@@ -1,12 +1,13 @@
 // Service worker: keeps the page's own files so it opens again with no network.
 // Network first (an update arrives as soon as the phone is online), the cache when offline.
 // API calls are never cached. Entries are stored under the bare path: an old-style link's
-// query (member id and one-time code) must not be kept in the cache; v1 caches, which could
-// hold such URLs, are deleted on activation.
+// query (member id and one-time code) must not be kept in the cache; older caches (v1 could
+// hold such URLs) are deleted on activation.
 "use strict";
 
-const CACHE = "waystation-member-v2";
-const SHELL = ["./", "index.html", "app.js", "qrcode.js", "style.css"];
+const CACHE = "waystation-member-v3";
+const SHELL = ["./", "index.html", "app.js", "i18n.js", "qrcode.js", "style.css",
+  "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png"];
 
 self.addEventListener("install", (ev) => {
   ev.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
