@@ -39,7 +39,7 @@ WITHOUT_DIRECT_TEST: dict[str, str] = {
     "cloud.credentials.sheets": "pages of slips and passes; the import and pass tests read their "
     "QR codes back with zxing",
     "cloud.credentials.renewal": "renewal rules; tests/credentials/test_cred_renewal.py over the "
-    "API on SQLite and PostgreSQL (revoked, replayed, too soon, ended)",
+    "API on SQLite and PostgreSQL (revoked, suspended, ended, forged, stale, unknown)",
     "edge.feedback.voice": "the player process; tests/edge/test_edge_feedback.py with a fake "
     "player on PATH",
 }
