@@ -75,6 +75,8 @@ class StationState(SQLModel, table=True):
     """
 
     __tablename__ = "station_state"
+    # The seq-gap sweep (cloud.ingest.gaps) reads only the stations waiting on a gap.
+    __table_args__ = (Index("ix_station_state_gap_since", "gap_since"),)
 
     station_id: str = Field(primary_key=True, foreign_key="station.id", max_length=40)
     status: str = Field(default="unknown", max_length=16, description="as last reported")
@@ -106,6 +108,28 @@ class StationState(SQLModel, table=True):
     )
     health: str | None = Field(
         default=None, max_length=16, description="ok, degraded or down as the monitor last judged"
+    )
+    # Refusals are never silent (cloud.ingest.refusals, cloud.ingest.gaps): counted here,
+    # judged by the `payload_refused` and `seq_gap` alarm rules.
+    refused: int = Field(
+        default=0, sa_type=BigInteger, description="messages of this station ingest refused"
+    )
+    refused_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="the newest refusal (cloud clock)"
+    )
+    refused_reason: str | None = Field(
+        default=None, max_length=200, description="the newest refusal's reason and detail"
+    )
+    skipped: int = Field(
+        default=0, sa_type=BigInteger, description="journal seqs acked past as a seq gap"
+    )
+    gap_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="the newest seq gap acked past"
+    )
+    gap_since: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="a seq gap may hold the ack since then; the sweep judges it (a hint)",
     )
 
 

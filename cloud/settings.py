@@ -108,6 +108,22 @@ class Settings(BaseSettings):
         description="ingest commits at the latest this many seconds after a batch's first "
         "message; bounds the ack delay an edge sees",
     )
+    seq_gap_wait_s: float = Field(
+        default=600.0,
+        ge=0.1,
+        le=7 * 86_400,
+        description="seconds a gap in a station's journal seqs may hold its ack (counted on "
+        "the cloud's clock from the first item received above it) before ingest acks past "
+        "it, records the skipped seqs and raises `seq_gap`; a connected station resends an "
+        "unacked item within its ack timeout (60 s), so a gap this old is one it cannot fill",
+    )
+    refusal_quiet_s: float = Field(
+        default=3_600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="seconds without a refused payload (or a skipped seq gap) after which "
+        "the station's `payload_refused` (or `seq_gap`) alarm clears",
+    )
 
     live_state_ttl_s: float = Field(
         default=1.0,

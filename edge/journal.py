@@ -4,7 +4,9 @@ A row's `seq` is its AUTOINCREMENT rowid, so SQLite never hands the same number 
 even after the rows are deleted or the station reboots (`sqlite_sequence` keeps the high-water
 mark). The payload is built *inside* the insert transaction from that seq, so the bytes on
 disk and on the wire always carry their own seq. Rows leave only when the cloud's `ack`
-covers them (`ack()`); a broker PUBACK is not enough.
+covers them (`ack()`); a broker PUBACK is not enough. A row the ack names as refused (the
+cloud could not store it, or acked past it as a seq gap) moves to the `refused` table instead,
+kept for inspection (the newest REFUSED_KEEP), never sent again.
 
 One connection, one lock: the door loop appends and the link thread reads and deletes. Rows
 are small (< 1 kB) and the rates are a few per second, so a lock is cheaper than a pool.
@@ -17,13 +19,16 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.messages import Payload
 
 log = logging.getLogger(__name__)
+
+# Refused rows kept for inspection; older ones are dropped beyond this (~1 kB each: ~1 MB).
+REFUSED_KEEP = 1_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -32,6 +37,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB    NOT NULL,
     created REAL    NOT NULL,           -- unix seconds, for diagnostics only
     sent    INTEGER NOT NULL DEFAULT 0  -- 1 once a first publish was attempted
+);
+CREATE TABLE IF NOT EXISTS refused (
+    seq        INTEGER PRIMARY KEY,     -- the seq it was sent with
+    kind       TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    created    REAL    NOT NULL,        -- unix seconds it was journaled
+    refused_at REAL    NOT NULL,        -- unix seconds the cloud's ack said refused
+    reason     TEXT    NOT NULL         -- the cloud's reason (schema, seq_gap, …)
 );
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
@@ -150,8 +163,10 @@ class Journal:
             else:
                 db.execute("UPDATE outbox SET sent = 1, payload = ? WHERE seq = ?", (payload, seq))
 
-    def ack(self, upto_seq: int) -> int:
+    def ack(self, upto_seq: int, refused: Mapping[int, str] | None = None) -> int:
         """Delete every row with seq <= upto_seq (the cloud committed them); returns the count.
+        Rows in `refused` (seq → the cloud's reason) move to the refused table instead
+        (counted among the rows returned).
 
         An ack beyond every seq this journal ever assigned, or covering a row never
         published, is not about this journal: the cloud holds seqs from an earlier life of
@@ -168,8 +183,47 @@ class Journal:
             if upto_seq > self._last_seq_locked(db) or unsent is not None:
                 self.rebase(upto_seq)
                 return 0
-            cur = db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
-            return cur.rowcount
+            if not refused:
+                return db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,)).rowcount
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                db.executemany(
+                    "INSERT OR REPLACE INTO refused "
+                    "SELECT seq, kind, payload, created, ?, ? FROM outbox WHERE seq = ?",
+                    [(now, reason, seq) for seq, reason in refused.items() if seq <= upto_seq],
+                )
+                db.execute(
+                    "DELETE FROM refused WHERE seq <= (SELECT seq FROM refused "
+                    "ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                    (REFUSED_KEEP,),
+                )
+                deleted = db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return deleted
+
+    def refused(self, limit: int = 100) -> list[tuple[Row, str]]:
+        """The newest refused rows kept for inspection, newest first, with the cloud's
+        reason; `sent` is True for all of them."""
+        with self._lock:
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT seq, kind, payload, reason FROM refused ORDER BY seq DESC LIMIT ?",
+                    (max(0, limit),),
+                )
+                .fetchall()
+            )
+        return [(Row(seq, kind, bytes(p), True), reason) for seq, kind, p, reason in rows]
+
+    def refused_count(self) -> int:
+        """Refused rows kept (at most REFUSED_KEEP)."""
+        with self._lock:
+            (n,) = self._conn().execute("SELECT COUNT(*) FROM refused").fetchone()
+        return int(n)
 
     def rebase(self, above: int) -> int:
         """Renumber every row, in order, to above+1, above+2, … and continue the sequence

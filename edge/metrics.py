@@ -96,12 +96,25 @@ class AgentCollector(Collector):
                            tuple(m.value for m in type(mode)), mode.value)  # fmt: skip
         yield from _gauge("journal_backlog", "Journal rows not yet acked by the cloud",
                           agent.journal.backlog())  # fmt: skip
+        yield from _gauge("journal_refused",
+                          "Journal rows the cloud refused, kept for inspection (newest 1,000)",
+                          agent.journal.refused_count())  # fmt: skip
 
     @staticmethod
     def _link(agent: Agent) -> Iterator[Metric]:
         link = agent.link
         yield from _gauge("link_connected", "1 while the MQTT link is connected",
                           0.0 if link is None else float(link.connected))  # fmt: skip
+        if link is not None:
+            counters = CounterMetricFamily(
+                f"{PREFIX}_link",
+                "Link counters by name: published, acks, refused (seqs the cloud's acks said "
+                "it could not store), ack_timeouts, connects, …",
+                labels=["counter"],
+            )
+            for key, value in sorted(dict(link.stats).items()):
+                counters.add_metric([key], value)
+            yield counters
 
     @staticmethod
     def _camera(agent: Agent) -> Iterator[Metric]:

@@ -283,8 +283,41 @@ class FootfallPayload(StationPayload):
 # --- cloud→edge ------------------------------------------------------------------------------
 
 
+# Refused seqs one ack lists at most; the rest are only counted (`refused_more`). Keeps an ack
+# small (~5 kB) when a broken agent version sends thousands of bad items in a row.
+MAX_ACK_REFUSED = 100
+
+
+class RefusedSeq(BaseModel):
+    """One journal item an ack covers that the cloud did not store."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    seq: int = Field(ge=1, le=MAX_INT, description="the item's journal seq")
+    reason: Name = Field(
+        max_length=32,
+        description="why: the dead letter's reason (schema, not_json, bad_text, …), or "
+        "seq_gap for a seq the cloud never received and acked past after its bounded wait",
+    )
+
+
 class AckPayload(Payload):
     upto_seq: int = Field(ge=0, description="every journal item with seq <= this is committed")
+    refused: list[RefusedSeq] | None = Field(
+        default=None,
+        max_length=MAX_ACK_REFUSED,
+        description="items with seq <= upto_seq that were not stored (kept by the cloud as "
+        "dead letters, or skipped as a seq gap), listed once, by the ack that first covers "
+        "them; absent when none. Keep such a row for inspection instead of deleting it; "
+        "never send it again",
+    )
+    refused_more: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_INT,
+        description="how many more such items this ack covers than `refused` lists (it "
+        "holds at most 100); absent when none",
+    )
 
 
 class CommandPayload(Payload):

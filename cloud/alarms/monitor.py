@@ -24,13 +24,14 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     text,
     update,
 )
 
 from cloud.alarms import store
-from cloud.alarms.rules import THRESHOLDS, facts, step
+from cloud.alarms.rules import CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
 from cloud.liveness import Liveness, LivenessPolicy, Status, health_of, liveness, policy_from
 from cloud.models import StationState, StatusChange, table
@@ -57,6 +58,11 @@ _STATES = select(
     STATE.c.telemetry,
     STATE.c.history_status,
     STATE.c.health,
+    STATE.c.refused,
+    STATE.c.refused_at,
+    STATE.c.refused_reason,
+    STATE.c.skipped,
+    STATE.c.gap_at,
 )
 
 
@@ -105,8 +111,10 @@ class Monitor:
         policy: LivenessPolicy | None = None,
         clock: Clock = utcnow,
         interval_s: float = DEFAULT_INTERVAL_S,
+        quiet_s: float = 3_600.0,
     ) -> None:
         self.engine = engine
+        self.quiet_s = quiet_s  # a refusal or seq gap keeps its alarm raised this long
         self.policy = policy or LivenessPolicy()
         self.clock = clock
         self.interval_s = interval_s
@@ -160,16 +168,21 @@ class Monitor:
                 lock=state.lock,
                 offline_s=offline_seconds(state, live, now, self.policy),
                 heartbeat_age_s=heartbeat_age,
+                refused_recent=recent(state.refused_at, now, self.quiet_s),
+                gap_recent=recent(state.gap_at, now, self.quiet_s),
             )
             for rule in THRESHOLDS:
-                # A silent station's last heartbeat is old news: only `offline` is judged.
-                value = readings[rule.metric] if live.live or rule.metric == "offline_s" else None
+                # A silent station's last heartbeat is old news: only the cloud's own facts
+                # (offline time, refusals, seq gaps) are judged.
+                live_or_own = live.live or rule.metric in CLOUD_METRICS
+                value = readings[rule.metric] if live_or_own else None
                 row = rows.get((sid, rule.name))
                 move = step(rule, row, value, now)
                 if move is None:
                     continue
                 if move.action == "insert":
-                    store.add(conn, sid, rule, SOURCE, move.values, now)
+                    values = move.values | _detail(rule.name, state)
+                    store.add(conn, sid, rule, SOURCE, values, now)
                 elif move.action == "delete":
                     assert row is not None
                     store.remove(conn, row.id)
@@ -200,6 +213,7 @@ class Monitor:
             seconds=self.policy.grace_intervals * self.policy.default_interval_s
         )
         interval = func.coalesce(STATE.c.heartbeat_interval_s, self.policy.default_interval_s)
+        quiet_since = now - timedelta(seconds=self.quiet_s)  # no refusal or gap since
         # Never NULL (three-valued logic would leave a row out of both queries): nullable
         # columns are coalesced, and a NULL heartbeat fails `is_not` first.
         return and_(
@@ -210,6 +224,8 @@ class Monitor:
             interval >= self.policy.default_interval_s,
             STATE.c.attention.is_(False),
             STATE.c.alarm_level == "none",
+            or_(STATE.c.refused_at.is_(None), STATE.c.refused_at < quiet_since),
+            or_(STATE.c.gap_at.is_(None), STATE.c.gap_at < quiet_since),
             func.coalesce(STATE.c.health, "") == "ok",
         )
 
@@ -231,6 +247,15 @@ class Monitor:
         return out
 
 
+def _detail(rule: str, state: Any) -> dict[str, Any]:
+    """What a refusal or seq-gap alarm says when raised: the count and the newest reason."""
+    if rule == "payload_refused":
+        return {"detail": f"{state.refused} refused; newest: {state.refused_reason}"[:200]}
+    if rule == "seq_gap":
+        return {"detail": f"{state.skipped} seqs never received, acked past"}
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class _WithLevel:
     """A state row seen with a fresher alarm level."""
@@ -248,7 +273,12 @@ def start_monitor(
     """Run a monitor on a daemon thread until `stop`, unless `monitor_interval_s` is 0."""
     if settings.monitor_interval_s <= 0:
         return None
-    monitor = Monitor(engine, policy=policy_from(settings), interval_s=settings.monitor_interval_s)
+    monitor = Monitor(
+        engine,
+        policy=policy_from(settings),
+        interval_s=settings.monitor_interval_s,
+        quiet_s=settings.refusal_quiet_s,
+    )
     thread = threading.Thread(target=monitor.run, args=(stop,), name="monitor", daemon=True)
     thread.start()
     return thread

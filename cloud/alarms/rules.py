@@ -97,6 +97,25 @@ THRESHOLDS: tuple[Threshold, ...] = (
         raise_above=LIST_MAX_AGE_H,
         clear_below=LIST_MAX_AGE_H,
     ),
+    # Refusals are never silent (cloud.ingest.refusals, cloud.ingest.acks): judged from the
+    # cloud's own records, live station or not; the quiet period is a setting
+    # (`refusal_quiet_s`), so the metric is 1 while the newest refusal is within it.
+    Threshold(
+        "payload_refused",
+        Severity.WARNING,
+        "ingest refused a payload of the station (kept as a dead letter; the ack told it)",
+        metric="refused_recent",
+        raise_above=0.5,
+        clear_below=0.5,
+    ),
+    Threshold(
+        "seq_gap",
+        Severity.WARNING,
+        "journal seqs the station never sent were acked past after the bounded wait",
+        metric="gap_recent",
+        raise_above=0.5,
+        clear_below=0.5,
+    ),
     Threshold(
         "lock_fault",
         Severity.CRITICAL,
@@ -147,6 +166,16 @@ def edge_rule(alarm: str) -> EdgeRule:
 
 # --- facts: the numbers cloud rules read ----------------------------------------------------
 
+# Metrics from the cloud's own records, not the heartbeat: judged for a silent station too.
+CLOUD_METRICS = frozenset({"offline_s", "refused_recent", "gap_recent"})
+
+
+def recent(at: datetime | None, now: datetime, quiet_s: float) -> float | None:
+    """1.0 if `at` lies within the last `quiet_s` seconds, 0.0 if before, None if never."""
+    if at is None:
+        return None
+    return 1.0 if (now - at).total_seconds() < quiet_s else 0.0
+
 
 def facts(
     telemetry: dict[str, Any] | None,
@@ -154,8 +183,11 @@ def facts(
     lock: str | None,
     offline_s: float,
     heartbeat_age_s: float,
+    refused_recent: float | None = None,
+    gap_recent: float | None = None,
 ) -> dict[str, float | None]:
-    """The readings of one station's newest heartbeat, with list ages brought up to now."""
+    """The readings of one station's newest heartbeat, with list ages brought up to now, and
+    the cloud's own facts about it (`recent` refusals and seq gaps)."""
     t = telemetry or {}
     sensors = t.get("sensors") or {}
 
@@ -174,6 +206,8 @@ def facts(
         "trust_age_h": age_h("trust_age_s"),
         "revocation_age_h": age_h("revocation_age_s"),
         "lock_fault": None if lock is None else float(lock == "fault"),
+        "refused_recent": refused_recent,
+        "gap_recent": gap_recent,
     }
 
 
@@ -190,7 +224,7 @@ def attention(telemetry: dict[str, Any] | None, lock: str | None) -> bool:
     return any(
         (value := f[rule.metric]) is not None and value >= min(rule.clear_below, rule.raise_above)
         for rule in THRESHOLDS
-        if rule.metric != "offline_s"
+        if rule.metric not in CLOUD_METRICS
     )
 
 

@@ -17,8 +17,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from cloud.clock import Clock, utcnow
-from cloud.ingest.acks import compute_acks
+from cloud.ingest.acks import Ack, compute_acks, resolve_gaps
 from cloud.ingest.parse import Item, parse
+from cloud.ingest.refusals import RefusalLog
 from cloud.ingest.writer import Outcome, write_batch
 from protocol.messages import printable
 
@@ -42,6 +43,7 @@ class Ingestor:
         # (kind, result) → messages; result is stored, duplicate, ignored or a dead-letter
         # reason. Counted after the commit, so it only ever counts what is in the database.
         self.stats: Counter[tuple[str, str]] = Counter()
+        self.refusals = RefusalLog()  # refused messages, logged rate-limited per station
 
     @property
     def pending(self) -> int:
@@ -57,13 +59,14 @@ class Ingestor:
             item = Item(str(topic), bytes(payload), retained, now).refuse("internal", repr(exc))
         self._buffer.append(item)
 
-    def flush(self) -> list[tuple[str, int]]:
-        """Commit the buffer in one transaction; return the acks to publish, (sid, upto_seq).
+    def flush(self) -> list[Ack]:
+        """Commit the buffer in one transaction; return the acks to publish.
 
         Raises on a transient database error with the unwritten items still buffered.
         """
         if not self._buffer:
             return []
+        newest = self._buffer[-1].received_at  # buffered in arrival order: the batch's "now"
         try:
             outcome = self._commit(list(self._buffer))
         except Exception as exc:
@@ -76,10 +79,15 @@ class Ingestor:
             )
             outcome, _ = self._isolate(list(self._buffer), known_bad=True)
         try:
-            return compute_acks(self._engine, outcome)
+            return compute_acks(self._engine, outcome, newest)
         except Exception as exc:  # items are committed; the edge re-sends and is acked then
             log.warning("ingest: computing acks failed: %s", exc)
             return []
+
+    def resolve_gaps(self, wait_s: float) -> list[Ack]:
+        """Apply the seq-gap rule (cloud.ingest.acks) on this ingestor's clock; the acks to
+        publish. Raises what the database raises."""
+        return resolve_gaps(self._engine, self._clock(), wait_s)
 
     def _count(self, item: Item) -> None:
         kind = str(item.kind) if item.kind else "unknown"
@@ -99,6 +107,7 @@ class Ingestor:
         del self._buffer[: len(items)]
         for item in items:
             self._count(item)
+        self.refusals.note(items)
         return outcome
 
     def _isolate(self, items: list[Item], *, known_bad: bool) -> tuple[Outcome, bool]:

@@ -10,7 +10,12 @@ every worker, since brokers send no retained messages to `$share`.
 With paho's stock client (`cloud.ingest.mqttclient.client_class`: another paho version, or
 `WAYSTATION_STOCK_CLASSES=1`) each message is handed over alone and reading never pauses: past
 `QUEUE_MAX` waiting messages a message is dropped and counted, and its edge re-sends it.
-(Just over 400 lines: the two threads and the state they hand over belong in one place.)
+
+The writer thread also runs the seq-gap rule (`cloud.ingest.acks.resolve_gaps`) on a timer,
+busy or idle: it is the one place with the database and the broker, so an ack past a gap goes
+out even when the station sends nothing more (the monitor and `cloud maintain` have no MQTT
+connection, and `maintain` runs hourly). Over 400 lines: the two threads, the state they hand
+over and the writer's timers belong in one place.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 
 from cloud.clock import Clock, utcnow
+from cloud.ingest.acks import Ack
 from cloud.ingest.health import IngestHealth
 from cloud.ingest.inbox import Inbox
 from cloud.ingest.ingestor import Ingestor
@@ -40,7 +46,7 @@ from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.mqttclient import BurstClient, client_class
 from cloud.settings import Settings
 from protocol import topics
-from protocol.messages import AckPayload, CloudStatePayload
+from protocol.messages import CloudStatePayload
 from protocol.topics import Kind
 
 log = logging.getLogger(__name__)
@@ -59,6 +65,9 @@ RECONNECT_MIN_S, RECONNECT_MAX_S = 1, 30  # paho's exponential reconnect back-of
 # the broker queues its QoS 1 messages meanwhile; anonymous workers start clean.
 SESSION_EXPIRY_S = 3_600
 DB_RETRY_MAX_S = 30.0  # longest pause between attempts to write while the database is away
+# Seconds between seq-gap sweeps: a quarter of the wait (a gap is acked past at most 25 % late),
+# at most every 30 s (one indexed query on `gap_since` per sweep) and at least every 0.1 s.
+GAP_SWEEP_MAX_S, GAP_SWEEP_MIN_S = 30.0, 0.1
 STOP_PUBLISH_WAIT_S = 2.0  # how long a clean stop waits for `_cloud/state` offline to go out
 # Acks (QoS 1) paho keeps in flight before queueing the rest until PUBACKs return. paho's 20
 # stalls a batch's ~500 acks on round trips; the broker accepts far more (Mosquitto's
@@ -101,6 +110,9 @@ class IngestWorker:
         self._epoch = 0  # +1 per disconnect (paho thread); LostGuard drops older `lost`
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
+        wait = settings.seq_gap_wait_s
+        self.gap_sweep_s = min(GAP_SWEEP_MAX_S, max(GAP_SWEEP_MIN_S, wait / 4))
+        self._next_sweep = 0.0  # monotonic; the first sweep runs as the writer starts
         self._sub_mid: int | None = None
         self._v5 = settings.mqtt_protocol == 5
         self._client = client_class()(
@@ -371,9 +383,28 @@ class IngestWorker:
         m.queue.set(len(self._inbox) + len(self._carry))
         m.sync_counts(self.ingestor.stats)
 
+    def _publish_acks(self, acks: list[Ack]) -> None:
+        for ack in acks:
+            self._client.publish(topics.ack(ack.sid), ack.payload().to_bytes(), qos=1)
+            self.acks_published += 1
+
+    def _sweep_gaps(self) -> None:
+        """Run the seq-gap rule when it is due; a failure (database away) waits for the next."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.gap_sweep_s
+        try:
+            acks = self.ingestor.resolve_gaps(self.settings.seq_gap_wait_s)
+        except Exception as exc:
+            log.warning("ingest %s: seq-gap sweep failed: %s", self.client_id, exc)
+            return
+        self._publish_acks(acks)
+
     def _write_loop(self) -> None:
         backoff = 0.0
         while True:
+            self._sweep_gaps()
             if not self._fill_batch():
                 if self._stopping.is_set():
                     return
@@ -397,6 +428,4 @@ class IngestWorker:
                 continue
             backoff = 0.0
             self._observe(size, started)
-            for sid, upto in acks:
-                self._client.publish(topics.ack(sid), AckPayload(upto_seq=upto).to_bytes(), qos=1)
-                self.acks_published += 1
+            self._publish_acks(acks)

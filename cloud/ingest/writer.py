@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select
 from cloud.alarms import edge as edge_alarms
 from cloud.alarms import store as alarm_store
 from cloud.commands import service as commands
+from cloud.ingest import refusals
 from cloud.ingest.dialect import Dialect, dialect_for
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
 from cloud.ingest.stationstate import (
@@ -67,10 +68,14 @@ class Outcome:
 
     journal: set[str] = field(default_factory=set)  # stations with journal seqs in the batch
     replayed: set[str] = field(default_factory=set)  # stations that re-sent something
+    top: dict[str, int] = field(default_factory=dict)  # highest seq in the batch per station
 
     def __ior__(self, other: Outcome) -> Outcome:
         self.journal |= other.journal
         self.replayed |= other.replayed
+        for sid, seq in other.top.items():
+            if seq > self.top.get(sid, 0):
+                self.top[sid] = seq
         return self
 
 
@@ -111,6 +116,7 @@ def write_batch(conn: Connection, items: list[Item]) -> Outcome:
     apply_heartbeats(db, conn, [i for i in ok if i.kind is Kind.TELEMETRY])
     touch_last_seen(db, conn, [i for i in items if i.sid in known and not i.retained])
     _apply_edge_alarms(conn, [i for i in ok if i.kind is Kind.EVENTS and i.result == "stored"])
+    refusals.account(conn, [i for i in items if i.refused and i.sid in known])
     _insert_dead(conn, [i for i in items if i.refused or i.notes])
     return outcome
 
@@ -195,13 +201,16 @@ def _record_seqs(db: Dialect, conn: Connection, items: list[Item]) -> Outcome:
     """Note every journal seq as received; the ones already known mark a replay."""
     outcome = Outcome()
     keyed: list[tuple[tuple[str, int], Item]] = []
+    top = outcome.top
     for item in items:
         assert item.sid is not None
         assert item.seq is not None
         keyed.append(((item.sid, item.seq), item))
-        outcome.journal.add(item.sid)
+        if item.seq > top.get(item.sid, 0):
+            top[item.sid] = item.seq
         if item.replay:
             outcome.replayed.add(item.sid)
+    outcome.journal.update(top)
     first: dict[tuple[str, int], Item] = {}
     for key, item in keyed:
         first.setdefault(key, item)

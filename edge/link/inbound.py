@@ -114,8 +114,26 @@ class Inbound:
             log.warning("%s: bad ack: %s", link.sid, exc)
             return
         assert isinstance(ack, AckPayload)
-        link.outbox.acked(ack.upto_seq)
+        refused = {r.seq: r.reason for r in ack.refused or ()}
+        for seq, reason in sorted(refused.items()):
+            log.warning(
+                "%s: the cloud refused seq %d (%s); the row is kept in the journal's refused "
+                "store and not sent again",
+                link.sid,
+                seq,
+                reason,
+            )
+        if ack.refused_more:
+            log.warning(
+                "%s: the cloud refused %d more seqs up to %d than its ack lists; those rows "
+                "are deleted",
+                link.sid,
+                ack.refused_more,
+                ack.upto_seq,
+            )
+        link.outbox.acked(ack.upto_seq, refused)
         link.stats["acks"] += 1
+        link.stats["refused"] += len(refused) + (ack.refused_more or 0)
         if link.hooks.on_ack is not None:
             link.hooks.on_ack(ack.upto_seq)
         link.kick()

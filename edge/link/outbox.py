@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from edge.journal import Journal, Row
 
@@ -104,14 +104,15 @@ class Outbox:
             self._cursor = seq
             return True
 
-    def acked(self, upto_seq: int) -> int:
-        """The cloud committed every row <= upto_seq: delete them; returns rows deleted.
+    def acked(self, upto_seq: int, refused: Mapping[int, str] | None = None) -> int:
+        """The cloud committed every row <= upto_seq: delete them, keeping the `refused` ones
+        (seq → reason) in the journal's refused store; returns rows deleted or kept.
 
         If the journal found the ack to be about an earlier life of the station and
         renumbered its rows instead (`Journal.ack`), the window starts again from the top.
         """
         rebased = self.journal.rebased
-        deleted = self.journal.ack(upto_seq)
+        deleted = self.journal.ack(upto_seq, refused)
         if self.journal.rebased != rebased:
             self.restart(reconnected=False)
             return 0

@@ -17,10 +17,16 @@ from sqlalchemy import Connection, Engine
 
 from cloud import forks
 from cloud.db import init_db, make_engine, session
+from cloud.ingest.acks import Ack
 from cloud.models import Station, StationState, table
 
 # A Monday, 10:00 in Shanghai: inside "Mo-Su 08:00-20:00", outside "Mo-Su 20:00-23:00".
 T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
+
+
+def marks(acks: list[Ack]) -> list[tuple[str, int]]:
+    """The (station, upto_seq) of each ack, for tests about where acks stand."""
+    return [(a.sid, a.upto_seq) for a in acks]
 
 
 class FakeClock:

@@ -167,3 +167,25 @@ def test_a_normal_ack_of_sent_rows_deletes(tmp_path: Path) -> None:
         assert j.ack(3) == 3
         assert j.rebased == 0
         assert [r.seq for r in j.pending()] == [4]
+
+
+def test_refused_rows_are_kept_for_inspection_never_resent_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Story: a row the cloud refused was deleted on its ack as if stored; nothing was kept."""
+    monkeypatch.setattr("edge.journal.REFUSED_KEEP", 3)
+    with Journal(tmp_path / "j.db") as journal:
+        append(journal, 6)
+        sent(journal)
+        payload = journal.pending(limit=10)[1].payload
+        assert journal.ack(3, {2: "schema", 99: "seq_gap"}) == 3  # 99: a seq it never had
+        assert journal.pending(limit=10)[0].seq == 4  # gone from the window
+        [(row, reason)] = journal.refused()
+        assert (row.seq, row.payload, reason) == (2, payload, "schema")
+        journal.ack(6, {4: "schema", 5: "bad_text", 6: "schema"})
+        assert [(r.seq, why) for r, why in journal.refused()] == [
+            (6, "schema"),
+            (5, "bad_text"),
+            (4, "schema"),
+        ]  # the newest 3; the oldest dropped
+        assert (journal.backlog(), journal.refused_count()) == (0, 3)

@@ -314,3 +314,21 @@ def test_the_time_range_edges() -> None:
     for ts in (m.TIME_MIN - tick, m.TIME_MAX + tick):
         with pytest.raises(ValueError, match="out of range"):
             event(ts=ts)
+
+
+def test_an_ack_lists_refused_seqs_and_old_readers_ignore_them() -> None:
+    """New fields are optional and unknown fields are ignored (`extra="ignore"`): a station
+    that predates `refused` reads only `upto_seq`, and a plain ack is the old bytes."""
+    plain = m.AckPayload(upto_seq=7, ts=datetime(2026, 1, 1, tzinfo=UTC))
+    assert plain.to_bytes() == b'{"v":1,"ts":"2026-01-01T00:00:00Z","upto_seq":7}'
+    raw = b'{"upto_seq":7,"refused":[{"seq":5,"reason":"schema"}],"refused_more":2,"new":1}'
+    ack = m.decode(Kind.ACK, raw)
+    assert isinstance(ack, m.AckPayload)
+    assert (ack.upto_seq, ack.refused, ack.refused_more) == (
+        7,
+        [m.RefusedSeq(seq=5, reason="schema")],
+        2,
+    )
+    too_many = [{"seq": s, "reason": "schema"} for s in range(1, m.MAX_ACK_REFUSED + 2)]
+    with pytest.raises(m.PayloadError):
+        m.decode(Kind.ACK, json.dumps({"upto_seq": 200, "refused": too_many}).encode())
