@@ -6,6 +6,7 @@ A real part that is missing skips the test on a developer's machine but fails it
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -22,6 +23,25 @@ from waystation.mosquitto import MosquittoProcess, find_binary
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _loggers() -> list[logging.Logger]:
+    known = logging.Logger.manager.loggerDict.values()
+    return [logging.getLogger(), *(lg for lg in known if isinstance(lg, logging.Logger))]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI commands configure the process's logging (`waystation.logs`, Alembic's
+    fileConfig): put it back after each test, in every directory, so one test's level,
+    format or handler never leaks into a test elsewhere that reads a command's output."""
+    saved = {id(lg): (lg.level, list(lg.handlers), lg.propagate) for lg in _loggers()}
+    yield
+    for lg in _loggers():
+        level, handlers, propagate = saved.get(id(lg), (logging.NOTSET, [], True))
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
 
 
 def require(reason: str) -> None:

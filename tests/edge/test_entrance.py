@@ -91,6 +91,18 @@ class FakeFootfall:
 
 
 @dataclass
+class FakeFeedback:
+    """Records what the member was shown, in the host's order of events."""
+
+    order: list[str]
+    shown: list[tuple[str, str]] = field(default_factory=list)
+
+    def show(self, kind: object, reason: object) -> None:
+        self.shown.append((str(kind), str(reason)))
+        self.order.append("feedback")
+
+
+@dataclass
 class Host:
     journal: Journal
     sid: str = "sz-0001"
@@ -104,6 +116,7 @@ class Host:
     relay: FakeRelay = field(default_factory=FakeRelay)
     footfall: FakeFootfall | None = field(default_factory=FakeFootfall)
     link: FakeLink | None = field(default_factory=FakeLink)
+    feedback: FakeFeedback | None = None
     stats: Counter[str] = field(default_factory=Counter)
     decide_lock: threading.Lock = field(default_factory=threading.Lock)
     order: list[str] = field(default_factory=list)  # what happened, in order
@@ -153,6 +166,19 @@ def test_a_grant_pulses_the_door_then_journals_then_wakes_the_link(
     assert host.footfall.grants == 1  # tailgating counts entries beyond the grants
     assert host.housekeeping == 1  # the door mode in force is fresh
     assert host.stats["granted"] == host.stats["reason.granted"] == 1
+
+
+def test_the_member_is_shown_the_outcome_after_the_door_and_before_the_link_wakes(
+    host: Host, entrance: Entrance
+) -> None:
+    host.feedback = FakeFeedback(host.order)
+    host.decider.verdicts["code"] = GRANT
+    host.decoder.texts = ["code"]
+    entrance.on_frame(FRAME)
+    assert host.relay.pulses == [DoorConfig().pulse_s]  # the door did not wait for it
+    assert len(host.feedback.shown) == 1
+    assert host.feedback.shown[0][1] == "granted"
+    assert host.order == ["feedback", "kick"]
 
 
 def test_a_code_held_for_many_frames_is_decided_once(host: Host, entrance: Entrance) -> None:
