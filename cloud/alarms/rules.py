@@ -107,6 +107,18 @@ THRESHOLDS: tuple[Threshold, ...] = (
     ),
 )
 
+# About the cloud itself (station_id NULL), judged by the monitor from `cloud.sight`: metric
+# `blind` is 1 while the cloud cannot see its stations, else 0.
+CLOUD_BLIND = Threshold(
+    "cloud_blind",
+    Severity.CRITICAL,
+    "the cloud cannot see its stations (no ingest worker connected, or fleet-wide silence): "
+    "the map shows them open by their hours and no station_offline is raised meanwhile",
+    metric="blind",
+    raise_above=0.5,
+    clear_below=0.5,
+)
+
 EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule("camera_down", Severity.CRITICAL, "no usable camera frame", blocks_open=True),
     EdgeRule("door_held_open", Severity.WARNING, "the door has been held open"),
@@ -126,7 +138,7 @@ DOOR_ACTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "door_closed": (("door_held_open", False), ("forced_open", False)),
 }
 
-RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, *EDGE_RULES)}
+RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, CLOUD_BLIND, *EDGE_RULES)}
 
 
 def edge_rule(alarm: str) -> EdgeRule:
