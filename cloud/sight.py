@@ -24,11 +24,12 @@ every station closed. So the cloud first judges its own sight, from two signs:
 While blind, `cloud.opennow` judges stations as they were at `saw_until` (the last moment the
 cloud could see): those that were up are open by their hours (basis `schedule`), those
 already down stay down; the monitor raises `cloud_blind` and no `station_offline`. When
-sight returns, `heard_from` (the earliest connect of the ingest workers connected now) tells
-`cloud.liveness.judge` to count a station's silence from then on only: a station that died
+sight returns, `heard_from` (the later of: the last time the monitor found the cloud blind,
+and the earliest connect of the ingest workers connected now) tells `cloud.liveness.judge` to
+count a station's silence from then on only: a station that died
 during the outage leaves the map one heartbeat span + stale grace after the cloud sees again,
 like any station that goes quiet, and one that is merely slow to reconnect does not flicker.
-(After a silence that no presence record explains, stations are judged as before at once.)
+A station already `lost` or `offline` has no silence to restart: it is judged as before.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
 
+from cloud.alarms.models import PENDING, Alarm
 from cloud.liveness import LivenessPolicy, Status, epoch_us
 from cloud.models import IngestPresence, StationState, table
 
 STATE = table(StationState)
 PRESENCE = table(IngestPresence)
+ALARM = table(Alarm)
+BLIND_RULE = "cloud_blind"  # cloud.alarms.rules.CLOUD_BLIND, raised and cleared by the monitor
 
 
 class Blindness(StrEnum):
@@ -135,9 +139,14 @@ class Sight:
 SEEING = Sight()
 
 
-def judge_sight(pulse: Pulse, presence: Presence, policy: SightPolicy) -> Sight:
-    """The one blindness rule (see the module docstring)."""
-    heard_from = presence.connected_since if presence.known else None
+def judge_sight(
+    pulse: Pulse, presence: Presence, policy: SightPolicy, *, blind_until: datetime | None = None
+) -> Sight:
+    """The one blindness rule (see the module docstring). `blind_until`: the last time the
+    monitor found the cloud blind (`read_blind_until`)."""
+    connected = presence.connected_since if presence.known else None
+    returns = [t for t in (blind_until, connected) if t is not None]
+    heard_from = max(returns) if returns else None
     if presence.known and presence.connected == 0:
         saw = presence.last_connected or pulse.last_heard
         return Sight(True, Blindness.NO_INGEST, saw, None)
@@ -194,12 +203,23 @@ def read_presence(conn: Connection, now: datetime, policy: SightPolicy) -> Prese
     return Presence(True, int(n), since, last)
 
 
+def read_blind_until(conn: Connection) -> datetime | None:
+    """The last time the monitor found the cloud blind: its `cloud_blind` alarm is updated on
+    every run while blind and when cleared, so this is at most one monitor interval before
+    sight returned, even before the monitor clears it (an indexed look-up: the cloud's own
+    alarms have no station)."""
+    query = select(func.max(ALARM.c.updated_at)).where(
+        ALARM.c.station_id.is_(None), ALARM.c.rule == BLIND_RULE, ALARM.c.state != PENDING
+    )
+    return conn.execute(query).scalar_one_or_none()
+
+
 def read_sight(
     conn: Connection, now: datetime, liveness: LivenessPolicy, policy: SightPolicy
 ) -> Sight:
-    return judge_sight(
-        read_pulse(conn, now, liveness, policy), read_presence(conn, now, policy), policy
-    )
+    pulse = read_pulse(conn, now, liveness, policy)
+    presence = read_presence(conn, now, policy)
+    return judge_sight(pulse, presence, policy, blind_until=read_blind_until(conn))
 
 
 def record_presence(conn: Connection, worker: str, connected: bool, now: datetime) -> None:

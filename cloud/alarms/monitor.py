@@ -160,6 +160,8 @@ class Monitor:
         rows = store.open_rows(conn, source=SOURCE)
         sight = read_sight(conn, now, self.policy, self.sight_policy)
         raised, cleared = self._cloud_alarm(conn, rows, sight, now)
+        if cleared:  # sight returned this run: silence before it is not the stations'
+            sight = replace(sight, heard_from=now)
         at, heard_from = sight.judged_at(now), sight.heard_from
         quiet = self._quiet(now)
         states = conn.execute(_STATES.where(~quiet)).all()
@@ -219,8 +221,14 @@ class Monitor:
     ) -> tuple[int, int]:
         """Raise or clear `cloud_blind`; (raised, cleared) by this run."""
         row = rows.get((None, CLOUD_BLIND.name))
-        move = step(CLOUD_BLIND, row, 1.0 if sight.blind else 0.0, now)
+        blind_s = 0.0
+        if sight.blind:
+            saw = sight.saw_until or now
+            blind_s = max(1.0, (now - saw).total_seconds())
+        move = step(CLOUD_BLIND, row, blind_s, now)
         if move is None:
+            if row is not None and sight.blind:  # `updated_at` says when it was still blind
+                store.change(conn, row.id, {"value": blind_s}, now)
             return 0, 0
         values = dict(move.values)
         if sight.blind:

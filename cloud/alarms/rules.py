@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from cloud.alarms.models import CLEARED, PENDING, RAISED
+from cloud.sight import BLIND_RULE
 
 
 class Severity(StrEnum):
@@ -108,14 +109,14 @@ THRESHOLDS: tuple[Threshold, ...] = (
 )
 
 # About the cloud itself (station_id NULL), judged by the monitor from `cloud.sight`: metric
-# `blind` is 1 while the cloud cannot see its stations, else 0.
+# `blind_s`, seconds since the cloud last saw its stations (0 while it sees).
 CLOUD_BLIND = Threshold(
-    "cloud_blind",
+    BLIND_RULE,
     Severity.CRITICAL,
     "the cloud cannot see its stations (no ingest worker connected, or fleet-wide silence): "
     "the map shows them open by their hours and no station_offline is raised meanwhile",
-    metric="blind",
-    raise_above=0.5,
+    metric="blind_s",
+    raise_above=0.0,
     clear_below=0.5,
 )
 

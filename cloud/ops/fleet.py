@@ -157,7 +157,9 @@ class StationDetail(BaseModel):
     health: str
     open_now: bool
     basis: str = Field(description="live or schedule (cloud.opennow)")
-    reason: str | None = Field(default=None, description="why not open")
+    closed_reason: str | None = Field(
+        default=None, description="why not open (cloud.opennow.Reason); `reason` is the station's"
+    )
     closes_at: datetime | None
     opens_at: datetime | None
     sess: int | None = None
@@ -199,7 +201,7 @@ def station(
         health=str(a.health),
         open_now=a.open_now,
         basis=a.basis.value,
-        reason=a.reason.value if a.reason is not None else None,
+        closed_reason=a.reason.value if a.reason is not None else None,
         closes_at=a.hours.closes_at,
         opens_at=a.hours.opens_at,
         alarms=[AlarmView.model_validate(r) for r in alarms],
