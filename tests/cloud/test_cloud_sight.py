@@ -49,7 +49,9 @@ def test_read_from_the_database(
     liveness = LivenessPolicy()
     for i in range(4):
         add_station(f"st-{i}")
-        set_state(f"st-{i}", status="online", status_at=T0, last_heartbeat=T0 + timedelta(seconds=i))
+        set_state(
+            f"st-{i}", status="online", status_at=T0, last_heartbeat=T0 + timedelta(seconds=i)
+        )
     with engine.connect() as conn:
         assert not read_sight(conn, T0 + timedelta(seconds=30), liveness, POLICY).blind
         quiet = read_sight(conn, T0 + timedelta(minutes=10), liveness, POLICY)
