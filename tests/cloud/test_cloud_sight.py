@@ -5,7 +5,7 @@ operation."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,8 +20,8 @@ from cloud.sight import (
     read_sight,
     record_presence,
 )
-from tests.cloud.conftest import T0
 
+T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)
 POLICY = SightPolicy()
 NOBODY = Presence(known=False)
 
