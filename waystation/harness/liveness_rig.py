@@ -258,6 +258,11 @@ class LivenessRig:
         """The stations the nearby API shows as open now (≤ 100 per query: several centres)."""
         return set(self.open_stations())
 
+    def live_ids(self) -> set[str]:
+        """The stations shown open because their agent confirms it (basis `live`); a station
+        never heard from is open by its hours (basis `schedule`) before its first birth."""
+        return {sid for sid, s in self.open_stations().items() if s["basis"] == "live"}
+
     def open_stations(self) -> dict[str, dict[str, Any]]:
         """As `open_ids`, each with what the API says of it (basis, status…)."""
         found: dict[str, dict[str, Any]] = {}
