@@ -67,26 +67,27 @@ class Verdict(NamedTuple):
     basis: str  # a `Basis` value
     reason: str | None  # a `Reason` value when not open
     status: str  # a `Status` value (as judged: at the blind moment while the cloud is blind)
-    health: Health
+    live: bool  # as judged with `status`; `cloud.liveness.health` makes the health of it
 
 
 def verdict(d: Digest, hours_open: bool, maintenance: bool, now_us: int, sight: Sight) -> Verdict:
-    """The rule (see the module docstring); `now_us` is `epoch_us(now)`. ~1 µs."""
+    """The rule (see the module docstring); `now_us` is `epoch_us(now)`. ~0.6 µs: the nearby
+    search calls it for every candidate."""
     at = min(now_us, sight.saw_until_us) if sight.blind and sight.saw_until_us else now_us
     status, live = judge(d, at, sight.heard_from_us)
-    h = health(d, status, live)
-    schedule = d.fixed == _UNKNOWN or (sight.blind and h is not Health.DOWN)
+    # While blind, a station that was up (health not `down`) when the cloud last saw it.
+    schedule = d.fixed == _UNKNOWN or (sight.blind and live and not d.blocked)
     basis = _SCHEDULE if schedule else _LIVE
     if maintenance:
-        return Verdict(False, basis, _MAINTENANCE, status, h)
+        return Verdict(False, basis, _MAINTENANCE, status, live)
     if not schedule:
         if not live:
-            return Verdict(False, basis, _DOWN, status, h)
+            return Verdict(False, basis, _DOWN, status, live)
         if d.blocked:
-            return Verdict(False, basis, _FAULT, status, h)
+            return Verdict(False, basis, _FAULT, status, live)
     if not hours_open:
-        return Verdict(False, basis, _HOURS, status, h)
-    return Verdict(True, basis, None, status, h)
+        return Verdict(False, basis, _HOURS, status, live)
+    return Verdict(True, basis, None, status, live)
 
 
 class Registered(Protocol):
@@ -138,7 +139,8 @@ def assess(
     d = NEVER_HEARD if state is None else digest(state, policy)
     v = verdict(d, hours.open, station.maintenance, epoch_us(now), sight)
     reason = Reason(v.reason) if v.reason is not None else None
-    return Assessment(Status(v.status), v.open_now, Basis(v.basis), reason, hours, v.health)
+    h = health(d, v.status, v.live)
+    return Assessment(Status(v.status), v.open_now, Basis(v.basis), reason, hours, h)
 
 
 def open_now(
