@@ -227,8 +227,8 @@ class Monitor:
             blind_s = max(1.0, (now - saw).total_seconds())
         move = step(CLOUD_BLIND, row, blind_s, now)
         if move is None:
-            if row is not None and sight.blind:  # `updated_at` says when it was still blind
-                store.change(conn, row.id, {"value": blind_s}, now)
+            if row is not None and sight.blind:  # the API reads the standing judgement here
+                store.change(conn, row.id, {"value": blind_s, "detail": str(sight.reason)}, now)
             return 0, 0
         values = dict(move.values)
         if sight.blind:

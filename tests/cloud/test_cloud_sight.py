@@ -16,6 +16,7 @@ from cloud.sight import (
     Presence,
     Pulse,
     SightPolicy,
+    Standing,
     judge_sight,
     read_sight,
     record_presence,
@@ -74,3 +75,17 @@ def test_read_from_the_database(
     with engine.connect() as conn:
         sight = read_sight(conn, later + timedelta(seconds=60), liveness, POLICY)
     assert (sight.blind, sight.reason) == (True, Blindness.NO_INGEST)
+
+
+def test_the_api_takes_fleet_silence_from_the_monitors_alarm() -> None:
+    # The API never scans the live state: the monitor's standing `cloud_blind` decides.
+    saw = T0 - timedelta(minutes=5)
+    silent = Standing(True, Blindness.FLEET_SILENCE, saw, T0)
+    sight = judge_sight(None, NOBODY, POLICY, silent)
+    assert (sight.blind, sight.reason, sight.saw_until) == (True, Blindness.FLEET_SILENCE, saw)
+    # Raised for want of ingest, but a worker is connected again: sight has returned.
+    stale = Standing(True, Blindness.NO_INGEST, saw, T0)
+    back = Presence(known=True, connected=1, connected_since=T0 - timedelta(hours=1))
+    sight = judge_sight(None, back, POLICY, stale)
+    assert (sight.blind, sight.heard_from) == (False, T0)
+    assert not judge_sight(None, NOBODY, POLICY, Standing(updated_at=T0)).blind
