@@ -116,7 +116,7 @@ def single_station_targets(work: Path, db_url: str, silent: bool) -> None:
         (proc,) = rig.spawn([killed])
         for link in links.values():
             link.start()
-        while len(rig.open_ids()) < len(sids):
+        while len(rig.live_ids()) < len(sids):
             time.sleep(0.1)
         clock = Clock(rig)
         act = 1.0
@@ -203,7 +203,7 @@ def churn(work: Path, db_url: str, *, will_delay_s: int, hold_s: float, seconds:
         (proc,) = rig.spawn([victim], will_delay_s=will_delay_s)
         for link in links:
             link.start()
-        while len(rig.open_ids()) < len(rig.sids):
+        while len(rig.live_ids()) < len(rig.sids):
             time.sleep(0.1)
         threading.Thread(target=flap, daemon=True).start()
         time.sleep(3.0)
@@ -230,7 +230,7 @@ def restart(work: Path, db_url: str, n: int, *, guard: bool) -> None:
         if not guard:  # what ingest did before LostGuard: every `lost` stored as it comes
             rig.worker.lost_guard.offer = lambda msg, now: False  # type: ignore[method-assign]
         rig.spawn(rig.sids)
-        while len(rig.open_ids()) < n:
+        while len(rig.live_ids()) < n:
             time.sleep(0.2)
         t0 = time.monotonic()
         rig.broker.restart()

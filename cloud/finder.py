@@ -27,22 +27,21 @@ from cloud import geo
 from cloud.hours import COORD_DECIMALS, LOCAL_TERMS, HoursState
 from cloud.liveness import (
     NEVER_HEARD,
-    OCCUPANCY,
     ONE_US,
     Digest,
     Digester,
     LivenessPolicy,
-    assess,
+    digester_for,
     epoch_us,
-    hours_at,
-    judge,
 )
 from cloud.models import Station, StationPublic, StationState, table
 from cloud.nearby import RegistryRow, Snapshot, amenity_mask
+from cloud.opennow import Basis, assess, hours_at, verdict
+from cloud.sight import SEEING, Sight
 
 STATION = table(Station)
 STATE = table(StationState)
-# The live-state columns `cloud.liveness.assess` reads, plus occupancy.
+# The live-state columns `cloud.liveness.Digester` reads, plus occupancy.
 _STATE = select_core(
     STATE.c.station_id,
     STATE.c.status,
@@ -88,16 +87,11 @@ def _expanded(dialect: Dialect, n: int) -> tuple[str, tuple[str, ...], bool]:
     return expanded.statement, names, expanded.positiontup is not None
 
 
-@functools.lru_cache(maxsize=8)
-def digester_for(policy: LivenessPolicy) -> Digester:
-    return Digester(policy)
-
-
 def read_digests(
     source: Engine | Connection | Session, ids: list[str], digester: Digester
 ) -> dict[str, Digest]:
     """Digests of the `ids` that have live state, read now: one statement on the driver's
-    own cursor. Through Core (expanding IN, result rows, datetime processors) and `assess`,
+    own cursor. Through Core (expanding IN, result rows, datetime processors) and datetimes,
     reading and judging 20 stations cost ~0.38 ms of a request; this way ~0.2 ms, most of
     it SQLite's own lookups. From an Engine, a pooled driver connection is borrowed for
     just this statement."""
@@ -149,17 +143,18 @@ class LiveStates:
 
     Entries live in two dicts swapped every `ttl_s` (what was read in the last period, and
     in the one before), so everything older than two periods is dropped at no cost and
-    memory stays at ~2 s of reads. Digests hold only plain values, so the garbage collector
-    stops tracking them: 15,000 new tracked entries a second made full collections of
-    ~0.25 s (measured, with gc callbacks).
+    memory stays at ~2 s of reads. Entries hold a digest as a plain tuple of plain values
+    (converted back to a `Digest` on the way out, ~0.2 µs), so the garbage collector stops
+    tracking them: 15,000 new tracked entries a second made full collections of ~0.25 s
+    (measured, with gc callbacks).
     """
 
     def __init__(self, ttl_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s = ttl_s
         self._clock = clock
         self._policy: LivenessPolicy | None = None
-        self._new: dict[str, tuple[float, Digest]] = {}  # id → (expires, digest)
-        self._old: dict[str, tuple[float, Digest]] = {}
+        self._new: dict[str, tuple[float, tuple[Any, ...]]] = {}  # id → (expires, digest)
+        self._old: dict[str, tuple[float, tuple[Any, ...]]] = {}
         self._swap_at = -math.inf
 
     def __len__(self) -> int:
@@ -181,19 +176,20 @@ class LiveStates:
         new, old = self._new, self._old
         out: dict[str, Digest] = {}
         missing: list[str] = []
+        make = Digest._make
         for sid in ids:
             hit = new.get(sid) or old.get(sid)
             if hit is None or hit[0] <= now:
                 missing.append(sid)
             else:
-                out[sid] = hit[1]
+                out[sid] = make(hit[1])
         if not missing:
             return out
         fresh = read_digests(source, missing, digester_for(policy))
         expires = now + self.ttl_s
         for sid in missing:
             d = fresh.get(sid, NEVER_HEARD)
-            new[sid] = (expires, d)
+            new[sid] = (expires, tuple(d))
             out[sid] = d
         return out
 
@@ -252,11 +248,18 @@ class NearbyResponse(BaseModel):
 
 
 def _public_fields(
-    station: Station, state: StationState | None, *, now: datetime, policy: LivenessPolicy
+    station: Station,
+    state: StationState | None,
+    *,
+    now: datetime,
+    policy: LivenessPolicy,
+    sight: Sight,
 ) -> dict[str, Any]:
-    a = assess(station, state, now, policy)
+    a = assess(station, state, now, policy, sight=sight)
     return station.model_dump() | {
         "open_now": a.open_now,
+        "basis": a.basis.value,
+        "reason": a.reason.value if a.reason is not None else None,
         "status": a.status.value,
         "closes_at": a.hours.closes_at,
         "opens_at": a.hours.opens_at,
@@ -265,24 +268,60 @@ def _public_fields(
 
 
 def station_public(
-    station: Station, state: StationState | None, *, now: datetime, policy: LivenessPolicy
+    station: Station,
+    state: StationState | None,
+    *,
+    now: datetime,
+    policy: LivenessPolicy,
+    sight: Sight = SEEING,
 ) -> StationPublic:
-    return StationPublic.model_validate(_public_fields(station, state, now=now, policy=policy))
+    fields = _public_fields(station, state, now=now, policy=policy, sight=sight)
+    return StationPublic.model_validate(fields)
 
 
 def get_station(
-    session: Session, *, station_id: str, now: datetime, policy: LivenessPolicy
+    session: Session,
+    *,
+    station_id: str,
+    now: datetime,
+    policy: LivenessPolicy,
+    sight: Sight = SEEING,
 ) -> StationPublic | None:
     station = session.get(Station, station_id)
     if station is None:
         return None
-    return station_public(station, session.get(StationState, station_id), now=now, policy=policy)
+    state = session.get(StationState, station_id)
+    return station_public(station, state, now=now, policy=policy, sight=sight)
+
+
+# Stations whose distances fall in the same bucket of this many metres count as equally near:
+# there the ones their agent confirms open (basis `live`) come first, then by distance. 50 m
+# is about half a minute's walk, less than a phone's location error in a street of tall
+# buildings: nobody is sent past a confirmed station to one merely scheduled to be open.
+RANK_BUCKET_M = 50.0
+
+
+def _rank_key(row: dict[str, Any]) -> tuple[int, bool]:
+    """Sorting (stably) by this puts live-basis stations first within a distance bucket."""
+    return int(row["distance_m"] // RANK_BUCKET_M), row["basis"] != _LIVE
+
+
+def _ranked(found: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    found.sort(key=_rank_key)
+    return found[:limit]
+
+
+_LIVE = Basis.LIVE.value
 
 
 # With `status=open`, candidates fetched per round = limit × this (more: fewer rounds when many
 # nearby stations are closed; fewer: less work when most are open, the usual case).
 OPEN_OVERFETCH = 2
 GROWTH = 4  # the next round fetches this many times more candidates
+# Candidates fetched past `limit` in the first round, so that the last one's distance bucket
+# (`RANK_BUCKET_M`) is usually closed without a second round (a whole second round, 4× the
+# candidates, doubled the search's CPU); a bucket still open is read on in steps of 4×this.
+RANK_MARGIN = 4
 
 
 def nearby_rows(
@@ -298,17 +337,21 @@ def nearby_rows(
     only_open: bool = False,
     amenities: Collection[str] = (),
     live: LiveStates | None = None,
+    sight: Sight = SEEING,
 ) -> list[dict[str, Any]]:
     """As `nearby`, ranked by the in-memory index, as dicts of the `NearbyStation` fields.
     Registry fields are the snapshot's (they may lag the registry by the index's refresh
     interval); live state is read now, or taken from `live` if given (then `conn` may be an
-    Engine: a connection is opened only for rows not in `live`)."""
+    Engine: a connection is opened only for rows not in `live`). Past `limit` stations, the
+    search goes on through the last one's distance bucket (`RANK_BUCKET_M`), which may hold
+    a live-basis station that ranks before it."""
     require = amenity_mask(amenities)
     wanted = set(amenities)
     now_us = epoch_us(now)
-    k = limit * OPEN_OVERFETCH if only_open else limit
+    k = (limit * OPEN_OVERFETCH if only_open else limit) + RANK_MARGIN
     seen: set[str] = set()
     found: list[dict[str, Any]] = []
+    edge = -1  # the distance bucket of the limit-th station found, once there is one
     while True:
         candidates, hits = snapshot.nearest(
             lat, lon, radius_m=radius_m, k=k, require=require, only_open=only_open
@@ -320,6 +363,9 @@ def nearby_rows(
             for reg, d in zip(candidates, hits.distances_m.tolist(), strict=True)
             if reg.id not in seen
         ]
+        closed = False  # the limit-th station's bucket ends among these candidates
+        if not only_open and edge < 0:
+            fresh, closed = _through_bucket(fresh, limit - len(found), wanted, radius_m)
         fresh_ids = [reg.id for reg, _ in fresh]
         seen.update(fresh_ids)
         states: dict[str, Digest]
@@ -334,10 +380,14 @@ def nearby_rows(
                 continue
             if distance > radius_m:
                 continue
+            distance = round(distance, 1)
+            if edge >= 0 and distance // RANK_BUCKET_M > edge:
+                return _ranked(found, limit)
             state = states.get(reg.id, NEVER_HEARD)
-            status, up = judge(state, now_us)
             hours = HOURS.at(reg, now)
-            is_open = up and hours.open and not reg.maintenance
+            is_open, basis, reason, status, _ = verdict(
+                state, hours.open, reg.maintenance, now_us, sight
+            )
             if only_open and not is_open:
                 continue
             # The registry fields (StationPublic's, from the snapshot) and the live ones in
@@ -356,18 +406,42 @@ def nearby_rows(
                     "tz": reg.tz,
                     "capacity": reg.capacity,
                     "open_now": is_open,
+                    "basis": basis,
+                    "reason": reason,
                     "status": status,
                     "closes_at": hours.closes_at,
                     "opens_at": hours.opens_at,
-                    "occupancy": state[OCCUPANCY],
-                    "distance_m": round(distance, 1),
+                    "occupancy": state.occupancy,
+                    "distance_m": distance,
                 }
             )
-            if len(found) >= limit:
-                return found
-        if hits.exhausted or len(candidates) < k:
-            return found
-        k *= GROWTH
+            if edge < 0 and len(found) >= limit:
+                edge = int(distance // RANK_BUCKET_M)
+        if closed or hits.exhausted or len(candidates) < k:
+            return _ranked(found, limit)
+        k = k + 4 * RANK_MARGIN if edge >= 0 else k * GROWTH
+
+
+def _through_bucket(
+    fresh: list[tuple[RegistryRow, float]], need: int, wanted: set[str], radius_m: float
+) -> tuple[list[tuple[RegistryRow, float]], bool]:
+    """Without the open filter every candidate that passes the amenity and radius checks is
+    listed, so where the `need`-th one's distance bucket ends is known before any live state
+    is read: only the candidates up to there are worth reading. (The candidates, and whether
+    one beyond that bucket was among them.)"""
+    n = 0
+    for i, (reg, distance) in enumerate(fresh):
+        if distance > radius_m or (wanted and not wanted.issubset(reg.amenities)):
+            continue
+        n += 1
+        if n < need:
+            continue
+        edge = round(distance, 1) // RANK_BUCKET_M
+        for j in range(i + 1, len(fresh)):
+            if round(fresh[j][1], 1) // RANK_BUCKET_M > edge:
+                return fresh[:j], True
+        return fresh, False
+    return fresh, False
 
 
 def nearby_indexed(
@@ -382,6 +456,7 @@ def nearby_indexed(
     limit: int = 20,
     only_open: bool = False,
     amenities: Collection[str] = (),
+    sight: Sight = SEEING,
 ) -> list[NearbyStation]:
     """`nearby_rows` as validated models."""
     return [
@@ -397,6 +472,7 @@ def nearby_indexed(
             limit=limit,
             only_open=only_open,
             amenities=amenities,
+            sight=sight,
         )
     ]
 
@@ -412,11 +488,13 @@ def nearby(
     limit: int = 20,
     only_open: bool = False,
     amenities: Collection[str] = (),
+    sight: Sight = SEEING,
 ) -> list[NearbyStation]:
-    """Stations within `radius_m` metres of (lat, lon), nearest first (ties by id).
+    """Stations within `radius_m` metres of (lat, lon), nearest first (ties by id), except
+    that within a distance bucket (`RANK_BUCKET_M`) live-basis stations come first.
 
-    `only_open` keeps stations open now (see `cloud.liveness.assess`); `amenities` keeps
-    stations that have every one listed.
+    `only_open` keeps stations open now (see `cloud.opennow`); `amenities` keeps stations
+    that have every one listed.
     """
     box = geo.bbox(lat, lon, radius_m)
     query = (
@@ -434,14 +512,10 @@ def nearby(
         if distance <= radius_m and wanted.issubset(station.amenities):
             candidates.append((distance, station.id, station, state))
     candidates.sort(key=lambda c: (c[0], c[1]))
-    found: list[NearbyStation] = []
+    found: list[dict[str, Any]] = []
     for distance, _id, station, state in candidates:
-        view = station_public(station, state, now=now, policy=policy)
+        view = station_public(station, state, now=now, policy=policy, sight=sight)
         if only_open and not view.open_now:
             continue
-        found.append(
-            NearbyStation.model_validate(view.model_dump() | {"distance_m": round(distance, 1)})
-        )
-        if len(found) >= limit:
-            break
-    return found
+        found.append(view.model_dump() | {"distance_m": round(distance, 1)})
+    return [NearbyStation.model_validate(row) for row in _ranked(found, limit)]

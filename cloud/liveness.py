@@ -1,4 +1,4 @@
-"""Effective station status and "open now", as pure functions of stored state and a clock.
+"""A station's effective status and health, as pure functions of its stored state and a clock.
 
 A station reports `online`/`degraded` in its birth and heartbeats every `interval` seconds
 (telemetry). The cloud judges by its own receive times:
@@ -6,27 +6,35 @@ A station reports `online`/`degraded` in its birth and heartbeats every `interva
 - `online` (or `degraded`): the last report was online/degraded and the last sign of life
   (heartbeat, or the birth itself) is at most `grace_intervals × interval` old;
 - `stale`: it was online/degraded but has gone quiet for longer. For `stale_open_grace_s`
-  after turning stale it still counts as open: the door admits members without any network,
+  after turning stale it still counts as live: the door admits members without any network,
   so an uplink blip is far more likely than a closed station, and a map that flickers on
   every lost heartbeat is worse than one that is a few minutes late;
 - `lost` (its LWT: the connection died) and `offline` (a clean stop): as reported;
-- `unknown`: never heard from.
+- `unknown`: never heard from (most stations: they have no agent).
+
+Silence only counts while the cloud could hear: when it has just regained sight after being
+blind (`cloud.sight`), a station's last sign of life counts as no older than that moment, so
+a station is never judged dead for the cloud's own outage.
 
 Health (`ok`/`degraded`/`down`) is what ops sort by: `down` when a worker could not get in
-(not live, reporting `degraded`, lock or door in fault, or an alarm that blocks opening is
-raised), `degraded` when it works but something needs attention (stale, or any other raised
-alarm), `ok` otherwise. A `down` station is never "open now".
+(not live, or `blocked`: reporting `degraded`, lock or door in fault, or an alarm that blocks
+opening is raised), `degraded` when it works but something needs attention (stale, or any
+other raised alarm), `ok` otherwise.
+
+Everything is decided from a `Digest` (a state row reduced under one policy to integers), by
+`judge`; `cloud.opennow` turns that into "open now". The row-level helpers (`liveness`,
+`digest`) build a digest and judge it, so there is one implementation of the rule.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from cloud.hours import HoursError, HoursState, evaluate
-from cloud.models import Station, StationState
+from cloud.models import StationState
 
 DEFAULT_HEARTBEAT_S = 30.0  # protocol.messages.TelemetryPayload.interval_s default
 FAULT_STATES = frozenset({"fault"})  # door/lock states that mean the mechanism is broken
@@ -56,6 +64,9 @@ class LivenessPolicy:
     default_interval_s: float = DEFAULT_HEARTBEAT_S
 
 
+DEFAULT_POLICY = LivenessPolicy()
+
+
 class _PolicySettings(Protocol):
     heartbeat_grace_intervals: float
     stale_open_grace_s: float
@@ -69,110 +80,6 @@ def policy_from(settings: _PolicySettings) -> LivenessPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Liveness:
-    status: Status
-    live: bool  # counts as reachable for "open now": online, or stale within the grace
-    deadline: datetime | None = None  # when online turns (or turned) stale
-
-
-def _last_alive(state: StationState) -> datetime | None:
-    times = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
-    return max(times) if times else None
-
-
-def liveness(
-    state: StationState | None, now: datetime, policy: LivenessPolicy = LivenessPolicy()
-) -> Liveness:
-    """The effective status of a station at `now` (aware)."""
-    if state is None or state.status in (None, "", Status.UNKNOWN):
-        return Liveness(Status.UNKNOWN, live=False)
-    if state.status == Status.LOST:
-        return Liveness(Status.LOST, live=False)
-    if state.status == Status.OFFLINE:
-        return Liveness(Status.OFFLINE, live=False)
-    reported = Status.DEGRADED if state.status == Status.DEGRADED else Status.ONLINE
-    alive_at = _last_alive(state)
-    if alive_at is None:  # a birth replayed from a retained message with no time: unproven
-        return Liveness(Status.STALE, live=False)
-    interval = state.heartbeat_interval_s or policy.default_interval_s
-    deadline = alive_at + timedelta(seconds=policy.grace_intervals * interval)
-    if now <= deadline:
-        return Liveness(reported, live=True, deadline=deadline)
-    within = now <= deadline + timedelta(seconds=policy.stale_open_grace_s)
-    return Liveness(Status.STALE, live=within, deadline=deadline)
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """Everything the finder and ops show about a station at one instant."""
-
-    status: Status
-    open_now: bool
-    hours: HoursState
-    health: Health
-
-
-class Registered(Protocol):
-    """What `assess` reads of a station: a `Station` row or the index's registry row."""
-
-    opening_hours: str
-    tz: str
-    lat: float
-    lon: float
-    maintenance: bool
-
-
-def hours_at(station: Registered, now: datetime) -> HoursState:
-    """The station's opening hours at `now`; invalid stored hours count as closed rather
-    than failing the whole search."""
-    try:
-        return evaluate(
-            station.opening_hours, tz=station.tz, at=now, coords=(station.lat, station.lon)
-        )
-    except HoursError:
-        return HoursState(open=False, unknown=True)
-
-
-def health_of(live: Liveness, state: StationState | Any | None) -> Health:
-    """See the module docstring; `state.alarm_level` is kept by `cloud.alarms`."""
-    if state is None or not live.live:
-        return Health.DOWN
-    level = getattr(state, "alarm_level", None) or "none"
-    if (
-        state.status == Status.DEGRADED
-        or state.door in FAULT_STATES
-        or state.lock in FAULT_STATES
-        or level == "blocking"
-    ):
-        return Health.DOWN
-    if live.status == Status.STALE or level != "none":
-        return Health.DEGRADED
-    return Health.OK
-
-
-def assess(
-    station: Registered,
-    state: StationState | Any | None,
-    now: datetime,
-    policy: LivenessPolicy = LivenessPolicy(),
-    *,
-    hours: HoursState | None = None,
-) -> Assessment:
-    """Open now = inside opening hours AND health is not `down` (live: online, or stale within
-    grace; not reporting `degraded`; door and lock not in fault; no blocking alarm) AND not in
-    maintenance.
-
-    `hours` lets a caller that memoises `hours_at` (the finder) pass it in.
-    """
-    live = liveness(state, now, policy)
-    if hours is None:
-        hours = hours_at(station, now)
-    health = health_of(live, state)
-    is_open = hours.open and health is not Health.DOWN and not station.maintenance
-    return Assessment(live.status, is_open, hours, health)
-
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 
@@ -182,51 +89,49 @@ def epoch_us(at: datetime) -> int:
     return (at - EPOCH) // ONE_US
 
 
-# A live-state row reduced, under one policy, to what `judge` needs: the status and "not
-# down" of `assess` become two integer comparisons per request instead of datetime arithmetic
-# (the nearby search judges ~20 stations a request; ~0.1 ms of it was this). Fields:
-#   fixed        the status when it does not depend on the time, else None
-#   reported     online or degraded: the status until deadline_us
-#   deadline_us  `Liveness.deadline` in epoch microseconds
-#   grace_us     until then a stale station still counts as live
-#   blocked      health is down even while live (degraded, door/lock fault, blocking alarm)
-#   occupancy    as stored
-# A plain tuple of plain values (statuses as `Status` values): the garbage collector stops
-# tracking such a tuple (never a NamedTuple's), which matters in caches of many thousands.
-Digest = tuple[str | None, str, int, int, bool, int | None]
-OCCUPANCY = 5  # the index of occupancy in a Digest
+def from_epoch_us(us: int) -> datetime:
+    return EPOCH + us * ONE_US
 
 
 _UNKNOWN, _LOST, _OFFLINE = Status.UNKNOWN.value, Status.LOST.value, Status.OFFLINE.value
 _STALE, _ONLINE, _DEGRADED = Status.STALE.value, Status.ONLINE.value, Status.DEGRADED.value
-NEVER_HEARD: Digest = (_UNKNOWN, _UNKNOWN, 0, 0, True, None)
 
 
-def digest(state: StationState | Any | None, policy: LivenessPolicy) -> Digest:
-    """`state` (a row with StationState's liveness columns, aware datetimes) for `judge`."""
-    if state is None:
-        return NEVER_HEARD
-    occupancy = getattr(state, "occupancy", None)
-    blocked = (
-        state.status == Status.DEGRADED
-        or state.door in FAULT_STATES
-        or state.lock in FAULT_STATES
-        or (getattr(state, "alarm_level", None) or "none") == "blocking"
+class Digest(NamedTuple):
+    """A live-state row reduced, under one policy, to what `judge` needs: two integer
+    comparisons per request instead of datetime arithmetic (the nearby search judges ~20
+    stations a request). Times are epoch microseconds; statuses are `Status` values.
+
+    Caches of many thousands keep `tuple(digest)` (see `cloud.finder.LiveStates`): the
+    garbage collector stops tracking a plain tuple of plain values, never a NamedTuple."""
+
+    fixed: str | None  # the status when it does not depend on the time, else None
+    reported: str  # online or degraded: the status until `deadline_us`
+    alive_us: int  # the last sign of life (0 when `fixed`)
+    deadline_us: int  # when online turns stale
+    grace_us: int  # until then a stale station still counts as live
+    blocked: bool  # down even while live: reporting degraded, door/lock fault, blocking alarm
+    warned: bool  # a non-blocking alarm is raised: health at best `degraded`
+    occupancy: int | None  # as stored
+
+
+NEVER_HEARD = Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, False, None)
+
+
+def blocked(status: str | None, door: str | None, lock: str | None, level: str | None) -> bool:
+    """The station runs but cannot admit members: it says so (`degraded`), its door or lock
+    is in fault, or an alarm that blocks opening is raised (`alarm_level`, `cloud.alarms`)."""
+    return (
+        status == _DEGRADED
+        or door in FAULT_STATES
+        or lock in FAULT_STATES
+        or (level or "none") == "blocking"
     )
-    fixed = liveness(state, EPOCH, policy)  # the time-independent cases come out the same
-    if fixed.deadline is None:
-        return (fixed.status.value, fixed.status.value, 0, 0, True, occupancy)
-    deadline = fixed.deadline
-    grace = deadline + timedelta(seconds=policy.stale_open_grace_s)
-    reported = _DEGRADED if state.status == Status.DEGRADED else _ONLINE
-    return (None, reported, epoch_us(deadline), epoch_us(grace), blocked, occupancy)
 
 
 class Digester:
-    """`digest` under one policy for rows given as plain values, the last sign of life (the
-    later of `last_heartbeat` and `status_at`) in epoch microseconds: ~0.4 µs a row, no
-    datetimes and no `Liveness` (`digest` of a StationState: ~7 µs). The finder makes ~20
-    a request; tests hold it equal to `digest`."""
+    """Digests under one policy, from plain values: the last sign of life (the later of
+    `last_heartbeat` and `status_at`) in epoch microseconds. ~0.5 µs a row: no datetimes."""
 
     def __init__(self, policy: LivenessPolicy) -> None:
         self.policy = policy
@@ -243,13 +148,14 @@ class Digester:
         alarm_level: str | None,
         occupancy: int | None,
     ) -> Digest:
+        level = alarm_level or "none"
+        warned = level != "none"
         if status in (None, "", _UNKNOWN):
-            return (_UNKNOWN, _UNKNOWN, 0, 0, True, occupancy)
+            return Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, warned, occupancy)
         if status in (_LOST, _OFFLINE):
-            return (status, status, 0, 0, True, occupancy)
-        alive = alive_us  # the later of last_heartbeat and status_at
-        if alive is None:  # a birth with no time: unproven
-            return (_STALE, _STALE, 0, 0, True, occupancy)
+            return Digest(status, status, 0, 0, 0, True, warned, occupancy)
+        if alive_us is None:  # a birth replayed from a retained message with no time: unproven
+            return Digest(_STALE, _STALE, 0, 0, 0, True, warned, occupancy)
         span = self._span_us.get(heartbeat_interval_s)
         if span is None:
             interval = heartbeat_interval_s or self.policy.default_interval_s
@@ -257,34 +163,94 @@ class Digester:
             if len(self._span_us) > 1024:
                 self._span_us.clear()
             self._span_us[heartbeat_interval_s] = span
-        degraded = status == _DEGRADED
-        blocked = (
-            degraded
-            or door in FAULT_STATES
-            or lock in FAULT_STATES
-            or (alarm_level or "none") == "blocking"
+        deadline = alive_us + span
+        return Digest(
+            None,
+            _DEGRADED if status == _DEGRADED else _ONLINE,
+            alive_us,
+            deadline,
+            deadline + self._stale_us,
+            blocked(status, door, lock, level),
+            warned,
+            occupancy,
         )
-        deadline = alive + span
-        reported = _DEGRADED if degraded else _ONLINE
-        return (None, reported, deadline, deadline + self._stale_us, blocked, occupancy)
+
+    def of_row(self, state: StationState | Any | None) -> Digest:
+        """A row with StationState's liveness columns (aware datetimes)."""
+        if state is None:
+            return NEVER_HEARD
+        times = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
+        return self(
+            state.status,
+            epoch_us(max(times)) if times else None,
+            state.heartbeat_interval_s,
+            state.door,
+            state.lock,
+            getattr(state, "alarm_level", None),
+            getattr(state, "occupancy", None),
+        )
 
 
-def judge(d: Digest, now_us: int) -> tuple[str, bool]:
-    """(status, health is not down) at `now_us` (`epoch_us(now)`), exactly as `assess` says;
-    open now = that and the hours say open and not in maintenance."""
-    fixed, reported, deadline_us, grace_us, blocked, _ = d
+@functools.lru_cache(maxsize=8)
+def digester_for(policy: LivenessPolicy) -> Digester:
+    return Digester(policy)
+
+
+def digest(state: StationState | Any | None, policy: LivenessPolicy) -> Digest:
+    """`state` (a row with StationState's liveness columns, aware datetimes) for `judge`."""
+    return digester_for(policy).of_row(state)
+
+
+def judge(d: Digest, now_us: int, heard_from_us: int = 0) -> tuple[str, bool]:
+    """(status, live) at `now_us`: live = online/degraded, or stale within the open grace.
+
+    `heard_from_us` is when the cloud last regained sight (`cloud.sight.Sight`; 0: it has
+    not been blind): silence before it is not the station's, so its clocks start there."""
+    fixed, reported, alive_us, deadline_us, grace_us = d[:5]
     if fixed is not None:
         return fixed, False
+    if heard_from_us > alive_us:
+        shift = heard_from_us - alive_us
+        deadline_us += shift
+        grace_us += shift
     if now_us <= deadline_us:
-        return reported, not blocked
-    return _STALE, now_us <= grace_us and not blocked
+        return reported, True
+    return _STALE, now_us <= grace_us
 
 
-def open_now(
-    station: Station,
-    state: StationState | None,
+def health(d: Digest, status: str, live: bool) -> Health:
+    """See the module docstring."""
+    if not live or d.blocked:
+        return Health.DOWN
+    if status == _STALE or d.warned:
+        return Health.DEGRADED
+    return Health.OK
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    status: Status
+    live: bool  # counts as reachable for "open now": online, or stale within the grace
+    deadline: datetime | None = None  # when online turns (or turned) stale
+
+
+def liveness(
+    state: StationState | Any | None,
     now: datetime,
     policy: LivenessPolicy = LivenessPolicy(),
-) -> bool:
-    """See `assess`."""
-    return assess(station, state, now, policy).open_now
+    *,
+    heard_from: datetime | None = None,
+) -> Liveness:
+    """The effective status of a station at `now` (aware); `heard_from` as in `judge`."""
+    d = digest(state, policy)
+    heard_us = epoch_us(heard_from) if heard_from is not None else 0
+    status, live = judge(d, epoch_us(now), heard_us)
+    if d.fixed is not None:
+        return Liveness(Status(status), live)
+    shift = max(0, heard_us - d.alive_us)
+    return Liveness(Status(status), live, from_epoch_us(d.deadline_us + shift))
+
+
+def health_of(live: Liveness, state: StationState | Any | None, policy: LivenessPolicy) -> Health:
+    """The health of `state` judged as `live`; `state.alarm_level` is kept by `cloud.alarms`."""
+    return health(digest(state, policy), live.status.value, live.live)

@@ -46,6 +46,7 @@ from cloud.holidays import CalendarSource
 from cloud.liveness import policy_from
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
+from cloud.sight import SightWatch, sight_policy_from
 from cloud.web.finder import page as finder_page
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def create_app(
         # PH on the map from the bundled calendar and the years an admin loaded (process-wide)
         hours.use_calendar(CalendarSource(db))
         snapshot = await run_in_threadpool(index.current)
+        await run_in_threadpool(sight.read)
         log.info(
             "schema at %s; nearby index of %d stations loaded", migrate.head(), len(snapshot.rows)
         )
@@ -96,13 +98,18 @@ def create_app(
     app = FastAPI(
         title="Waystation", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
+    policy = policy_from(settings)
+    sight = SightWatch(
+        db, policy, sight_policy_from(settings), refresh_s=settings.sight_refresh_s, clock=clock
+    )
     app.state.ctx = AppContext(
         settings=settings,
         engine=db,
         clock=clock,
-        policy=policy_from(settings),
+        policy=policy,
         index=index,
         live=LiveStates(settings.live_state_ttl_s),
+        sight=sight,
     )
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")

@@ -57,7 +57,15 @@ class StationPublic(StationBase):
     """A station as the workers' app sees it: registry fields plus what is true right now."""
 
     id: str
-    open_now: bool
+    open_now: bool = Field(description="open right now, by the rule of `cloud.opennow`")
+    basis: str = Field(
+        description="live: the station's agent confirms it; schedule: by its published opening "
+        "hours only (no agent at this station, or the cloud cannot see it right now)"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="why not open: maintenance, station_down, station_fault or closed_by_hours",
+    )
     status: str = Field(description="online, stale, lost, offline, degraded or unknown")
     closes_at: datetime | None = Field(default=None, description="next closing by the hours")
     opens_at: datetime | None = Field(default=None, description="next opening by the hours")
@@ -318,6 +326,21 @@ class FootfallDay(SQLModel, table=True):
     seconds: int = 0
 
 
+# --- the cloud's own sight --------------------------------------------------------------------
+
+
+class IngestPresence(SQLModel, table=True):
+    """Each ingest worker's connection to the broker, recorded by its process's monitor every
+    run; `cloud.sight` reads it to tell the cloud's blindness from stations' silence."""
+
+    __tablename__ = "ingest_presence"
+
+    worker: str = Field(primary_key=True, max_length=80, description="the MQTT client id")
+    connected: bool = Field(description="connected and subscribed at `seen_at`")
+    since: datetime = Field(sa_type=UTCDateTime, description="`connected` last changed")
+    seen_at: datetime = Field(sa_type=UTCDateTime, description="the newest record")
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a table model, for bulk statements."""
     return model.__table__  # type: ignore[attr-defined, no-any-return]
@@ -336,5 +359,6 @@ TABLES = [
         DeadLetter,
         FootfallHour,
         FootfallDay,
+        IngestPresence,
     )
 ]

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
         description="seconds the API reuses a station's live state read for a nearby search "
         "(more: fewer database reads under load; less: fresher status); 0 reads every time",
     )
+    sight_refresh_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="seconds between the API's readings of whether the cloud can see its "
+        "stations (cloud.sight: ingest presence, fleet-wide silence; two aggregate scans of "
+        "the live state); 0 reads on every request (tests)",
+    )
     index_refresh_s: float = Field(
         default=2.0,
         ge=0,

@@ -169,7 +169,9 @@ def demo(
     monitor = None
     try:
         ingest.start()
-        monitor = start_monitor(engine, settings, stop)
+        monitor = start_monitor(
+            engine, settings, stop, worker=(ingest.client_id, ingest.subscribed.is_set)
+        )
         api.start()
         deadline = time.monotonic() + 10
         while not server.started and api.is_alive() and time.monotonic() < deadline:

@@ -33,7 +33,9 @@ class Alarm(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
-    station_id: str = Field(foreign_key="station.id", max_length=40)
+    station_id: str | None = Field(
+        default=None, foreign_key="station.id", max_length=40, description="None: the cloud's own"
+    )
     rule: str = Field(max_length=40, description="e.g. fridge_warm, camera_down")
     severity: str = Field(max_length=16, description="critical or warning")
     blocks_open: bool = Field(default=False, description="takes the station off the open map")

@@ -5,6 +5,12 @@ Why a timer and not ingest: the conditions that matter most arrive as nothing at
 station that stopped talking, a fridge that has been warm for 15 minutes since its last
 heartbeat. Each run is one transaction; on PostgreSQL an advisory lock lets one monitor run
 at a time, so every ingest worker can host one and a dead worker's monitor is not missed.
+
+Silence is judged only while the cloud can see (`cloud.sight`): while it is blind, stations
+are judged as at the moment it last saw (no `stale` history, no `station_offline`), and the
+cloud's own alarm `cloud_blind` is raised instead. Each run first records its ingest worker's
+connection (`record_presence`), whoever holds the lock: that record is how every process
+knows whether any ingest worker is connected.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +38,12 @@ from sqlalchemy import (
 )
 
 from cloud.alarms import store
-from cloud.alarms.rules import CLOUD_METRICS, THRESHOLDS, facts, recent, step
+from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
 from cloud.liveness import Liveness, LivenessPolicy, Status, health_of, liveness, policy_from
 from cloud.models import StationState, StatusChange, table
 from cloud.settings import Settings
+from cloud.sight import Sight, SightPolicy, read_sight, record_presence, sight_policy_from
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,7 @@ class Report:
     history: int = 0
     skipped: bool = False  # another monitor held the lock
     seconds: float = 0.0
+    sight: Sight | None = None  # what the cloud could see (None: skipped)
 
 
 def offline_seconds(state: Any, live: Liveness, now: datetime, policy: LivenessPolicy) -> float:
@@ -112,12 +121,18 @@ class Monitor:
         clock: Clock = utcnow,
         interval_s: float = DEFAULT_INTERVAL_S,
         quiet_s: float = 3_600.0,
+        sight_policy: SightPolicy | None = None,
+        worker: tuple[str, Callable[[], bool]] | None = None,
     ) -> None:
+        """`worker`: the ingest worker of this process, (client id, is it connected and
+        subscribed), whose presence each run records."""
         self.engine = engine
         self.quiet_s = quiet_s  # a refusal or seq gap keeps its alarm raised this long
         self.policy = policy or LivenessPolicy()
+        self.sight_policy = sight_policy or SightPolicy()
         self.clock = clock
         self.interval_s = interval_s
+        self.worker = worker
         self.runs = 0
         self.failures = 0
         self.last: Report | None = None
@@ -125,6 +140,10 @@ class Monitor:
     def run_once(self) -> Report:
         started = time.perf_counter()
         now = self.clock()
+        if self.worker is not None:
+            name, connected = self.worker
+            with self.engine.begin() as conn:
+                record_presence(conn, name, connected(), now)
         with self.engine.begin() as conn:
             if not _try_lock(conn):
                 return Report(skipped=True)
@@ -147,26 +166,31 @@ class Monitor:
 
     def _judge(self, conn: Connection, now: datetime) -> Report:
         rows = store.open_rows(conn, source=SOURCE)
+        sight = read_sight(conn, now, self.policy, self.sight_policy)
+        raised, cleared = self._cloud_alarm(conn, rows, sight, now)
+        if cleared:  # sight returned this run: silence before it is not the stations'
+            sight = replace(sight, heard_from=now)
+        at, heard_from = sight.judged_at(now), sight.heard_from
         quiet = self._quiet(now)
         states = conn.execute(_STATES.where(~quiet)).all()
         states += conn.execute(
-            _STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows}))
+            _STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows if sid}))
         ).all()
         changed: set[str] = set()
-        raised = cleared = history = 0
+        history = 0
         for state in states:
             sid = state.station_id
-            live = liveness(state, now, self.policy)
+            live = liveness(state, at, self.policy, heard_from=heard_from)
             silence = silence_change(state, live)
             if silence is not None and _record(conn, state, *silence):
                 history += 1
             heartbeat_age = (
-                (now - state.last_heartbeat).total_seconds() if state.last_heartbeat else 0.0
+                (at - state.last_heartbeat).total_seconds() if state.last_heartbeat else 0.0
             )
             readings = facts(
                 state.telemetry,
                 lock=state.lock,
-                offline_s=offline_seconds(state, live, now, self.policy),
+                offline_s=offline_seconds(state, live, at, self.policy),
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),
                 gap_recent=recent(state.gap_at, now, self.quiet_s),
@@ -194,7 +218,7 @@ class Monitor:
                 cleared += state_now == "cleared"
                 changed.add(sid)
         store.refresh_levels(conn, changed)
-        fresh = self._healths(conn, states, changed, now)
+        fresh = self._healths(conn, states, changed, at, heard_from)
         healths = [{"b_sid": sid, "b_health": h} for sid, h in fresh]
         if healths:
             conn.execute(
@@ -203,7 +227,34 @@ class Monitor:
                 .values(health=bindparam("b_health")),
                 healths,
             )
-        return Report(len(states), raised, cleared, history)
+        return Report(len(states), raised, cleared, history, sight=sight)
+
+    def _cloud_alarm(
+        self, conn: Connection, rows: dict[store.Key, Any], sight: Sight, now: datetime
+    ) -> tuple[int, int]:
+        """Raise or clear `cloud_blind`; (raised, cleared) by this run."""
+        row = rows.get((None, CLOUD_BLIND.name))
+        blind_s = 0.0
+        if sight.blind:
+            saw = sight.saw_until or now
+            blind_s = max(1.0, (now - saw).total_seconds())
+        move = step(CLOUD_BLIND, row, blind_s, now)
+        if move is None:
+            if row is not None and sight.blind:  # the API reads the standing judgement here
+                store.change(conn, row.id, {"value": blind_s, "detail": str(sight.reason)}, now)
+            return 0, 0
+        values = dict(move.values)
+        if sight.blind:
+            values["detail"] = str(sight.reason)
+        if move.action == "insert":
+            store.add(conn, None, CLOUD_BLIND, SOURCE, values, now)
+        else:
+            assert row is not None
+            store.change(conn, row.id, values, now)
+        state = move.values.get("state")
+        if state == "raised":
+            log.warning("the cloud cannot see its stations: %s", sight.reason)
+        return int(state == "raised"), int(state == "cleared")
 
     def _quiet(self, now: datetime) -> ColumnElement[bool]:
         """Stations nothing can change for this run: reported online, heartbeat fresh even
@@ -230,7 +281,12 @@ class Monitor:
         )
 
     def _healths(
-        self, conn: Connection, states: list[Any], changed: set[str], now: datetime
+        self,
+        conn: Connection,
+        states: list[Any],
+        changed: set[str],
+        at: datetime,
+        heard_from: datetime | None,
     ) -> list[tuple[str, str]]:
         """(station, health) where the stored health is no longer right; the alarm levels
         this run changed are read again so the health written is the one after its alarms."""
@@ -241,7 +297,8 @@ class Monitor:
         out = []
         for state in states:
             view = _WithLevel(state, levels.get(state.station_id, state.alarm_level))
-            health = health_of(liveness(state, now, self.policy), view)
+            live = liveness(state, at, self.policy, heard_from=heard_from)
+            health = health_of(live, view, self.policy)
             if health != state.health:
                 out.append((state.station_id, str(health)))
         return out
@@ -268,16 +325,23 @@ class _WithLevel:
 
 
 def start_monitor(
-    engine: Engine, settings: Settings, stop: threading.Event
+    engine: Engine,
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    worker: tuple[str, Callable[[], bool]] | None = None,
 ) -> threading.Thread | None:
-    """Run a monitor on a daemon thread until `stop`, unless `monitor_interval_s` is 0."""
+    """Run a monitor on a daemon thread until `stop`, unless `monitor_interval_s` is 0;
+    `worker` as in `Monitor`."""
     if settings.monitor_interval_s <= 0:
         return None
     monitor = Monitor(
         engine,
         policy=policy_from(settings),
+        sight_policy=sight_policy_from(settings),
         interval_s=settings.monitor_interval_s,
         quiet_s=settings.refusal_quiet_s,
+        worker=worker,
     )
     thread = threading.Thread(target=monitor.run, args=(stop,), name="monitor", daemon=True)
     thread.start()

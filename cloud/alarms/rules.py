@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from cloud.alarms.models import CLEARED, PENDING, RAISED
+from cloud.sight import BLIND_RULE
 from protocol.trust import LIST_MAX_AGE_H
 
 
@@ -127,6 +128,18 @@ THRESHOLDS: tuple[Threshold, ...] = (
     ),
 )
 
+# About the cloud itself (station_id NULL), judged by the monitor from `cloud.sight`: metric
+# `blind_s`, seconds since the cloud last saw its stations (0 while it sees).
+CLOUD_BLIND = Threshold(
+    BLIND_RULE,
+    Severity.CRITICAL,
+    "the cloud cannot see its stations (no ingest worker connected, or fleet-wide silence): "
+    "the map shows them open by their hours and no station_offline is raised meanwhile",
+    metric="blind_s",
+    raise_above=0.0,
+    clear_below=0.5,
+)
+
 EDGE_RULES: tuple[EdgeRule, ...] = (
     EdgeRule("camera_down", Severity.CRITICAL, "no usable camera frame", blocks_open=True),
     EdgeRule(
@@ -152,7 +165,7 @@ DOOR_ACTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "door_closed": (("door_held_open", False), ("forced_open", False)),
 }
 
-RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, *EDGE_RULES)}
+RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, CLOUD_BLIND, *EDGE_RULES)}
 
 
 def edge_rule(alarm: str) -> EdgeRule:

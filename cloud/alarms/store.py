@@ -20,7 +20,7 @@ from cloud.models import StationState, table
 ALARM = table(Alarm)
 STATE = table(StationState)
 
-Key = tuple[str, str]  # (station id, rule)
+Key = tuple[str | None, str]  # (station id, or None for the cloud's own alarms; rule)
 
 
 def open_rows(
@@ -46,7 +46,12 @@ def open_rows(
 
 
 def add(
-    conn: Connection, sid: str, rule: Rule, source: str, values: dict[str, Any], now: datetime
+    conn: Connection,
+    sid: str | None,
+    rule: Rule,
+    source: str,
+    values: dict[str, Any],
+    now: datetime,
 ) -> int:
     row = {
         "station_id": sid,

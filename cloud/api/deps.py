@@ -20,6 +20,7 @@ from cloud.finder import LiveStates
 from cloud.liveness import LivenessPolicy
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
+from cloud.sight import SightWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class AppContext:
     policy: LivenessPolicy
     index: StationIndex  # the nearby index of this process (cloud.nearby)
     live: LiveStates  # live-state digests the nearby search reuses for a second
+    sight: SightWatch  # whether the cloud can see its stations (cloud.sight)
 
 
 async def get_context(request: Request) -> AppContext:

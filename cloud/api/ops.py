@@ -52,7 +52,7 @@ def station_table(
 @router.get("/stations/{sid}", response_model=fleet.StationDetail)
 def station_page(ctx: ContextDep, _: Viewer, sid: str) -> fleet.StationDetail:
     with ctx.engine.connect() as conn:
-        detail = fleet.station(conn, sid, ctx.clock(), ctx.policy)
+        detail = fleet.station(conn, sid, ctx.clock(), ctx.policy, ctx.sight.current())
     if detail is None:
         raise HTTPException(404, f"no station {sid!r}")
     return detail

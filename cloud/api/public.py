@@ -148,6 +148,7 @@ async def nearby_stations(ctx: ContextDep, q: Annotated[NearbyQuery, Query()]) -
         only_open=q.status == "open",
         amenities=[a.value for a in q.amenity],
         live=ctx.live,
+        sight=ctx.sight.current(),
     )
     if coord == "gcj02":
         for s in stations:
@@ -218,11 +219,14 @@ def stations_geojson(
 def station_detail(
     station_id: str,
     session: SessionDep,
+    ctx: ContextDep,
     now: NowDep,
     policy: PolicyDep,
     coord: CoordQuery = "wgs84",
 ) -> StationPublic:
-    station = finder.get_station(session, station_id=station_id, now=now, policy=policy)
+    station = finder.get_station(
+        session, station_id=station_id, now=now, policy=policy, sight=ctx.sight.current()
+    )
     if station is None:
         raise HTTPException(status_code=404, detail=f"station {station_id!r} not found")
     _to_output(coord, station)

@@ -21,7 +21,7 @@ class AlarmView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    station_id: str
+    station_id: str | None  # None: an alarm about the cloud itself (`cloud_blind`)
     rule: str
     severity: str
     blocks_open: bool

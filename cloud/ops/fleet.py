@@ -10,9 +10,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, case, func, or_, select
 
 from cloud.alarms.models import RAISED, Alarm
-from cloud.liveness import LivenessPolicy, assess
+from cloud.liveness import LivenessPolicy
 from cloud.models import Station, StationState, table
+from cloud.opennow import assess
 from cloud.ops.alarms import AlarmView
+from cloud.sight import SEEING, Sight
 
 STATION = table(Station)
 STATE = table(StationState)
@@ -154,6 +156,10 @@ class StationDetail(BaseModel):
     status: str
     health: str
     open_now: bool
+    basis: str = Field(description="live or schedule (cloud.opennow)")
+    closed_reason: str | None = Field(
+        default=None, description="why not open (cloud.opennow.Reason); `reason` is the station's"
+    )
     closes_at: datetime | None
     opens_at: datetime | None
     sess: int | None = None
@@ -175,14 +181,14 @@ _LIVE += ("occupancy", "config_version", "meta", "telemetry")
 
 
 def station(
-    conn: Connection, sid: str, now: datetime, policy: LivenessPolicy
+    conn: Connection, sid: str, now: datetime, policy: LivenessPolicy, sight: Sight = SEEING
 ) -> StationDetail | None:
     """None when `sid` is not registered."""
     reg = conn.execute(select(STATION).where(STATION.c.id == sid)).first()
     if reg is None:
         return None
     state = conn.execute(select(STATE).where(STATE.c.station_id == sid)).first()
-    a = assess(reg, state, now, policy)
+    a = assess(reg, state, now, policy, sight=sight)
     alarms = conn.execute(
         select(ALARM)
         .where(ALARM.c.station_id == sid, ALARM.c.state == RAISED)
@@ -194,6 +200,8 @@ def station(
         status=str(a.status),
         health=str(a.health),
         open_now=a.open_now,
+        basis=a.basis.value,
+        closed_reason=a.reason.value if a.reason is not None else None,
         closes_at=a.hours.closes_at,
         opens_at=a.hours.opens_at,
         alarms=[AlarmView.model_validate(r) for r in alarms],

@@ -16,8 +16,9 @@ from cloud.alarms.models import Alarm
 from cloud.alarms.monitor import LOCK_KEY, Monitor
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
-from cloud.liveness import Health, LivenessPolicy, assess
+from cloud.liveness import Health, LivenessPolicy
 from cloud.models import Station, StationState, StatusChange
+from cloud.opennow import assess
 from protocol import topics
 from protocol.messages import AlarmEvent, DoorEvent, StatePayload, TelemetryPayload
 

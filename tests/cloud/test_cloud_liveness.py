@@ -5,8 +5,10 @@ from typing import Any
 
 import pytest
 
-from cloud.liveness import LivenessPolicy, Status, assess, liveness, open_now
+from cloud.liveness import LivenessPolicy, Status, liveness
 from cloud.models import Station, StationState
+from cloud.opennow import Basis, Reason, assess, open_now
+from cloud.sight import Blindness, Sight
 
 NOW = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 POLICY = LivenessPolicy(grace_intervals=3, stale_open_grace_s=300)
@@ -95,24 +97,94 @@ def test_open_when_live_healthy_and_inside_hours() -> None:
 
 
 @pytest.mark.parametrize(
-    ("station_fields", "state_fields"),
+    ("station_fields", "state_fields", "reason"),
     [
-        pytest.param({"opening_hours": "Mo-Su 20:00-23:00"}, {}, id="closed-by-hours"),
-        pytest.param({"maintenance": True}, {}, id="maintenance"),
-        pytest.param({}, {"lock": "fault"}, id="lock-fault"),
-        pytest.param({}, {"status": "degraded"}, id="degraded"),
-        pytest.param({}, {"status": "lost"}, id="lost"),
-        pytest.param({}, {"status": "offline"}, id="offline"),
-        pytest.param({}, {"last_heartbeat": ago(90 + 301)}, id="stale-beyond-grace"),
-        pytest.param({"opening_hours": "not hours"}, {}, id="invalid-hours"),
+        pytest.param({"opening_hours": "Mo-Su 20:00-23:00"}, {}, "closed_by_hours", id="hours"),
+        pytest.param({"maintenance": True}, {}, "maintenance", id="maintenance"),
+        pytest.param({}, {"lock": "fault"}, "station_fault", id="lock-fault"),
+        pytest.param({}, {"status": "degraded"}, "station_fault", id="degraded"),
+        pytest.param({}, {"alarm_level": "blocking"}, "station_fault", id="blocking-alarm"),
+        pytest.param({}, {"status": "lost"}, "station_down", id="lost"),
+        pytest.param({}, {"status": "offline"}, "station_down", id="offline"),
+        pytest.param({}, {"last_heartbeat": ago(90 + 301)}, "station_down", id="stale-beyond"),
+        pytest.param({"opening_hours": "not hours"}, {}, "closed_by_hours", id="invalid-hours"),
+        pytest.param(
+            {"opening_hours": "Mo-Su 20:00-23:00"},
+            {"status": "lost"},
+            "station_down",
+            id="down-before-hours",
+        ),
+        pytest.param(
+            {"maintenance": True}, {"status": "lost"}, "maintenance", id="maintenance-first"
+        ),
     ],
 )
-def test_not_open(station_fields: dict[str, Any], state_fields: dict[str, Any]) -> None:
+def test_not_open_with_the_first_reason_that_applies(
+    station_fields: dict[str, Any], state_fields: dict[str, Any], reason: str
+) -> None:
+    a = assess(station(**station_fields), state(**state_fields), NOW, POLICY)
+    assert (a.open_now, a.basis, a.reason) == (False, Basis.LIVE, Reason(reason))
     assert not open_now(station(**station_fields), state(**state_fields), NOW, POLICY)
 
 
-def test_never_seen_station_is_not_open() -> None:
-    assert not open_now(station(), None, NOW, POLICY)
+def test_an_open_live_station_has_no_reason() -> None:
+    a = assess(station(), state(), NOW, POLICY)
+    assert (a.open_now, a.basis, a.reason) == (True, Basis.LIVE, None)
+
+
+@pytest.mark.parametrize("no_agent", [None, StationState(station_id="st-001")])
+def test_a_station_without_an_agent_is_open_by_its_hours(no_agent: StationState | None) -> None:
+    # Story: most stations have no agent; they were all shown closed (`unknown`, never open).
+    inside = assess(station(opening_hours="Mo-Su 08:00-20:00"), no_agent, NOW, POLICY)
+    assert (inside.open_now, inside.basis, inside.reason) == (True, Basis.SCHEDULE, None)
+    assert inside.status is Status.UNKNOWN
+    outside = assess(station(opening_hours="Mo-Su 20:00-23:00"), no_agent, NOW, POLICY)
+    assert (outside.open_now, outside.basis) == (False, Basis.SCHEDULE)
+    assert outside.reason is Reason.CLOSED_BY_HOURS
+    kept = assess(station(maintenance=True), no_agent, NOW, POLICY)
+    assert (kept.open_now, kept.reason) == (False, Reason.MAINTENANCE)
+
+
+# --- while the cloud is blind ------------------------------------------------------------------
+
+BLIND = Sight(True, Blindness.NO_INGEST, saw_until=ago(3600))
+
+
+def test_while_blind_stations_up_when_it_last_saw_are_open_by_their_hours() -> None:
+    # Story: with the broker down longer than the stale grace every station turned `stale`
+    # past it and the map went empty; the outage was the cloud's, not the stations'.
+    last_seen = state(last_heartbeat=ago(3600 + 10))  # fresh when the cloud last saw
+    assert not assess(station(), last_seen, NOW, POLICY).open_now  # judged as if seeing
+    a = assess(station(), last_seen, NOW, POLICY, sight=BLIND)
+    assert (a.open_now, a.basis, a.reason, a.status) == (True, Basis.SCHEDULE, None, "online")
+    night = assess(station(opening_hours="Mo-Su 20:00-23:00"), last_seen, NOW, POLICY, sight=BLIND)
+    assert (night.open_now, night.basis, night.reason) == (
+        False, Basis.SCHEDULE, Reason.CLOSED_BY_HOURS,
+    )  # fmt: skip
+
+
+def test_while_blind_a_station_already_down_stays_down() -> None:
+    lost = assess(station(), state(status="lost", status_at=ago(4000)), NOW, POLICY, sight=BLIND)
+    assert (lost.open_now, lost.basis, lost.reason) == (False, Basis.LIVE, Reason.STATION_DOWN)
+    faulty = state(last_heartbeat=ago(3600 + 10), lock="fault")
+    a = assess(station(), faulty, NOW, POLICY, sight=BLIND)
+    assert (a.open_now, a.reason) == (False, Reason.STATION_FAULT)
+
+
+def test_silence_counts_only_from_when_the_cloud_saw_again() -> None:
+    # Heard last 2 h ago, before an outage that ended 60 s ago: still online for its span,
+    # then stale for the open grace, then down, as any station that just went quiet.
+    old = state(last_heartbeat=ago(7200))
+    back = Sight(heard_from=ago(60))
+    assert liveness(old, NOW, POLICY, heard_from=back.heard_from).status is Status.ONLINE
+    assert assess(station(), old, NOW, POLICY, sight=back).open_now
+    later = NOW + timedelta(seconds=30 + 1)
+    assert liveness(old, later, POLICY, heard_from=back.heard_from).status is Status.STALE
+    gone = NOW + timedelta(seconds=30 + 300 + 1)
+    a = assess(station(), old, gone, POLICY, sight=back)
+    assert (a.open_now, a.basis, a.reason) == (False, Basis.LIVE, Reason.STATION_DOWN)
+    # A sign of life after the cloud saw again is judged as usual.
+    assert liveness(state(), NOW, POLICY, heard_from=ago(3600)).status is Status.ONLINE
 
 
 def test_stale_within_grace_is_still_open() -> None:

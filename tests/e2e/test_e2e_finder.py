@@ -70,7 +70,9 @@ def finder(serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     stations = [
         # id, metres north, amenities, hours, live?
         ("sz-near", 300, "water;toilet;rest_seats", "24/7", True),
-        ("sz-dark", 500, "water;microwave", "24/7", False),  # never heard from: not open
+        ("sz-dark", 500, "water;microwave", "24/7", "lost"),  # its agent is gone: not open
+        # No agent, 120 km away (alone there): open by its hours only, and says so.
+        ("sz-sched", 120_000, "water", "24/7", False),
         ("sz-part", 800, "water;charging", hours, True),
         ("sz-micro", 1500, "microwave;fridge", "24/7", True),
         ("sz-far", 30_000, "water;air_conditioning", "24/7", True),
@@ -102,6 +104,10 @@ def finder(serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         ingestor.handle(
             topics.state(sid), StatePayload(sid=sid, status="online", sess=1, ts=now).to_bytes()
         )
+        if live == "lost":
+            lost = StatePayload(sid=sid, status="lost", sess=1, ts=now)
+            ingestor.handle(topics.state(sid), lost.to_bytes())
+            continue
         beat = TelemetryPayload(
             sid=sid, uptime_s=60, ts=now, door="closed", lock="locked", occupancy=2
         )
@@ -289,6 +295,20 @@ def test_finder_language_from_browser_and_query(browser: Any, finder: Finder) ->
         page.fill("#point", f"{lat:.6f},{lon:.6f}")
         page.press("#point", "Enter")
         _wait_ids(page, ["sz-far", "sz-micro", "sz-part", "sz-near"])
+
+        # A station without an agent is open by its hours, and says it is not confirmed.
+        lat, lon = _at(120_000)
+        page.fill("#point", f"{lat:.6f},{lon:.6f}")
+        page.press("#point", "Enter")
+        _wait_ids(page, ["sz-sched"])
+        sched = page.locator('#list > li[data-id="sz-sched"]')
+        assert sched.locator(".basis").inner_text() == "按营业时间，未联网验证"
+        assert "schedule" in (sched.get_attribute("class") or "")
+        assert page.locator('#list > li[data-id="sz-sched"] .busy').count() == 0
+        page.locator("#lang-switch").click()
+        page.wait_for_function("() => document.documentElement.lang === 'en'", timeout=WAIT_MS)
+        assert sched.locator(".basis").inner_text() == "By opening hours, not confirmed online"
+        page.locator("#lang-switch").click()
 
         # A tap on the map (Leaflet, loaded on demand under the page's CSP; no tiles
         # configured) moves the point: ~100 px north at zoom 13 is ~1.8 km north.

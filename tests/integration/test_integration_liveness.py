@@ -114,7 +114,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         for link in links.values():
             link.start()
         wait_for(
-            lambda: len(rig.open_ids()) == 6, 20, "all six stations open on the map", interval_s=0.1
+            lambda: len(rig.live_ids()) == 6, 20, "all six stations live on the map", interval_s=0.1
         )
         r = Run(rig, time.monotonic())
         r.sess_before = {sid: link.link.sess for sid, link in links.items()}
@@ -227,7 +227,7 @@ def test_a_broker_restart_with_200_stations_paints_nothing_offline(
     try:
         rig.spawn(rig.sids)
         wait_for(
-            lambda: len(rig.open_ids()) == stations, 30, f"{stations} stations open", interval_s=0.1
+            lambda: len(rig.live_ids()) == stations, 30, f"{stations} stations live", interval_s=0.1
         )
         before = {sid: sess for sid, (_status, sess) in rig.stored().items()}
         assert all(s is not None for s in before.values())
@@ -264,5 +264,63 @@ def test_a_broker_restart_with_200_stations_paints_nothing_offline(
             f"{len(rig.observer.of(status='lost'))} lost (shutdown wills + retained copies), "
             f"guard {dict(rig.worker.lost_guard.stats)}"
         )
+    finally:
+        rig.close()
+
+
+# --- broker outage: the cloud's blindness is not the stations' death -------------------------
+
+OUTAGE_GRACE_S = 2.0  # stale open grace in this test (default 300 s)
+OUTAGE_HEARTBEAT_S = 1.0  # so a station is stale 3 s after its last heartbeat
+OUTAGE_S = 8.0  # longer than heartbeat span + stale grace: every station would have left
+BACK_TARGET_S = 60.0  # a station killed during the outage leaves the map this soon after
+
+
+def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_after(
+    tmp_path: Path,
+) -> None:
+    """Story: with the broker stopped longer than the stale grace, the map showed every
+    station closed, though the outage was the cloud's. Now the open count holds (basis
+    `schedule`), `cloud_blind` is raised and no `station_offline`; once the cloud sees again,
+    a station killed during the outage leaves the map within 60 s."""
+    need_mosquitto()
+    settings = {
+        "stale_open_grace_s": OUTAGE_GRACE_S,
+        "monitor_interval_s": 0.5,
+        "sight_refresh_s": 0.0,
+    }
+    # One database (SQLite): the judgement is the same on both, and the suite's time is short.
+    db_url = f"sqlite:///{tmp_path / 'waystation.db'}"
+    rig = LivenessRig(tmp_path, records(5), db_url=db_url, settings=settings).start()
+    try:
+        living, (doomed,) = rig.sids[:4], rig.sids[4:]
+        rig.spawn(living, heartbeat_s=OUTAGE_HEARTBEAT_S)
+        (victim,) = rig.spawn([doomed], heartbeat_s=OUTAGE_HEARTBEAT_S)
+        wait_for(lambda: len(rig.live_ids()) == 5, 20, "five stations live")
+
+        rig.broker.stop(kill=True)  # a crash: no wills, nothing said
+        t0 = time.monotonic()
+        wait_for(lambda: (None, "cloud_blind", "raised") in rig.alarms(), 10, "cloud_blind")
+        victim.kill()
+        lows: list[int] = []
+        while time.monotonic() - t0 < OUTAGE_S:
+            shown = rig.open_stations()
+            lows.append(len(shown))
+            time.sleep(SAMPLE_S)
+        assert min(lows) == 5, f"open counts during the outage: {lows}"
+        assert {s["basis"] for s in shown.values()} == {"schedule"}
+        assert not [a for a in rig.alarms() if a[1] == "station_offline"]
+
+        rig.broker.start()
+        wait_for(
+            lambda: (None, "cloud_blind", "cleared") in rig.alarms(), 40, "cloud_blind cleared"
+        )
+        seeing = time.monotonic()
+        wait_for(lambda: doomed not in rig.open_ids(), BACK_TARGET_S, "the dead station gone")
+        gone_after = time.monotonic() - seeing
+        shown = rig.open_stations()
+        assert set(shown) == set(living)
+        assert {s["basis"] for s in shown.values()} == {"live"}
+        print(f"outage {OUTAGE_S:.0f} s: 5 open throughout; dead one gone {gone_after:.1f} s after")
     finally:
         rig.close()

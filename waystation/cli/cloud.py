@@ -215,7 +215,9 @@ def ingest(
         typer.echo(f"metrics on {url}/metrics, health on {url}/healthz")
     worker.start()
     stop = threading.Event()
-    monitor = start_monitor(engine, settings, stop)
+    monitor = start_monitor(
+        engine, settings, stop, worker=(worker.client_id, worker.subscribed.is_set)
+    )
     try:
         stop_on_signals(stop)
         while not stop.wait(1.0) and worker.fatal is None:

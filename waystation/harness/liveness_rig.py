@@ -16,12 +16,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
+from cloud.alarms.monitor import start_monitor
 from cloud.db import init_db, make_engine
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
@@ -166,9 +168,20 @@ class StationProcess:
 
 
 class LivenessRig:
-    """Broker, one ingest worker, the API (in-process) and an observer; `start()` first."""
+    """Broker, one ingest worker, the API (in-process) and an observer; `start()` first.
+    `settings` override the cloud's (e.g. a short `stale_open_grace_s`); with a positive
+    `monitor_interval_s` among them, the health monitor runs too, recording the worker's
+    presence as `waystation cloud ingest` does."""
 
-    def __init__(self, workdir: Path, stations: list[StationRecord], *, db_url: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        stations: list[StationRecord],
+        *,
+        db_url: str,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.overrides = {"monitor_interval_s": 0.0} | (settings or {})
         self.workdir = Path(workdir)
         self.stations = stations
         self.sids = [r.id for r in stations]
@@ -188,6 +201,7 @@ class LivenessRig:
             share_group="ingest",
             rate_limit_per_s=10_000,  # the sampler asks several times a second
             rate_limit_burst=10_000,
+            **self.overrides,
         )
         self.engine = make_engine(self.settings.db)
         init_db(self.engine)
@@ -199,9 +213,19 @@ class LivenessRig:
         self.client = TestClient(create_app(self.settings, engine=self.engine))
         self.client.__enter__()
         self.observer = Observer(self.broker.port).start()
+        self._stop_monitor = threading.Event()
+        self.monitor = start_monitor(
+            self.engine,
+            self.settings,
+            self._stop_monitor,
+            worker=(self.worker.client_id, self.worker.subscribed.is_set),
+        )
         return self
 
     def close(self) -> None:
+        self._stop_monitor.set()
+        if self.monitor is not None:
+            self.monitor.join(10)
         for proc in self.processes:
             proc.stop()
         self.observer.stop()
@@ -232,15 +256,30 @@ class LivenessRig:
 
     def open_ids(self) -> set[str]:
         """The stations the nearby API shows as open now (≤ 100 per query: several centres)."""
-        found: set[str] = set()
+        return set(self.open_stations())
+
+    def live_ids(self) -> set[str]:
+        """The stations shown open because their agent confirms it (basis `live`); a station
+        never heard from is open by its hours (basis `schedule`) before its first birth."""
+        return {sid for sid, s in self.open_stations().items() if s["basis"] == "live"}
+
+    def open_stations(self) -> dict[str, dict[str, Any]]:
+        """As `open_ids`, each with what the API says of it (basis, status…)."""
+        found: dict[str, dict[str, Any]] = {}
         for lat, lon in self._centres:
             response = self.client.get(
                 "/api/v1/stations/nearby",
                 params={"lat": lat, "lon": lon, "radius_m": 50_000, "limit": 100, "status": "open"},
             )
             response.raise_for_status()
-            found.update(s["id"] for s in response.json()["stations"])
+            found.update((s["id"], s) for s in response.json()["stations"])
         return found
+
+    def alarms(self) -> list[tuple[str | None, str, str]]:
+        """(station, rule, state) of every alarm row."""
+        query = text("SELECT station_id, rule, state FROM alarm ORDER BY id")
+        with self.engine.connect() as conn:
+            return [(sid, rule, state) for sid, rule, state in conn.execute(query)]
 
     def stored(self) -> dict[str, tuple[str, int | None]]:
         """Each station's stored status and session."""

@@ -30,6 +30,7 @@
       none: "附近 50 公里内没有符合条件的开放驿站。试试减少设施筛选。",
       need_point: "请先确定你的位置。", net_error: "网络错误，请稍后再试。",
       open24: "24 小时开放", open_now: "现在开放",
+      basis_schedule: "按营业时间，未联网验证",
       closes: (t, tomorrow) => `${tomorrow ? "明天 " : ""}${t} 关门`,
       busy_free: "空闲", busy_some: "较忙", busy_full: "已满",
       people: (o, c) => (c == null ? `现有 ${o} 人` : `${o}/${c} 人`), busy_unknown: "人数未知",
@@ -63,6 +64,7 @@
       none: "No open station with these amenities within 50 km. Try fewer filters.",
       need_point: "Choose your location first.", net_error: "Network error, please try again.",
       open24: "Open 24 h", open_now: "Open now",
+      basis_schedule: "By opening hours, not confirmed online",
       closes: (t, tomorrow) => `Closes at ${t}${tomorrow ? " tomorrow" : ""}`,
       busy_free: "Plenty of room", busy_some: "Busy", busy_full: "Full",
       people: (o, c) => (c == null ? `${o} inside` : `${o} of ${c} places taken`),
@@ -261,7 +263,16 @@
     li.dataset.id = s.id;
     const head = el("div", "head");
     head.append(el("h3", "name", s.name), el("span", "dist", distance(s.distance_m)));
-    li.append(head, el("p", "hours", hoursText(s)), busy(s));
+    li.append(head, el("p", "hours", hoursText(s)));
+    // basis "schedule": no agent confirms it (none there, or the cloud cannot see it now),
+    // so it is open by its published hours only; the API ranks confirmed ones first within
+    // 50 m. Its occupancy is unknown anyway, so the basis stands where occupancy would.
+    if (s.basis === "schedule") {
+      li.classList.add("schedule");
+      li.append(el("p", "basis", t().basis_schedule));
+    } else {
+      li.append(busy(s));
+    }
     if (s.amenities.length) {
       const ul = el("ul", "amenities");
       ul.setAttribute("aria-label", t().filters);

@@ -14,13 +14,13 @@ export function ackButton(alarm, canAct, onDone) {
     {
       type: "button",
       class: "ack",
-      "aria-label": `Acknowledge ${alarm.rule} at ${alarm.station_id}`,
+      "aria-label": `Acknowledge ${alarm.rule} at ${alarm.station_id ?? "the cloud"}`,
       onclick: async (e) => {
         const button = e.currentTarget;
         button.disabled = true;
         try {
           const after = await post(`/alarms/${alarm.id}/ack`);
-          announce(`Alarm ${after.rule} at ${after.station_id} acknowledged`);
+          announce(`Alarm ${after.rule} at ${after.station_id ?? "the cloud"} acknowledged`);
           onDone(after);
         } catch (err) {
           button.disabled = false;
@@ -90,7 +90,8 @@ export class AlarmInbox {
       "tr",
       { dataset: { alarm: alarm.id, state: alarm.state }, class: `sev-${alarm.severity}` },
       h("td", {}, when(alarm.raised_at)),
-      h("th", { scope: "row" }, h("a", { href: `#station/${encodeURIComponent(alarm.station_id)}` }, alarm.station_id)),
+      // station_id null: an alarm about the cloud itself (cloud_blind), no station page.
+      h("th", { scope: "row" }, alarm.station_id == null ? "(cloud)" : h("a", { href: `#station/${encodeURIComponent(alarm.station_id)}` }, alarm.station_id)),
       h("td", {}, h("span", { class: `rule sev-${alarm.severity}` }, alarm.rule)),
       h("td", {}, alarm.severity),
       h("td", { class: "c-state" }, alarm.state, alarm.cleared_at ? h("div", { class: "sub" }, `cleared ${when(alarm.cleared_at)}`) : null),

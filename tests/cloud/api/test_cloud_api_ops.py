@@ -145,8 +145,10 @@ def test_station_page_is_judged_live(
     assert [a["rule"] for a in page["alarms"]] == ["fridge_warm"]
     assert page["telemetry"]["sensors"] == {"fridge_c": 9.5}
     assert page["station"]["city"] == "上海"
+    assert (page["basis"], page["closed_reason"]) == ("live", None)
     down = client.get(OPS + "/stations/sz-down", headers=viewer).json()
     assert (down["status"], down["health"], down["open_now"]) == ("lost", "down", False)
+    assert (down["basis"], down["closed_reason"]) == ("live", "station_down")
     assert client.get(OPS + "/stations/nope", headers=viewer).status_code == 404
 
 

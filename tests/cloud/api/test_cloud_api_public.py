@@ -116,16 +116,19 @@ def test_closed_station_says_when_it_opens(client: TestClient, fleet: Callable[.
     assert station["opens_at"] == "2025-06-02T12:00:00Z"
 
 
-def test_never_seen_station_is_listed_as_unknown_and_not_open(
+def test_a_station_without_an_agent_is_listed_open_by_its_hours(
     client: TestClient, add_station: Callable[..., Station]
 ) -> None:
+    # Story: a station nobody ever heard from (no agent: most stations) was never open_now,
+    # so the finder hid almost every real station.
     add_station("st-new", lat=LAT, lon=LON)
     (station,) = client.get(NEARBY, params={"lat": LAT, "lon": LON}).json()["stations"]
     assert (station["status"], station["open_now"], station["occupancy"]) == (
         "unknown",
-        False,
+        True,
         None,
     )
+    assert (station["basis"], station["reason"]) == ("schedule", None)
 
 
 @pytest.mark.parametrize(
