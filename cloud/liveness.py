@@ -102,7 +102,7 @@ class Digest(NamedTuple):
     comparisons per request instead of datetime arithmetic (the nearby search judges ~20
     stations a request). Times are epoch microseconds; statuses are `Status` values.
 
-    Caches of many thousands keep `tuple(digest)` (see `cloud.finder.LiveStates`): the
+    Caches of many thousands keep `tuple(digest)` (see `cloud.livestates.LiveStates`): the
     garbage collector stops tracking a plain tuple of plain values, never a NamedTuple."""
 
     fixed: str | None  # the status when it does not depend on the time, else None

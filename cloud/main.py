@@ -41,9 +41,9 @@ from cloud.api.security import (
 from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
 from cloud.db import init_db, make_engine
-from cloud.finder import LiveStates
 from cloud.holidays import CalendarSource
 from cloud.liveness import policy_from
+from cloud.livestates import LiveStates
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
 from cloud.sight import SightWatch, sight_policy_from

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from cloud.clock import Clock
-from cloud.finder import LiveStates
 from cloud.liveness import LivenessPolicy
+from cloud.livestates import LiveStates
 from cloud.nearby import StationIndex
 from cloud.settings import Settings
 from cloud.sight import SightWatch

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from cloud import finder
+from cloud import finder, livestates
 from cloud.liveness import NEVER_HEARD, LivenessPolicy, digest, epoch_us, judge
 from cloud.models import Station, StationState
 from cloud.nearby import PUBLIC_FIELDS, RegistryRow, Snapshot, StationIndex, load_snapshot
@@ -56,7 +56,7 @@ def test_memoised_hours_give_the_same_assessment_as_evaluating_over_hours_states
     for now in times:
         for station, row, state in cases:
             expected = assess(station, state, now, policy)
-            memoised = assess(row, state, now, policy, hours=finder.HOURS.at(row, now))
+            memoised = assess(row, state, now, policy, hours=livestates.HOURS.at(row, now))
             assert memoised == expected, (row, state, now)
 
 
@@ -76,7 +76,7 @@ def test_live_states_are_reused_for_the_ttl_only(
     set_state("st-a", status="online", occupancy=1)
     ticks = Ticks()
     policy = LivenessPolicy()
-    live = finder.LiveStates(1.0, clock=ticks)
+    live = livestates.LiveStates(1.0, clock=ticks)
     with engine.connect() as conn:
         first = live.get(conn, ["st-a", "st-b"], policy)
         assert first["st-a"].occupancy == 1
@@ -94,7 +94,7 @@ def test_live_states_are_reused_for_the_ttl_only(
         set_state("st-a", occupancy=6)
         assert live.get(conn, ["st-a"], LivenessPolicy(grace_intervals=5))["st-a"].occupancy == 6
     # TTL 0 (what tests of the API use) reads every time.
-    live0 = finder.LiveStates(0.0, clock=ticks)
+    live0 = livestates.LiveStates(0.0, clock=ticks)
     with engine.connect() as conn:
         live0.get(conn, ["st-a"], policy)
         set_state("st-a", occupancy=9)
@@ -109,7 +109,7 @@ def test_live_states_forget_what_nobody_asked_for_in_two_periods(
         add_station(sid)
         set_state(sid, status="online", occupancy=1)
     ticks = Ticks()
-    live = finder.LiveStates(1.0, clock=ticks)
+    live = livestates.LiveStates(1.0, clock=ticks)
     policy = LivenessPolicy()
     with engine.connect() as conn:
         live.get(conn, ["st-a", "st-b"], policy)
@@ -236,11 +236,11 @@ def test_digests_read_from_the_database_equal_those_of_the_rows(
         expected = {sid: digest(s.get(StationState, sid), policy) for sid in ids}
     digester = finder.digester_for(policy)
     for source in (engine, engine.connect(), Session(engine)):
-        got = finder.read_digests(source, [*ids, "st-none"], digester)
+        got = livestates.read_digests(source, [*ids, "st-none"], digester)
         assert got == expected
         source.close() if not isinstance(source, Engine) else None
     # The one-row and many-row statements are compiled per count and reused.
-    assert finder.read_digests(engine, ids[:1], digester) == {ids[0]: expected[ids[0]]}
+    assert livestates.read_digests(engine, ids[:1], digester) == {ids[0]: expected[ids[0]]}
 
 
 def test_rows_serialise_like_the_public_model(
