@@ -3,8 +3,8 @@
 `nearby_rows` (what the API uses) ranks candidates with the in-memory `cloud.nearby` index,
 then reads the live state of just those candidates in one SELECT on the driver's cursor
 (registry fields are held in the index snapshot), reduces each row to a `Digest` (kept a
-second by `LiveStates`, in `cloud.livestates`) and judges liveness and opening hours nearest first, stopping at
-`limit`; it returns plain dicts the API serialises once.
+second by `LiveStates`, in `cloud.livestates`) and judges liveness and opening hours nearest
+first, stopping at `limit`; it returns plain dicts the API serialises once.
 `nearby_indexed` is the same as `NearbyStation` models, and `nearby` does it from an indexed
 lat/lon box in SQL alone: the reference the index is tested against.
 """
