@@ -13,6 +13,9 @@ position (an entry ends on the inside point's side). Geometry is planned on a 32
 and drawn at any `size` (same 4:3 shape scaled). People never occupy the same lane at the
 same time, and nobody is in view while a fault plays (so the truth is what a camera could
 see); `busy_faults=True` lifts that for the "no burst of false counts" tests.
+
+One module on purpose (~500 lines): people, lighting and faults are planned from one
+seeded generator in one order, and the ground truth is counted from that same plan.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ wrong for stations in China:
 How the states count is the caller's business; both callers here count only `open` as open:
 `unknown` (a fallback comment, a rule the station did not decide) is never "open now" on the
 map, and on the door it matches neither free nor members hours, so doubt makes it stricter.
+
+One module on purpose (~410 lines): the `PH` rewrite, the make-up-day rule and the
+evaluation must change together, or the door and the map drift apart again.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Unknown fields are ignored so a newer v1 agent can add a field without the cloud dead-lettering
 its messages; a different `v` is refused, because that is a breaking change by definition.
+
+One module on purpose (~420 lines): every payload of the wire contract in one place, the
+source docs/protocol.md and the AsyncAPI document are generated from.
 """
 
 from __future__ import annotations
