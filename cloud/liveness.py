@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from cloud.models import StationState
+from cloud.models import StationState, table
 
 DEFAULT_HEARTBEAT_S = 30.0  # protocol.messages.TelemetryPayload.interval_s default
 FAULT_STATES = frozenset({"fault"})  # door/lock states that mean the mechanism is broken
@@ -127,6 +127,24 @@ def blocked(status: str | None, door: str | None, lock: str | None, level: str |
         or lock in FAULT_STATES
         or (level or "none") == "blocking"
     )
+
+
+# The live-state columns a digest is made from, in the order its readers select them
+# (`cloud.livestates` for searches, `cloud.alarms.monitor` for the fleet), each adding its
+# own columns after these: one list, so a column the rule starts to need is read by both.
+DIGEST_COLUMNS = tuple(
+    table(StationState).c[name]
+    for name in (
+        "station_id",
+        "status",
+        "status_at",
+        "last_heartbeat",
+        "heartbeat_interval_s",
+        "door",
+        "lock",
+        "alarm_level",
+    )
+)
 
 
 class Digester:

@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from cloud.hours import COORD_DECIMALS, LOCAL_TERMS, HoursState
 from cloud.liveness import (
+    DIGEST_COLUMNS,
     NEVER_HEARD,
     ONE_US,
     Digest,
@@ -37,17 +38,9 @@ from cloud.opennow import hours_at
 STATION = table(Station)
 STATE = table(StationState)
 # The live-state columns `cloud.liveness.Digester` reads, plus occupancy.
-_STATE = select_core(
-    STATE.c.station_id,
-    STATE.c.status,
-    STATE.c.status_at,
-    STATE.c.last_heartbeat,
-    STATE.c.heartbeat_interval_s,
-    STATE.c.door,
-    STATE.c.lock,
-    STATE.c.alarm_level,
-    STATE.c.occupancy,
-).where(STATE.c.station_id.in_(bindparam("ids", expanding=True)))
+_STATE = select_core(*DIGEST_COLUMNS, STATE.c.occupancy).where(
+    STATE.c.station_id.in_(bindparam("ids", expanding=True))
+)
 
 
 EPOCH_NAIVE = datetime(1970, 1, 1)

@@ -40,7 +40,15 @@ from sqlalchemy import (
 from cloud.alarms import store
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
-from cloud.liveness import Liveness, LivenessPolicy, Status, health_of, liveness, policy_from
+from cloud.liveness import (
+    DIGEST_COLUMNS,
+    Liveness,
+    LivenessPolicy,
+    Status,
+    health_of,
+    liveness,
+    policy_from,
+)
 from cloud.models import StationState, StatusChange, table
 from cloud.settings import Settings
 from cloud.sight import Sight, SightPolicy, read_sight, record_presence, sight_policy_from
@@ -55,14 +63,7 @@ DEFAULT_INTERVAL_S = 10.0
 LIVE_REPORTS = (Status.ONLINE, Status.DEGRADED)
 
 _STATES = select(
-    STATE.c.station_id,
-    STATE.c.status,
-    STATE.c.status_at,
-    STATE.c.last_heartbeat,
-    STATE.c.heartbeat_interval_s,
-    STATE.c.door,
-    STATE.c.lock,
-    STATE.c.alarm_level,
+    *DIGEST_COLUMNS,
     STATE.c.telemetry,
     STATE.c.history_status,
     STATE.c.health,
