@@ -294,8 +294,10 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
     rig = LivenessRig(tmp_path, records(5), db_url=db_url, settings=settings).start()
     try:
         living, (doomed,) = rig.sids[:4], rig.sids[4:]
-        rig.spawn(living, heartbeat_s=OUTAGE_HEARTBEAT_S)
-        (victim,) = rig.spawn([doomed], heartbeat_s=OUTAGE_HEARTBEAT_S)
+        # Reconnects capped at 2 s: the test is about the cloud's judgement, not a station's
+        # backoff (60 s at most by default, which alone would outlast the shortened grace).
+        rig.spawn(living, heartbeat_s=OUTAGE_HEARTBEAT_S, reconnect_max_s=2.0)
+        (victim,) = rig.spawn([doomed], heartbeat_s=OUTAGE_HEARTBEAT_S, reconnect_max_s=2.0)
         wait_for(lambda: len(rig.live_ids()) == 5, 20, "five stations live")
 
         rig.broker.stop(kill=True)  # a crash: no wills, nothing said

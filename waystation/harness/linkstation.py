@@ -107,6 +107,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--heartbeat-s", type=float, default=30.0)
     parser.add_argument("--keepalive-s", type=int, default=None)
     parser.add_argument("--will-delay-s", type=int, default=None)
+    parser.add_argument("--reconnect-max-s", type=float, default=None)
     return parser.parse_args(argv)
 
 
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         mqtt["keepalive_s"] = args.keepalive_s
     if args.will_delay_s is not None:
         mqtt["will_delay_s"] = args.will_delay_s
+    if args.reconnect_max_s is not None:
+        mqtt["reconnect_max_s"] = args.reconnect_max_s
     stations = [
         LinkStation(
             sid,
