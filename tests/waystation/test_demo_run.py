@@ -4,16 +4,15 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import csv
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx2
 
+from tests.support.lines import Lines
 from tests.support.wait import wait_for
 from waystation.mosquitto import free_port
 
@@ -41,42 +40,6 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-class Lines:
-    """The process's stdout, line by line, without blocking the test forever."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None
-        self._stream = proc.stdout
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        for line in self._stream:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def close(self) -> None:
-        """After the process is gone: let the reader see EOF, then close the pipe."""
-        self._thread.join(10)
-        self._stream.close()
-
-    def until(self, prefix: str, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"no {prefix!r} line within {timeout_s} s; stdout: {self.seen}")
 
 
 def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) -> None:
