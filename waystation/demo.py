@@ -124,6 +124,13 @@ def demo(
     workdir: Annotated[
         Path, typer.Option(help="where the demo keeps its database and station journals")
     ] = Path("waystation-demo"),
+    lan: Annotated[
+        bool,
+        typer.Option(
+            "--lan",
+            help="serve HTTPS on this machine's LAN address (self-signed), for real phones",
+        ),
+    ] = False,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
@@ -140,6 +147,7 @@ def demo(
     from firmware_sim.fleet import Fleet, FleetConfig
     from waystation.demo_member import DOOR_PATH, demo_issuer, door_router, member_link
     from waystation.embedded_broker import EmbeddedBroker
+    from waystation.lan_tls import lan_address, self_signed
     from waystation.mosquitto import free_port
     from waystation.runtime import stop_on_signals
     from waystation.urls import base_url, start_lines
@@ -150,6 +158,11 @@ def demo(
     records = make_records(stations, seed=seed, city=city)
     registry = write_registry_csv(records, workdir / "registry.csv")
 
+    host, tls = "127.0.0.1", dict[str, str]()
+    if lan:  # WebCrypto needs a secure context: HTTPS off this machine
+        host = lan_address()
+        cert, key = self_signed(workdir, host)
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     broker = EmbeddedBroker(free_port()).start()
     settings = Settings(
         db=f"sqlite:///{(workdir / 'cloud.db').resolve()}",
@@ -157,7 +170,7 @@ def demo(
         mqtt_protocol=311,  # amqtt has no MQTT 5, hence no shared subscriptions either
         share_group=None,
         heartbeat_grace_intervals=3,
-        cookie_secure=False,  # the demo serves plain http on 127.0.0.1
+        cookie_secure=lan,  # plain http on 127.0.0.1, or HTTPS with --lan
     )
     engine = make_engine(settings.db)
     init_db(engine)
@@ -167,7 +180,7 @@ def demo(
     app = create_app(settings, engine=engine)
     app.state.credentials = credentials
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port,
+        uvicorn.Config(app, host="0.0.0.0" if lan else host, port=port, **tls,  # noqa: S104
                        lifespan="on", **logs.uvicorn_options(log_config),
                        **settings.proxy_options)
     )  # fmt: skip
@@ -201,11 +214,11 @@ def demo(
             time.sleep(0.05)
         if not server.started:
             raise typer.BadParameter(
-                f"could not serve on 127.0.0.1:{port} (in use?)", param_hint="--port"
+                f"could not serve on {host}:{port} (in use?)", param_hint="--port"
             )
         fleet.start()
         lat, lon = _centre(records)
-        base = base_url("127.0.0.1", port)
+        base = base_url(host, port).replace("http:", "https:") if lan else base_url(host, port)
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
         for line in start_lines(base, (lat, lon)):
             typer.echo(line)
@@ -215,6 +228,11 @@ def demo(
         typer.echo(f"Member: {member}")
         typer.echo(f"Door:   {base}{DOOR_PATH}  (station {door.id})")
         _member_steps(member, door.id)
+        if lan:
+            typer.echo(
+                "  手机：扫上面的二维码，接受一次证书警告 (a phone: scan the QR above and "
+                "accept the certificate warning once; the certificate is self-signed)."
+            )
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
         _watch(fleet, ingest, stop, for_)
     finally:
