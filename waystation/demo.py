@@ -67,6 +67,24 @@ def _ops_login(engine: Engine) -> tuple[str, str]:
     return password, issue_token(engine, "demo", name="demo run")
 
 
+def _member_steps(member: str, door: str) -> None:
+    """How to walk the member journey, under the member link: its QR for a phone, then the
+    steps (a phone needs `--lan`: the page's WebCrypto wants HTTPS off this machine)."""
+    import io
+
+    import segno
+
+    qr = io.StringIO()
+    segno.make(member, error="l").terminal(out=qr, compact=True)
+    typer.echo(qr.getvalue(), nl=False)
+    typer.echo(
+        "  会员体验 / member journey: 1) 打开 Member 链接，点“注册这台手机” (open Member, enrol);\n"
+        "  2) 展开“这台手机”，点“复制会员码文字” (open 'This phone', copy the code as text);\n"
+        f"  3) 打开 Door，粘贴并点“刷码开门” (open Door, paste, scan): station {door} decides;\n"
+        "  4) 运维看板里该站点的事件 (the ops dashboard shows the access event)."
+    )
+
+
 def _watch(fleet: Fleet, ingest: IngestWorker, stop: threading.Event, for_: float | None) -> None:
     """Show live counters until `stop` or `for_` seconds: one redrawn line on a terminal,
     a line every 5 s otherwise (logs, pipes)."""
@@ -106,6 +124,13 @@ def demo(
     workdir: Annotated[
         Path, typer.Option(help="where the demo keeps its database and station journals")
     ] = Path("waystation-demo"),
+    lan: Annotated[
+        bool,
+        typer.Option(
+            "--lan",
+            help="serve HTTPS on this machine's LAN address (self-signed), for real phones",
+        ),
+    ] = False,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
@@ -120,8 +145,9 @@ def demo(
     from cloud.settings import Settings
     from firmware_sim.cities import make_records, write_registry_csv
     from firmware_sim.fleet import Fleet, FleetConfig
-    from firmware_sim.union import SimUnion
+    from waystation.demo_member import DOOR_PATH, demo_issuer, door_router, member_link
     from waystation.embedded_broker import EmbeddedBroker
+    from waystation.lan_tls import lan_address, self_signed
     from waystation.mosquitto import free_port
     from waystation.runtime import stop_on_signals
     from waystation.urls import base_url, start_lines
@@ -132,6 +158,11 @@ def demo(
     records = make_records(stations, seed=seed, city=city)
     registry = write_registry_csv(records, workdir / "registry.csv")
 
+    host, tls = "127.0.0.1", dict[str, str]()
+    if lan:  # WebCrypto needs a secure context: HTTPS off this machine
+        host = lan_address()
+        cert, key = self_signed(workdir, host)
+        tls = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     broker = EmbeddedBroker(free_port()).start()
     settings = Settings(
         db=f"sqlite:///{(workdir / 'cloud.db').resolve()}",
@@ -139,21 +170,24 @@ def demo(
         mqtt_protocol=311,  # amqtt has no MQTT 5, hence no shared subscriptions either
         share_group=None,
         heartbeat_grace_intervals=3,
-        cookie_secure=False,  # the demo serves plain http on 127.0.0.1
+        cookie_secure=lan,  # plain http on 127.0.0.1, or HTTPS with --lan
     )
     engine = make_engine(settings.db)
     init_db(engine)
     import_csv(engine, registry)
     ingest = IngestWorker(engine, settings)
+    credentials, union = demo_issuer(engine, seed)
+    app = create_app(settings, engine=engine)
+    app.state.credentials = credentials
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port,
+        uvicorn.Config(app, host="0.0.0.0" if lan else host, port=port, **tls,  # noqa: S104
                        lifespan="on", **logs.uvicorn_options(log_config),
                        **settings.proxy_options)
     )  # fmt: skip
     api = threading.Thread(target=server.run, name="api", daemon=True)
     fleet = Fleet(
         records,
-        SimUnion.create(seed),
+        union,
         FleetConfig(
             broker_url=broker.url,
             workdir=workdir / "stations",
@@ -164,6 +198,8 @@ def demo(
             footfall=True,  # simulated door beams: footfall intervals reach the cloud
         ),
     )
+    door = records[0]  # the station the demo's door page stands for
+    app.include_router(door_router(fleet, door))
     stop = stop_on_signals(threading.Event())
     ops_password, ops_token = _ops_login(engine)
     monitor = None
@@ -178,16 +214,25 @@ def demo(
             time.sleep(0.05)
         if not server.started:
             raise typer.BadParameter(
-                f"could not serve on 127.0.0.1:{port} (in use?)", param_hint="--port"
+                f"could not serve on {host}:{port} (in use?)", param_hint="--port"
             )
         fleet.start()
         lat, lon = _centre(records)
-        base = base_url("127.0.0.1", port)
+        base = base_url(host, port).replace("http:", "https:") if lan else base_url(host, port)
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
         for line in start_lines(base, (lat, lon)):
             typer.echo(line)
         typer.echo(f"Dashboard: {base}/ops  (user demo, password {ops_password})")
         typer.echo(f"Ops:    {base}/api/v1/ops/fleet  (header: Authorization: Bearer {ops_token})")
+        member = member_link(engine, base)
+        typer.echo(f"Member: {member}")
+        typer.echo(f"Door:   {base}{DOOR_PATH}  (station {door.id})")
+        _member_steps(member, door.id)
+        if lan:
+            typer.echo(
+                "  手机：扫上面的二维码，接受一次证书警告 (a phone: scan the QR above and "
+                "accept the certificate warning once; the certificate is self-signed)."
+            )
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
         _watch(fleet, ingest, stop, for_)
     finally:

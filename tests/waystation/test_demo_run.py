@@ -4,17 +4,19 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import csv
-import queue
 import socket
+import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
+from tests.support.lines import Lines
 from tests.support.wait import wait_for
+from waystation.lan_tls import lan_address
 from waystation.mosquitto import free_port
 
 WAYSTATION = Path(sys.executable).with_name("waystation")
@@ -41,42 +43,6 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-class Lines:
-    """The process's stdout, line by line, without blocking the test forever."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None
-        self._stream = proc.stdout
-        self._thread = threading.Thread(target=self._pump, daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        for line in self._stream:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def close(self) -> None:
-        """After the process is gone: let the reader see EOF, then close the pipe."""
-        self._thread.join(10)
-        self._stream.close()
-
-    def until(self, prefix: str, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"no {prefix!r} line within {timeout_s} s; stdout: {self.seen}")
 
 
 def test_demo_serves_open_stations_sorted_and_stops_by_itself(tmp_path: Path) -> None:
@@ -161,3 +127,34 @@ def test_demo_on_a_busy_port_fails_promptly_naming_the_port(tmp_path: Path) -> N
     assert str(port) in proc.stderr
     assert "--port" in proc.stderr
     assert "Nearby:" not in proc.stdout
+
+
+def test_demo_lan_serves_https_that_its_own_certificate_verifies(tmp_path: Path) -> None:
+    """`--lan`: a phone needs HTTPS for the member page's WebCrypto; the printed URLs are
+    https on the LAN address, and the self-signed certificate the demo made verifies them."""
+    port = free_port()
+    workdir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [str(WAYSTATION), "demo", "--lan", "--stations", "1", "--port", str(port), "--for", "60",
+         "--workdir", str(workdir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    out = Lines(proc)
+    try:
+        member = out.until("Member:", 30).split()[1]
+        host = lan_address()
+        assert member.startswith(f"https://{host}:{port}/member/#member="), member
+        trusted = ssl.create_default_context(cafile=str(workdir / "lan-cert.pem"))
+        page = httpx2.get(member.split("#")[0], verify=trusted, timeout=5)
+        assert page.status_code == 200
+        assert "<title>我的会员码</title>" in page.text
+        with pytest.raises(httpx2.TransportError):  # no plain http in this mode
+            httpx2.get(f"http://127.0.0.1:{port}/", timeout=5)
+        proc.terminate()  # as Ctrl-C: a clean stop
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close()
+    assert code == 0

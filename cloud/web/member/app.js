@@ -363,6 +363,19 @@
     });
   }
 
+  // The code as text, for a door without a camera (the demo's door page): copied to the
+  // clipboard where the browser allows it, and shown for selecting by hand.
+  $("copy-code").addEventListener("click", async () => {
+    const out = $("code-text");
+    out.hidden = false;
+    try {
+      await navigator.clipboard.writeText(out.value);
+      $("copy-code").textContent = t().copied;
+    } catch (err) {
+      /* no clipboard (not a secure context, or refused): the text is shown instead */
+    }
+  });
+
   $("forget").addEventListener("click", async () => {
     if (!confirm(t().forget_confirm)) return;
     clearInterval(timer);

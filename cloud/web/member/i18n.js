@@ -13,6 +13,7 @@
       qr_label: "会员二维码", valid_until: "有效期至", this_phone: "这台手机",
       about_code: "会员码每隔几秒在这台手机上重新签发，没有网络也能用；截图半分钟内就会失效。",
       about_renew: "手机联网时，会员证书会在到期前自动续期，并用服务器的时间校准这台手机的时钟。",
+      copy_code: "复制会员码文字", copied: "已复制，半分钟内有效",
       forget: "删除这台手机的密钥",
       forget_confirm: "删除这台手机的密钥？之后需要新的注册码。",
       online: "在线", offline: "离线", signed_at: (time) => `本机签发于 ${time}`,
@@ -50,6 +51,7 @@
         "with no network, and a screenshot stops working within half a minute.",
       about_renew: "While the phone is online, the certificate renews itself before it " +
         "expires, and the phone's clock is set right by the server's time.",
+      copy_code: "Copy code as text", copied: "Copied: good for half a minute",
       forget: "Remove this phone's key",
       forget_confirm: "Remove this phone's key? You will need a new enrolment code.",
       online: "online", offline: "offline", signed_at: (time) => `signed on this phone at ${time}`,

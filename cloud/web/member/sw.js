@@ -5,7 +5,7 @@
 // hold such URLs) are deleted on activation.
 "use strict";
 
-const CACHE = "waystation-member-v3";
+const CACHE = "waystation-member-v4";
 const SHELL = ["./", "index.html", "app.js", "i18n.js", "qrcode.js", "style.css",
   "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png"];
 
