@@ -37,16 +37,8 @@ from sqlalchemy import (
     update,
 )
 
-from cloud.alarms import store
-from cloud.alarms.rules import (
-    CLOUD_BLIND,
-    CLOUD_METRICS,
-    THRESHOLDS,
-    facts,
-    lagging,
-    recent,
-    step,
-)
+from cloud.alarms import rules, store
+from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
 from cloud.desired_config import DESIRED
 from cloud.liveness import (
@@ -211,7 +203,7 @@ class Monitor:
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),
                 gap_recent=recent(state.gap_at, now, self.quiet_s),
-                config_lagging=lagging(
+                config_lagging=rules.lagging(
                     state.config_version,
                     state.desired_version,
                     state.desired_at,
