@@ -116,11 +116,14 @@ def _refresh(
     kept = row.override if row is not None else {}
     new_override = kept if override is None else override
     doc = document(new_override, station, calendar, now.date())
-    if row is not None and row.document == doc and override is None:
-        return row.config_version, doc, False
     applied = conn.execute(
         select(STATE.c.config_version).where(STATE.c.station_id == station.id)
     ).scalar()
+    # unchanged, unless the station runs a version above ours (hand-published): it would
+    # ignore ours as older, so the same document goes out again under a higher version
+    ahead = applied is not None and row is not None and applied > row.config_version
+    if row is not None and row.document == doc and override is None and not ahead:
+        return row.config_version, doc, False
     version = max(row.config_version if row is not None else 0, applied or 0) + 1
     values = {"config_version": version, "override": new_override, "document": doc,
               "changed_at": now}  # fmt: skip

@@ -200,6 +200,9 @@ def test_config_mismatch_is_raised_past_the_bound_and_cleared_when_caught_up(
     heartbeat(desired)
     monitor.run_once()
     assert mismatch() == ["cleared"]
+    heartbeat(9)  # someone published v9 by hand: the station would ignore our v4 as older
+    assert push(engine, sent.extend, [SID], clock.now) == (1, 1)
+    assert json.loads(sent[-1][1])["config_version"] == 10
 
 
 def test_cloud_sections_win_over_the_override() -> None:
