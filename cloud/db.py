@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
-from cloud import holidays, models
+from cloud import desired_config, holidays, models
 from cloud.alarms import models as alarm_models
 from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
@@ -84,6 +84,7 @@ def migrated_tables() -> list[Table]:
         *command_models.TABLES,
         *feedback_models.TABLES,
         *holidays.TABLES,
+        *desired_config.TABLES,
     ]
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, Engine, Integer, Table, delete, insert, select
+from sqlalchemy import JSON, Connection, Engine, Integer, Table, delete, insert, select
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
@@ -81,17 +81,20 @@ def bundled() -> HolidayCalendar:
     )
 
 
-def loaded(engine: Engine) -> dict[int, HolidayYear]:
-    """The years an admin loaded, by year."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(HOLIDAY_YEAR)).mappings().all()
+def loaded(db: Engine | Connection) -> dict[int, HolidayYear]:
+    """The years an admin loaded, by year (in `db`'s transaction when it is a Connection)."""
+    if isinstance(db, Connection):
+        rows = db.execute(select(HOLIDAY_YEAR)).mappings().all()
+    else:
+        with db.connect() as conn:
+            rows = conn.execute(select(HOLIDAY_YEAR)).mappings().all()
     return {row["year"]: HolidayYear.model_validate(dict(row)) for row in rows}
 
 
-def current(engine: Engine) -> HolidayCalendar:
+def current(db: Engine | Connection) -> HolidayCalendar:
     """The calendar in force: the bundled default with every loaded year replacing its own."""
     calendar = bundled()
-    for row in loaded(engine).values():
+    for row in loaded(db).values():
         calendar = calendar.replacing(
             HolidayCalendar(holidays=tuple(row.holidays), workdays=tuple(row.workdays)),
             years={row.year},

@@ -22,6 +22,7 @@ from cloud.api import (
     ops,
     ops_auth,
     ops_commands,
+    ops_config,
     ops_events,
     ops_footfall,
     ops_live,
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
+    app.include_router(ops_config.router)
     app.include_router(ops_events.router)
     app.include_router(ops_live.router)
     app.include_router(ops_pages.router)

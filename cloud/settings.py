@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "it, records the skipped seqs and raises `seq_gap`; a connected station resends an "
         "unacked item within its ack timeout (60 s), so a gap this old is one it cannot fill",
     )
+    config_lag_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="seconds a live station may run an older config than its desired one "
+        "(`ws/v1/{sid}/config`) before its `config_mismatch` alarm is raised",
+    )
     refusal_quiet_s: float = Field(
         default=3_600.0,
         gt=0,

@@ -54,7 +54,7 @@ CHANNELS: list[tuple[str, str, str, int, bool, str, list[Any]]] = [
     ("command", "ws/v1/{sid}/cmd/{name}", "receive", 1, False,
      "A command: unlock, rebirth, sync or reboot (never retained)", [m.CommandPayload]),
     ("config", "ws/v1/{sid}/config", "receive", 1, True,
-     "The desired config (retained)", [m.ConfigPayload]),
+     "The desired config (retained), published by the cloud API", [m.ConfigPayload]),
     ("trustKeys", topics.TRUST_KEYS, "receive", 1, True,
      "The signed trust list (issuer public keys)", [TrustList]),
     ("trustRevocations", topics.TRUST_REVOCATIONS, "receive", 1, True,

@@ -37,9 +37,10 @@ from sqlalchemy import (
     update,
 )
 
-from cloud.alarms import store
+from cloud.alarms import rules, store
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
+from cloud.desired_config import DESIRED
 from cloud.liveness import (
     DIGEST_COLUMNS,
     Liveness,
@@ -61,6 +62,7 @@ SOURCE = "cloud"
 LOCK_KEY = 0x57A7_0001  # pg advisory lock: one monitor run at a time across processes
 DEFAULT_INTERVAL_S = 10.0
 LIVE_REPORTS = (Status.ONLINE, Status.DEGRADED)
+DEFAULT_CONFIG_LAG_S = 600.0
 
 _STATES = select(
     *DIGEST_COLUMNS,
@@ -72,7 +74,10 @@ _STATES = select(
     STATE.c.refused_reason,
     STATE.c.skipped,
     STATE.c.gap_at,
-)
+    STATE.c.config_version,
+    DESIRED.c.config_version.label("desired_version"),
+    DESIRED.c.changed_at.label("desired_at"),
+).select_from(STATE.outerjoin(DESIRED, DESIRED.c.station_id == STATE.c.station_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +129,12 @@ class Monitor:
         quiet_s: float = 3_600.0,
         sight_policy: SightPolicy | None = None,
         worker: tuple[str, Callable[[], bool]] | None = None,
+        config_lag_s: float = DEFAULT_CONFIG_LAG_S,
     ) -> None:
         """`worker`: the ingest worker of this process, (client id, is it connected and
-        subscribed), whose presence each run records."""
+        subscribed), whose presence each run records. `config_lag_s`: how long a station
+        may run an older config than its desired one before `config_mismatch`."""
+        self.config_lag_s = config_lag_s
         self.engine = engine
         self.quiet_s = quiet_s  # a refusal or seq gap keeps its alarm raised this long
         self.policy = policy or LivenessPolicy()
@@ -195,6 +203,13 @@ class Monitor:
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),
                 gap_recent=recent(state.gap_at, now, self.quiet_s),
+                config_lagging=rules.lagging(
+                    state.config_version,
+                    state.desired_version,
+                    state.desired_at,
+                    now,
+                    self.config_lag_s,
+                ),
             )
             for rule in THRESHOLDS:
                 # A silent station's last heartbeat is old news: only the cloud's own facts
@@ -279,6 +294,9 @@ class Monitor:
             or_(STATE.c.refused_at.is_(None), STATE.c.refused_at < quiet_since),
             or_(STATE.c.gap_at.is_(None), STATE.c.gap_at < quiet_since),
             func.coalesce(STATE.c.health, "") == "ok",
+            # no desired config ahead of the applied one (config_mismatch may be due)
+            func.coalesce(DESIRED.c.config_version, -1)
+            <= func.coalesce(STATE.c.config_version, -1),
         )
 
     def _healths(
@@ -343,6 +361,7 @@ def start_monitor(
         interval_s=settings.monitor_interval_s,
         quiet_s=settings.refusal_quiet_s,
         worker=worker,
+        config_lag_s=settings.config_lag_s,
     )
     thread = threading.Thread(target=monitor.run, args=(stop,), name="monitor", daemon=True)
     thread.start()

@@ -117,6 +117,16 @@ THRESHOLDS: tuple[Threshold, ...] = (
         raise_above=0.5,
         clear_below=0.5,
     ),
+    # The desired config (cloud.desired_config) the station has not applied within the bound
+    # (`config_lag_s`, a setting): the metric is 1 once the lag outlasts it, 0 when caught up.
+    Threshold(
+        "config_mismatch",
+        Severity.WARNING,
+        "the station has not applied its desired config (config_version lags) within the bound",
+        metric="config_lagging",
+        raise_above=0.5,
+        clear_below=0.5,
+    ),
     Threshold(
         "lock_fault",
         Severity.CRITICAL,
@@ -190,6 +200,19 @@ def recent(at: datetime | None, now: datetime, quiet_s: float) -> float | None:
     return 1.0 if (now - at).total_seconds() < quiet_s else 0.0
 
 
+def lagging(
+    applied: int | None, desired: int | None, since: datetime | None, now: datetime, bound_s: float
+) -> float | None:
+    """1.0 if the station's applied config version has lagged the desired one (made at
+    `since`) for over `bound_s` seconds, 0.0 if caught up or still within the bound, None if
+    there is no desired config."""
+    if desired is None or since is None:
+        return None
+    if applied is not None and applied >= desired:
+        return 0.0
+    return 1.0 if (now - since).total_seconds() > bound_s else 0.0
+
+
 def facts(
     telemetry: dict[str, Any] | None,
     *,
@@ -198,6 +221,7 @@ def facts(
     heartbeat_age_s: float,
     refused_recent: float | None = None,
     gap_recent: float | None = None,
+    config_lagging: float | None = None,
 ) -> dict[str, float | None]:
     """The readings of one station's newest heartbeat, with list ages brought up to now, and
     the cloud's own facts about it (`recent` refusals and seq gaps)."""
@@ -221,6 +245,7 @@ def facts(
         "lock_fault": None if lock is None else float(lock == "fault"),
         "refused_recent": refused_recent,
         "gap_recent": gap_recent,
+        "config_lagging": config_lagging,
     }
 
 

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from waystation.cli.options import DbOpt, cloud_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from cloud.settings import Settings
 
 app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
 
@@ -135,11 +140,73 @@ def holidays_load(
         except (KeyError, OSError):
             who = "unknown"
         years = store(engine, calendar, source=file.name, by=f"cli:{who}")
+        for year in years:
+            part = calendar.year(year)
+            typer.echo(
+                f"{year}: {len(part.holidays)} days off, {len(part.workdays)} make-up workdays"
+            )
+        _push(engine, settings, None)
     finally:
         engine.dispose()
-    for year in years:
-        part = calendar.year(year)
-        typer.echo(f"{year}: {len(part.holidays)} days off, {len(part.workdays)} make-up workdays")
+
+
+def _push(engine: Engine, settings: Settings, sids: list[str] | None) -> None:
+    """Publish the stations' desired configs (None: all) to `settings.broker`; a broker that
+    did not take them is one line on stderr and exit 1 (what was stored stays stored)."""
+    from cloud import desired_config
+    from cloud.clock import utcnow
+    from cloud.mqttpub import PublishError, publish_once
+    from protocol.broker import BrokerUrl
+
+    broker = BrokerUrl.parse(settings.broker)
+    try:
+        sent, changed = desired_config.push(
+            engine, lambda m: publish_once(broker, m, client_id=""), sids, utcnow()
+        )
+    except PublishError as exc:
+        typer.echo(f"error: stored, but the configs were not published: {exc} "
+                   "(run: waystation stations push-config --all)", err=True)  # fmt: skip
+        raise typer.Exit(1) from exc
+    typer.echo(f"config pushed to {sent} stations ({changed} with a new config_version)")
+
+
+@app.command("push-config")
+def push_config(
+    station: Annotated[
+        list[str] | None, typer.Option("--station", help="station id (repeatable)")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every registered station")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Publish stations' desired configs (retained, ws/v1/{sid}/config): the override ops set
+    plus what the cloud owns (holiday calendar; members hours, time zone and coordinates from
+    the registry). A station whose document changed gets the next config_version. Run it
+    after `stations import` changed opening hours."""
+    from cloud.db import init_db, make_engine
+
+    if bool(station) == all_:
+        typer.echo("error: give --station SID (repeatable) or --all", err=True)
+        raise typer.Exit(2)
+    settings = cloud_settings(db=db)
+    engine = make_engine(settings.db)
+    try:
+        init_db(engine)
+        if station:
+            from sqlalchemy import select
+
+            from cloud.desired_config import STATION
+
+            with engine.connect() as conn:
+                known = set(
+                    conn.execute(select(STATION.c.id).where(STATION.c.id.in_(station))).scalars()
+                )
+            missing = [sid for sid in station if sid not in known]
+            if missing:
+                typer.echo(f"error: no station {missing[0]!r}", err=True)
+                raise typer.Exit(1)
+        _push(engine, settings, station or None)
+    finally:
+        engine.dispose()
 
 
 def _ranges(days: tuple[date, ...]) -> str:
