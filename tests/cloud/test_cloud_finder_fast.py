@@ -202,7 +202,7 @@ def test_digests_judge_as_the_rule_says_at_every_boundary() -> None:
             alive = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
             raw = digester(
                 state.status, epoch_us(max(alive)) if alive else None,
-                state.heartbeat_interval_s, state.door, state.lock, state.alarm_level,
+                state.heartbeat_interval_s, state.door, state.lock, state.alarm_level, None,
                 state.occupancy,
             )  # fmt: skip
             assert raw == fast, fields
