@@ -26,11 +26,12 @@ from cloud.liveness import (
     LivenessPolicy,
     digester_for,
     epoch_us,
+    from_epoch_us,
 )
 from cloud.livestates import HOURS, LiveStates, read_digests
 from cloud.models import Station, StationPublic, StationState
 from cloud.nearby import RegistryRow, Snapshot, amenity_mask
-from cloud.opennow import Basis, assess, verdict
+from cloud.opennow import Basis, Reason, assess, verdict
 from cloud.sight import SEEING, Sight
 
 
@@ -60,6 +61,7 @@ def _public_fields(
         "closes_at": a.hours.closes_at,
         "opens_at": a.hours.opens_at,
         "occupancy": state.occupancy if state is not None else None,
+        "reported_locked_at": state.reported_locked_at if state is not None else None,
     }
 
 
@@ -108,6 +110,7 @@ def _ranked(found: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
 
 
 _LIVE = Basis.LIVE.value
+_LOCKED = Reason.REPORTED_LOCKED.value
 
 
 # With `status=open`, candidates fetched per round = limit × this (more: fewer rounds when many
@@ -134,13 +137,16 @@ def nearby_rows(
     amenities: Collection[str] = (),
     live: LiveStates | None = None,
     sight: Sight = SEEING,
+    with_reported: bool = False,
 ) -> list[dict[str, Any]]:
     """As `nearby`, ranked by the in-memory index, as dicts of the `NearbyStation` fields.
     Registry fields are the snapshot's (they may lag the registry by the index's refresh
     interval); live state is read now, or taken from `live` if given (then `conn` may be an
     Engine: a connection is opened only for rows not in `live`). Past `limit` stations, the
     search goes on through the last one's distance bucket (`RANK_BUCKET_M`), which may hold
-    a live-basis station that ranks before it."""
+    a live-basis station that ranks before it. With `only_open`, `with_reported` also keeps
+    the stations that only a worker's report keeps closed (reason `reported_locked`), so the
+    finder can say why a station a worker knows is missing."""
     require = amenity_mask(amenities)
     wanted = set(amenities)
     now_us = epoch_us(now)
@@ -184,7 +190,7 @@ def nearby_rows(
             is_open, basis, reason, status, _ = verdict(
                 state, hours.open, reg.maintenance, now_us, sight
             )
-            if only_open and not is_open:
+            if only_open and not is_open and not (with_reported and reason == _LOCKED):
                 continue
             # The registry fields (StationPublic's, from the snapshot) and the live ones in
             # one literal, in NearbyStation's order (a test holds it to the model)
@@ -208,6 +214,9 @@ def nearby_rows(
                     "closes_at": hours.closes_at,
                     "opens_at": hours.opens_at,
                     "occupancy": state.occupancy,
+                    "reported_locked_at": (
+                        from_epoch_us(state.locked_us) if state.locked_us else None
+                    ),
                     "distance_m": distance,
                 }
             )

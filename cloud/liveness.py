@@ -113,9 +113,10 @@ class Digest(NamedTuple):
     blocked: bool  # down even while live: reporting degraded, door/lock fault, blocking alarm
     warned: bool  # a non-blocking alarm is raised: health at best `degraded`
     occupancy: int | None  # as stored
+    locked_us: int = 0  # a worker's standing report of a locked door (`cloud.feedback.locked`)
 
 
-NEVER_HEARD = Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, False, None)
+NEVER_HEARD = Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, False, None, 0)
 
 
 def blocked(status: str | None, door: str | None, lock: str | None, level: str | None) -> bool:
@@ -143,13 +144,15 @@ DIGEST_COLUMNS = tuple(
         "door",
         "lock",
         "alarm_level",
+        "reported_locked_at",
     )
 )
 
 
 class Digester:
     """Digests under one policy, from plain values: the last sign of life (the later of
-    `last_heartbeat` and `status_at`) in epoch microseconds. ~0.5 µs a row: no datetimes."""
+    `last_heartbeat` and `status_at`) and a worker's locked-door report in epoch
+    microseconds. ~0.5 µs a row: no datetimes."""
 
     def __init__(self, policy: LivenessPolicy) -> None:
         self.policy = policy
@@ -164,16 +167,18 @@ class Digester:
         door: str | None,
         lock: str | None,
         alarm_level: str | None,
+        locked_us: int | None,
         occupancy: int | None,
     ) -> Digest:
         level = alarm_level or "none"
         warned = level != "none"
+        locked = locked_us or 0
         if status in (None, "", _UNKNOWN):
-            return Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, warned, occupancy)
+            return Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, warned, occupancy, locked)
         if status in (_LOST, _OFFLINE):
-            return Digest(status, status, 0, 0, 0, True, warned, occupancy)
+            return Digest(status, status, 0, 0, 0, True, warned, occupancy, locked)
         if alive_us is None:  # a birth replayed from a retained message with no time: unproven
-            return Digest(_STALE, _STALE, 0, 0, 0, True, warned, occupancy)
+            return Digest(_STALE, _STALE, 0, 0, 0, True, warned, occupancy, locked)
         span = self._span_us.get(heartbeat_interval_s)
         if span is None:
             interval = heartbeat_interval_s or self.policy.default_interval_s
@@ -191,6 +196,7 @@ class Digester:
             blocked(status, door, lock, level),
             warned,
             occupancy,
+            locked,
         )
 
     def of_row(self, state: StationState | Any | None) -> Digest:
@@ -198,6 +204,7 @@ class Digester:
         if state is None:
             return NEVER_HEARD
         times = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
+        locked_at = getattr(state, "reported_locked_at", None)
         return self(
             state.status,
             epoch_us(max(times)) if times else None,
@@ -205,6 +212,7 @@ class Digester:
             state.door,
             state.lock,
             getattr(state, "alarm_level", None),
+            epoch_us(locked_at) if locked_at is not None else None,
             getattr(state, "occupancy", None),
         )
 

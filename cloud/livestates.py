@@ -93,8 +93,10 @@ def read_digests(
         conn = source.connection() if isinstance(source, Session) else source
         rows = _fetch(conn.dialect, conn.connection, ids)
     return {
-        sid: digester(status, _alive_us(at, beat), interval, door, lock, level, occupancy)
-        for sid, status, at, beat, interval, door, lock, level, occupancy in rows
+        sid: digester(
+            status, _alive_us(at, beat), interval, door, lock, level, _micros(locked), occupancy
+        )
+        for sid, status, at, beat, interval, door, lock, level, locked, occupancy in rows
     }
 
 
@@ -148,6 +150,11 @@ class LiveStates:
     def __len__(self) -> int:
         """Entries held (some may have expired)."""
         return len(self._new) + len(self._old)
+
+    def forget(self, sid: str) -> None:
+        """Drop `sid`'s entry, so the next search reads its row (a report just changed it)."""
+        self._new.pop(sid, None)
+        self._old.pop(sid, None)
 
     def get(
         self, source: Engine | Connection | Session, ids: list[str], policy: LivenessPolicy

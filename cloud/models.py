@@ -64,12 +64,18 @@ class StationPublic(StationBase):
     )
     reason: str | None = Field(
         default=None,
-        description="why not open: maintenance, station_down, station_fault or closed_by_hours",
+        description="why not open: maintenance, station_down, station_fault, reported_locked "
+        "or closed_by_hours",
     )
     status: str = Field(description="online, stale, lost, offline, degraded or unknown")
     closes_at: datetime | None = Field(default=None, description="next closing by the hours")
     opens_at: datetime | None = Field(default=None, description="next opening by the hours")
     occupancy: int | None = None
+    reported_locked_at: datetime | None = Field(
+        default=None,
+        description="a worker reported the door locked, closed or broken at this time and "
+        "nothing has disproved it yet (see reason `reported_locked`); None: no such report",
+    )
 
 
 # --- live state ------------------------------------------------------------------------------
@@ -138,6 +144,13 @@ class StationState(SQLModel, table=True):
         default=None,
         sa_type=UTCDateTime,
         description="a seq gap may hold the ack since then; the sweep judges it (a hint)",
+    )
+    # Workers' reports (cloud.feedback.locked): the newest standing report of a locked door,
+    # read with the liveness columns so the nearby search needs no other query.
+    reported_locked_at: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="a worker reported the door locked (cloud clock); None: no standing report",
     )
 
 

@@ -16,8 +16,9 @@ views and the monitor's health — calls `verdict` (or `assess`, which builds it
 Reasons when not open, the first that applies: `maintenance` (the registry says so),
 `station_down` (its agent is not live: lost, offline, or silent past the grace),
 `station_fault` (live but cannot admit: degraded, door/lock fault, blocking alarm),
-`closed_by_hours`. Worker reports of a locked door (issue 17, item 3) will add
-`reported_locked`, between `station_fault` and `closed_by_hours`.
+`reported_locked` (a worker reported the door locked, closed or broken and neither ops nor
+the station's own door has disproved it: `cloud.feedback.locked`; on either basis),
+`closed_by_hours`.
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ class Reason(StrEnum):
     MAINTENANCE = "maintenance"
     STATION_DOWN = "station_down"
     STATION_FAULT = "station_fault"
+    REPORTED_LOCKED = "reported_locked"
     CLOSED_BY_HOURS = "closed_by_hours"
 
 
 _LIVE, _SCHEDULE = Basis.LIVE.value, Basis.SCHEDULE.value
 _MAINTENANCE, _DOWN = Reason.MAINTENANCE.value, Reason.STATION_DOWN.value
 _FAULT, _HOURS = Reason.STATION_FAULT.value, Reason.CLOSED_BY_HOURS.value
+_LOCKED = Reason.REPORTED_LOCKED.value
 _UNKNOWN = Status.UNKNOWN.value
 
 
@@ -85,6 +88,8 @@ def verdict(d: Digest, hours_open: bool, maintenance: bool, now_us: int, sight: 
             return Verdict(False, basis, _DOWN, status, live)
         if d.blocked:
             return Verdict(False, basis, _FAULT, status, live)
+    if d.locked_us:
+        return Verdict(False, basis, _LOCKED, status, live)
     if not hours_open:
         return Verdict(False, basis, _HOURS, status, live)
     return Verdict(True, basis, None, status, live)

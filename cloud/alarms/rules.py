@@ -168,6 +168,14 @@ EDGE_RULES: tuple[EdgeRule, ...] = (
         "tailgating", Severity.WARNING, "more people entered than were let in", momentary=True
     ),
 )
+# Raised and cleared by workers' reports and what disproves them (`cloud.feedback.locked`):
+# source `report`. It does not itself block opening: the flag on the live-state row does.
+REPORTED_LOCKED = Rule(
+    "reported_locked",
+    Severity.WARNING,
+    "a worker reported the door locked, closed or broken: the map shows the station closed "
+    "until an operator resolves the report or the door admits a member",
+)
 # Door event action → (rule, raises?) ; `door_closed` clears both door alarms.
 DOOR_ACTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "held_open": (("door_held_open", True),),
@@ -175,7 +183,9 @@ DOOR_ACTIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "door_closed": (("door_held_open", False), ("forced_open", False)),
 }
 
-RULES: dict[str, Rule] = {r.name: r for r in (*THRESHOLDS, CLOUD_BLIND, *EDGE_RULES)}
+RULES: dict[str, Rule] = {
+    r.name: r for r in (*THRESHOLDS, CLOUD_BLIND, *EDGE_RULES, REPORTED_LOCKED)
+}
 
 
 def edge_rule(alarm: str) -> EdgeRule:

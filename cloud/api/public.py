@@ -61,8 +61,10 @@ class NearbyQuery(BaseModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="longitude")
     radius_m: float = Field(5_000, ge=1, le=MAX_RADIUS_M, allow_inf_nan=False, description="metres")
     limit: int = Field(20, ge=1, le=MAX_LIMIT)
-    status: Literal["open", "any"] = Field(
-        "any", description="`open`: only stations open right now"
+    status: Literal["open", "any", "open_or_reported"] = Field(
+        "any",
+        description="`open`: only stations open right now; `open_or_reported`: those and the "
+        "ones only a worker's report keeps closed (reason `reported_locked`)",
     )
     amenity: list[Amenity] = Field(  # type: ignore[valid-type]
         default_factory=list, description="repeatable; stations must have all"
@@ -145,7 +147,8 @@ async def nearby_stations(ctx: ContextDep, q: Annotated[NearbyQuery, Query()]) -
         now=ctx.clock(),
         policy=ctx.policy,
         limit=q.limit,
-        only_open=q.status == "open",
+        only_open=q.status != "any",
+        with_reported=q.status == "open_or_reported",
         amenities=[a.value for a in q.amenity],
         live=ctx.live,
         sight=ctx.sight.current(),

@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud import gcj02
 from cloud.api.deps import Before, ContextDep, RowId
-from cloud.api.ratelimit import TokenBuckets
+from cloud.api.ratelimit import TokenBuckets, address_key
 from cloud.auth import Principal, Role, audit, require_role
-from cloud.feedback import store
+from cloud.feedback import locked, store
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean
 
@@ -35,7 +35,7 @@ FEEDBACK_BURST = 5  # at once, e.g. a report and a suggestion and a retry or two
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
 ops_router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
 
-ReportKind = Literal["locked", "broken", "dirty", "other"]
+ReportKind = Literal["locked", "closed", "broken", "dirty", "other"]
 assert set(REPORT_KINDS) == set(ReportKind.__args__)  # type: ignore[attr-defined]
 
 
@@ -107,7 +107,9 @@ def _buckets(request: Request) -> TokenBuckets:
 async def _limited_body(request: Request) -> bytes:
     """The body, at most MAX_BODY_BYTES (413 past it, read no further); 429 when this client
     has sent too much feedback lately. The rate is checked first, so a flood costs no reads."""
-    client = request.client.host if request.client else "unknown"
+    # Counted as every limit counts clients: an IPv6 client by its /64, so a phone cannot
+    # dodge the limit (or flag stations) by hopping addresses within its own prefix.
+    client = address_key(request.client.host if request.client else None)
     wait = _buckets(request).take(client)
     if wait > 0:
         retry = str(max(1, math.ceil(wait)))
@@ -159,19 +161,26 @@ def _json_body(model: type[BaseModel]) -> dict[str, object]:
 async def report_problem(
     ctx: ContextDep, body: Annotated[bytes, Depends(_limited_body)]
 ) -> Created:
-    """Report a problem at a station: `locked`, `broken`, `dirty` or `other`, with optional
-    text (plain text, at most 500 characters). 404 when the station is unknown."""
+    """Report a problem at a station: `locked`, `closed`, `broken`, `dirty` or `other`, with
+    optional text (plain text, at most 500 characters). 404 when the station is unknown.
+    `locked`, `closed` and `broken` mark the station `reported_locked` (not open now) unless
+    its door admitted a member in the last 15 minutes: see `cloud.feedback.locked`."""
     report = _parse(ReportIn, body)
 
     def write() -> int:
+        now = ctx.clock()
         with ctx.engine.begin() as conn:
-            return store.add_report(
+            new_id = store.add_report(
                 conn,
                 station_id=report.station_id,
                 kind=report.kind,
                 text=report.text,
-                now=ctx.clock(),
+                now=now,
             )
+            flagged = locked.on_report(conn, report.station_id, report.kind, now)
+        if flagged:  # the next search shows it, not one a second later
+            ctx.live.forget(report.station_id)
+        return new_id
 
     try:
         new_id = await run_in_threadpool(write)
@@ -238,7 +247,8 @@ def resolve_report(
     ctx: ContextDep, principal: Operator, report_id: RowId, body: ResolveBody = None
 ) -> store.ReportView:
     """Close a report with an optional note; the first resolution stands (repeating it
-    changes nothing and is not audited again)."""
+    changes nothing and is not audited again). Resolving a `locked`, `closed` or `broken`
+    report clears the station's `reported_locked` flag and its alarm."""
     note = body.note if body else ""
     now = ctx.clock()
     with ctx.engine.begin() as conn:
@@ -248,8 +258,10 @@ def resolve_report(
         if store.resolve_report(conn, report_id, by=principal.username, note=note, now=now):
             detail = {"station": before.station_id, "kind": before.kind}
             audit(conn, principal, "report.resolve", f"report:{report_id}", detail, at=now)
+            locked.on_resolve(conn, before.station_id, before.kind, now)
         after = store.get_report(conn, report_id)
     assert after is not None
+    ctx.live.forget(before.station_id)
     return after
 
 

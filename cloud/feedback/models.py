@@ -15,7 +15,7 @@ from cloud.clock import utcnow
 from cloud.models import BigId, table
 from cloud.sqltypes import UTCDateTime
 
-REPORT_KINDS = ("locked", "broken", "dirty", "other")
+REPORT_KINDS = ("locked", "closed", "broken", "dirty", "other")
 TEXT_MAX = 500  # characters of a report's text or a suggestion's note
 NAME_MAX = 120  # as a station's name
 
@@ -31,7 +31,7 @@ class StationReport(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     station_id: str = Field(foreign_key="station.id", max_length=40)
-    kind: str = Field(max_length=16, description="locked, broken, dirty or other")
+    kind: str = Field(max_length=16, description="locked, closed, broken, dirty or other")
     text: str = Field(default="", sa_type=Text, description="plain text, at most 500 chars")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

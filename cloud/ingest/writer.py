@@ -23,6 +23,7 @@ from sqlalchemy import Connection, select
 from cloud.alarms import edge as edge_alarms
 from cloud.alarms import store as alarm_store
 from cloud.commands import service as commands
+from cloud.feedback import locked as locked_reports
 from cloud.ingest import refusals
 from cloud.ingest.dialect import Dialect, dialect_for
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
@@ -115,7 +116,9 @@ def write_batch(conn: Connection, items: list[Item]) -> Outcome:
             item.result = "stored"
     apply_heartbeats(db, conn, [i for i in ok if i.kind is Kind.TELEMETRY])
     touch_last_seen(db, conn, [i for i in items if i.sid in known and not i.retained])
-    _apply_edge_alarms(conn, [i for i in ok if i.kind is Kind.EVENTS and i.result == "stored"])
+    stored_events = [i for i in ok if i.kind is Kind.EVENTS and i.result == "stored"]
+    _apply_edge_alarms(conn, stored_events)
+    _disprove_reports(conn, stored_events)
     refusals.account(conn, [i for i in items if i.refused and i.sid in known])
     _insert_dead(conn, [i for i in items if i.refused or i.notes])
     return outcome
@@ -275,6 +278,22 @@ def _apply_edge_alarms(conn: Connection, items: list[Item]) -> None:
         now = max(i.received_at for i in items)
         changed = edge_alarms.apply(conn, edge_alarms.signals(events), now)
         alarm_store.refresh_levels(conn, changed)
+
+
+def _disprove_reports(conn: Connection, items: list[Item]) -> None:
+    """A granted entry or a door opening may disprove a worker's report of a locked door
+    (`cloud.feedback.locked`); only stations with one in this batch are looked at."""
+    sids = {
+        i.sid
+        for i in items
+        if i.sid is not None
+        and (
+            (isinstance(i.payload, DoorEvent) and i.payload.action == "door_opened")
+            or (isinstance(i.payload, AccessEvent) and i.payload.granted)
+        )
+    }
+    if sids:
+        locked_reports.on_door_events(conn, sids, max(i.received_at for i in items))
 
 
 # --- refused ---------------------------------------------------------------------------------

@@ -170,6 +170,11 @@ class StationDetail(BaseModel):
     door: str | None = None
     lock: str | None = None
     occupancy: int | None = None
+    reported_locked_at: datetime | None = Field(
+        default=None,
+        description="a worker's standing report of a locked door (closed_reason "
+        "`reported_locked` while it stands): resolve the report, or the door clears it",
+    )
     config_version: int | None = None
     meta: dict[str, Any] | None = None
     telemetry: dict[str, Any] | None = Field(default=None, description="newest heartbeat")
@@ -177,7 +182,7 @@ class StationDetail(BaseModel):
 
 
 _LIVE = ("sess", "status_at", "reason", "last_seen", "last_heartbeat", "door", "lock")
-_LIVE += ("occupancy", "config_version", "meta", "telemetry")
+_LIVE += ("occupancy", "reported_locked_at", "config_version", "meta", "telemetry")
 
 
 def station(

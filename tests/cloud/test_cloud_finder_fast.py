@@ -202,7 +202,7 @@ def test_digests_judge_as_the_rule_says_at_every_boundary() -> None:
             alive = [t for t in (state.last_heartbeat, state.status_at) if t is not None]
             raw = digester(
                 state.status, epoch_us(max(alive)) if alive else None,
-                state.heartbeat_interval_s, state.door, state.lock, state.alarm_level,
+                state.heartbeat_interval_s, state.door, state.lock, state.alarm_level, None,
                 state.occupancy,
             )  # fmt: skip
             assert raw == fast, fields
@@ -262,7 +262,7 @@ def test_rows_serialise_like_the_public_model(
     assert orjson.loads(body) == orjson.loads(model.model_dump_json())
     # Key order as the API has always sent it: id, the registry fields, the live ones.
     live = ["open_now", "basis", "reason", "status", "closes_at", "opens_at", "occupancy"]
-    live += ["distance_m"]
+    live += ["reported_locked_at", "distance_m"]
     assert list(rows[0]) == [*PUBLIC_FIELDS, *live]
     assert set(rows[0]) == set(finder.NearbyStation.model_fields)
     assert rows[0]["closes_at"] is not None

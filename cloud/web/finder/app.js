@@ -20,7 +20,7 @@
       map_hide: "收起地图", map_label: "地图：点按选择位置", filters: "需要的设施",
       results: "最近的开放驿站", suggest_h: "这里需要一个驿站？", suggest_open: "建议在这里设站",
       report_h: "报告问题", report_kind: "出了什么问题？", kind_locked: "门锁着，进不去",
-      kind_broken: "设施坏了", kind_dirty: "不干净", kind_other: "其他",
+      kind_closed: "驿站没开门", kind_broken: "设施坏了", kind_dirty: "不干净", kind_other: "其他",
       report_text: "补充说明（可选）", cancel: "取消", send: "提交", suggest_name: "地点名称",
       suggest_note: "说明（可选）", lang_switch: "English", lang_switch_label: "Switch to English",
       locating: "正在定位…", located: "已使用你的位置", geo_denied: "无法获取位置：请输入坐标或在地图上选点。",
@@ -31,6 +31,8 @@
       need_point: "请先确定你的位置。", net_error: "网络错误，请稍后再试。",
       open24: "24 小时开放", open_now: "现在开放",
       basis_schedule: "按营业时间，未联网验证",
+      reported_locked: (m) => (m < 1 ? "刚刚有人报告门锁着" : m < 60 ? `${m} 分钟前有人报告门锁着`
+        : `${Math.floor(m / 60)} 小时前有人报告门锁着`),
       closes: (t, tomorrow) => `${tomorrow ? "明天 " : ""}${t} 关门`,
       busy_free: "空闲", busy_some: "较忙", busy_full: "已满",
       people: (o, c) => (c == null ? `现有 ${o} 人` : `${o}/${c} 人`), busy_unknown: "人数未知",
@@ -51,7 +53,7 @@
       results: "Nearest open stations", suggest_h: "Need a station here?",
       suggest_open: "Suggest a station here", report_h: "Report a problem",
       report_kind: "What is wrong?", kind_locked: "Locked, cannot get in",
-      kind_broken: "Something is broken", kind_dirty: "Dirty", kind_other: "Other",
+      kind_closed: "Station not open", kind_broken: "Something is broken", kind_dirty: "Dirty", kind_other: "Other",
       report_text: "Details (optional)", cancel: "Cancel", send: "Send",
       suggest_name: "Name of the place", suggest_note: "Note (optional)",
       lang_switch: "中文", lang_switch_label: "切换到中文", locating: "Finding your location…",
@@ -65,6 +67,8 @@
       need_point: "Choose your location first.", net_error: "Network error, please try again.",
       open24: "Open 24 h", open_now: "Open now",
       basis_schedule: "By opening hours, not confirmed online",
+      reported_locked: (m) => (m < 1 ? "Reported locked just now" : m < 60
+        ? `Reported locked ${m} min ago` : `Reported locked ${Math.floor(m / 60)} h ago`),
       closes: (t, tomorrow) => `Closes at ${t}${tomorrow ? " tomorrow" : ""}`,
       busy_free: "Plenty of room", busy_some: "Busy", busy_full: "Full",
       people: (o, c) => (c == null ? `${o} inside` : `${o} of ${c} places taken`),
@@ -267,7 +271,13 @@
     // basis "schedule": no agent confirms it (none there, or the cloud cannot see it now),
     // so it is open by its published hours only; the API ranks confirmed ones first within
     // 50 m. Its occupancy is unknown anyway, so the basis stands where occupancy would.
-    if (s.basis === "schedule") {
+    if (s.reported_locked_at) {
+      // Not open now only because a worker reported the door locked (reason reported_locked):
+      // listed greyed with when, so nobody walks there unwarned or wonders where it went.
+      const mins = Math.max(0, Math.floor((Date.now() - Date.parse(s.reported_locked_at)) / 60000));
+      li.classList.add("reported");
+      li.append(el("p", "reported-locked", t().reported_locked(mins)));
+    } else if (s.basis === "schedule") {
       li.classList.add("schedule");
       li.append(el("p", "basis", t().basis_schedule));
     } else {
@@ -389,7 +399,7 @@
     state.inflight = ctl;
     const q = new URLSearchParams({
       lat: state.point.lat.toFixed(6), lon: state.point.lon.toFixed(6),
-      radius_m: String(RADIUS_M), limit: String(LIMIT), status: "open",
+      radius_m: String(RADIUS_M), limit: String(LIMIT), status: "open_or_reported",
     });
     for (const a of state.amenities) q.append("amenity", a);
     $("results").setAttribute("aria-busy", "true");
@@ -400,7 +410,7 @@
       const body = await r.json();
       if (ctl !== state.inflight) return;
       state.stations = body.stations;
-      const n = body.count;
+      const n = body.stations.filter((s) => s.open_now).length;
       state.lastSummary = () => (n ? t().found(n) : t().none);
       $("summary").textContent = state.lastSummary();
       renderList();

@@ -145,7 +145,7 @@ export class StationPage {
     clear(
       this.parts.state,
       card("Health", h("dl", {}, fact("Health", badge(d.health)), fact("Status", d.status), fact("Reason", d.reason || "—"), fact("Maintenance", d.station.maintenance ? "yes" : "no"))),
-      card("Door", h("dl", {}, fact("Door", d.door || "—", "door-state"), fact("Lock", d.lock || "—", "lock-state"), fact("Occupancy", d.occupancy ?? "—"), fact("Open now", hours))),
+      card("Door", h("dl", {}, fact("Door", d.door || "—", "door-state"), fact("Lock", d.lock || "—", "lock-state"), fact("Occupancy", d.occupancy ?? "—"), fact("Open now", hours), fact("Reported locked", d.reported_locked_at ? `${ago(d.reported_locked_at)} — resolve the report, or a member's entry clears it` : "no", "reported-locked"))),
       card("Link", h("dl", {}, fact("Last seen", ago(d.last_seen)), fact("Last heartbeat", ago(d.last_heartbeat)), fact("Config version", d.config_version ?? "—"), fact("Clock synced", synced))),
       card("Trust", h("dl", {}, fact("Trust list age", duration(t.trust_age_s)), fact("Revocations age", duration(t.revocation_age_s)), fact("Trust version", t.trust_version ?? "—"), fact("Journal backlog", t.journal_backlog ?? "—"))),
     );
