@@ -1,8 +1,8 @@
 """Workers' reports count: `station_state.reported_locked_at`, the newest standing report of a
 locked door (`cloud.feedback.locked`), read with the liveness columns.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from cloud.sqltypes import UTCDateTime
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
