@@ -131,6 +131,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listens_on(pid: int, port: int) -> bool | None:
+    """Whether process `pid` holds the listening TCP socket on `port` (Linux `/proc`); None
+    where that cannot be read."""
+    try:
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{inode}]")
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:  # closed meanwhile (the directory listing's own, for one)
+            continue
+    return False
+
+
 def find_binary(name: str = "mosquitto") -> str:
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
         if candidate and Path(candidate).exists():
@@ -266,6 +289,9 @@ class MosquittoProcess:
     tls: TlsFiles | None = None
     conf_file: Path | None = None  # run this existing config instead of writing one
     proc: subprocess.Popen[bytes] | None = None
+    # While stopped for a restart: a socket bound (not listening) to `port`, so no other
+    # process is handed the port in between (`stop(hold_port=True)`).
+    _hold: socket.socket | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -312,7 +338,7 @@ class MosquittoProcess:
         delay is not honoured at shutdown) and saves them as retained messages; on SIGKILL it
         sends none and keeps what its last autosave wrote."""
         conf = self.workdir / "mosquitto.conf" if self.conf_file is None else self.conf_file
-        self.stop(kill=kill)
+        self.stop(kill=kill, hold_port=True)
         if down_s > 0:
             time.sleep(down_s)
         return self._launch(conf if conf.exists() else self.write_config(), 10.0)
@@ -324,6 +350,7 @@ class MosquittoProcess:
 
     def _launch(self, conf: Path, timeout_s: float) -> MosquittoProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._release_port()
         with self.stderr_path.open("ab") as err_file:  # a file: a pipe nobody reads fills up
             self.proc = subprocess.Popen(  # noqa: S603 - fixed binary, our config
                 [find_binary(), "-c", str(conf)],
@@ -337,14 +364,25 @@ class MosquittoProcess:
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            if listens_on(self.proc.pid, self.port) is not False:
+                return self
+            # Another process took the port while ours was down: clients would silently talk
+            # to that broker (another test's, with the same logins), so refuse.
+            self.stop()
+            raise RuntimeError(f"port {self.port} is held by another process, not our mosquitto")
         self.stop()
         raise TimeoutError(f"mosquitto did not listen on {self.port} within {timeout_s} s")
 
-    def stop(self, *, kill: bool = False) -> None:
-        """Terminate (SIGTERM saves persistence) or kill (SIGKILL, like a power cut)."""
+    def stop(self, *, kill: bool = False, hold_port: bool = False) -> None:
+        """Terminate (SIGTERM saves persistence) or kill (SIGKILL, like a power cut).
+
+        `hold_port`: the broker will start again on this port (`start`, `restart`): keep it
+        bound meanwhile, so that no other broker started on a "free" port takes it and the
+        clients of this one reconnect to a stranger."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -355,6 +393,27 @@ class MosquittoProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+        if hold_port:
+            self._hold_port()
+
+    def _hold_port(self) -> None:
+        """Bind (without listening: clients are refused as by a stopped broker) `port`.
+        SO_REUSEADDR lets the bind succeed beside the old broker's TIME_WAIT sockets; a
+        socket bound to port 0 (`free_port`) is still never handed a port bound here."""
+        self._release_port()
+        hold = socket.socket()
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            hold.bind(("127.0.0.1", self.port))
+        except OSError:
+            hold.close()
+            return
+        self._hold = hold
+
+    def _release_port(self) -> None:
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
     def kill(self) -> None:
         """End abruptly, like a crashed broker or a power cut."""

@@ -300,7 +300,7 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
         (victim,) = rig.spawn([doomed], heartbeat_s=OUTAGE_HEARTBEAT_S, reconnect_max_s=2.0)
         wait_for(lambda: len(rig.live_ids()) == 5, 20, "five stations live")
 
-        rig.broker.stop(kill=True)  # a crash: no wills, nothing said
+        rig.broker.stop(kill=True, hold_port=True)  # a crash: no wills, nothing said
         t0 = time.monotonic()
         wait_for(lambda: (None, "cloud_blind", "raised") in rig.alarms(), 10, "cloud_blind")
         victim.kill()
@@ -318,7 +318,14 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
             lambda: (None, "cloud_blind", "cleared") in rig.alarms(), 40, "cloud_blind cleared"
         )
         seeing = time.monotonic()
-        wait_for(lambda: doomed not in rig.open_ids(), BACK_TARGET_S, "the dead station gone")
+        wait_for(
+            lambda: doomed not in rig.open_ids(),
+            BACK_TARGET_S,
+            lambda: (
+                f"the dead station gone: the API shows {rig.open_stations().get(doomed)}, "
+                f"alarms {rig.alarms()}, stored {rig.stored()}"
+            ),
+        )
         gone_after = time.monotonic() - seeing
         # The living ones reconnect on their own backoff (seconds after an 8 s outage), which
         # the test's 2 s grace may not cover: wait for all four to be confirmed again.
