@@ -6,7 +6,7 @@ station that stopped talking, a fridge that has been warm for 15 minutes since i
 heartbeat. Each run is one transaction; on PostgreSQL an advisory lock lets one monitor run
 at a time, so every ingest worker can host one and a dead worker's monitor is not missed.
 
-Silence is judged only while the cloud can see (`cloud.sight`): while it is blind, stations
+Silence is judged only while the cloud can see (`cloud.stations.sight`): while it is blind, stations
 are judged as at the moment it last saw (no `stale` history, no `station_offline`), and the
 cloud's own alarm `cloud_blind` is raised instead. Each run first records its ingest worker's
 connection (`record_presence`), whoever holds the lock: that record is how every process
@@ -40,8 +40,10 @@ from sqlalchemy import (
 from cloud.alarms import rules, store
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.clock import Clock, utcnow
-from cloud.desired_config import DESIRED
-from cloud.liveness import (
+from cloud.models import StationState, StatusChange, table
+from cloud.settings import Settings
+from cloud.stations.desired_config import DESIRED
+from cloud.stations.liveness import (
     DIGEST_COLUMNS,
     Liveness,
     LivenessPolicy,
@@ -50,9 +52,7 @@ from cloud.liveness import (
     liveness,
     policy_from,
 )
-from cloud.models import StationState, StatusChange, table
-from cloud.settings import Settings
-from cloud.sight import Sight, SightPolicy, read_sight, record_presence, sight_policy_from
+from cloud.stations.sight import Sight, SightPolicy, read_sight, record_presence, sight_policy_from
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +371,11 @@ def start_monitor(
 def _try_lock(conn: Connection) -> bool:
     if conn.dialect.name != "postgresql":
         return True  # SQLite has one writer at a time anyway
-    got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": LOCK_KEY}).scalar()
+    # Keyed on the schema too, as `cloud.migrate`'s lock is: two deployments sharing one
+    # database in their own schemas (and the test suite's parallel schemas) never skip each
+    # other's runs.
+    lock = text("SELECT pg_try_advisory_xact_lock(:k, hashtext(current_schema()))")
+    got = conn.execute(lock, {"k": LOCK_KEY}).scalar()
     return bool(got)
 
 

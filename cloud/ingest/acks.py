@@ -210,7 +210,8 @@ def resolve_gaps(engine: Engine, now: datetime, wait_s: float) -> list[Ack]:
     acks = []
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            lock = text("SELECT pg_try_advisory_xact_lock(:k)")
+            # Per schema, as the monitor's lock (see `cloud.alarms.monitor._try_lock`).
+            lock = text("SELECT pg_try_advisory_xact_lock(:k, hashtext(current_schema()))")
             if not conn.execute(lock, {"k": GAP_LOCK_KEY}).scalar():
                 return []
         due = conn.scalars(
