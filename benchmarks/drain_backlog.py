@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from cloud.db import init_db, make_engine
-from cloud.registry import upsert
+from cloud.stations.registry import upsert
 from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal

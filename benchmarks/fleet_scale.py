@@ -49,7 +49,7 @@ if __package__ in (None, ""):
 from benchmarks.ingest_throughput import cpu_s, fresh_db
 from cloud.db import init_db, make_engine
 from cloud.models import Event
-from cloud.registry import upsert
+from cloud.stations.registry import upsert
 from firmware_sim.cities import make_records
 from firmware_sim.fleet import TIMEZONE, Fleet, FleetConfig
 from firmware_sim.union import SimUnion

@@ -40,7 +40,7 @@ from sqlalchemy.pool import NullPool
 
 from cloud.db import init_db, make_engine
 from cloud.models import DeadLetter, Event, FootfallInterval, Telemetry, table
-from cloud.registry import upsert
+from cloud.stations.registry import upsert
 from protocol import topics
 from protocol.registry import StationRecord
 from waystation.harness.ingest_pool import start_ingest, wait_ready

@@ -117,7 +117,7 @@ def _flood(base: str, n: int, rounds: int, spread: bool) -> Counter[int]:
 
 def run(args: argparse.Namespace, spread: bool, workdir: Path) -> None:
     from cloud.db import init_db, make_engine
-    from cloud.registry import upsert
+    from cloud.stations.registry import upsert
     from firmware_sim.cities import make_records
 
     db = f"sqlite:///{workdir / ('spread.db' if spread else 'one.db')}"

@@ -43,13 +43,13 @@ import uvloop
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from cloud import finder
 from cloud.db import init_db, make_engine
-from cloud.geoindex import GridIndex
-from cloud.liveness import LivenessPolicy
 from cloud.models import Station, StationState, table
-from cloud.nearby import load_snapshot
+from cloud.stations.geoindex import GridIndex
+from cloud.stations.index import load_snapshot
+from cloud.stations.liveness import LivenessPolicy
 from protocol.registry import AMENITIES
+from tests.support import nearby_reference
 from waystation.mosquitto import free_port
 
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
@@ -166,12 +166,14 @@ def finder_in_process(url: str, n: int, nq: int) -> None:
     with Session(engine) as s:
 
         def run(a: float, b: float) -> None:
-            finder.nearby_indexed(
+            nearby_reference.nearby_indexed(
                 s, snap, lat=a, lon=b, radius_m=5_000, now=T0, policy=policy, limit=20
             )
 
         def sql(a: float, b: float) -> None:
-            finder.nearby(s, lat=a, lon=b, radius_m=5_000, now=T0, policy=policy, limit=20)
+            nearby_reference.nearby(
+                s, lat=a, lon=b, radius_m=5_000, now=T0, policy=policy, limit=20
+            )
 
         full = timed(run, qs[: nq // 4])
         box = timed(sql, qs[: max(20, nq // 40)])

@@ -42,8 +42,8 @@ from cloud.auth import Role, create_user, passwords
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.models import StationState, table
-from cloud.registry import import_csv
 from cloud.settings import Settings
+from cloud.stations.registry import import_csv
 from firmware_sim.cities import make_records, write_registry_csv
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,12 +11,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
-from cloud import desired_config, holidays, models
+from cloud import models
 from cloud.alarms import models as alarm_models
 from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
 from cloud.credentials import models as credential_models
 from cloud.feedback import models as feedback_models
+from cloud.stations import desired_config, holidays
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
 # ingest worker and the API share one file; a batch commit takes milliseconds, so 5 s only

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
-from cloud import environment, hours, migrate
+from cloud import environment, migrate
 from cloud.api import (
     health,
     logredact,
@@ -42,12 +42,13 @@ from cloud.api.security import (
 from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
 from cloud.db import init_db, make_engine
-from cloud.holidays import CalendarSource
-from cloud.liveness import policy_from
-from cloud.livestates import LiveStates
-from cloud.nearby import StationIndex
 from cloud.settings import Settings
-from cloud.sight import SightWatch, sight_policy_from
+from cloud.stations import hours
+from cloud.stations.holidays import CalendarSource
+from cloud.stations.index import StationIndex
+from cloud.stations.liveness import policy_from
+from cloud.stations.livestates import LiveStates
+from cloud.stations.sight import SightWatch, sight_policy_from
 from cloud.web.finder import page as finder_page
 
 log = logging.getLogger(__name__)

@@ -57,7 +57,7 @@ class StationPublic(StationBase):
     """A station as the workers' app sees it: registry fields plus what is true right now."""
 
     id: str
-    open_now: bool = Field(description="open right now, by the rule of `cloud.opennow`")
+    open_now: bool = Field(description="open right now, by the rule of `cloud.stations.opennow`")
     basis: str = Field(
         description="live: the station's agent confirms it; schedule: by its published opening "
         "hours only (no agent at this station, or the cloud cannot see it right now)"
@@ -82,7 +82,7 @@ class StationPublic(StationBase):
 
 
 class StationState(SQLModel, table=True):
-    """What the station last told us; `cloud.liveness` turns it into an effective status.
+    """What the station last told us; `cloud.stations.liveness` turns it into an effective status.
 
     `last_seen`, `last_heartbeat` and `status_at` are cloud receive times, so a station with
     a wrong clock is still judged correctly.
@@ -304,7 +304,7 @@ class DeadLetter(SQLModel, table=True):
     seq: int | None = Field(default=None, sa_type=BigInteger)
 
 
-# --- footfall roll-ups (cloud.rollup) -----------------------------------------------------------
+# --- footfall roll-ups (cloud.jobs.rollup) ----------------------------------------------------
 
 
 class FootfallHour(SQLModel, table=True):
@@ -344,7 +344,7 @@ class FootfallDay(SQLModel, table=True):
 
 class IngestPresence(SQLModel, table=True):
     """Each ingest worker's connection to the broker, recorded by its process's monitor every
-    run; `cloud.sight` reads it to tell the cloud's blindness from stations' silence."""
+    run; `cloud.stations.sight` reads it to tell the cloud's blindness from stations' silence."""
 
     __tablename__ = "ingest_presence"
 

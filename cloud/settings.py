@@ -144,8 +144,8 @@ class Settings(BaseSettings):
         ge=0,
         le=60,
         description="seconds between the API's readings of whether the cloud can see its "
-        "stations (cloud.sight: ingest presence, fleet-wide silence; two aggregate scans of "
-        "the live state); 0 reads on every request (tests)",
+        "stations (cloud.stations.sight: ingest presence, fleet-wide silence; two aggregate "
+        "scans of the live state); 0 reads on every request (tests)",
     )
     index_refresh_s: float = Field(
         default=2.0,

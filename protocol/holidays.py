@@ -1,7 +1,7 @@
 """A public-holiday calendar as data: the days off (`PH` in opening_hours) and the make-up
 working days (调休上班日) the State Council announces each November for the next year.
 
-The cloud owns it (a bundled default per year, corrected by an admin: `cloud.holidays`) and
+The cloud owns it (a bundled default per year, corrected by an admin: `cloud.stations.holidays`) and
 sends it to stations inside their desired config (`holidays` key), so the map and the door
 evaluate `PH` from the same dates, also while a station is offline. It is plain data here:
 `protocol.hours` reads it, nobody in this package fetches it.

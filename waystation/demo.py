@@ -141,8 +141,8 @@ def demo(
     from cloud.db import init_db, make_engine
     from cloud.ingest.subscriber import IngestWorker
     from cloud.main import create_app
-    from cloud.registry import import_csv
     from cloud.settings import Settings
+    from cloud.stations.registry import import_csv
     from firmware_sim.cities import make_records, write_registry_csv
     from firmware_sim.fleet import Fleet, FleetConfig
     from waystation.demo_member import DOOR_PATH, demo_issuer, door_router, member_link

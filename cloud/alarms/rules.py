@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from cloud.alarms.models import CLEARED, PENDING, RAISED
-from cloud.sight import BLIND_RULE
+from cloud.stations.sight import BLIND_RULE
 from protocol.trust import LIST_MAX_AGE_H
 
 
@@ -117,8 +117,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
         raise_above=0.5,
         clear_below=0.5,
     ),
-    # The desired config (cloud.desired_config) the station has not applied within the bound
-    # (`config_lag_s`, a setting): the metric is 1 once the lag outlasts it, 0 when caught up.
+    # The desired config (cloud.stations.desired_config) the station has not applied within the
+    # bound (`config_lag_s`, a setting): the metric is 1 once the lag outlasts it, 0 when caught up.
     Threshold(
         "config_mismatch",
         Severity.WARNING,
@@ -138,8 +138,8 @@ THRESHOLDS: tuple[Threshold, ...] = (
     ),
 )
 
-# About the cloud itself (station_id NULL), judged by the monitor from `cloud.sight`: metric
-# `blind_s`, seconds since the cloud last saw its stations (0 while it sees).
+# About the cloud itself (station_id NULL), judged by the monitor from `cloud.stations.sight`:
+# metric `blind_s`, seconds since the cloud last saw its stations (0 while it sees).
 CLOUD_BLIND = Threshold(
     BLIND_RULE,
     Severity.CRITICAL,

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from cloud.clock import Clock
-from cloud.liveness import LivenessPolicy
-from cloud.livestates import LiveStates
-from cloud.nearby import StationIndex
 from cloud.settings import Settings
-from cloud.sight import SightWatch
+from cloud.stations.index import StationIndex
+from cloud.stations.liveness import LivenessPolicy
+from cloud.stations.livestates import LiveStates
+from cloud.stations.sight import SightWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,9 @@ class AppContext:
     engine: Engine
     clock: Clock
     policy: LivenessPolicy
-    index: StationIndex  # the nearby index of this process (cloud.nearby)
+    index: StationIndex  # the nearby index of this process (cloud.stations.index)
     live: LiveStates  # live-state digests the nearby search reuses for a second
-    sight: SightWatch  # whether the cloud can see its stations (cloud.sight)
+    sight: SightWatch  # whether the cloud can see its stations (cloud.stations.sight)
 
 
 async def get_context(request: Request) -> AppContext:

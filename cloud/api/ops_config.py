@@ -3,7 +3,7 @@
 `GET` needs `operator`; `PUT` needs `admin` (the override sets door timings and free-entry
 hours: who may walk in without a code). A `PUT` body is the station's whole override — what
 it does not name is removed, so one screen always shows and sets all of it. The cloud merges
-in the sections it owns (cloud.desired_config) and publishes the document retained on
+in the sections it owns (cloud.stations.desired_config) and publishes the document retained on
 `ws/v1/{sid}/config` under the next `config_version`. The new version is stored and audited
 before publishing; 503 if the broker did not take it (`waystation stations push-config`
 publishes it again later).
@@ -17,12 +17,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from cloud import desired_config
 from cloud.api.deps import ContextDep
 from cloud.api.ops_commands import publisher
 from cloud.auth import Principal, Role, audit, require_role
 from cloud.commands import service
 from cloud.mqttpub import PublishError
+from cloud.stations import desired_config
 
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require_role(Role.ADMIN))]

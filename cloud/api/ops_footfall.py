@@ -4,7 +4,7 @@
 `GET /api/v1/ops/footfall/cities/{city}?resolution=hour|day&start=&end=`,
 `GET /api/v1/ops/footfall/stations/{sid}/busiest-hours?days=28` and the same for a city.
 `start`/`end` are ISO 8601 with a zone; `end` defaults to now, `start` to one day (interval,
-hour) or 30 days (day) before it. The reports are in `cloud.footfall_report`; a request they
+hour) or 30 days (day) before it. The reports are in `cloud.ops.footfall`; a request they
 cannot answer is a 404 (unknown station or city) or a 422 (range).
 """
 
@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from cloud import footfall_report as report
 from cloud.api.deps import AppContext, ContextDep, NowDep
 from cloud.auth import Principal, Role, require_role
-from cloud.footfall_report import BusiestHours, ReportError, Resolution, Series
+from cloud.ops import footfall as report
+from cloud.ops.footfall import BusiestHours, ReportError, Resolution, Series
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/ops/footfall", tags=["ops footfall"])

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from cloud import finder, forks, gcj02
+from cloud import forks
 from cloud.api.deps import ContextDep, IndexDep, NowDep, PolicyDep, SessionDep
-from cloud.finder import NearbyResponse
-from cloud.geojson import PROPERTIES, dumps, feature
 from cloud.models import Station, StationPublic
-from cloud.nearby import Snapshot
+from cloud.stations import finder, gcj02
+from cloud.stations.finder import NearbyResponse
+from cloud.stations.geojson import PROPERTIES, dumps, feature
+from cloud.stations.index import Snapshot
 from protocol.registry import AMENITIES
 
 Amenity = StrEnum("Amenity", {a: a for a in AMENITIES})  # type: ignore[misc]

@@ -17,13 +17,13 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from cloud import gcj02
 from cloud.api.deps import Before, ContextDep, RowId
 from cloud.api.ratelimit import TokenBuckets, address_key
 from cloud.auth import Principal, Role, audit, require_role
 from cloud.feedback import locked, store
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean
+from cloud.stations import gcj02
 
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]

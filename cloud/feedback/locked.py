@@ -1,5 +1,5 @@
 """Workers' reports count: a report of a locked, closed or broken door takes the station off
-the open map (reason `reported_locked`, `cloud.opennow`) until it is disproved.
+the open map (reason `reported_locked`, `cloud.stations.opennow`) until it is disproved.
 
 - A report flags the station: `station_state.reported_locked_at` = the report's time (the
   newest standing report; the live-state row is created if the station has none), and the

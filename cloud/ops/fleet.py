@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, case, func, or_, select
 
 from cloud.alarms.models import RAISED, Alarm
-from cloud.liveness import LivenessPolicy
 from cloud.models import Station, StationState, table
-from cloud.opennow import assess
 from cloud.ops.alarms import AlarmView
-from cloud.sight import SEEING, Sight
+from cloud.stations.liveness import LivenessPolicy
+from cloud.stations.opennow import assess
+from cloud.stations.sight import SEEING, Sight
 
 STATION = table(Station)
 STATE = table(StationState)
@@ -156,9 +156,10 @@ class StationDetail(BaseModel):
     status: str
     health: str
     open_now: bool
-    basis: str = Field(description="live or schedule (cloud.opennow)")
+    basis: str = Field(description="live or schedule (cloud.stations.opennow)")
     closed_reason: str | None = Field(
-        default=None, description="why not open (cloud.opennow.Reason); `reason` is the station's"
+        default=None,
+        description="why not open (cloud.stations.opennow.Reason); `reason` is the station's",
     )
     closes_at: datetime | None
     opens_at: datetime | None

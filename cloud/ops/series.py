@@ -20,7 +20,7 @@ from cloud.models import Telemetry, table
 TELEMETRY = table(Telemetry)
 METRIC_RE = re.compile(r"^(sensors\.)?[a-z][a-z0-9_]{0,39}$")
 MAX_POINTS = 2_000  # buckets per answer: a chart is a few hundred pixels wide
-MAX_RANGE = timedelta(days=31)  # raw heartbeats are kept 30 days (cloud.retention)
+MAX_RANGE = timedelta(days=31)  # raw heartbeats are kept 30 days (cloud.jobs.retention)
 
 
 class Point(BaseModel):

@@ -16,9 +16,9 @@ from cloud.alarms.models import Alarm
 from cloud.alarms.monitor import LOCK_KEY, Monitor
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
-from cloud.liveness import Health, LivenessPolicy
 from cloud.models import Station, StationState, StatusChange
-from cloud.opennow import assess
+from cloud.stations.liveness import Health, LivenessPolicy
+from cloud.stations.opennow import assess
 from protocol import topics
 from protocol.messages import AlarmEvent, DoorEvent, StatePayload, TelemetryPayload
 
@@ -304,9 +304,16 @@ def test_only_one_monitor_runs_at_a_time_on_postgresql(
         assert not monitor.run_once().skipped  # SQLite: the writer lock serialises runs
         return
     with engine.connect() as other, other.begin():
-        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        lock = "SELECT pg_advisory_xact_lock(:k, hashtext(current_schema()))"
+        other.execute(text(lock), {"k": LOCK_KEY})
         assert monitor.run_once().skipped
     assert not monitor.run_once().skipped
+    # Another deployment's monitor (another schema, here: another key) does not hold this one
+    # back; a database-wide key made parallel test schemas skip each other's runs.
+    with engine.connect() as other, other.begin():
+        other.execute(text("SELECT pg_advisory_xact_lock(:k, :ns)"), {"k": LOCK_KEY, "ns": 1})
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+        assert not monitor.run_once().skipped
 
 
 def test_quiet_stations_cost_the_monitor_nothing(

@@ -23,14 +23,14 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import Engine, update
 
-from cloud import gcj02
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.db import init_db, make_engine
 from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station, table
-from cloud.registry import upsert
 from cloud.settings import Settings
+from cloud.stations import gcj02
+from cloud.stations.registry import upsert
 from protocol import topics
 from protocol.messages import StatePayload, TelemetryPayload
 from protocol.registry import AMENITIES, StationRecord

@@ -34,8 +34,8 @@ from cloud.db import init_db, make_engine, session
 from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
-from cloud.registry import import_csv
 from cloud.settings import Settings
+from cloud.stations.registry import import_csv
 from firmware_sim.cities import make_records, write_registry_csv
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
@@ -339,7 +339,7 @@ def test_station_text_with_markup_shows_as_text_everywhere(
     Stations whose name, city and operator carry markup show them as literal text on the
     map (city label, popup), in the fleet table and its filters and on the station page,
     and no element of theirs exists."""
-    from cloud.registry import upsert
+    from cloud.stations.registry import upsert
 
     url = f"sqlite:///{tmp_path / 'markup.db'}"
     engine = make_engine(url)

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from cloud.db import init_db, make_engine
 from cloud.ingest.subscriber import IngestWorker
-from cloud.registry import upsert
 from cloud.settings import Settings
+from cloud.stations.registry import upsert
 from edge.clock import SystemClock
 from edge.config import EdgeConfig, MqttConfig
 from edge.journal import Journal

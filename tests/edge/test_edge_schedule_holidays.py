@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloud import hours as map_hours
-from cloud.holidays import station_config
+from cloud.stations import hours as map_hours
+from cloud.stations.holidays import station_config
 from edge.access.schedule import DoorMode
 from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, ScheduleConfig
@@ -35,7 +35,7 @@ SHANGHAI = (31.23, 121.47)
 @pytest.fixture
 def door(config: EdgeConfig) -> Iterator[Any]:
     """Starts a station agent on fakes at an instant; its holiday calendar is the cloud's,
-    sent as desired config (as `cloud.holidays.station_config` builds it)."""
+    sent as desired config (as `cloud.stations.holidays.station_config` builds it)."""
     factory = mock_factory()
     started: list[Agent] = []
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from cloud.db import init_db, make_engine
 from cloud.models import Event, FootfallInterval
-from cloud.registry import upsert
+from cloud.stations.registry import upsert
 from firmware_sim.cities import make_records
 from firmware_sim.fleet import Fleet, FleetConfig, profile_rate
 from firmware_sim.union import SimUnion

@@ -22,8 +22,8 @@ from cloud.db import init_db, make_engine, session
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.models import DeadLetter, Event, StationState
-from cloud.registry import import_csv
 from cloud.settings import Settings
+from cloud.stations.registry import import_csv
 from firmware_sim.cities import make_records, write_registry_csv
 from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from cloud.db import init_db, make_engine
 from cloud.ingest.ingestor import Ingestor
-from cloud.registry import upsert
+from cloud.stations.registry import upsert
 from firmware_sim.cities import make_records
 from firmware_sim.ledger import LedgerEntry, read_ledger
 from protocol.credential import Reason

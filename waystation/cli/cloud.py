@@ -259,8 +259,8 @@ def maintain(
 
     from cloud.clock import utcnow
     from cloud.db import init_db, make_engine
-    from cloud.retention import RetentionPolicy, purge
-    from cloud.rollup import rollup_footfall
+    from cloud.jobs.retention import RetentionPolicy, purge
+    from cloud.jobs.rollup import rollup_footfall
 
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")

@@ -38,8 +38,8 @@ def import_(
 
     All or nothing: any bad row refuses the whole file, with every error's line and column."""
     from cloud.db import init_db, make_engine
-    from cloud.registry import RegistryError, import_file
     from cloud.sheetfile import ENCODING_NAMES
+    from cloud.stations.registry import RegistryError, import_file
 
     settings = cloud_settings(db=db)
     engine = make_engine(settings.db)
@@ -73,8 +73,8 @@ def export(
     """Write every registered station to a file that `stations import` reads back (and Excel
     opens: the CSV is UTF-8 with a byte-order mark). A workbook name (.xlsx) is refused."""
     from cloud.db import init_db, make_engine
-    from cloud.registry import export_file
     from cloud.sheetfile import SheetError, check_writable
+    from cloud.stations.registry import export_file
 
     try:
         check_writable(file)  # before the database is touched
@@ -121,7 +121,7 @@ def holidays_load(
     import getpass
 
     from cloud.db import init_db, make_engine
-    from cloud.holidays import HolidayFileError, read_file, store
+    from cloud.stations.holidays import HolidayFileError, read_file, store
 
     try:
         calendar = read_file(file)
@@ -153,9 +153,9 @@ def holidays_load(
 def _push(engine: Engine, settings: Settings, sids: list[str] | None) -> None:
     """Publish the stations' desired configs (None: all) to `settings.broker`; a broker that
     did not take them is one line on stderr and exit 1 (what was stored stays stored)."""
-    from cloud import desired_config
     from cloud.clock import utcnow
     from cloud.mqttpub import PublishError, publish_once
+    from cloud.stations import desired_config
     from protocol.broker import BrokerUrl
 
     broker = BrokerUrl.parse(settings.broker)
@@ -194,7 +194,7 @@ def push_config(
         if station:
             from sqlalchemy import select
 
-            from cloud.desired_config import STATION
+            from cloud.stations.desired_config import STATION
 
             with engine.connect() as conn:
                 known = set(
@@ -229,7 +229,7 @@ def holidays_show(
 ) -> None:
     """The calendar in force for YEAR, and where it comes from (loaded or bundled)."""
     from cloud.db import init_db, make_engine
-    from cloud.holidays import current, loaded
+    from cloud.stations.holidays import current, loaded
 
     settings = cloud_settings(db=db)
     engine = make_engine(settings.db)

@@ -37,8 +37,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, bindparam, text
 
-from cloud.liveness import liveness
 from cloud.models import StationState
+from cloud.stations.liveness import liveness
 from firmware_sim.ledger import LedgerEntry
 
 

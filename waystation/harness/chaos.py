@@ -112,7 +112,7 @@ class ChaosRun:
 
     def _setup(self) -> None:
         from cloud.db import init_db, make_engine
-        from cloud.registry import upsert
+        from cloud.stations.registry import upsert
         from firmware_sim.cities import make_records
         from waystation.mosquitto import MosquittoProcess
 

@@ -27,8 +27,8 @@ from cloud.alarms.monitor import start_monitor
 from cloud.db import init_db, make_engine
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
-from cloud.registry import upsert
 from cloud.settings import Settings
+from cloud.stations.registry import upsert
 from firmware_sim.cities import CITIES, make_records
 from protocol.registry import StationRecord
 from waystation.harness.logins import ingest_login, station_password

@@ -1,5 +1,5 @@
-"""Footfall roll-ups per station and UTC hour / day (`cloud.rollup`), and the time indexes
-roll-ups and retention (`cloud.retention`) scan.
+"""Footfall roll-ups per station and UTC hour / day (`cloud.jobs.rollup`), and the time indexes
+roll-ups and retention (`cloud.jobs.retention`) scan.
 
 Revision ID: 0002
 Revises: 0001

@@ -126,7 +126,7 @@
 
   const t = () => T[state.lang];
 
-  // --- GCJ-02 (same constants and polynomials as cloud/gcj02.py) --------------------------
+  // --- GCJ-02 (same constants and polynomials as cloud/stations/gcj02.py) --------------------------
   const A = 6378245.0;
   const EE = 0.00669342162296594323;
   function outOfChina(lat, lon) {

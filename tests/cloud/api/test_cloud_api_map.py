@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from cloud.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
-from cloud.geo import haversine_m
 from cloud.main import create_app
 from cloud.models import Station
-from cloud.registry import import_file
 from cloud.settings import Settings
+from cloud.stations.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
+from cloud.stations.geo import haversine_m
+from cloud.stations.registry import import_file
 
 LAT, LON = 31.2304, 121.4737
 NEARBY = "/api/v1/stations/nearby"

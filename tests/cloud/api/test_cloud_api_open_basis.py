@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, insert
 
-from cloud import geo
 from cloud.alarms.models import Alarm
 from cloud.alarms.monitor import Monitor
 from cloud.main import create_app
 from cloud.models import StationState, table
-from cloud.registry import upsert
 from cloud.settings import Settings
+from cloud.stations import geo
+from cloud.stations.registry import upsert
 from firmware_sim.cities import CITIES, make_records
 from protocol.registry import StationRecord
 

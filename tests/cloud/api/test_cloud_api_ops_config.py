@@ -27,11 +27,11 @@ from cloud.alarms.monitor import Monitor
 from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
-from cloud.desired_config import OWNED_SCHEDULE_KEYS, document
 from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings
+from cloud.stations.desired_config import OWNED_SCHEDULE_KEYS, document
 from edge.access.schedule import DoorMode
 from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, ScheduleConfig
@@ -161,7 +161,7 @@ def test_push_config_publishes_registry_hours_changes_under_a_new_version(
 def test_config_mismatch_is_raised_past_the_bound_and_cleared_when_caught_up(
     engine: Engine, clock: Any
 ) -> None:
-    from cloud.desired_config import push
+    from cloud.stations.desired_config import push
 
     clock.now = datetime.now(UTC).replace(microsecond=0)
     ingest = Ingestor(engine, clock=clock)
@@ -207,7 +207,7 @@ def test_config_mismatch_is_raised_past_the_bound_and_cleared_when_caught_up(
 
 def test_cloud_sections_win_over_the_override() -> None:
     station = Station(id=SID, name="x", lat=1.0, lon=2.0, opening_hours="24/7", tz="Asia/Urumqi")
-    from cloud.holidays import bundled
+    from cloud.stations.holidays import bundled
 
     doc = document(
         {"schedule": {"free": "Sa 10:00-12:00"}}, station, bundled(), datetime(2026, 1, 5).date()

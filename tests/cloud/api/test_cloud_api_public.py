@@ -178,7 +178,7 @@ def test_nearby_route_reads_and_documents_parameters_as_fastapi_would(
     from fastapi import FastAPI
 
     from cloud.api.public import nearby_stations
-    from cloud.finder import NearbyResponse
+    from cloud.stations.finder import NearbyResponse
 
     fleet("st-1", 1, amenities=["water", "toilet"])
     fleet("st-2", 2)

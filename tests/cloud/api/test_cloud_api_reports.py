@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from cloud import gcj02
 from cloud.api.ratelimit import TokenBuckets
 from cloud.api.reports import FEEDBACK_BURST, MAX_BODY_BYTES
 from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.models import Station
+from cloud.stations import gcj02
 from cloud.web.finder.page import WEB_DIR, FinderSettings, csp, pick_lang, render
 from protocol.registry import AMENITY_LABELS
 

@@ -22,8 +22,8 @@ from cloud.alarms.monitor import Monitor
 from cloud.db import session
 from cloud.ingest.acks import Ack
 from cloud.ingest.ingestor import Ingestor
-from cloud.liveness import LivenessPolicy
 from cloud.models import DeadLetter, Station, StationState
+from cloud.stations.liveness import LivenessPolicy
 from protocol import topics
 from protocol.messages import AccessEvent
 

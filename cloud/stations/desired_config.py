@@ -6,7 +6,7 @@ the whole override document an admin set (so one change never wipes the others) 
 document it last published; every change of what would be published takes the next
 `config_version`. The cloud always merges in what it owns:
 
-- `holidays`: the calendar in force (cloud.holidays), this year and the next, so the door
+- `holidays`: the calendar in force (cloud.stations.holidays), this year and the next, so the door
   decides `PH` from the map's dates while offline;
 - `schedule.members`, `.timezone`, `.lat`, `.lon`: the registry's `opening_hours`, `tz` and
   coordinates (the door admits members exactly when the map says open). `schedule.free`
@@ -27,9 +27,9 @@ from sqlalchemy import JSON, BigInteger, Connection, Engine, Table, insert, sele
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
-from cloud.holidays import current, station_config
 from cloud.models import Station, StationState, table
 from cloud.sqltypes import UTCDateTime
+from cloud.stations.holidays import current, station_config
 from protocol import topics
 from protocol.holidays import HolidayCalendar
 from protocol.messages import ConfigPayload

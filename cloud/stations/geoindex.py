@@ -6,7 +6,7 @@ handful of slices, measures haversine distance to every candidate (numpy, float6
 the nearest. The search box starts small and grows ×4 until it holds `k` matches or reaches
 the radius, so a dense city centre and an empty desert both cost a few slices.
 
-The index is immutable: `cloud.nearby` builds a new one when the registry changes and swaps
+The index is immutable: `cloud.stations.index` builds a new one when the registry changes and swaps
 it in. Positions returned are indexes into the arrays given to `build`.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cloud.geo import EARTH_RADIUS_M, bbox
+from cloud.stations.geo import EARTH_RADIUS_M, bbox
 
 # Cell edge, degrees (≈1.1 km of latitude). Smaller cells mean fewer wasted candidates but more
 # slices per query; at 0.01° a 1 km box is ~3 rows, a 50 km box ~90 rows, both cheap.
@@ -90,7 +90,7 @@ class GridIndex:
     keys: IntArray  # cell key of each slot, ascending
     order: IntArray  # slot → position in the build arrays
     xyz: FloatArray  # per slot: unit vector, shape (n, 3)
-    bits: npt.NDArray[np.uint64]  # per slot: amenity bits and flags (see cloud.nearby)
+    bits: npt.NDArray[np.uint64]  # per slot: amenity bits and flags (see cloud.stations.index)
 
     @property
     def size(self) -> int:

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from cloud.db import session
 from cloud.models import Station
-from cloud.registry import RegistryError, export_csv, import_csv
+from cloud.stations.registry import RegistryError, export_csv, import_csv
 from protocol.registry import CSV_COLUMNS
 
 HEADER = ",".join(CSV_COLUMNS)

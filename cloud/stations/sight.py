@@ -25,12 +25,12 @@ The monitor reads both signs on every run and keeps its judgement in its `cloud_
 alarm; the API reads presence itself (a dead ingest process takes its monitor with it) and
 takes fleet silence from that alarm, so a search never pays for scanning the live state.
 
-While blind, `cloud.opennow` judges stations as they were at `saw_until` (the last moment the
-cloud could see): those that were up are open by their hours (basis `schedule`), those
+While blind, `cloud.stations.opennow` judges stations as they were at `saw_until` (the last
+moment the cloud could see): those that were up are open by their hours (basis `schedule`), those
 already down stay down; the monitor raises `cloud_blind` and no `station_offline`. When
 sight returns, `heard_from` (the later of: the last time the monitor found the cloud blind,
-and the earliest connect of the ingest workers connected now) tells `cloud.liveness.judge` to
-count a station's silence from then on only: a station that died
+and the earliest connect of the ingest workers connected now) tells
+`cloud.stations.liveness.judge` to count a station's silence from then on only: a station that died
 during the outage leaves the map one heartbeat span + stale grace after the cloud sees again,
 like any station that goes quiet, and one that is merely slow to reconnect does not flicker.
 A station already `lost` or `offline` has no silence to restart: it is judged as before.
@@ -48,8 +48,8 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
 
 from cloud.alarms.models import PENDING, RAISED, Alarm
-from cloud.liveness import LivenessPolicy, Status, epoch_us
 from cloud.models import IngestPresence, StationState, table
+from cloud.stations.liveness import LivenessPolicy, Status, epoch_us
 
 STATE = table(StationState)
 PRESENCE = table(IngestPresence)
@@ -282,7 +282,7 @@ class SightWatch:
     at most every `refresh_s` seconds.
 
     `current` never waits for the database once it has a reading: a due refresh runs on a
-    thread of its own (as `cloud.nearby.StationIndex` does, and for the same reason: a
+    thread of its own (as `cloud.stations.index.StationIndex` does, and for the same reason: a
     synchronous read on the event loop stalls every request queued behind it). With
     `refresh_s` 0 it reads on every call (tests)."""
 

@@ -128,7 +128,7 @@ def station_config(calendar: HolidayCalendar, years: list[int]) -> dict[str, Any
 
 
 class CalendarSource:
-    """The calendar in force for `cloud.hours.use_calendar`, re-read every `refresh_s`.
+    """The calendar in force for `cloud.stations.hours.use_calendar`, re-read every `refresh_s`.
 
     A failed read keeps the calendar it had (logged): the map must not stop evaluating
     hours because the database blinked."""

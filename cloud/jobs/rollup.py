@@ -4,7 +4,7 @@ Recomputing is idempotent: each bucket touched by the window is rebuilt from its
 one `INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`, so running the job twice, or over
 an overlapping window, changes nothing. Late data (an edge replaying its journal after days
 offline) is covered by re-running over a window that reaches back far enough; buckets whose
-raw intervals have already expired (`cloud.retention`) keep the totals they had.
+raw intervals have already expired (`cloud.jobs.retention`) keep the totals they had.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Retention: delete rows past their age in small batches, each its own transaction.
 
 Small batches keep every lock short, so ingest writing the same tables is never held up for
-long, and an interrupted purge just resumes next time. Roll up footfall (`cloud.rollup`)
+long, and an interrupted purge just resumes next time. Roll up footfall (`cloud.jobs.rollup`)
 over a window that ends before the footfall cutoff, or the hours being purged are lost.
 """
 

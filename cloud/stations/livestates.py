@@ -4,7 +4,7 @@
 driver's cursor (an expanding IN, no ORM rows) and reduces each to a `Digest`;
 `LiveStates` keeps them a second so a burst of searches over one area reads each station
 once. `HoursMemo` reuses an opening-hours evaluation until it can next change. Split from
-`cloud.finder` (the query and its ranking), which reads through these.
+`cloud.stations.finder` (the query and its ranking), which reads through these.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from sqlalchemy import Connection, Dialect, Engine, bindparam
 from sqlalchemy import select as select_core
 from sqlmodel import Session
 
-from cloud.hours import COORD_DECIMALS, LOCAL_TERMS, HoursState
-from cloud.liveness import (
+from cloud.models import Station, StationState, table
+from cloud.stations.hours import COORD_DECIMALS, LOCAL_TERMS, HoursState
+from cloud.stations.index import RegistryRow
+from cloud.stations.liveness import (
     DIGEST_COLUMNS,
     NEVER_HEARD,
     ONE_US,
@@ -31,13 +33,11 @@ from cloud.liveness import (
     digester_for,
     epoch_us,
 )
-from cloud.models import Station, StationState, table
-from cloud.nearby import RegistryRow
-from cloud.opennow import hours_at
+from cloud.stations.opennow import hours_at
 
 STATION = table(Station)
 STATE = table(StationState)
-# The live-state columns `cloud.liveness.Digester` reads, plus occupancy.
+# The live-state columns `cloud.stations.liveness.Digester` reads, plus occupancy.
 _STATE = select_core(*DIGEST_COLUMNS, STATE.c.occupancy).where(
     STATE.c.station_id.in_(bindparam("ids", expanding=True))
 )
@@ -123,7 +123,7 @@ def _fetch(dialect: Dialect, dbapi_conn: Any, ids: list[str]) -> list[Any]:
 
 
 class LiveStates:
-    """Live-state digests (`cloud.liveness.Digest`) by station id, each reused for `ttl_s`
+    """Live-state digests (`cloud.stations.liveness.Digest`) by station id, each reused for `ttl_s`
     seconds after it was read.
 
     Under load many searches in one city share their candidates; re-reading the same rows
@@ -196,8 +196,8 @@ MAX_HOURS_ENTRIES = 65_536  # distinct (hours, zone, place) kept; past this the 
 
 
 class HoursMemo:
-    """`cloud.hours.evaluate` results per (expression, zone, place), reused while they cannot
-    have changed: from when computed until the next opening or closing. Most stations share
+    """`cloud.stations.hours.evaluate` results per (expression, zone, place), reused while they
+    cannot have changed: from when computed until the next opening or closing. Most stations share
     a few expressions, so a search evaluates almost none (was ~0.2 ms of a search)."""
 
     def __init__(self) -> None:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine
 
 from cloud.db import session
-from cloud.footfall_report import ReportError, busiest_hours, series
+from cloud.jobs.rollup import rollup_footfall
 from cloud.models import FootfallInterval
-from cloud.rollup import rollup_footfall
+from cloud.ops.footfall import ReportError, busiest_hours, series
 
 D0 = datetime(2025, 6, 1, tzinfo=UTC)  # a Sunday; 08:00 in Shanghai
 SH = ZoneInfo("Asia/Shanghai")

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from cloud.db import session
+from cloud.jobs.retention import RetentionPolicy, purge, purge_before
+from cloud.jobs.rollup import ceil, floor, rollup_footfall
 from cloud.models import (
     DeadLetter,
     FootfallDay,
@@ -17,8 +19,6 @@ from cloud.models import (
     Telemetry,
     table,
 )
-from cloud.retention import RetentionPolicy, purge, purge_before
-from cloud.rollup import ceil, floor, rollup_footfall
 
 DAY0 = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
-from cloud.liveness import LivenessPolicy, Status, liveness
 from cloud.models import Station, StationState
-from cloud.opennow import Basis, Reason, assess, open_now
-from cloud.sight import Blindness, Sight
+from cloud.stations.liveness import LivenessPolicy, Status, liveness
+from cloud.stations.opennow import Basis, Reason, assess, open_now
+from cloud.stations.sight import Blindness, Sight
 
 NOW = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 POLICY = LivenessPolicy(grace_intervals=3, stale_open_grace_s=300)

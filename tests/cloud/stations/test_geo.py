@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.geo import EARTH_RADIUS_M, bbox, haversine_m
+from cloud.stations.geo import EARTH_RADIUS_M, bbox, haversine_m
 
 
 def destination(

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02
-from cloud.geo import haversine_m
+from cloud.stations.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02
+from cloud.stations.geo import haversine_m
 
 # eviltransform's published vectors (wgs lat, lon → gcj lat, lon): Shanghai, Shenzhen, Beijing
 VECTORS = [

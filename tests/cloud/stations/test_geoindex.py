@@ -14,12 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from cloud import finder
-from cloud.geo import haversine_m
-from cloud.geoindex import GridIndex
-from cloud.liveness import LivenessPolicy
-from cloud.nearby import AMENITY_BIT, MAINTENANCE_BIT, load_snapshot
+from cloud.stations.geo import haversine_m
+from cloud.stations.geoindex import GridIndex
+from cloud.stations.index import AMENITY_BIT, MAINTENANCE_BIT, load_snapshot
+from cloud.stations.liveness import LivenessPolicy
 from protocol.registry import AMENITIES
+from tests.support import nearby_reference
 
 RNG = np.random.default_rng(7)
 # 3,000 points: a tight cluster (Shanghai), a loose one, and points spread over the globe
@@ -124,8 +124,8 @@ def test_indexed_finder_agrees_with_the_sql_finder(
                         only_open=only_open,
                         amenities=amenities,
                     )
-                    a = finder.nearby_indexed(s, snap, **kw)  # type: ignore[arg-type]
-                    b = finder.nearby(s, **kw)  # type: ignore[arg-type]
+                    a = nearby_reference.nearby_indexed(s, snap, **kw)  # type: ignore[arg-type]
+                    b = nearby_reference.nearby(s, **kw)  # type: ignore[arg-type]
                     assert [x.id for x in a] == [x.id for x in b]
                     assert [x.distance_m for x in a] == [x.distance_m for x in b]
                     assert all(x.open_now for x in a) or not only_open

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from cloud.db import session
 from cloud.models import Station
-from cloud.registry import RegistryError, export_file, import_file
+from cloud.stations.registry import RegistryError, export_file, import_file
 
 CSV = (
     "id,name,lat,lon,amenities,opening_hours,operator,address,city\n"

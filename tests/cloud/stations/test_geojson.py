@@ -1,4 +1,4 @@
-"""`cloud.geojson`: stations as RFC 7946 Point features, one per line, read back with each
+"""`cloud.stations.geojson`: stations as RFC 7946 Point features, one per line, read back with each
 element's line number; errors name the line."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cloud.geojson import PROPERTIES, GeoJSONError, dumps, feature, features_with_lines
+from cloud.stations.geojson import PROPERTIES, GeoJSONError, dumps, feature, features_with_lines
 
 
 def record(sid: str, lat: float = 31.23, lon: float = 121.47) -> dict[str, Any]:

@@ -13,8 +13,8 @@ A station reports `online`/`degraded` in its birth and heartbeats every `interva
 - `unknown`: never heard from (most stations: they have no agent).
 
 Silence only counts while the cloud could hear: when it has just regained sight after being
-blind (`cloud.sight`), a station's last sign of life counts as no older than that moment, so
-a station is never judged dead for the cloud's own outage.
+blind (`cloud.stations.sight`), a station's last sign of life counts as no older than that
+moment, so a station is never judged dead for the cloud's own outage.
 
 Health (`ok`/`degraded`/`down`) is what ops sort by: `down` when a worker could not get in
 (not live, or `blocked`: reporting `degraded`, lock or door in fault, or an alarm that blocks
@@ -22,7 +22,7 @@ opening is raised), `degraded` when it works but something needs attention (stal
 other raised alarm), `ok` otherwise.
 
 Everything is decided from a `Digest` (a state row reduced under one policy to integers), by
-`judge`; `cloud.opennow` turns that into "open now". The row-level helpers (`liveness`,
+`judge`; `cloud.stations.opennow` turns that into "open now". The row-level helpers (`liveness`,
 `digest`) build a digest and judge it, so there is one implementation of the rule.
 """
 
@@ -102,7 +102,7 @@ class Digest(NamedTuple):
     comparisons per request instead of datetime arithmetic (the nearby search judges ~20
     stations a request). Times are epoch microseconds; statuses are `Status` values.
 
-    Caches of many thousands keep `tuple(digest)` (see `cloud.livestates.LiveStates`): the
+    Caches of many thousands keep `tuple(digest)` (see `cloud.stations.livestates.LiveStates`): the
     garbage collector stops tracking a plain tuple of plain values, never a NamedTuple."""
 
     fixed: str | None  # the status when it does not depend on the time, else None
@@ -131,7 +131,7 @@ def blocked(status: str | None, door: str | None, lock: str | None, level: str |
 
 
 # The live-state columns a digest is made from, in the order its readers select them
-# (`cloud.livestates` for searches, `cloud.alarms.monitor` for the fleet), each adding its
+# (`cloud.stations.livestates` for searches, `cloud.alarms.monitor` for the fleet), each adding its
 # own columns after these: one list, so a column the rule starts to need is read by both.
 DIGEST_COLUMNS = tuple(
     table(StationState).c[name]
@@ -230,7 +230,7 @@ def digest(state: StationState | Any | None, policy: LivenessPolicy) -> Digest:
 def judge(d: Digest, now_us: int, heard_from_us: int = 0) -> tuple[str, bool]:
     """(status, live) at `now_us`: live = online/degraded, or stale within the open grace.
 
-    `heard_from_us` is when the cloud last regained sight (`cloud.sight.Sight`; 0: it has
+    `heard_from_us` is when the cloud last regained sight (`cloud.stations.sight.Sight`; 0: it has
     not been blind): silence before it is not the station's, so its clocks start there."""
     fixed, reported, alive_us, deadline_us, grace_us = d[:5]
     if fixed is not None:

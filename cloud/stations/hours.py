@@ -2,7 +2,7 @@
 station's door uses too, with the holiday calendar in force in this process.
 
 The calendar (`PH` days and make-up working days) is process-wide, like the password-hash
-slots: `use_calendar` sets it (`cloud.holidays.CalendarSource` keeps it current from the
+slots: `use_calendar` sets it (`cloud.stations.holidays.CalendarSource` keeps it current from the
 database); until then the bundled default from the `chinese-calendar` package is used.
 Callers keep the signatures they had: `evaluate(expr, tz=, at=, coords=)` and `check(expr)`.
 """
@@ -57,7 +57,7 @@ class _Calendar:
 
     def get(self) -> HolidayCalendar:
         if self.source is None:
-            from cloud.holidays import bundled  # the package's data, read once
+            from cloud.stations.holidays import bundled  # the package's data, read once
 
             self.source = bundled
         return self.source()

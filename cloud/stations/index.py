@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import Engine, func, select
 
-from cloud.geoindex import GridIndex, Hits
 from cloud.models import Station, StationBase, table
+from cloud.stations.geoindex import GridIndex, Hits
 from protocol.registry import AMENITIES
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ PUBLIC_FIELDS = ("id", *StationBase.model_fields)
 
 
 class RegistryRow(NamedTuple):
-    """A station's registry fields as the API shows them, plus what `cloud.liveness.assess`
+    """A station's registry fields as the API shows them, plus what `cloud.stations.liveness.assess`
     reads of a `Station` (it takes this in place of one). The snapshot keeps each as a plain
     tuple of plain values, which the garbage collector stops tracking: 200,000 tracked objects
     made every full collection a ~100 ms pause in some search."""

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from cloud import hours
 from cloud.db import init_db, make_engine
-from cloud.holidays import CalendarSource, bundled
+from cloud.stations import hours
+from cloud.stations.holidays import CalendarSource, bundled
 from waystation.cli import app
 
 NATIONAL_DAY_2027_10AM = datetime(2027, 10, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

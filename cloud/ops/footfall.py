@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, func, select
 
+from cloud.jobs.rollup import HOUR_S, floor
 from cloud.models import FootfallHour, FootfallInterval, Station, table
-from cloud.rollup import HOUR_S, floor
 
 INTERVAL = table(FootfallInterval)
 HOUR = table(FootfallHour)

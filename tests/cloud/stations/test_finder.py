@@ -15,11 +15,12 @@ import orjson
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from cloud import finder, livestates
-from cloud.liveness import NEVER_HEARD, LivenessPolicy, digest, epoch_us, judge
 from cloud.models import Station, StationState
-from cloud.nearby import PUBLIC_FIELDS, RegistryRow, Snapshot, StationIndex, load_snapshot
-from cloud.opennow import assess
+from cloud.stations import finder, livestates
+from cloud.stations.index import PUBLIC_FIELDS, RegistryRow, Snapshot, StationIndex, load_snapshot
+from cloud.stations.liveness import NEVER_HEARD, LivenessPolicy, digest, epoch_us, judge
+from cloud.stations.opennow import assess
+from tests.support import nearby_reference
 from tests.support.wait import wait_for
 
 T0 = datetime(2025, 6, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
@@ -174,7 +175,8 @@ def _times(policy: LivenessPolicy) -> list[datetime]:
 
 
 def _spec(state: StationState, now: datetime, policy: LivenessPolicy) -> tuple[str, bool]:
-    """(status, live) as the module docstring of `cloud.liveness` words it, in datetimes."""
+    """(status, live) as the module docstring of `cloud.stations.liveness` words it, in
+    datetimes."""
     if state.status in (None, "", "unknown"):
         return "unknown", False
     if state.status in ("lost", "offline"):
@@ -256,7 +258,7 @@ def test_rows_serialise_like_the_public_model(
     with engine.connect() as conn:
         rows = finder.nearby_rows(conn, snap, policy=LivenessPolicy(), **kw)
     with Session(engine) as s:
-        reference = finder.nearby(s, policy=LivenessPolicy(), **kw)
+        reference = nearby_reference.nearby(s, policy=LivenessPolicy(), **kw)
     body = orjson.dumps({"stations": rows, "count": len(rows)}, option=orjson.OPT_UTC_Z)
     model = finder.NearbyResponse(stations=reference, count=len(reference))
     assert orjson.loads(body) == orjson.loads(model.model_dump_json())

@@ -4,11 +4,11 @@ Every reader — the public API (nearby, station detail), the finder page throug
 views and the monitor's health — calls `verdict` (or `assess`, which builds its inputs).
 
 - basis `live`: the station's agent confirms it. Open = inside its opening hours, live
-  (`online`, or `stale` within the open grace: `cloud.liveness`), not `blocked` (not
+  (`online`, or `stale` within the open grace: `cloud.stations.liveness`), not `blocked` (not
   reporting `degraded`, door and lock not in fault, no alarm that blocks opening) and not in
   maintenance.
 - basis `schedule`: the station has no agent (never heard from: most stations), or the cloud
-  itself cannot see (`cloud.sight`): open by its published opening hours only (and not in
+  itself cannot see (`cloud.stations.sight`): open by its published opening hours only (and not in
   maintenance). While the cloud is blind, each station is judged as it was at the last moment
   the cloud could see: one that was up then is open by its hours (basis `schedule`), one that
   was already down stays down (basis `live`: its agent's last word).
@@ -28,8 +28,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from cloud.hours import HoursError, HoursState, evaluate
-from cloud.liveness import (
+from cloud.models import Station, StationState
+from cloud.stations.hours import HoursError, HoursState, evaluate
+from cloud.stations.liveness import (
     DEFAULT_POLICY,
     NEVER_HEARD,
     Digest,
@@ -41,8 +42,7 @@ from cloud.liveness import (
     health,
     judge,
 )
-from cloud.models import Station, StationState
-from cloud.sight import SEEING, Sight
+from cloud.stations.sight import SEEING, Sight
 
 
 class Basis(StrEnum):
@@ -70,7 +70,7 @@ class Verdict(NamedTuple):
     basis: str  # a `Basis` value
     reason: str | None  # a `Reason` value when not open
     status: str  # a `Status` value (as judged: at the blind moment while the cloud is blind)
-    live: bool  # as judged with `status`; `cloud.liveness.health` makes the health of it
+    live: bool  # as judged with `status`; `cloud.stations.liveness.health` makes the health of it
 
 
 def verdict(d: Digest, hours_open: bool, maintenance: bool, now_us: int, sight: Sight) -> Verdict:

@@ -1,12 +1,12 @@
 """The workers' station finder: nearest stations with what is true about them right now.
 
-`nearby_rows` (what the API uses) ranks candidates with the in-memory `cloud.nearby` index,
+`nearby_rows` (what the API uses) ranks candidates with the in-memory `cloud.stations.index` index,
 then reads the live state of just those candidates in one SELECT on the driver's cursor
 (registry fields are held in the index snapshot), reduces each row to a `Digest` (kept a
-second by `LiveStates`, in `cloud.livestates`) and judges liveness and opening hours nearest
-first, stopping at `limit`; it returns plain dicts the API serialises once.
-`nearby_indexed` is the same as `NearbyStation` models, and `nearby` does it from an indexed
-lat/lon box in SQL alone: the reference the index is tested against.
+second by `LiveStates`, in `cloud.stations.livestates`) and judges liveness and opening
+hours nearest first, stopping at `limit`; it returns plain dicts the API serialises once.
+The reference it is tested and measured against (the same answer from an indexed lat/lon box
+in SQL alone) lives with the tests: `tests/support/nearby_reference.py`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import Connection, Engine
+from sqlmodel import Session
 
-from cloud import geo
-from cloud.liveness import (
+from cloud.models import Station, StationPublic, StationState
+from cloud.stations.index import RegistryRow, Snapshot, amenity_mask
+from cloud.stations.liveness import (
     NEVER_HEARD,
     Digest,
     LivenessPolicy,
@@ -28,11 +29,9 @@ from cloud.liveness import (
     epoch_us,
     from_epoch_us,
 )
-from cloud.livestates import HOURS, LiveStates, read_digests
-from cloud.models import Station, StationPublic, StationState
-from cloud.nearby import RegistryRow, Snapshot, amenity_mask
-from cloud.opennow import Basis, Reason, assess, verdict
-from cloud.sight import SEEING, Sight
+from cloud.stations.livestates import HOURS, LiveStates, read_digests
+from cloud.stations.opennow import Basis, Reason, assess, verdict
+from cloud.stations.sight import SEEING, Sight
 
 
 class NearbyStation(StationPublic):
@@ -104,7 +103,7 @@ def _rank_key(row: dict[str, Any]) -> tuple[int, bool]:
     return int(row["distance_m"] // RANK_BUCKET_M), row["basis"] != _LIVE
 
 
-def _ranked(found: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def ranked(found: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     found.sort(key=_rank_key)
     return found[:limit]
 
@@ -184,7 +183,7 @@ def nearby_rows(
                 continue
             distance = round(distance, 1)
             if edge >= 0 and distance // RANK_BUCKET_M > edge:
-                return _ranked(found, limit)
+                return ranked(found, limit)
             state = states.get(reg.id, NEVER_HEARD)
             hours = HOURS.at(reg, now)
             is_open, basis, reason, status, _ = verdict(
@@ -223,7 +222,7 @@ def nearby_rows(
             if edge < 0 and len(found) >= limit:
                 edge = int(distance // RANK_BUCKET_M)
         if closed or hits.exhausted or len(candidates) < k:
-            return _ranked(found, limit)
+            return ranked(found, limit)
         k = k + 4 * RANK_MARGIN if edge >= 0 else k * GROWTH
 
 
@@ -247,80 +246,3 @@ def _through_bucket(
                 return fresh[:j], True
         return fresh, False
     return fresh, False
-
-
-def nearby_indexed(
-    session: Connection | Session,
-    snapshot: Snapshot,
-    *,
-    lat: float,
-    lon: float,
-    radius_m: float,
-    now: datetime,
-    policy: LivenessPolicy,
-    limit: int = 20,
-    only_open: bool = False,
-    amenities: Collection[str] = (),
-    sight: Sight = SEEING,
-) -> list[NearbyStation]:
-    """`nearby_rows` as validated models."""
-    return [
-        NearbyStation.model_validate(fields)
-        for fields in nearby_rows(
-            session,
-            snapshot,
-            lat=lat,
-            lon=lon,
-            radius_m=radius_m,
-            now=now,
-            policy=policy,
-            limit=limit,
-            only_open=only_open,
-            amenities=amenities,
-            sight=sight,
-        )
-    ]
-
-
-def nearby(
-    session: Session,
-    *,
-    lat: float,
-    lon: float,
-    radius_m: float,
-    now: datetime,
-    policy: LivenessPolicy,
-    limit: int = 20,
-    only_open: bool = False,
-    amenities: Collection[str] = (),
-    sight: Sight = SEEING,
-) -> list[NearbyStation]:
-    """Stations within `radius_m` metres of (lat, lon), nearest first (ties by id), except
-    that within a distance bucket (`RANK_BUCKET_M`) live-basis stations come first.
-
-    `only_open` keeps stations open now (see `cloud.opennow`); `amenities` keeps stations
-    that have every one listed.
-    """
-    box = geo.bbox(lat, lon, radius_m)
-    query = (
-        select(Station, StationState)
-        .join(StationState, isouter=True)
-        .where(col(Station.lat).between(box.min_lat, box.max_lat))
-        .where(or_(*(col(Station.lon).between(lo, hi) for lo, hi in box.lon_ranges())))
-    )
-    if only_open:
-        query = query.where(col(Station.maintenance).is_(False))
-    wanted = set(amenities)
-    candidates = []
-    for station, state in session.exec(query):
-        distance = geo.haversine_m(lat, lon, station.lat, station.lon)
-        if distance <= radius_m and wanted.issubset(station.amenities):
-            candidates.append((distance, station.id, station, state))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    found: list[dict[str, Any]] = []
-    for distance, _id, station, state in candidates:
-        view = station_public(station, state, now=now, policy=policy, sight=sight)
-        if only_open and not view.open_now:
-            continue
-        found.append(view.model_dump() | {"distance_m": round(distance, 1)})
-    return [NearbyStation.model_validate(row) for row in _ranked(found, limit)]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cloud.hours import HoursError, check, evaluate
+from cloud.stations.hours import HoursError, check, evaluate
 
 SH = "Asia/Shanghai"
 

@@ -1,4 +1,4 @@
-"""The cloud's judgement of its own sight (`cloud.sight`): blind when no ingest worker is
+"""The cloud's judgement of its own sight (`cloud.stations.sight`): blind when no ingest worker is
 connected, or when most of the fleet that was alive went quiet together; never in normal
 operation."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cloud.liveness import LivenessPolicy
-from cloud.sight import (
+from cloud.stations.liveness import LivenessPolicy
+from cloud.stations.sight import (
     Blindness,
     Presence,
     Pulse,
