@@ -14,9 +14,7 @@ its `lost` will), and two processes sharing one login would disconnect each othe
 from __future__ import annotations
 
 import getpass
-import os
 import re
-import secrets
 import shutil
 import socket
 import subprocess
@@ -24,6 +22,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from waystation.ports import free_port as free_port  # harnesses and tests import it here
+from waystation.ports import listens_on
+from waystation.private_files import write_private_file as write_private_file
 
 ACL_PATH = Path(__file__).resolve().parent.parent / "config" / "mosquitto" / "acl"
 INSTALL_HINT = "mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)"
@@ -125,60 +127,11 @@ def _login_order(login: str) -> tuple[int, str, int, str]:
             int(number[1]) if number else 0, login)  # fmt: skip
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def listens_on(pid: int, port: int) -> bool | None:
-    """Whether process `pid` holds the listening TCP socket on `port` (Linux `/proc`); None
-    where that cannot be read."""
-    try:
-        inodes = set()
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                local, state, inode = fields[1], fields[3], fields[9]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
-                    inodes.add(f"socket:[{inode}]")
-        fds = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return None
-    for fd in fds:
-        try:
-            if os.readlink(fd) in inodes:
-                return True
-        except OSError:  # closed meanwhile (the directory listing's own, for one)
-            continue
-    return False
-
-
 def find_binary(name: str = "mosquitto") -> str:
     for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
         if candidate and Path(candidate).exists():
             return candidate
     raise FileNotFoundError(INSTALL_HINT)
-
-
-def write_private_file(path: Path, data: bytes | str, *, mode: int = 0o600) -> None:
-    """Write `path` so that it never exists with a wider mode than `mode`: a new file is
-    created with that mode (exclusively, not through a link) and renamed over the old one."""
-    body = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may only have narrowed it
-        with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(body)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
 
 
 def run_mosquitto_passwd(passwd: Path, user: str, password: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from waystation.mosquitto import MosquittoProcess, find_binary, listens_on
+from waystation.mosquitto import MosquittoProcess, find_binary
+from waystation.ports import listens_on
 
 
 @pytest.fixture
