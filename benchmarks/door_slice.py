@@ -37,7 +37,7 @@ from edge.camera.qr import to_gray
 from edge.config import AccessConfig, EdgeConfig
 from edge.feedback.config import FeedbackConfig
 from edge.feedback.cues import PROMPTS
-from edge.feedback.worker import DoorFeedback
+from edge.hw.indicators import gpio_feedback
 from edge.hw.relay import GpioRelay
 from firmware_sim.pins import TimedRelay, mock_factory, relay_pin
 from firmware_sim.scenes import random_door, random_moderate, render_empty, render_phone_qr
@@ -61,7 +61,7 @@ class Door:
         )
         self.pins = mock_factory()
         self.relay = TimedRelay(GpioRelay(config.door, pin_factory=self.pins))
-        self.feedback = None if cues is None else DoorFeedback.on_gpio(cues, self.pins)
+        self.feedback = None if cues is None else gpio_feedback(cues, self.pins)
         self.agent = Agent(config, Ports(relay=self.relay, feedback=self.feedback))
         self.agent.start()
         self.pin = relay_pin(self.pins, config.door.relay_pin)

@@ -36,11 +36,11 @@ from edge.agent import Agent, Ports
 from edge.clock import SystemClock
 from edge.config import AccessConfig, DoorConfig, EdgeConfig, MqttConfig
 from edge.feedback.config import FeedbackConfig
-from edge.feedback.worker import DoorFeedback
 from edge.footfall.config import BeamConfig, FootfallConfig
 from edge.footfall.crossing import Direction
 from edge.footfall.unit import FootfallUnit
 from edge.hw.door_inputs import GpioDoorInputs
+from edge.hw.indicators import gpio_feedback
 from edge.hw.relay import GpioRelay
 from edge.journal import Journal
 from edge.link.mqtt import Link
@@ -168,7 +168,7 @@ class SimStation:
             else None
         )
         cues = self.config.feedback  # LEDs and buzzer on the same mock pins
-        self.feedback = DoorFeedback.on_gpio(cues, self.pins) if cues.active else None
+        self.feedback = gpio_feedback(cues, self.pins) if cues.active else None
         journal = LedgerJournal(
             self.config.journal_path,
             ledger=self.ledger_path,

@@ -18,8 +18,6 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from gpiozero.pins import Factory
-
 from edge.feedback.config import FeedbackConfig
 from edge.feedback.cues import PATTERNS, prompt_for
 from edge.feedback.voice import VoicePlayer
@@ -57,14 +55,6 @@ class DoorFeedback:
         self._stopping = False
         self._busy = False  # a cue is being played
         self._thread: threading.Thread | None = None
-
-    @classmethod
-    def on_gpio(cls, config: FeedbackConfig, pin_factory: Factory | None) -> DoorFeedback:
-        """Lights and buzzer on gpiozero through `pin_factory` (the relay's), if any pin is set."""
-        from edge.hw.indicators import GpioIndicators
-
-        indicators = GpioIndicators(config, pin_factory=pin_factory) if config.pins else None
-        return cls(config, indicators=indicators)
 
     # --- the Feedback port ---------------------------------------------------------------------
 

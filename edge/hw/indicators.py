@@ -14,6 +14,7 @@ from gpiozero import LED, Buzzer, OutputDevice
 from gpiozero.pins import Factory
 
 from edge.feedback.config import FeedbackConfig
+from edge.feedback.worker import DoorFeedback
 
 
 class GpioIndicators:
@@ -60,3 +61,11 @@ class GpioIndicators:
         for device, on in ((self._green, green), (self._red, red), (self._buzzer, buzz)):
             if device is not None:
                 device.value = on
+
+
+def gpio_feedback(config: FeedbackConfig, pin_factory: Factory | None) -> DoorFeedback:
+    """The door's feedback with lights and buzzer on gpiozero through `pin_factory` (the
+    relay's), if any pin is set; voice only otherwise. Here, not in `edge.feedback`, so the
+    feedback package never imports the hardware adapters (which import it)."""
+    indicators = GpioIndicators(config, pin_factory=pin_factory) if config.pins else None
+    return DoorFeedback(config, indicators=indicators)

@@ -49,6 +49,42 @@ def test_no_import_cycles() -> None:
     assert not cycles, "\n".join(" -> ".join(sorted(c)) for c in cycles)
 
 
+def _room(module: str) -> str:
+    """The sub-package (or root module) of a library a module lives in: `cloud.stations`
+    for `cloud.stations.finder`, `cloud.models` for itself."""
+    parts = module.split(".")
+    return ".".join(parts[:2])
+
+
+def test_no_cycles_between_the_rooms_of_a_library() -> None:
+    """Sub-packages form floors too: `cloud.stations` below `cloud.alarms` below
+    `cloud.ingest`. A cycle between two of them (every import counted, lazy ones too, not
+    those for type checking only) means
+    one of them holds something of the other's: `cloud.stations.sight` once read the alarm
+    table, and `cloud.auth` once took its client address from `cloud.api`."""
+    graph: dict[str, set[str]] = {}
+    where: dict[tuple[str, str], str] = {}
+    for module, path in modules():
+        if module.split(".")[0] not in ("edge", "cloud", "protocol", "firmware_sim"):
+            continue
+        room = _room(module)
+        graph.setdefault(room, set())
+        for target, line in imports(module, path, top_level_only=False, typing_only=False):
+            other = _room(target)
+            if other != room and target.split(".")[0] == module.split(".")[0]:
+                graph[room].add(other)
+                where.setdefault((room, other), f"{path.relative_to(ROOT)}:{line}")
+    for room in list(graph.values()):
+        for other in room:
+            graph.setdefault(other, set())
+    cycles = _strongly_connected(graph)
+    described = []
+    for cycle in cycles:
+        arrows = [where[(a, b)] for a in cycle for b in graph[a] if b in cycle]
+        described.append(" <-> ".join(sorted(cycle)) + ": " + ", ".join(sorted(arrows)))
+    assert not cycles, "\n".join(described)
+
+
 def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     """Tarjan's algorithm, iterative; components of more than one module (the cycles)."""
     index: dict[str, int] = {}

@@ -19,6 +19,7 @@ from edge.config import DoorConfig, EdgeConfig, ScheduleConfig
 from edge.feedback.config import FeedbackConfig
 from edge.feedback.cues import PROMPTS
 from edge.feedback.worker import DoorFeedback
+from edge.hw.indicators import gpio_feedback
 from edge.hw.relay import GpioRelay
 from firmware_sim.clock import SimClock
 from firmware_sim.pins import mock_factory, relay_pin
@@ -60,7 +61,7 @@ class Door:
     def __init__(self, config: EdgeConfig, clock: SimClock, cues: FeedbackConfig) -> None:
         self.pins = mock_factory()
         self.config = config.model_copy(update={"feedback": cues})
-        self.feedback = DoorFeedback.on_gpio(cues, self.pins)
+        self.feedback = gpio_feedback(cues, self.pins)
         relay = GpioRelay(self.config.door, pin_factory=self.pins)
         self.agent = Agent(self.config, Ports(relay=relay, clock=clock, feedback=self.feedback))
         self.relay = relay_pin(self.pins, self.config.door.relay_pin)

@@ -32,8 +32,12 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def imports(module: str, path: Path, *, top_level_only: bool) -> Iterator[tuple[str, int]]:
-    """(imported module, line) for every import in the file; relative ones resolved."""
+def imports(
+    module: str, path: Path, *, top_level_only: bool, typing_only: bool = True
+) -> Iterator[tuple[str, int]]:
+    """(imported module, line) for every import in the file; relative ones resolved.
+    `top_level_only`: those run at import time; `typing_only=False` leaves out the ones under
+    `if TYPE_CHECKING:` (they tie nothing together at run time)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
 
@@ -53,7 +57,7 @@ def imports(module: str, path: Path, *, top_level_only: bool) -> Iterator[tuple[
                 if len(submodules) < len(names):  # a name defined in `base` itself
                     yield base, node.lineno
             elif isinstance(node, ast.If) and _is_type_checking(node):
-                if not top_level_only:
+                if not top_level_only and typing_only:
                     yield from visit(node.body)
                 yield from visit(node.orelse)
             elif top_level_only and isinstance(

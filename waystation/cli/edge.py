@@ -56,8 +56,8 @@ def run(
     from edge.agent import Agent, Ports
     from edge.camera.capture import make_source
     from edge.config import load_config
-    from edge.feedback.worker import DoorFeedback
     from edge.hw.door_inputs import GpioDoorInputs
+    from edge.hw.indicators import gpio_feedback
     from edge.hw.relay import GpioRelay
     from edge.link.mqtt import Link
     from edge.sensors import SensorPoller
@@ -77,7 +77,7 @@ def run(
     probes = SensorPoller([s.build() for s in cfg.sensors])  # off the door loop: 1-Wire is slow
     feedback = None  # none without [feedback]: the door behaves as it always did
     if cfg.feedback.active:  # LEDs and buzzer on the relay's pins, voice through the player
-        feedback = DoorFeedback.on_gpio(cfg.feedback, pins)  # type: ignore[arg-type]
+        feedback = gpio_feedback(cfg.feedback, pins)  # type: ignore[arg-type]
     ports = Ports(relay=door, door_inputs=sensors, source=source,  # type: ignore[arg-type]
                   station_sensors=probes.sensors, feedback=feedback)  # fmt: skip
     agent = Agent(cfg, ports, uplink=Link)
