@@ -2,7 +2,7 @@
 
 Everything that judges time (liveness, opening hours, alarm rules, received_at) takes a
 `Clock` so that tests can pass a settable one; the default is `utcnow`. Readings are aware
-UTC datetimes (the database stores them as such, see `cloud.sqltypes.UTCDateTime`).
+UTC datetimes (the database stores them as such, see `cloud.sql.types.UTCDateTime`).
 """
 
 from __future__ import annotations

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, Table, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import SQLModel, create_engine
 
 from cloud import models
 from cloud.alarms import models as alarm_models
@@ -18,6 +16,7 @@ from cloud.commands import models as command_models
 from cloud.credentials import models as credential_models
 from cloud.feedback import models as feedback_models
 from cloud.stations import desired_config, holidays
+from cloud.transaction import session as session  # where every caller looks for it
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
 # ingest worker and the API share one file; a batch commit takes milliseconds, so 5 s only
@@ -92,19 +91,3 @@ def migrated_tables() -> list[Table]:
 def _unmigrated() -> list[Table]:
     migrated = {t.name for t in migrated_tables()}
     return [t for t in SQLModel.metadata.sorted_tables if t.name not in migrated]
-
-
-@contextmanager
-def session(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error.
-
-    `expire_on_commit=False` keeps loaded objects readable after the block, which is what
-    callers returning ORM objects out of the block expect.
-    """
-    with Session(engine, expire_on_commit=False) as s:
-        try:
-            yield s
-            s.commit()
-        except BaseException:
-            s.rollback()
-            raise

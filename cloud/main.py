@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 
 from cloud import environment, migrate
+from cloud.alarms.sightwatch import SightWatch
 from cloud.api import (
     health,
     logredact,
@@ -48,7 +49,7 @@ from cloud.stations.holidays import CalendarSource
 from cloud.stations.index import StationIndex
 from cloud.stations.liveness import policy_from
 from cloud.stations.livestates import LiveStates
-from cloud.stations.sight import SightWatch, sight_policy_from
+from cloud.stations.sight import sight_policy_from
 from cloud.web.finder import page as finder_page
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, Table, Uni
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 # BIGINT everywhere a counter can outgrow 2^31, but SQLite only auto-increments a column
 # declared exactly INTEGER PRIMARY KEY.

@@ -8,7 +8,7 @@ from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from cloud.models import BigId, table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 # A row is `pending` while a rule's condition holds but not yet for its duration (not shown
 # to ops), `raised`, then `cleared`. Acknowledgement is separate: ops may acknowledge an

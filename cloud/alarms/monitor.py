@@ -39,6 +39,7 @@ from sqlalchemy import (
 
 from cloud.alarms import rules, store
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
+from cloud.alarms.sightwatch import read_sight
 from cloud.clock import Clock, utcnow
 from cloud.models import StationState, StatusChange, table
 from cloud.settings import Settings
@@ -52,7 +53,7 @@ from cloud.stations.liveness import (
     liveness,
     policy_from,
 )
-from cloud.stations.sight import Sight, SightPolicy, read_sight, record_presence, sight_policy_from
+from cloud.stations.sight import Sight, SightPolicy, record_presence, sight_policy_from
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from cloud.alarms.sightwatch import SightWatch
 from cloud.clock import Clock
 from cloud.settings import Settings
 from cloud.stations.index import StationIndex
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.livestates import LiveStates
-from cloud.stations.sight import SightWatch
 
 
 @dataclass(frozen=True, slots=True)

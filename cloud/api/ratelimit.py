@@ -10,15 +10,14 @@
 The client is `scope["client"]`: the peer address, or the forwarded one only when the server
 trusts the proxy it came through (`WAYSTATION_FORWARDED_ALLOW_IPS`, `cloud serve
 --forwarded-allow-ips`; by default nobody, so an `X-Forwarded-For` header changes nothing).
-Clients are counted by `address_key`: an IPv6 client by its /64. A client over its budget
-gets 429 with `Retry-After` (whole seconds until a token is back). The state lives in this
-process: with N replicas behind a balancer a client gets up to N× the rate, which is fine for
-abuse control (a shared limit would need Redis or the like).
+Clients are counted by `cloud.client_address.address_key`: an IPv6 client by its /64. A
+client over its budget gets 429 with `Retry-After` (whole seconds until a token is back). The
+state lives in this process: with N replicas behind a balancer a client gets up to N× the
+rate, which is fine for abuse control (a shared limit would need Redis or the like).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cloud.client_address import address_key
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +46,6 @@ ENROL_PATH: Final = "/api/v1/members/enroll"
 RENEW_PATH: Final = "/api/v1/members/renew"
 AUTH_PATHS: Final = (LOGIN_PATH, ENROL_PATH, RENEW_PATH)
 FORWARDING_HEADERS: Final = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
-
-
-def address_key(host: str | None) -> str:
-    """The unit a client is counted by: an IPv4 address as is, an IPv6 address by its /64
-    (one subscriber usually holds a whole /64, so counting single addresses would give one
-    attacker 2^64 budgets), an IPv4-mapped IPv6 address as the IPv4 one; anything else
-    (a test client's name) as given, and no client at all as "unknown"."""
-    if not host:
-        return "unknown"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((ip, 64), strict=False))
-    return str(ip)
 
 
 @dataclass(slots=True)

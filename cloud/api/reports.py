@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api.deps import Before, ContextDep, RowId
-from cloud.api.ratelimit import TokenBuckets, address_key
+from cloud.api.ratelimit import TokenBuckets
 from cloud.auth import Principal, Role, audit, require_role
+from cloud.client_address import address_key
 from cloud.feedback import locked, store
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean

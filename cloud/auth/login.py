@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from cloud.api.ratelimit import address_key
 from cloud.auth import passwords, sessions, throttle
 from cloud.auth.auditlog import audit
 from cloud.auth.models import USERNAME_PATTERN, OpsUser
 from cloud.auth.roles import Principal, Role
+from cloud.client_address import address_key
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
 from cloud.models import BigId
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{0,63}$"
 

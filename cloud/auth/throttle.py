@@ -10,7 +10,7 @@ The address alone has a count of its own (password spraying: one or two guesses 
 many usernames never reaches a pair's limit): after `ADDRESS_FREE_FAILURES` failures within
 `WINDOW` the address is locked the same way, for every username. A success does not clear
 it, or one valid account would let its holder spray the others without end. Addresses are
-`cloud.api.ratelimit.address_key`s: an IPv6 client counts by its /64, which one subscriber
+`cloud.client_address.address_key`s: an IPv6 client counts by its /64, which one subscriber
 usually holds whole. The address is the peer's unless the server trusts a proxy
 (`WAYSTATION_FORWARDED_ALLOW_IPS`); a rotated X-Forwarded-For changes nothing here.
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Index
 from sqlmodel import Field, SQLModel
 
 from cloud.models import BigId, table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 # sent: the broker has it; ok/failed: the station answered; expired: no answer before
 # `expires_at` (the station would refuse it now); error: the broker never took it.

@@ -3,7 +3,7 @@
 Why its own module: `cloud.credentials.members` works member by member through the ORM,
 which takes minutes for a city union's 300,000 members. Here rows go in as batches on a Core
 `Connection`: `executemany` on SQLite (its C loop binds a row in ~1 µs), and on PostgreSQL
-one statement per batch carrying the rows as JSON (`cloud.ingest.pgbulk`, the ingest
+one statement per batch carrying the rows as JSON (`cloud.sql.pgbulk`, the ingest
 writer's way), so the server does the per-row work. See docs/benchmarks.md "Member import".
 
 The rules are the registry's own: codes come from `members.make_codes` and are stored as
@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Table, TextClause, bindparam, select, text, u
 from cloud.credentials.members import code_hash, make_codes
 from cloud.credentials.models import CertificateRow, MemberRow
 from cloud.credentials.roster import Entry, Roster
-from cloud.ingest import pgbulk
+from cloud.sql import pgbulk
 
 # Rows per statement: 50,000 ids per look-up (one JSON parameter of ~0.6 MB); 10,000-row
 # write batches keep PostgreSQL's JSON parameter a few MB and give the progress bar 30 steps

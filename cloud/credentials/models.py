@@ -14,7 +14,7 @@ from sqlalchemy import Index, Table, Text
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 MEMBER_ID_PATTERN = r"^[A-Za-z0-9._-]{1,40}$"
 

@@ -27,8 +27,8 @@ from sqlalchemy import Connection, and_, func, select, update
 from cloud.alarms import store as alarm_store
 from cloud.alarms.models import CLEARED, RAISED
 from cloud.alarms.rules import REPORTED_LOCKED
-from cloud.ingest.dialect import dialect_for
 from cloud.models import Event, StationState, table
+from cloud.sql.dialect import dialect_for
 
 FLAG_KINDS = frozenset({"locked", "closed", "broken"})  # report kinds that mean "can't get in"
 DOOR_PROOF_S = 15 * 60  # a granted entry with door_opened this recent outweighs one report

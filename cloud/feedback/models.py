@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
 from cloud.models import BigId, table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 REPORT_KINDS = ("locked", "closed", "broken", "dirty", "other")
 TEXT_MAX = 500  # characters of a report's text or a suggestion's note

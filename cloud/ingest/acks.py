@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
-from cloud.ingest.dialect import Guard, dialect_for
 from cloud.ingest.stationstate import STATE
 from cloud.ingest.writer import DEAD, RECEIVED, Outcome
+from cloud.sql.dialect import Guard, dialect_for
 from protocol import topics
 from protocol.messages import MAX_ACK_REFUSED, AckPayload, RefusedSeq
 

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, func, or_, update
 
 from cloud.alarms import rules as alarm_rules
-from cloud.ingest.dialect import Dialect, Guard
 from cloud.ingest.parse import Item
 from cloud.models import StationState, StatusChange, table
+from cloud.sql.dialect import Dialect, Guard
 from protocol.messages import MetaPayload, StatePayload, TelemetryPayload
 
 STATE = table(StationState)

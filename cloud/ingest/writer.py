@@ -7,7 +7,7 @@ timestamps only move forward) that stay correct when two workers race on one sta
 
 Every statement touches rows in key order (tables in a fixed order, rows sorted by station
 and key), so two workers' transactions take their locks in the same order and cannot
-deadlock on PostgreSQL. The statements are spelled per database by `cloud.ingest.dialect`,
+deadlock on PostgreSQL. The statements are spelled per database by `cloud.sql.dialect`,
 chosen once per batch; what a batch changes on the live-state row is in
 `cloud.ingest.stationstate`.
 """
@@ -25,7 +25,6 @@ from cloud.alarms import store as alarm_store
 from cloud.commands import service as commands
 from cloud.feedback import locked as locked_reports
 from cloud.ingest import refusals
-from cloud.ingest.dialect import Dialect, dialect_for
 from cloud.ingest.parse import MAX_KEPT_BYTES, Item
 from cloud.ingest.stationstate import (
     STATE,
@@ -43,6 +42,7 @@ from cloud.models import (
     Telemetry,
     table,
 )
+from cloud.sql.dialect import Dialect, dialect_for
 from protocol.messages import (
     AccessEvent,
     AlarmEvent,

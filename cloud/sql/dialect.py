@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cloud.ingest import pgbulk
+from cloud.sql import pgbulk
 
 Row = dict[str, Any]
 

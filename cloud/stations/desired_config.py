@@ -28,7 +28,7 @@ from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
 from cloud.models import Station, StationState, table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 from cloud.stations.holidays import current, station_config
 from protocol import topics
 from protocol.holidays import HolidayCalendar

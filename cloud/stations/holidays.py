@@ -34,7 +34,7 @@ from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
 from cloud.models import table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 from protocol.holidays import HolidayCalendar
 
 log = logging.getLogger(__name__)

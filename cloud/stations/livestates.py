@@ -48,7 +48,7 @@ EPOCH_NAIVE = datetime(1970, 1, 1)
 
 def _micros(value: datetime | str | None) -> int | None:
     """A stored timestamp as epoch microseconds. SQLite hands back the text SQLAlchemy wrote
-    (`2025-06-02 02:00:00.000000`, naive UTC, as `cloud.sqltypes.UTCDateTime` stores it):
+    (`2025-06-02 02:00:00.000000`, naive UTC, as `cloud.sql.types.UTCDateTime` stores it):
     `fromisoformat` reads it in ~0.12 µs against ~1 µs for the column type's result processor,
     and no aware datetime is built; PostgreSQL's drivers hand back aware datetimes."""
     if value is None:

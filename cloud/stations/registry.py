@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import col, select
 
-from cloud.db import session
 from cloud.models import Station, utcnow
 from cloud.sheetfile import SheetError, check_writable, read_text, write_csv
 from cloud.stations.geojson import GeoJSONError, dumps, feature, features_with_lines
 from cloud.stations.hours import HoursError, check
+from cloud.transaction import session
 from protocol.registry import (
     CSV_COLUMNS,
     OPTIONAL_COLUMNS,

@@ -38,22 +38,18 @@ A station already `lost` or `offline` has no silence to restart: it is judged as
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
+from sqlalchemy import Connection, and_, case, func, insert, select, update
 
-from cloud.alarms.models import PENDING, RAISED, Alarm
 from cloud.models import IngestPresence, StationState, table
 from cloud.stations.liveness import LivenessPolicy, Status, epoch_us
 
 STATE = table(StationState)
 PRESENCE = table(IngestPresence)
-ALARM = table(Alarm)
 BLIND_RULE = "cloud_blind"  # cloud.alarms.rules.CLOUD_BLIND, raised and cleared by the monitor
 
 
@@ -224,38 +220,6 @@ def read_presence(conn: Connection, now: datetime, policy: SightPolicy) -> Prese
     return Presence(True, int(n), since, last)
 
 
-def read_standing(conn: Connection) -> Standing:
-    """The newest `cloud_blind` row (an indexed look-up: the cloud's own alarms have no
-    station)."""
-    row = conn.execute(
-        select(ALARM.c.state, ALARM.c.detail, ALARM.c.value, ALARM.c.updated_at)
-        .where(ALARM.c.station_id.is_(None), ALARM.c.rule == BLIND_RULE, ALARM.c.state != PENDING)
-        .order_by(ALARM.c.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return Standing()
-    if row.state != RAISED:
-        return Standing(updated_at=row.updated_at)
-    reason = Blindness(row.detail) if row.detail in Blindness.__members__.values() else None
-    saw = row.updated_at - timedelta(seconds=row.value or 0.0)
-    return Standing(True, reason, saw, row.updated_at)
-
-
-def read_sight(
-    conn: Connection,
-    now: datetime,
-    liveness: LivenessPolicy,
-    policy: SightPolicy,
-    *,
-    pulse: bool = True,
-) -> Sight:
-    """The signs, read now; `pulse=False` (the API) leaves fleet silence to the monitor."""
-    fleet = read_pulse(conn, now, liveness, policy) if pulse else None
-    presence = read_presence(conn, now, policy)
-    return judge_sight(fleet, presence, policy, read_standing(conn))
-
-
 def record_presence(conn: Connection, worker: str, connected: bool, now: datetime) -> None:
     """`worker`'s connection now (`since` moves when it changes); forgets records past the
     default memory. Called by each ingest process's monitor on every run."""
@@ -275,55 +239,3 @@ def record_presence(conn: Connection, worker: str, connected: bool, now: datetim
         )
     forget = now - timedelta(seconds=SightPolicy().presence_memory_s)
     conn.execute(PRESENCE.delete().where(PRESENCE.c.seen_at < forget))
-
-
-class SightWatch:
-    """The API's view of `read_sight` (without the fleet scan: see `judge_sight`), read again
-    at most every `refresh_s` seconds.
-
-    `current` never waits for the database once it has a reading: a due refresh runs on a
-    thread of its own (as `cloud.stations.index.StationIndex` does, and for the same reason: a
-    synchronous read on the event loop stalls every request queued behind it). With
-    `refresh_s` 0 it reads on every call (tests)."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        liveness: LivenessPolicy,
-        policy: SightPolicy,
-        *,
-        refresh_s: float,
-        clock: object,
-    ) -> None:
-        self._engine = engine
-        self._liveness = liveness
-        self._policy = policy
-        self._refresh_s = refresh_s
-        self._clock = clock
-        self._sight: Sight | None = None
-        self._read_at = 0.0  # monotonic
-        self._reading = False
-
-    def read(self) -> Sight:
-        now = self._clock()  # type: ignore[operator]
-        with self._engine.connect() as conn:
-            sight = read_sight(conn, now, self._liveness, self._policy, pulse=False)
-        self._sight, self._read_at = sight, time.monotonic()
-        return sight
-
-    def current(self) -> Sight:
-        sight = self._sight
-        if sight is None or self._refresh_s <= 0:
-            return self.read()
-        if time.monotonic() - self._read_at >= self._refresh_s and not self._reading:
-            self._reading = True
-            threading.Thread(target=self._read_in_background, daemon=True).start()
-        return sight
-
-    def _read_in_background(self) -> None:
-        try:
-            self.read()
-        except Exception:  # the next due refresh tries again; meanwhile the last reading holds
-            self._read_at = time.monotonic()
-        finally:
-            self._reading = False

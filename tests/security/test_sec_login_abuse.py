@@ -39,10 +39,11 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from cloud.api.ratelimit import AUTH_PATHS, ENROL_PATH, LOGIN_PATH, address_key
+from cloud.api.ratelimit import AUTH_PATHS, ENROL_PATH, LOGIN_PATH
 from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.auth.models import LoginThrottle, OpsSession
 from cloud.auth.throttle import ADDRESS_FREE_FAILURES, FREE_FAILURES
+from cloud.client_address import address_key
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 revision: str = "0011"
 down_revision: str | None = "0010"

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from cloud.ingest.dialect import dialect_for
 from cloud.ingest.parse import Item, parse
 from cloud.ingest.stationstate import (
     HISTORY,
@@ -21,6 +20,7 @@ from cloud.ingest.stationstate import (
     apply_state,
     touch_last_seen,
 )
+from cloud.sql.dialect import dialect_for
 from protocol import topics
 from protocol.messages import MetaPayload, Payload, StatePayload, TelemetryPayload
 

@@ -1,4 +1,4 @@
-"""`cloud.ingest.dialect`: the bulk statements spelled per database change the same rows the
+"""`cloud.sql.dialect`: the bulk statements spelled per database change the same rows the
 same way; every test runs on SQLite and on PostgreSQL (`db` is parametrized over both)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select
 
-from cloud.ingest.dialect import Guard, PostgresDialect, SqliteDialect, dialect_for
 from cloud.models import FootfallInterval, ReceivedSeq, StationState, Telemetry, table
+from cloud.sql.dialect import Guard, PostgresDialect, SqliteDialect, dialect_for
 from protocol.messages import TelemetryPayload
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

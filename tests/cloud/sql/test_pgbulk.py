@@ -1,4 +1,4 @@
-"""`cloud.ingest.pgbulk` (PostgreSQL only): a whole batch as one JSON parameter, typed by the
+"""`cloud.sql.pgbulk` (PostgreSQL only): a whole batch as one JSON parameter, typed by the
 table's own row type, in a statement whose text does not depend on the batch size."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sqlalchemy import Connection, event, select
 
-from cloud.ingest import pgbulk
 from cloud.models import ReceivedSeq, StationState, Telemetry, table
+from cloud.sql import pgbulk
 
 # the module's database is PostgreSQL only (`module_db_url` is parametrized over both)
 pytestmark = pytest.mark.parametrize("module_db_url", ["postgresql"], indirect=True, scope="module")

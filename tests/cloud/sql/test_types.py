@@ -1,4 +1,4 @@
-"""`cloud.sqltypes.UTCDateTime`: aware UTC in and out on SQLite and PostgreSQL alike; a naive
+"""`cloud.sql.types.UTCDateTime`: aware UTC in and out on SQLite and PostgreSQL alike; a naive
 timestamp is refused, not guessed at."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
 
 from cloud.models import StatusChange, table
-from cloud.sqltypes import UTCDateTime
+from cloud.sql.types import UTCDateTime
 
 SHANGHAI = timezone(timedelta(hours=8))
 HISTORY = table(StatusChange)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from cloud.alarms.sightwatch import read_sight
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.sight import (
     Blindness,
@@ -18,7 +19,6 @@ from cloud.stations.sight import (
     SightPolicy,
     Standing,
     judge_sight,
-    read_sight,
     record_presence,
 )
 
