@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -165,6 +166,29 @@ def test_every_broker_client_reads_a_login_the_setup_step_wrote() -> None:
                 for same in ("--stations", "--seed"):
                     assert option(sub, same) == option(registry_write, same), same
     assert used_files == expected_files, used_files
+
+
+def test_every_image_runs_as_the_one_user_that_owns_the_secrets() -> None:
+    """The setup step writes every secret 0600 as its user; the broker and the services read
+    them as theirs: one uid in every image, or the broker could not read its password file
+    (or the fleet its stations' passwords)."""
+    users = set()
+    for path in DOCKERFILES:
+        dockerfile = parse_dockerfile(path)
+        user = dockerfile.last("USER")
+        assert user is not None
+        made = [
+            re.search(r"useradd\s[^&]*--uid (\d+)\s[^&]*?(\w+)\s*(?:&&|$)", i.args)
+            for i in dockerfile.final
+            if "useradd" in i.args
+        ]
+        assert len(made) == 1, path.name
+        assert made[0] is not None, path.name
+        assert made[0].groups() == ("10001", user.args), path.name
+        users.add(user.args)
+    assert users == {"waystation"}
+    for name in (SETUP, BROKER, "fleet", "cloud", "ingest-1", "ingest-2"):
+        assert "user" not in services()[name], f"{name} overrides its image's user"
 
 
 def test_the_broker_has_a_health_check_with_a_login_and_is_published_on_this_host_only() -> None:
