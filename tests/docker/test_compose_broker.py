@@ -36,6 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol import topics
 from protocol.broker import BrokerUrl
+from tests.conftest import _need_mosquitto
 from tests.docker.test_docker_files import (
     DOCKER,
     DOCKERFILES,
@@ -282,46 +283,65 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-@pytest.fixture
-def stack(need_mosquitto: None) -> Iterator[Stack]:
-    """registry-write and broker-setup as compose runs them, then the mosquitto service."""
+@dataclass(frozen=True)
+class Provisioned:
+    container: Container
+    broker_dir: Path
+    secrets: Path
+    station_secrets: Path
+
+
+@pytest.fixture(scope="module")
+def provisioned() -> Iterator[Provisioned]:
+    """registry-write and broker-setup as compose runs them (once for this module's tests)."""
+    _need_mosquitto()
     root = Path(tempfile.mkdtemp(prefix="waystation-compose-"))
-    for sub in ("", "var/lib/waystation", "var/lib/waystation/shared"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        (root / sub).chmod(0o755)
-        give_to_image_user(root / sub)
-    container = Container(root, free_port())
-    args = setup_args()
-    # the image creates the volumes' directories, owned by its user, 0700 (Dockerfile.broker)
-    for flag in ("--broker-dir", "--persistence-dir", "--secrets", "--station-secrets"):
-        path = Path(container.path(option(args, flag)))
-        path.mkdir(mode=0o700)
-        give_to_image_user(path)
-    procs: list[subprocess.Popen[bytes]] = []
     try:
+        for sub in ("", "var/lib/waystation", "var/lib/waystation/shared"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+            (root / sub).chmod(0o755)
+            give_to_image_user(root / sub)
+        container = Container(root, free_port())
+        args = setup_args()
+        # the image creates the volumes' directories, its user's, 0700 (Dockerfile.broker)
+        for flag in ("--broker-dir", "--persistence-dir", "--secrets", "--station-secrets"):
+            path = Path(container.path(option(args, flag)))
+            path.mkdir(mode=0o700)
+            give_to_image_user(path)
         for job, extra in (("registry-write", []), (SETUP, [f"--port={container.port}"])):
             done = container.run([*entrypoint_and_command(job)[1], *extra])
             assert done.returncode == 0, f"{job}: {done.stdout}{done.stderr}"
             assert "password" not in done.stdout.lower().replace("passwords", ""), done.stdout
-        entrypoint, command = entrypoint_and_command(BROKER)
-        argv = [shutil.which("mosquitto") or "/usr/sbin/mosquitto", *map(container.path, command)]
-        assert entrypoint[0].endswith("/mosquitto")
-        broker = container.popen(argv, root / "mosquitto.log")
-        procs.append(broker)
+        broker_dir, secrets, stations = (
+            Path(container.path(option(args, flag)))
+            for flag in ("--broker-dir", "--secrets", "--station-secrets")
+        )
+        yield Provisioned(container, broker_dir, secrets, stations)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(provisioned: Provisioned) -> Iterator[Stack]:
+    """The mosquitto service's own command on what broker-setup wrote."""
+    container = provisioned.container
+    entrypoint, command = entrypoint_and_command(BROKER)
+    assert entrypoint[0].endswith("/mosquitto")
+    argv = [shutil.which("mosquitto") or "/usr/sbin/mosquitto", *map(container.path, command)]
+    log = container.root / "mosquitto.log"
+    broker = container.popen(argv, log)
+    try:
 
         def listening() -> bool:
-            assert broker.poll() is None, (root / "mosquitto.log").read_text()
+            assert broker.poll() is None, log.read_text()
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", container.port)) == 0
 
         wait_for(listening, 10, what="the broker to listen")
-        yield Stack(container, broker, Path(container.path(option(args, "--broker-dir"))),
-                    Path(container.path(option(args, "--secrets"))),
-                    Path(container.path(option(args, "--station-secrets"))))  # fmt: skip
+        yield Stack(container, broker, provisioned.broker_dir, provisioned.secrets,
+                    provisioned.station_secrets)  # fmt: skip
     finally:
-        for proc in procs:
-            stop(proc)
-        shutil.rmtree(root, ignore_errors=True)
+        stop(broker)
 
 
 class Client:
