@@ -22,6 +22,7 @@ Environment files are read by systemd as root before it drops to `User=`; they a
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,11 +108,31 @@ class CloudUnits:
     env_files: list[Path]
 
 
-def _env_line(name: str, value: str) -> str:
+def env_line(name: str, value: str) -> str:
     """One `NAME=value` line systemd reads back exactly (quoted when it needs it)."""
     if value and all(c.isalnum() or c in "-_.:/@+=,%" for c in value):
         return f"{name}={value}\n"
     return f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"\n'
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The `NAME=value` lines of an environment file as `env_line` writes them (and systemd
+    reads them): `#` comments and blank lines skipped, a double-quoted value unescaped.
+
+    For `waystation --env-file`: a container reads the file a one-shot provisioning step left
+    in a volume, since compose's own `env_file:` reads only files on the host."""
+    found: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, eq, value = line.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise ValueError(f"{path}:{number}: not a NAME=value line")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found[name.strip()] = value
+    return found
 
 
 def broker_url(base: BrokerUrl, login: str, password: str) -> str:
@@ -161,15 +182,15 @@ def write_cloud_units(
         written.append(out / name)
     api_url = broker_url(broker, "cloud-api", logins["cloud-api"])
     envs = {
-        "cloud.env": _env_line("WAYSTATION_DB", db) if db else "# WAYSTATION_DB=postgresql+psycopg://…\n",
-        "api.env": _env_line("WAYSTATION_BROKER", api_url),
+        "cloud.env": env_line("WAYSTATION_DB", db) if db else "# WAYSTATION_DB=postgresql+psycopg://…\n",
+        "api.env": env_line("WAYSTATION_BROKER", api_url),
         "maintain.env": "# cloud maintain needs no broker login\n",
     }  # fmt: skip
     for n in range(1, ingest_workers + 1):
         login = f"cloud-ingest-{n}"
-        envs[f"ingest-{n}.env"] = _env_line(
+        envs[f"ingest-{n}.env"] = env_line(
             "WAYSTATION_BROKER", broker_url(broker, login, logins[login])
-        ) + _env_line("INGEST_METRICS_PORT", str(METRICS_PORT_BASE + n))
+        ) + env_line("INGEST_METRICS_PORT", str(METRICS_PORT_BASE + n))
     env_files = []
     for name, text in envs.items():
         write_private_file(out / name, text.encode())

@@ -53,6 +53,9 @@ CLOUD_ROLES: dict[str, tuple[str, ...]] = {
     # An operator's diagnostics (mosquitto_sub), not a service: everything under ws/v1/.
     # The login `cloud` of earlier releases has this role.
     "admin": ("readwrite ws/v1/#",),
+    # A container health check (docker/compose.yaml): logs in and reads the broker's uptime,
+    # which proves the broker is up and checks passwords; nothing under ws/v1/.
+    "health": ("read $SYS/broker/uptime",),
 }
 LEGACY_CLOUD_LOGIN = "cloud"
 CLOUD_LOGIN_RE = re.compile(r"cloud-(?P<role>[a-z]+)(?:-[a-z0-9]+)*")

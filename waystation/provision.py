@@ -186,7 +186,7 @@ def provision_cloud_login(broker_dir: Path, login: str, *, rotate: bool = False)
     if not kit.conf.exists():
         raise ProvisionError(f"{broker_dir} is not a provisioned broker dir (no mosquitto.conf)")
     if cloud_role(login) is None or login == LEGACY_CLOUD_LOGIN:
-        roles = ", ".join(f"cloud-{r}" for r in ("api", "trust", "ingest-<n>", "admin"))
+        roles = ", ".join(f"cloud-{r}" for r in ("api", "trust", "ingest-<n>", "admin", "health"))
         raise ProvisionError(f"{login!r} is not a cloud login: name it {roles} (…-<n> for more)")
     if login in users_in(kit.passwd) and not rotate:
         raise ProvisionError(f"{login!r} already has a login; pass rotate for a new password")

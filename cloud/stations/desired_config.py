@@ -178,6 +178,22 @@ def refresh(engine: Engine, sids: list[str] | None, now: datetime) -> tuple[list
     return out, changed
 
 
+def stale(engine: Engine, now: datetime) -> list[str]:
+    """Stations whose config, as the registry and calendar make it now, differs from the one
+    last stored for them, or that never had one: those a push would give a new
+    `config_version` (e.g. after `stations import` changed their hours). Reads only."""
+    with engine.connect() as conn:
+        calendar = current(conn)
+        rows = conn.execute(select(DESIRED.c.station_id, DESIRED.c.override, DESIRED.c.document))
+        kept = {r.station_id: (r.override, r.document) for r in rows}
+        out = []
+        for station in conn.execute(select(STATION).order_by(STATION.c.id)):
+            override, doc = kept.get(station.id, ({}, None))
+            if document(override, station, calendar, now.date()) != doc:
+                out.append(station.id)
+    return out
+
+
 def push(
     engine: Engine,
     publish: Callable[[list[Message]], None],

@@ -33,7 +33,6 @@ from cloud.main import create_app
 from cloud.settings import Settings
 from edge.config import EdgeConfig
 from edge.journal import Journal
-from protocol.broker import BrokerUrl
 from waystation.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,9 +73,13 @@ class Dockerfile:
         return value
 
     def extras(self) -> set[str]:
-        """The `waystation[…]` extras the final stage installs."""
-        found = re.findall(r"waystation\[([a-z0-9_,-]+)\]", " ".join(i.args for i in self.final))
-        assert found, f"{self.path.name}: final stage installs no waystation[...]"
+        """The `waystation[…]` extras the final stage installs (none: the base install)."""
+        text = " ".join(i.args for i in self.final)
+        found = re.findall(r"waystation\[([a-z0-9_,-]+)\]", text)
+        if not found:
+            assert re.search(r"pip install .*\bwaystation\b", text), (
+                f"{self.path.name}: final stage installs no waystation"
+            )
         return {e for group in found for e in group.split(",")}
 
 
@@ -135,10 +138,18 @@ def dockerfile_of(name: str) -> Dockerfile | None:
     return built_images().get(service.get("image", name))
 
 
+# Entry points that run no waystation command (the broker image's mosquitto).
+OTHER_PROGRAMS = {"/usr/sbin/mosquitto"}
+# `waystation` options before the sub-command, and whether each takes a value.
+ROOT_OPTIONS = {"--env-file": True, "--version": False}
+
+
 def invocations(entrypoint: list[str], command: list[str]) -> list[list[str]]:
     """The `waystation` argument lists a container with this entrypoint and command runs."""
     if entrypoint == ["waystation"]:
         return [command]
+    if entrypoint[:1] and entrypoint[0] in OTHER_PROGRAMS:
+        return []
     if entrypoint[:2] in (["sh", "-c"], ["/bin/sh", "-c"]):
         script = " ".join([*entrypoint[2:], *command])
         runs, current = [], []
@@ -151,6 +162,21 @@ def invocations(entrypoint: list[str], command: list[str]) -> list[list[str]]:
                 current.append(token)
         return runs
     raise AssertionError(f"unexpected entrypoint {entrypoint}: teach this test to read it")
+
+
+def entrypoint_and_command(name: str) -> tuple[list[str], list[str]]:
+    """What the container of service `name` (built here) runs: the service's entrypoint and
+    command, else its image's."""
+    dockerfile = dockerfile_of(name)
+    assert dockerfile is not None, f"{name}: not an image built here"
+    service = services()[name]
+    entrypoint = as_list(service.get("entrypoint")) or dockerfile.exec_form("ENTRYPOINT")
+    command = as_list(service.get("command")) or dockerfile.exec_form("CMD")
+    return entrypoint, command
+
+
+def runs_other_program(name: str) -> bool:
+    return entrypoint_and_command(name)[0][0] in OTHER_PROGRAMS
 
 
 def service_invocations(name: str) -> list[list[str]]:
@@ -166,11 +192,31 @@ def service_invocations(name: str) -> list[list[str]]:
 # --- the CLI ----------------------------------------------------------------------------------
 
 
+def split_root_options(args: list[str]) -> tuple[list[str], list[str]]:
+    """(the `waystation` options before the sub-command, the sub-command and its args)."""
+    rest = list(args)
+    root: list[str] = []
+    while rest and rest[0].startswith("--"):
+        name = rest[0].split("=", 1)[0]
+        assert name in ROOT_OPTIONS, f"`waystation` has no option {name}"
+        takes_value = ROOT_OPTIONS[name] and "=" not in rest[0]
+        root += rest[: 1 + takes_value]
+        rest = rest[1 + takes_value :]
+    return root, rest
+
+
+def root_option(args: list[str], name: str) -> list[str]:
+    """Every value given to the root option `name` (`--env-file X` or `--env-file=X`)."""
+    root, _ = split_root_options(args)
+    values = [v for a, v in zip(root, [*root[1:], ""], strict=True) if a == name]
+    return values + [a.split("=", 1)[1] for a in root if a.startswith(f"{name}=")]
+
+
 def resolve(args: list[str]) -> tuple[list[str], Any, list[str]]:
     """(command path, the command, remaining args) or an AssertionError naming the problem."""
     command: Any = typer.main.get_command(app)
     path: list[str] = []
-    rest = list(args)
+    _, rest = split_root_options(args)
     while getattr(command, "commands", None):
         assert rest, f"`waystation {' '.join(path)}` needs a sub-command"
         assert rest[0] in command.commands, f"no command `waystation {' '.join([*path, rest[0]])}`"
@@ -254,6 +300,8 @@ def test_depends_on_names_existing_services(name: str) -> None:
 @pytest.mark.parametrize("name", [n for n in services() if dockerfile_of(n) is not None])
 def test_service_runs_real_waystation_commands(name: str) -> None:
     runs = service_invocations(name)
+    if runs_other_program(name):
+        return  # the broker: tests/docker/test_compose_broker.py
     assert runs, f"{name}: runs a waystation image but no waystation command"
     for args in runs:
         check_invocation(args)
@@ -416,7 +464,11 @@ def test_final_stage_runs_as_a_non_root_user_with_a_healthcheck(dockerfile: Path
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_entrypoint_and_cmd_form_a_real_command(dockerfile: Path) -> None:
     parsed = parse_dockerfile(dockerfile)
-    runs = invocations(parsed.exec_form("ENTRYPOINT"), parsed.exec_form("CMD"))
+    entrypoint = parsed.exec_form("ENTRYPOINT")
+    runs = invocations(entrypoint, parsed.exec_form("CMD"))
+    if entrypoint[0] in OTHER_PROGRAMS:  # the broker: tests/docker/test_compose_broker.py
+        assert runs == []
+        return
     assert len(runs) == 1
     check_invocation(runs[0])
 
@@ -479,35 +531,35 @@ def test_the_api_is_published_on_this_host_only_by_default() -> None:
     assert all(str(p).startswith("${WAYSTATION_API_BIND:-127.0.0.1}:") for p in ports)
 
 
-# --- the broker: the login is the client id -------------------------------------------------
+# --- the broker: every client has a login of its own ------------------------------------------
 
 
-def broker_login(name: str) -> str | None:
-    """The username a waystation service logs in to the broker with (its `--broker`, else
-    WAYSTATION_BROKER), or None if it never connects (no cloud serve/ingest, no fleet)."""
-    service = services()[name]
-    for args in service_invocations(name):
-        if args[:2] not in (["cloud", "serve"], ["cloud", "ingest"], ["sim", "fleet"]):
-            continue
-        if args[:2] == ["sim", "fleet"]:
-            return "<station ids>"  # each simulated station logs in as itself
-        url = args[args.index("--broker") + 1] if "--broker" in args else None
-        url = url or (service.get("environment") or {}).get("WAYSTATION_BROKER")
-        assert url, f"{name} reaches the broker with no URL"
-        return BrokerUrl.parse(url).username
-    return None
+def broker_clients(name: str) -> list[list[str]]:
+    """The waystation invocations of service `name` that connect to the broker (`sim fleet
+    --registry-only` writes a file and exits)."""
+    connecting = (["cloud", "serve"], ["cloud", "ingest"], ["sim", "fleet"])
+    return [
+        a
+        for a in service_invocations(name)
+        if split_root_options(a)[1][:2] in connecting and "--registry-only" not in a
+    ]
 
 
 def test_every_cloud_process_has_a_broker_login_of_its_own() -> None:
-    """The broker takes the username as client id (docker/mosquitto.conf), so clients
-    without one are refused and two processes on one login disconnect each other: the two
-    ingest workers and the API, which shared one, would have taken turns."""
-    logins = {name: broker_login(name) for name in services()}
-    cloud = {name: login for name, login in logins.items() if login not in (None, "<station ids>")}
-    assert {"cloud", "ingest-1", "ingest-2"} <= set(cloud), logins
-    assert all(cloud.values()), cloud
-    assert len(set(cloud.values())) == len(cloud), cloud
-    check = services()["mosquitto"]["healthcheck"]["test"]
-    assert "-u" in check, "the health check needs a username too"
-    conf = (DOCKER / "mosquitto.conf").read_text().splitlines()
-    assert conf.index("use_username_as_clientid true") == conf.index("listener 1883") + 1
+    """The broker takes the username as client id, so two processes on one login disconnect
+    each other: the two ingest workers and the API, which shared one, would have taken turns.
+    Each reads its own environment file (its login, written by `provision stack`); the
+    compose file itself names no broker login or password."""
+    env_files = {
+        name: root_option(args, "--env-file")
+        for name in services()
+        for args in broker_clients(name)
+        if split_root_options(args)[1][0] == "cloud"
+    }
+    assert {"cloud", "ingest-1", "ingest-2"} <= set(env_files), env_files
+    assert all(len(files) == 1 for files in env_files.values()), env_files
+    names = [files[0] for files in env_files.values()]
+    assert len(set(names)) == len(names), env_files
+    for name in services():
+        environment = services()[name].get("environment") or {}
+        assert "WAYSTATION_BROKER" not in environment, f"{name}: a login in the compose file"

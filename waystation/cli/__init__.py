@@ -8,7 +8,9 @@ that installs only one part's packages.
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -47,8 +49,26 @@ def _root(
             "--version", is_eager=True, callback=_print_version, help="print the version, exit"
         ),
     ] = False,
+    env_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--env-file",
+            exists=True,
+            dir_okay=False,
+            help="read NAME=value lines (as `provision cloud`/`provision stack` write them) into "
+            "the environment first; later files win, and over variables already set",
+        ),
+    ] = None,
 ) -> None:
     """Waystation: door scanners, footfall and the live map of outdoor-worker rest stations."""
+    if env_file:
+        from waystation.cloud_units import read_env_file
+
+        for path in env_file:
+            try:
+                os.environ.update(read_env_file(path))
+            except (OSError, ValueError) as exc:
+                raise typer.BadParameter(str(exc), param_hint="--env-file") from exc
 
 
 app.command()(demo)

@@ -190,6 +190,50 @@ def cloud(
 
 
 @app.command()
+def stack(
+    broker_dir: Annotated[Path, typer.Option(file_okay=False, help="broker directory to write")],
+    secrets: Annotated[
+        Path, typer.Option(file_okay=False, help="directory for the cloud processes' logins")
+    ],
+    station_secrets: Annotated[
+        Path, typer.Option(file_okay=False, help="directory for the stations' passwords")
+    ],
+    registry: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="registry CSV: one station login per row"),
+    ],
+    broker_host: Annotated[str, typer.Option(help="host name services reach the broker at")] = (
+        "mosquitto"
+    ),
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="listener port")] = None,
+    persistence_dir: Annotated[
+        Path, typer.Option(help="where Mosquitto keeps QoS 1 sessions across restarts")
+    ] = Path("/var/lib/mosquitto"),
+    ingest_workers: Annotated[int, typer.Option(min=1, max=99, help="ingest logins")] = 2,
+) -> None:
+    """The compose stack's broker and logins in one step, safe to rerun: the broker
+    directory as `provision broker` writes it (no anonymous access) with the broker health
+    check's password, in --secrets an environment file per cloud process (for `waystation
+    --env-file`), in --station-secrets <sid>.password for every registry station (for `sim
+    fleet --password-dir`). Existing logins keep their passwords; none is printed."""
+    from protocol.topics import TopicError
+    from waystation.provision import ProvisionError
+    from waystation.stack import provision_stack, registry_ids
+
+    try:
+        report = provision_stack(
+            broker_dir, secrets, station_secrets, station_ids=registry_ids(registry),
+            broker_host=broker_host,
+            port=port, persistence_dir=persistence_dir, ingest_workers=ingest_workers,
+        )  # fmt: skip
+    except (ProvisionError, TopicError, ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"broker config {broker_dir / 'mosquitto.conf'} (anonymous access off); "
+               f"{report.summary()}")  # fmt: skip
+
+
+@app.command()
 def voice(
     out: Annotated[
         Path, typer.Option(file_okay=False, help="directory for the WAVs ([feedback] audio_dir)")

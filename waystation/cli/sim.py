@@ -16,6 +16,7 @@ from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
 
 if TYPE_CHECKING:
     from firmware_sim.fleet import Fleet
+    from protocol.registry import StationRecord
 
 app = typer.Typer(help="Simulated station hardware and fleets.", no_args_is_help=True)
 
@@ -35,6 +36,14 @@ def fleet(
     registry_only: Annotated[
         bool, typer.Option(help="write the registry and exit without running")
     ] = False,
+    password_dir: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="log each station in with the password in DIR/<station id>.password (as "
+            "`provision stack` writes them); without it stations log in with no password",
+        ),
+    ] = None,
     protocol: Annotated[int, typer.Option(help="MQTT protocol: 5 or 311")] = 5,
     visits_per_day: Annotated[
         float, typer.Option(min=0.0, help="mean visits per station per (simulated) day")
@@ -82,6 +91,7 @@ def fleet(
         typer.echo(f"registry of {len(records)} stations written to {registry}")
     if registry_only:
         return
+    logins = {} if password_dir is None else _station_logins(broker, password_dir, records)
 
     from firmware_sim.fleet import Fleet, FleetConfig
     from firmware_sim.union import SimUnion
@@ -104,6 +114,7 @@ def fleet(
             render_frames=stations <= 50 if render_frames is None else render_frames,
             footfall=footfall,
             shared_loop=True,
+            broker_url_for=logins,
         ),
     )
     stop = stop_on_signals(threading.Event())
@@ -120,6 +131,28 @@ def fleet(
         f"ran {time.monotonic() - started:.0f} s: visits {s.visits}, granted {s.granted}, "
         f"denied {s.denied}, unread {s.unread}, errors {s.errors}"
     )
+
+
+def _station_logins(
+    broker: str, password_dir: Path, records: list[StationRecord]
+) -> dict[str, str]:
+    """Each station's broker URL with its own login (the station id) and password, read from
+    `password_dir/<sid>.password` (first line); a missing file is one line and exit 2."""
+    from protocol.broker import BrokerUrl
+    from waystation.cloud_units import broker_url
+
+    base = BrokerUrl.parse(broker)
+    urls = {}
+    for record in records:
+        path = password_dir / f"{record.id}.password"
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            typer.echo(f"error: station {record.id}: cannot read {path}: {exc.strerror or exc}",
+                       err=True)  # fmt: skip
+            raise typer.Exit(2) from exc
+        urls[record.id] = broker_url(base, record.id, lines[0].strip() if lines else "")
+    return urls
 
 
 def _watch(sim: Fleet, stop: threading.Event, for_: float | None, *, plain: bool) -> None:

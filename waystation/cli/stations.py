@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cloud.settings import Settings
 
 app = typer.Typer(help="The station registry (CSV or GeoJSON).", no_args_is_help=True)
+STALE_SHOWN = 10  # station ids `stations import` names before "…" (and suggests --all)
 
 
 @app.command("import")
@@ -31,12 +32,24 @@ def import_(
         ),
     ],
     db: DbOpt = None,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push",
+            help="then publish the desired config of every station whose door hours (or "
+            "time zone, coordinates) now differ from what it was last sent (WAYSTATION_BROKER)",
+        ),
+    ] = False,
 ) -> None:
     """Upsert stations from a CSV (id,name,lat,lon,amenities,opening_hours,operator,address,city
     and optionally capacity; or the Chinese headers 编号,名称,纬度,经度,设施,营业时间,运营方,
     地址,城市,容量) or a GeoJSON FeatureCollection of Points with those fields as properties.
 
-    All or nothing: any bad row refuses the whole file, with every error's line and column."""
+    All or nothing: any bad row refuses the whole file, with every error's line and column.
+    Then names the stations whose doors still run other hours than the registry now says
+    (their desired config needs a push), and pushes them with --push."""
+    from cloud import desired_config
+    from cloud.clock import utcnow
     from cloud.db import init_db, make_engine
     from cloud.sheetfile import ENCODING_NAMES
     from cloud.stations.registry import RegistryError, import_file
@@ -46,6 +59,20 @@ def import_(
     try:
         init_db(engine)
         report = import_file(engine, file)
+        typer.echo(
+            f"{report.total} stations: {report.created} created, {report.updated} updated, "
+            f"{report.unchanged} unchanged (read as {ENCODING_NAMES[report.encoding]})"
+        )
+        behind = desired_config.stale(engine, utcnow())
+        if behind and push:
+            _push(engine, settings, behind)
+        elif behind:
+            shown = ", ".join(behind[:STALE_SHOWN]) + (", …" if len(behind) > STALE_SHOWN else "")
+            many = len(behind) > STALE_SHOWN
+            how = "--all" if many else " ".join(f"--station {sid}" for sid in behind)
+            typer.echo(f"{len(behind)} stations were not sent the hours (config) they have now: "
+                       f"{shown}; publish with: waystation stations push-config {how} (or "
+                       "import with --push)")  # fmt: skip
     except RegistryError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
@@ -54,10 +81,6 @@ def import_(
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
-    typer.echo(
-        f"{report.total} stations: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged (read as {ENCODING_NAMES[report.encoding]})"
-    )
 
 
 @app.command("export")

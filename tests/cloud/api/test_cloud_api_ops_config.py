@@ -215,3 +215,38 @@ def test_cloud_sections_win_over_the_override() -> None:
     assert doc["schedule"] == {"free": "Sa 10:00-12:00", "members": "24/7",
                                "timezone": "Asia/Urumqi", "lat": 1.0, "lon": 2.0}  # fmt: skip
     assert all(d.startswith(("2026", "2027")) for d in doc["holidays"]["holidays"])
+
+
+def test_import_names_stations_whose_hours_changed_and_pushes_them_with_push(
+    db_url: str, mosquitto: MosquittoProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Story: `stations import` changed a station's opening hours, the map followed at once,
+    but its door kept admitting members by the old ones: nothing said the station's desired
+    config had to be pushed again."""
+    monkeypatch.setenv("WAYSTATION_BROKER", mosquitto.url)
+    run = CliRunner().invoke(cli, ["stations", "push-config", "--all", "--db", db_url])
+    assert run.exit_code == 0, run.output
+    first = retained(mosquitto)
+    sheet = tmp_path / "registry.csv"
+    run = CliRunner().invoke(cli, ["stations", "export", str(sheet), "--db", db_url])
+    assert run.exit_code == 0, run.output
+    text = sheet.read_text(encoding="utf-8-sig")
+    assert HOURS in text
+    sheet.write_text(text.replace(HOURS, "Mo-Fr 09:00-18:00"), encoding="utf-8")
+
+    run = CliRunner().invoke(cli, ["stations", "import", str(sheet), "--db", db_url])
+    assert run.exit_code == 0, run.output
+    assert "1 updated" in run.output
+    assert f"1 stations were not sent the hours (config) they have now: {SID};" in run.output
+    assert f"push-config --station {SID}" in run.output
+    assert retained(mosquitto)["config_version"] == first["config_version"], "not pushed yet"
+
+    run = CliRunner().invoke(cli, ["stations", "import", str(sheet), "--push", "--db", db_url])
+    assert run.exit_code == 0, run.output
+    assert "config pushed to 1 stations (1 with a new config_version)" in run.output
+    pushed = retained(mosquitto)
+    assert pushed["config_version"] == first["config_version"] + 1
+    assert pushed["config"]["schedule"]["members"] == "Mo-Fr 09:00-18:00"
+    run = CliRunner().invoke(cli, ["stations", "import", str(sheet), "--db", db_url])
+    assert run.exit_code == 0, run.output
+    assert "were not sent" not in run.output, "nothing left behind after the push"
