@@ -98,7 +98,9 @@ def test_the_root_env_file_option_sets_the_environment_before_the_command(
     assert db.exists()
     assert os.environ["WAYSTATION_DB"] == f"sqlite:///{db}"
     env.write_text("oops\n")
-    result = CliRunner().invoke(app, ["--env-file", str(env), "cloud", "migrate"])
+    # Relative (we are in tmp_path): the error box wraps at the terminal's width, and a long
+    # temporary path would be cut short under pytest-xdist's narrower one.
+    result = CliRunner().invoke(app, ["--env-file", "cloud.env", "cloud", "migrate"])
     assert result.exit_code == 2
     assert "cloud.env:1" in result.output
 

@@ -48,10 +48,10 @@ def import_(
     All or nothing: any bad row refuses the whole file, with every error's line and column.
     Then names the stations whose doors still run other hours than the registry now says
     (their desired config needs a push), and pushes them with --push."""
-    from cloud import desired_config
     from cloud.clock import utcnow
     from cloud.db import init_db, make_engine
     from cloud.sheetfile import ENCODING_NAMES
+    from cloud.stations import desired_config
     from cloud.stations.registry import RegistryError, import_file
 
     settings = cloud_settings(db=db)
