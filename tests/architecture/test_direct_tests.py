@@ -41,7 +41,7 @@ WITHOUT_DIRECT_TEST: dict[str, str] = {
     "cloud.credentials.renewal": "renewal rules; tests/credentials/test_cred_renewal.py over the "
     "API on SQLite and PostgreSQL (revoked, suspended, ended, forged, stale, unknown)",
     "cloud.ingest.refusals": "counts and the rate-limited log; "
-    "tests/cloud/ingest/test_cloud_ingest_refusals.py through the Ingestor",
+    "tests/cloud/ingest/test_refusals.py through the Ingestor",
     "edge.feedback.voice": "the player process; tests/edge/test_edge_feedback.py with a fake "
     "player on PATH",
 }
