@@ -64,8 +64,8 @@ class StationPublic(StationBase):
     )
     reason: str | None = Field(
         default=None,
-        description="why not open: maintenance, station_down, station_fault, reported_locked "
-        "or closed_by_hours",
+        description="why not open: maintenance, station_down, station_fault, reported_locked, "
+        "closed_by_hours or door_closed (the station's own door schedule has it closed)",
     )
     status: str = Field(description="online, stale, lost, offline, degraded or unknown")
     closes_at: datetime | None = Field(default=None, description="next closing by the hours")
@@ -102,6 +102,9 @@ class StationState(SQLModel, table=True):
     heartbeat_interval_s: float | None = None
     door: str | None = Field(default=None, max_length=16)
     lock: str | None = Field(default=None, max_length=16)
+    door_mode: str | None = Field(
+        default=None, max_length=16, description="free/members/closed by its schedule, reported"
+    )
     occupancy: int | None = None
     config_version: int | None = Field(default=None, sa_type=BigInteger)
     meta: dict[str, Any] | None = Field(default=None, sa_type=JSON, description="last meta")

@@ -188,6 +188,8 @@ class Agent:
             sensors=list(ports.station_sensors),
             data_dir=config.journal_path.parent,
             occupancy=None if footfall is None else lambda: footfall.occupancy,
+            door_mode=lambda: self.decider.mode_now().value,
+            schedule=lambda: self.decider.schedule.report(),
         )
         self.reports = Reports(
             parts,

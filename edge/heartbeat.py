@@ -21,7 +21,13 @@ from edge.camera.stats import CameraStats
 from edge.journal import Journal
 from edge.ports import Relay
 from edge.sensors import Sensor, read_all
-from protocol.messages import DoorState, LockState, TelemetryPayload
+from protocol.messages import (
+    DoorMode,
+    DoorState,
+    EffectiveSchedule,
+    LockState,
+    TelemetryPayload,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,8 @@ class Parts:
     sensors: Sequence[Sensor]
     data_dir: Path  # the journal's filesystem: its fullness is what matters
     occupancy: Callable[[], int | None] | None = None
+    door_mode: Callable[[], DoorMode] | None = None  # by the schedule, at the station's time
+    schedule: Callable[[], EffectiveSchedule | None] | None = None  # the rules in force (meta)
 
 
 def lock_state(relay: Relay) -> LockState:
@@ -97,6 +105,7 @@ def build(
         door=door_state(_safe(parts.door_open, None)),
         lock=lock_state(parts.relay),
         occupancy=occupancy if occupancy is None or occupancy >= 0 else None,
+        door_mode=None if parts.door_mode is None else _safe(parts.door_mode, None),
         trust_version=verifier.trust_version,
         revocation_version=verifier.revocation_version,
         trust_age_s=_safe(lambda: verifier.trust_age_s(now), None),

@@ -60,6 +60,7 @@ class Reports:
             config_version=self.remote.config_version,
             trust_version=verifier.trust_version,
             revocation_version=verifier.revocation_version,
+            schedule=None if self.parts.schedule is None else self.parts.schedule(),
         )
 
     def telemetry(self) -> TelemetryPayload:

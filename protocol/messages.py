@@ -143,6 +143,22 @@ class StatePayload(StationPayload):
     reason: Text | None = Field(default=None, max_length=200, description="why degraded")
 
 
+class EffectiveSchedule(BaseModel):
+    """The door schedule the station runs now (its config after the desired config), in
+    OpenStreetMap `opening_hours` syntax: the cloud compares it with the registry's hours
+    (`schedule_mismatch`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    members: Text | None = Field(
+        default=None, max_length=1000, description="hours a member code opens the door"
+    )
+    free: Text | None = Field(
+        default=None, max_length=1000, description="hours the door is released for anyone"
+    )
+    timezone: Name = Field(max_length=64, description="IANA zone the hours are read in")
+
+
 class MetaPayload(StationPayload):
     agent_version: Name = Field(max_length=40, description="the station software's version")
     capabilities: list[Name] = Field(
@@ -157,11 +173,18 @@ class MetaPayload(StationPayload):
     revocation_version: int | None = Field(
         default=None, ge=0, le=MAX_INT, description="version of the revocation list held"
     )
+    schedule: EffectiveSchedule | None = Field(
+        default=None,
+        description="the door schedule in force; absent: none configured (members admitted "
+        "at any hour) or an agent that does not report it",
+    )
 
 
 # --- telemetry (heartbeat) -------------------------------------------------------------------
 
 DoorState = Literal["closed", "open", "unknown"]
+# The door mode by the station's own schedule (edge.access.schedule.DoorMode).
+DoorMode = Literal["free", "members", "closed"]
 LockState = Literal["locked", "unlocked", "fault", "unknown"]
 
 
@@ -182,6 +205,12 @@ class TelemetryPayload(StationPayload):
     )
     door: DoorState = Field(default="unknown", description="the door contact")
     lock: LockState = Field(default="unknown", description="the lock relay")
+    door_mode: DoorMode | None = Field(
+        default=None,
+        description="the door mode now by the station's schedule: free (released for "
+        "anyone), members (a member code opens it) or closed (staff only); a station whose "
+        "door is closed is not open on the map, whatever its published hours say",
+    )
     occupancy: int | None = Field(
         default=None, ge=0, le=MAX_INT, description="people inside now, by the counter"
     )

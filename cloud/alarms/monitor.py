@@ -24,28 +24,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
-    and_,
     bindparam,
-    func,
     insert,
-    or_,
     select,
     text,
     update,
 )
 
-from cloud.alarms import rules, store
+from cloud.alarms import fleetscan, rules, store
+from cloud.alarms.fleetscan import STATES, ahead
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.alarms.sightwatch import read_sight
 from cloud.clock import Clock, utcnow
-from cloud.models import StationState, StatusChange, table
+from cloud.models import Station, StationState, StatusChange, table
 from cloud.settings import Settings
-from cloud.stations.desired_config import DESIRED
 from cloud.stations.liveness import (
-    DIGEST_COLUMNS,
     Liveness,
     LivenessPolicy,
     Status,
@@ -58,27 +53,13 @@ from cloud.stations.sight import Sight, SightPolicy, record_presence, sight_poli
 log = logging.getLogger(__name__)
 
 STATE = table(StationState)
+STATION = table(Station)
 HISTORY = table(StatusChange)
 SOURCE = "cloud"
 LOCK_KEY = 0x57A7_0001  # pg advisory lock: one monitor run at a time across processes
 DEFAULT_INTERVAL_S = 10.0
 LIVE_REPORTS = (Status.ONLINE, Status.DEGRADED)
 DEFAULT_CONFIG_LAG_S = 600.0
-
-_STATES = select(
-    *DIGEST_COLUMNS,
-    STATE.c.telemetry,
-    STATE.c.history_status,
-    STATE.c.health,
-    STATE.c.refused,
-    STATE.c.refused_at,
-    STATE.c.refused_reason,
-    STATE.c.skipped,
-    STATE.c.gap_at,
-    STATE.c.config_version,
-    DESIRED.c.config_version.label("desired_version"),
-    DESIRED.c.changed_at.label("desired_at"),
-).select_from(STATE.outerjoin(DESIRED, DESIRED.c.station_id == STATE.c.station_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,10 +162,10 @@ class Monitor:
         if cleared:  # sight returned this run: silence before it is not the stations'
             sight = replace(sight, heard_from=now)
         at, heard_from = sight.judged_at(now), sight.heard_from
-        quiet = self._quiet(now)
-        states = conn.execute(_STATES.where(~quiet)).all()
+        quiet = fleetscan.quiet(now, self.policy, self.quiet_s)
+        states = conn.execute(STATES.where(~quiet)).all()
         states += conn.execute(
-            _STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows if sid}))
+            STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows if sid}))
         ).all()
         changed: set[str] = set()
         history = 0
@@ -204,12 +185,21 @@ class Monitor:
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),
                 gap_recent=recent(state.gap_at, now, self.quiet_s),
-                config_lagging=rules.lagging(
-                    state.config_version,
-                    state.desired_version,
-                    state.desired_at,
-                    now,
-                    self.config_lag_s,
+                config_lagging=(
+                    lagging := rules.lagging(
+                        state.config_version,
+                        state.desired_version,
+                        state.desired_at,
+                        now,
+                        self.config_lag_s,
+                    )
+                ),
+                schedule_differs=rules.schedule_differs(
+                    state.meta,
+                    state.registry_hours,
+                    state.registry_tz,
+                    desired=state.desired_version is not None,
+                    pushing=lagging == 0.0 and ahead(state),
                 ),
             )
             for rule in THRESHOLDS:
@@ -272,33 +262,6 @@ class Monitor:
         if state == "raised":
             log.warning("the cloud cannot see its stations: %s", sight.reason)
         return int(state == "raised"), int(state == "cleared")
-
-    def _quiet(self, now: datetime) -> ColumnElement[bool]:
-        """Stations nothing can change for this run: reported online, heartbeat fresh even
-        for the default interval, no reading near a threshold, no alarm, healthy. A station
-        with a shorter interval than the default is never quiet (its deadline comes sooner)."""
-        fresh = now - timedelta(
-            seconds=self.policy.grace_intervals * self.policy.default_interval_s
-        )
-        interval = func.coalesce(STATE.c.heartbeat_interval_s, self.policy.default_interval_s)
-        quiet_since = now - timedelta(seconds=self.quiet_s)  # no refusal or gap since
-        # Never NULL (three-valued logic would leave a row out of both queries): nullable
-        # columns are coalesced, and a NULL heartbeat fails `is_not` first.
-        return and_(
-            STATE.c.status == Status.ONLINE,
-            func.coalesce(STATE.c.history_status, "") == Status.ONLINE,
-            STATE.c.last_heartbeat.is_not(None),
-            STATE.c.last_heartbeat >= fresh,
-            interval >= self.policy.default_interval_s,
-            STATE.c.attention.is_(False),
-            STATE.c.alarm_level == "none",
-            or_(STATE.c.refused_at.is_(None), STATE.c.refused_at < quiet_since),
-            or_(STATE.c.gap_at.is_(None), STATE.c.gap_at < quiet_since),
-            func.coalesce(STATE.c.health, "") == "ok",
-            # no desired config ahead of the applied one (config_mismatch may be due)
-            func.coalesce(DESIRED.c.config_version, -1)
-            <= func.coalesce(STATE.c.config_version, -1),
-        )
 
     def _healths(
         self,

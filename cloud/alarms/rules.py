@@ -127,6 +127,17 @@ THRESHOLDS: tuple[Threshold, ...] = (
         raise_above=0.5,
         clear_below=0.5,
     ),
+    # The door schedule the station reports in force (`meta.schedule`) against the
+    # registry's published hours and zone: 1 while they differ (and no push of the desired
+    # config is on its way), 0 when they agree; None when the station reports no schedule.
+    Threshold(
+        "schedule_mismatch",
+        Severity.WARNING,
+        "the station's door runs other hours than the map publishes (push its config)",
+        metric="schedule_differs",
+        raise_above=0.5,
+        clear_below=0.5,
+    ),
     Threshold(
         "lock_fault",
         Severity.CRITICAL,
@@ -223,6 +234,24 @@ def lagging(
     return 1.0 if (now - since).total_seconds() > bound_s else 0.0
 
 
+def schedule_differs(
+    meta: dict[str, Any] | None, hours: str | None, tz: str | None, *, desired: bool, pushing: bool
+) -> float | None:
+    """1.0 if the members hours or zone the station reports (`meta.schedule`) differ from the
+    registry's `hours` and `tz`, 0.0 if they agree or a desired config is on its way
+    (`pushing`: its version ahead of the applied one, within the lag bound); None if the
+    station reports no schedule (none configured, or an agent that does not say) or the cloud
+    never sent it one (`desired` False: its local config rules, and `stations import` names
+    the stations to push)."""
+    reported = (meta or {}).get("schedule")
+    if not isinstance(reported, dict) or not desired:
+        return None
+    if pushing:
+        return 0.0
+    same = reported.get("members") == hours and reported.get("timezone") == tz
+    return 0.0 if same else 1.0
+
+
 def facts(
     telemetry: dict[str, Any] | None,
     *,
@@ -232,6 +261,7 @@ def facts(
     refused_recent: float | None = None,
     gap_recent: float | None = None,
     config_lagging: float | None = None,
+    schedule_differs: float | None = None,
 ) -> dict[str, float | None]:
     """The readings of one station's newest heartbeat, with list ages brought up to now, and
     the cloud's own facts about it (`recent` refusals and seq gaps)."""
@@ -256,6 +286,7 @@ def facts(
         "refused_recent": refused_recent,
         "gap_recent": gap_recent,
         "config_lagging": config_lagging,
+        "schedule_differs": schedule_differs,
     }
 
 

@@ -92,6 +92,7 @@ def apply_heartbeats(db: Dialect, conn: Connection, items: list[Item]) -> None:
                 "heartbeat_interval_s": p.interval_s,
                 "door": p.door,
                 "lock": p.lock,
+                "door_mode": p.door_mode,
                 "occupancy": p.occupancy,
                 "config_version": p.config_version,
                 "telemetry": (dump := p.model_dump(mode="json", exclude_none=True)),

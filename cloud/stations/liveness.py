@@ -95,6 +95,7 @@ def from_epoch_us(us: int) -> datetime:
 
 _UNKNOWN, _LOST, _OFFLINE = Status.UNKNOWN.value, Status.LOST.value, Status.OFFLINE.value
 _STALE, _ONLINE, _DEGRADED = Status.STALE.value, Status.ONLINE.value, Status.DEGRADED.value
+_DOOR_CLOSED = "closed"  # protocol.messages.DoorMode: staff only, by the station's schedule
 
 
 class Digest(NamedTuple):
@@ -114,6 +115,7 @@ class Digest(NamedTuple):
     warned: bool  # a non-blocking alarm is raised: health at best `degraded`
     occupancy: int | None  # as stored
     locked_us: int = 0  # a worker's standing report of a locked door (`cloud.feedback.locked`)
+    door_closed: bool = False  # the station's own schedule has its door closed (staff only)
 
 
 NEVER_HEARD = Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, False, None, 0)
@@ -145,6 +147,7 @@ DIGEST_COLUMNS = tuple(
         "lock",
         "alarm_level",
         "reported_locked_at",
+        "door_mode",
     )
 )
 
@@ -169,16 +172,18 @@ class Digester:
         alarm_level: str | None,
         locked_us: int | None,
         occupancy: int | None,
+        door_mode: str | None = None,
     ) -> Digest:
         level = alarm_level or "none"
         warned = level != "none"
         locked = locked_us or 0
+        closed = door_mode == _DOOR_CLOSED
         if status in (None, "", _UNKNOWN):
-            return Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, warned, occupancy, locked)
+            return Digest(_UNKNOWN, _UNKNOWN, 0, 0, 0, True, warned, occupancy, locked, closed)
         if status in (_LOST, _OFFLINE):
-            return Digest(status, status, 0, 0, 0, True, warned, occupancy, locked)
+            return Digest(status, status, 0, 0, 0, True, warned, occupancy, locked, closed)
         if alive_us is None:  # a birth replayed from a retained message with no time: unproven
-            return Digest(_STALE, _STALE, 0, 0, 0, True, warned, occupancy, locked)
+            return Digest(_STALE, _STALE, 0, 0, 0, True, warned, occupancy, locked, closed)
         span = self._span_us.get(heartbeat_interval_s)
         if span is None:
             interval = heartbeat_interval_s or self.policy.default_interval_s
@@ -197,6 +202,7 @@ class Digester:
             warned,
             occupancy,
             locked,
+            closed,
         )
 
     def of_row(self, state: StationState | Any | None) -> Digest:
@@ -214,6 +220,7 @@ class Digester:
             getattr(state, "alarm_level", None),
             epoch_us(locked_at) if locked_at is not None else None,
             getattr(state, "occupancy", None),
+            getattr(state, "door_mode", None),
         )
 
 

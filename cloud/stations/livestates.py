@@ -94,9 +94,17 @@ def read_digests(
         rows = _fetch(conn.dialect, conn.connection, ids)
     return {
         sid: digester(
-            status, _alive_us(at, beat), interval, door, lock, level, _micros(locked), occupancy
+            status,
+            _alive_us(at, beat),
+            interval,
+            door,
+            lock,
+            level,
+            _micros(locked),
+            occupancy,
+            mode,
         )
-        for sid, status, at, beat, interval, door, lock, level, locked, occupancy in rows
+        for sid, status, at, beat, interval, door, lock, level, locked, mode, occupancy in rows
     }
 
 

@@ -18,7 +18,9 @@ Reasons when not open, the first that applies: `maintenance` (the registry says 
 `station_fault` (live but cannot admit: degraded, door/lock fault, blocking alarm),
 `reported_locked` (a worker reported the door locked, closed or broken and neither ops nor
 the station's own door has disproved it: `cloud.feedback.locked`; on either basis),
-`closed_by_hours`.
+`closed_by_hours`, `door_closed` (inside its published hours, but the station's own door
+schedule has the door closed to members now: the door is what a worker meets; the
+`schedule_mismatch` alarm tells ops the two disagree).
 """
 
 from __future__ import annotations
@@ -56,12 +58,13 @@ class Reason(StrEnum):
     STATION_FAULT = "station_fault"
     REPORTED_LOCKED = "reported_locked"
     CLOSED_BY_HOURS = "closed_by_hours"
+    DOOR_CLOSED = "door_closed"
 
 
 _LIVE, _SCHEDULE = Basis.LIVE.value, Basis.SCHEDULE.value
 _MAINTENANCE, _DOWN = Reason.MAINTENANCE.value, Reason.STATION_DOWN.value
 _FAULT, _HOURS = Reason.STATION_FAULT.value, Reason.CLOSED_BY_HOURS.value
-_LOCKED = Reason.REPORTED_LOCKED.value
+_LOCKED, _DOOR = Reason.REPORTED_LOCKED.value, Reason.DOOR_CLOSED.value
 _UNKNOWN = Status.UNKNOWN.value
 
 
@@ -92,6 +95,8 @@ def verdict(d: Digest, hours_open: bool, maintenance: bool, now_us: int, sight: 
         return Verdict(False, basis, _LOCKED, status, live)
     if not hours_open:
         return Verdict(False, basis, _HOURS, status, live)
+    if not schedule and d.door_closed:
+        return Verdict(False, basis, _DOOR, status, live)
     return Verdict(True, basis, None, status, live)
 
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from protocol.holidays import NO_HOLIDAYS, HolidayCalendar
 from protocol.hours import HoursError, State, check, state
+from protocol.messages import EffectiveSchedule
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ class DoorSchedule:
         self.timezone = timezone
         self.coords = coords
         self.calendar = calendar
+
+    def report(self) -> EffectiveSchedule | None:
+        """The rules in force, for the station's `meta` (the cloud compares them with the
+        registry's hours); None when no rule is set (members are admitted at any hour)."""
+        if self.free is None and self.members is None:
+            return None
+        return EffectiveSchedule(members=self.members, free=self.free, timezone=self.timezone)
 
     def _open(self, rule: str | None, when: datetime) -> bool:
         if rule is None:

@@ -72,6 +72,32 @@ def test_a_valid_config_is_applied_and_reported(station: Station) -> None:
     assert agent.reports.telemetry().config_version == 3
 
 
+def test_the_station_reports_the_schedule_in_force_and_its_door_mode(station: Station) -> None:
+    """Issue 17.4: what the cloud compares with the registry (meta.schedule) and what keeps a
+    closed door off the map (telemetry.door_mode)."""
+    agent = station.agent
+    first = agent.reports.meta().schedule  # the local config's (by default: members 24/7)
+    assert first is not None
+    assert (first.members, first.timezone) == ("24/7", "Asia/Shanghai")
+    assert agent.reports.telemetry().door_mode == "members"
+    result = agent.commands.on_config(
+        desired(4, {"schedule": {"members": "Mo-Su 08:00-08:01", "timezone": "Asia/Shanghai"}})
+    )
+    assert result is not None
+    assert result.ok
+    reported = agent.reports.meta().schedule
+    assert reported is not None
+    assert (reported.members, reported.free, reported.timezone) == (
+        "Mo-Su 08:00-08:01",
+        None,
+        "Asia/Shanghai",
+    )
+    # One minute a day: the door is closed now (but for that minute) and says so.
+    expected = agent.decider.mode_now().value
+    assert agent.reports.telemetry().door_mode == expected
+    assert expected in ("closed", "members")
+
+
 @pytest.mark.parametrize(
     ("override", "where"),
     [

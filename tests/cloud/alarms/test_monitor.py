@@ -17,10 +17,18 @@ from cloud.alarms.monitor import LOCK_KEY, Monitor
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
 from cloud.models import Station, StationState, StatusChange
+from cloud.stations import desired_config
 from cloud.stations.liveness import Health, LivenessPolicy
 from cloud.stations.opennow import assess
 from protocol import topics
-from protocol.messages import AlarmEvent, DoorEvent, StatePayload, TelemetryPayload
+from protocol.messages import (
+    AlarmEvent,
+    DoorEvent,
+    EffectiveSchedule,
+    MetaPayload,
+    StatePayload,
+    TelemetryPayload,
+)
 
 SID = "st-001"
 POLICY = LivenessPolicy(grace_intervals=3, stale_open_grace_s=300)
@@ -331,3 +339,75 @@ def test_quiet_stations_cost_the_monitor_nothing(
     clock.advance(91)  # silence makes it stale: watched again, and recorded
     assert monitor.run_once().history == 1
     assert stored_health(engine) == "degraded"
+
+
+def meta(st: Station1, schedule: dict[str, Any] | None, version: int | None = None) -> None:
+    payload = MetaPayload(
+        sid=SID,
+        ts=st.clock.now,
+        agent_version="test",
+        config_version=version,
+        schedule=None if schedule is None else EffectiveSchedule(**schedule),
+    )
+    st._send(topics.meta(SID), payload)
+
+
+def test_a_door_closed_by_its_own_schedule_is_not_open_on_the_map(
+    engine: Engine, st: Station1, clock: Any
+) -> None:
+    """Issue 17.4: the registry says open (24/7), the station's own schedule has its door
+    closed to members: the door is what a worker meets."""
+    st.birth()
+    st.heartbeat(lock="locked", door="closed", door_mode="members")
+    assert judge(engine, clock.now)[0]
+    st.heartbeat(lock="locked", door="closed", door_mode="closed")
+    with session(engine) as s:
+        station, state = s.get(Station, SID), s.get(StationState, SID)
+    assert station is not None
+    a = assess(station, state, clock.now, POLICY)
+    assert (a.open_now, a.basis, a.reason) == (False, "live", "door_closed")
+    st.heartbeat(lock="locked", door="closed")  # an agent that does not report its mode
+    assert judge(engine, clock.now)[0]
+
+
+def test_a_station_running_other_hours_than_the_registry_raises_schedule_mismatch(
+    engine: Engine, st: Station1, monitor: Monitor, clock: Any
+) -> None:
+    with session(engine) as s:
+        station = s.get(Station, SID)
+        assert station is not None
+        station.opening_hours, station.tz = "Mo-Su 08:00-20:00", "Asia/Shanghai"
+        s.add(station)
+    st.birth()
+    st.heartbeat(lock="locked", door="closed")
+    # Before the cloud ever sent this station its hours, its own config rules: not compared
+    # (`stations import` names the stations to push).
+    meta(st, {"members": "24/7", "timezone": "Asia/Shanghai"})
+    monitor.run_once()
+    assert not [a for a in alarms(engine) if a.rule == "schedule_mismatch"]
+    (message,), _ = desired_config.refresh(engine, [SID], clock.now)
+    v = desired_config.version_of(message)
+    meta(st, {"members": "Mo-Su 08:00-20:00", "timezone": "Asia/Shanghai"}, v)
+    clock.advance(10)
+    monitor.run_once()
+    assert not [a for a in alarms(engine) if a.rule == "schedule_mismatch"]
+    # The same station, quiet for a run (nothing to judge) …
+    clock.advance(10)
+    st.heartbeat(lock="locked", door="closed")
+    monitor.run_once()
+    # … then its door runs other hours: raised on the next run, quiet or not.
+    meta(st, {"members": "Mo-Fr 09:00-17:00", "timezone": "Asia/Shanghai"}, v)
+    clock.advance(10)
+    monitor.run_once()
+    raised = [a for a in alarms(engine) if a.rule == "schedule_mismatch"]
+    assert [a.state for a in raised] == ["raised"]
+    # Back to the registry's hours: cleared. No schedule at all (members at any hour): not
+    # compared.
+    meta(st, {"members": "Mo-Su 08:00-20:00", "timezone": "Asia/Shanghai"}, v)
+    clock.advance(10)
+    monitor.run_once()
+    assert [a.state for a in alarms(engine) if a.rule == "schedule_mismatch"] == ["cleared"]
+    meta(st, None, v)
+    clock.advance(10)
+    monitor.run_once()
+    assert [a.state for a in alarms(engine) if a.rule == "schedule_mismatch"] == ["cleared"]
