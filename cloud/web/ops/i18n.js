@@ -116,10 +116,10 @@ export function weekday(date, tz) {
   return new Intl.DateTimeFormat(locale, { timeZone: zone(tz), weekday: "short" }).format(date);
 }
 
-// "M-D" of a local day given as "YYYY-MM-DD": "12月6日" / "6 Dec".
+// A local day given as "YYYY-MM-DD", short enough for a bar's label: "12/6" / "6/12".
 export function dayLabel(isoDay) {
   const [y, m, d] = isoDay.split("-").map(Number);
-  return new Intl.DateTimeFormat(locale, { timeZone: "UTC", month: "short", day: "numeric" })
+  return new Intl.DateTimeFormat(locale, { timeZone: "UTC", month: "numeric", day: "numeric" })
     .format(new Date(Date.UTC(y, m - 1, d)));
 }
 
@@ -162,8 +162,13 @@ export function alarmValue(alarm) {
   const v = alarm.value;
   if (v === null || v === undefined) return "";
   switch (alarm.metric) {
-    case "offline_s":
-      return t("value_offline", duration(v));
+    case "offline_s": {
+      // `value` is the offline time when the alarm was raised (at `since`): add what passed
+      // since, up to now or until it cleared.
+      const end = alarm.cleared_at ? new Date(alarm.cleared_at).getTime() : Date.now();
+      const from = new Date(alarm.since || alarm.raised_at).getTime();
+      return t("value_offline", duration(v + Math.max(0, (end - from) / 1000)));
+    }
     case "blind_s":
       return t("value_blind", duration(v));
     case "fridge_c":

@@ -56,13 +56,14 @@ export class FleetMap {
     this.element = element;
     this.map = L.map(element, {
       preferCanvas: true,
-      zoomControl: true,
+      zoomControl: false, // added below with titles in the page's language
       attributionControl: true,
       worldCopyJump: false,
       minZoom: 3,
       maxZoom: config.max_zoom || 18,
     });
     this.map.attributionControl.setPrefix(false);
+    L.control.zoom({ zoomInTitle: t("zoom_in"), zoomOutTitle: t("zoom_out") }).addTo(this.map);
     if (config.tile_url) {
       L.tileLayer(config.tile_url, {
         attribution: config.attribution || "",
