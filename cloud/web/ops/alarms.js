@@ -141,7 +141,7 @@ export class AlarmInbox {
         "td",
         { class: "c-detail" },
         value ? h("div", { class: "value" }, value) : null,
-        alarm.detail ? raw("div", alarm.detail, { class: "sub" }) : null,
+        alarm.detail ? h("div", { class: "sub" }, t("station_says"), raw("span", alarm.detail, { lang: "und" })) : null,
         alarm.occurrences > 1 ? h("div", { class: "sub" }, t("times", alarm.occurrences)) : null,
         !value && !alarm.detail && alarm.occurrences <= 1 ? "—" : null,
       ),

@@ -171,7 +171,7 @@ export class StationPage {
           { class: `sev-${a.severity}`, dataset: { alarm: a.id, rule: a.rule } },
           ruleLabel(a), " ",
           t("alarm_line", word("severity_words", a.severity), when(a.raised_at, this.tz), ""), lasting(a),
-          value ? ` — ${value}` : "", a.detail ? [" — ", raw("span", a.detail)] : "", " ",
+          value ? ` — ${value}` : "", a.detail ? [" — ", t("station_says"), raw("span", a.detail, { lang: "und" })] : "", " ",
           ackButton(a, this.canAct, () => this.refresh()),
         );
       })),
