@@ -40,6 +40,7 @@ STATIC = {
     "login.js": JS,
     "dom.js": JS,
     "i18n.js": JS,
+    "lang.js": JS,
     "strings.js": JS,
     "style.css": CSS,
     "vendor/leaflet.markercluster.js": JS,

@@ -3,7 +3,7 @@
 
 import { get, post } from "./api.js";
 import { $, announce, clear, h, raw, when } from "./dom.js";
-import { alarmValue, duration, known, since, t, word } from "./i18n.js";
+import { alarmValue, duration, known, since, t, word } from "./lang.js";
 
 const where = (alarm) =>
   alarm.station_id == null ? t("cloud") : alarm.station_name || alarm.station_id;

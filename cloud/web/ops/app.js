@@ -6,7 +6,7 @@ import { AlarmInbox } from "./alarms.js";
 import { $, announce, clear, h, raw } from "./dom.js";
 import { FleetTable } from "./fleet.js";
 import { connect } from "./live.js";
-import { applyStatic, t, word } from "./i18n.js";
+import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 

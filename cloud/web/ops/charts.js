@@ -2,7 +2,7 @@
 // bars for footfall and uptime. Each chart has a text alternative (role="img" + aria-label)
 // saying what a sighted reader takes from it.
 
-import { hhmm, t } from "./i18n.js";
+import { hhmm, t } from "./lang.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const W = 320;

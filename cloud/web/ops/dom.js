@@ -1,7 +1,7 @@
 // Small DOM helpers. Text always goes in as text (never innerHTML), so station names and
 // alarm details from the field cannot inject markup.
 
-import { word } from "./i18n.js";
+import { word } from "./lang.js";
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -35,7 +35,7 @@ export function clear(el, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
-export { ago, duration, when } from "./i18n.js";
+export { ago, duration, when } from "./lang.js";
 
 export function badge(health) {
   return h("span", { class: `badge health-${health}` }, word("health_words", health));

@@ -4,7 +4,7 @@
 
 import { get } from "./api.js";
 import { $, ago, badge, clear, h, raw } from "./dom.js";
-import { t, word } from "./i18n.js";
+import { t, word } from "./lang.js";
 
 const PAGE = 100;
 

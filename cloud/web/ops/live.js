@@ -1,7 +1,7 @@
 // Live updates: one EventSource on /api/v1/ops/live. The browser reconnects by itself; after
 // a reconnect the server says `hello` again and the views reload what they show.
 
-import { t } from "./i18n.js";
+import { t } from "./lang.js";
 
 export function connect(handlers, statusEl) {
   let source = null;

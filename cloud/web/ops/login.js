@@ -1,7 +1,7 @@
 // The login form: JSON to /api/v1/ops/auth/login, which sets the HttpOnly session cookie;
 // the dashboard then asks /auth/me for its CSRF token. Chinese first, like the dashboard.
 
-import { applyStatic, t } from "./i18n.js";
+import { applyStatic, t } from "./lang.js";
 
 applyStatic();
 const form = document.getElementById("login-form");

@@ -4,7 +4,7 @@
 
 import { get } from "./api.js";
 import { h, raw } from "./dom.js";
-import { t, word } from "./i18n.js";
+import { t, word } from "./lang.js";
 
 export const COLORS = { ok: "#1a7f37", degraded: "#b35900", down: "#c62828", unknown: "#5f6b7a" };
 const RANK = { down: 0, degraded: 1, unknown: 2, ok: 3 };

@@ -8,7 +8,7 @@ import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
-import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./i18n.js";
+import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
 
 const METRICS = [
   ["cpu_temp_c", "metric_cpu", " °C"],

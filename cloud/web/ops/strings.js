@@ -1,5 +1,5 @@
 // Every phrase of the ops pages, zh-CN first and English. Keys are used by `data-i18n`
-// markup and by `t()` in the scripts (cloud/web/ops/i18n.js); vocabularies (health, status,
+// markup and by `t()` in the scripts (cloud/web/ops/lang.js); vocabularies (health, status,
 // rules, …) by `word()`. Rule descriptions follow cloud/alarms/rules.py.
 
 const zh = {
