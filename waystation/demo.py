@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from cloud.ingest.subscriber import IngestWorker
     from firmware_sim.fleet import Fleet
+    from waystation.demo_faults import DemoTimings, FaultPlayer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,26 @@ def _member_steps(member: str, door: str) -> None:
     )
 
 
+def _fault_lines(player: FaultPlayer, timings: DemoTimings) -> None:
+    """Say which faults the demo plays, when, and that its alarms wait less than real ones."""
+    words = {
+        "offline": "断电离线 goes offline",
+        "fridge_warm": "冷鲜柜升温 fridge warms",
+        "door_held_open": "门未关 door held open",
+        "camera_down": "摄像头故障 camera dies",
+    }
+    typer.echo(
+        f"Faults (演示故障), every {timings.cycle_s / 60:g} min, each for "
+        f"{timings.lasts_s / 60:g} min:"
+    )
+    for f in player.faults:
+        typer.echo(f"  +{f.start_s:>4.0f} s  {f.sid}  {words[f.kind]}  → alarm {f.rule}")
+    typer.echo(
+        f"  (demo only: offline and warm-fridge alarms after {timings.alarm_after_s:g} s, "
+        "not 10 and 15 min; --no-faults for a quiet fleet)"
+    )
+
+
 def _watch(fleet: Fleet, ingest: IngestWorker, stop: threading.Event, for_: float | None) -> None:
     """Show live counters until `stop` or `for_` seconds: one redrawn line on a terminal,
     a line every 5 s otherwise (logs, pipes)."""
@@ -124,6 +145,13 @@ def demo(
     workdir: Annotated[
         Path, typer.Option(help="where the demo keeps its database and station journals")
     ] = Path("waystation-demo"),
+    faults: Annotated[
+        bool,
+        typer.Option(
+            help="play a few faults on a schedule (offline, warm fridge, door held open, "
+            "dead camera) so the dashboard's alarms have something to show",
+        ),
+    ] = True,
     lan: Annotated[
         bool,
         typer.Option(
@@ -138,6 +166,7 @@ def demo(
     import uvicorn
 
     from cloud.alarms.monitor import start_monitor
+    from cloud.alarms.rules import THRESHOLDS
     from cloud.db import init_db, make_engine
     from cloud.ingest.subscriber import IngestWorker
     from cloud.main import create_app
@@ -145,6 +174,7 @@ def demo(
     from cloud.stations.registry import import_csv
     from firmware_sim.cities import make_records, write_registry_csv
     from firmware_sim.fleet import Fleet, FleetConfig
+    from waystation.demo_faults import DemoTimings, FaultPlayer, demo_thresholds
     from waystation.demo_member import DOOR_PATH, demo_issuer, door_router, member_link
     from waystation.embedded_broker import EmbeddedBroker
     from waystation.lan_tls import lan_address, self_signed
@@ -203,11 +233,15 @@ def demo(
     stop = stop_on_signals(threading.Event())
     ops_password, ops_token = _ops_login(engine)
     monitor = None
+    player: FaultPlayer | None = None
+    timings = DemoTimings()
+    rules = demo_thresholds(timings.alarm_after_s) if faults else THRESHOLDS
     try:
         ingest.start()
-        monitor = start_monitor(
-            engine, settings, stop, worker=(ingest.client_id, ingest.subscribed.is_set)
-        )
+        # A monitor before ingest subscribes finds the cloud blind: a false first alarm.
+        ingest.subscribed.wait(10)
+        worker = (ingest.client_id, ingest.subscribed.is_set)
+        monitor = start_monitor(engine, settings, stop, worker=worker, thresholds=rules)
         api.start()
         deadline = time.monotonic() + 10
         while not server.started and api.is_alive() and time.monotonic() < deadline:
@@ -217,6 +251,8 @@ def demo(
                 f"could not serve on {host}:{port} (in use?)", param_hint="--port"
             )
         fleet.start()
+        if faults:
+            player = FaultPlayer(fleet, timings, stop).start()
         lat, lon = _centre(records)
         base = base_url(host, port).replace("http:", "https:") if lan else base_url(host, port)
         typer.echo(f"Waystation demo: {stations} simulated stations in {city}, data in {workdir}/")
@@ -233,10 +269,14 @@ def demo(
                 "  手机：扫上面的二维码，接受一次证书警告 (a phone: scan the QR above and "
                 "accept the certificate warning once; the certificate is self-signed)."
             )
+        if player is not None:
+            _fault_lines(player, timings)
         typer.echo("Ctrl-C to stop." if for_ is None else f"Stopping after {for_:g} s.")
         _watch(fleet, ingest, stop, for_)
     finally:
         stop.set()
+        if player is not None:
+            player.join(5)
         fleet.stop(clean=True)
         ingest.stop()
         if monitor is not None:

@@ -112,11 +112,12 @@ class Monitor:
         sight_policy: SightPolicy | None = None,
         worker: tuple[str, Callable[[], bool]] | None = None,
         config_lag_s: float = DEFAULT_CONFIG_LAG_S,
+        thresholds: tuple[rules.Threshold, ...] = THRESHOLDS,  # the demo's wait less
     ) -> None:
         """`worker`: the ingest worker of this process, (client id, is it connected and
         subscribed), whose presence each run records. `config_lag_s`: how long a station
         may run an older config than its desired one before `config_mismatch`."""
-        self.config_lag_s = config_lag_s
+        self.config_lag_s, self.thresholds = config_lag_s, thresholds
         self.engine = engine
         self.quiet_s = quiet_s  # a refusal or seq gap keeps its alarm raised this long
         self.policy = policy or LivenessPolicy()
@@ -124,8 +125,7 @@ class Monitor:
         self.clock = clock
         self.interval_s = interval_s
         self.worker = worker
-        self.runs = 0
-        self.failures = 0
+        self.runs = self.failures = 0
         self.last: Report | None = None
 
     def run_once(self) -> Report:
@@ -202,7 +202,7 @@ class Monitor:
                     pushing=lagging == 0.0 and ahead(state),
                 ),
             )
-            for rule in THRESHOLDS:
+            for rule in self.thresholds:
                 # A silent station's last heartbeat is old news: only the cloud's own facts
                 # (offline time, refusals, seq gaps) are judged.
                 live_or_own = live.live or rule.metric in CLOUD_METRICS
@@ -313,9 +313,10 @@ def start_monitor(
     stop: threading.Event,
     *,
     worker: tuple[str, Callable[[], bool]] | None = None,
+    thresholds: tuple[rules.Threshold, ...] = THRESHOLDS,
 ) -> threading.Thread | None:
     """Run a monitor on a daemon thread until `stop`, unless `monitor_interval_s` is 0;
-    `worker` as in `Monitor`."""
+    `worker` and `thresholds` as in `Monitor`."""
     if settings.monitor_interval_s <= 0:
         return None
     monitor = Monitor(
@@ -326,6 +327,7 @@ def start_monitor(
         quiet_s=settings.refusal_quiet_s,
         worker=worker,
         config_lag_s=settings.config_lag_s,
+        thresholds=thresholds,
     )
     thread = threading.Thread(target=monitor.run, args=(stop,), name="monitor", daemon=True)
     thread.start()

@@ -36,7 +36,7 @@ from cloud.alarms.models import PENDING, Alarm
 from cloud.auth import Principal, Role, require_role
 from cloud.models import Station, StationState, table
 from cloud.ops import fleet
-from cloud.ops.alarms import AlarmView
+from cloud.ops.alarms import AlarmView, select_views
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _alarm_changes(conn: Connection, snap: _Snapshot) -> list[AlarmView]:
     if snap.alarm_cursor is not None:  # None: the table was empty at the baseline
         where.append(ALARM.c.updated_at >= snap.alarm_cursor - ALARM_LOOKBACK)
     rows = conn.execute(
-        select(ALARM).where(*where).order_by(ALARM.c.updated_at, ALARM.c.id).limit(ALARM_BATCH)
+        select_views().where(*where).order_by(ALARM.c.updated_at, ALARM.c.id).limit(ALARM_BATCH)
     )
     out = []
     for row in rows:

@@ -39,6 +39,9 @@ STATIC = {
     "fleet.js": JS,
     "login.js": JS,
     "dom.js": JS,
+    "i18n.js": JS,
+    "lang.js": JS,
+    "strings.js": JS,
     "style.css": CSS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,
@@ -141,7 +144,8 @@ def _signed_in(request: Request) -> Principal | None:
 def ops_page(request: Request) -> Response:
     """The dashboard (map, fleet, alarms, station pages), or a redirect to the login form."""
     if _signed_in(request) is None:
-        return security_headers(RedirectResponse("/ops/login", status_code=303), None)
+        login = "/ops/login" + (f"?{request.url.query}" if request.url.query else "")  # ?lang=
+        return security_headers(RedirectResponse(login, status_code=303), None)
     return _page(request, "index.html")
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, case, func, or_, select
 
 from cloud.alarms.models import RAISED, Alarm
 from cloud.models import Station, StationState, table
-from cloud.ops.alarms import AlarmView
+from cloud.ops.alarms import AlarmView, select_views
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.opennow import assess
 from cloud.stations.sight import SEEING, Sight
@@ -196,7 +196,7 @@ def station(
     state = conn.execute(select(STATE).where(STATE.c.station_id == sid)).first()
     a = assess(reg, state, now, policy, sight=sight)
     alarms = conn.execute(
-        select(ALARM)
+        select_views()
         .where(ALARM.c.station_id == sid, ALARM.c.state == RAISED)
         .order_by(ALARM.c.raised_at.desc())
     )

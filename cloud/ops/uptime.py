@@ -2,7 +2,10 @@
 
 A day's seconds are split by the status in force: the newest history row at or before the
 day's start carries into it. `available` counts online and degraded (the station answered);
-`up_pct` is online alone (members could get in), of the part of the day that has passed.
+`up_pct` is online alone (members could get in), of the part of the day that has passed and
+whose status is known: the time before a station's first history row is `unknown` — the
+station did not exist yet, or history was pruned — and counts neither as up nor as down
+(a day with no known second has no percentage at all).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from cloud.models import StatusChange, table
 HISTORY = table(StatusChange)
 UP = frozenset({"online"})
 ANSWERING = frozenset({"online", "degraded"})
+UNKNOWN = "unknown"  # no history row yet: not observed, neither up nor down
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,18 +31,23 @@ class Day:
     observed_s: float  # the part of the day that has passed
 
     @property
-    def up_pct(self) -> float | None:
-        if self.observed_s <= 0:
+    def known_s(self) -> float:
+        """Seconds of the passed part of the day with a known status (the percentages' base)."""
+        return max(0.0, self.observed_s - self.seconds.get(UNKNOWN, 0.0))
+
+    def _pct(self, statuses: frozenset[str]) -> float | None:
+        if self.known_s <= 0:
             return None
-        up = sum(s for status, s in self.seconds.items() if status in UP)
-        return round(100.0 * up / self.observed_s, 2)
+        part = sum(s for status, s in self.seconds.items() if status in statuses)
+        return round(100.0 * part / self.known_s, 2)
+
+    @property
+    def up_pct(self) -> float | None:
+        return self._pct(UP)
 
     @property
     def available_pct(self) -> float | None:
-        if self.observed_s <= 0:
-            return None
-        ok = sum(s for status, s in self.seconds.items() if status in ANSWERING)
-        return round(100.0 * ok / self.observed_s, 2)
+        return self._pct(ANSWERING)
 
 
 def split(
@@ -47,7 +56,7 @@ def split(
     """Seconds per status over [start, end): `before` is in force at `start`, then each
     (at, status) change in time order."""
     out: dict[str, float] = {}
-    current, since = before or "unknown", start
+    current, since = before or UNKNOWN, start
     for at, status in changes:
         if at >= end:
             break

@@ -164,10 +164,10 @@ def test_operator_sees_a_forced_door_live_acknowledges_it_and_unlocks_remotely(
         errors = _console(page)
         _login(page, rig.base, "op")
         page.wait_for_selector("#map-canvas[data-ready=true]", timeout=WAIT_MS)
-        assert page.locator("#who").inner_text() == "op (operator)"
+        assert page.locator("#who").inner_text() == "op (运维员)"  # zh-CN by default
         # The monitor judges the live station healthy; the summary follows over the stream.
         ok = page.locator("#fleet-summary li.health-ok strong")
-        page.locator("#fleet-summary li.health-ok", has_text="1 ok").wait_for(timeout=WAIT_MS)
+        page.locator("#fleet-summary li.health-ok", has_text="1 正常").wait_for(timeout=WAIT_MS)
         assert ok.inner_text() == "1"
         page.click("nav a[href='#alarms']")
         page.wait_for_selector("#alarm-empty:not([hidden])", timeout=WAIT_MS)
@@ -175,18 +175,19 @@ def test_operator_sees_a_forced_door_live_acknowledges_it_and_unlocks_remotely(
         # Someone forces the door: contact opens with no unlock. No reload from here on.
         t0 = time.monotonic()
         rig.station.move_door(is_open=True)
-        row = page.locator("#alarm-rows tr[data-state=raised]", has_text="forced_open")
+        row = page.locator("#alarm-rows tr[data-state=raised][data-rule=forced_open]")
         row.wait_for(timeout=int(ALARM_WITHIN_S * 1000))
         seen_after = time.monotonic() - t0
         assert seen_after < ALARM_WITHIN_S
-        assert "critical" in row.inner_text()
+        assert "门被强行打开" in row.inner_text()  # the rule in words
+        assert "严重" in row.inner_text()  # critical
         assert page.locator("#alarm-badge").inner_text() == "1"
         page.screenshot(path=str(tmp_path / "ops-alarm-inbox.png"), full_page=True)
 
         # Acknowledge from the inbox: the row says who, the database and audit log agree.
-        row.get_by_role("button", name="Acknowledge").click()
+        row.locator("button.ack").click()
         row.locator(".acked").wait_for(timeout=WAIT_MS)
-        assert row.locator(".acked").inner_text() == "Acknowledged by op"
+        assert row.locator(".acked").inner_text() == "已由 op 确认"
         alarm = _alarm(rig.engine, "forced_open")
         assert alarm is not None
         assert alarm.acknowledged_by == "op"
@@ -209,19 +210,21 @@ def test_operator_sees_a_forced_door_live_acknowledges_it_and_unlocks_remotely(
         page.wait_for_selector("#unlock-result[data-state=ok]", timeout=20_000)
         assert [s.state for s in pin.states][:2] == [False, True], "the relay never pulsed"
         trail = page.locator("#station-commands tbody tr").first
-        assert "unlock" in trail.inner_text()
+        assert trail.get_attribute("data-name") == "unlock"
+        assert "开门" in trail.inner_text()
         assert "op" in trail.inner_text()
         assert trail.get_attribute("data-state") == "ok"
         [entry] = _audit(rig.engine, "command.unlock")
         assert (entry.username, entry.target) == ("op", f"station:{SID}")
         # The access/door list shows the remote unlock the station journaled, no member data.
-        events = page.locator("#station-events tr", has_text="remote")
+        events = page.locator("#station-events tr[data-cause=remote]")
         try:
             events.first.wait_for(timeout=WAIT_MS)
         except Exception:  # the door event came after the page's last refresh: load again
             page.reload()
             events.first.wait_for(timeout=WAIT_MS)
-        assert "unlocked" in events.first.inner_text()
+        assert events.first.get_attribute("data-action") == "unlocked"
+        assert "远程开门" in events.first.inner_text()
         page.screenshot(path=str(tmp_path / "ops-station-page.png"), full_page=True)
         assert errors == [], errors
     finally:
@@ -270,10 +273,10 @@ def test_viewer_reads_everything_but_cannot_acknowledge_or_unlock(
         errors = _console(page)
         _login(page, base, "watcher")
         page.click("nav a[href='#alarms']")
-        row = page.locator("#alarm-rows tr", has_text="camera_down")
+        row = page.locator("#alarm-rows tr[data-rule=camera_down]")
         row.wait_for(timeout=WAIT_MS)
         assert row.get_by_role("button").count() == 0
-        assert "read-only" in row.inner_text()
+        assert "只读" in row.inner_text()
         page.screenshot(path=str(tmp_path / "ops-viewer-alarms-360.png"), full_page=True)
 
         assert errors == [], errors
@@ -299,7 +302,7 @@ def test_viewer_reads_everything_but_cannot_acknowledge_or_unlock(
         page.goto(f"{base}/ops#station/{SID}")
         page.wait_for_selector("#station-title", timeout=WAIT_MS)
         assert page.locator("#unlock").count() == 0
-        assert "needs the operator role" in page.locator("#view-station").inner_text()
+        assert "运维员" in page.locator("#view-station").inner_text()
         # Usable at 360 px: nothing wider than the screen but the scrolling tables.
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= 360, wide

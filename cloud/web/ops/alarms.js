@@ -2,33 +2,62 @@
 // `alarm` events insert or update rows without a reload.
 
 import { get, post } from "./api.js";
-import { $, announce, clear, h, when } from "./dom.js";
+import { $, announce, clear, h, raw, when } from "./dom.js";
+import { alarmValue, duration, known, since, t, word } from "./lang.js";
+
+const where = (alarm) =>
+  alarm.station_id == null ? t("cloud") : alarm.station_name || alarm.station_id;
+
+// The rule in words, its meaning as a tooltip, the rule's code kept for the curious.
+export function ruleLabel(alarm) {
+  const name = known("rule_words", alarm.rule)
+    ? word("rule_words", alarm.rule)
+    : raw("span", alarm.rule); // a rule a newer station invented: its code
+  return h("span", { class: `rule sev-${alarm.severity}`, dataset: { rule: alarm.rule } }, name);
+}
+
+// "已持续 12 分钟" while raised (kept current by `tick`), "持续了 …" once cleared.
+export function lasting(alarm) {
+  const start = alarm.since || alarm.raised_at;
+  if (alarm.state === "cleared" && alarm.cleared_at && start) {
+    const s = (new Date(alarm.cleared_at) - new Date(start)) / 1000;
+    return h("span", { class: "lasting" }, t("lasted", duration(s)));
+  }
+  return h("span", { class: "lasting", dataset: { since: start || "" } }, t("lasting", since(start)));
+}
+
+export function tick(root) {
+  for (const el of root.querySelectorAll(".lasting[data-since]")) {
+    if (el.dataset.since) el.textContent = t("lasting", since(el.dataset.since));
+  }
+}
 
 export function ackButton(alarm, canAct, onDone) {
   if (alarm.acknowledged_at) {
-    return h("span", { class: "acked" }, `Acknowledged by ${alarm.acknowledged_by || "?"}`);
+    return h("span", { class: "acked" }, t("acked_by", alarm.acknowledged_by || "?"));
   }
-  if (!canAct) return h("span", { class: "sub" }, "Not acknowledged (read-only)");
+  if (!canAct) return h("span", { class: "sub" }, t("not_acked_ro"));
+  const rule = word("rule_words", alarm.rule);
   return h(
     "button",
     {
       type: "button",
       class: "ack",
-      "aria-label": `Acknowledge ${alarm.rule} at ${alarm.station_id ?? "the cloud"}`,
+      "aria-label": t("ack_label", rule, where(alarm)),
       onclick: async (e) => {
         const button = e.currentTarget;
         button.disabled = true;
         try {
           const after = await post(`/alarms/${alarm.id}/ack`);
-          announce(`Alarm ${after.rule} at ${after.station_id ?? "the cloud"} acknowledged`);
+          announce(t("ack_done", word("rule_words", after.rule), where(after)));
           onDone(after);
         } catch (err) {
           button.disabled = false;
-          announce(`Could not acknowledge: ${err.message}`);
+          announce(t("ack_failed", err.message));
         }
       },
     },
-    "Acknowledge",
+    t("acknowledge"),
   );
 }
 
@@ -47,6 +76,7 @@ export class AlarmInbox {
       this.load();
     });
     this.more.addEventListener("click", () => this.load(this.next));
+    setInterval(() => tick(this.body), 30000);
   }
 
   params(before) {
@@ -86,16 +116,35 @@ export class AlarmInbox {
   }
 
   row(alarm) {
+    const station = alarm.station_id == null
+      ? t("cloud") // an alarm about the cloud itself (cloud_blind): no station page
+      : [
+        h("a", { href: `#station/${encodeURIComponent(alarm.station_id)}`, translate: "no" }, alarm.station_name || alarm.station_id),
+        h("div", { class: "sub" }, raw("span", alarm.station_city || ""), alarm.station_city ? " · " : "", raw("span", alarm.station_id)),
+      ];
+    const value = alarmValue(alarm);
     const tr = h(
       "tr",
-      { dataset: { alarm: alarm.id, state: alarm.state }, class: `sev-${alarm.severity}` },
-      h("td", {}, when(alarm.raised_at)),
-      // station_id null: an alarm about the cloud itself (cloud_blind), no station page.
-      h("th", { scope: "row" }, alarm.station_id == null ? "(cloud)" : h("a", { href: `#station/${encodeURIComponent(alarm.station_id)}` }, alarm.station_id)),
-      h("td", {}, h("span", { class: `rule sev-${alarm.severity}` }, alarm.rule)),
-      h("td", {}, alarm.severity),
-      h("td", { class: "c-state" }, alarm.state, alarm.cleared_at ? h("div", { class: "sub" }, `cleared ${when(alarm.cleared_at)}`) : null),
-      h("td", {}, [alarm.detail || "", alarm.value !== null ? ` (${alarm.value})` : ""]),
+      { dataset: { alarm: alarm.id, state: alarm.state, rule: alarm.rule, severity: alarm.severity }, class: `sev-${alarm.severity}` },
+      h("td", {}, when(alarm.raised_at, alarm.station_tz)),
+      h("th", { scope: "row" }, station),
+      h("td", {}, ruleLabel(alarm), known("rule_help", alarm.rule) ? h("div", { class: "sub" }, word("rule_help", alarm.rule)) : null),
+      h("td", {}, word("severity_words", alarm.severity)),
+      h(
+        "td",
+        { class: "c-state" },
+        word("state_words", alarm.state),
+        h("div", { class: "sub" }, lasting(alarm)),
+        alarm.cleared_at ? h("div", { class: "sub" }, t("cleared_at", when(alarm.cleared_at, alarm.station_tz))) : null,
+      ),
+      h(
+        "td",
+        { class: "c-detail" },
+        value ? h("div", { class: "value" }, value) : null,
+        alarm.detail ? h("div", { class: "sub" }, t("station_says"), raw("span", alarm.detail, { lang: "und" })) : null,
+        alarm.occurrences > 1 ? h("div", { class: "sub" }, t("times", alarm.occurrences)) : null,
+        !value && !alarm.detail && alarm.occurrences <= 1 ? "—" : null,
+      ),
       h("td", { class: "c-ack" }, ackButton(alarm, this.canAct, (after) => this.upsert(after))),
     );
     const old = this.rows.get(alarm.id);

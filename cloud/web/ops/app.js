@@ -3,9 +3,10 @@
 
 import { get, logout, me } from "./api.js";
 import { AlarmInbox } from "./alarms.js";
-import { $, announce, clear, h } from "./dom.js";
+import { $, announce, clear, h, raw } from "./dom.js";
 import { FleetTable } from "./fleet.js";
 import { connect } from "./live.js";
+import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 
@@ -16,12 +17,12 @@ function summary(el, f) {
   clear(
     el,
     h("ul", {},
-      item("health-ok", f.by_health.ok, "ok"),
-      item("health-degraded", f.by_health.degraded, "degraded"),
-      item("health-down", f.by_health.down, "down"),
-      item("health-unknown", f.by_health.unknown, "unknown"),
-      item("alarms", f.alarms_raised, "alarms raised"),
-      item("unacked", f.alarms_unacknowledged, "unacknowledged"),
+      item("health-ok", f.by_health.ok, t("summary_ok")),
+      item("health-degraded", f.by_health.degraded, t("summary_degraded")),
+      item("health-down", f.by_health.down, t("summary_down")),
+      item("health-unknown", f.by_health.unknown, t("summary_unknown")),
+      item("alarms", f.alarms_raised, t("summary_alarms")),
+      item("unacked", f.alarms_unacknowledged, t("summary_unacked")),
     ),
   );
   const badgeEl = $("#alarm-badge");
@@ -30,10 +31,11 @@ function summary(el, f) {
 }
 
 async function main() {
+  applyStatic();
   const who = await me();
   const canAct = who.role === "operator" || who.role === "admin";
   document.body.dataset.role = who.role;
-  $("#who").textContent = `${who.username} (${who.role})`;
+  clear($("#who"), raw("span", who.username), ` (${word("role_words", who.role)})`);
   $("#logout").addEventListener("click", () => logout());
 
   const config = await get("/map-config");
@@ -75,7 +77,8 @@ async function main() {
         inbox.upsert(a);
         station.touched(a.station_id);
         if (a.state === "raised" && !a.acknowledged_at) {
-          announce(`Alarm ${a.rule} (${a.severity}) at ${a.station_id}`);
+          const where = a.station_id == null ? t("cloud") : a.station_name || a.station_id;
+          announce(t("alarm_new", word("rule_words", a.rule), word("severity_words", a.severity), where));
         }
       },
       stations: (changes) => {
@@ -102,6 +105,6 @@ main().catch((err) => {
   const box = document.getElementById("fatal");
   if (box) {
     box.hidden = false;
-    box.textContent = `The dashboard could not start: ${err.message}`;
+    box.textContent = t("fatal", err.message);
   }
 });

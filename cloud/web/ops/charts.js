@@ -2,6 +2,8 @@
 // bars for footfall and uptime. Each chart has a text alternative (role="img" + aria-label)
 // saying what a sighted reader takes from it.
 
+import { hhmm, t } from "./lang.js";
+
 const NS = "http://www.w3.org/2000/svg";
 const W = 320;
 const H = 120;
@@ -31,15 +33,12 @@ function fmt(v) {
   return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
-function hhmm(d) {
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-}
-
 // points: [{at, min, mean, max}] from /stations/{id}/telemetry.
-export function lineChart(points, { title, unit = "" }) {
+// Times on the axis are wall times in `tz` (the station's zone).
+export function lineChart(points, { title, unit = "", tz = null }) {
   if (!points.length) {
-    const empty = frame(`${title}: no readings in this range`);
-    empty.appendChild(svg("text", { x: W / 2, y: H / 2, class: "chart-empty" }, "no readings"));
+    const empty = frame(t("chart_empty", title));
+    empty.appendChild(svg("text", { x: W / 2, y: H / 2, class: "chart-empty" }, t("chart_no_readings")));
     return empty;
   }
   const xs = points.map((p) => new Date(p.at).getTime());
@@ -51,12 +50,10 @@ export function lineChart(points, { title, unit = "" }) {
   }
   const x0 = xs[0];
   const x1 = xs[xs.length - 1] === x0 ? x0 + 1 : xs[xs.length - 1];
-  const sx = (t) => PAD.left + ((t - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
+  const sx = (ms) => PAD.left + ((ms - x0) / (x1 - x0)) * (W - PAD.left - PAD.right);
   const sy = (v) => PAD.top + (1 - (v - lo) / (hi - lo)) * (H - PAD.top - PAD.bottom);
   const last = points[points.length - 1];
-  const label =
-    `${title}: latest ${fmt(last.mean)}${unit}, ` +
-    `range ${fmt(lo)}–${fmt(hi)}${unit} over ${points.length} readings`;
+  const label = t("chart_line", title, fmt(last.mean) + unit, fmt(lo), fmt(hi) + unit, points.length);
   const root = frame(label);
   const band = points.map((p, i) => `${sx(xs[i])},${sy(p.max)}`)
     .concat(points.slice().reverse().map((p, i) => `${sx(xs[xs.length - 1 - i])},${sy(p.min)}`));
@@ -68,8 +65,8 @@ export function lineChart(points, { title, unit = "" }) {
   root.appendChild(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: "chart-axis" }));
   root.appendChild(svg("text", { x: PAD.left - 4, y: PAD.top + 8, class: "chart-tick end" }, fmt(hi)));
   root.appendChild(svg("text", { x: PAD.left - 4, y: H - PAD.bottom, class: "chart-tick end" }, fmt(lo)));
-  root.appendChild(svg("text", { x: PAD.left, y: H - 5, class: "chart-tick" }, hhmm(new Date(x0))));
-  root.appendChild(svg("text", { x: W - PAD.right, y: H - 5, class: "chart-tick end" }, hhmm(new Date(x1))));
+  root.appendChild(svg("text", { x: PAD.left, y: H - 5, class: "chart-tick" }, hhmm(new Date(x0), tz)));
+  root.appendChild(svg("text", { x: W - PAD.right, y: H - 5, class: "chart-tick end" }, hhmm(new Date(x1), tz)));
   return root;
 }
 
@@ -80,10 +77,9 @@ export function barChart(bars, { title, unit = "", max = null, every = 1 }) {
   const total = values.reduce((a, b) => a + b, 0);
   const peak = bars.reduce((best, b) => ((b.value ?? -1) > (best?.value ?? -1) ? b : best), null);
   const label =
-    `${title}: ` +
-    (max === null
-      ? `total ${fmt(total)}${unit}` + (peak && peak.value ? `, most at ${peak.label} (${fmt(peak.value)}${unit})` : "")
-      : bars.map((b) => `${b.label} ${b.value === null ? "no data" : fmt(b.value) + unit}`).join(", "));
+    max === null
+      ? t("chart_total", title, fmt(total) + unit, peak && peak.value ? `${peak.label} (${fmt(peak.value)}${unit})` : "")
+      : `${title}: ` + bars.map((b) => `${b.label} ${b.value === null ? t("no_data") : fmt(b.value) + unit}`).join(", ");
   const root = frame(label);
   const n = Math.max(1, bars.length);
   const slot = (W - PAD.left - PAD.right) / n;

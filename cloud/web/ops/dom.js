@@ -1,6 +1,8 @@
 // Small DOM helpers. Text always goes in as text (never innerHTML), so station names and
 // alarm details from the field cannot inject markup.
 
+import { word } from "./lang.js";
+
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -33,33 +35,15 @@ export function clear(el, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
-export function when(iso) {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, {
-    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
-}
-
-export function ago(iso) {
-  if (!iso) return "never";
-  return duration((Date.now() - new Date(iso).getTime()) / 1000) + " ago";
-}
-
-export function duration(seconds) {
-  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 90) return `${s} s`;
-  if (s < 5400) return `${Math.round(s / 60)} min`;
-  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
-  return `${(s / 86400).toFixed(1)} d`;
-}
-
-export const HEALTH_LABEL = { ok: "OK", degraded: "Degraded", down: "Down", unknown: "Unknown" };
+export { ago, duration, when } from "./lang.js";
 
 export function badge(health) {
-  const label = HEALTH_LABEL[health] || health;
-  return h("span", { class: `badge health-${health}` }, label);
+  return h("span", { class: `badge health-${health}` }, word("health_words", health));
+}
+
+// A name, id or code from the field: shown as is, never translated (`translate="no"`).
+export function raw(tag, text, attrs = {}) {
+  return h(tag, { ...attrs, translate: "no" }, text);
 }
 
 // Say something to screen-reader users (and show it briefly as a toast).

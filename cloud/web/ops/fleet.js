@@ -3,9 +3,14 @@
 // station is open right now is judged live on its station page.
 
 import { get } from "./api.js";
-import { $, ago, badge, clear, h } from "./dom.js";
+import { $, ago, badge, clear, h, raw } from "./dom.js";
+import { t, word } from "./lang.js";
 
 const PAGE = 100;
+
+export function doorLock(s) {
+  return `${s.door ? word("door_words", s.door) : "—"} / ${s.lock ? word("lock_words", s.lock) : "—"}`;
+}
 
 export class FleetTable {
   constructor(root) {
@@ -37,7 +42,7 @@ export class FleetTable {
   options(cities, operators) {
     const fill = (select, values) => {
       const keep = select.value;
-      clear(select, h("option", { value: "" }, "All"), values.map((v) => h("option", { value: v }, v)));
+      clear(select, h("option", { value: "" }, t("all")), values.map((v) => h("option", { value: v, translate: "no" }, v)));
       select.value = keep;
     };
     fill($("#f-city", this.root), cities);
@@ -61,12 +66,12 @@ export class FleetTable {
     this.rows.clear();
     clear(this.body, page.items.map((s) => this.row(s)));
     if (!page.items.length) {
-      this.body.appendChild(h("tr", {}, h("td", { colspan: 9 }, "No station matches.")));
+      this.body.appendChild(h("tr", {}, h("td", { colspan: 9 }, t("no_station_match"))));
     }
     const last = Math.min(page.total, this.offset + page.items.length);
     this.count.textContent = page.total
-      ? `${this.offset + 1}–${last} of ${page.total} stations`
-      : "0 stations";
+      ? t("fleet_count", this.offset + 1, last, page.total)
+      : t("fleet_none");
     $("#fleet-prev", this.root).disabled = this.offset === 0;
     $("#fleet-next", this.root).disabled = last >= page.total;
   }
@@ -75,12 +80,12 @@ export class FleetTable {
     const tr = h(
       "tr",
       { dataset: { sid: s.id } },
-      h("th", { scope: "row" }, h("a", { href: `#station/${encodeURIComponent(s.id)}` }, s.name), h("div", { class: "sub" }, s.id)),
-      h("td", {}, s.city || "—"),
-      h("td", {}, s.operator || "—"),
-      h("td", { class: "c-health" }, badge(s.health), s.maintenance ? h("div", { class: "sub" }, "maintenance") : null),
-      h("td", { class: "c-status" }, s.status),
-      h("td", { class: "c-door" }, [s.door || "—", " / ", s.lock || "—"]),
+      h("th", { scope: "row" }, h("a", { href: `#station/${encodeURIComponent(s.id)}`, translate: "no" }, s.name), raw("div", s.id, { class: "sub" })),
+      raw("td", s.city || "—"),
+      raw("td", s.operator || "—"),
+      h("td", { class: "c-health" }, badge(s.health), s.maintenance ? h("div", { class: "sub" }, t("maintenance")) : null),
+      h("td", { class: "c-status" }, word("status_words", s.status)),
+      h("td", { class: "c-door" }, doorLock(s)),
       h("td", { class: "num" }, s.occupancy ?? "—"),
       h("td", { class: "num" }, s.alarms || "0"),
       h("td", {}, ago(s.last_seen)),
@@ -94,9 +99,9 @@ export class FleetTable {
     for (const c of changes) {
       const tr = this.rows.get(c.id);
       if (!tr) continue;
-      clear($(".c-health", tr), badge(c.health), c.maintenance ? h("div", { class: "sub" }, "maintenance") : null);
-      $(".c-status", tr).textContent = c.status;
-      $(".c-door", tr).textContent = `${c.door || "—"} / ${c.lock || "—"}`;
+      clear($(".c-health", tr), badge(c.health), c.maintenance ? h("div", { class: "sub" }, t("maintenance")) : null);
+      $(".c-status", tr).textContent = word("status_words", c.status);
+      $(".c-door", tr).textContent = doorLock(c);
     }
   }
 }

@@ -1,6 +1,8 @@
 // Live updates: one EventSource on /api/v1/ops/live. The browser reconnects by itself; after
 // a reconnect the server says `hello` again and the views reload what they show.
 
+import { t } from "./lang.js";
+
 export function connect(handlers, statusEl) {
   let source = null;
   let helloSeen = false;
@@ -13,9 +15,9 @@ export function connect(handlers, statusEl) {
 
   function open() {
     source = new EventSource("/api/v1/ops/live");
-    status("Connecting…", "connecting");
+    status(t("connecting"), "connecting");
     source.addEventListener("hello", (e) => {
-      status("Live", "live");
+      status(t("live"), "live");
       const data = JSON.parse(e.data);
       handlers.fleet && handlers.fleet(data);
       if (helloSeen && handlers.resync) handlers.resync();
@@ -29,11 +31,11 @@ export function connect(handlers, statusEl) {
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         // Closed for good (e.g. 401 after the session ended): check the login, retry later.
-        status("Offline — retrying", "offline");
+        status(t("offline_retry"), "offline");
         if (handlers.closed) handlers.closed();
         setTimeout(open, 5000);
       } else {
-        status("Reconnecting…", "connecting");
+        status(t("reconnecting"), "connecting");
       }
     };
   }

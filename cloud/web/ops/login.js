@@ -1,13 +1,16 @@
 // The login form: JSON to /api/v1/ops/auth/login, which sets the HttpOnly session cookie;
-// the dashboard then asks /auth/me for its CSRF token.
+// the dashboard then asks /auth/me for its CSRF token. Chinese first, like the dashboard.
 
+import { applyStatic, t } from "./lang.js";
+
+applyStatic();
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   error.textContent = "";
-  const button = form.querySelector("button");
+  const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
     const response = await fetch("/api/v1/ops/auth/login", {
@@ -20,24 +23,22 @@ form.addEventListener("submit", async (event) => {
       }),
     });
     if (response.ok) {
-      window.location.replace("/ops");
+      window.location.replace("/ops" + window.location.search);
       return;
     }
     if (response.status === 429) {
-      const wait = response.headers.get("Retry-After");
-      error.textContent = `Too many attempts. Try again in ${wait || "a few"} seconds.`;
+      error.textContent = t("login_many", response.headers.get("Retry-After"));
     } else if (response.status === 503 && response.headers.get("Retry-After")) {
-      const wait = response.headers.get("Retry-After");
-      error.textContent = `The server is busy. Try again in ${wait} seconds.`;
+      error.textContent = t("login_busy", response.headers.get("Retry-After"));
     } else if (response.status === 401) {
-      error.textContent = "Wrong username or password.";
+      error.textContent = t("login_wrong");
     } else {
-      error.textContent = `Login failed (HTTP ${response.status}).`;
+      error.textContent = t("login_failed", response.status);
     }
     form.password.value = "";
     form.password.focus();
   } catch (err) {
-    error.textContent = `The server could not be reached: ${err.message}`;
+    error.textContent = t("login_unreachable", err.message);
   } finally {
     button.disabled = false;
   }

@@ -3,7 +3,8 @@
 // background, a graticule and an outline around each city's stations — it works offline.
 
 import { get } from "./api.js";
-import { h, HEALTH_LABEL } from "./dom.js";
+import { h, raw } from "./dom.js";
+import { t, word } from "./lang.js";
 
 export const COLORS = { ok: "#1a7f37", degraded: "#b35900", down: "#c62828", unknown: "#5f6b7a" };
 const RANK = { down: 0, degraded: 1, unknown: 2, ok: 3 };
@@ -55,13 +56,14 @@ export class FleetMap {
     this.element = element;
     this.map = L.map(element, {
       preferCanvas: true,
-      zoomControl: true,
+      zoomControl: false, // added below with titles in the page's language
       attributionControl: true,
       worldCopyJump: false,
       minZoom: 3,
       maxZoom: config.max_zoom || 18,
     });
     this.map.attributionControl.setPrefix(false);
+    L.control.zoom({ zoomInTitle: t("zoom_in"), zoomOutTitle: t("zoom_out") }).addTo(this.map);
     if (config.tile_url) {
       L.tileLayer(config.tile_url, {
         attribution: config.attribution || "",
@@ -69,7 +71,7 @@ export class FleetMap {
       }).addTo(this.map);
       element.classList.add("with-tiles");
     } else {
-      this.map.attributionControl.addAttribution("No map tiles configured: outlines only");
+      this.map.attributionControl.addAttribution(t("no_tiles"));
     }
     this.graticule = L.layerGroup().addTo(this.map);
     this.outlines = L.layerGroup().addTo(this.map);
@@ -113,9 +115,9 @@ export class FleetMap {
     const health = worst(counts);
     const size = n < 100 ? "small" : n < 1000 ? "medium" : "large";
     const parts = ["down", "degraded", "unknown"].filter((k) => counts[k]).map(
-      (k) => `${counts[k]} ${HEALTH_LABEL[k].toLowerCase()}`,
+      (k) => `${counts[k]} ${word("health_words", k)}`,
     );
-    const title = `${n} stations${parts.length ? ": " + parts.join(", ") : ""}`;
+    const title = t("cluster_title", n, parts);
     return this.L.divIcon({
       html: h("div", { title }, h("span", {}, String(n))), // nodes: nothing parsed as HTML
       className: `marker-cluster cluster-${size} cluster-${health}`,
@@ -138,11 +140,11 @@ export class FleetMap {
     return h(
       "div",
       { class: "popup" },
-      h("strong", {}, station.name),
-      h("div", {}, `${station.id} · ${station.city || "—"}`),
-      h("div", {}, `Health: ${HEALTH_LABEL[station.health] || station.health} · ${station.status}`),
-      station.maintenance ? h("div", {}, "In maintenance") : null,
-      h("a", { href: `#station/${encodeURIComponent(station.id)}` }, "Open station page"),
+      raw("strong", station.name),
+      h("div", {}, raw("span", station.id), " · ", raw("span", station.city || "—")),
+      h("div", {}, t("health_is", word("health_words", station.health), word("status_words", station.status))),
+      station.maintenance ? h("div", {}, t("in_maintenance")) : null,
+      h("a", { href: `#station/${encodeURIComponent(station.id)}` }, t("open_station")),
     );
   }
 
@@ -199,7 +201,7 @@ export class FleetMap {
         renderer: this.renderer,
       });
       // A node, not a string: Leaflet parses a string tooltip as HTML, and the city is data.
-      polygon.bindTooltip(h("span", {}, city), {
+      polygon.bindTooltip(raw("span", city), {
         permanent: true, direction: "center", className: "city-label",
       });
       this.outlines.addLayer(polygon);

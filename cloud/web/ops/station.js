@@ -1,19 +1,25 @@
 // One station's page: live state, door and lock, alarms, telemetry charts, footfall per hour
 // (today and the last 7 days), uptime per day, recent access decisions (reason codes only,
-// no personal data), and remote unlock with confirmation and its audit trail.
+// no personal data), and remote unlock with confirmation and its audit trail. Times are the
+// station's wall time (its registry `tz`).
 
 import { ApiError, get, post } from "./api.js";
-import { ackButton } from "./alarms.js";
+import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
-import { $, ago, announce, badge, clear, duration, h, when } from "./dom.js";
+import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
+import { doorLock } from "./fleet.js";
+import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
 
 const METRICS = [
-  ["cpu_temp_c", "CPU temperature", " °C"],
-  ["sensors.fridge_c", "Fridge", " °C"],
-  ["camera_fps", "Camera frames", " fps"],
-  ["decode_ms_p95", "QR decode p95", " ms"],
+  ["cpu_temp_c", "metric_cpu", " °C"],
+  ["sensors.fridge_c", "metric_fridge", " °C"],
+  ["camera_fps", "metric_fps", " fps"],
+  ["decode_ms_p95", "metric_decode", " ms"],
 ];
 const FINAL = new Set(["ok", "failed", "expired", "error"]);
+const UNLOCK_TTL_S = 30;
+// A station in one of these states has a live link: a command reaches it at once.
+const REACHABLE = new Set(["online", "degraded"]);
 
 // Midnight today in the station's time zone, as a Date (zones without DST, e.g. China).
 function localMidnight(tz, now = new Date()) {
@@ -28,17 +34,13 @@ function localMidnight(tz, now = new Date()) {
   return new Date(Date.UTC(+parts.year, +parts.month - 1, +parts.day) - offset);
 }
 
-function hourLabel(date, tz) {
-  return new Intl.DateTimeFormat(undefined, { timeZone: tz, hour: "2-digit", hourCycle: "h23" }).format(date);
-}
-
 function hourly(points, start, hours) {
   const byStart = new Map(points.map((p) => [new Date(p.start).getTime(), p]));
   const out = [];
   for (let i = 0; i < hours; i += 1) {
-    const t = start.getTime() + i * 3600000;
-    const p = byStart.get(t);
-    out.push({ at: new Date(t), value: p ? p.entries : null, exits: p ? p.exits : null });
+    const at = start.getTime() + i * 3600000;
+    const p = byStart.get(at);
+    out.push({ at: new Date(at), value: p ? p.entries : null, exits: p ? p.exits : null });
   }
   return out;
 }
@@ -64,7 +66,7 @@ export class StationPage {
 
   async open(sid) {
     this.sid = sid;
-    clear(this.root, h("p", { class: "loading" }, `Loading ${sid}…`));
+    clear(this.root, h("p", { class: "loading" }, t("loading", sid)));
     await this.render();
     clearInterval(this.timer);
     this.timer = setInterval(() => this.refresh(), 30000);
@@ -81,13 +83,14 @@ export class StationPage {
     try {
       detail = await get(`/stations/${encodeURIComponent(sid)}`);
     } catch (err) {
-      clear(this.root, h("p", { role: "alert" }, err instanceof ApiError && err.status === 404 ? `No station ${sid}.` : `Could not load ${sid}: ${err.message}`));
+      clear(this.root, h("p", { role: "alert" }, err instanceof ApiError && err.status === 404 ? t("no_station", sid) : t("load_failed", sid, err.message)));
       return;
     }
     if (sid !== this.sid) return;
     this.detail = detail;
     const st = detail.station;
-    const heading = h("h2", { id: "station-title", tabindex: "-1" }, st.name, " ", h("span", { class: "sub" }, st.id));
+    this.tz = st.tz || DEFAULT_TZ;
+    const heading = h("h2", { id: "station-title", tabindex: "-1" }, raw("span", st.name), " ", raw("span", st.id, { class: "sub" }));
     this.parts = {
       state: h("div", { class: "card-grid", id: "station-state" }),
       alarms: h("div", { id: "station-alarms" }),
@@ -98,26 +101,26 @@ export class StationPage {
       commands: h("div", { id: "station-commands" }),
     };
     const unlock = this.canAct
-      ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, "Unlock door…")
-      : h("p", { class: "sub" }, "Remote unlock needs the operator role.");
+      ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
+      : h("p", { class: "sub" }, t("unlock_needs_operator"));
     clear(
       this.root,
-      h("p", {}, h("a", { href: "#fleet" }, "← Fleet")),
+      h("p", {}, h("a", { href: "#fleet" }, t("back_fleet"))),
       heading,
-      h("p", { class: "sub" }, `${st.city || "—"} · ${st.operator || "—"} · ${st.address || ""}`),
+      h("p", { class: "sub", translate: "no" }, `${st.city || "—"} · ${st.operator || "—"} · ${st.address || ""}`),
       this.parts.state,
-      card("Alarms", this.parts.alarms),
-      card("Remote unlock", unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, "Recent commands (audit trail)"), this.parts.commands),
-      card("Telemetry, last 24 h", this.parts.charts),
-      card("Footfall per hour", this.parts.footfall),
-      card("Uptime per day, last 7 days", h("div", { class: "charts" }, this.parts.uptime)),
-      card("Recent access decisions and door events", h("p", { class: "sub" }, "Reason codes only; no member data."), this.parts.events),
+      card(t("card_alarms"), this.parts.alarms),
+      card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
+      card(t("card_telemetry"), this.parts.charts),
+      card(t("card_footfall"), this.parts.footfall),
+      card(t("card_uptime"), h("div", { class: "charts" }, this.parts.uptime)),
+      card(t("card_events"), h("p", { class: "sub" }, t("reason_codes_only")), this.parts.events),
     );
     heading.focus();
     this.fillState(detail);
     this.fillAlarms(detail.alarms);
     await Promise.allSettled([
-      this.fillCommands(), this.fillCharts(), this.fillFootfall(st.tz), this.fillUptime(), this.fillEvents(),
+      this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
     ]);
   }
 
@@ -132,39 +135,46 @@ export class StationPage {
       this.fillAlarms(detail.alarms);
       await Promise.allSettled([this.fillEvents(), this.fillCharts(), this.fillCommands()]);
     } catch (err) {
-      announce(`Could not refresh ${sid}: ${err.message}`);
+      announce(t("refresh_failed", sid, err.message));
     }
   }
 
   fillState(d) {
-    const t = d.telemetry || {};
+    const t_ = d.telemetry || {};
+    const tz = this.tz;
     const hours = d.open_now
-      ? `yes${d.closes_at ? ", closes " + when(d.closes_at) : ""}`
-      : `no${d.opens_at ? ", opens " + when(d.opens_at) : ""} (hours ${d.station.opening_hours})`;
-    const synced = t.clock_synced === undefined || t.clock_synced === null ? "—" : t.clock_synced ? "yes" : "NO";
+      ? t("open_yes", d.closes_at ? when(d.closes_at, tz) : null)
+      : t("open_no", d.opens_at ? when(d.opens_at, tz) : null, d.station.opening_hours);
+    const closed = d.closed_reason ? h("div", { class: "sub" }, word("closed_reason_words", d.closed_reason)) : null;
+    const synced = t_.clock_synced === undefined || t_.clock_synced === null ? "—" : t_.clock_synced ? t("yes") : t("clock_not_synced");
+    const age = (s) => (s === null || s === undefined ? "—" : t("ago_short", duration(s)));
     clear(
       this.parts.state,
-      card("Health", h("dl", {}, fact("Health", badge(d.health)), fact("Status", d.status), fact("Reason", d.reason || "—"), fact("Maintenance", d.station.maintenance ? "yes" : "no"))),
-      card("Door", h("dl", {}, fact("Door", d.door || "—", "door-state"), fact("Lock", d.lock || "—", "lock-state"), fact("Occupancy", d.occupancy ?? "—"), fact("Open now", hours), fact("Reported locked", d.reported_locked_at ? `${ago(d.reported_locked_at)} — resolve the report, or a member's entry clears it` : "no", "reported-locked"))),
-      card("Link", h("dl", {}, fact("Last seen", ago(d.last_seen)), fact("Last heartbeat", ago(d.last_heartbeat)), fact("Config version", d.config_version ?? "—"), fact("Clock synced", synced))),
-      card("Trust", h("dl", {}, fact("Trust list age", duration(t.trust_age_s)), fact("Revocations age", duration(t.revocation_age_s)), fact("Trust version", t.trust_version ?? "—"), fact("Journal backlog", t.journal_backlog ?? "—"))),
+      card(t("card_health"), h("dl", {}, fact(t("f_health"), badge(d.health)), fact(t("f_status"), word("status_words", d.status), "status"), fact(t("f_reason"), d.reason ? raw("span", d.reason) : "—"), fact(t("f_maintenance"), d.station.maintenance ? t("yes") : t("no")))),
+      card(t("card_door"), h("dl", {}, fact(t("f_door"), d.door ? word("door_words", d.door) : "—", "door-state"), fact(t("f_lock"), d.lock ? word("lock_words", d.lock) : "—", "lock-state"), fact(t("f_occupancy"), d.occupancy ?? "—"), fact(t("f_open_now"), [hours, closed]), fact(t("f_reported_locked"), d.reported_locked_at ? t("reported_locked", ago(d.reported_locked_at)) : t("no"), "reported-locked"))),
+      card(t("card_link"), h("dl", {}, fact(t("f_last_seen"), ago(d.last_seen)), fact(t("f_heartbeat"), ago(d.last_heartbeat)), fact(t("f_config"), d.config_version ?? "—"), fact(t("f_clock"), synced))),
+      card(t("card_trust"), h("dl", {}, fact(t("f_trust_age"), age(t_.trust_age_s)), fact(t("f_revocation_age"), age(t_.revocation_age_s)), fact(t("f_trust_version"), t_.trust_version ?? "—"), fact(t("f_backlog"), t_.journal_backlog ?? "—"))),
     );
   }
 
   fillAlarms(alarms) {
     if (!alarms.length) {
-      clear(this.parts.alarms, h("p", {}, "No raised alarms."));
+      clear(this.parts.alarms, h("p", {}, t("no_raised")));
       return;
     }
     clear(
       this.parts.alarms,
-      h("ul", { class: "alarm-list" }, alarms.map((a) => h(
-        "li",
-        { class: `sev-${a.severity}`, dataset: { alarm: a.id } },
-        h("span", { class: `rule sev-${a.severity}` }, a.rule), " ",
-        `${a.severity} since ${when(a.raised_at)}`, a.detail ? ` — ${a.detail}` : "", " ",
-        ackButton(a, this.canAct, () => this.refresh()),
-      ))),
+      h("ul", { class: "alarm-list" }, alarms.map((a) => {
+        const value = alarmValue(a);
+        return h(
+          "li",
+          { class: `sev-${a.severity}`, dataset: { alarm: a.id, rule: a.rule } },
+          ruleLabel(a), " ",
+          t("alarm_line", word("severity_words", a.severity), when(a.raised_at, this.tz), ""), lasting(a),
+          value ? ` — ${value}` : "", a.detail ? [" — ", t("station_says"), raw("span", a.detail, { lang: "und" })] : "", " ",
+          ackButton(a, this.canAct, () => this.refresh()),
+        );
+      })),
     );
   }
 
@@ -176,14 +186,14 @@ export class StationPage {
     if (sid !== this.sid) return;
     clear(
       this.parts.charts,
-      METRICS.map(([, title, unit], i) => h("figure", {}, lineChart(series[i].points, { title, unit }), h("figcaption", {}, title))),
+      METRICS.map(([, key, unit], i) => h("figure", {}, lineChart(series[i].points, { title: t(key), unit, tz: this.tz }), h("figcaption", {}, t(key)))),
     );
   }
 
   async fillFootfall(tz) {
     const sid = this.sid;
     const now = new Date();
-    const midnight = localMidnight(tz || "Asia/Shanghai", now);
+    const midnight = localMidnight(tz, now);
     const weekStart = new Date(midnight.getTime() - 6 * 86400000);
     const path = `/footfall/stations/${encodeURIComponent(sid)}`;
     let today;
@@ -194,23 +204,23 @@ export class StationPage {
         get(path, { resolution: "hour", start: weekStart.toISOString(), end: now.toISOString() }),
       ]);
     } catch (err) {
-      clear(this.parts.footfall, h("p", {}, `Footfall not available: ${err.message}`));
+      clear(this.parts.footfall, h("p", {}, t("footfall_na", err.message)));
       return;
     }
     if (sid !== this.sid) return;
     const hoursToday = Math.max(1, Math.ceil((now - midnight) / 3600000));
     const todayBars = hourly(today.points, midnight, hoursToday).map((b) => ({
-      label: hourLabel(b.at, tz), value: b.value, note: b.exits === null ? "" : `${b.exits} out`,
+      label: hourLabel(b.at, tz), value: b.value, note: b.exits === null ? "" : t("out_n", b.exits),
     }));
     const weekHours = Math.ceil((now - weekStart) / 3600000);
     const weekBars = hourly(week.points, weekStart, weekHours).map((b, i) => ({
-      label: i % 24 === 0 ? b.at.toLocaleDateString(undefined, { weekday: "short", timeZone: tz }) : "",
+      label: i % 24 === 0 ? weekday(b.at, tz) : "",
       value: b.value,
     }));
     clear(
       this.parts.footfall,
-      h("figure", {}, barChart(todayBars, { title: "Entries per hour today", every: 3 }), h("figcaption", {}, `Today: ${today.entries} in, ${today.exits} out`)),
-      h("figure", {}, barChart(weekBars, { title: "Entries per hour, last 7 days", every: 24 }), h("figcaption", {}, `7 days: ${week.entries} in, ${week.exits} out`)),
+      h("figure", {}, barChart(todayBars, { title: t("today_title"), every: 3 }), h("figcaption", {}, t("today_caption", today.entries, today.exits))),
+      h("figure", {}, barChart(weekBars, { title: t("week_title"), every: 24 }), h("figcaption", {}, t("week_caption", week.entries, week.exits))),
     );
   }
 
@@ -219,12 +229,12 @@ export class StationPage {
     const days = await get(`/stations/${encodeURIComponent(sid)}/uptime`, { days: 7 });
     if (sid !== this.sid) return;
     const bars = days.map((d) => ({
-      label: d.day.slice(5),
+      label: dayLabel(d.day),
       value: d.up_pct,
       cls: d.up_pct !== null && d.up_pct < 95 ? "bad" : "",
-      note: d.available_pct === null ? "" : `answering ${d.available_pct}%`,
+      note: d.available_pct === null ? "" : t("answering", d.available_pct),
     }));
-    clear(this.parts.uptime, h("figure", {}, barChart(bars, { title: "Online per day", unit: "%", max: 100 }), h("figcaption", {}, "Share of each day the station was online")));
+    clear(this.parts.uptime, h("figure", {}, barChart(bars, { title: t("uptime_title"), unit: "%", max: 100 }), h("figcaption", {}, t("uptime_caption"))));
   }
 
   async fillEvents() {
@@ -232,18 +242,21 @@ export class StationPage {
     const page = await get(`/stations/${encodeURIComponent(sid)}/events`, { type: ["access", "door"], limit: 25 });
     if (sid !== this.sid) return;
     if (!page.items.length) {
-      clear(this.parts.events, h("p", {}, "No events yet."));
+      clear(this.parts.events, h("p", {}, t("no_events")));
       return;
     }
+    const code = (group, value) => (value
+      ? [word(group, value), " ", h("code", { translate: "no" }, value)]
+      : "—");
     clear(this.parts.events, h("table", { class: "compact" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Event"), h("th", { scope: "col" }, "Reason / cause"), h("th", { scope: "col" }, "Credential"))),
+      h("thead", {}, h("tr", {}, ["th_time", "th_event", "th_reason", "th_credential"].map((k) => h("th", { scope: "col" }, t(k))))),
       h("tbody", {}, page.items.map((e) => h(
         "tr",
-        { class: e.type === "access" ? (e.granted ? "granted" : "denied") : "door" },
-        h("td", {}, when(e.ts), e.historical ? h("span", { class: "sub" }, " (late)") : null),
-        h("td", {}, e.type === "access" ? (e.granted ? "granted" : "denied") : e.action),
-        h("td", {}, h("code", {}, e.type === "access" ? e.reason : e.cause || "—")),
-        h("td", {}, e.credential || "—"),
+        { class: e.type === "access" ? (e.granted ? "granted" : "denied") : "door", dataset: { action: e.type === "access" ? (e.granted ? "granted" : "denied") : e.action, cause: e.cause || e.reason || "" } },
+        h("td", {}, when(e.ts, this.tz), e.historical ? h("span", { class: "sub" }, t("late")) : null),
+        h("td", {}, e.type === "access" ? t(e.granted ? "granted" : "denied") : word("door_action_words", e.action)),
+        h("td", {}, e.type === "access" ? code("access_words", e.reason) : code("cause_words", e.cause)),
+        h("td", { translate: "no" }, e.credential || "—"),
       ))),
     ));
   }
@@ -254,31 +267,50 @@ export class StationPage {
     try {
       rows = await get(`/stations/${encodeURIComponent(sid)}/commands`, { limit: 10 });
     } catch (err) {
-      clear(this.parts.commands, h("p", {}, `Commands not available: ${err.message}`));
+      clear(this.parts.commands, h("p", {}, t("commands_na", err.message)));
       return;
     }
     if (sid !== this.sid) return;
     if (!rows.length) {
-      clear(this.parts.commands, h("p", {}, "No commands sent to this station."));
+      clear(this.parts.commands, h("p", {}, t("no_commands")));
       return;
     }
     clear(this.parts.commands, h("table", { class: "compact" },
-      h("thead", {}, h("tr", {}, ["Requested", "Command", "By", "Result", "Detail"].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["th_requested", "th_command", "th_by", "th_result", "th_cmd_detail"].map((k) => h("th", { scope: "col" }, t(k))))),
       h("tbody", {}, rows.map((c) => h(
         "tr",
-        { dataset: { cmd: c.cmd_id, state: c.state } },
-        h("td", {}, when(c.requested_at)),
-        h("td", {}, c.name),
-        h("td", {}, c.requested_by),
-        h("td", { class: `cmd-${c.state}` }, c.state),
-        h("td", {}, c.detail || (c.result_at ? when(c.result_at) : "—")),
+        { dataset: { cmd: c.cmd_id, state: c.state, name: c.name } },
+        h("td", {}, when(c.requested_at, this.tz)),
+        h("td", {}, word("cmd_words", c.name)),
+        raw("td", c.requested_by),
+        h("td", { class: `cmd-${c.state}` }, word("cmd_state_words", c.state)),
+        h("td", {}, c.detail ? raw("span", c.detail) : c.result_at ? when(c.result_at, this.tz) : "—"),
       ))),
     ));
   }
 
-  askUnlock() {
-    const st = this.detail.station;
+  // Before the dialog: the station's state right now. A station without a live link gets a
+  // warning in the dialog (the command expires in 30 s and the door stays shut).
+  async askUnlock() {
+    const sid = this.sid;
+    try {
+      const detail = await get(`/stations/${encodeURIComponent(sid)}`);
+      if (sid !== this.sid) return;
+      this.detail = detail;
+      this.fillState(detail);
+    } catch {
+      /* the state from the last refresh, then */
+    }
+    const d = this.detail;
+    const st = d.station;
     $("#unlock-what", this.dialog).textContent = `${st.name} (${st.id})`;
+    $("#unlock-what", this.dialog).setAttribute("translate", "no");
+    const warning = $("#unlock-warning", this.dialog);
+    const reachable = REACHABLE.has(d.status);
+    warning.hidden = reachable;
+    warning.textContent = reachable ? "" : t("unlock_offline", word("status_words", d.status), ago(d.last_seen));
+    this.dialog.dataset.reachable = String(reachable);
+    $("#unlock-confirm", this.dialog).textContent = reachable ? t("unlock") : t("unlock_offline_send");
     this.dialog.returnValue = "";
     this.dialog.showModal();
   }
@@ -287,18 +319,22 @@ export class StationPage {
     if (!yes || !this.sid) return;
     const sid = this.sid;
     const out = $("#unlock-result", this.root);
-    out.textContent = "Sending unlock…";
+    out.dataset.state = "sending";
+    out.textContent = t("sending_unlock");
     let cmd;
     try {
-      cmd = await post(`/stations/${encodeURIComponent(sid)}/commands`, { name: "unlock", ttl_s: 30 });
+      cmd = await post(`/stations/${encodeURIComponent(sid)}/commands`, { name: "unlock", ttl_s: UNLOCK_TTL_S });
     } catch (err) {
-      out.textContent = `Unlock not sent: ${err.message}`;
+      out.dataset.state = "not-sent";
+      out.textContent = t("unlock_not_sent", err.message);
       announce(out.textContent);
       return;
     }
-    out.textContent = "Unlock sent; waiting for the station…";
+    out.dataset.state = cmd.state;
+    out.textContent = t("unlock_waiting", UNLOCK_TTL_S);
     await this.fillCommands();
-    const deadline = Date.now() + 45000;
+    // The server calls it expired once its expiry and a grace for the answer have passed.
+    const deadline = new Date(cmd.expires_at).getTime() + 15000;
     while (!FINAL.has(cmd.state) && Date.now() < deadline && sid === this.sid) {
       await new Promise((r) => setTimeout(r, 1000));
       try {
@@ -306,11 +342,20 @@ export class StationPage {
       } catch {
         break;
       }
+      if (!FINAL.has(cmd.state)) {
+        const left = Math.max(0, Math.round((new Date(cmd.expires_at).getTime() - Date.now()) / 1000));
+        out.textContent = t("unlock_waiting", left);
+      }
     }
-    const text = cmd.state === "ok" ? "The station unlocked the door." : `Unlock ${cmd.state}${cmd.detail ? ": " + cmd.detail : ""}.`;
-    out.textContent = text;
+    const text = {
+      ok: () => t("unlock_ok"),
+      expired: () => t("unlock_expired"),
+      failed: () => t("unlock_failed", cmd.detail),
+      error: () => t("unlock_error", cmd.detail),
+    }[cmd.state];
+    out.textContent = text ? text() : t("unlock_unknown");
     out.dataset.state = cmd.state;
-    announce(text);
+    announce(out.textContent);
     await this.refresh();
     setTimeout(() => this.refresh(), 2000); // the station's door event follows its answer
   }

@@ -152,6 +152,31 @@ def test_station_page_is_judged_live(
     assert client.get(OPS + "/stations/nope", headers=viewer).status_code == 404
 
 
+def test_alarm_inbox_says_which_station_where_since_when_and_what_the_value_measures(
+    client: TestClient, viewer: dict[str, str], fleet3: Fleet3
+) -> None:
+    """Story: the inbox listed `sz-down` and "(600.633602)" with nothing saying that the
+    number was seconds offline, where the station is, or for how long."""
+    fleet3.alarm("sz-ok", "camera_down", "raised")
+    items = {a["rule"]: a for a in client.get(OPS + "/alarms", headers=viewer).json()["items"]}
+    offline = items["station_offline"]
+    assert (offline["station_name"], offline["station_city"]) == ("Station sz-down", "深圳")
+    assert offline["station_tz"] == "Asia/Shanghai"
+    assert offline["metric"] == "offline_s"
+    assert offline["value"] > 600
+    assert offline["since"] <= offline["raised_at"]
+    warm = items["fridge_warm"]
+    assert (warm["station_name"], warm["station_city"], warm["metric"]) == (
+        "Fridge Station",
+        "上海",
+        "fridge_c",
+    )
+    assert warm["value"] == 9.5
+    assert items["camera_down"]["metric"] is None  # the station's own alarm: no number
+    detail = client.get(OPS + "/stations/sh-warm", headers=viewer).json()
+    assert [a["metric"] for a in detail["alarms"]] == ["fridge_c"]
+
+
 def test_alarm_inbox_and_acknowledge_by_an_operator_only(
     client: TestClient,
     engine: Engine,

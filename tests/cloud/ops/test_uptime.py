@@ -89,4 +89,32 @@ def test_days_of_a_station_without_history_are_unknown(
     sid = put_station("st-1")
     (today,) = days(db, sid, "Asia/Shanghai", last=1, now=MIDNIGHT + 6 * H)
     assert today.seconds == {"unknown": 6 * 3600.0}
-    assert today.up_pct == 0.0
+    assert (today.up_pct, today.available_pct) == (None, None)  # no data, not "0 % up"
+
+
+def test_a_station_online_since_it_first_appeared_is_100_percent_up(
+    db: Connection, put_station: Callable[..., str]
+) -> None:
+    """Story: a demo station online the whole 10 minutes it had existed showed a red 3.76 %
+    bar for today (and 0 % for the days before it existed): the hours before its first
+    status row were `unknown` and counted as down."""
+    sid = put_station("st-1")
+    born = MIDNIGHT + 4 * H + 15 * timedelta(minutes=1)  # 04:15 local, first birth
+    change(db, sid, born, "online")
+    now = born + 10 * timedelta(minutes=1)
+    yesterday, today = days(db, sid, "Asia/Shanghai", last=2, now=now)
+    assert today.seconds == {"unknown": born.timestamp() - MIDNIGHT.timestamp(), "online": 600.0}
+    assert today.known_s == 600.0
+    assert (today.up_pct, today.available_pct) == (100.0, 100.0)
+    assert (yesterday.up_pct, yesterday.available_pct) == (None, None)  # it did not exist
+
+
+def test_unknown_hours_do_not_dilute_real_downtime(
+    db: Connection, put_station: Callable[..., str]
+) -> None:
+    sid = put_station("st-1")
+    change(db, sid, MIDNIGHT + 20 * H, "online")
+    change(db, sid, MIDNIGHT + 21 * H, "lost")
+    (today,) = days(db, sid, "Asia/Shanghai", last=1, now=MIDNIGHT + 22 * H)
+    assert today.known_s == 2 * 3600.0
+    assert (today.up_pct, today.available_pct) == (50.0, 50.0)
