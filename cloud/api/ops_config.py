@@ -86,3 +86,73 @@ def set_station_config(
         raise HTTPException(503, f"stored, but the broker did not take it: {exc}") from exc
     desired_config.mark_published(ctx.engine, [sid], now)
     return _read(ctx, sid)
+
+
+# Stations one fleet-wide change may touch; past it, narrow the filter or use the CLI.
+MAX_BULK = 20_000
+
+
+class BulkConfigIn(BaseModel):
+    """A change laid over the override of every station matching all the filters given.
+    `sections` as in `desired_config.merged`: `{"door": {"pulse_s": 3}}` sets one timing and
+    keeps the rest; a null value removes a key. `apply: false` previews only."""
+
+    city: str | None = Field(default=None, max_length=60)
+    operator: str | None = Field(default=None, max_length=120)
+    stations: list[str] | None = Field(default=None, max_length=MAX_BULK)
+    sections: dict[str, Any] = Field(min_length=1, max_length=8)
+    apply: bool = False
+
+
+class BulkConfigOut(BaseModel):
+    matched: int = Field(description="stations the filters select")
+    station_ids: list[str] = Field(description="the first 50 of them")
+    applied: bool
+    published: int = Field(description="messages the broker took (0 in a preview)")
+
+
+@router.post("/config/bulk", response_model=BulkConfigOut)
+def set_fleet_config(
+    ctx: ContextDep,
+    principal: Admin,
+    body: BulkConfigIn,
+    publish: Annotated[service.Publish, Depends(publisher)],
+) -> BulkConfigOut:
+    """Preview (`apply: false`, the default) or apply one change to many stations' desired
+    configs: all stored and audited in one transaction, then published."""
+    if body.city is None and body.operator is None and body.stations is None:
+        raise HTTPException(422, "city, operator or stations: name the stations to change")
+    now = ctx.clock()
+    with ctx.engine.begin() as conn:
+        sids = desired_config.select_stations(
+            conn, city=body.city, operator=body.operator, ids=body.stations
+        )
+        if len(sids) > MAX_BULK:
+            raise HTTPException(422, f"stations: {len(sids)} match, at most {MAX_BULK} at once")
+        if not body.apply:
+            try:
+                desired_config.check_override(
+                    {k: v for k, v in body.sections.items() if v is not None}
+                )
+            except desired_config.OverrideError as exc:
+                raise HTTPException(422, f"sections.{exc}") from exc
+            return BulkConfigOut(
+                matched=len(sids), station_ids=sids[:50], applied=False, published=0
+            )
+        try:
+            messages = desired_config.set_sections(
+                conn, sids, body.sections, by=principal.username, now=now
+            )
+        except desired_config.OverrideError as exc:
+            raise HTTPException(422, f"sections.{exc}") from exc
+        filters = body.model_dump(include={"city", "operator"}, exclude_none=True)
+        detail = {"filters": filters, "sections": body.sections, "stations": len(sids)}
+        audit(conn, principal, "config.bulk", f"stations:{len(sids)}", detail, at=now)
+    try:
+        publish(messages)
+    except PublishError as exc:
+        raise HTTPException(503, f"stored, but the broker did not take it: {exc}") from exc
+    desired_config.mark_published(ctx.engine, sids, now)
+    return BulkConfigOut(
+        matched=len(sids), station_ids=sids[:50], applied=True, published=len(messages)
+    )

@@ -160,6 +160,69 @@ def set_override(
     return message(sid, version, doc, now)
 
 
+def merged(override: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]:
+    """`override` with `sections` laid over it key by key: `{"door": {"pulse_s": 3}}` sets
+    one door timing and keeps the others; a None value removes that key (or the whole
+    `telemetry_interval_s`); a section left empty is dropped."""
+    out = {
+        key: dict(value) if isinstance(value, dict) else value for key, value in override.items()
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            section = dict(out.get(key) or {})
+            for name, item in value.items():
+                if item is None:
+                    section.pop(name, None)
+                else:
+                    section[name] = item
+            if section:
+                out[key] = section
+            else:
+                out.pop(key, None)
+        elif value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def select_stations(
+    conn: Connection, *, city: str | None, operator: str | None, ids: list[str] | None
+) -> list[str]:
+    """The registered stations a fleet-wide change touches: every filter given must match."""
+    query = select(STATION.c.id).order_by(STATION.c.id)
+    if city is not None:
+        query = query.where(STATION.c.city == city)
+    if operator is not None:
+        query = query.where(STATION.c.operator == operator)
+    if ids is not None:
+        query = query.where(STATION.c.id.in_(ids))
+    return list(conn.scalars(query))
+
+
+def set_sections(
+    conn: Connection, sids: list[str], sections: dict[str, Any], *, by: str, now: datetime
+) -> list[Message]:
+    """Lay `sections` over each station's override (`merged`), each a new version; the
+    messages to publish. All or nothing: raises OverrideError naming the station."""
+    check_override({k: v for k, v in sections.items() if v is not None})
+    stored = dict(
+        conn.execute(
+            select(DESIRED.c.station_id, DESIRED.c.override).where(DESIRED.c.station_id.in_(sids))
+        ).all()
+    )
+    out = []
+    for sid in sids:
+        override = merged(stored.get(sid) or {}, sections)
+        try:
+            found = set_override(conn, sid, override, by=by, now=now)
+        except OverrideError as exc:
+            raise OverrideError(f"{sid}: {exc}") from exc
+        if found is not None:
+            out.append(found)
+    return out
+
+
 def refresh(engine: Engine, sids: list[str] | None, now: datetime) -> tuple[list[Message], int]:
     """Bring the given stations (None: all) up to date with the registry and the calendar;
     (every station's message, how many changed). Every message is returned, changed or not:

@@ -31,7 +31,7 @@ from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings
-from cloud.stations.desired_config import OWNED_SCHEDULE_KEYS, document
+from cloud.stations.desired_config import OWNED_SCHEDULE_KEYS, document, merged
 from edge.access.schedule import DoorMode
 from edge.agent import Agent, Ports
 from edge.config import EdgeConfig, ScheduleConfig
@@ -250,3 +250,76 @@ def test_import_names_stations_whose_hours_changed_and_pushes_them_with_push(
     run = CliRunner().invoke(cli, ["stations", "import", str(sheet), "--db", db_url])
     assert run.exit_code == 0, run.output
     assert "were not sent" not in run.output, "nothing left behind after the push"
+
+
+BULK = "/api/v1/ops/config/bulk"
+
+
+def test_a_fleet_wide_change_is_previewed_then_laid_over_each_override_and_published(
+    db_url: str,
+    engine: Engine,
+    clock: Any,
+    mosquitto: MosquittoProcess,
+    as_role: Callable[[Role], dict[str, str]],
+    add_station: Callable[..., Station],
+) -> None:
+    """Issue 18.2: one change for the stations of a partner in a city, with a preview of how
+    many it touches; each station keeps the rest of its own override."""
+    for sid, city, operator in [
+        ("st-002", "深圳", "邮政"), ("st-003", "深圳", "邮政"), ("st-004", "深圳", "建行"),
+        ("st-005", "广州", "邮政"),
+    ]:  # fmt: skip
+        add_station(sid, city=city, operator=operator, opening_hours=HOURS)
+    admin, operator = as_role(Role.ADMIN), as_role(Role.OPERATOR)
+    settings = Settings(db=db_url, broker=mosquitto.url, index_refresh_s=0)
+    change = {"city": "深圳", "operator": "邮政", "sections": {"door": {"pulse_s": 5}}}
+    with TestClient(create_app(settings, clock=clock)) as client:
+        own = {"door": {"held_open_s": 90}, "telemetry_interval_s": 15}
+        put = client.put(
+            "/api/v1/ops/stations/st-002/config", json={"override": own}, headers=admin
+        )
+        assert put.status_code == 200, put.text
+        preview = client.post(BULK, json=change, headers=admin)
+        assert preview.status_code == 200, preview.text
+        assert preview.json() == {
+            "matched": 2, "station_ids": ["st-002", "st-003"], "applied": False, "published": 0
+        }  # fmt: skip
+        with session(engine) as s:  # a preview changes nothing
+            assert all(e.action != "config.bulk" for e in s.exec(select(AuditEntry)))
+        assert client.post(BULK, json=change | {"apply": True}, headers=operator).status_code == 403
+        whole = client.post(BULK, json={"sections": {"door": {"pulse_s": 5}}}, headers=admin)
+        assert whole.status_code == 422  # the whole fleet only by naming it
+        owned = {"city": "深圳", "sections": {"schedule": {"members": "24/7"}}, "apply": True}
+        refused = client.post(BULK, json=owned, headers=admin)
+        assert refused.status_code == 422
+        assert "schedule.members" in refused.json()["detail"]
+        done = client.post(BULK, json=change | {"apply": True}, headers=admin)
+        assert done.status_code == 200, done.text
+        assert done.json()["published"] == 2
+        kept = client.get("/api/v1/ops/stations/st-002/config", headers=admin).json()
+        fresh = client.get("/api/v1/ops/stations/st-003/config", headers=admin).json()
+        untouched = client.get("/api/v1/ops/stations/st-004/config", headers=admin)
+    assert kept["override"] == {
+        "door": {"held_open_s": 90, "pulse_s": 5},
+        "telemetry_interval_s": 15,
+    }
+    assert fresh["override"] == {"door": {"pulse_s": 5}}
+    assert untouched.status_code == 404  # never given a desired config
+    with session(engine) as s:
+        bulk = [e for e in s.exec(select(AuditEntry)) if e.action == "config.bulk"]
+    assert len(bulk) == 1
+    assert bulk[0].detail["stations"] == 2
+
+
+def test_sections_are_laid_over_an_override_key_by_key() -> None:
+    own = {"door": {"pulse_s": 3, "held_open_s": 90}, "telemetry_interval_s": 15}
+    assert merged(own, {"door": {"pulse_s": None}}) == {
+        "door": {"held_open_s": 90}, "telemetry_interval_s": 15
+    }  # fmt: skip
+    assert merged(own, {"door": {"pulse_s": None, "held_open_s": None}}) == {
+        "telemetry_interval_s": 15
+    }
+    assert merged(own, {"telemetry_interval_s": None, "access": {"window_s": 60}}) == {
+        "door": {"pulse_s": 3, "held_open_s": 90}, "access": {"window_s": 60}
+    }  # fmt: skip
+    assert own == {"door": {"pulse_s": 3, "held_open_s": 90}, "telemetry_interval_s": 15}
