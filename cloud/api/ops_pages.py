@@ -35,6 +35,7 @@ STATIC = {
     "map.js": JS,
     "charts.js": JS,
     "station.js": JS,
+    "config.js": JS,
     "alarms.js": JS,
     "fleet.js": JS,
     "login.js": JS,

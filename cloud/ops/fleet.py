@@ -12,6 +12,7 @@ from sqlalchemy import Connection, case, func, or_, select
 from cloud.alarms.models import RAISED, Alarm
 from cloud.models import Station, StationState, table
 from cloud.ops.alarms import AlarmView, select_views
+from cloud.stations.desired_config import DESIRED
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.opennow import assess
 from cloud.stations.sight import SEEING, Sight
@@ -177,6 +178,9 @@ class StationDetail(BaseModel):
         "`reported_locked` while it stands): resolve the report, or the door clears it",
     )
     config_version: int | None = None
+    desired_version: int | None = Field(
+        default=None, description="the desired config's version; None: never given one"
+    )
     meta: dict[str, Any] | None = None
     telemetry: dict[str, Any] | None = Field(default=None, description="newest heartbeat")
     alarms: list[AlarmView] = Field(description="raised alarms, newest first")
@@ -201,7 +205,11 @@ def station(
         .order_by(ALARM.c.raised_at.desc())
     )
     live = {k: state._mapping[k] for k in _LIVE} if state is not None else {}
+    desired = conn.execute(
+        select(DESIRED.c.config_version).where(DESIRED.c.station_id == sid)
+    ).scalar()
     return StationDetail(
+        desired_version=desired,
         station=dict(reg._mapping),
         status=str(a.status),
         health=str(a.health),

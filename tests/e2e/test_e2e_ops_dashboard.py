@@ -400,3 +400,43 @@ def test_station_text_with_markup_shows_as_text_everywhere(
     finally:
         context.close()
         engine.dispose()
+
+
+def test_an_admin_sets_the_door_timing_on_the_station_page_and_the_station_applies_it(
+    browser: Any, rig: Rig, tmp_path: Path
+) -> None:
+    """Issue 18.2: the station page shows the desired config against the applied one, the
+    door mode now and the hours the door runs; an admin's change reaches the station's agent,
+    which applies it and reports it (the page then shows the two versions equal)."""
+    create_user(rig.engine, "boss", Role.ADMIN, PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 1400})
+    try:
+        page = context.new_page()
+        errors = _console(page)
+        _login(page, rig.base, "boss")
+        page.goto(f"{rig.base}/ops#station/{SID}")
+        card = page.locator("#station-config")
+        card.locator(".cfg-door-mode", has_text="会员刷码进门").wait_for(timeout=WAIT_MS)
+        assert "尚未下发" in card.locator(".cfg-desired").inner_text()
+        assert rig.station.agent.config.door.pulse_s != 4
+        page.fill("#cfg-form input[name='door.pulse_s']", "4")
+        page.click("#cfg-form button[type=submit]")
+        wait_for(lambda: rig.station.agent.config.door.pulse_s == 4, 20, "the station applies it")
+
+        def caught_up() -> bool:
+            page.reload()
+            card.locator(".cfg-desired").wait_for(timeout=WAIT_MS)
+            desired = card.locator(".cfg-desired").inner_text()
+            applied = card.locator(".cfg-applied").inner_text().strip()
+            return applied.isdigit() and f"第 {applied} 版" in desired
+
+        wait_for(caught_up, 30, "the page shows the applied version equal to the desired one")
+        # The registry's hours went out with it: the door runs what the map publishes.
+        assert "与地图公布的一致" in card.locator(".cfg-schedule").inner_text()
+        assert page.locator("#cfg-form input[name='door.pulse_s']").input_value() == "4"
+        [entry] = _audit(rig.engine, "config.set")
+        assert (entry.username, entry.target) == ("boss", f"station:{SID}")
+        page.screenshot(path=str(tmp_path / "ops-station-config.png"), full_page=True)
+        assert errors == [], errors
+    finally:
+        context.close()

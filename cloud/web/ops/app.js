@@ -43,7 +43,7 @@ async function main() {
   window.waystationOps = { map: fleetMap };
   const table = new FleetTable($("#view-fleet"));
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
-  const station = new StationPage($("#view-station"), { canAct, dialog: $("#unlock-dialog") });
+  const station = new StationPage($("#view-station"), { canAct, isAdmin: who.role === "admin", dialog: $("#unlock-dialog") });
   const loaded = { fleet: false, alarms: false };
 
   async function show() {

@@ -6,6 +6,7 @@
 import { ApiError, get, post } from "./api.js";
 import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
+import { fillConfig } from "./config.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
 import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
@@ -54,9 +55,10 @@ function fact(label, value, cls) {
 }
 
 export class StationPage {
-  constructor(root, { canAct, dialog }) {
+  constructor(root, { canAct, isAdmin = false, dialog }) {
     this.root = root;
     this.canAct = canAct;
+    this.isAdmin = isAdmin;
     this.dialog = dialog;
     this.sid = null;
     this.timer = null;
@@ -99,6 +101,7 @@ export class StationPage {
       uptime: h("div", { id: "station-uptime" }),
       events: h("div", { id: "station-events" }),
       commands: h("div", { id: "station-commands" }),
+      config: h("div", { id: "station-config" }),
     };
     const unlock = this.canAct
       ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
@@ -111,6 +114,7 @@ export class StationPage {
       this.parts.state,
       card(t("card_alarms"), this.parts.alarms),
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
+      card(t("card_config"), this.parts.config),
       card(t("card_telemetry"), this.parts.charts),
       card(t("card_footfall"), this.parts.footfall),
       card(t("card_uptime"), h("div", { class: "charts" }, this.parts.uptime)),
@@ -121,6 +125,7 @@ export class StationPage {
     this.fillAlarms(detail.alarms);
     await Promise.allSettled([
       this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
+      this.fillConfig(),
     ]);
   }
 
@@ -133,7 +138,7 @@ export class StationPage {
       this.detail = detail;
       this.fillState(detail);
       this.fillAlarms(detail.alarms);
-      await Promise.allSettled([this.fillEvents(), this.fillCharts(), this.fillCommands()]);
+      await Promise.allSettled([this.fillEvents(), this.fillCharts(), this.fillCommands(), this.fillConfig()]);
     } catch (err) {
       announce(t("refresh_failed", sid, err.message));
     }
@@ -155,6 +160,12 @@ export class StationPage {
       card(t("card_link"), h("dl", {}, fact(t("f_last_seen"), ago(d.last_seen)), fact(t("f_heartbeat"), ago(d.last_heartbeat)), fact(t("f_config"), d.config_version ?? "—"), fact(t("f_clock"), synced))),
       card(t("card_trust"), h("dl", {}, fact(t("f_trust_age"), age(t_.trust_age_s)), fact(t("f_revocation_age"), age(t_.revocation_age_s)), fact(t("f_trust_version"), t_.trust_version ?? "—"), fact(t("f_backlog"), t_.journal_backlog ?? "—"))),
     );
+  }
+
+  fillConfig() {
+    // Not while an admin is typing into the form: the 30 s refresh would wipe it.
+    if (this.parts.config.contains(document.activeElement)) return Promise.resolve();
+    return fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved: () => this.refresh() });
   }
 
   fillAlarms(alarms) {

@@ -3,6 +3,15 @@
 // rules, …) by `word()`. Rule descriptions follow cloud/alarms/rules.py.
 
 const zh = {
+  card_config: "配置",
+  cfg_desired: "云端要求的配置", cfg_applied: "站点已应用的版本", cfg_door_mode: "门现在的模式",
+  cfg_schedule: "门执行的开放时间", cfg_rejected: "站点拒绝配置的原因",
+  cfg_version: (v, at, by) => `第 ${v} 版（${at}，${by}）`, cfg_none: "尚未下发",
+  cfg_no_schedule: "未设置（全天允许会员进门）", cfg_same_as_map: "与地图公布的一致", cfg_map_says: "地图公布：",
+  cfg_needs_admin: "修改配置需要管理员权限", cfg_pulse: "开锁时长（秒）", cfg_held_open: "门未关报警（秒）",
+  cfg_free: "免刷码开放时间（与营业时间同样写法）", cfg_window: "二维码有效期（秒）", cfg_interval: "心跳间隔（秒）",
+  cfg_save: "保存并下发", cfg_saved: (v) => `已保存第 ${v} 版并下发到站点`, cfg_failed: (m) => `保存失败：${m}`,
+  door_mode_words: { free: "免刷码开放", members: "会员刷码进门", closed: "关闭（仅工作人员）" },
   lang_switch: "English", lang_switch_label: "Switch to English",
   title: "驿站运维看板", brand: "驿站运维", skip: "跳到正文",
   login_title: "登录 · 驿站运维", username: "用户名", password: "密码", log_in: "登录",
@@ -145,6 +154,15 @@ const zh = {
 };
 
 const en = {
+  card_config: "Config",
+  cfg_desired: "Desired config", cfg_applied: "Applied by the station", cfg_door_mode: "Door mode now",
+  cfg_schedule: "Door hours in force", cfg_rejected: "Why the station refused a config",
+  cfg_version: (v, at, by) => `version ${v} (${at}, ${by})`, cfg_none: "never sent",
+  cfg_no_schedule: "none (members admitted at any hour)", cfg_same_as_map: "as the map publishes", cfg_map_says: "the map says:",
+  cfg_needs_admin: "changing the config needs an admin", cfg_pulse: "Unlock time (s)", cfg_held_open: "Held-open alarm after (s)",
+  cfg_free: "Free-entry hours (opening_hours syntax)", cfg_window: "Code validity (s)", cfg_interval: "Heartbeat interval (s)",
+  cfg_save: "Save and send", cfg_saved: (v) => `version ${v} saved and sent to the station`, cfg_failed: (m) => `not saved: ${m}`,
+  door_mode_words: { free: "free entry", members: "member codes", closed: "closed (staff only)" },
   lang_switch: "中文", lang_switch_label: "切换到中文",
   title: "Waystation ops", brand: "Waystation ops", skip: "Skip to content",
   login_title: "Log in · Waystation ops", username: "Username", password: "Password", log_in: "Log in",
