@@ -16,6 +16,7 @@ from cloud import environment, migrate
 from cloud.api import (
     health,
     logredact,
+    member_page,
     member_renewal,
     members,
     metrics,
@@ -29,6 +30,7 @@ from cloud.api import (
     ops_pages,
     public,
     reports,
+    union_app,
 )
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import AUTH_PATHS, AuthLimits, PublicLimits, TokenBuckets
@@ -41,6 +43,7 @@ from cloud.api.security import (
 )
 from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
+from cloud.credentials import apiclients
 from cloud.db import init_db, make_engine
 from cloud.settings import Settings
 from cloud.stations import hours
@@ -133,7 +136,10 @@ def create_app(
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)
+    app.include_router(member_page.router)
     app.include_router(member_renewal.router)
+    app.include_router(union_app.router)
+    app.add_exception_handler(apiclients.Refusal, union_app.refused)
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
     app.include_router(ops.router)

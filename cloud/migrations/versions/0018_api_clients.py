@@ -1,0 +1,53 @@
+"""API clients of union app backends (`waystation members api-client add`) and the nonces
+their signed requests used (`cloud.credentials.apiclients`).
+
+Revision ID: 0018
+Revises: 0014
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from cloud.sqltypes import UTCDateTime
+
+revision: str = "0018"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _missing(name: str) -> bool:
+    """Development databases may hold the table already (made before this migration)."""
+    return not sa.inspect(op.get_bind()).has_table(name)
+
+
+def upgrade() -> None:
+    if _missing("api_client"):
+        op.create_table(
+            "api_client",
+            sa.Column("client_id", sa.String(length=40), nullable=False),
+            sa.Column("scopes", sa.String(length=80), nullable=False),
+            sa.Column("public_key", sa.String(length=64), nullable=False),
+            sa.Column("rate_per_min", sa.Integer(), nullable=False),
+            sa.Column("created_at", UTCDateTime(), nullable=False),
+            sa.Column("disabled_at", UTCDateTime(), nullable=True),
+            sa.PrimaryKeyConstraint("client_id"),
+        )
+    if _missing("api_nonce"):
+        op.create_table(
+            "api_nonce",
+            sa.Column("client_id", sa.String(length=40), nullable=False),
+            sa.Column("nonce", sa.String(length=64), nullable=False),
+            sa.Column("expires_at", UTCDateTime(), nullable=False),
+            sa.PrimaryKeyConstraint("client_id", "nonce"),
+        )
+
+
+def downgrade() -> None:
+    op.drop_table("api_nonce")
+    op.drop_table("api_client")
