@@ -3,7 +3,8 @@
 The union app already knows who its logged-in member is; its backend creates or updates the
 member here, asks for a one-time enrolment code and hands it straight to the wallet module
 embedded in the app's page, which enrols the phone's own key (`POST /api/v1/members/enroll`).
-The app can revoke and read a member's devices. Every request is signed by the integration's
+The app can revoke, read a member's devices and poll a feed of changes (enrolled, renewed,
+revoked, renewal refused) since a cursor. Every request is signed by the integration's
 API client key (`cloud.credentials.apiclients`: ES256 over method, target, body hash,
 timestamp and nonce), limited per client, needs the route's scope, and every change or
 lookup is in `audit_log` as `app:<client>` (role `app`), never with an enrolment code.
@@ -21,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert
@@ -39,6 +40,7 @@ from cloud.api.members import (
 from cloud.api.ratelimit import TokenBuckets
 from cloud.auth.models import AuditEntry
 from cloud.credentials import apiclients as A  # noqa: N812 - short, read as "API clients"
+from cloud.credentials import changes as C  # noqa: N812
 from cloud.credentials import issuer as I  # noqa: N812
 from cloud.credentials import members as M  # noqa: N812
 from cloud.credentials.context import CredentialContext
@@ -313,6 +315,47 @@ def member_status(
     _audit(session, who, "member.status", f"member:{member_id}", detail, now)
     session.commit()
     return JSONResponse(out.model_dump(mode="json"), headers=NO_STORE)
+
+
+class ChangeOut(BaseModel):
+    at: datetime
+    kind: Literal["enrolled", "renewed", "pass", "revoked", "renewal_refused"]
+    member_id: str
+    serial: str | None
+    valid_until: date | None
+    detail: str | None = Field(description="renewal_refused: why")
+
+
+class ChangesOut(BaseModel):
+    changes: list[ChangeOut]
+    next_cursor: str = Field(description="pass as ?cursor= next time")
+    more: bool = Field(description="true: ask again at once, more changes are waiting")
+    server_time_ms: int
+
+
+@router.get("/changes", response_model=ChangesOut)
+def changes(
+    who: StatusScope,
+    request: Request,
+    session: Db,
+    cursor: Annotated[str, Query(pattern=r"^[0-9]{1,19}$")] = "0",
+    limit: Annotated[int, Query(ge=1, le=C.MAX_LIMIT)] = 100,
+) -> JSONResponse:
+    """Members' phones' changes since `cursor` (`0`: from the start): enrolled, renewed,
+    pass issued, revoked, renewal refused; oldest first, up to about 30 s ago
+    (`cloud.credentials.changes`). Poll with the returned `next_cursor`. Audited."""
+    now = _now(request)
+    page = C.changes_since(session, cursor=int(cursor), now=now, limit=limit)
+    detail = {"cursor": cursor, "count": len(page.changes)}
+    _audit(session, who, "member.changes", "members", detail, now)
+    session.commit()
+    body = {
+        "changes": [C.as_json(c) for c in page.changes],
+        "next_cursor": str(page.next_cursor),
+        "more": page.more,
+        "server_time_ms": server_time_ms(now),
+    }
+    return JSONResponse(body, headers=NO_STORE)
 
 
 async def refused(_request: Request, exc: Exception) -> JSONResponse:

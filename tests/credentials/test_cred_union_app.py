@@ -33,7 +33,7 @@ from cloud.credentials.keys import Passphrase
 from cloud.db import init_db, make_engine, session
 from cloud.main import create_app
 from cloud.settings import Settings
-from firmware_sim.wallet import enrollment_request, new_device_key
+from firmware_sim.wallet import enrollment_request, new_device_key, renewal_request
 from protocol.credential import Flag, Reason, parse_certificate, verify
 from protocol.trust import RevocationList, TrustList, unb64u
 from waystation.cli import app as cli_app
@@ -367,3 +367,71 @@ def test_the_api_client_command_keeps_only_the_public_key(db_url: str, tmp_path:
     assert actions == [("api_client.add", True), ("api_client.disable", True)]
     engine.dispose()
     assert union_app.PREFIX == "/api/v1/app"
+
+
+class _MovingClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_the_change_feed_pages_enrolments_revocations_and_refusals(db_url: str) -> None:
+    """Story: an app backend had to poll every member's status to learn that a phone enrolled
+    or was locked out; the feed answers "what changed since my cursor" in one call."""
+    engine, vault = _engine_with_issuer(db_url)
+    key = _client(engine, CLIENT, "members,enroll,revoke,status")
+    clock = _MovingClock()
+    app = create_app(Settings(db=db_url), clock=clock)
+    app.state.credentials = CredentialContext(CredentialSettings(), vault)
+
+    def feed(call: Signed, cursor: str, limit: int = 100) -> Any:
+        res = call("GET", f"/api/v1/app/changes?cursor={cursor}&limit={limit}", at=clock.now)
+        assert res.status_code == 200, res.text
+        return res.json()
+
+    def kinds(page: Any) -> list[tuple[str, str]]:
+        return [(c["kind"], c["member_id"]) for c in page["changes"]]
+
+    try:
+        with TestClient(app) as http:
+            call = Signed(http, CLIENT, key)
+            phones: dict[str, tuple[Any, bytes]] = {}
+            for i, member in enumerate(("u-1", "u-2", "u-3")):
+                clock.now = NOW + timedelta(seconds=i)
+                assert call("PUT", f"/api/v1/app/members/{member}", {}, at=clock.now).is_success
+                code = call("POST", f"/api/v1/app/members/{member}/enrol-code", at=clock.now)
+                device = new_device_key()
+                body = enrollment_request(member, code.json()["code"], device)
+                res = http.post("/api/v1/members/enroll", json=body)
+                phones[member] = (device, unb64u(res.json()["certificate"]))
+            first = feed(call, "0")
+            assert first["changes"] == []  # younger than the settling time: not yet
+            clock.now = NOW + timedelta(seconds=40)
+            page = feed(call, first["next_cursor"], limit=2)
+            assert kinds(page) == [("enrolled", "u-1"), ("enrolled", "u-2")]
+            assert page["more"] is True
+            page = feed(call, page["next_cursor"], limit=2)
+            assert kinds(page) == [("enrolled", "u-3")]
+            assert page["more"] is False
+            cursor = page["next_cursor"]
+            assert feed(call, cursor)["changes"] == []
+
+            # u-1 is revoked; u-1's phone then asks to renew and is refused (recorded).
+            revoked = call("POST", "/api/v1/app/members/u-1/revoke", at=clock.now).json()
+            device, held = phones["u-1"]
+            clock.now += timedelta(seconds=1)
+            t_ms = int(clock.now.timestamp() * 1000)
+            res = http.post("/api/v1/members/renew", json=renewal_request(held, device, t_ms))
+            assert res.status_code == 403
+            clock.now += timedelta(seconds=40)
+            page = feed(call, cursor)
+            assert kinds(page) == [("revoked", "u-1"), ("renewal_refused", "u-1")]
+            assert [page["changes"][0]["serial"]] == revoked["revoked"]
+            assert "revoked" in page["changes"][1]["detail"]
+            res = call("GET", "/api/v1/app/changes?cursor=abc", at=clock.now)
+            assert res.status_code == 422
+            assert res.json()["detail"][0]["loc"] == ["query", "cursor"]
+    finally:
+        engine.dispose()

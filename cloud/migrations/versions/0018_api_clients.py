@@ -1,5 +1,7 @@
 """API clients of union app backends (`waystation members api-client add`) and the nonces
-their signed requests used (`cloud.credentials.apiclients`).
+their signed requests used (`cloud.credentials.apiclients`); indexes for the members' change
+feed (`cloud.credentials.changes`): certificates by issue and revocation time, members whose
+last renewal was refused (partial: only those rows).
 
 Revision ID: 0018
 Revises: 0014
@@ -26,6 +28,11 @@ def _missing(name: str) -> bool:
     return not sa.inspect(op.get_bind()).has_table(name)
 
 
+def _no_index(table: str, name: str) -> bool:
+    """Tables made plainly from the models (development) hold the indexes already."""
+    return name not in {i["name"] for i in sa.inspect(op.get_bind()).get_indexes(table)}
+
+
 def upgrade() -> None:
     if _missing("api_client"):
         op.create_table(
@@ -47,7 +54,25 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("client_id", "nonce"),
         )
 
+    if _no_index("member_certificate", "ix_member_certificate_issued"):
+        op.create_index("ix_member_certificate_issued", "member_certificate", ["issued_at"])
+    if _no_index("member_certificate", "ix_member_certificate_revoked"):
+        op.create_index(
+            "ix_member_certificate_revoked", "member_certificate", ["revoked_at"],
+            sqlite_where=sa.text("revoked_at IS NOT NULL"),
+            postgresql_where=sa.text("revoked_at IS NOT NULL"),
+        )  # fmt: skip
+    if _no_index("member", "ix_member_renewal_refused"):
+        op.create_index(
+            "ix_member_renewal_refused", "member", ["last_renewal_at"],
+            sqlite_where=sa.text("last_renewal_error IS NOT NULL"),
+            postgresql_where=sa.text("last_renewal_error IS NOT NULL"),
+        )  # fmt: skip
+
 
 def downgrade() -> None:
+    op.drop_index("ix_member_renewal_refused", table_name="member")
+    op.drop_index("ix_member_certificate_revoked", table_name="member_certificate")
+    op.drop_index("ix_member_certificate_issued", table_name="member_certificate")
     op.drop_table("api_nonce")
     op.drop_table("api_client")
