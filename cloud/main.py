@@ -41,6 +41,7 @@ from cloud.api.security import (
     hashing_busy,
     value_refused,
 )
+from cloud.api.walletcors import WalletCors
 from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
 from cloud.credentials import apiclients
@@ -130,6 +131,7 @@ def create_app(
     # added last = runs first: headers and CORS reach every answer, the limits' too
     app.add_middleware(SizeLimits)
     app.add_middleware(PublicCors, origins=settings.cors_origin_list)
+    app.add_middleware(WalletCors, origins=settings.wallet_origin_list)  # union app pages
     app.add_middleware(SecurityHeaders, https=settings.behind_https)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(passwords.HashingBusyError, hashing_busy)

@@ -141,3 +141,85 @@ def test_a_union_app_page_enrols_with_a_server_issued_code_and_opens_the_door(
         page.screenshot(path=str(tmp_path / "union-app-sample.png"), full_page=True)
     finally:
         context.close()
+
+
+def _union_host_page() -> Any:
+    """The union's own H5 page on its own origin; it imports the module from the service
+    named in its query (`?cloud=…`), as a union page would from its configuration."""
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    html = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>工会App</title>
+<canvas id="qr" width="300" height="300"></canvas><output id="code"></output><p id="state"></p>
+<script type="module">
+const cloud = new URLSearchParams(location.search).get("cloud");
+const link = new URLSearchParams(location.hash.slice(1));
+history.replaceState(null, "", location.pathname);
+try {
+  const { createWallet, drawCode, memoryStorage } =
+    await import(cloud + "/static/wallet/v1/wallet.js");
+  const wallet = await createWallet({ base: cloud, storage: memoryStorage() });
+  await wallet.enroll(link.get("code"), link.get("member"));
+  const code = await wallet.currentCode();
+  drawCode(document.getElementById("qr"), code.text);
+  const out = document.getElementById("code");
+  out.value = code.text;
+  out.dataset.serial = code.serial;
+  out.dataset.t = String(code.t);
+} catch (err) {
+  document.getElementById("state").textContent = "failed: " + (err.detail || err.message);
+}
+</script></html>"""
+    host = FastAPI()
+
+    @host.get("/")
+    def page() -> HTMLResponse:
+        return HTMLResponse(html)
+
+    return host
+
+
+def test_a_union_page_on_its_own_origin_embeds_the_wallet_when_listed(
+    browser: Any, serve: Any, tmp_path: Path
+) -> None:
+    """Story: a union's H5 page lives on the union's domain; the module and the wallet's
+    routes answered only their own origin, so embedding needed a reverse proxy."""
+    db_url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    engine = make_engine(db_url)
+    init_db(engine)
+    vault = I.KeyVault(Passphrase("union app e2e passphrase"))
+    key = ec.generate_private_key(ec.SECP256R1())
+    with session(engine) as s:
+        I.create_issuer(s, vault, kid="u-1", now=datetime.now(UTC))
+        A.add_client(
+            s, client_id="union-app", scopes="members,enroll", now=datetime.now(UTC),
+            public_key=b64u(compress_public(key.public_key())).encode(),
+        )  # fmt: skip
+    engine.dispose()
+    union = serve(_union_host_page())
+    clouds = {}
+    for name, origins in (("closed", ""), ("listed", union)):
+        app = create_app(Settings(db=db_url, wallet_origins=origins))
+        app.state.credentials = CredentialContext(CredentialSettings(), vault)
+        clouds[name] = serve(app)
+    cloud = clouds["listed"]
+    _backend(cloud, key, "PUT", "/api/v1/app/members/jn-7", {})
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = context.new_page()
+        # Not listed: the browser refuses the module (no CORS answer); nothing enrols.
+        code = _backend(cloud, key, "POST", "/api/v1/app/members/jn-7/enrol-code", None)["code"]
+        page.goto(f"{union}/?cloud={clouds['closed']}#member=jn-7&code={code}")
+        expect(page.locator("#state")).to_contain_text("failed", timeout=WAIT_MS)
+        status = _backend(cloud, key, "PUT", "/api/v1/app/members/jn-7", {})
+        assert status["member_id"] == "jn-7"
+
+        # Listed: the page on the union's origin enrols and shows a code the door grants.
+        page.goto(f"{union}/?cloud={cloud}#member=jn-7&code={code}")
+        out = page.locator("#code")
+        expect(out).to_have_attribute("data-t", re.compile(r"^\d+$"), timeout=WAIT_MS)
+        verdict = _door(cloud, out.evaluate("e => e.value"))
+        assert verdict.decision.reason is Reason.GRANTED, verdict.decision
+        assert verdict.decision.serial == out.get_attribute("data-serial")
+    finally:
+        context.close()
