@@ -44,7 +44,9 @@ def test_pages_never_split_a_timestamp_and_stay_behind_the_settling_time(engine:
         assert page.more
         page = C.changes_since(s, cursor=page.next_cursor, now=now, limit=2)
         assert [(c.kind, c.serial[-1]) for c in page.changes] == [
-            ("renewed", "2"), ("renewed", "3"), ("renewed", "4"),
+            ("renewed", "2"),
+            ("renewed", "3"),
+            ("renewed", "4"),
         ]  # fmt: skip — more than `limit` share one instant: that instant whole
         assert page.more
         page = C.changes_since(s, cursor=page.next_cursor, now=now, limit=2)
