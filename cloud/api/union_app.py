@@ -52,7 +52,15 @@ NO_STORE = {"Cache-Control": "no-store"}
 CODE_TTL_MIN = 15  # default life of an app's enrolment code: the wallet uses it at once
 MAX_CODE_TTL_MIN = 7 * 24 * 60
 
-router = APIRouter(prefix=PREFIX, tags=["union app"])
+router = APIRouter(
+    prefix=PREFIX,
+    tags=["union app"],
+    responses={
+        401: {"description": "unsigned, unknown client, stale timestamp, bad signature, replayed"},
+        403: {"description": "the client lacks this route's scope"},
+        429: {"description": "over the client's rate (Retry-After)"},
+    },
+)
 
 
 @dataclass(frozen=True)
