@@ -13,6 +13,7 @@ from cloud import models
 from cloud.alarms import models as alarm_models
 from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
+from cloud.credentials import apiclients
 from cloud.credentials import models as credential_models
 from cloud.feedback import models as feedback_models
 from cloud.stations import desired_config, holidays
@@ -85,6 +86,7 @@ def migrated_tables() -> list[Table]:
         *feedback_models.TABLES,
         *holidays.TABLES,
         *desired_config.TABLES,
+        *apiclients.TABLES,
     ]
 
 

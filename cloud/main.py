@@ -17,6 +17,7 @@ from cloud.alarms.sightwatch import SightWatch
 from cloud.api import (
     health,
     logredact,
+    member_page,
     member_renewal,
     members,
     metrics,
@@ -30,6 +31,7 @@ from cloud.api import (
     ops_pages,
     public,
     reports,
+    union_app,
 )
 from cloud.api.deps import AppContext
 from cloud.api.ratelimit import AUTH_PATHS, AuthLimits, PublicLimits, TokenBuckets
@@ -40,8 +42,10 @@ from cloud.api.security import (
     hashing_busy,
     value_refused,
 )
+from cloud.api.walletcors import WalletCors
 from cloud.auth import passwords
 from cloud.clock import Clock, utcnow
+from cloud.credentials import apiclients
 from cloud.db import init_db, make_engine
 from cloud.settings import Settings
 from cloud.stations import hours
@@ -128,13 +132,17 @@ def create_app(
     # added last = runs first: headers and CORS reach every answer, the limits' too
     app.add_middleware(SizeLimits)
     app.add_middleware(PublicCors, origins=settings.cors_origin_list)
+    app.add_middleware(WalletCors, origins=settings.wallet_origin_list)  # union app pages
     app.add_middleware(SecurityHeaders, https=settings.behind_https)
     app.add_exception_handler(DataError, value_refused)
     app.add_exception_handler(passwords.HashingBusyError, hashing_busy)
     app.include_router(health.router)
     app.include_router(public.router)
     app.include_router(members.router)
+    app.include_router(member_page.router)
     app.include_router(member_renewal.router)
+    app.include_router(union_app.router)
+    app.add_exception_handler(apiclients.Refusal, union_app.refused)
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
     app.include_router(ops.router)

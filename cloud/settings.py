@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         description="comma-separated origins (https://app.example.org) whose pages may read "
         "the public station and trust-list API; empty: no cross-origin access",
     )
+    wallet_origins: str = Field(
+        default="",
+        description="comma-separated origins (https://h5.union.example) of union app pages "
+        "that embed the wallet module: they may load /static/wallet/v1/ and call the wallet's "
+        "enrol, renew and clock routes; empty: only this service's own pages",
+    )
     forwarded_allow_ips: str = Field(
         default="",
         max_length=2_000,
@@ -283,7 +289,7 @@ class Settings(BaseSettings):
             return {"proxy_headers": False}
         return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
-    @field_validator("cors_origins")
+    @field_validator("cors_origins", "wallet_origins")
     @classmethod
     def _check_origins(cls, value: str) -> str:
         for origin in _split(value):
@@ -295,6 +301,10 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> tuple[str, ...]:
         return _split(self.cors_origins)
+
+    @property
+    def wallet_origin_list(self) -> tuple[str, ...]:
+        return _split(self.wallet_origins)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         """repr() and str() without the passwords in `db` and `broker` (logs, tracebacks)."""

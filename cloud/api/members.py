@@ -1,5 +1,5 @@
 """Member credentials over HTTP: enrolment for the workers' app, signed lists for anyone,
-member administration for ops admins, and the member page.
+member administration for ops admins. (The member page itself: `cloud.api.member_page`.)
 
 Member administration (create, enrolment codes, certificate lookups, revocation, WS2 tokens)
 needs an ops account with the `admin` role, exactly like the rest of ops (`cloud.auth.deps`:
@@ -15,11 +15,9 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import date, datetime
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import OperationalError
 
@@ -33,23 +31,7 @@ from cloud.credentials.models import MEMBER_ID_PATTERN, CertificateRow, MemberRo
 from protocol.credential import parse_certificate
 from protocol.trust import b64u, unb64u
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "member"
-# The member page's files; anything else under /member/ is a 404 (no directory serving).
-WEB_FILES = {
-    "index.html": "text/html; charset=utf-8",
-    "app.js": "text/javascript; charset=utf-8",
-    "i18n.js": "text/javascript; charset=utf-8",
-    "qrcode.js": "text/javascript; charset=utf-8",
-    "sw.js": "text/javascript; charset=utf-8",
-    "style.css": "text/css; charset=utf-8",
-    "manifest.webmanifest": "application/manifest+json",
-    "icon.svg": "image/svg+xml",
-    "icon-192.png": "image/png",
-    "icon-512.png": "image/png",
-}
 MAX_TOKEN_DAYS = 7  # a WS2 batch of 7 days is 2016 tokens (~250 kB of JSON)
-# A redirect carrying a member link must not be cached or leak through a Referer.
-LINK_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 BUSY_RETRY_S = 1  # Retry-After (seconds) when the database stayed locked for a whole enrolment
 
 router = APIRouter(tags=["members"])
@@ -136,16 +118,38 @@ def server_time_ms(now: datetime) -> int:
 
 
 class MemberIn(BaseModel):
+    """A member's fields; a field left out keeps its value (a new member: the default).
+    `valid_until: null` removes the membership's end."""
+
     model_config = ConfigDict(extra="forbid")
 
     branch: str = Field(default="", max_length=60)
     status: Literal["active", "suspended"] = "active"
+    staff: bool = Field(default=False, description="station staff: may enter while closed")
+    mother_baby: bool = Field(default=False, description="may enter the mother-and-baby room")
+    valid_until: date | None = Field(
+        default=None, description="membership end (inclusive): no certificate runs past it"
+    )
+
+    def changes(self) -> dict[str, object]:
+        """The fields the caller sent, by name (JSON `null` included)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class MemberOut(BaseModel):
     member_id: str
     branch: str
     status: str
+    staff: bool
+    mother_baby: bool
+    valid_until: date | None
+
+    @classmethod
+    def of(cls, row: MemberRow) -> MemberOut:
+        return cls(
+            member_id=row.member_id, branch=row.branch, status=row.status,
+            valid_until=row.valid_until, **M.member_flags(row),
+        )  # fmt: skip
 
 
 class EnrolCode(BaseModel):
@@ -232,17 +236,17 @@ def enroll(body: EnrollRequest, session: SessionDep, now: NowDep, cred: CredDep)
 def put_member(
     admin: Admin, member_id: str, body: MemberIn, session: SessionDep, now: NowDep
 ) -> MemberOut:
-    """Create or update a member (id, branch, status). No names or phone numbers."""
+    """Create or update a member (id, branch, status, flags, membership end); fields left
+    out keep their value. No names or phone numbers."""
     if not re.fullmatch(MEMBER_ID_PATTERN, member_id):
         raise HTTPException(422, "member id: 1-40 of [A-Za-z0-9._-]")
-    created = session.get(MemberRow, member_id) is None
-    row: MemberRow = M.upsert_member(
-        session, member_id=member_id, branch=body.branch, status=body.status
-    )
-    detail = {"branch": body.branch, "status": body.status, "created": created}
+    changes = body.changes()
+    row, created = M.apply_member(session, member_id=member_id, changes=changes)
+    detail = {**{k: str(v) if isinstance(v, date) else v for k, v in changes.items()}}
+    detail["created"] = created
     audit(session, admin, "member.put", f"member:{member_id}", detail, at=now)
     session.commit()
-    return MemberOut(member_id=row.member_id, branch=row.branch, status=row.status)
+    return MemberOut.of(row)
 
 
 @router.post("/api/v1/members/{member_id}/enrol-code", response_model=EnrolCode)
@@ -341,41 +345,3 @@ def member_tokens(
     audit(session, admin, "member.tokens", f"member:{member_id}", detail, at=now)
     session.commit()
     return TokenBatch(serial=serial, window_min=5, tokens=tokens)
-
-
-# --- the member page -------------------------------------------------------------------------
-
-
-def _link_in_fragment(query: str) -> RedirectResponse:
-    """`/member/#<query>`: an old-style link's member id and code move into the fragment, so
-    the browser's next request (and any later reload) carries neither. The request that
-    brought them is kept out of the access log by `cloud.api.logredact`."""
-    return RedirectResponse(
-        "/member/" + (f"#{query}" if query else ""), status_code=303, headers=LINK_HEADERS
-    )
-
-
-@router.get("/member", include_in_schema=False)
-def member_page_redirect(request: Request) -> RedirectResponse:
-    return _link_in_fragment(request.url.query)
-
-
-@router.get("/member/", include_in_schema=False, response_model=None)
-def member_page(request: Request) -> FileResponse | RedirectResponse:
-    """The page; links are `/member/#member=ID&code=CODE` (the page reads the fragment).
-    A query (links printed before) is moved into the fragment by a redirect."""
-    if request.url.query:
-        return _link_in_fragment(request.url.query)
-    return member_file("index.html")
-
-
-@router.get("/member/{name}", include_in_schema=False)
-def member_file(name: str) -> FileResponse:
-    """The page's own files (no CDN); `sw.js` lets the page open again with no network."""
-    if name not in WEB_FILES:
-        raise HTTPException(404, "not found")
-    return FileResponse(
-        WEB_DIR / name,
-        media_type=WEB_FILES[name],
-        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-    )

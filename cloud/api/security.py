@@ -11,7 +11,9 @@
 - `PublicCors`: cross-origin reads for the public read-only routes only (stations, signed
   trust lists), from the origins in `WAYSTATION_CORS_ORIGINS`, without credentials. The ops
   and member routes never answer cross-origin: a browser page on another site cannot read
-  them, whatever cookie it holds.
+  them, whatever cookie it holds (the one exception: the wallet module and its enrol, renew
+  and clock routes for the union app pages in `WAYSTATION_WALLET_ORIGINS`,
+  `cloud.api.walletcors`).
 - `SizeLimits`: a global cap on the query string (414) and the request body (413), also for
   bodies without a `Content-Length` (chunked); a NUL character in the path or query is a
   400 (PostgreSQL cannot compare text with one: every lookup would be a 500). The public

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import update
@@ -55,6 +57,42 @@ def upsert_member(
     member.branch, member.status = branch, status
     session.add(member)
     return member
+
+
+# Member fields a caller may set; `staff` and `mother_baby` are bits of `MemberRow.flags`.
+MEMBER_FLAGS = (("staff", Flag.STAFF), ("mother_baby", Flag.MOTHER_BABY))
+MEMBER_FIELDS = ("branch", "status", "valid_until", *(name for name, _ in MEMBER_FLAGS))
+
+
+def apply_member(
+    session: Session, *, member_id: str, changes: Mapping[str, Any]
+) -> tuple[MemberRow, bool]:
+    """Create or update a member with the fields in `changes` (names from MEMBER_FIELDS);
+    fields left out keep their value (a new member: the defaults). Returns (row, created).
+
+    Flags and the membership end reach a phone with its next certificate (renewal or
+    enrolment); to take a flag away at once, revoke the member's certificates too."""
+    unknown = set(changes) - set(MEMBER_FIELDS)
+    if unknown:
+        raise CredentialError(f"unknown member field(s): {sorted(unknown)}", 422)
+    member = session.get(MemberRow, member_id)
+    created = member is None
+    if member is None:
+        member = MemberRow(member_id=member_id, flags=0)
+    for name, bit in MEMBER_FLAGS:
+        if name in changes:
+            flags = Flag(member.flags or 0)
+            member.flags = int(flags | bit if changes[name] else flags & ~bit)
+    for name in ("branch", "status", "valid_until"):
+        if name in changes:
+            setattr(member, name, changes[name])
+    session.add(member)
+    return member, created
+
+
+def member_flags(member: MemberRow) -> dict[str, bool]:
+    """The member's flag bits by name (`staff`, `mother_baby`)."""
+    return {name: bool(member.flags & bit) for name, bit in MEMBER_FLAGS}
 
 
 def code_hash(code: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index, Table, Text
+from sqlalchemy import Index, Table, Text, text
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
@@ -49,6 +49,15 @@ class MemberRow(SQLModel, table=True):
     """A union member: a pseudonymous id, a branch and a status."""
 
     __tablename__ = "member"
+    # The change feed's refused renewals (`cloud.credentials.changes`): few rows, so partial.
+    __table_args__ = (
+        Index(
+            "ix_member_renewal_refused",
+            "last_renewal_at",
+            sqlite_where=text("last_renewal_error IS NOT NULL"),
+            postgresql_where=text("last_renewal_error IS NOT NULL"),
+        ),
+    )
 
     member_id: str = Field(primary_key=True, max_length=40)
     branch: str = Field(default="", max_length=60)
@@ -71,7 +80,17 @@ class CertificateRow(SQLModel, table=True):
     """One device certificate, found by serial; `revoked_at` set once revoked."""
 
     __tablename__ = "member_certificate"
-    __table_args__ = (Index("ix_member_certificate_member", "member_id"),)
+    __table_args__ = (
+        Index("ix_member_certificate_member", "member_id"),
+        # The change feed (`cloud.credentials.changes`): issued and revoked by time.
+        Index("ix_member_certificate_issued", "issued_at"),
+        Index(
+            "ix_member_certificate_revoked",
+            "revoked_at",
+            sqlite_where=text("revoked_at IS NOT NULL"),
+            postgresql_where=text("revoked_at IS NOT NULL"),
+        ),
+    )
 
     serial: str = Field(primary_key=True, max_length=24, description="hex, 12 random bytes")
     member_id: str = Field(foreign_key="member.member_id", max_length=40)

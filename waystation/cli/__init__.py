@@ -1,7 +1,8 @@
 """The `waystation` command: one entry point, sub-commands per part (DESIGN.md).
 
 Each group lives in a module of its own (`edge`, `cloud`, `users`, `stations`, `members`
-with `member_bulk`, `sim`, `provision`); shared options are in `options`. Every module imports
+with `member_bulk` and `member_api`, `sim`, `provision`); shared options are in `options`.
+Every module imports
 its heavy dependencies inside the commands, so `waystation --help` starts fast and works on an image
 that installs only one part's packages.
 """
@@ -17,7 +18,7 @@ import typer
 
 from waystation.cli.cloud import app as cloud_app
 from waystation.cli.edge import app as edge_app
-from waystation.cli.member_bulk import app as members_app  # members + import, pass
+from waystation.cli.member_api import app as members_app  # members + import, pass, api-client
 from waystation.cli.provision import app as provision_app
 from waystation.cli.sim import app as sim_app
 from waystation.cli.stations import app as stations_app

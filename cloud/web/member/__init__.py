@@ -1,1 +1,1 @@
-"""The member page (static files served by `cloud.api.members`)."""
+"""The member page and the wallet module (static files served by `cloud.api.member_page`)."""

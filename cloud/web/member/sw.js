@@ -5,8 +5,8 @@
 // hold such URLs) are deleted on activation.
 "use strict";
 
-const CACHE = "waystation-member-v4";
-const SHELL = ["./", "index.html", "app.js", "i18n.js", "qrcode.js", "style.css",
+const CACHE = "waystation-member-v5";
+const SHELL = ["./", "index.html", "app.js", "wallet.js", "qr.js", "i18n.js", "style.css",
   "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png"];
 
 self.addEventListener("install", (ev) => {

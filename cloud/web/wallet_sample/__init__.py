@@ -1,0 +1,1 @@
+"""A sample union app page embedding the wallet module (served at /samples/wallet/)."""
