@@ -17,6 +17,7 @@ from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
 from cloud.credentials import models as credential_models
 from cloud.feedback import models as feedback_models
+from cloud.notify import models as notify_models
 from cloud.stations import desired_config, holidays
 
 # How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
@@ -86,6 +87,7 @@ def migrated_tables() -> list[Table]:
         *feedback_models.TABLES,
         *holidays.TABLES,
         *desired_config.TABLES,
+        *notify_models.TABLES,
     ]
 
 

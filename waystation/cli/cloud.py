@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from waystation import logs
+from waystation.cli.notify import app as notify_app
 from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import app as users_app
 from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
@@ -23,6 +24,7 @@ app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
 )
 app.add_typer(users_app, name="users")
+app.add_typer(notify_app, name="notify")
 
 
 @app.command()
@@ -194,6 +196,7 @@ def ingest(
     from cloud.ingest import health
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
+    from cloud.notify.runner import start_notifier
     from waystation.runtime import stop_on_signals
 
     if protocol not in (5, 311):
@@ -218,6 +221,7 @@ def ingest(
     monitor = start_monitor(
         engine, settings, stop, worker=(worker.client_id, worker.subscribed.is_set)
     )
+    notifier = start_notifier(engine, settings, stop)  # alarm notifications (cloud.notify)
     try:
         stop_on_signals(stop)
         while not stop.wait(1.0) and worker.fatal is None:
@@ -227,6 +231,8 @@ def ingest(
         worker.stop()
         if monitor is not None:
             monitor.join(timeout=5)
+        if notifier is not None:
+            notifier.join(timeout=5)
         if server is not None:
             server.shutdown()
         engine.dispose()
