@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from urllib.parse import unquote_plus
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from sqlalchemy import Engine, select
 
