@@ -1,0 +1,277 @@
+"""Alarm → webhook latency through real ingest, and ingest throughput with and without the
+notifier (issue 18 target: a raised alarm reaches a webhook receiver within 5 s of the
+station's event being stored; ingest throughput unchanged with 10 channels configured and one
+receiver hanging).
+
+Run: PYTHONPATH=. .venv/bin/python benchmarks/notify_latency.py [--db postgresql sqlite]
+     [--n 60000] [--probes 30]
+
+Each database: a fresh one with 500 stations (the throughput load) and `--probes` probe
+stations; 10 webhook channels on loopback receivers in this process, one of which never
+answers (its channel's timeout, 10 s, holds one notifier thread per try); one routing rule
+per channel (every alarm). One `waystation cloud ingest` process (which runs the health
+monitor and the notifier, WAYSTATION_NOTIFY_INTERVAL_S default 1 s) on a real Mosquitto.
+
+1. Latency: each probe station publishes a `forced_open` alarm event over MQTT (QoS 1), one
+   every 0.2 s. For every (alarm, healthy channel), latency = the receiver's arrival time −
+   the event row's `received_at` (the cloud's clock when ingest read the message, which is
+   before its commit: the figure errs long). Same host, same clock.
+2. Throughput: `--n` journal messages (80 % access events, 20 % footfall; the generator of
+   benchmarks/ingest_throughput.py) with 100 more alarm events spread through them, so the
+   notifier works (10 channels × 100 alarms, one channel hanging) while ingest runs; rate =
+   n / (first publish → the worker's metrics count all of them). Then the same on a fresh
+   database with the notifier off (WAYSTATION_NOTIFY_INTERVAL_S=0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest_throughput import fresh_db, handled_by_workers, messages, publish
+
+from cloud.db import init_db, make_engine
+from cloud.models import Event, table
+from cloud.notify import service
+from cloud.stations.registry import upsert
+from protocol import topics
+from protocol.registry import StationRecord
+from waystation.harness.ingest_pool import start_ingest, wait_ready
+from waystation.mosquitto import MosquittoProcess, free_port
+
+CHANNELS = 10  # the last one hangs
+STATIONS = 500
+
+
+class Receivers:
+    """CHANNELS loopback webhook receivers; arrivals[(channel, station, kind)] = time.time()."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[tuple[int, str, str], float] = {}
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.servers: list[ThreadingHTTPServer] = []
+        for n in range(CHANNELS):
+            self.servers.append(self._serve(n, hang=n == CHANNELS - 1))
+
+    def _serve(self, n: int, *, hang: bool) -> ThreadingHTTPServer:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                at = time.time()
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with owner.lock:
+                    key = (n, body["data"].get("station_id") or "", body["type"])
+                    owner.arrivals.setdefault(key, at)
+                if hang:
+                    owner.release.wait(600)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def url(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.servers[n].server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.release.set()
+        for s in self.servers:
+            s.shutdown()
+            s.server_close()
+
+
+def alarm(sid: str, seq: int) -> tuple[str, bytes]:
+    body = {
+        "v": 1, "ts": datetime.now(UTC).isoformat(), "sid": sid, "seq": seq,
+        "event_id": str(uuid.uuid4()), "type": "alarm", "alarm": "forced_open",
+        "state": "raised", "detail": "benchmark",
+    }  # fmt: skip
+    return topics.events(sid), json.dumps(body).encode()
+
+
+def setup(kind: str, probes: int, receivers: Receivers | None) -> tuple[str, Any, Any, list[str]]:
+    url, cleanup = fresh_db(kind)
+    engine = make_engine(url)
+    init_db(engine)
+    sids = [f"bench-{i:05d}" for i in range(STATIONS)]
+    probe_ids = [f"probe-{i:04d}" for i in range(probes + 100)]
+    upsert(engine, [StationRecord(id=s, name=s, lat=31.2, lon=121.4) for s in sids + probe_ids])
+    if receivers is not None:
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            for n in range(CHANNELS):
+                body = service.ChannelIn(name=f"hook-{n}", kind="webhook", target=receivers.url(n))
+                channel = service.add_channel(conn, body, now)
+                service.add_rule(conn, service.RuleIn(name=f"all-{n}", channel_id=channel.id), now)
+    return url, engine, cleanup, probe_ids
+
+
+def ingest_rate(
+    url: str,
+    broker: MosquittoProcess,
+    payloads: list[tuple[str, bytes]],
+    notify: bool,
+    drained: Any = None,
+) -> float:
+    """Messages/s through one ingest process; with `drained`, the process then runs on until
+    `drained()` holds (the notifier catching up), at most 120 s."""
+    os.environ["WAYSTATION_NOTIFY_INTERVAL_S"] = "1" if notify else "0"
+    port = free_port()
+    (proc,) = start_ingest(broker.url, url, [port])
+    try:
+        wait_ready([port])
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        publish(broker.port, payloads)
+        while handled_by_workers([port]) < len(payloads):
+            if time.monotonic() - t0 > 300:
+                raise TimeoutError("ingest did not finish")
+            time.sleep(0.05)
+        rate = len(payloads) / (time.monotonic() - t0)
+        deadline = time.monotonic() + 120
+        while drained is not None and not drained() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return rate
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def run(kind: str, broker: MosquittoProcess, n: int, probes: int) -> dict[str, Any]:
+    receivers = Receivers()
+    url, engine, cleanup, probe_ids = setup(kind, probes, receivers)
+    out: dict[str, Any] = {"db": kind}
+    try:
+        os.environ["WAYSTATION_NOTIFY_INTERVAL_S"] = "1"
+        port = free_port()
+        (proc,) = start_ingest(broker.url, url, [port])
+        try:
+            wait_ready([port])
+            time.sleep(2.0)  # the notifier's first poll sets its cursor
+            for sid in probe_ids[:probes]:
+                publish(broker.port, [alarm(sid, 1)])
+                time.sleep(0.2)
+            healthy = range(CHANNELS - 1)
+            deadline = time.monotonic() + 60
+            want = {(c, s, "alarm.raised") for c in healthy for s in probe_ids[:probes]}
+            while not want <= receivers.arrivals.keys() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        ev = table(Event)
+        with engine.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    select(ev.c.station_id, ev.c.received_at).where(ev.c.type == "alarm")
+                ).all()
+            )
+        lat = [
+            receivers.arrivals[(c, s, "alarm.raised")] - stored[s].timestamp()
+            for c in healthy
+            for s in probe_ids[:probes]
+            if (c, s, "alarm.raised") in receivers.arrivals
+        ]
+        out |= {
+            "latencies": len(lat), "expected": len(want), "p50": statistics.median(lat),
+            "p95": statistics.quantiles(lat, n=20)[-1], "max": max(lat),
+            "hanging_got": sum(1 for k in receivers.arrivals if k[0] == CHANNELS - 1),
+        }  # fmt: skip
+        # throughput with the notifier busy: journal load with 100 alarms spread through it
+        load = messages(n, [f"bench-{i:05d}" for i in range(STATIONS)], "journal")
+        extra = probe_ids[probes:]
+        step = max(1, len(load) // len(extra))
+        for i, sid in enumerate(extra):
+            load.insert(i * step + i, alarm(sid, 1))
+        want = {(c, s, "alarm.raised") for c in healthy for s in extra}
+        out["rate_on"] = ingest_rate(
+            url, broker, load, notify=True, drained=lambda: want <= receivers.arrivals.keys()
+        )
+        with engine.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    select(ev.c.station_id, ev.c.received_at).where(ev.c.type == "alarm")
+                ).all()
+            )
+        loaded = [
+            receivers.arrivals[k] - stored[k[1]].timestamp()
+            for k in want
+            if k in receivers.arrivals
+        ]
+        out |= {
+            "load_arrived": len(loaded), "load_expected": len(want),
+            "load_p50": statistics.median(loaded), "load_max": max(loaded),
+        }  # fmt: skip
+    finally:
+        receivers.close()
+        engine.dispose()
+        cleanup()
+    url, engine, cleanup, _ = setup(kind, probes, None)
+    try:
+        load = messages(n, [f"bench-{i:05d}" for i in range(STATIONS)], "journal")
+        extra = [f"probe-{i:04d}" for i in range(probes, probes + 100)]
+        step = max(1, len(load) // len(extra))
+        for i, sid in enumerate(extra):
+            load.insert(i * step + i, alarm(sid, 1))
+        out["rate_off"] = ingest_rate(url, broker, load, notify=False)
+    finally:
+        engine.dispose()
+        cleanup()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--n", type=int, default=60_000)
+    parser.add_argument("--probes", type=int, default=30)
+    args = parser.parse_args()
+    os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's code
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = MosquittoProcess(Path(tmp) / "broker", persistence=False).start()
+        try:
+            print(f"{CHANNELS} webhook channels (1 hanging), {args.probes} probe alarms, "
+                  f"{args.n:,} journal messages + 100 alarms, {os.cpu_count()} cores")  # fmt: skip
+            print("| database | alarm → webhook p50 | p95 | max | arrived | hanging channel got |"
+                  " under load: p50 | max | arrived | ingest msg/s notifier on | off |"
+                  " on/off |")  # fmt: skip
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for kind in args.db:
+                r = run(kind, broker, args.n, args.probes)
+                print(
+                    f"| {kind} | {r['p50']:.2f} s | {r['p95']:.2f} s | {r['max']:.2f} s | "
+                    f"{r['latencies']}/{r['expected']} | {r['hanging_got']} | "
+                    f"{r['load_p50']:.2f} s | {r['load_max']:.2f} s | "
+                    f"{r['load_arrived']}/{r['load_expected']} | "
+                    f"{r['rate_on']:,.0f} | {r['rate_off']:,.0f} | "
+                    f"{r['rate_on'] / r['rate_off']:.2f} |",
+                    flush=True,
+                )
+        finally:
+            broker.stop()
+
+
+if __name__ == "__main__":
+    main()
