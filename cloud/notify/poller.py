@@ -46,11 +46,16 @@ class PollReport:
 
 
 class Poller:
-    def __init__(self, engine: Engine, *, lookback_s: float = 60.0) -> None:
+    def __init__(
+        self, engine: Engine, *, lookback_s: float = 60.0, max_age_s: float = 7 * 86_400.0
+    ) -> None:
         """`lookback_s`: how far before the cursor each poll reads again — longer than any
-        alarm-writing transaction takes, plus the clock skew between cloud hosts."""
+        alarm-writing transaction takes, plus the clock skew between cloud hosts.
+        `max_age_s`: a raise or clear older than this is history, not news (an alarm
+        acknowledged months later is read again, and its events may be purged by then)."""
         self.engine = engine
         self.lookback_s = lookback_s
+        self.max_age_s = max_age_s
 
     def run_once(self, now: datetime) -> PollReport:
         with self.engine.begin() as conn:
@@ -79,13 +84,16 @@ class Poller:
         if not rows:
             return newest
         done = w.existing({f"alarm:{r.id}:{k}" for r in rows for k in ("raised", "cleared")})
+        news = w.now - timedelta(seconds=self.max_age_s)
         for row in rows:
             facts = _alarm_facts(row)
             momentary = row.state == CLEARED and row.cleared_at == row.raised_at
-            if f"alarm:{row.id}:raised" not in done and row.raised_at is not None:
+            raised = row.raised_at is not None and row.raised_at >= news
+            if raised and f"alarm:{row.id}:raised" not in done:
                 targets = channels_for(w.routes, _routing(row), clear=False)
                 w.event(f"alarm:{row.id}:raised", "raised", row, facts, targets)
-            if row.state == CLEARED and not momentary and f"alarm:{row.id}:cleared" not in done:
+            cleared = row.state == CLEARED and not momentary and row.cleared_at >= news
+            if cleared and f"alarm:{row.id}:cleared" not in done:
                 targets = channels_for(w.routes, _routing(row), clear=True)
                 w.event(f"alarm:{row.id}:cleared", "cleared", row, facts, targets)
         return newest

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 
 from cloud.clock import Clock, utcnow
 from cloud.notify import channels, formats
@@ -210,3 +210,26 @@ class DeliveryWorker:
 
     def close(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def purge_log(engine: Engine, cutoff: datetime, batch: int = 5_000) -> int:
+    """Delete events decided before `cutoff` whose deliveries are all finished, with their
+    deliveries and attempts (the delivery log's retention, run by `cloud maintain`); events
+    deleted. Safe for idempotency: the poller never re-decides an alarm change older than
+    its `max_age_s`, which is shorter than any retention."""
+    total = 0
+    unfinished = select(DELIVERY.c.event_id).where(DELIVERY.c.status.in_((PENDING, SENDING)))
+    while True:
+        with engine.begin() as conn:
+            old = select(EVENT.c.id).where(EVENT.c.created_at < cutoff)
+            ids = list(
+                conn.execute(old.where(EVENT.c.id.not_in(unfinished)).limit(batch)).scalars()
+            )
+            if ids:
+                owed = select(DELIVERY.c.id).where(DELIVERY.c.event_id.in_(ids))
+                conn.execute(delete(ATTEMPT).where(ATTEMPT.c.delivery_id.in_(owed)))
+                conn.execute(delete(DELIVERY).where(DELIVERY.c.event_id.in_(ids)))
+                conn.execute(delete(EVENT).where(EVENT.c.id.in_(ids)))
+        total += len(ids)
+        if len(ids) < batch:
+            return total

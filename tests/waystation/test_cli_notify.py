@@ -70,3 +70,46 @@ def test_refusals_are_one_line(tmp_path: Path) -> None:
     assert run(db, "test", "nope").exit_code == 2
     assert run(db, "add-robot", "https://x", "--kind", "slack").exit_code == 2
     assert run(db, "add-digest", "nope").exit_code == 2
+
+
+def test_notify_run_is_a_notifier_process_of_its_own(tmp_path: Path) -> None:
+    """`cloud notify run` (beside ingest processes with WAYSTATION_NOTIFY_INTERVAL_S=0) sends
+    an alarm an ingest process stored, and stops cleanly on SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from cloud.alarms import edge
+    from cloud.clock import utcnow
+    from cloud.db import init_db, make_engine
+    from cloud.models import Station, StationState, table
+    from tests.support.wait import wait_for
+
+    db = f"sqlite:///{tmp_path / 'ws.db'}"
+    engine = make_engine(db)
+    init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(table(Station).insert().values(id="st-1", name="一号站", lat=31.2, lon=121.4))
+        conn.execute(table(StationState).insert().values(station_id="st-1"))
+    script = Path(sys.executable).with_name("waystation")
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ | {"PYTHONPATH": str(root), "WAYSTATION_NOTIFY_INTERVAL_S": "0"}
+    with http_receiver() as rx:
+        assert run(db, "add-webhook", rx.url, "--name", "ops").exit_code == 0
+        proc = subprocess.Popen([str(script), "cloud", "notify", "run", "--db", db], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == b"notifier running\n"  # signals handled from here
+            time.sleep(1.5)  # its first poll sets the cursor
+            now = utcnow()
+            with engine.begin() as conn:
+                edge.apply(conn, [edge.Signal("st-1", "camera_down", True, now, 1)], now)
+            wait_for(lambda: rx.received, 10, "the alarm at the receiver")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(15) == 0
+            proc.stdout.close()  # type: ignore[union-attr]
+            engine.dispose()
+    assert b"\xe4\xb8\x80\xe5\x8f\xb7\xe7\xab\x99" in rx.received[0].body  # 一号站, UTF-8

@@ -257,6 +257,9 @@ def maintain(
     dead_letter_days: Annotated[
         float, typer.Option(min=1, help="keep dead letters this many days")
     ] = 90,
+    notify_days: Annotated[
+        float, typer.Option(min=8, help="keep the notification delivery log this many days")
+    ] = 90,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
@@ -267,6 +270,7 @@ def maintain(
     from cloud.db import init_db, make_engine
     from cloud.jobs.retention import RetentionPolicy, purge
     from cloud.jobs.rollup import rollup_footfall
+    from cloud.notify.worker import purge_log
 
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
@@ -283,6 +287,7 @@ def maintain(
             dead_letter_days=dead_letter_days,
         )
         deleted = purge(engine, policy, now=now)
+        deleted["notify_event"] = purge_log(engine, now - timedelta(days=notify_days))
     finally:
         engine.dispose()
     typer.echo(f"rolled up {report.hours} hours and {report.days} days")

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from waystation import logs
 from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import cli_principal
+from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -362,17 +364,21 @@ def log(
 
 
 @app.command("run")
-def run(db: DbOpt = None) -> None:
-    """Run a notifier alone (the ingest processes also run one unless
-    WAYSTATION_NOTIFY_INTERVAL_S=0); stops on SIGTERM/SIGINT."""
+def run(
+    db: DbOpt = None, log_level: LogLevelOpt = None, log_format: LogFormatOpt = LogFormat.TEXT
+) -> None:
+    """Run a notifier alone, e.g. as its own service beside ingest processes started with
+    WAYSTATION_NOTIFY_INTERVAL_S=0 (then sending never shares a process with ingest);
+    stops on SIGTERM/SIGINT."""
     import threading
 
     from cloud.notify.runner import start_notifier
     from waystation.runtime import stop_on_signals
 
     settings = cloud_settings(db=db)
+    logs.setup(log_level, log_format)
     if settings.notify_interval_s <= 0:
-        raise typer.BadParameter("WAYSTATION_NOTIFY_INTERVAL_S is 0: the notifier is off")
+        settings = settings.model_copy(update={"notify_interval_s": 1.0})  # this is its job
     with _engine(db) as engine:
         stop = stop_on_signals(threading.Event())
         thread = start_notifier(engine, settings, stop)

@@ -185,3 +185,19 @@ def test_a_daily_digest_per_scope_once_a_day(
     assert "范围：滨州（过去 24 小时）" in binzhou["lines"]
     poller.run_once(T0 + timedelta(days=1, hours=1))  # the next day
     assert len([k for k in events(engine) if k.startswith("digest")]) == 4
+
+
+def test_an_old_alarm_read_again_is_history_not_news(
+    engine: Engine, add_station: Callable[..., Any], channel: Callable[..., int],
+    route: Callable[..., int], alarm: Callable[..., int],
+) -> None:  # fmt: skip
+    """An alarm acknowledged weeks after it was raised is written again (`updated_at`): the
+    poller reads it but tells nothing (its events may have been purged by then)."""
+    add_station("st-1")
+    route(channel())
+    poller = Poller(engine, max_age_s=7 * 86_400)
+    old = alarm("st-1", "camera_down", T0 - timedelta(days=8))
+    with engine.begin() as conn:
+        conn.execute(update(ALARM).where(ALARM.c.id == old).values(updated_at=T0))
+    poller.run_once(T0 + timedelta(seconds=1))
+    assert events(engine) == []

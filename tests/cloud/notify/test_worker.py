@@ -211,3 +211,23 @@ def test_a_removed_channel_drops_what_it_was_owed(
     with engine.begin() as conn:
         service.remove_channel(conn, gone)
     run_until(DeliveryWorker(engine), lambda: statuses(engine) == ["dropped"])
+
+
+def test_the_log_is_purged_by_age_but_never_what_is_still_owed(
+    engine: Engine, channel: Callable[..., int]
+) -> None:
+    from datetime import timedelta
+
+    from cloud.notify.models import EVENT
+    from cloud.notify.worker import purge_log
+
+    with http_receiver() as rx:
+        hook = channel("webhook", rx.url)
+        queue(engine, hook, "alarm:1:raised")
+        run_until(DeliveryWorker(engine), lambda: statuses(engine) == ["sent"])
+    queue(engine, channel("webhook", "http://127.0.0.1:9/", name="owed"), "alarm:2:raised")
+    later = utcnow() + timedelta(days=100)
+    assert purge_log(engine, later) == 1
+    with engine.connect() as conn:
+        assert list(conn.execute(select(EVENT.c.key)).scalars()) == ["alarm:2:raised"]
+    assert statuses(engine) == ["pending"]
