@@ -191,6 +191,9 @@ def ingest_rate(
             time.sleep(0.05)
         rate = len(payloads) / (time.monotonic() - t0)
         cpu = (cpu_s(proc.pid) - cpu0) / len(payloads) * 1e6
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        if notify:
+            print(f"  notifier process CPU: {sum(cpu_s(int(c)) for c in children):.1f} s")
         deadline = time.monotonic() + 120
         while drained is not None and not drained() and time.monotonic() < deadline:
             time.sleep(0.1)

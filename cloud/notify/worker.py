@@ -173,17 +173,14 @@ class DeliveryWorker:
         msg = formats.render(row.event_kind, row.facts)
         outcome = channels.send(channel, row.event_id, msg, now, self.smtp)
         done = self.clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(ATTEMPT).values(
-                    delivery_id=delivery_id,
-                    at=now,
-                    ok=outcome.ok,
-                    status=outcome.status,
-                    error=outcome.error,
-                    ms=outcome.ms,
-                )
-            )
+        attempt = {
+            "delivery_id": delivery_id,
+            "at": now,
+            "ok": outcome.ok,
+            "status": outcome.status,
+            "error": outcome.error,
+            "ms": outcome.ms,
+        }
         values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
         if outcome.ok:
             values |= {"status": SENT, "sent_at": done}
@@ -198,10 +195,19 @@ class DeliveryWorker:
             quiet = Quiet(row.tz, row.quiet_start, row.quiet_end, row.quiet_bypass_critical)
             due = quiet_until(quiet, due, row.severity) or due
             values |= {"status": PENDING, "next_at": due}
-        self._finish(delivery_id, done, values)
+        self._finish(delivery_id, done, values, attempt)
 
-    def _finish(self, delivery_id: int, now: datetime, values: dict[str, Any]) -> None:
+    def _finish(
+        self,
+        delivery_id: int,
+        now: datetime,
+        values: dict[str, Any],
+        attempt: dict[str, Any] | None = None,
+    ) -> None:
+        """The try's log row and the delivery's new state, in one transaction."""
         with self.engine.begin() as conn:
+            if attempt is not None:
+                conn.execute(insert(ATTEMPT).values(attempt))
             conn.execute(
                 update(DELIVERY)
                 .where(DELIVERY.c.id == delivery_id, DELIVERY.c.status == SENDING)

@@ -102,7 +102,6 @@ def test_notify_run_is_a_notifier_process_of_its_own(tmp_path: Path) -> None:
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline() == b"notifier running\n"  # signals handled from here
-            time.sleep(1.5)  # its first poll sets the cursor
             now = utcnow()
             with engine.begin() as conn:
                 edge.apply(conn, [edge.Signal("st-1", "camera_down", True, now, 1)], now)

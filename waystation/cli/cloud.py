@@ -196,7 +196,7 @@ def ingest(
     from cloud.ingest import health
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
-    from cloud.notify.runner import start_notifier
+    from cloud.notify.runner import start_notifier_process
     from waystation.runtime import stop_on_signals
 
     if protocol not in (5, 311):
@@ -221,7 +221,7 @@ def ingest(
     monitor = start_monitor(
         engine, settings, stop, worker=(worker.client_id, worker.subscribed.is_set)
     )
-    notifier = start_notifier(engine, settings, stop)  # alarm notifications (cloud.notify)
+    notifier = start_notifier_process(settings)  # alarm notifications (cloud.notify)
     try:
         stop_on_signals(stop)
         while not stop.wait(1.0) and worker.fatal is None:
@@ -232,7 +232,8 @@ def ingest(
         if monitor is not None:
             monitor.join(timeout=5)
         if notifier is not None:
-            notifier.join(timeout=5)
+            notifier.terminate()
+            notifier.join(timeout=10)
         if server is not None:
             server.shutdown()
         engine.dispose()

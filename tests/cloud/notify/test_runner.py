@@ -51,3 +51,29 @@ def test_no_notifier_where_the_interval_is_0(engine: Engine) -> None:
     stop.set()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_the_notifier_process_of_ingest_sends_and_stops(
+    engine: Engine, db_url: str, add_station: Callable[..., Any], channel: Callable[..., int],
+    route: Callable[..., int],
+) -> None:  # fmt: skip
+    """`cloud ingest` runs its notifier in a child process (sending never shares ingest's
+    interpreter lock); it sends what ingest stores and stops on SIGTERM."""
+    from cloud.notify.runner import start_notifier_process
+
+    add_station("st-1")
+    with http_receiver() as rx:
+        route(channel("webhook", rx.url))
+        assert start_notifier_process(Settings(db=db_url, notify_interval_s=0)) is None
+        proc = start_notifier_process(Settings(db=db_url, notify_interval_s=0.2))
+        assert proc is not None
+        try:
+            # no wait for the child's start: its first poll reads back `notify_lookback_s`
+            now = utcnow()
+            with engine.begin() as conn:
+                edge.apply(conn, [edge.Signal("st-1", "forced_open", True, now, 1)], now)
+            wait_for(lambda: rx.received, 15, "the webhook from the child process")
+        finally:
+            proc.terminate()
+            proc.join(15)
+    assert proc.exitcode == 0
