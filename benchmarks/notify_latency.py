@@ -4,7 +4,7 @@ station's event being stored; ingest throughput unchanged with 10 channels confi
 receiver hanging).
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/notify_latency.py [--db postgresql sqlite]
-     [--n 60000] [--probes 30]
+     [--n 60000] [--probes 30] [--pairs K (throughput only, K off/on pairs)]
 
 Each database: a fresh one with 500 stations (the throughput load) and `--probes` probe
 stations; 10 webhook channels on loopback receivers in this process, one of which never
@@ -282,15 +282,55 @@ def rate_without(
         cleanup()
 
 
+def pairs(kind: str, broker: MosquittoProcess, n: int, count: int) -> None:
+    """Throughput only, `count` times notifier off and on in alternating order (off first in
+    even rounds), each on a fresh database: the order and the machine's other load move
+    single runs by tens of percent."""
+    load_ids = [f"probe-{i:04d}" for i in range(100)]
+    print("| database | round | notifier | ingest msg/s | ingest CPU µs/msg |")
+    print("|---|---|---|---|---|")
+    for i in range(count):
+        for notify in (False, True) if i % 2 == 0 else (True, False):
+            if not notify:
+                rate, cpu = rate_without(kind, broker, n, 0, load_ids)
+            else:
+                receivers = Receivers()
+                url, engine, cleanup, _ = setup(kind, 0, receivers)
+                want = {(c, s, "alarm.raised") for c in range(CHANNELS - 1) for s in load_ids}
+                watcher = Watcher(url)
+                try:
+                    rate, cpu = ingest_rate(
+                        url, broker, journal_load(n, load_ids), notify=True,
+                        drained=lambda w=want, r=receivers: w <= r.arrivals.keys(),
+                    )  # fmt: skip
+                finally:
+                    watcher.close()
+                    receivers.close()
+                    engine.dispose()
+                    cleanup()
+            state = "on" if notify else "off"
+            print(f"| {kind} | {i + 1} | {state} | {rate:,.0f} | {cpu:.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", nargs="+", default=["postgresql", "sqlite"])
     parser.add_argument("--n", type=int, default=60_000)
     parser.add_argument("--probes", type=int, default=30)
+    parser.add_argument(
+        "--pairs", type=int, default=0, help="throughput only: this many off/on pairs"
+    )
     args = parser.parse_args()
     os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])  # this checkout's code
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoProcess(Path(tmp) / "broker", persistence=False).start()
+        if args.pairs:
+            try:
+                for kind in args.db:
+                    pairs(kind, broker, args.n, args.pairs)
+            finally:
+                broker.stop()
+            return
         try:
             print(f"{CHANNELS} webhook channels (1 hanging), {args.probes} probe alarms, "
                   f"{args.n:,} journal messages + 100 alarms, {os.cpu_count()} cores")  # fmt: skip
