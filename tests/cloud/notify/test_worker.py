@@ -231,3 +231,29 @@ def test_the_log_is_purged_by_age_but_never_what_is_still_owed(
     with engine.connect() as conn:
         assert list(conn.execute(select(EVENT.c.key)).scalars()) == ["alarm:2:raised"]
     assert statuses(engine) == ["pending"]
+
+
+def test_a_dead_workers_lease_expires_and_the_delivery_is_sent_once_more(
+    engine: Engine, channel: Callable[..., int]
+) -> None:
+    """A process that died mid-send leaves its delivery `sending`: nobody touches it while
+    the lease runs, and it is claimed again (at least once) when the lease has expired."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    with http_receiver() as rx:
+        queue(engine, channel("webhook", rx.url))
+        held = utcnow() + timedelta(minutes=5)
+        with engine.begin() as conn:
+            conn.execute(update(DELIVERY).values(status="sending", lease_until=held, attempts=1))
+        worker = DeliveryWorker(engine)
+        assert worker.dispatch() == 0  # the lease still runs
+        with engine.begin() as conn:
+            past = utcnow() - timedelta(seconds=1)
+            conn.execute(update(DELIVERY).values(lease_until=past))
+        run_until(worker, lambda: statuses(engine) == ["sent"])
+    assert len(rx.received) == 1
+    with engine.connect() as conn:
+        (log,) = service.deliveries(conn)
+    assert log.attempts == 2  # the dead process's try counts
