@@ -23,7 +23,8 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest_throughput import fresh_db
 
-from cloud.alarms.monitor import _STATES, Monitor
+from cloud.alarms.fleetscan import STATES
+from cloud.alarms.monitor import Monitor
 from cloud.db import init_db, make_engine
 from cloud.models import Station, StationState, table
 
@@ -67,7 +68,7 @@ def measure(kind: str, n: int, rounds: int) -> None:
         for _ in range(rounds):
             t = time.perf_counter()
             with engine.connect() as conn:
-                rows = conn.execute(_STATES).all()
+                rows = conn.execute(STATES).all()
             reads.append(time.perf_counter() - t)
             t = time.perf_counter()
             report = monitor.run_once()

@@ -1,13 +1,11 @@
-"""Engine, schema creation and sessions; SQLite for the demo, PostgreSQL in production."""
+"""Schema creation (every table module is imported here) and, for callers' convenience, the
+engine (`cloud.engine`) and sessions (`cloud.transaction`); SQLite for the demo, PostgreSQL
+in production. A library module that needs only an engine imports `cloud.engine`."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Engine, Table, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel, create_engine
+from sqlalchemy import Engine, Table
+from sqlmodel import SQLModel
 
 from cloud import models
 from cloud.alarms import models as alarm_models
@@ -15,51 +13,11 @@ from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
 from cloud.credentials import apiclients
 from cloud.credentials import models as credential_models
+from cloud.engine import make_engine as make_engine  # where most callers look for it
 from cloud.feedback import models as feedback_models
+from cloud.notify import models as notify_models
 from cloud.stations import desired_config, holidays
 from cloud.transaction import session as session  # where every caller looks for it
-
-# How long a SQLite writer waits for another writer's lock before failing (milliseconds). The
-# ingest worker and the API share one file; a batch commit takes milliseconds, so 5 s only
-# runs out when something is badly wrong.
-SQLITE_BUSY_TIMEOUT_MS = 5_000
-
-
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url` with the per-dialect settings Waystation relies on.
-
-    SQLite: WAL (readers never block the writer), busy timeout, foreign keys on (as PostgreSQL
-    enforces them), usable from the ingest writer thread and the API threads. PostgreSQL:
-    `pool_pre_ping` so a database restart costs one failed ping, not one failed request.
-    Creating the engine does no I/O.
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        memory = parsed.database in (None, "", ":memory:")
-        engine_kwargs: dict[str, Any] = {
-            "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        }
-        if memory:  # one shared connection, or every thread would see its own empty database
-            engine_kwargs["poolclass"] = StaticPool
-        engine = create_engine(url, **engine_kwargs | kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, **{"pool_pre_ping": True} | kwargs)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        # The busy timeout first: switching a brand-new file to WAL needs a lock that another
-        # process starting at the same moment may hold.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across application crashes in WAL mode; only an OS crash or power
-        # cut can lose the last commits, which the edges then re-send (no ack was sent).
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-    finally:
-        cursor.close()
 
 
 def init_db(engine: Engine) -> None:
@@ -87,6 +45,7 @@ def migrated_tables() -> list[Table]:
         *holidays.TABLES,
         *desired_config.TABLES,
         *apiclients.TABLES,
+        *notify_models.TABLES,
     ]
 
 

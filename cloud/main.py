@@ -28,6 +28,7 @@ from cloud.api import (
     ops_events,
     ops_footfall,
     ops_live,
+    ops_notify,
     ops_pages,
     public,
     reports,
@@ -151,6 +152,7 @@ def create_app(
     app.include_router(ops_config.router)
     app.include_router(ops_events.router)
     app.include_router(ops_live.router)
+    app.include_router(ops_notify.router)
     app.include_router(ops_pages.router)
     app.include_router(metrics.router)
     app.include_router(reports.router)

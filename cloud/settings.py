@@ -132,6 +132,46 @@ class Settings(BaseSettings):
         "the station's `payload_refused` (or `seq_gap`) alarm clears",
     )
 
+    notify_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=300,
+        description="seconds between polls of the alarm table for notifications (cloud.notify) "
+        "in each ingest process; 0 turns the notifier off there (one poll at a time on "
+        "PostgreSQL; deliveries are leased, so processes never double-send)",
+    )
+    notify_lookback_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3_600,
+        description="seconds before its cursor each notify poll reads alarm changes again: "
+        "longer than any alarm-writing transaction plus the clock skew between cloud hosts",
+    )
+    notify_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="notification deliveries in flight per process; each channel has at most "
+        "one, so a hanging receiver holds one thread for its timeout",
+    )
+    notify_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="tries of one delivery before it is marked failed (backoff doubles from "
+        "2 s up to 10 minutes, with jitter)",
+    )
+    smtp_host: str = Field(
+        default="", max_length=255, description="SMTP server of e-mail channels; empty: none"
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65_535, description="SMTP port")
+    smtp_user: str = Field(default="", max_length=255, description="SMTP login; empty: none")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password")
+    smtp_sender: str = Field(
+        default="waystation@localhost", max_length=255, description="From: of notification mail"
+    )
+    smtp_starttls: bool = Field(default=False, description="STARTTLS before logging in")
+
     live_state_ttl_s: float = Field(
         default=1.0,
         ge=0,

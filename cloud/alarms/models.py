@@ -30,6 +30,7 @@ class Alarm(SQLModel, table=True):
         ),
         Index("ix_alarm_state_raised", "state", "raised_at"),
         Index("ix_alarm_station_raised", "station_id", "raised_at"),
+        Index("ix_alarm_updated", "updated_at"),  # cloud.notify reads changes since a cursor
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

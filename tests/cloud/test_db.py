@@ -8,7 +8,8 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import StatementError
 from sqlmodel import Session
 
-from cloud.db import init_db, make_engine, session
+from cloud.db import init_db, session
+from cloud.engine import make_engine
 from cloud.models import TABLES, Station, StationState
 
 

@@ -35,6 +35,7 @@ LONG_RUNNING = [
     ("cloud", "ingest"),
     ("cloud", "maintain"),
     ("cloud", "migrate"),
+    ("cloud", "notify", "run"),
     ("sim", "fleet"),
     ("sim", "chaos"),
     ("demo",),

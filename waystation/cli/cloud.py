@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from waystation import logs
+from waystation.cli.notify import app as notify_app
 from waystation.cli.options import DbOpt, cloud_settings
 from waystation.cli.users import app as users_app
 from waystation.logs import LogFormat, LogFormatOpt, LogLevelOpt
@@ -23,6 +24,7 @@ app = typer.Typer(
     help="Run the cloud: the API server and MQTT ingest workers.", no_args_is_help=True
 )
 app.add_typer(users_app, name="users")
+app.add_typer(notify_app, name="notify")
 
 
 @app.command()
@@ -194,6 +196,7 @@ def ingest(
     from cloud.ingest import health
     from cloud.ingest.metrics import IngestMetrics
     from cloud.ingest.subscriber import IngestWorker
+    from cloud.notify.runner import start_notifier_process
     from waystation.runtime import stop_on_signals
 
     if protocol not in (5, 311):
@@ -218,6 +221,7 @@ def ingest(
     monitor = start_monitor(
         engine, settings, stop, worker=(worker.client_id, worker.subscribed.is_set)
     )
+    notifier = start_notifier_process(settings)  # alarm notifications (cloud.notify)
     try:
         stop_on_signals(stop)
         while not stop.wait(1.0) and worker.fatal is None:
@@ -227,6 +231,9 @@ def ingest(
         worker.stop()
         if monitor is not None:
             monitor.join(timeout=5)
+        if notifier is not None:
+            notifier.terminate()
+            notifier.join(timeout=10)
         if server is not None:
             server.shutdown()
         engine.dispose()
@@ -251,6 +258,9 @@ def maintain(
     dead_letter_days: Annotated[
         float, typer.Option(min=1, help="keep dead letters this many days")
     ] = 90,
+    notify_days: Annotated[
+        float, typer.Option(min=8, help="keep the notification delivery log this many days")
+    ] = 90,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
@@ -261,6 +271,7 @@ def maintain(
     from cloud.db import init_db, make_engine
     from cloud.jobs.retention import RetentionPolicy, purge
     from cloud.jobs.rollup import rollup_footfall
+    from cloud.notify.worker import purge_log
 
     if rollup_hours / 24 >= footfall_days:
         raise typer.BadParameter("--rollup-hours must end inside --footfall-days")
@@ -277,6 +288,7 @@ def maintain(
             dead_letter_days=dead_letter_days,
         )
         deleted = purge(engine, policy, now=now)
+        deleted["notify_event"] = purge_log(engine, now - timedelta(days=notify_days))
     finally:
         engine.dispose()
     typer.echo(f"rolled up {report.hours} hours and {report.days} days")
