@@ -27,6 +27,7 @@ from cloud.api import (
     ops_footfall,
     ops_live,
     ops_pages,
+    ops_scopes,
     public,
     reports,
 )
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(member_renewal.router)
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
+    app.include_router(ops_scopes.router)
     app.include_router(ops.router)
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
