@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import uuid4
 
 import pytest
@@ -27,9 +27,11 @@ from sqlmodel import Session
 
 from cloud.alarms.models import Alarm
 from cloud.api.ops_live import LiveConfig, LiveHub
+from cloud.api.scoping import scoped
 from cloud.auth import Role, issue_token, require_role
 from cloud.auth.scope import make_scope
 from cloud.auth.users import add_user
+from cloud.clock import utcnow
 from cloud.commands.models import Command
 from cloud.feedback.models import StationReport, StationSuggestion
 from cloud.models import FootfallInterval, Station, table
@@ -92,17 +94,11 @@ def account(engine: Engine) -> Callable[..., dict[str, str]]:
         name = f"{role.value}-{uuid4().hex[:6]}"
         with Session(engine) as s:
             scope = make_scope(operators, cities)
-            add_user(s, name, role, PASSWORD, now=time_now(), scope=scope)
+            add_user(s, name, role, PASSWORD, now=utcnow(), scope=scope)
             s.commit()
         return {"Authorization": f"Bearer {issue_token(engine, name)}"}
 
     return make
-
-
-def time_now() -> Any:
-    from cloud.clock import utcnow
-
-    return utcnow()
 
 
 def _reads(sid: str, world: dict[str, Any]) -> list[str]:
@@ -182,8 +178,10 @@ def test_a_partner_account_cannot_act_on_another_partners_station(
     with engine.connect() as conn:
         acked = dict(conn.execute(select(ALARM.c.station_id, ALARM.c.acknowledged_by)).all())
         resolved = dict(conn.execute(select(REPORT.c.station_id, REPORT.c.resolved_at)).all())
-    assert acked["b-1"] is None and acked["a-1"] is not None
-    assert resolved["b-1"] is None and resolved["a-1"] is not None
+    assert acked["b-1"] is None
+    assert acked["a-1"] is not None
+    assert resolved["b-1"] is None
+    assert resolved["a-1"] is not None
 
     union = account(Role.OPERATOR)
     assert client.post(f"{OPS}/alarms/{b_alarm}/ack", headers=union).status_code == 200
@@ -223,7 +221,8 @@ def test_lists_summaries_and_the_map_show_only_the_scope(
         assert union[key] == {"a-1", "a-2", "b-1"}, key
     assert partner["fleet"] == {"2"}  # 2 stations, 2 raised alarms
     assert union["fleet"] == {"3"}
-    assert partner["suggestions"] == set() and union["suggestions"] == {"这里"}
+    assert partner["suggestions"] == set()
+    assert union["suggestions"] == {"这里"}
 
 
 def test_city_footfall_counts_only_the_stations_in_scope(
@@ -322,11 +321,14 @@ def test_the_live_stream_never_sends_events_of_out_of_scope_stations(
     for t in threads:
         t.join(10)
     partner_text, union_text = "\n".join(got["partner"]), "\n".join(got["union"])
-    assert "event: hello" in partner_text and "event: hello" in union_text
+    assert "event: hello" in partner_text
+    assert "event: hello" in union_text
     assert '"station_id":"a-2"' in partner_text
-    assert '"station_id":"b-1"' not in partner_text and "b-1" not in partner_text
+    assert '"station_id":"b-1"' not in partner_text
+    assert "b-1" not in partner_text
     assert "cloud_blind" not in partner_text
-    assert '"station_id":"b-1"' in union_text and "cloud_blind" in union_text
+    assert '"station_id":"b-1"' in union_text
+    assert "cloud_blind" in union_text
     hello = next(
         line for line in got["partner"] if line.startswith("data:") and "by_health" in line
     )
@@ -393,14 +395,18 @@ def test_every_ops_route_declares_its_scope_handling(client: TestClient) -> None
     assert undeclared(app) == []
 
 
+RoleOnly = Annotated[Any, Depends(require_role(Role.VIEWER))]
+ListOnly = Annotated[Any, Depends(scoped(Role.VIEWER))]
+
+
 def test_a_new_route_without_a_scope_rule_is_caught(client: TestClient) -> None:
     """A route added with only a role check (the easy mistake) fails the walk above."""
     app = client.app
     assert isinstance(app, FastAPI)
 
-    def forgotten(sid: str, _: Any = Depends(require_role(Role.VIEWER))) -> None: ...
+    def forgotten(sid: str, _: RoleOnly) -> None: ...
 
-    def half(sid: str, _: Any = Depends(scoped_viewer())) -> None: ...
+    def half(sid: str, _: ListOnly) -> None: ...
 
     app.add_api_route(f"{OPS}/stations/{{sid}}/forgotten", forgotten)
     app.add_api_route(f"{OPS}/stations/{{sid}}/half", half)
@@ -408,9 +414,3 @@ def test_a_new_route_without_a_scope_rule_is_caught(client: TestClient) -> None:
         f"{OPS}/stations/{{sid}}/forgotten: no scope rule",
         f"{OPS}/stations/{{sid}}/half: {{sid}} without the 'station' check",
     ]
-
-
-def scoped_viewer() -> Any:
-    from cloud.api.scoping import scoped
-
-    return scoped(Role.VIEWER)
