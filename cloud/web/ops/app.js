@@ -29,11 +29,26 @@ function summary(el, f) {
   badgeEl.hidden = !f.alarms_unacknowledged;
 }
 
+// The account's scope in one small line, Chinese first: the union sees every station; a
+// scoped account its operators/partners and/or cities (cloud.auth.scope).
+export function scopeText(scope) {
+  if (!scope || scope.everything) return "全部站点 · All stations";
+  const parts = [];
+  if (scope.operators.length) parts.push(`运营方 ${scope.operators.join("、")}`);
+  if (scope.cities.length) parts.push(`城市 ${scope.cities.join("、")}`);
+  const en = [];
+  if (scope.operators.length) en.push(`operator ${scope.operators.join(", ")}`);
+  if (scope.cities.length) en.push(`city ${scope.cities.join(", ")}`);
+  return `范围：${parts.join("，")} · Scope: ${en.join("; ")}`;
+}
+
 async function main() {
   const who = await me();
   const canAct = who.role === "operator" || who.role === "admin";
   document.body.dataset.role = who.role;
   $("#who").textContent = `${who.username} (${who.role})`;
+  $("#scope").textContent = scopeText(who.scope);
+  $("#scope").dataset.everything = String(!who.scope || who.scope.everything);
   $("#logout").addEventListener("click", () => logout());
 
   const config = await get("/map-config");
