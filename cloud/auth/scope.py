@@ -53,10 +53,6 @@ class Scope:
             return False
         return not self.cities or (city or "").strip() in self.cities
 
-    def allows_station(self, row: Any) -> bool:
-        """`allows` for a row or object with `operator` and `city` attributes."""
-        return self.allows(getattr(row, "operator", None), getattr(row, "city", None))
-
     def where(self) -> ColumnElement[bool] | None:
         """A condition on the `station` table selecting the stations in scope; None for the
         whole union (add nothing to the query)."""
