@@ -1,5 +1,6 @@
 """Scoped ops accounts: `ops_user_scope`, the operators/partners and cities an account is
-limited to (`cloud.auth.scope`); an account without rows keeps seeing every station.
+limited to (`cloud.auth.scope`); an account without rows keeps seeing every station. Indexes
+on `station.operator` and `station.city`, which a scoped account's queries select by.
 
 Revision ID: 0017
 Revises: 0014
@@ -28,7 +29,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["username"], ["ops_user.username"]),
         sa.PrimaryKeyConstraint("username", "kind", "value"),
     )
+    op.create_index("ix_station_operator", "station", ["operator"])
+    op.create_index("ix_station_city", "station", ["city"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_station_city", table_name="station")
+    op.drop_index("ix_station_operator", table_name="station")
     op.drop_table("ops_user_scope")
