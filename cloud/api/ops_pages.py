@@ -37,6 +37,7 @@ STATIC = {
     "charts.js": JS,
     "station.js": JS,
     "alarms.js": JS,
+    "accounts.js": JS,
     "fleet.js": JS,
     "login.js": JS,
     "dom.js": JS,

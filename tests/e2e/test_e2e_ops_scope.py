@@ -114,3 +114,56 @@ def test_a_partner_account_sees_its_scope_and_only_its_stations(
             context.close()
     finally:
         engine.dispose()
+
+
+def test_an_admin_sets_a_scope_in_the_dashboard(browser: Any, serve: Any, tmp_path: Path) -> None:
+    """The accounts view (admins only) lists every account with its scope and sets one; the
+    account sees the new scope at its next request. Other roles get no such view."""
+    url = f"sqlite:///{tmp_path / 'accounts.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    upsert(engine, make_records(2, seed=5, city="shenzhen"))
+    with Session(engine) as s:
+        add_user(s, "root", Role.ADMIN, PASSWORD, now=utcnow())
+        add_user(s, "partner", Role.OPERATOR, PASSWORD, now=utcnow())
+        s.commit()
+    app = create_app(Settings(db=url, cookie_secure=False))
+    app.state.ops_live = LiveHub(app.state.ctx.engine, LiveConfig(interval_s=0.3))
+    base = serve(app)
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _login(page, base, "root")
+        page.click("#nav-accounts")
+        row = page.locator("#account-rows tr[data-user=partner]")
+        row.wait_for(timeout=WAIT_MS)
+        assert row.locator(".scope-cell").inner_text() == "全部站点 · All stations"
+        assert page.locator("#scope-user option").all_inner_texts() == ["partner"]  # no admins
+        page.select_option("#scope-user", "partner")
+        page.fill("#scope-operators", f"{A}、{B}")
+        page.fill("#scope-cities", "滨州")
+        page.click("#scope-form button[type=submit]")
+        page.wait_for_selector("#scope-status:has-text('已保存')", timeout=WAIT_MS)
+        assert (
+            row.locator(".scope-cell")
+            .inner_text()
+            .startswith(f"范围：运营方 {'、'.join(sorted([A, B]))}，城市 滨州")
+        )
+        page.screenshot(path=str(tmp_path / "ops-accounts.png"), full_page=True)
+        assert errors == [], errors
+        context.close()
+
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        _login(page, base, "partner")
+        assert (
+            page.locator("#scope")
+            .inner_text()
+            .startswith(f"范围：运营方 {'、'.join(sorted([A, B]))}")
+        )
+        assert page.locator("#nav-accounts").is_hidden()
+        context.close()
+    finally:
+        engine.dispose()

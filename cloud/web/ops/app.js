@@ -1,6 +1,7 @@
 // The ops dashboard: who is logged in, the views (#map, #fleet, #alarms, #station/ID) and the
 // live stream that keeps them current without a reload.
 
+import { Accounts, scopeText } from "./accounts.js";
 import { get, logout, me } from "./api.js";
 import { AlarmInbox } from "./alarms.js";
 import { $, announce, clear, h } from "./dom.js";
@@ -9,7 +10,7 @@ import { connect } from "./live.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station"];
+const VIEWS = ["map", "fleet", "alarms", "station", "accounts"];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -29,19 +30,6 @@ function summary(el, f) {
   badgeEl.hidden = !f.alarms_unacknowledged;
 }
 
-// The account's scope in one small line, Chinese first: the union sees every station; a
-// scoped account its operators/partners and/or cities (cloud.auth.scope).
-export function scopeText(scope) {
-  if (!scope || scope.everything) return "全部站点 · All stations";
-  const parts = [];
-  if (scope.operators.length) parts.push(`运营方 ${scope.operators.join("、")}`);
-  if (scope.cities.length) parts.push(`城市 ${scope.cities.join("、")}`);
-  const en = [];
-  if (scope.operators.length) en.push(`operator ${scope.operators.join(", ")}`);
-  if (scope.cities.length) en.push(`city ${scope.cities.join(", ")}`);
-  return `范围：${parts.join("，")} · Scope: ${en.join("; ")}`;
-}
-
 async function main() {
   const who = await me();
   const canAct = who.role === "operator" || who.role === "admin";
@@ -50,6 +38,9 @@ async function main() {
   $("#scope").textContent = scopeText(who.scope);
   $("#scope").dataset.everything = String(!who.scope || who.scope.everything);
   $("#logout").addEventListener("click", () => logout());
+  const isAdmin = who.role === "admin";
+  $("#nav-accounts").hidden = !isAdmin;
+  const accounts = isAdmin ? new Accounts($("#view-accounts")) : null;
 
   const config = await get("/map-config");
   const fleetMap = new FleetMap($("#map-canvas"), config, {});
@@ -57,12 +48,13 @@ async function main() {
   const table = new FleetTable($("#view-fleet"));
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
   const station = new StationPage($("#view-station"), { canAct, dialog: $("#unlock-dialog") });
-  const loaded = { fleet: false, alarms: false };
+  const loaded = { fleet: false, alarms: false, accounts: false };
 
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
     const [view, ...rest] = hash.split("/");
-    const name = VIEWS.includes(view) ? view : "map";
+    const allowed = VIEWS.includes(view) && (view !== "accounts" || isAdmin);
+    const name = allowed ? view : "map";
     for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
     for (const link of document.querySelectorAll("nav a")) {
       if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
@@ -77,6 +69,10 @@ async function main() {
     if (name === "alarms" && !loaded.alarms) {
       loaded.alarms = true;
       await inbox.load();
+    }
+    if (name === "accounts" && !loaded.accounts) {
+      loaded.accounts = true;
+      await accounts.load();
     }
     if (name === "station") await station.open(rest.join("/"));
   }
