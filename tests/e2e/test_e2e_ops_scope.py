@@ -146,6 +146,7 @@ def test_an_admin_sets_a_scope_in_the_dashboard(browser: Any, serve: Any, tmp_pa
         page.fill("#scope-cities", "滨州")
         page.click("#scope-form button[type=submit]")
         page.wait_for_selector("#scope-status:has-text('已保存')", timeout=WAIT_MS)
+        row.locator(".scope-cell", has_text="城市 滨州").wait_for(timeout=WAIT_MS)
         assert (
             row.locator(".scope-cell")
             .inner_text()

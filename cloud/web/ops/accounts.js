@@ -85,7 +85,7 @@ export class Accounts {
       cities: values($("#scope-cities", this.root).value),
     };
     const saved = await send("PUT", `/auth/users/${encodeURIComponent(name)}/scope`, body);
-    this.status.textContent = `已保存 · Saved: ${name} — ${scopeText(saved)}`;
     await this.load();
+    this.status.textContent = `已保存 · Saved: ${name} — ${scopeText(saved)}`;
   }
 }
