@@ -30,6 +30,7 @@ from cloud.api import (
     ops_live,
     ops_notify,
     ops_pages,
+    ops_scopes,
     public,
     reports,
     union_app,
@@ -146,6 +147,7 @@ def create_app(
     app.add_exception_handler(apiclients.Refusal, union_app.refused)
     app.include_router(ops_auth.router)
     app.include_router(ops_auth.audit_router)
+    app.include_router(ops_scopes.router)
     app.include_router(ops.router)
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)

@@ -45,7 +45,12 @@ class Station(StationBase, table=True):
 
     __tablename__ = "station"
     # The nearby search filters on a lat/lon box first; this index serves that range scan.
-    __table_args__ = (Index("ix_station_lat_lon", "lat", "lon"),)
+    # Scoped ops accounts (cloud.auth.scope) select by operator and/or city.
+    __table_args__ = (
+        Index("ix_station_lat_lon", "lat", "lon"),
+        Index("ix_station_operator", "operator"),
+        Index("ix_station_city", "city"),
+    )
 
     id: str = Field(primary_key=True, max_length=40)
     maintenance: bool = False

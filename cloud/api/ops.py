@@ -1,6 +1,7 @@
 """The ops API for station health: fleet summary, station table, station page, alarm inbox
 with acknowledge, telemetry series and uptime. Reading needs `viewer`; acting `operator`,
-and every action is written to the audit log in the same transaction.
+and every action is written to the audit log in the same transaction. Each route sees only
+the caller's scope (`cloud.api.scoping`).
 """
 
 from __future__ import annotations
@@ -13,28 +14,30 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, select
 
 from cloud.api.deps import Before, ContextDep, RowId
-from cloud.auth import Principal, Role, audit, require_role
+from cloud.api.scoping import alarm_access, scoped, station_access
+from cloud.auth import Principal, Role, audit
 from cloud.models import Station, table
 from cloud.ops import alarms, fleet, series, uptime
 
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+Viewer = Annotated[Principal, Depends(scoped(Role.VIEWER))]
+StationViewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
+AlarmOperator = Annotated[Principal, Depends(alarm_access(Role.OPERATOR))]
 STATION = table(Station)
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
 
 
 @router.get("/fleet", response_model=fleet.FleetSummary)
-def fleet_summary(ctx: ContextDep, _: Viewer) -> fleet.FleetSummary:
-    """Counts by health and status, and the raised alarms per rule."""
+def fleet_summary(ctx: ContextDep, principal: Viewer) -> fleet.FleetSummary:
+    """Counts by health and status, and the raised alarms per rule (of the caller's scope)."""
     with ctx.engine.connect() as conn:
-        return fleet.summary(conn)
+        return fleet.summary(conn, within=principal.scope.where())
 
 
 @router.get("/stations", response_model=fleet.StationPage)
 def station_table(
     ctx: ContextDep,
-    _: Viewer,
+    principal: Viewer,
     health: Annotated[list[fleet.HealthFilter] | None, Query()] = None,
     city: str | None = None,
     operator: str | None = None,
@@ -45,12 +48,13 @@ def station_table(
     """Stations worst health first; `health` is repeatable (`?health=down&health=degraded`)."""
     with ctx.engine.connect() as conn:
         return fleet.stations(
-            conn, health=health, city=city, operator=operator, q=q, limit=limit, offset=offset
-        )
+            conn, health=health, city=city, operator=operator, q=q, limit=limit, offset=offset,
+            within=principal.scope.where(),
+        )  # fmt: skip
 
 
 @router.get("/stations/{sid}", response_model=fleet.StationDetail)
-def station_page(ctx: ContextDep, _: Viewer, sid: str) -> fleet.StationDetail:
+def station_page(ctx: ContextDep, _: StationViewer, sid: str) -> fleet.StationDetail:
     with ctx.engine.connect() as conn:
         detail = fleet.station(conn, sid, ctx.clock(), ctx.policy, ctx.sight.current())
     if detail is None:
@@ -61,7 +65,7 @@ def station_page(ctx: ContextDep, _: Viewer, sid: str) -> fleet.StationDetail:
 @router.get("/stations/{sid}/telemetry", response_model=series.Series)
 def telemetry_series(
     ctx: ContextDep,
-    _: Viewer,
+    _: StationViewer,
     sid: str,
     metric: Annotated[str, Query(description="payload field, or sensors.<name>")],
     since: datetime | None = None,
@@ -88,7 +92,7 @@ class UptimeDay(BaseModel):
 
 @router.get("/stations/{sid}/uptime", response_model=list[UptimeDay])
 def station_uptime(
-    ctx: ContextDep, _: Viewer, sid: str, days: Annotated[int, Query(ge=1, le=366)] = 7
+    ctx: ContextDep, _: StationViewer, sid: str, days: Annotated[int, Query(ge=1, le=366)] = 7
 ) -> list[UptimeDay]:
     """Seconds per status per local day (the station's time zone), oldest day first."""
     with ctx.engine.connect() as conn:
@@ -108,7 +112,7 @@ def station_uptime(
 @router.get("/alarms", response_model=alarms.AlarmPage)
 def alarm_inbox(
     ctx: ContextDep,
-    _: Viewer,
+    principal: Viewer,
     state: alarms.StateFilter = "raised",
     unacknowledged: bool = False,
     station: str | None = None,
@@ -129,11 +133,12 @@ def alarm_inbox(
             city=city,
             before=before,
             limit=limit,
+            within=principal.scope.owns(alarms.ALARM.c.station_id),
         )
 
 
 @router.post("/alarms/{alarm_id}/ack", response_model=alarms.AlarmView)
-def acknowledge(ctx: ContextDep, principal: Operator, alarm_id: RowId) -> alarms.AlarmView:
+def acknowledge(ctx: ContextDep, principal: AlarmOperator, alarm_id: RowId) -> alarms.AlarmView:
     """Mark an alarm seen; the first acknowledgement stands, repeating it changes nothing."""
     now = ctx.clock()
     with ctx.engine.begin() as conn:

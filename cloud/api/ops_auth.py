@@ -20,15 +20,17 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from cloud.api.deps import MAX_ROW_ID, RowId
+from cloud.api.scoping import accounts_only
 from cloud.auth import audit, passwords, require_role, users
-from cloud.auth.deps import SESSION_COOKIE, check_origin, client_ip
+from cloud.auth.deps import SESSION_COOKIE, _ctx, check_origin, client_ip
 from cloud.auth.login import LoginRefusedError, LoginThrottledError, login
 from cloud.auth.models import ApiToken, AuditEntry, OpsUser
 from cloud.auth.roles import Principal, Role
 from cloud.auth.sessions import close_session
 
 MAX_LOGIN_BODY = 4096
-router = APIRouter(prefix="/api/v1/ops/auth", tags=["ops auth"])
+ACCOUNTS = [Depends(accounts_only)]  # no station data here (cloud.api.scoping)
+router = APIRouter(prefix="/api/v1/ops/auth", tags=["ops auth"], dependencies=ACCOUNTS)
 audit_router = APIRouter(prefix="/api/v1/ops", tags=["ops auth"])
 
 Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
@@ -56,6 +58,7 @@ class MeOut(BaseModel):
     role: Role
     via: str
     csrf_token: str | None = Field(description="for X-CSRF-Token; only with a session")
+    scope: dict[str, Any] = Field(description="everything (the union), or operators/cities")
 
 
 class UserOut(BaseModel):
@@ -149,10 +152,6 @@ class AuditPage(BaseModel):
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _ctx(request: Request) -> Any:
-    return request.app.state.ctx
 
 
 def _refuse(exc: users.AccountError) -> HTTPException:
@@ -262,6 +261,7 @@ def get_me(request: Request, principal: Viewer, response: Response) -> MeOut:
         role=principal.role,
         via=principal.via,
         csrf_token=found[1] if found else None,
+        scope=principal.scope.as_dict(),
     )
 
 

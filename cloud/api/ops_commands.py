@@ -2,7 +2,8 @@
 
 `unlock`, `rebirth` and `sync` need `operator`; `reboot` (the door stops for a minute) needs
 `admin`. A command is answered 202: the broker has it, the station's answer comes later
-(`GET /api/v1/ops/commands/{cmd_id}`); 503 when the broker did not take it.
+(`GET /api/v1/ops/commands/{cmd_id}`); 503 when the broker did not take it. Only stations in
+the caller's scope (`cloud.api.scoping`): others answer 404.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from cloud.api.deps import ContextDep
-from cloud.auth import Principal, Role, require_role
+from cloud.api.scoping import command_access, station_access
+from cloud.auth import Principal, Role
 from cloud.commands import service
 from cloud.models import Station, table
 from cloud.mqttpub import PublishError, publish_once
 from protocol.broker import BrokerUrl
 
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+StationViewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
+StationOperator = Annotated[Principal, Depends(station_access(Role.OPERATOR))]
+CommandViewer = Annotated[Principal, Depends(command_access(Role.VIEWER))]
 STATION = table(Station)
 NEEDS = {"unlock": Role.OPERATOR, "rebirth": Role.OPERATOR, "sync": Role.OPERATOR}
 NEEDS["reboot"] = Role.ADMIN
@@ -49,7 +52,7 @@ def publisher(request: Request) -> service.Publish:
 @router.post("/stations/{sid}/commands", status_code=202, response_model=service.CommandView)
 def send_command(
     ctx: ContextDep,
-    principal: Operator,
+    principal: StationOperator,
     sid: str,
     body: CommandRequest,
     publish: Annotated[service.Publish, Depends(publisher)],
@@ -70,14 +73,14 @@ def send_command(
 
 @router.get("/stations/{sid}/commands", response_model=list[service.CommandView])
 def station_commands(
-    ctx: ContextDep, _: Viewer, sid: str, limit: Annotated[int, Query(ge=1, le=200)] = 20
+    ctx: ContextDep, _: StationViewer, sid: str, limit: Annotated[int, Query(ge=1, le=200)] = 20
 ) -> list[service.CommandView]:
     """The station's recent commands, newest first."""
     return service.recent(ctx.engine, sid, ctx.clock(), limit)
 
 
 @router.get("/commands/{cmd_id}", response_model=service.CommandView)
-def command(ctx: ContextDep, _: Viewer, cmd_id: str) -> service.CommandView:
+def command(ctx: ContextDep, _: CommandViewer, cmd_id: str) -> service.CommandView:
     found = service.get(ctx.engine, cmd_id, ctx.clock())
     if found is None:
         raise HTTPException(404, f"no command {cmd_id!r}")

@@ -4,7 +4,7 @@
 Access decisions come with their reason code and credential kind only: never the
 certificate serial (a member pseudonym that links visits) or anything else about a person.
 Newest first by the station's journal `seq`, which is never reused, so `next_before` pages
-stably while new events arrive.
+stably while new events arrive. Only stations in the caller's scope (`cloud.api.scoping`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from cloud.api.deps import Before, ContextDep
-from cloud.auth import Principal, Role, require_role
+from cloud.api.scoping import station_access
+from cloud.auth import Principal, Role
 from cloud.models import Event, Station, table
 
 EVENT = table(Event)
 STATION = table(Station)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Viewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
 EventType = Literal["access", "door", "alarm"]
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])

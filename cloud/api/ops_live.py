@@ -8,10 +8,17 @@ one poll per client) and fans the changes out:
 - `alarm`: one alarm (as in the inbox) whose `updated_at` moved: raised, cleared, acked;
 - `stations`: the stations whose health, status, door, lock or maintenance changed.
 
+Each listener gets only what its account's scope (`cloud.auth.scope`) may see: its own fleet
+summary, its stations' changes, alarms about its stations (the poll is shared; a summary is
+computed once per distinct scope listening, not per listener).
+
 A comment line goes out every `heartbeat_s` so proxies keep the stream open. A stream ends
 after `max_stream_s` (the browser's EventSource reconnects by itself after `retry`, and the
 login is checked again then), when the hub closes (SIGTERM/SIGINT to the server, or
 `close()`), or when the client goes away. The poller runs only while someone listens.
+
+One module on purpose (~410 lines): the poll, the hub that shares it and the stream are one
+mechanism, and each part works on the others' internals (the snapshot, the client queues).
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ from sqlalchemy import Connection, Engine, func, select
 from starlette.concurrency import run_in_threadpool
 
 from cloud.alarms.models import PENDING, Alarm
-from cloud.auth import Principal, Role, require_role
+from cloud.api.scoping import scoped
+from cloud.auth import Principal, Role
+from cloud.auth.scope import ALL, Scope
 from cloud.models import Station, StationState, table
 from cloud.ops import fleet
 from cloud.ops.alarms import AlarmView, select_views
@@ -43,7 +52,7 @@ log = logging.getLogger(__name__)
 ALARM = table(Alarm)
 STATION = table(Station)
 STATE = table(StationState)
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Viewer = Annotated[Principal, Depends(scoped(Role.VIEWER))]
 
 # Alarm rows are written with the writer's clock before its transaction commits, so a row can
 # become visible with an `updated_at` older than one already sent. Re-reading this far back
@@ -68,8 +77,10 @@ class LiveConfig:
 
 @dataclass(slots=True)
 class _Snapshot:
-    fleet: dict[str, Any] | None = None
+    baselined: bool = False  # the first poll only takes the baseline
+    fleets: dict[Scope, dict[str, Any]] = field(default_factory=dict)  # per scope listening
     stations: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (operator, city)
     alarms_baselined: bool = False
     alarm_cursor: datetime | None = None  # the newest alarm `updated_at` seen
     alarms_sent: dict[tuple[int, datetime], datetime] = field(default_factory=dict)
@@ -84,11 +95,19 @@ _STATION_ROWS = select(
     STATE.c.lock,
     STATION.c.maintenance,
     STATE.c.occupancy,
+    STATION.c.operator,
+    STATION.c.city,
 ).select_from(STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id))
+_SHOWN = len(STATION_FIELDS)
 
 
-def _station_rows(conn: Connection) -> dict[str, tuple[Any, ...]]:
-    return {r[0]: tuple(r[1:]) for r in conn.execute(_STATION_ROWS)}
+def _station_rows(conn: Connection) -> tuple[dict[str, tuple[Any, ...]], dict[str, Any]]:
+    """id → the shown fields, and id → (operator, city) for the scope filter."""
+    rows, owners = {}, {}
+    for r in conn.execute(_STATION_ROWS):
+        rows[r[0]] = tuple(r[1 : _SHOWN + 1])
+        owners[r[0]] = (r[_SHOWN + 1], r[_SHOWN + 2])
+    return rows, owners
 
 
 def _alarm_changes(conn: Connection, snap: _Snapshot) -> list[AlarmView]:
@@ -128,28 +147,58 @@ def _alarm_changes(conn: Connection, snap: _Snapshot) -> list[AlarmView]:
 
 
 def poll(engine: Engine, snap: _Snapshot) -> list[tuple[str, Any]]:
-    """One database poll: the messages it implies, as (event, data). Mutates `snap`. The
-    first poll only takes the baseline (and yields the fleet summary, for `hello`)."""
-    first = snap.fleet is None
+    """One database poll for a union-wide listener (see `poll_scoped`)."""
+    return poll_scoped(engine, snap, {ALL})[ALL]
+
+
+def poll_scoped(
+    engine: Engine, snap: _Snapshot, scopes: set[Scope]
+) -> dict[Scope, list[tuple[str, Any]]]:
+    """One database poll: for each scope listening, the messages it implies, as (event,
+    data). Mutates `snap`. The first poll only takes the baseline (and yields the fleet
+    summary, for `hello`); a scope seen for the first time gets its summary as `fleet`."""
+    first = not snap.baselined
     with engine.connect() as conn:
-        summary = fleet.summary(conn).model_dump(mode="json")
-        stations = _station_rows(conn)
+        summaries = {
+            scope: fleet.summary(conn, within=scope.where()).model_dump(mode="json")
+            for scope in scopes
+        }
+        stations, owners = _station_rows(conn)
         alarms = _alarm_changes(conn, snap)
-    out: list[tuple[str, Any]] = []
-    if summary != snap.fleet:
-        out.append(("fleet", summary))
-    snap.fleet = summary
+    changed = []
     if not first:
         changed = [
             {"id": sid, **dict(zip(STATION_FIELDS, row, strict=True))}
             for sid, row in stations.items()
             if snap.stations.get(sid) != row
         ]
-        if changed:
-            out.append(("stations", changed))
-        out.extend(("alarm", a.model_dump(mode="json")) for a in alarms)
-    snap.stations = stations
+    raised = [] if first else alarms
+    out: dict[Scope, list[tuple[str, Any]]] = {}
+    for scope in scopes:
+        said: list[tuple[str, Any]] = []
+        if summaries[scope] != snap.fleets.get(scope):
+            said.append(("fleet", summaries[scope]))
+        mine = [c for c in changed if _allowed(scope, owners.get(c["id"]))]
+        if mine:
+            said.append(("stations", mine))
+        said.extend(
+            ("alarm", a.model_dump(mode="json"))
+            for a in raised
+            if scope.everything or _allowed(scope, owners.get(a.station_id or ""))
+        )
+        out[scope] = said
+    snap.baselined = True
+    snap.fleets = {scope: summaries[scope] for scope in scopes}
+    snap.stations, snap.owners = stations, owners
     return out
+
+
+def _allowed(scope: Scope, owner: tuple[str, str] | None) -> bool:
+    """Whether a station with this (operator, city) is in `scope`; an unknown station (or
+    none: an alarm about the cloud) only for the union."""
+    if owner is None:
+        return scope.everything
+    return scope.allows(*owner)
 
 
 def frame(event: str, data: Any) -> bytes:
@@ -158,11 +207,13 @@ def frame(event: str, data: Any) -> bytes:
 
 
 class _Client:
-    __slots__ = ("dropped", "queue")
+    __slots__ = ("dropped", "greeted", "queue", "scope")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, scope: Scope) -> None:
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(size)
         self.dropped = False
+        self.scope = scope  # what this listener may see (cloud.auth.scope)
+        self.greeted = False  # `hello` sent
 
 
 class LiveHub:
@@ -188,12 +239,16 @@ class LiveHub:
     def closed(self) -> bool:
         return self._closed
 
-    def subscribe(self) -> _Client:
-        """A new listener; starts the poller if it is not running. Call in the event loop."""
-        client = _Client(self.config.queue_max)
+    def subscribe(self, scope: Scope = ALL) -> _Client:
+        """A new listener seeing `scope`; starts the poller if it is not running. Call in the
+        event loop."""
+        client = _Client(self.config.queue_max, scope)
         self._clients.add(client)
-        if self._snap.fleet is not None and self._task is not None and not self._task.done():
-            self._put(client, frame("hello", self._snap.fleet))
+        running = self._task is not None and not self._task.done()
+        summary = self._snap.fleets.get(scope)
+        if running and summary is not None:
+            self._put(client, frame("hello", summary))
+            client.greeted = True
         if self._task is None or self._task.done():
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
@@ -220,23 +275,32 @@ class LiveHub:
         for client in list(self._clients):
             self._put(client, data)
 
+    def _deliver(self, by_scope: dict[Scope, list[tuple[str, Any]]]) -> None:
+        """Each listener its scope's messages; the first summary it gets is its `hello`."""
+        for client in list(self._clients):
+            messages = by_scope.get(client.scope, [])
+            if not client.greeted:
+                summary = self._snap.fleets.get(client.scope)
+                if summary is None:
+                    continue  # subscribed during this poll: greeted on the next
+                self._put(client, frame("hello", summary))
+                client.greeted = True
+                messages = [m for m in messages if m[0] != "fleet"]
+            for event, data in messages:
+                self._put(client, frame(event, data))
+
     async def _run(self) -> None:
         wake = self._wake
         assert wake is not None
-        said_hello = False
         while self._clients and not self._closed:
+            scopes = {c.scope for c in self._clients}
             try:
-                messages = await run_in_threadpool(poll, self.engine, self._snap)
+                by_scope = await run_in_threadpool(poll_scoped, self.engine, self._snap, scopes)
                 self.polls += 1
             except Exception:  # the database may be restarting: say nothing, try again
                 log.warning("ops live: database poll failed", exc_info=True)
-                messages = []
-            if not said_hello and self._snap.fleet is not None:
-                self._broadcast(frame("hello", self._snap.fleet))
-                said_hello = True
-                messages = [m for m in messages if m[0] != "fleet"]
-            for event, data in messages:
-                self._broadcast(frame(event, data))
+                by_scope = {}
+            self._deliver(by_scope)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.config.interval_s)
         self._task = None
@@ -332,10 +396,11 @@ SSE_EVENT_SCHEMA = {
     response_class=EventStream,
     responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}},
 )
-async def live(request: Request, _: Viewer) -> EventStream:
-    """Server-sent events: `hello`, `fleet`, `alarm`, `stations` (see the module doc)."""
+async def live(request: Request, principal: Viewer) -> EventStream:
+    """Server-sent events: `hello`, `fleet`, `alarm`, `stations` (see the module doc), of the
+    caller's scope only."""
     hub = hub_of(request)
-    client = hub.subscribe()
+    client = hub.subscribe(principal.scope)
     return EventStream(
         hub.stream(client),
         media_type="text/event-stream",

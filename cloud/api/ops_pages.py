@@ -20,7 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 
 from cloud.api.deps import ContextDep
-from cloud.auth import Principal, Role, optional_principal, require_role
+from cloud.api.scoping import no_station_data, scoped
+from cloud.auth import Principal, Role, optional_principal
 from cloud.models import Station, StationState, table
 from cloud.web import leaflet
 
@@ -37,6 +38,7 @@ STATIC = {
     "station.js": JS,
     "config.js": JS,
     "alarms.js": JS,
+    "accounts.js": JS,
     "fleet.js": JS,
     "login.js": JS,
     "dom.js": JS,
@@ -50,7 +52,8 @@ STATIC = {
     "vendor/LICENSE.markercluster.txt": "text/plain; charset=utf-8",
 }
 HTML = "text/html; charset=utf-8"
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
+Viewer = Annotated[Principal, Depends(no_station_data(Role.VIEWER))]
+ScopedViewer = Annotated[Principal, Depends(scoped(Role.VIEWER))]
 STATION = table(Station)
 STATE = table(StationState)
 MAP_FIELDS = ("id", "name", "lat", "lon", "city", "operator", "health", "status", "maintenance")
@@ -201,8 +204,11 @@ _MAP_ROWS = (
 
 
 @router.get("/api/v1/ops/map/stations", response_model=MapStations)
-def map_stations(ctx: ContextDep, _: Viewer) -> MapStations:
-    """All stations with position and health as the monitor last judged them."""
+def map_stations(ctx: ContextDep, principal: ScopedViewer) -> MapStations:
+    """All stations (of the caller's scope) with position and health as the monitor last
+    judged them."""
+    within = principal.scope.where()
+    query = _MAP_ROWS if within is None else _MAP_ROWS.where(within)
     with ctx.engine.connect() as conn:
-        rows = [list(r) for r in conn.execute(_MAP_ROWS)]
+        rows = [list(r) for r in conn.execute(query)]
     return MapStations(fields=list(MAP_FIELDS), rows=rows)

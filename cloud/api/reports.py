@@ -19,15 +19,17 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud.api.deps import Before, ContextDep, RowId
 from cloud.api.ratelimit import TokenBuckets
-from cloud.auth import Principal, Role, audit, require_role
+from cloud.api.scoping import report_access, scoped, suggestion_access
+from cloud.auth import Principal, Role, audit
 from cloud.client_address import address_key
 from cloud.feedback import locked, store
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean
 from cloud.stations import gcj02
 
-Viewer = Annotated[Principal, Depends(require_role(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require_role(Role.OPERATOR))]
+Viewer = Annotated[Principal, Depends(scoped(Role.VIEWER))]
+ReportOperator = Annotated[Principal, Depends(report_access(Role.OPERATOR))]
+SuggestionOperator = Annotated[Principal, Depends(suggestion_access(Role.OPERATOR))]
 
 MAX_BODY_BYTES = 8_192  # 500 CJK characters are 1.5 kB of UTF-8; JSON escapes can triple it
 FEEDBACK_RATE_PER_S = 1 / 30  # sustained: two a minute per client IP
@@ -216,26 +218,33 @@ async def suggest_station(
 @ops_router.get("/reports", response_model=store.ReportPage)
 def list_reports(
     ctx: ContextDep,
-    _: Viewer,
+    principal: Viewer,
     status: store.StatusFilter = "open",
     station: Annotated[str | None, Query(max_length=40)] = None,
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> store.ReportPage:
-    """Problem reports, newest first; `text` is plain text (show it as text, never as HTML)."""
+    """Problem reports about stations in the caller's scope, newest first; `text` is plain
+    text (show it as text, never as HTML)."""
+    within = principal.scope.where()
     with ctx.engine.connect() as conn:
-        return store.reports(conn, status=status, station=station, before=before, limit=limit)
+        return store.reports(
+            conn, status=status, station=station, before=before, limit=limit, within=within
+        )
 
 
 @ops_router.get("/suggestions", response_model=store.SuggestionPage)
 def list_suggestions(
     ctx: ContextDep,
-    _: Viewer,
+    principal: Viewer,
     status: store.StatusFilter = "open",
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> store.SuggestionPage:
-    """Suggested stations (WGS-84), newest first; `name` and `note` are plain text."""
+    """Suggested stations (WGS-84), newest first; `name` and `note` are plain text. For
+    union accounts only (a suggestion has no operator or city yet): a scoped one gets none."""
+    if not principal.scope.everything:
+        return store.SuggestionPage(items=[], next_before=None)
     with ctx.engine.connect() as conn:
         return store.suggestions(conn, status=status, before=before, limit=limit)
 
@@ -245,7 +254,7 @@ ResolveBody = Annotated[ResolveIn | None, Body()]
 
 @ops_router.post("/reports/{report_id}/resolve", response_model=store.ReportView)
 def resolve_report(
-    ctx: ContextDep, principal: Operator, report_id: RowId, body: ResolveBody = None
+    ctx: ContextDep, principal: ReportOperator, report_id: RowId, body: ResolveBody = None
 ) -> store.ReportView:
     """Close a report with an optional note; the first resolution stands (repeating it
     changes nothing and is not audited again). Resolving a `locked`, `closed` or `broken`
@@ -268,7 +277,7 @@ def resolve_report(
 
 @ops_router.post("/suggestions/{suggestion_id}/resolve", response_model=store.SuggestionView)
 def resolve_suggestion(
-    ctx: ContextDep, principal: Operator, suggestion_id: RowId, body: ResolveBody = None
+    ctx: ContextDep, principal: SuggestionOperator, suggestion_id: RowId, body: ResolveBody = None
 ) -> store.SuggestionView:
     """Close a suggestion (built, declined, duplicate: say so in the note)."""
     note = body.note if body else ""

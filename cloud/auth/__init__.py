@@ -2,9 +2,10 @@
 audit log of ops actions.
 
 Route protection: `Depends(require_role(Role.OPERATOR))` (see `cloud.auth.deps` for what a
-request must carry). Record an ops action with `audit(session, principal, action, target,
-detail)` in the same transaction as the action. `create_user` and `issue_token` are for the
-command line (`waystation cloud users`) and tests.
+request must carry); ops routes about stations also apply the account's scope
+(`cloud.auth.scope`) through `cloud.api.scoping`. Record an ops action with
+`audit(session, principal, action, target, detail)` in the same transaction as the action.
+`create_user` and `issue_token` are for the command line (`waystation cloud users`) and tests.
 """
 
 from __future__ import annotations

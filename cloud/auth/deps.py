@@ -10,7 +10,8 @@ Two ways in:
 
 No or bad credentials: 401 with `WWW-Authenticate`. Valid but too low a role, or a CSRF
 failure: 403. The account is read on every request, so disabling it or changing its role
-takes effect at once.
+or scope takes effect at once. Which stations a caller may touch is not checked here but by
+the scope dependencies of `cloud.api.scoping`, which build on `require_role`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlmodel import Session
 
 from cloud.auth import sessions, tokens
 from cloud.auth.roles import Principal, Role
+from cloud.auth.scope import load_scope
 
 SESSION_COOKIE = "ws_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -65,7 +67,8 @@ def authenticate(request: Request) -> Principal | None:
             s.commit()
             if user is None:
                 raise unauthorized("invalid, expired or revoked token")
-            principal = Principal(user.username, Role(user.role), "token", ip)
+            scope = load_scope(s, user.username)
+            principal = Principal(user.username, Role(user.role), "token", ip, scope)
         elif cookie:
             idle = timedelta(seconds=ctx.settings.session_idle_s)
             found = sessions.resolve_session(s, cookie, now=now, idle=idle)
@@ -75,7 +78,8 @@ def authenticate(request: Request) -> Principal | None:
             user, row = found
             if request.method not in SAFE_METHODS:
                 _check_csrf(request, row.csrf_token)
-            principal = Principal(user.username, Role(user.role), "session", ip)
+            scope = load_scope(s, user.username)
+            principal = Principal(user.username, Role(user.role), "session", ip, scope)
             request.state.ops_session = (row.id_hash, row.csrf_token)
         else:
             return None
@@ -117,6 +121,9 @@ def require_role(role: Role) -> Callable[[Request], Principal]:
         return principal
 
     dependency.__name__ = f"require_{need.value}"
+    if need == Role.ADMIN:
+        # admins are union-wide (cloud.auth.scope): an admin-only route needs no scope check
+        dependency.scope_rule = "admin"  # type: ignore[attr-defined]
     return dependency
 
 

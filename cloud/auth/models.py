@@ -1,5 +1,5 @@
-"""Database tables of ops authentication: accounts, browser sessions, API tokens, login
-throttling and the audit log.
+"""Database tables of ops authentication: accounts and their scopes, browser sessions, API
+tokens, login throttling and the audit log.
 
 No secret is stored in the clear: passwords are Argon2id hashes, session ids and API tokens
 SHA-256 hex of 32 random bytes (a database leak gives no usable cookie or token). The CSRF
@@ -32,6 +32,17 @@ class OpsUser(SQLModel, table=True):
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class OpsUserScope(SQLModel, table=True):
+    """One limit of an account's scope (`cloud.auth.scope`): an operator/partner or a city
+    whose stations it may see. An account without rows belongs to the union (all stations)."""
+
+    __tablename__ = "ops_user_scope"
+
+    username: str = Field(foreign_key="ops_user.username", primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=16, description="operator | city")
+    value: str = Field(primary_key=True, max_length=120, description="as in the registry")
 
 
 class OpsSession(SQLModel, table=True):
@@ -98,5 +109,5 @@ def _table(model: type[SQLModel]) -> Table:
 
 
 TABLES: list[Table] = [
-    _table(m) for m in (OpsUser, OpsSession, ApiToken, LoginThrottle, AuditEntry)
+    _table(m) for m in (OpsUser, OpsUserScope, OpsSession, ApiToken, LoginThrottle, AuditEntry)
 ]

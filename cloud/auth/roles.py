@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from cloud.auth.scope import ALL, Scope
+
 Via = Literal["session", "token", "cli"]
 
 
@@ -45,10 +47,12 @@ _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the account, its role at request time, how it authenticated and from
-    where (`ip` is what the audit log records; None outside HTTP)."""
+    """Who is calling: the account, its role at request time, how it authenticated, from
+    where (`ip` is what the audit log records; None outside HTTP) and which stations it may
+    see (`scope`, read with the role on every request)."""
 
     username: str
     role: Role
     via: Via
     ip: str | None = None
+    scope: Scope = ALL

@@ -1,4 +1,4 @@
-"""Ops accounts and API tokens: create, change, disable, issue, revoke.
+"""Ops accounts and API tokens: create, change (role, scope), disable, issue, revoke.
 
 Functions taking a `Session` work inside the caller's transaction (the API audits in the
 same one); `create_user` and `issue_token` take an engine and commit, for the CLI and tests.
@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from cloud.auth import passwords, tokens
 from cloud.auth.models import USERNAME_PATTERN, ApiToken, OpsSession, OpsUser
 from cloud.auth.roles import Role
+from cloud.auth.scope import ALL, Scope, load_scope, store_scope
 from cloud.clock import utcnow
 
 
@@ -28,6 +29,10 @@ class NoSuchUserError(AccountError):
 
 class UserExistsError(AccountError):
     pass
+
+
+class AdminScopeError(AccountError):
+    """An admin is union-wide: it manages accounts, so a scoped admin could widen its own."""
 
 
 class LastAdminError(AccountError):
@@ -50,10 +55,13 @@ def get_user(s: Session, username: str) -> OpsUser:
     return user
 
 
-def add_user(s: Session, username: str, role: Role, password: str, *, now: datetime) -> OpsUser:
-    """Create an account. Password strength is the caller's rule to apply (`weakness`); only
-    an empty password is refused here."""
+def add_user(
+    s: Session, username: str, role: Role, password: str, *, now: datetime, scope: Scope = ALL
+) -> OpsUser:
+    """Create an account, union-wide unless `scope` limits it. Password strength is the
+    caller's rule to apply (`weakness`); only an empty password is refused here."""
     name = normalize_username(username)
+    _scope_fits(Role(role), scope)
     if not password:
         raise AccountError("empty password")
     if s.get(OpsUser, name) is not None:
@@ -66,7 +74,28 @@ def add_user(s: Session, username: str, role: Role, password: str, *, now: datet
     )
     s.add(user)
     s.flush()
+    if not scope.everything:
+        store_scope(s, name, scope)
     return user
+
+
+def _scope_fits(role: Role, scope: Scope) -> None:
+    if role == Role.ADMIN and not scope.everything:
+        raise AdminScopeError("an admin is always union-wide: give a scope to a viewer or operator")
+
+
+def set_scope(s: Session, username: str, scope: Scope) -> tuple[Scope, OpsUser]:
+    """Replace the account's scope (ALL: the whole union); the previous scope and the user.
+    Takes effect on the account's next request (the scope is read on every request)."""
+    user = get_user(s, username)
+    _scope_fits(Role(user.role), scope)
+    before = load_scope(s, user.username)
+    store_scope(s, user.username, scope)
+    return before, user
+
+
+def scope_of(s: Session, username: str) -> Scope:
+    return load_scope(s, normalize_username(username))
 
 
 def list_users(s: Session) -> list[OpsUser]:
@@ -89,6 +118,8 @@ def set_role(s: Session, username: str, role: Role) -> OpsUser:
     user = get_user(s, username)
     if Role(role) != Role.ADMIN:
         _keep_an_admin(s, user)
+    else:
+        _scope_fits(Role.ADMIN, load_scope(s, user.username))
     user.role = Role(role).value
     s.add(user)
     s.flush()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Select, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Select, Table, insert, select, update
 
 from cloud.feedback.models import StationReport, StationSuggestion
 from cloud.models import Station, table
@@ -103,8 +103,13 @@ def reports(
     station: str | None = None,
     before: int | None = None,
     limit: int = 100,
+    within: ColumnElement[bool] | None = None,
 ) -> ReportPage:
+    """Reports newest first; only about stations `within` (a condition on `station`,
+    cloud.auth.scope) when given."""
     query = _filtered(_report_query(), REPORT, status, before)
+    if within is not None:
+        query = query.where(within)
     if station is not None:
         query = query.where(REPORT.c.station_id == station)
     rows = conn.execute(query.limit(limit + 1)).mappings().all()

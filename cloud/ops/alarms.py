@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
-from sqlalchemy import Connection, Select, func, select, update
+from sqlalchemy import ColumnElement, Connection, Select, func, select, update
 
 from cloud.alarms.models import CLEARED, PENDING, RAISED, Alarm
 from cloud.alarms.rules import RULES, Threshold
@@ -82,10 +82,14 @@ def listing(
     city: str | None = None,
     before: int | None = None,
     limit: int = 100,
+    within: ColumnElement[bool] | None = None,
 ) -> AlarmPage:
     """Alarms newest first (by id, so paging is stable while new ones arrive). Pending rows
-    (a duration still running) are never shown."""
+    (a duration still running) are never shown; `within` (a condition on the alarm row,
+    cloud.auth.scope) limits the list to some stations."""
     where = [ALARM.c.state != PENDING]
+    if within is not None:
+        where.append(within)
     if state != "all":
         where.append(ALARM.c.state == (RAISED if state == "raised" else CLEARED))
     if unacknowledged:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from cloud.alarms.models import RAISED, Alarm
 from cloud.models import Station, StationState, table
@@ -61,25 +61,40 @@ class StationPage(BaseModel):
     items: list[StationRow]
 
 
-def summary(conn: Connection) -> FleetSummary:
+def summary(conn: Connection, *, within: ColumnElement[bool] | None = None) -> FleetSummary:
+    """The fleet's counts; `within` (a condition on `station`, cloud.auth.scope) limits them
+    to some stations and leaves out alarms about no station."""
     joined = STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id)
+    where = [] if within is None else [within]
+    alarm_where = (
+        [] if within is None else [ALARM.c.station_id.in_(select(STATION.c.id).where(within))]
+    )
     by_health = dict(
-        conn.execute(select(_HEALTH, func.count()).select_from(joined).group_by(_HEALTH)).all()
+        conn.execute(
+            select(_HEALTH, func.count()).select_from(joined).where(*where).group_by(_HEALTH)
+        ).all()
     )
     status = func.coalesce(STATE.c.history_status, "unknown")
     by_status = dict(
-        conn.execute(select(status, func.count()).select_from(joined).group_by(status)).all()
+        conn.execute(
+            select(status, func.count()).select_from(joined).where(*where).group_by(status)
+        ).all()
     )
+    maintenance_count = func.coalesce(func.sum(case((STATION.c.maintenance, 1), else_=0)), 0)
     total, maintenance = conn.execute(
-        select(func.count(), func.coalesce(func.sum(case((STATION.c.maintenance, 1), else_=0)), 0))
+        select(func.count(), maintenance_count).select_from(STATION).where(*where)
     ).one()
     rules = dict(
         conn.execute(
-            select(ALARM.c.rule, func.count()).where(ALARM.c.state == RAISED).group_by(ALARM.c.rule)
+            select(ALARM.c.rule, func.count())
+            .where(ALARM.c.state == RAISED, *alarm_where)
+            .group_by(ALARM.c.rule)
         ).all()
     )
     unacked = conn.execute(
-        select(func.count()).where(ALARM.c.state != "pending", ALARM.c.acknowledged_at.is_(None))
+        select(func.count()).where(
+            ALARM.c.state != "pending", ALARM.c.acknowledged_at.is_(None), *alarm_where
+        )
     ).scalar_one()
     return FleetSummary(
         stations=total,
@@ -101,14 +116,16 @@ def stations(
     q: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    within: ColumnElement[bool] | None = None,
 ) -> StationPage:
-    """The station table, worst health first, then by id."""
+    """The station table, worst health first, then by id; only stations `within` (a
+    condition on `station`, cloud.auth.scope) when given."""
     raised = (
         select(func.count())
         .where(ALARM.c.station_id == STATION.c.id, ALARM.c.state == RAISED)
         .scalar_subquery()
     )
-    where = []
+    where = [] if within is None else [within]
     if health:
         where.append(_HEALTH.in_(health))
     if city:

@@ -23,7 +23,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from cloud.jobs.rollup import HOUR_S, floor
 from cloud.models import FootfallHour, FootfallInterval, Station, table
@@ -99,9 +99,18 @@ class _Acc:
 # --- selection ------------------------------------------------------------------------------
 
 
-def _stations(conn: Connection, *, station_id: str | None, city: str | None) -> dict[str, str]:
-    """station id → tz of the stations a report covers; ReportError if there are none."""
+def _stations(
+    conn: Connection,
+    *,
+    station_id: str | None,
+    city: str | None,
+    within: ColumnElement[bool] | None = None,
+) -> dict[str, str]:
+    """station id → tz of the stations a report covers (only those `within`, a condition on
+    `station` from cloud.auth.scope, when given); ReportError if there are none."""
     query = select(STATION.c.id, STATION.c.tz)
+    if within is not None:
+        query = query.where(within)
     if station_id is not None:
         query = query.where(STATION.c.id == station_id)
     elif city is not None:
@@ -187,10 +196,12 @@ def series(
     resolution: Resolution = "hour",
     start: datetime,
     end: datetime,
+    within: ColumnElement[bool] | None = None,
 ) -> Series:
-    """Footfall of one station (any resolution) or a whole city (hour or day)."""
+    """Footfall of one station (any resolution) or a whole city (hour or day); of the
+    stations `within` (cloud.auth.scope) only, when given."""
     _check_range(resolution, start, end)
-    stations = _stations(conn, station_id=station_id, city=city)
+    stations = _stations(conn, station_id=station_id, city=city, within=within)
     per_station = station_id is not None
     if resolution == "interval":
         if not per_station:
@@ -287,6 +298,7 @@ def busiest_hours(
     days: int = 28,
     now: datetime,
     top: int = 3,
+    within: ColumnElement[bool] | None = None,
 ) -> BusiestHours:
     """Mean entries per local hour of day over the last `days` days (the hour-of-day profile).
 
@@ -295,7 +307,7 @@ def busiest_hours(
     """
     if not 1 <= days <= 366:
         raise ReportError("days must be 1–366")
-    stations = _stations(conn, station_id=station_id, city=city)
+    stations = _stations(conn, station_id=station_id, city=city, within=within)
     end = floor(now, HOUR_S)
     hours = _hours(conn, stations, end - timedelta(days=days), end)
     sums: dict[int, _Acc] = defaultdict(_Acc)

@@ -23,7 +23,17 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Connection, Engine, Table, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    insert,
+    select,
+    update,
+)
 from sqlmodel import Field, SQLModel
 
 from cloud.clock import utcnow
@@ -187,10 +197,18 @@ def merged(override: dict[str, Any], sections: dict[str, Any]) -> dict[str, Any]
 
 
 def select_stations(
-    conn: Connection, *, city: str | None, operator: str | None, ids: list[str] | None
+    conn: Connection,
+    *,
+    city: str | None,
+    operator: str | None,
+    ids: list[str] | None,
+    within: ColumnElement[bool] | None = None,
 ) -> list[str]:
-    """The registered stations a fleet-wide change touches: every filter given must match."""
+    """The registered stations a fleet-wide change touches: every filter given must match;
+    `within`: a condition on the station row (an account's scope, `cloud.auth.scope`)."""
     query = select(STATION.c.id).order_by(STATION.c.id)
+    if within is not None:
+        query = query.where(within)
     if city is not None:
         query = query.where(STATION.c.city == city)
     if operator is not None:

@@ -318,6 +318,40 @@ def test_every_view_is_chinese_and_tells_the_truth(
         context.close()
 
 
+def test_the_admin_views_are_chinese_too(browser: Any, site: Site, tmp_path: Path) -> None:
+    """What only an admin sees: the accounts and scopes view, and the station's config form."""
+    create_user(site.engine, "boss", Role.ADMIN, PASSWORD)
+    context = browser.new_context(viewport={"width": 1280, "height": 1200}, locale="en-US")
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        page.goto(f"{site.base}/ops/login")
+        page.fill("#username", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"{site.base}/ops")
+        page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+        assert page.locator("#scope").inner_text() == "全部站点"
+        found: dict[str, list[str]] = {}
+        page.click("nav a[href='#accounts']")
+        page.wait_for_selector("#account-rows tr[data-user=op]", timeout=WAIT_MS)
+        _shot(page, tmp_path, "admin-accounts")
+        if left := untranslated(page):
+            found["accounts"] = left
+        page.goto(f"{site.base}/ops#station/{site.sids[0]}")
+        page.wait_for_selector("#cfg-form", timeout=WAIT_MS)
+        assert "尚未下发" in page.locator("#station-config .cfg-desired").inner_text()
+        _shot(page, tmp_path, "admin-station-config")
+        if left := untranslated(page):
+            found["station-config"] = left
+        assert found == {}, found
+        assert errors == [], errors
+    finally:
+        context.close()
+
+
 def test_the_checker_catches_english(browser: Any, serve: Any, tmp_path: Path) -> None:
     """The untranslated-text check itself: it finds a planted English phrase and label,
     and lets names marked `translate="no"`, units and brands through."""

@@ -1,6 +1,10 @@
 """`waystation cloud users …`: ops accounts from the shell. The first admin is made here
 (`users add NAME --role admin`); afterwards admins can also use the HTTP API.
 
+An account sees every station (the union) unless limited to some operators/partners and/or
+cities: `users add NAME --role operator --operator 建设银行 --city 滨州` (both repeatable), and
+`users scope NAME …` to change it (`--all` for the union again). See `cloud.auth.scope`.
+
 Every change is audited as the local operating-system user (`cli:<login>`, role admin).
 Refusals print one line on stderr and exit 2.
 """
@@ -23,9 +27,18 @@ if TYPE_CHECKING:
 
     from cloud.auth.roles import Principal
 
-app = typer.Typer(help="Ops accounts: add, list, disable, issue API tokens.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ops accounts: add, list, scope, disable, issue API tokens.", no_args_is_help=True
+)
 
 ROLES = ("viewer", "operator", "admin")
+OperatorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--operator", help="limit to this operator/partner's stations (repeatable)"),
+]
+CityOpt = Annotated[
+    list[str] | None, typer.Option("--city", help="limit to this city's stations (repeatable)")
+]
 
 
 @contextmanager
@@ -42,11 +55,12 @@ def _engine(db: str | None) -> Iterator[Engine]:
 
 @contextmanager
 def _refusals() -> Iterator[None]:
+    from cloud.auth.scope import ScopeError
     from cloud.auth.users import AccountError
 
     try:
         yield
-    except AccountError as exc:
+    except (AccountError, ScopeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
@@ -80,16 +94,20 @@ def _read_password(from_stdin: bool, username: str) -> str:
 def add(
     name: Annotated[str, typer.Argument(help="username (a-z 0-9 . _ @ -)")],
     role: Annotated[str, typer.Option(help="viewer | operator | admin")] = "viewer",
+    operator: OperatorOpt = None,
+    city: CityOpt = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="read the password from stdin's first line")
     ] = False,
     db: DbOpt = None,
 ) -> None:
-    """Create an account (prompts for the password unless --password-stdin)."""
+    """Create an account (prompts for the password unless --password-stdin). Without
+    --operator/--city it sees every station."""
     from sqlmodel import Session
 
     from cloud.auth import audit
     from cloud.auth.roles import Role
+    from cloud.auth.scope import make_scope
     from cloud.auth.users import add_user, normalize_username
     from cloud.clock import utcnow
 
@@ -97,26 +115,62 @@ def add(
         raise typer.BadParameter(f"--role must be one of {', '.join(ROLES)}")
     with _refusals():
         username = normalize_username(name)
+        scope = make_scope(operator or (), city or ())
     password = _read_password(password_stdin, username)
     with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
-        user = add_user(s, username, Role(role), password, now=utcnow())
-        audit(s, cli_principal(), "user.create", user.username, {"role": role})
+        user = add_user(s, username, Role(role), password, now=utcnow(), scope=scope)
+        detail = {"role": role, "scope": scope.describe()}
+        audit(s, cli_principal(), "user.create", user.username, detail)
         s.commit()
-    typer.echo(f"created {username} ({role})")
+    typer.echo(f"created {username} ({role}); scope {scope.describe()}")
+
+
+@app.command("scope")
+def scope_(
+    name: Annotated[str, typer.Argument()],
+    operator: OperatorOpt = None,
+    city: CityOpt = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="no limit: every station of the union")
+    ] = False,
+    db: DbOpt = None,
+) -> None:
+    """Set which stations an account sees: --operator and/or --city (repeatable), or --all.
+    Replaces the whole scope; takes effect on the account's next request."""
+    from sqlmodel import Session
+
+    from cloud.auth import audit
+    from cloud.auth.scope import make_scope
+    from cloud.auth.users import set_scope
+
+    if everything == bool(operator or city):
+        raise typer.BadParameter("give --operator and/or --city, or --all")
+    with _refusals():
+        scope = make_scope(operator or (), city or ())
+    with _engine(db) as engine, _refusals(), Session(engine, expire_on_commit=False) as s:
+        before, user = set_scope(s, name, scope)
+        if before != scope:
+            detail = {"from": before.describe(), "to": scope.describe()}
+            audit(s, cli_principal(), "user.scope", user.username, detail)
+        s.commit()
+    typer.echo(f"{user.username}: scope {scope.describe()}")
 
 
 @app.command("list")
 def list_(db: DbOpt = None) -> None:
-    """One line per account: name, role, enabled/disabled, last login."""
+    """One line per account: name, role, enabled/disabled, last login, scope."""
     from sqlmodel import Session
 
+    from cloud.auth.scope import ALL, load_scopes
     from cloud.auth.users import list_users
 
     with _engine(db) as engine, Session(engine, expire_on_commit=False) as s:
+        scopes = load_scopes(s)
         for u in list_users(s):
             state = "disabled" if u.disabled else "enabled"
             last = u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else "never"
-            typer.echo(f"{u.username}\t{u.role}\t{state}\tlast login {last}")
+            scope = scopes.get(u.username, ALL).describe()
+            typer.echo(f"{u.username}\t{u.role}\t{state}\tlast login {last}\tscope {scope}")
 
 
 @app.command("disable")

@@ -1,6 +1,7 @@
 // The ops dashboard: who is logged in, the views (#map, #fleet, #alarms, #station/ID) and the
 // live stream that keeps them current without a reload.
 
+import { Accounts, scopeText } from "./accounts.js";
 import { get, logout, me } from "./api.js";
 import { AlarmInbox } from "./alarms.js";
 import { $, announce, clear, h, raw } from "./dom.js";
@@ -10,7 +11,7 @@ import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station"];
+const VIEWS = ["map", "fleet", "alarms", "station", "accounts"];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -36,20 +37,26 @@ async function main() {
   const canAct = who.role === "operator" || who.role === "admin";
   document.body.dataset.role = who.role;
   clear($("#who"), raw("span", who.username), ` (${word("role_words", who.role)})`);
+  clear($("#scope"), scopeText(who.scope));
+  $("#scope").dataset.everything = String(!who.scope || who.scope.everything);
   $("#logout").addEventListener("click", () => logout());
+  const isAdmin = who.role === "admin";
+  $("#nav-accounts").hidden = !isAdmin;
+  const accounts = isAdmin ? new Accounts($("#view-accounts")) : null;
 
   const config = await get("/map-config");
   const fleetMap = new FleetMap($("#map-canvas"), config, {});
   window.waystationOps = { map: fleetMap };
   const table = new FleetTable($("#view-fleet"));
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
-  const station = new StationPage($("#view-station"), { canAct, isAdmin: who.role === "admin", dialog: $("#unlock-dialog") });
-  const loaded = { fleet: false, alarms: false };
+  const station = new StationPage($("#view-station"), { canAct, isAdmin, dialog: $("#unlock-dialog") });
+  const loaded = { fleet: false, alarms: false, accounts: false };
 
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
     const [view, ...rest] = hash.split("/");
-    const name = VIEWS.includes(view) ? view : "map";
+    const allowed = VIEWS.includes(view) && (view !== "accounts" || isAdmin);
+    const name = allowed ? view : "map";
     for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
     for (const link of document.querySelectorAll("nav a")) {
       if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
@@ -64,6 +71,10 @@ async function main() {
     if (name === "alarms" && !loaded.alarms) {
       loaded.alarms = true;
       await inbox.load();
+    }
+    if (name === "accounts" && !loaded.accounts) {
+      loaded.accounts = true;
+      await accounts.load();
     }
     if (name === "station") await station.open(rest.join("/"));
   }

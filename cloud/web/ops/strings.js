@@ -3,6 +3,12 @@
 // rules, …) by `word()`. Rule descriptions follow cloud/alarms/rules.py.
 
 const zh = {
+  nav_accounts: "账号", accounts_title: "账号与可见范围", acc_account: "账号", acc_role: "角色",
+  acc_sees: "可见站点", acc_operators: "运营方", acc_cities: "城市", acc_operators_eg: "建设银行、邮政",
+  acc_cities_eg: "滨州", acc_save: "保存范围", acc_saved: "已保存：", acc_not_saved: (m) => `未保存：${m}`,
+  acc_disabled: "（已停用）", acc_hint: "都留空：全部站点。填了运营方和城市：该运营方在这些城市的站点。管理员总能看到全部站点。",
+  scope: "可见范围", scope_all: "全部站点", scope_label: "范围：", scope_operators: "运营方",
+  scope_cities: "城市", scope_and: "，",
   card_config: "配置",
   cfg_desired: "云端要求的配置", cfg_applied: "站点已应用的版本", cfg_door_mode: "门现在的模式",
   cfg_schedule: "门执行的开放时间", cfg_rejected: "站点拒绝配置的原因",
@@ -154,6 +160,12 @@ const zh = {
 };
 
 const en = {
+  nav_accounts: "Accounts", accounts_title: "Accounts and what they see", acc_account: "Account", acc_role: "Role",
+  acc_sees: "Stations it sees", acc_operators: "Operators/partners", acc_cities: "Cities", acc_operators_eg: "CCB, Post",
+  acc_cities_eg: "Binzhou", acc_save: "Save scope", acc_saved: "Saved: ", acc_not_saved: (m) => `not saved: ${m}`,
+  acc_disabled: " (disabled)", acc_hint: "Both empty: every station. Operators and cities: those operators' stations in those cities. Admins always see every station.",
+  scope: "Scope", scope_all: "All stations", scope_label: "Scope: ", scope_operators: "operator",
+  scope_cities: "city", scope_and: "; ",
   card_config: "Config",
   cfg_desired: "Desired config", cfg_applied: "Applied by the station", cfg_door_mode: "Door mode now",
   cfg_schedule: "Door hours in force", cfg_rejected: "Why the station refused a config",

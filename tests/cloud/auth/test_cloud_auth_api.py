@@ -107,8 +107,9 @@ def test_login_sets_a_strict_httponly_cookie_and_me_reports_the_session(
     assert "samesite=strict" in cookie.lower()
     assert "Secure" not in cookie  # cookie_secure=False in this app
     me = client.get(f"{AUTH}/me").json()
+    union = {"everything": True, "operators": [], "cities": []}
     assert me == {"username": "operator", "role": "operator", "via": "session",
-                  "csrf_token": body["csrf_token"]}  # fmt: skip
+                  "csrf_token": body["csrf_token"], "scope": union}  # fmt: skip
 
 
 def test_secure_cookie_by_default(db_url: str, engine: Engine, users: dict[Role, str]) -> None:

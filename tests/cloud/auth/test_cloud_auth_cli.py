@@ -95,3 +95,39 @@ def test_prompted_password_must_be_confirmed(db_url: str, engine: Engine) -> Non
     assert code == 0, out
     code, out = _users(runner, db_url, "list")
     assert out.startswith("bob\tviewer\tenabled")
+
+
+def test_scoped_accounts_from_the_cli(db_url: str, engine: Engine, client: TestClient) -> None:
+    """`users add … --operator … --city …` (repeatable), `users scope`, `users list`."""
+    runner = CliRunner()
+    code, out = _users(runner, db_url, "add", "binzhou-ccb", "--role", "operator",
+                       "--operator", "建设银行", "--operator", "邮政", "--city", "滨州",
+                       "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    assert code == 0, out
+    assert "scope operator=建设银行,邮政 city=滨州" in out
+    code, out = _users(runner, db_url, "token", "binzhou-ccb")
+    auth = {"Authorization": f"Bearer {out.strip().removeprefix('token: ')}"}
+    scope = client.get("/api/v1/ops/auth/me", headers=auth).json()["scope"]
+    assert scope == {"everything": False, "operators": ["建设银行", "邮政"], "cities": ["滨州"]}
+
+    code, out = _users(runner, db_url, "scope", "binzhou-ccb", "--city", "济南")
+    assert code == 0, out
+    assert client.get("/api/v1/ops/auth/me", headers=auth).json()["scope"]["cities"] == ["济南"]
+    code, out = _users(runner, db_url, "list")
+    assert out.strip().split("\t")[-1] == "scope city=济南"
+    code, out = _users(runner, db_url, "scope", "binzhou-ccb")  # neither a limit nor --all
+    assert code == 2
+    code, out = _users(runner, db_url, "scope", "binzhou-ccb", "--all")
+    assert code == 0, out
+    assert client.get("/api/v1/ops/auth/me", headers=auth).json()["scope"]["everything"]
+
+    code, out = _users(runner, db_url, "add", "boss", "--role", "admin", "--city", "滨州",
+                       "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
+    assert code == 2
+    assert "union-wide" in out
+    code, out = _users(runner, db_url, "scope", "binzhou-ccb", "--operator", " ")
+    assert code == 2
+    assert "empty operator" in out
+    with Session(engine) as s:
+        log = [(e.action, e.detail) for e in s.execute(select(AuditEntry)).scalars()]  # type: ignore[arg-type]
+    assert ("user.scope", {"from": "city=济南", "to": "all"}) in log

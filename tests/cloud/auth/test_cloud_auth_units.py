@@ -84,7 +84,8 @@ def test_tables_made_before_migration_0005_are_adopted(db_url: str) -> None:
     try:
         migrate.upgrade(eng, "0004")
         with eng.begin() as conn:
-            MetaData().create_all(conn, tables=TABLES)
+            early = {"ops_user", "ops_session", "api_token", "audit_log", "login_throttle"}
+            MetaData().create_all(conn, tables=[t for t in TABLES if t.name in early])
         create_user(eng, "early", Role.ADMIN, "pw")
         init_db(eng)
         assert (migrate.current(eng) or "") >= "0005"

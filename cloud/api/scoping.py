@@ -1,0 +1,184 @@
+"""Scope dependencies for the ops routes: role check plus the account's scope, in one place.
+
+Every route under `/api/v1/ops` declares how it handles scope by taking one of these (or
+`require_role(Role.ADMIN)`: admins are union-wide) — tests/cloud/api/test_cloud_api_ops_scope.py
+walks the app's routes and fails for any route that does not:
+
+- `scoped(role)`: lists and summaries; the route filters with `principal.scope.where()`
+  (stations) or `.owns(column)` (rows about a station);
+- `station_access(role)`: routes with a `{sid}` path; 404 unless the station is in scope;
+- `alarm_access`, `report_access`, `command_access`, `suggestion_access`: routes about one
+  row; 404 unless the row's station is in scope (suggestions: union accounts only);
+- `city_access(role)`: routes with a `{city}` path; 404 when the scope excludes that city
+  (the route still filters the city's stations by the scope);
+- `no_station_data(role)`, or `accounts_only` on a router: routes that show nothing about
+  stations (login, the caller's account, account management, the map's tile settings).
+
+The rule itself is `cloud.auth.scope.Scope`. An out-of-scope row answers the same 404 as a
+missing one, with the same words, so an account learns nothing about stations outside its
+scope. Union accounts skip the extra lookup: the route's own 404 applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import HTTPException, Path, Request
+from sqlalchemy import Select, select
+
+from cloud.alarms.models import PENDING, Alarm
+from cloud.api.deps import MAX_ROW_ID
+from cloud.auth.deps import require_role
+from cloud.auth.roles import Principal, Role
+from cloud.commands.models import Command
+from cloud.feedback.models import StationReport
+from cloud.models import Station, table
+
+STATION, ALARM, REPORT, COMMAND = table(Station), table(Alarm), table(StationReport), table(Command)
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+
+Dependency = Callable[..., Principal]
+
+
+def _mark(dependency: Any, rule: str, role: Role) -> Any:
+    dependency.scope_rule = rule
+    dependency.__name__ = f"{rule}_{role.value}"
+    return dependency
+
+
+def _owner_allowed(request: Request, principal: Principal, query: Select[Any]) -> bool:
+    """Whether the one station `query` selects (operator, city) exists and is in scope."""
+    with request.app.state.ctx.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return row is not None and principal.scope.allows(row.operator, row.city)
+
+
+_OWNER = select(STATION.c.operator, STATION.c.city)
+
+
+def accounts_only() -> None:
+    """A router-level marker for routes about accounts, not stations (login, logout, the
+    caller's own account, user and token management): nothing to filter."""
+
+
+accounts_only.scope_rule = "none"  # type: ignore[attr-defined]
+
+
+def scoped(role: Role) -> Dependency:
+    """The caller (with `role`); the route filters what it lists by `principal.scope`."""
+    check = require_role(role)
+
+    def dependency(request: Request) -> Principal:
+        return check(request)
+
+    return _mark(dependency, "filter", Role(role))
+
+
+def no_station_data(role: Role) -> Dependency:
+    """The caller (with `role`), for routes that carry no station data at all."""
+    check = require_role(role)
+
+    def dependency(request: Request) -> Principal:
+        return check(request)
+
+    return _mark(dependency, "none", Role(role))
+
+
+def station_access(role: Role) -> Dependency:
+    """The caller, when the `{sid}` of the path is a station in its scope; else 404."""
+    check = require_role(role)
+
+    def dependency(request: Request, sid: str) -> Principal:
+        principal = check(request)
+        if principal.scope.everything:
+            return principal
+        if not _owner_allowed(request, principal, _OWNER.where(STATION.c.id == sid)):
+            raise HTTPException(404, f"no station {sid!r}")
+        return principal
+
+    return _mark(dependency, "station", Role(role))
+
+
+def city_access(role: Role) -> Dependency:
+    """The caller, unless its scope names cities and `{city}` is not one of them (404). An
+    operator-scoped account may ask for any city; the route counts only its stations there."""
+    check = require_role(role)
+
+    def dependency(request: Request, city: str) -> Principal:
+        principal = check(request)
+        cities = principal.scope.cities
+        if cities and city.strip() not in cities:
+            raise HTTPException(404, f"no station in city {city!r}")
+        return principal
+
+    return _mark(dependency, "city", Role(role))
+
+
+def alarm_access(role: Role) -> Dependency:
+    """The caller, when alarm `{alarm_id}` is about a station in its scope; else 404. Alarms
+    about no station (the cloud itself) are for union accounts."""
+    check = require_role(role)
+
+    def dependency(request: Request, alarm_id: RowIdPath) -> Principal:
+        principal = check(request)
+        if principal.scope.everything:
+            return principal
+        query = _OWNER.join_from(ALARM, STATION, STATION.c.id == ALARM.c.station_id).where(
+            ALARM.c.id == alarm_id, ALARM.c.state != PENDING
+        )
+        if not _owner_allowed(request, principal, query):
+            raise HTTPException(404, f"no alarm {alarm_id}")
+        return principal
+
+    return _mark(dependency, "alarm", Role(role))
+
+
+def report_access(role: Role) -> Dependency:
+    """The caller, when worker report `{report_id}` is about a station in its scope; else 404."""
+    check = require_role(role)
+
+    def dependency(request: Request, report_id: RowIdPath) -> Principal:
+        principal = check(request)
+        if principal.scope.everything:
+            return principal
+        query = _OWNER.join_from(REPORT, STATION, STATION.c.id == REPORT.c.station_id).where(
+            REPORT.c.id == report_id
+        )
+        if not _owner_allowed(request, principal, query):
+            raise HTTPException(404, f"no report {report_id}")
+        return principal
+
+    return _mark(dependency, "report", Role(role))
+
+
+def command_access(role: Role) -> Dependency:
+    """The caller, when command `{cmd_id}` went to a station in its scope; else 404."""
+    check = require_role(role)
+
+    def dependency(request: Request, cmd_id: str) -> Principal:
+        principal = check(request)
+        if principal.scope.everything:
+            return principal
+        query = _OWNER.join_from(COMMAND, STATION, STATION.c.id == COMMAND.c.station_id).where(
+            COMMAND.c.cmd_id == cmd_id
+        )
+        if not _owner_allowed(request, principal, query):
+            raise HTTPException(404, f"no command {cmd_id!r}")
+        return principal
+
+    return _mark(dependency, "command", Role(role))
+
+
+def suggestion_access(role: Role) -> Dependency:
+    """The caller, for union accounts only: a suggested station has no operator or city yet,
+    so a scoped account sees none (404, like a missing one)."""
+    check = require_role(role)
+
+    def dependency(request: Request, suggestion_id: RowIdPath) -> Principal:
+        principal = check(request)
+        if not principal.scope.everything:
+            raise HTTPException(404, f"no suggestion {suggestion_id}")
+        return principal
+
+    return _mark(dependency, "suggestion", Role(role))
