@@ -19,11 +19,14 @@ def test_vocabulary_is_field_sized_grouped_and_keeps_the_old_bits() -> None:
     assert len(set(AMENITIES)) == len(AMENITIES)
     assert {a.group for a in VOCABULARY} == set(GROUPS)
     for a in VOCABULARY:
-        assert a.zh and a.en and a.zh != a.en
+        assert a.zh
+        assert a.en
+        assert a.zh != a.en
     # Every amenity's bit is below the maintenance bit, and all of them fit one uint64.
     everything = amenity_mask(AMENITIES)
     assert everything & MAINTENANCE_BIT == 0
-    assert everything < 2**64 and bin(everything).count("1") == len(AMENITIES)
+    assert everything < 2**64
+    assert bin(everything).count("1") == len(AMENITIES)
     assert max(AMENITY_BIT.values()) < MAINTENANCE_BIT
 
 
