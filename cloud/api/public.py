@@ -26,6 +26,7 @@ from cloud import forks
 from cloud.api.deps import AppContext, ContextDep, NowDep, PolicyDep, SessionDep
 from cloud.models import StationPublic
 from cloud.stations import finder, gcj02
+from cloud.stations.detail import StationDetail, get_detail
 from cloud.stations.finder import NearbyResponse
 from cloud.stations.fleetview import FleetView, Judged, judge_fleet
 from cloud.stations.geojson import dumps, feature
@@ -256,7 +257,7 @@ def stations_geojson(request: Request, ctx: ContextDep, coord: CoordQuery = "wgs
     return Response(body, media_type="application/geo+json", headers=headers)
 
 
-@router.get("/stations/{station_id}", response_model=StationPublic)
+@router.get("/stations/{station_id}", response_model=StationDetail)
 def station_detail(
     station_id: str,
     session: SessionDep,
@@ -264,8 +265,10 @@ def station_detail(
     now: NowDep,
     policy: PolicyDep,
     coord: CoordQuery = "wgs84",
-) -> StationPublic:
-    station = finder.get_station(
+) -> StationDetail:
+    """One station as its detail page shows it: the nearby fields, plus `last_seen_at` (the
+    agent's last sign of life) and `last_entry_at` (the last granted entry)."""
+    station = get_detail(
         session, station_id=station_id, now=now, policy=policy, sight=ctx.sight.current()
     )
     if station is None:

@@ -198,3 +198,26 @@ def test_tickets_for_reports_and_suggestions(
 
     assert client.get("/api/v1/tickets/R-22222222").status_code == 404
     assert client.get("/api/v1/tickets/not-a-ticket").status_code == 404
+
+
+@pytest.mark.usefixtures("city")
+def test_station_detail_says_when_it_was_last_confirmed(
+    client: TestClient, engine: Any, clock: Any
+) -> None:
+    from uuid import uuid4
+
+    from cloud.db import session
+    from cloud.models import Event
+
+    with session(engine) as s:
+        for n, (granted, minutes) in enumerate([(True, 30), (True, 12), (False, 2)]):
+            at = clock.now - timedelta(minutes=minutes)
+            s.add(Event(station_id="sz-live", event_id=uuid4(), seq=n + 1, type="access",
+                        ts=at, received_at=at, granted=granted))  # fmt: skip
+    live = client.get("/api/v1/stations/sz-live").json()
+    assert live["last_seen_at"] == "2025-06-02T01:59:50Z"  # the heartbeat 10 s before T0
+    assert live["last_entry_at"] == "2025-06-02T01:48:00Z"  # the newest granted, not refused
+    assert (live["open_now"], live["basis"]) == (True, "live")
+    never = client.get("/api/v1/stations/sz-evening").json()
+    assert (never["last_seen_at"], never["last_entry_at"]) == (None, None)
+    assert never["opens_at"] == "2025-06-02T12:00:00Z"
