@@ -537,7 +537,8 @@
       q.set("lang", state.lang === "en" ? "en" : "zh");
     }
     const s = q.toString();
-    history.replaceState(null, "", s ? `?${s}` : location.pathname);
+    // The view (#/station/…, #/ticket/…) stays: a shared link must keep pointing at it.
+    history.replaceState(null, "", (s ? `?${s}` : location.pathname) + location.hash);
   }
 
   // --- searching -------------------------------------------------------------------------
