@@ -163,6 +163,19 @@ def test_map_place_search_closed_stations_and_grouped_filters(
         )
         assert _ids(page) == []
         page.screenshot(path=str(tmp_path / "street-no-location.png"))
+        # Zoomed in to street level, the stations in view show, open green, closed grey;
+        # a tap on one opens its page.
+        page.evaluate(f"window.wsFinder.map().setView([{HERE[0]}, {HERE[1]}], 14)")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#map path.ws-station').length === 4"
+            " && document.querySelectorAll('#map path.ws-closed').length === 2",
+            timeout=WAIT_MS,
+        )
+        page.evaluate("window.wsFinder.map().setView([22.6, 114.06], 4)")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#map path.ws-station').length === 0",
+            timeout=WAIT_MS,
+        )
 
         # A district typed in Chinese: its centre becomes the point.
         page.fill("#point", "南山")
@@ -245,7 +258,7 @@ def test_station_page_by_its_url_and_tickets_followed_to_the_reply(
         assert "设备刚刚在线" in confirmed
         assert "暂无进门记录" in confirmed
         assert page.locator("#sv-hours").inner_text() == "24 小时开放（24/7）"
-        assert page.locator("#sv-address").inner_text() == "深圳市 深圳市福田区福华路1号"
+        assert page.locator("#sv-address").inner_text() == "深圳市福田区福华路1号"
         assert page.locator("#sv-operator").inner_text() == "福田区总工会"
         words = page.locator("#sv-amenities li span").all_inner_texts()
         assert words == ["饮用水", "热水", "卫生间", "电瓶车充电", "无线网络"]

@@ -20,6 +20,7 @@
   const OPEN_GROUPS = ["food", "power", "hygiene"]; // shown unfolded: what is asked for most
   const SAVED_KEY = "ws-finder-last"; // the last results, for when the network is gone
   const TICKETS_KEY = "ws-finder-tickets"; // this phone's feedback tickets
+  const BROWSE_ZOOM = 12; // without a point, stations show on the map from this zoom in
 
   const T = {
     "zh-CN": {
@@ -794,10 +795,12 @@
       const [lat, lon] = fromMap(ev.latlng.lat, ev.latlng.lng);
       setPoint(lat, lon);
     });
+    map.on("moveend", browse);
     state.map = map;
     // Cities lie under the stations (a pane below Leaflet's overlay pane, z-index 400).
     map.createPane("cities").style.zIndex = "350";
     state.cityLayer = window.L.layerGroup().addTo(map);
+    state.browseLayer = window.L.layerGroup().addTo(map);
     state.layer = window.L.layerGroup().addTo(map);
     drawMarkers();
     drawCities();
@@ -839,6 +842,49 @@
     if (!state.point && bounds.length) state.map.fitBounds(bounds, { padding: [12, 12] });
   }
 
+  // Before a point is chosen, a map zoomed in to street level shows the stations in view
+  // (open green, closed grey), so looking around the map is already useful.
+  async function browse() {
+    const map = state.map;
+    if (state.point || map.getZoom() < BROWSE_ZOOM) {
+      state.browseLayer.clearLayers();
+      return;
+    }
+    const c = map.getCenter();
+    const [lat, lon] = fromMap(c.lat, c.lng);
+    const q = new URLSearchParams({
+      lat: lat.toFixed(6), lon: lon.toFixed(6), radius_m: "5000", limit: "100", status: "any",
+    });
+    let body;
+    try {
+      const r = await fetch(`${API}/stations/nearby?${q}`);
+      if (!r.ok) return;
+      body = await r.json();
+    } catch (e) {
+      return;
+    }
+    if (state.point) return;
+    state.browseLayer.clearLayers();
+    for (const s of body.stations) marker(s, s.open_now).addTo(state.browseLayer);
+  }
+
+  function marker(s, open) {
+    const L = window.L;
+    // The tooltip gets a node, not a string: Leaflet parses a string as HTML, and the name
+    // is data (a name with markup in it must show as text).
+    const style = open
+      ? { color: "#0b5d3b", fillOpacity: 0.8, dashArray: s.basis === "schedule" ? "3 3" : null }
+      : { color: "#7c8781", fillColor: "#c9d1cd", fillOpacity: 0.8 };
+    return L.circleMarker(toMap(s.lat, s.lon), {
+      className: `ws-station ${open ? "ws-open" : "ws-closed"}`, radius: 7, weight: 2, ...style,
+    })
+      .bindTooltip(el("span", null, s.name))
+      .on("click", (ev) => {
+        L.DomEvent.stopPropagation(ev);
+        location.hash = `#/station/${encodeURIComponent(s.id)}`;
+      });
+  }
+
   function drawMarkers() {
     if (!state.map) return;
     const L = window.L;
@@ -848,24 +894,9 @@
         className: "ws-point", radius: 8, color: "#1d4ed8", weight: 3, fillOpacity: 0.3,
       }).addTo(state.layer);
     }
+    if (state.point) state.browseLayer.clearLayers();
     const all = [...state.stations.map((s) => [s, true]), ...state.closed.map((s) => [s, false])];
-    for (const [s, listed] of all) {
-      // The tooltip gets a node, not a string: Leaflet parses a string as HTML, and the name
-      // is data (a name with markup in it must show as text).
-      const open = listed && s.open_now;
-      const style = open
-        ? { color: "#0b5d3b", fillOpacity: 0.8, dashArray: s.basis === "schedule" ? "3 3" : null }
-        : { color: "#7c8781", fillColor: "#c9d1cd", fillOpacity: 0.8 };
-      L.circleMarker(toMap(s.lat, s.lon), {
-        className: `ws-station ${open ? "ws-open" : "ws-closed"}`, radius: 7, weight: 2, ...style,
-      })
-        .bindTooltip(el("span", null, s.name))
-        .on("click", (ev) => {
-          L.DomEvent.stopPropagation(ev);
-          location.hash = `#/station/${encodeURIComponent(s.id)}`;
-        })
-        .addTo(state.layer);
-    }
+    for (const [s, listed] of all) marker(s, listed && s.open_now).addTo(state.layer);
     if (state.point) state.map.panTo(toMap(state.point.lat, state.point.lon));
   }
 
@@ -941,7 +972,8 @@
       : s.basis === "live" ? t().unknown : t().no_confirm;
     $("sv-hours").textContent = s.opening_hours.trim() === "24/7"
       ? `${t().open24}（24/7）` : s.opening_hours;
-    $("sv-address").textContent = [s.city, s.address].filter(Boolean).join(" ") || t().unknown;
+    const place = s.city && !s.address.startsWith(s.city) ? [s.city, s.address] : [s.address];
+    $("sv-address").textContent = place.filter(Boolean).join(" ") || t().unknown;
     $("sv-operator").textContent = s.operator || t().unknown;
     $("sv-capacity").textContent = s.capacity == null ? t().unknown : t().capacity(s.capacity);
     const box = $("sv-amenities");
