@@ -54,3 +54,15 @@ def test_unknown_amenity_is_named_in_the_error() -> None:
         {"id": "sz-0001", "name": "x", "lat": 22, "lon": 114, "amenities": "开水，哺乳室、WiFi"}
     )
     assert rec.amenities == ["mother_baby", "hot_water", "wifi"]
+
+
+def test_operations_doc_lists_the_vocabulary() -> None:
+    """docs/operations.md's amenity table is the vocabulary, row for row."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text("utf-8")
+    rows = [line for line in doc.splitlines() if line.strip().startswith("| ") and "| `" in line]
+    names = [row.split("`")[1] for row in rows if row.count("|") == 6]
+    assert names == list(AMENITIES)
+    for a in VOCABULARY:
+        assert f"| `{a.name}` | {a.zh} | {a.en} | {'、'.join(a.synonyms)} |" in doc
