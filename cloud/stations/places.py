@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import threading
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
@@ -118,6 +119,9 @@ class PlaceIndex:
     snapshot: Snapshot
     places: list[Place]  # cities, districts and roads
     cities: list[City]
+    # Every station's "name<TAB>address", case-folded, joined by newlines; and where each
+    # station's line starts (by snapshot position).
+    station_text: tuple[str, list[int]]
 
     def search(self, text: str, limit: int = 8) -> list[Place]:
         """Places and stations matching `text`, best first: a place whose name starts with
@@ -144,20 +148,24 @@ class PlaceIndex:
             else:
                 scored.append(((rank, KIND_ORDER[p.kind], 0, -p.stations), p))
         if len(q) >= 2:
+            # Stations by name or address: one C-level scan of the joined text per match
+            # (a Python loop over 200,000 rows cost ~60 ms a search).
+            text, starts = self.station_text
+            rows = self.snapshot.rows
+            pos = text.find(q)
             n = 0
-            for raw in self.snapshot.rows:
-                reg = RegistryRow(*raw)
-                name = reg.name.casefold()
-                if q in name or q in reg.address.casefold():
-                    rank = 0 if name.startswith(q) else 1
-                    station = Place(
-                        kind="station", name=reg.name, city=reg.city, lat=reg.lat,
-                        lon=reg.lon, stations=1, station_id=reg.id,
-                    )  # fmt: skip
-                    scored.append(((3, rank, 0, 0), station))
-                    n += 1
-                    if n >= MAX_STATION_SCAN:
-                        break
+            while pos >= 0 and n < MAX_STATION_SCAN:
+                i = bisect_right(starts, pos) - 1
+                reg = RegistryRow(*rows[i])
+                rank = 0 if text.startswith(q, starts[i]) else 1
+                station = Place(
+                    kind="station", name=reg.name, city=reg.city, lat=reg.lat,
+                    lon=reg.lon, stations=1, station_id=reg.id,
+                )  # fmt: skip
+                scored.append(((3, rank, 0, 0), station))
+                n += 1
+                nxt = starts[i + 1] if i + 1 < len(starts) else len(text)
+                pos = text.find(q, nxt)
         scored.sort(key=lambda sp: sp[0])
         return [p for _, p in scored[:limit]]
 
@@ -207,7 +215,13 @@ def build(snapshot: Snapshot) -> PlaceIndex:
             )
         )
     cities.sort(key=lambda c: -c.stations)
-    return PlaceIndex(snapshot, places, cities)
+    lines = [f"{row[1]}\t{row[7]}".replace("\n", " ").casefold() for row in snapshot.rows]
+    starts: list[int] = []
+    at = 0
+    for line in lines:
+        starts.append(at)
+        at += len(line) + 1
+    return PlaceIndex(snapshot, places, cities, ("\n".join(lines), starts))
 
 
 class PlaceIndexes:
