@@ -21,6 +21,7 @@
   const SAVED_KEY = "ws-finder-last"; // the last results, for when the network is gone
   const TICKETS_KEY = "ws-finder-tickets"; // this phone's feedback tickets
   const BROWSE_ZOOM = 12; // without a point, stations show on the map from this zoom in
+  const MAP_FALLBACK_MS = 1500; // the map starts by then even with no results to paint
 
   const T = {
     "zh-CN": {
@@ -565,8 +566,6 @@
     state.inflight = ctl;
     $("results").setAttribute("aria-busy", "true");
     if (!state.stations.length) $("summary").textContent = t().loading;
-    const closedReq = fetch(nearbyQuery("any"), { signal: ctl.signal })
-      .then((r) => (r.ok ? r.json() : null)).catch(() => null);
     try {
       const r = await fetch(nearbyQuery("open_or_reported"), { signal: ctl.signal });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
@@ -580,7 +579,10 @@
       state.lastSummary = () => (n ? t().found(n) : t().none);
       $("summary").textContent = state.lastSummary();
       renderList();
-      const all = await closedReq;
+      soon(afterFirstPaint);
+      // The closed ones only now: asked together, they made the open list wait.
+      const all = await fetch(nearbyQuery("any"), { signal: ctl.signal })
+        .then((x) => (x.ok ? x.json() : null)).catch(() => null);
       if (ctl !== state.inflight || !all) return;
       state.closed = all.stations.filter((s) => !s.open_now && !s.reported_locked_at);
       renderList();
@@ -674,6 +676,7 @@
       () => {
         setStatus("where-status", t().geo_denied);
         if (!state.point) restore();
+        soon(afterFirstPaint);
       },
       { enableHighAccuracy: false, timeout: 15000, maximumAge: 60000 },
     );
@@ -743,6 +746,11 @@
   }
   const toMap = (lat, lon) => (tiles().gcj ? wgs84ToGcj02(lat, lon) : [lat, lon]);
   const fromMap = (lat, lon) => (tiles().gcj ? gcj02ToWgs84(lat, lon) : [lat, lon]);
+
+  // After the next frame is painted (what is on screen first stays first).
+  function soon(fn) {
+    requestAnimationFrame(() => setTimeout(fn, 0));
+  }
 
   function loadLeaflet() {
     if (window.L) return Promise.resolve();
@@ -1229,13 +1237,18 @@
     const p = parsePoint(`${params.get("lat") || ""},${params.get("lon") || ""}`);
     if (p) setPoint(p.lat, p.lon);
     else locate();
-    // The map after the first search is on its way: the list never waits for it.
-    setTimeout(startMap, 0);
-    if ("serviceWorker" in navigator) {
-      window.addEventListener("load", () => {
-        navigator.serviceWorker.register("/sw.js").catch(() => { /* no offline: fine */ });
-      });
-    }
+    // The map once the first results are painted (search() starts it), or in a moment if
+    // there is no location to search from: the list never waits for it.
+    setTimeout(afterFirstPaint, MAP_FALLBACK_MS);
+  }
+
+  // The map and the offline worker (which fetches the page's files, Leaflet included) start
+  // once the first results are on screen, so they never compete with them.
+  function afterFirstPaint() {
+    startMap();
+    if (state.offlineAsked || !("serviceWorker" in navigator)) return;
+    state.offlineAsked = true;
+    navigator.serviceWorker.register("/sw.js").catch(() => { /* no offline: fine */ });
   }
 
   // For tests and the curious: the datum helpers, the amenity list.
