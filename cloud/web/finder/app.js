@@ -917,7 +917,10 @@
     $("ticket-view").hidden = view !== "ticket";
     if (view === "station") showStation(decodeURIComponent(m[2]));
     else if (view === "ticket") showTicket(decodeURIComponent(m[2]));
-    else if (state.map) state.map.invalidateSize();
+    else {
+      document.title = state.lang === "en" ? "Stations nearby · 附近的驿站" : "附近的驿站 · Stations nearby";
+      if (state.map) state.map.invalidateSize();
+    }
   }
 
   function known(id) {
@@ -1201,6 +1204,11 @@
   // --- start -------------------------------------------------------------------------------
   function start() {
     document.documentElement.dataset.served = document.documentElement.lang;
+    // Where first: the browser looks up the location (or the search starts) while the rest
+    // of the page is drawn.
+    const p = parsePoint(`${params.get("lat") || ""},${params.get("lon") || ""}`);
+    if (p) setPoint(p.lat, p.lon);
+    else locate();
     applyLang();
     $("lang-switch").addEventListener("click", () => {
       state.lang = state.lang === "en" ? "zh-CN" : "en";
@@ -1234,9 +1242,6 @@
     window.addEventListener("hashchange", route);
     renderMine();
     route();
-    const p = parsePoint(`${params.get("lat") || ""},${params.get("lon") || ""}`);
-    if (p) setPoint(p.lat, p.lon);
-    else locate();
     // The map once the first results are painted (search() starts it), or in a moment if
     // there is no location to search from: the list never waits for it.
     setTimeout(afterFirstPaint, MAP_FALLBACK_MS);

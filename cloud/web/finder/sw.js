@@ -21,7 +21,11 @@ self.addEventListener("install", (event) => {
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(
-    caches.keys()
+    // Navigation preload: the page's request starts while this worker boots, so a page
+    // this worker controls does not wait for it (~50–100 ms a load otherwise).
+    (self.registration.navigationPreload
+      ? self.registration.navigationPreload.enable() : Promise.resolve())
+      .then(() => caches.keys())
       .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
       .then(() => self.clients.claim()),
   );
@@ -39,8 +43,11 @@ function cacheKey(request) {
 self.addEventListener("fetch", (event) => {
   const key = cacheKey(event.request);
   if (!key) return; // the API and everything else: straight to the network
+  const preloaded = event.request.mode === "navigate" && event.preloadResponse
+    ? event.preloadResponse : Promise.resolve(null);
   event.respondWith(
-    fetch(event.request)
+    preloaded
+      .then((early) => early || fetch(event.request))
       .then((response) => {
         if (response.ok) {
           const copy = response.clone();
