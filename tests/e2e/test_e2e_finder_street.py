@@ -67,7 +67,9 @@ def street(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Street]:
         ("sz-evening", 200, "water", _tomorrow_only(), False, "深圳市福田区福华路9号"),
         ("sz-down", 500, "water", "24/7", "lost", "深圳市福田区益田路3号"),
         ("sz-part", 800, "water;microwave", "24/7", False, "深圳市南山区科技园南路8号"),
-        ("sz-nanshan", 6_000, "water;rest_seats", "24/7", True, "深圳市南山区深南大道100号"),
+        ("sz-nanshan", 6_000,
+         "water;rest_seats;hot_water;microwave;fridge;toilet;umbrella;books;tv;fan;heating",
+         "24/7", True, "深圳市南山区深南大道100号"),
     ]  # fmt: skip
     records = []
     for sid, north, amenities, oh, _, address in stations:
@@ -186,6 +188,11 @@ def test_map_place_search_closed_stations_and_grouped_filters(
         assert "2 个驿站" in first.locator(".pmeta").inner_text()
         # The centre is 3.4 km north, 2.6 km from both of its stations: the live one first.
         _wait_ids(page, ["sz-nanshan", "sz-part", "sz-near"])
+        # Eleven amenities: eight icons on the card and "+3" (the station's page has all).
+        icons = page.locator('#list > li[data-id="sz-nanshan"] ul.amenities li')
+        assert icons.count() == 9
+        assert icons.last.inner_text() == "+3"
+        assert icons.last.get_attribute("aria-label") == "另有 3 项设施"
         assert page.locator("#where-status").inner_text() == "位置：南山区（深圳市）"
         # A station's name finds it too.
         page.fill("#point", "sz-down")

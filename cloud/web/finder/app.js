@@ -21,6 +21,7 @@
   const SAVED_KEY = "ws-finder-last"; // the last results, for when the network is gone
   const TICKETS_KEY = "ws-finder-tickets"; // this phone's feedback tickets
   const BROWSE_ZOOM = 12; // without a point, stations show on the map from this zoom in
+  const CARD_ICONS = 8; // amenity icons on a result card (a 360 px row holds about 8)
   const MAP_FALLBACK_MS = 1500; // the map starts by then even with no results to paint
 
   const T = {
@@ -56,7 +57,7 @@
       no_tiles: "未配置底图：仍可点按地图选点，圆点是驿站。", map_failed: "地图加载失败，请输入坐标。",
       km: (v) => `${v} 公里`, m: (v) => `${v} 米`,
       a: amenityLabels(1), g: groupLabels(1),
-      more_groups: "更多设施", place_none: "没有找到这个地点。试试区名、路名或驿站名。",
+      more_groups: "更多设施", more_amenities: (n) => `另有 ${n} 项设施`, place_none: "没有找到这个地点。试试区名、路名或驿站名。",
       place_searching: "正在查找地点…", place_at: (n, c) => `位置：${n}${c ? `（${c}）` : ""}`,
       place_kind: { city: "城市", district: "区/街道", road: "道路", station: "驿站" },
       place_stations: (n) => `${n} 个驿站`,
@@ -127,7 +128,7 @@
       map_failed: "The map could not load; type a point instead.",
       km: (v) => `${v} km`, m: (v) => `${v} m`,
       a: amenityLabels(2), g: groupLabels(2),
-      more_groups: "More amenities", place_none: "No such place found. Try a district, road or station name.",
+      more_groups: "More amenities", more_amenities: (n) => `${n} more amenities`, place_none: "No such place found. Try a district, road or station name.",
       place_searching: "Looking for the place…", place_at: (n, c) => `Location: ${n}${c ? ` (${c})` : ""}`,
       place_kind: { city: "City", district: "District", road: "Road", station: "Station" },
       place_stations: (n) => `${n} station${n === 1 ? "" : "s"}`,
@@ -410,13 +411,22 @@
     if (s.amenities.length) {
       const ul = el("ul", "amenities");
       ul.setAttribute("aria-label", t().filters);
-      for (const a of s.amenities) {
-        if (!t().a[a]) continue; // a name this page does not know (newer server)
+      // At most CARD_ICONS icons, the ones filtered for first; the station's page has all.
+      const names = s.amenities.filter((a) => t().a[a]); // skip names this page lacks
+      const shown = [...names.filter((a) => state.amenities.has(a)),
+        ...names.filter((a) => !state.amenities.has(a))].slice(0, CARD_ICONS);
+      for (const a of names) {
+        if (!shown.includes(a)) continue;
         const item = el("li");
         item.dataset.amenity = a;
         item.title = t().a[a];
         item.append(labelledIcon(a));
         ul.append(item);
+      }
+      if (names.length > shown.length) {
+        const rest = el("li", "more", `+${names.length - shown.length}`);
+        rest.setAttribute("aria-label", t().more_amenities(names.length - shown.length));
+        ul.append(rest);
       }
       li.append(ul);
     }
