@@ -20,6 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Engine, select
 
 from cloud.models import StationState, table
+from cloud.stations.hours import LOCAL_TERMS, HoursState
 from cloud.stations.index import RegistryRow, Snapshot
 from cloud.stations.liveness import NEVER_HEARD, Digest, LivenessPolicy, digester_for, epoch_us
 from cloud.stations.livestates import HOURS, read_digests
@@ -29,6 +30,10 @@ from cloud.stations.sight import Sight
 STATE = table(StationState)
 CHUNK = 500  # ids per live-state read (an IN list; PostgreSQL and SQLite both take it well)
 VIEW_S = 30.0  # default seconds a whole-fleet view is reused
+# Positions in a snapshot row (`RegistryRow` fields), read without building the tuple.
+_ID, _HOURS, _TZ, _MAINTENANCE = (
+    RegistryRow._fields.index(f) for f in ("id", "opening_hours", "tz", "maintenance")
+)
 
 
 class Judged(NamedTuple):
@@ -75,11 +80,18 @@ def judge_fleet(
     states = read_all_digests(engine, policy)
     now_us = epoch_us(now)
     judged: list[Judged] = []
+    # Hours that do not depend on the place (no PH/sunrise terms: nearly all) are evaluated
+    # once per (expression, zone) for the whole fleet.
+    same_everywhere: dict[tuple[str, str], HoursState] = {}
     for raw in snapshot.rows:
-        reg = RegistryRow(*raw)
-        hours = HOURS.at(reg, now)
+        key = (raw[_HOURS], raw[_TZ])
+        hours = same_everywhere.get(key)
+        if hours is None:
+            hours = HOURS.at(RegistryRow(*raw), now)
+            if LOCAL_TERMS.search(raw[_HOURS]) is None:
+                same_everywhere[key] = hours
         v: Verdict = verdict(
-            states.get(reg.id, NEVER_HEARD), hours.open, reg.maintenance, now_us, sight
+            states.get(raw[_ID], NEVER_HEARD), hours.open, raw[_MAINTENANCE], now_us, sight
         )
         judged.append(
             Judged(v.open_now, v.basis, v.reason, v.status, hours.opens_at, hours.closes_at)
