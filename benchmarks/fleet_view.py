@@ -1,6 +1,6 @@
 """Whole-fleet views: the GeoJSON map with open_now/basis, the status numbers, place search.
 
-Run: flock /tmp/ws-bench.lock .venv/bin/python benchmarks/fleet_view.py
+Run: .venv/bin/python benchmarks/fleet_view.py
      [--stations 200000] [--agents 0.05] [--repeat 5] [--searches 200]
 
 A SQLite registry of `--stations` synthetic stations clustered around 36 Chinese cities (as in

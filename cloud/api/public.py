@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_origin
@@ -28,8 +28,9 @@ from cloud.models import StationPublic
 from cloud.stations import finder, gcj02
 from cloud.stations.detail import StationDetail, get_detail
 from cloud.stations.finder import NearbyResponse
-from cloud.stations.fleetview import FleetView, Judged, judge_fleet
-from cloud.stations.geojson import dumps, feature
+from cloud.stations.fleetview import FleetView, judge_fleet
+from cloud.stations.geojson import PROPERTIES
+from cloud.stations.index import RegistryRow
 from protocol.registry import AMENITIES
 
 Amenity = StrEnum("Amenity", {a: a for a in AMENITIES})  # type: ignore[misc]
@@ -190,31 +191,50 @@ class GeoJSONCache:
             hit = self._entries.get(coord)
             if hit is not None and hit[0] is view:
                 return hit[1]
-            convert = gcj02.wgs84_to_gcj02 if coord == "gcj02" else None
-            features = []
-            for reg, judged in sorted(view.rows(), key=lambda rj: rj[0].id):
-                f = feature(reg._asdict(), coords=convert)
-                f["properties"].update(live_properties(judged))
-                features.append(f)
-            body = dumps(iter(features))
+            body = render_map(view, coord)
             self._entries[coord] = (view, body)
             return body
 
 
-def live_properties(j: Judged) -> dict[str, Any]:
-    """The open-now fields a map feature carries beside the registry's (as in the nearby
-    API: `open_now`, `basis`, `reason`, `opens_at`, `closes_at`, RFC 3339 UTC)."""
+# render_map writes the properties in this order (the registry export's).
+assert PROPERTIES == ("name", "amenities", "opening_hours", "operator", "address", "city")
+_NAME, _AMENITIES, _HOURS, _OPERATOR, _ADDRESS, _CITY = (
+    RegistryRow._fields.index(f) for f in PROPERTIES
+)
 
-    def iso(at: datetime | None) -> str | None:
-        return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else None
 
-    return {
-        "open_now": j.open_now,
-        "basis": j.basis,
-        "reason": j.reason,
-        "opens_at": iso(j.opens_at),
-        "closes_at": iso(j.closes_at),
-    }
+def render_map(view: FleetView, coord: Coord) -> bytes:
+    """The FeatureCollection of `cloud.stations.geojson` (one feature a line, registry
+    properties in `PROPERTIES` order) with the open-now fields after them, straight from the
+    snapshot's rows (already in id order) with orjson: ~2 s for 200,000 stations where going
+    through `feature` dicts and `isoformat` per station took several times that."""
+    convert = gcj02.wgs84_to_gcj02 if coord == "gcj02" else None
+    utc_z = orjson.OPT_UTC_Z
+    lines = []
+    for row, j in zip(view.snapshot.rows, view.judged, strict=True):
+        lat, lon = row[2], row[3]
+        if convert is not None:
+            lat, lon = convert(lat, lon)
+        f = {
+            "type": "Feature",
+            "id": row[0],
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {
+                "name": row[_NAME],
+                "amenities": row[_AMENITIES],
+                "opening_hours": row[_HOURS],
+                "operator": row[_OPERATOR],
+                "address": row[_ADDRESS],
+                "city": row[_CITY],
+                "open_now": j.open_now,
+                "basis": j.basis,
+                "reason": j.reason,
+                "opens_at": j.opens_at,
+                "closes_at": j.closes_at,
+            },
+        }
+        lines.append(orjson.dumps(f, option=utc_z))
+    return b'{"type": "FeatureCollection", "features": [\n' + b",\n".join(lines) + b"\n]}\n"
 
 
 def fleet_view(ctx: AppContext) -> FleetView:
