@@ -32,7 +32,9 @@ from cloud.api import (
     ops_pages,
     ops_scopes,
     public,
+    public_status,
     reports,
+    tickets,
     union_app,
 )
 from cloud.api.deps import AppContext
@@ -51,6 +53,7 @@ from cloud.credentials import apiclients
 from cloud.db import init_db, make_engine
 from cloud.settings import Settings
 from cloud.stations import hours
+from cloud.stations.fleetview import FleetViews
 from cloud.stations.holidays import CalendarSource
 from cloud.stations.index import StationIndex
 from cloud.stations.liveness import policy_from
@@ -119,9 +122,13 @@ def create_app(
         index=index,
         live=LiveStates(settings.live_state_ttl_s),
         sight=sight,
+        fleet=FleetViews(settings.fleet_view_s),
     )
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + "/stations")
+    # the other public reads (place search, status, tickets) share the same buckets
+    for path in ("/places", "/status", "/tickets"):
+        app.add_middleware(PublicLimits, buckets=buckets, prefix=public.router.prefix + path)
     # per address before any hashing (login) or signing (enrolment); see cloud.api.ratelimit
     auth_buckets = TokenBuckets(settings.auth_rate_per_s, settings.auth_burst)
     app.add_middleware(
@@ -140,6 +147,7 @@ def create_app(
     app.add_exception_handler(passwords.HashingBusyError, hashing_busy)
     app.include_router(health.router)
     app.include_router(public.router)
+    app.include_router(public_status.router)
     app.include_router(members.router)
     app.include_router(member_page.router)
     app.include_router(member_renewal.router)
@@ -159,6 +167,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(reports.router)
     app.include_router(reports.ops_router)
+    app.include_router(tickets.router)
+    app.include_router(tickets.ops_router)
     app.include_router(finder_page.router)
     return app
 

@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         description="seconds the API reuses a station's live state read for a nearby search "
         "(more: fewer database reads under load; less: fresher status); 0 reads every time",
     )
+    fleet_view_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="seconds the GeoJSON map's and the status page's whole-fleet open-now "
+        "judgement is reused (cloud.stations.fleetview); 0 judges every request",
+    )
     sight_refresh_s: float = Field(
         default=2.0,
         ge=0,

@@ -1,8 +1,9 @@
 """The station registry record: what `sim fleet --registry` writes and `stations import` reads.
 
 CSV columns are fixed (`CSV_COLUMNS`, plus the optional `OPTIONAL_COLUMNS`); a header may
-use the Chinese names of `COLUMN_ALIASES` instead. Amenities are names from `AMENITIES` or
-their labels as the finder shows them (`AMENITY_LABELS`), separated by any of `,，、;；|`.
+use the Chinese names of `COLUMN_ALIASES` instead. Amenities are names from `AMENITIES`, their
+labels as the finder shows them (`AMENITY_LABELS`) or a synonym (`protocol.amenities`),
+separated by any of `,，、;；|`.
 Parsing a row is pure; reading the file is the caller's job.
 """
 
@@ -13,6 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from protocol.amenities import VOCABULARY, WORDS
 from protocol.topics import SID_RE
 
 CSV_COLUMNS = (
@@ -30,23 +32,11 @@ CSV_COLUMNS = (
 OPTIONAL_COLUMNS = ("capacity",)
 
 # The amenities a worker can filter on, with the labels the finder shows for each
-# (zh-CN, en); the finder page gets them from here (`cloud.web.finder.page`).
-AMENITY_LABELS: dict[str, tuple[str, str]] = {
-    "water": ("饮用水", "Drinking water"),
-    "microwave": ("微波炉", "Microwave"),
-    "fridge": ("冰箱", "Fridge"),
-    "charging": ("充电", "Charging"),
-    "toilet": ("卫生间", "Toilet"),
-    "mother_baby": ("母婴室", "Mother and baby room"),
-    "first_aid": ("急救药箱", "First aid kit"),
-    "rest_seats": ("休息座椅", "Rest seats"),
-    "air_conditioning": ("空调", "Air conditioning"),
-}
+# (zh-CN, en); the vocabulary, its groups and the synonyms import accepts are in
+# `protocol.amenities`; the finder page gets them from there (`cloud.web.finder.page`).
+AMENITY_LABELS: dict[str, tuple[str, str]] = {a.name: (a.zh, a.en) for a in VOCABULARY}
 AMENITIES = tuple(AMENITY_LABELS)
 AMENITY_SEPARATORS = re.compile(r"[,，、;；|]")
-_AMENITY_WORDS = {
-    word.casefold(): name for name, labels in AMENITY_LABELS.items() for word in (name, *labels)
-}
 
 # Columns a sheet may carry that are not registry data (a row number, remarks): skipped.
 IGNORED_COLUMNS = ("序号", "备注")
@@ -93,8 +83,9 @@ def ignored_column(header: str) -> bool:
 
 
 def amenity_name(word: str) -> str | None:
-    """`mother_baby`, `母婴室` or `Mother and baby room` → `mother_baby`; None if unknown."""
-    return _AMENITY_WORDS.get(word.strip().casefold())
+    """`mother_baby`, `母婴室`, `哺乳室` or `Mother and baby room` → `mother_baby`; None if
+    unknown."""
+    return WORDS.get(word.strip().casefold())
 
 
 class StationRecord(BaseModel):
@@ -127,7 +118,9 @@ class StationRecord(BaseModel):
         unknown = [a for a, n in zip(value, names, strict=True) if n is None]
         if unknown:
             known = ", ".join(f"{n} ({zh})" for n, (zh, _) in AMENITY_LABELS.items())
-            raise ValueError(f"unknown amenities {unknown}; known: {known}")
+            raise ValueError(
+                f"unknown amenities {unknown} (not a name, label or synonym); known: {known}"
+            )
         return sorted({n for n in names if n is not None}, key=AMENITIES.index)
 
     @field_validator("capacity", mode="before")

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from cloud.alarms.sightwatch import SightWatch
 from cloud.clock import Clock
 from cloud.settings import Settings
+from cloud.stations.fleetview import FleetViews
 from cloud.stations.index import StationIndex
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.livestates import LiveStates
@@ -34,6 +35,7 @@ class AppContext:
     index: StationIndex  # the nearby index of this process (cloud.stations.index)
     live: LiveStates  # live-state digests the nearby search reuses for a second
     sight: SightWatch  # whether the cloud can see its stations (cloud.stations.sight)
+    fleet: FleetViews  # the whole fleet judged, for the map and status page (fleetview)
 
 
 async def get_context(request: Request) -> AppContext:

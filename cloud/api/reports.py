@@ -22,7 +22,7 @@ from cloud.api.ratelimit import TokenBuckets
 from cloud.api.scoping import report_access, scoped, suggestion_access
 from cloud.auth import Principal, Role, audit
 from cloud.client_address import address_key
-from cloud.feedback import locked, store
+from cloud.feedback import locked, store, tickets
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean
 from cloud.stations import gcj02
@@ -85,6 +85,12 @@ class SuggestionIn(BaseModel):
 class Created(BaseModel):
     id: int
     status: Literal["received"] = "received"
+    ticket: str = Field(description="public ticket number: GET /api/v1/tickets/{ticket}")
+    url: str = Field(description="the finder's page for the ticket (relative)")
+
+
+def _created(new_id: int, ticket: str) -> Created:
+    return Created(id=new_id, ticket=ticket, url=f"/#/ticket/{ticket}")
 
 
 class ResolveIn(BaseModel):
@@ -166,9 +172,11 @@ async def report_problem(
 ) -> Created:
     """Report a problem at a station: `locked`, `closed`, `broken`, `dirty` or `other`, with
     optional text (plain text, at most 500 characters). 404 when the station is unknown.
+    The answer carries a ticket number to follow it (`GET /api/v1/tickets/{ticket}`).
     `locked`, `closed` and `broken` mark the station `reported_locked` (not open now) unless
     its door admitted a member in the last 15 minutes: see `cloud.feedback.locked`."""
     report = _parse(ReportIn, body)
+    ticket = tickets.new_ticket("report")
 
     def write() -> int:
         now = ctx.clock()
@@ -179,6 +187,7 @@ async def report_problem(
                 kind=report.kind,
                 text=report.text,
                 now=now,
+                ticket=ticket,
             )
             flagged = locked.on_report(conn, report.station_id, report.kind, now)
         if flagged:  # the next search shows it, not one a second later
@@ -189,7 +198,7 @@ async def report_problem(
         new_id = await run_in_threadpool(write)
     except store.UnknownStationError:
         raise HTTPException(404, f"station {report.station_id!r} not found") from None
-    return Created(id=new_id)
+    return _created(new_id, ticket)
 
 
 @router.post(
@@ -205,14 +214,15 @@ async def suggest_station(
     at most 120 characters) and an optional note (at most 500)."""
     s = _parse(SuggestionIn, body)
     lat, lon = gcj02.gcj02_to_wgs84(s.lat, s.lon) if s.coord == "gcj02" else (s.lat, s.lon)
+    ticket = tickets.new_ticket("suggestion")
 
     def write() -> int:
         with ctx.engine.begin() as conn:
             return store.add_suggestion(
-                conn, lat=lat, lon=lon, name=s.name, note=s.note, now=ctx.clock()
+                conn, lat=lat, lon=lon, name=s.name, note=s.note, now=ctx.clock(), ticket=ticket
             )
 
-    return Created(id=await run_in_threadpool(write))
+    return _created(await run_in_threadpool(write), ticket)
 
 
 @ops_router.get("/reports", response_model=store.ReportPage)

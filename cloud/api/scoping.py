@@ -33,6 +33,7 @@ from cloud.auth.deps import require_role
 from cloud.auth.roles import Principal, Role
 from cloud.commands.models import Command
 from cloud.feedback.models import StationReport
+from cloud.feedback.tickets import normalise
 from cloud.models import Station, table
 
 STATION, ALARM, REPORT, COMMAND = table(Station), table(Alarm), table(StationReport), table(Command)
@@ -182,3 +183,26 @@ def suggestion_access(role: Role) -> Dependency:
         return principal
 
     return _mark(dependency, "suggestion", Role(role))
+
+
+def ticket_access(role: Role) -> Dependency:
+    """The caller, when feedback ticket `{ticket}` is in its scope: a report's by its
+    station, a suggestion's for union accounts only (it has no station yet); else 404."""
+    check = require_role(role)
+
+    def dependency(request: Request, ticket: str) -> Principal:
+        principal = check(request)
+        if principal.scope.everything:
+            return principal
+        code = normalise(ticket[:40])
+        allowed = False
+        if code is not None and code.startswith("R-"):
+            query = _OWNER.join_from(REPORT, STATION, STATION.c.id == REPORT.c.station_id).where(
+                REPORT.c.ticket == code
+            )
+            allowed = _owner_allowed(request, principal, query)
+        if not allowed:
+            raise HTTPException(404, "no such ticket")
+        return principal
+
+    return _mark(dependency, "ticket", Role(role))

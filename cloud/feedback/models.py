@@ -16,6 +16,12 @@ from cloud.models import BigId, table
 from cloud.sql.types import UTCDateTime
 
 REPORT_KINDS = ("locked", "closed", "broken", "dirty", "other")
+# A ticket's public states (`cloud.feedback.tickets`): a report is received, under review,
+# then resolved; a suggestion is received, under review, then built (with the station's id)
+# or declined (`closed`: resolved before states existed, or without saying which).
+REPORT_STATES = ("received", "under_review", "resolved")
+SUGGESTION_STATES = ("received", "under_review", "built", "declined", "closed")
+TICKET_MAX = 16
 TEXT_MAX = 500  # characters of a report's text or a suggestion's note
 NAME_MAX = 120  # as a station's name
 
@@ -27,6 +33,7 @@ class StationReport(SQLModel, table=True):
     __table_args__ = (
         Index("ix_station_report_station", "station_id", "id"),
         Index("ix_station_report_open", "resolved_at", "id"),
+        Index("ix_station_report_ticket", "ticket", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -37,13 +44,21 @@ class StationReport(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = Field(default=None, max_length=64)
     resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+    ticket: str | None = Field(
+        default=None, max_length=TICKET_MAX, description="public ticket number (None: older)"
+    )
+    state: str = Field(default="received", max_length=16, description="public state")
+    state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class StationSuggestion(SQLModel, table=True):
     """ "Put a station here": a WGS-84 point, a name and a note; open until ops resolve it."""
 
     __tablename__ = "station_suggestion"
-    __table_args__ = (Index("ix_station_suggestion_open", "resolved_at", "id"),)
+    __table_args__ = (
+        Index("ix_station_suggestion_open", "resolved_at", "id"),
+        Index("ix_station_suggestion_ticket", "ticket", unique=True),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     lat: float = Field(ge=-90, le=90, description="WGS-84 latitude, degrees")
@@ -54,6 +69,14 @@ class StationSuggestion(SQLModel, table=True):
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = Field(default=None, max_length=64)
     resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+    ticket: str | None = Field(
+        default=None, max_length=TICKET_MAX, description="public ticket number (None: older)"
+    )
+    state: str = Field(default="received", max_length=16, description="public state")
+    state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    built_station_id: str | None = Field(
+        default=None, max_length=40, description="the station built from it (state built)"
+    )
 
 
 TABLES: list[Table] = [table(StationReport), table(StationSuggestion)]

@@ -36,6 +36,8 @@ class ReportView(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     resolution: str
+    ticket: str | None = None
+    state: str = "received"
 
 
 class SuggestionView(BaseModel):
@@ -48,6 +50,9 @@ class SuggestionView(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     resolution: str
+    ticket: str | None = None
+    state: str = "received"
+    built_station_id: str | None = None
 
 
 class ReportPage(BaseModel):
@@ -60,19 +65,50 @@ class SuggestionPage(BaseModel):
     next_before: int | None
 
 
-def add_report(conn: Connection, *, station_id: str, kind: str, text: str, now: datetime) -> int:
-    """Store a report; UnknownStationError when `station_id` is not registered."""
+def add_report(
+    conn: Connection,
+    *,
+    station_id: str,
+    kind: str,
+    text: str,
+    now: datetime,
+    ticket: str | None = None,
+) -> int:
+    """Store a report (with its public `ticket` number, `cloud.feedback.tickets`);
+    UnknownStationError when `station_id` is not registered."""
     known = conn.execute(select(STATION.c.id).where(STATION.c.id == station_id)).first()
     if known is None:
         raise UnknownStationError(station_id)
-    values = {"station_id": station_id, "kind": kind, "text": text, "created_at": now}
+    values = {
+        "station_id": station_id,
+        "kind": kind,
+        "text": text,
+        "created_at": now,
+        "ticket": ticket,
+        "state_at": now,
+    }
     return int(conn.execute(insert(REPORT).values(**values).returning(REPORT.c.id)).scalar_one())
 
 
 def add_suggestion(
-    conn: Connection, *, lat: float, lon: float, name: str, note: str, now: datetime
+    conn: Connection,
+    *,
+    lat: float,
+    lon: float,
+    name: str,
+    note: str,
+    now: datetime,
+    ticket: str | None = None,
 ) -> int:
-    values = {"lat": lat, "lon": lon, "name": name, "note": note, "created_at": now}
+    values = {
+        "lat": lat,
+        "lon": lon,
+        "name": name,
+        "note": note,
+        "created_at": now,
+        "ticket": ticket,
+        "state_at": now,
+    }
     statement = insert(SUGGESTION).values(**values).returning(SUGGESTION.c.id)
     return int(conn.execute(statement).scalar_one())
 
@@ -139,20 +175,43 @@ def get_suggestion(conn: Connection, suggestion_id: int) -> SuggestionView | Non
 
 def resolve_report(conn: Connection, report_id: int, *, by: str, note: str, now: datetime) -> bool:
     """Mark it resolved; False when it was already (the first resolution stands)."""
-    return _resolve(conn, REPORT, report_id, by=by, note=note, now=now)
+    return _resolve(conn, REPORT, report_id, by=by, note=note, now=now, state="resolved")
 
 
 def resolve_suggestion(
-    conn: Connection, suggestion_id: int, *, by: str, note: str, now: datetime
+    conn: Connection,
+    suggestion_id: int,
+    *,
+    by: str,
+    note: str,
+    now: datetime,
+    state: str = "closed",
+    built_station_id: str | None = None,
 ) -> bool:
-    return _resolve(conn, SUGGESTION, suggestion_id, by=by, note=note, now=now)
+    """Close it: `built` (as `built_station_id`), `declined`, or `closed` without saying."""
+    extra = {"built_station_id": built_station_id} if built_station_id else {}
+    return _resolve(
+        conn, SUGGESTION, suggestion_id, by=by, note=note, now=now, state=state, **extra
+    )
 
 
-def _resolve(conn: Connection, t: Table, row_id: int, *, by: str, note: str, now: datetime) -> bool:
+def _resolve(
+    conn: Connection,
+    t: Table,
+    row_id: int,
+    *,
+    by: str,
+    note: str,
+    now: datetime,
+    state: str,
+    **extra: object,
+) -> bool:
     c = t.c
     statement = (
         update(t)
         .where(c.id == row_id, c.resolved_at.is_(None))
-        .values(resolved_at=now, resolved_by=by, resolution=note)
+        .values(
+            resolved_at=now, resolved_by=by, resolution=note, state=state, state_at=now, **extra
+        )
     )
     return bool(conn.execute(statement).rowcount)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 STATION = table(Station)
 AMENITY_BIT = {name: 1 << i for i, name in enumerate(AMENITIES)}
 MAINTENANCE_BIT = 1 << 63  # stations under maintenance, skipped by `status=open`
+# One uint64 per station holds both: the vocabulary may grow to 63 amenities (bits 0–62).
+if AMENITY_BIT and max(AMENITY_BIT.values()) >= MAINTENANCE_BIT:
+    raise ValueError(f"{len(AMENITIES)} amenities do not fit beside the maintenance bit")
 # Default seconds between registry version checks. Lower: imports show up sooner; higher:
 # fewer `count(*)` scans (~10 ms on PostgreSQL at 200,000 stations).
 REFRESH_S = 2.0

@@ -310,12 +310,15 @@ def test_finder_language_from_browser_and_query(browser: Any, finder: Finder) ->
         assert sched.locator(".basis").inner_text() == "By opening hours, not confirmed online"
         page.locator("#lang-switch").click()
 
-        # A tap on the map (Leaflet, loaded on demand under the page's CSP; no tiles
-        # configured) moves the point: ~100 px north at zoom 13 is ~1.8 km north.
+        # The map is there from the start (Leaflet, loaded after the first search under the
+        # page's CSP; no tiles configured); a tap moves the point: ~100 px north at zoom 13
+        # is ~1.8 km north.
         page.goto(finder.base + "/")
         _wait_ids(page, ["sz-near", "sz-part", "sz-micro", "sz-far"])
-        page.locator("#map-toggle").click()
         page.wait_for_selector("#map .leaflet-container, #map.leaflet-container", timeout=WAIT_MS)
+        page.wait_for_function(
+            "() => window.wsFinder.map() && window.wsFinder.map().getZoom() === 13"
+        )
         box = page.locator("#map").bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2 - 100)
@@ -323,7 +326,13 @@ def test_finder_language_from_browser_and_query(browser: Any, finder: Finder) ->
         tapped = [float(v) for v in page.input_value("#point").split(",")]
         assert tapped[0] - HERE[0] == pytest.approx(1_770 / 111_195, rel=0.05)
         assert tapped[1] == pytest.approx(HERE[1], abs=1e-4)
-        assert page.locator("#map .leaflet-interactive").count() == 5  # point + 4 stations
+        # The point, the 4 open stations and the closed one (grey), and the city.
+        page.wait_for_function(
+            "() => document.querySelectorAll('#map path.ws-station').length === 5", timeout=WAIT_MS
+        )
+        assert page.locator("#map path.ws-point").count() == 1
+        assert page.locator("#map path.ws-closed").count() == 1
+        assert page.locator("#map path.ws-city").count() == 1
 
         # The page's datum helpers are the server's numbers.
         for p in [(22.5431, 114.0579), (39.9042, 116.4074), (45.8, 126.5), (48.85, 2.35)]:
@@ -435,16 +444,27 @@ def test_station_text_with_markup_shows_as_text(
         assert card.locator("h3.name").inner_text() == MARKUP_NAME
         assert card.locator("p.addr").inner_text() == MARKUP_ADDRESS
 
-        page.locator("#map-toggle").click()
-        page.wait_for_selector("#map .leaflet-container, #map.leaflet-container", timeout=WAIT_MS)
-        markers = page.locator("#map path.leaflet-interactive")
-        assert markers.count() == 2  # the point, then the station
-        markers.nth(1).hover()
+        page.wait_for_selector("#map path.ws-station", timeout=WAIT_MS)
+        page.wait_for_selector("#map path.ws-city", timeout=WAIT_MS)
+        assert page.locator("#map path.ws-station").count() == 1
+        page.locator("#map path.ws-station").hover()
         tooltip = page.locator("#map .leaflet-tooltip")
         tooltip.wait_for(timeout=WAIT_MS)
         assert tooltip.inner_text() == MARKUP_NAME
         assert tooltip.locator("img, b").count() == 0
         page.screenshot(path=str(tmp_path / "finder-markup-tooltip.png"))
+        page.mouse.move(0, 0)
+
+        # The station's own page shows them as text too.
+        card.locator("a.details").click()
+        page.wait_for_function(
+            "n => document.getElementById('sv-name').textContent === n", arg=MARKUP_NAME
+        )
+        assert MARKUP_ADDRESS in page.locator("#sv-address").inner_text()
+        assert MARKUP_CITY in page.locator("#sv-address").inner_text()
+        assert page.locator("#station-view b, #station-view i, #station-view img").count() == 0
+        page.go_back()
+        page.wait_for_function("() => !document.querySelector('main').hidden")
 
         card.locator("button.report").click()
         assert page.locator("#report-station").inner_text() == MARKUP_NAME

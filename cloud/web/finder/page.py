@@ -1,7 +1,9 @@
 """Serving the finder: the page at `/` in the visitor's language, and its own static files.
 
-The page is public and talks only to the public API (`/api/v1/stations/…`, `/api/v1/reports`,
-`/api/v1/suggestions`). Language: `?lang=en|zh` wins, then `Accept-Language`, else zh-CN; the
+The page is public and talks only to the public API (`/api/v1/stations/…`, `/api/v1/places`,
+`/api/v1/reports`, `/api/v1/suggestions`, `/api/v1/tickets/…`); `/status` is the public status
+page (`/api/v1/status`); `/sw.js` the offline service worker (page, files and the last results
+stay usable without network). Language: `?lang=en|zh` wins, then `Accept-Language`, else zh-CN; the
 page's own switch remembers a choice in the browser. The base map is optional
 (`WAYSTATION_FINDER_TILE_URL`, a Leaflet URL template); without it the map still takes taps
 and the list works as always. A strict Content-Security-Policy allows scripts, styles and
@@ -24,14 +26,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.web import leaflet
-from protocol.registry import AMENITY_LABELS
+from protocol.amenities import GROUPS, VOCABULARY
 
 WEB_DIR = Path(__file__).resolve().parent
 # Everything the page may load from here; anything else under /finder/ is a 404.
 FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "status.js": "text/javascript; charset=utf-8",
 }
+# The offline service worker: served from the root (`/sw.js`) so its scope covers the page.
+SERVICE_WORKER = "sw.js"
 Lang = Literal["zh-CN", "en"]
 
 router = APIRouter(tags=["finder"], include_in_schema=False)
@@ -110,30 +115,38 @@ def csp(settings: FinderSettings) -> str:
 
 
 @cache
-def _template() -> str:
-    return (WEB_DIR / "index.html").read_text(encoding="utf-8")
+def _template(name: str = "index.html") -> str:
+    return (WEB_DIR / name).read_text(encoding="utf-8")
 
 
 @cache
 def _amenities() -> str:
-    """The amenities in filter order with their labels, `[[name, zh-CN, en], …]`: the one list
-    the page and `stations import` share (`protocol.registry.AMENITY_LABELS`)."""
-    rows = [[name, zh, en] for name, (zh, en) in AMENITY_LABELS.items()]
+    """The amenities in filter order with their labels and group, `[[name, zh-CN, en, group],
+    …]`: the one list the page and `stations import` share (`protocol.amenities`)."""
+    rows = [[a.name, a.zh, a.en, a.group] for a in VOCABULARY]
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
-def render(lang: Lang, settings: FinderSettings) -> str:
+@cache
+def _amenity_groups() -> str:
+    """The filter's groups in display order, `[[key, zh-CN, en], …]`."""
+    rows = [[key, zh, en] for key, (zh, en) in GROUPS.items()]
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def render(lang: Lang, settings: FinderSettings, template: str = "index.html") -> str:
     """index.html with the language, the amenity labels and the map settings filled in
     (escaped)."""
     values = {
         "lang": lang,
         "amenities": _amenities(),
+        "amenity_groups": _amenity_groups(),
         "tile_url": settings.tile_url,
         "tile_attribution": settings.tile_attribution,
         "tile_datum": settings.tile_datum,
         "tile_max_zoom": str(settings.tile_max_zoom),
     }
-    page = _template()
+    page = _template(template)
     for key, value in values.items():
         page = page.replace("{{" + key + "}}", html.escape(value, quote=True))
     return page
@@ -164,6 +177,32 @@ def finder_page(request: Request, lang: str | None = None) -> HTMLResponse:
         "Content-Language": chosen,
     }
     return HTMLResponse(render(chosen, settings), headers=headers)
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    """The public status page: how many stations are open now, per city, on what basis, and
+    whether the cloud can see its stations (numbers from `GET /api/v1/status`)."""
+    settings = _settings(request)
+    chosen = pick_lang(lang, request.headers.get("accept-language"))
+    headers = SECURITY_HEADERS | {
+        "Content-Security-Policy": csp(settings),
+        "Cache-Control": "no-cache",
+        "Vary": "Accept-Language",
+        "Content-Language": chosen,
+    }
+    return HTMLResponse(render(chosen, settings, "status.html"), headers=headers)
+
+
+@router.get("/sw.js")
+def service_worker() -> FileResponse:
+    """The finder's offline service worker (`sw.js`): the page and its files from the cache
+    when the network is gone; revalidated on every registration check (no-cache)."""
+    return FileResponse(
+        WEB_DIR / SERVICE_WORKER,
+        media_type="text/javascript; charset=utf-8",
+        headers=SECURITY_HEADERS | {"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/finder/{name:path}")

@@ -345,6 +345,7 @@ PARAM_RULE = {
     "cmd_id": "command",
     "city": "city",
     "suggestion_id": "suggestion",
+    "ticket": "ticket",
 }
 
 
@@ -414,3 +415,31 @@ def test_a_new_route_without_a_scope_rule_is_caught(client: TestClient) -> None:
         f"{OPS}/stations/{{sid}}/forgotten: no scope rule",
         f"{OPS}/stations/{{sid}}/half: {{sid}} without the 'station' check",
     ]
+
+
+def test_a_partner_moves_only_its_own_stations_tickets(
+    client: TestClient, world: dict[str, Any], account: Callable[..., Any]
+) -> None:
+    """Feedback tickets (`/ops/tickets/{ticket}/state`): a report's by its station's scope, a
+    suggestion's by union accounts only."""
+    tickets = {}
+    for sid in ("a-1", "b-1"):
+        sent = client.post("/api/v1/reports", json={"station_id": sid, "kind": "dirty"})
+        assert sent.status_code in (200, 201), sent.text
+        tickets[sid] = sent.json()["ticket"]
+    suggested = client.post(
+        "/api/v1/suggestions", json={"name": "新站", "lat": 37.38, "lon": 117.97, "note": "这里缺"}
+    )
+    assert suggested.status_code in (200, 201), suggested.text
+    partner, union = account(Role.OPERATOR, operators=(A,)), account(Role.OPERATOR)
+    review = {"state": "under_review", "note": "收到"}
+
+    def move(ticket: str, headers: dict[str, str]) -> int:
+        url = f"{OPS}/tickets/{ticket}/state"
+        return client.post(url, json=review, headers=headers).status_code
+
+    assert move(tickets["b-1"], partner) == 404
+    assert move(suggested.json()["ticket"], partner) == 404
+    assert move(tickets["a-1"], partner) == 200
+    assert move(tickets["b-1"], union) == 200
+    assert move(suggested.json()["ticket"], union) == 200

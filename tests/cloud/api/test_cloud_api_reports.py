@@ -23,6 +23,7 @@ from cloud.db import session
 from cloud.models import Station
 from cloud.stations import gcj02
 from cloud.web.finder.page import WEB_DIR, FinderSettings, csp, pick_lang, render
+from protocol.amenities import GROUPS
 from protocol.registry import AMENITY_LABELS
 
 OPS = "/api/v1/ops"
@@ -249,8 +250,17 @@ def test_page_is_public_with_strict_headers(client: TestClient) -> None:
         f = client.get(f"/finder/{name}")
         assert f.status_code == 200
         assert f.headers["x-content-type-options"] == "nosniff"
-    for name in ("page.py", "index.html", "../page.py", "vendor/__init__.py", "nope.js"):
+    for name in ("page.py", "index.html", "../page.py", "vendor/__init__.py", "nope.js", "sw.js"):
         assert client.get(f"/finder/{name}").status_code == 404
+    # The offline service worker from the root (its scope is the page), and the status page.
+    sw = client.get("/sw.js")
+    assert sw.status_code == 200
+    assert sw.headers["content-type"].startswith("text/javascript")
+    assert sw.headers["cache-control"] == "no-cache"
+    status = client.get("/status")
+    assert '<html lang="zh-CN">' in status.text
+    assert "script-src 'self'" in status.headers["content-security-policy"]
+    assert '<html lang="en">' in client.get("/status?lang=en").text
 
 
 def test_page_takes_its_amenity_labels_from_the_registry() -> None:
@@ -259,7 +269,11 @@ def test_page_takes_its_amenity_labels_from_the_registry() -> None:
     meta = re.search(r'<meta name="ws-amenities" content="([^"]*)">', page)
     assert meta is not None
     rows = json.loads(html.unescape(meta.group(1)))
-    assert rows == [[name, zh, en] for name, (zh, en) in AMENITY_LABELS.items()]
+    assert [r[:3] for r in rows] == [[name, zh, en] for name, (zh, en) in AMENITY_LABELS.items()]
+    assert {r[3] for r in rows} == set(GROUPS)  # each with its filter group
+    groups = re.search(r'<meta name="ws-amenity-groups" content="([^"]*)">', page)
+    assert groups is not None
+    assert json.loads(html.unescape(groups.group(1))) == [[k, *v] for k, v in GROUPS.items()]
     script = (WEB_DIR / "app.js").read_text(encoding="utf-8")
     assert not [zh for zh, _ in AMENITY_LABELS.values() if f'"{zh}"' in script]
 
