@@ -231,10 +231,14 @@ def walker(
 ) -> list[Person]:
     y0, y1 = _edge_y(direction)
     speed = rng.uniform(*v.speed) * v.zoom
-    if v.side_share > 0 and rng.random() < v.side_share:  # in from the left or right edge
+    if v.side_share > 0 and rng.random() < v.side_share:
+        # in from the left or right edge on their side of the line, turning towards the door
+        # a little before it (a camera sees where they came from)
         x0 = -25.0 if rng.random() < 0.5 else BASE_W + 25.0
-        ys = LINE_Y - direction * rng.uniform(40.0, 90.0)
-        keys = [(t, x0, ys), *_path(t, x0, ys, lane, y1, speed)[1:]]
+        ys = LINE_Y - direction * rng.uniform(45.0, 95.0)
+        turn = LINE_Y - direction * rng.uniform(25.0, 35.0)
+        keys = _path(t, x0, ys, lane, turn, speed)
+        keys += _path(keys[-1][0], lane, turn, lane, y1, speed)[1:]
         return [_person(rng, keys, v)]
     slant = _slant(rng, v)
     if slant:
