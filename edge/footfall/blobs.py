@@ -3,10 +3,13 @@
 Two or three people walking side by side merge into one blob. Seen from above, one person's
 blob is about 1.5x as wide (shoulders, along the line) as deep; two side by side about 3x,
 three 4.4x — a ratio, so it needs no calibration of the camera's height. The depth is the
-blob's typical thickness across the line (80th percentile of its per-column thickness), not
-its bounding box: people side by side are a step ahead of each other, which deepens the box
-but not each column (on the tuning scenes, frames whose blob was misjudged fell from 30 %
-to 10 %, summed over one, two and three people). When the
+blob's typical extent across the line (80th percentile over its columns, first to last
+pixel), not its bounding box: people side by side are a step ahead of each other, which
+deepens the box but not each column (on the tuning scenes, frames whose blob was misjudged
+fell from 30 % to 10 %, summed over one, two and three people). A blob stays one person
+when its box is barely wider than deep, when its long axis leans from the line (someone
+walking at an angle; people abreast lean < 12°) or when it is not elongated (moments): a
+single walker with a bag or a shadow attached must not count twice. When the
 installer gives one person's area (`person_area_px`, e.g. for a door-facing camera where the
 shape says little), the blob's area divided by it is used instead. A learned area was tried
 and dropped: low-contrast clothes leave partial blobs (a head) that pull it down, and every
