@@ -6,10 +6,11 @@ three 4.4x — a ratio, so it needs no calibration of the camera's height. The d
 blob's typical extent across the line (80th percentile over its columns, first to last
 pixel), not its bounding box: people side by side are a step ahead of each other, which
 deepens the box but not each column (on the tuning scenes, frames whose blob was misjudged
-fell from 30 % to 10 %, summed over one, two and three people). A blob stays one person
-when its box is barely wider than deep, when its long axis leans from the line (someone
-walking at an angle; people abreast lean < 12°) or when it is not elongated (moments): a
-single walker with a bag or a shadow attached must not count twice. When the
+fell from 30 % to 10 %, summed over one, two and three people). The bounding-box ratio
+(the rule before) decides instead when the box is barely wider than deep, when the blob's
+long axis leans from the line (someone walking at an angle; people abreast lean < 12°) or
+when it is not elongated (moments): a single walker with a bag or a shadow attached must
+not count twice. When the
 installer gives one person's area (`person_area_px`, e.g. for a door-facing camera where the
 shape says little), the blob's area divided by it is used instead. A learned area was tried
 and dropped: low-contrast clothes leave partial blobs (a head) that pull it down, and every
@@ -61,9 +62,9 @@ def find_blobs(
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     by_columns = abs(along[0]) >= abs(along[1])
     # the line's angle in the frame of the columns (or rows) the blob is measured over
-    line_angle = math.degrees(math.atan2(along[1], along[0]) if by_columns else 0.0)
-    if not by_columns:
-        line_angle = math.degrees(math.atan2(along[0], along[1]))
+    line_angle = math.degrees(
+        math.atan2(along[1], along[0]) if by_columns else math.atan2(along[0], along[1])
+    )
     blobs: list[Blob] = []
     for i in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[i])
@@ -104,7 +105,8 @@ class PersonSize:
 
     def people(self, blob: Blob, along: tuple[float, float], most: int) -> int:
         """`along`: unit vector along the counting line. Area: 1.6x one person is two, 2.6x
-        three. Shape: width along the line over depth across it (box projected)."""
+        three. Shape: span over column extent where the blob was measured and looks like
+        people abreast, else width along the line over depth across it (box projected)."""
         if self.area is not None:
             return max(1, min(most, math.floor(blob.area / self.area + 0.4)))
         _, _, w, h = blob.box
