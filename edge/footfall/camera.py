@@ -125,7 +125,7 @@ class CameraCounter:
         if self._settle_until is not None:  # settled: tracks start afresh on the new model
             self._settle_until = None
             self.tracker.clear()
-        blobs = find_blobs(mask, self.config.min_area_px)
+        blobs = find_blobs(mask, self.config.min_area_px, self.tracker.along)
         crossings = self.tracker.update(blobs, at)
         if self._snapshots is not None and self._snapshots.due(at):
             tracks = [(t.x, t.y, t.state) for t in self.tracker.tracks]
