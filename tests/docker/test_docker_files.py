@@ -563,3 +563,14 @@ def test_every_cloud_process_has_a_broker_login_of_its_own() -> None:
     for name in services():
         environment = services()[name].get("environment") or {}
         assert "WAYSTATION_BROKER" not in environment, f"{name}: a login in the compose file"
+
+
+def test_the_cloud_image_has_a_font_for_printed_slips() -> None:
+    """Issue 19: `members import --slips` and `members pass` print Chinese text; the cloud
+    image they run in must carry one of the fonts the printer looks for."""
+    from cloud.credentials.printing import FONT_CANDIDATES
+
+    final = parse_dockerfile(DOCKER / "Dockerfile.cloud").final
+    installs = " ".join(i.args for i in final if i.keyword == "RUN" and "apt-get install" in i.args)
+    assert "fonts-wqy-microhei" in installs
+    assert any("/wqy/wqy-microhei" in path for path in FONT_CANDIDATES)
