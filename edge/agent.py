@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from edge import heartbeat
 from edge.access.decide import AccessDecider
 from edge.access.schedule import DoorSchedule
-from edge.access.store import TrustStore
 from edge.access.timeguard import TimeGuard, timesyncd_synced
+from edge.access.trustfiles import TrustStore
 from edge.access.verify import AccessVerifier
 from edge.camera.cascade import CascadeDecoder
 from edge.camera.health import CameraHealth

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from edge.camera.cascade import CascadeDecoder
 from edge.camera.health import is_usable
 from edge.camera.qr import to_gray

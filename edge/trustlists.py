@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Literal
 
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from edge.access.verify import AccessVerifier
 from edge.guard import guarded
 from protocol.trustdir import ANCHOR_FILE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from firmware_sim.wallet import Wallet
 from protocol.credential import SERIAL_LEN, Flag, issue_certificate
 from protocol.trust import RevocationList, TrustedKey, TrustList

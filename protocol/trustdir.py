@@ -9,7 +9,7 @@ received, in one directory:
 
 The union's issuing kit writes the same layout, so the tools that read a station's directory
 (`edge verify`) read a kit too. Who reads and writes the files is each side's business
-(`edge.access.store` on a station, `cloud.credentials.kit` for the kit); the format is here so
+(`edge.access.trustfiles` on a station, `cloud.credentials.kit` for the kit); the format is here so
 neither has to import the other.
 """
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from cloud.alarms import store
+from cloud.alarms import rows as alarm_rows
 from cloud.alarms.models import CLEARED, RAISED
 from cloud.alarms.rules import DOOR_ACTIONS, Open, edge_rule
 from protocol.messages import AlarmEvent, DoorEvent
@@ -54,7 +54,7 @@ def apply(conn: Connection, sigs: list[Signal], now: datetime) -> set[str]:
     """Apply signals; returns the stations whose alarms changed (their level needs a refresh)."""
     if not sigs:
         return set()
-    rows = store.open_rows(conn, source=SOURCE, stations={s.sid for s in sigs})
+    rows = alarm_rows.open_rows(conn, source=SOURCE, stations={s.sid for s in sigs})
     changed: set[str] = set()
     for sig in sigs:
         rule = edge_rule(sig.rule)
@@ -63,20 +63,20 @@ def apply(conn: Connection, sigs: list[Signal], now: datetime) -> set[str]:
         detail = sig.detail[:200] if sig.detail else None
         if sig.raised:
             if row is not None:  # de-duplicated: the open alarm counts one more raise
-                store.change(conn, row.id, {"detail": detail}, now, again=True)
+                alarm_rows.change(conn, row.id, {"detail": detail}, now, again=True)
                 continue
-            cleared = store.last_cleared_at(conn, sig.sid, rule.name)
+            cleared = alarm_rows.last_cleared_at(conn, sig.sid, rule.name)
             if cleared is not None and cleared >= sig.at:
                 continue  # an old raise replayed after its clear
             values = {"state": RAISED, "since": sig.at, "raised_at": sig.at, "detail": detail}
             if rule.momentary:
                 values |= {"state": CLEARED, "cleared_at": sig.at}
-            alarm_id = store.add(conn, sig.sid, rule, SOURCE, values, now)
+            alarm_id = alarm_rows.add(conn, sig.sid, rule, SOURCE, values, now)
             if not rule.momentary:
                 rows[key] = Open(alarm_id, RAISED, sig.at, None)
             changed.add(sig.sid)
         elif row is not None and row.since <= sig.at:
-            store.change(conn, row.id, {"state": CLEARED, "cleared_at": sig.at}, now)
+            alarm_rows.change(conn, row.id, {"state": CLEARED, "cleared_at": sig.at}, now)
             del rows[key]
             changed.add(sig.sid)
     return changed

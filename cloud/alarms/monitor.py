@@ -33,7 +33,8 @@ from sqlalchemy import (
     update,
 )
 
-from cloud.alarms import fleetscan, rules, store
+from cloud.alarms import fleetscan, rules
+from cloud.alarms import rows as alarm_rows
 from cloud.alarms.fleetscan import STATES, ahead
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
 from cloud.alarms.sightwatch import read_sight
@@ -156,7 +157,7 @@ class Monitor:
             stop.wait(self.interval_s)
 
     def _judge(self, conn: Connection, now: datetime) -> Report:
-        rows = store.open_rows(conn, source=SOURCE)
+        rows = alarm_rows.open_rows(conn, source=SOURCE)
         sight = read_sight(conn, now, self.policy, self.sight_policy)
         raised, cleared = self._cloud_alarm(conn, rows, sight, now)
         if cleared:  # sight returned this run: silence before it is not the stations'
@@ -213,18 +214,18 @@ class Monitor:
                     continue
                 if move.action == "insert":
                     values = move.values | _detail(rule.name, state)
-                    store.add(conn, sid, rule, SOURCE, values, now)
+                    alarm_rows.add(conn, sid, rule, SOURCE, values, now)
                 elif move.action == "delete":
                     assert row is not None
-                    store.remove(conn, row.id)
+                    alarm_rows.remove(conn, row.id)
                 else:
                     assert row is not None
-                    store.change(conn, row.id, move.values, now)
+                    alarm_rows.change(conn, row.id, move.values, now)
                 state_now = move.values.get("state")
                 raised += state_now == "raised"
                 cleared += state_now == "cleared"
                 changed.add(sid)
-        store.refresh_levels(conn, changed)
+        alarm_rows.refresh_levels(conn, changed)
         fresh = self._healths(conn, states, changed, at, heard_from)
         healths = [{"b_sid": sid, "b_health": h} for sid, h in fresh]
         if healths:
@@ -237,7 +238,7 @@ class Monitor:
         return Report(len(states), raised, cleared, history, sight=sight)
 
     def _cloud_alarm(
-        self, conn: Connection, rows: dict[store.Key, Any], sight: Sight, now: datetime
+        self, conn: Connection, rows: dict[alarm_rows.Key, Any], sight: Sight, now: datetime
     ) -> tuple[int, int]:
         """Raise or clear `cloud_blind`; (raised, cleared) by this run."""
         row = rows.get((None, CLOUD_BLIND.name))
@@ -248,16 +249,18 @@ class Monitor:
         move = step(CLOUD_BLIND, row, blind_s, now)
         if move is None:
             if row is not None and sight.blind:  # the API reads the standing judgement here
-                store.change(conn, row.id, {"value": blind_s, "detail": str(sight.reason)}, now)
+                alarm_rows.change(
+                    conn, row.id, {"value": blind_s, "detail": str(sight.reason)}, now
+                )
             return 0, 0
         values = dict(move.values)
         if sight.blind:
             values["detail"] = str(sight.reason)
         if move.action == "insert":
-            store.add(conn, None, CLOUD_BLIND, SOURCE, values, now)
+            alarm_rows.add(conn, None, CLOUD_BLIND, SOURCE, values, now)
         else:
             assert row is not None
-            store.change(conn, row.id, values, now)
+            alarm_rows.change(conn, row.id, values, now)
         state = move.values.get("state")
         if state == "raised":
             log.warning("the cloud cannot see its stations: %s", sight.reason)

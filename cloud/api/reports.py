@@ -22,7 +22,7 @@ from cloud.api.ratelimit import TokenBuckets
 from cloud.api.scoping import report_access, scoped, suggestion_access
 from cloud.auth import Principal, Role, audit
 from cloud.client_address import address_key
-from cloud.feedback import locked, store, tickets
+from cloud.feedback import locked, records, tickets
 from cloud.feedback.models import NAME_MAX, REPORT_KINDS, TEXT_MAX
 from cloud.feedback.text import clean
 from cloud.stations import gcj02
@@ -181,7 +181,7 @@ async def report_problem(
     def write() -> int:
         now = ctx.clock()
         with ctx.engine.begin() as conn:
-            new_id = store.add_report(
+            new_id = records.add_report(
                 conn,
                 station_id=report.station_id,
                 kind=report.kind,
@@ -196,7 +196,7 @@ async def report_problem(
 
     try:
         new_id = await run_in_threadpool(write)
-    except store.UnknownStationError:
+    except records.UnknownStationError:
         raise HTTPException(404, f"station {report.station_id!r} not found") from None
     return _created(new_id, ticket)
 
@@ -218,86 +218,88 @@ async def suggest_station(
 
     def write() -> int:
         with ctx.engine.begin() as conn:
-            return store.add_suggestion(
+            return records.add_suggestion(
                 conn, lat=lat, lon=lon, name=s.name, note=s.note, now=ctx.clock(), ticket=ticket
             )
 
     return _created(await run_in_threadpool(write), ticket)
 
 
-@ops_router.get("/reports", response_model=store.ReportPage)
+@ops_router.get("/reports", response_model=records.ReportPage)
 def list_reports(
     ctx: ContextDep,
     principal: Viewer,
-    status: store.StatusFilter = "open",
+    status: records.StatusFilter = "open",
     station: Annotated[str | None, Query(max_length=40)] = None,
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> store.ReportPage:
+) -> records.ReportPage:
     """Problem reports about stations in the caller's scope, newest first; `text` is plain
     text (show it as text, never as HTML)."""
     within = principal.scope.where()
     with ctx.engine.connect() as conn:
-        return store.reports(
+        return records.reports(
             conn, status=status, station=station, before=before, limit=limit, within=within
         )
 
 
-@ops_router.get("/suggestions", response_model=store.SuggestionPage)
+@ops_router.get("/suggestions", response_model=records.SuggestionPage)
 def list_suggestions(
     ctx: ContextDep,
     principal: Viewer,
-    status: store.StatusFilter = "open",
+    status: records.StatusFilter = "open",
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> store.SuggestionPage:
+) -> records.SuggestionPage:
     """Suggested stations (WGS-84), newest first; `name` and `note` are plain text. For
     union accounts only (a suggestion has no operator or city yet): a scoped one gets none."""
     if not principal.scope.everything:
-        return store.SuggestionPage(items=[], next_before=None)
+        return records.SuggestionPage(items=[], next_before=None)
     with ctx.engine.connect() as conn:
-        return store.suggestions(conn, status=status, before=before, limit=limit)
+        return records.suggestions(conn, status=status, before=before, limit=limit)
 
 
 ResolveBody = Annotated[ResolveIn | None, Body()]
 
 
-@ops_router.post("/reports/{report_id}/resolve", response_model=store.ReportView)
+@ops_router.post("/reports/{report_id}/resolve", response_model=records.ReportView)
 def resolve_report(
     ctx: ContextDep, principal: ReportOperator, report_id: RowId, body: ResolveBody = None
-) -> store.ReportView:
+) -> records.ReportView:
     """Close a report with an optional note; the first resolution stands (repeating it
     changes nothing and is not audited again). Resolving a `locked`, `closed` or `broken`
     report clears the station's `reported_locked` flag and its alarm."""
     note = body.note if body else ""
     now = ctx.clock()
     with ctx.engine.begin() as conn:
-        before = store.get_report(conn, report_id)
+        before = records.get_report(conn, report_id)
         if before is None:
             raise HTTPException(404, f"no report {report_id}")
-        if store.resolve_report(conn, report_id, by=principal.username, note=note, now=now):
+        if records.resolve_report(conn, report_id, by=principal.username, note=note, now=now):
             detail = {"station": before.station_id, "kind": before.kind}
             audit(conn, principal, "report.resolve", f"report:{report_id}", detail, at=now)
             locked.on_resolve(conn, before.station_id, before.kind, now)
-        after = store.get_report(conn, report_id)
+        after = records.get_report(conn, report_id)
     assert after is not None
     ctx.live.forget(before.station_id)
     return after
 
 
-@ops_router.post("/suggestions/{suggestion_id}/resolve", response_model=store.SuggestionView)
+@ops_router.post("/suggestions/{suggestion_id}/resolve", response_model=records.SuggestionView)
 def resolve_suggestion(
     ctx: ContextDep, principal: SuggestionOperator, suggestion_id: RowId, body: ResolveBody = None
-) -> store.SuggestionView:
+) -> records.SuggestionView:
     """Close a suggestion (built, declined, duplicate: say so in the note)."""
     note = body.note if body else ""
     now = ctx.clock()
     with ctx.engine.begin() as conn:
-        if store.get_suggestion(conn, suggestion_id) is None:
+        if records.get_suggestion(conn, suggestion_id) is None:
             raise HTTPException(404, f"no suggestion {suggestion_id}")
-        if store.resolve_suggestion(conn, suggestion_id, by=principal.username, note=note, now=now):
+        if records.resolve_suggestion(
+            conn, suggestion_id, by=principal.username, note=note, now=now
+        ):
             target = f"suggestion:{suggestion_id}"
             audit(conn, principal, "suggestion.resolve", target, {}, at=now)
-        after = store.get_suggestion(conn, suggestion_id)
+        after = records.get_suggestion(conn, suggestion_id)
     assert after is not None
     return after

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, select, update
 
-from cloud.alarms import store as alarm_store
+from cloud.alarms import rows as alarm_rows
 from cloud.alarms.models import CLEARED, RAISED
 from cloud.alarms.rules import REPORTED_LOCKED
 from cloud.models import Event, StationState, table
@@ -74,23 +74,23 @@ def on_report(conn: Connection, sid: str, kind: str, now: datetime) -> bool:
         return False
     dialect_for(conn).ensure(conn, STATE, [{"station_id": sid}], ["station_id"])
     conn.execute(update(STATE).where(STATE.c.station_id == sid).values(reported_locked_at=now))
-    open_row = alarm_store.open_rows(conn, source=SOURCE, stations={sid}).get((sid, RULE.name))
+    open_row = alarm_rows.open_rows(conn, source=SOURCE, stations={sid}).get((sid, RULE.name))
     if open_row is not None:
-        alarm_store.change(conn, open_row.id, {"detail": kind}, now, again=True)
+        alarm_rows.change(conn, open_row.id, {"detail": kind}, now, again=True)
     else:
         values = {"state": RAISED, "since": now, "raised_at": now, "detail": kind}
-        alarm_store.add(conn, sid, RULE, SOURCE, values, now)
-    alarm_store.refresh_levels(conn, {sid})
+        alarm_rows.add(conn, sid, RULE, SOURCE, values, now)
+    alarm_rows.refresh_levels(conn, {sid})
     return True
 
 
 def clear(conn: Connection, sid: str, now: datetime) -> None:
     """Drop the station's flag and clear its alarm (nothing to do when it has none)."""
     conn.execute(update(STATE).where(STATE.c.station_id == sid).values(reported_locked_at=None))
-    open_row = alarm_store.open_rows(conn, source=SOURCE, stations={sid}).get((sid, RULE.name))
+    open_row = alarm_rows.open_rows(conn, source=SOURCE, stations={sid}).get((sid, RULE.name))
     if open_row is not None:
-        alarm_store.change(conn, open_row.id, {"state": CLEARED, "cleared_at": now}, now)
-        alarm_store.refresh_levels(conn, {sid})
+        alarm_rows.change(conn, open_row.id, {"state": CLEARED, "cleared_at": now}, now)
+        alarm_rows.refresh_levels(conn, {sid})
 
 
 def on_resolve(conn: Connection, sid: str, kind: str, now: datetime) -> None:

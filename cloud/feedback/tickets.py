@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select, update
 
 from cloud.feedback.models import REPORT_STATES, SUGGESTION_STATES
-from cloud.feedback.store import REPORT, STATION, SUGGESTION
+from cloud.feedback.records import REPORT, STATION, SUGGESTION
 
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols, no 0/O/1/I
 TICKET_RE = re.compile(r"^[RS]-[2-9A-HJ-NP-Z]{8}$")

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from cloud.alarms import edge as edge_alarms
-from cloud.alarms import store as alarm_store
+from cloud.alarms import rows as alarm_rows
 from cloud.commands import service as commands
 from cloud.feedback import locked as locked_reports
 from cloud.ingest import refusals
@@ -277,7 +277,7 @@ def _apply_edge_alarms(conn: Connection, items: list[Item]) -> None:
     if events:
         now = max(i.received_at for i in items)
         changed = edge_alarms.apply(conn, edge_alarms.signals(events), now)
-        alarm_store.refresh_levels(conn, changed)
+        alarm_rows.refresh_levels(conn, changed)
 
 
 def _disprove_reports(conn: Connection, items: list[Item]) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.access.store import write_atomic
+from edge.access.trustfiles import write_atomic
 from edge.ports import Clock
 
 log = logging.getLogger(__name__)

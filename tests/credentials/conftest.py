@@ -20,7 +20,7 @@ import pytest
 from cloud.credentials.keys import Passphrase
 from cloud.credentials.kit import Kit
 from edge.access.replay import ReplayCache
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from protocol.credential import Decision, VerifyPolicy, verify
 from tests.support.server import uvicorn_thread
 

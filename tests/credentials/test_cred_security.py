@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cloud.credentials.keys import Passphrase
 from cloud.credentials.kit import Kit
 from edge.access.replay import ReplayCache
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from edge.access.verify import AccessVerifier
 from firmware_sim.wallet import Wallet, new_device_key
 from protocol.credential import (

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from edge.access.decide import AccessDecider
 from edge.access.schedule import DoorMode, DoorSchedule
-from edge.access.store import TrustStore
 from edge.access.timeguard import TimeGuard
+from edge.access.trustfiles import TrustStore
 from edge.access.verify import AccessVerifier
 from firmware_sim.clock import SimClock
 from firmware_sim.union import SimUnion

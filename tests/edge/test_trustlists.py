@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from edge.access.verify import AccessVerifier
 from edge.trustlists import AnchorWatch, TrustLists
 from firmware_sim.union import SimUnion

@@ -6,7 +6,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge.access.replay import ReplayCache
-from edge.access.store import TrustStore
+from edge.access.trustfiles import TrustStore
 from firmware_sim.union import SimUnion
 from protocol.credential import Reason, verify
 

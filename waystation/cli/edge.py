@@ -215,7 +215,7 @@ def verify(
     window: Annotated[int, typer.Option(min=1, max=3600, help="presentation window, s")] = 30,
 ) -> None:
     """Decide on one code as the door would; prints JSON, exit 0 if granted, 1 if denied."""
-    from edge.access.store import TrustStore
+    from edge.access.trustfiles import TrustStore
     from protocol.credential import VerifyPolicy
     from protocol.credential import verify as verify_text
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Connection
 
-from cloud.feedback import store, tickets
+from cloud.feedback import records, tickets
 from tests.cloud.conftest import T0
 
 
@@ -27,7 +27,7 @@ def test_state_moves_on_and_stops_at_a_final_one(
 ) -> None:
     put_station("st-1")
     code = tickets.new_ticket("report")
-    store.add_report(db, station_id="st-1", kind="broken", text="", now=T0, ticket=code)
+    records.add_report(db, station_id="st-1", kind="broken", text="", now=T0, ticket=code)
     view = tickets.lookup(db, code)
     assert view is not None
     assert (view.state, view.subject, view.station_name) == ("received", "broken", "Station st-1")
@@ -36,7 +36,7 @@ def test_state_moves_on_and_stops_at_a_final_one(
     tickets.set_state(db, code, "under_review", by="op", note="看过了", now=T0)
     done = tickets.set_state(db, code, "resolved", by="op", note="", now=T0)
     assert (done.state, done.reply) == ("resolved", "看过了")  # an empty note keeps the reply
-    [listed] = store.reports(db, status="resolved").items
+    [listed] = records.reports(db, status="resolved").items
     assert (listed.ticket, listed.state) == (code, "resolved")
     with pytest.raises(tickets.TicketError, match="already resolved"):
         tickets.set_state(db, code, "under_review", by="op", note="", now=T0)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from cloud.alarms import store
+from cloud.alarms import rows as alarm_rows
 from cloud.alarms.rules import THRESHOLDS, edge_rule
 from cloud.notify import service
 from cloud.notify.models import DELIVERY, EVENT
@@ -46,14 +46,14 @@ def alarm(engine: Engine) -> Callable[..., int]:
         spec = RULES.get(rule) or edge_rule(rule)
         fields = {"state": "raised", "since": at, "raised_at": at} | values
         with engine.begin() as conn:
-            return store.add(conn, sid, spec, "cloud", fields, at)
+            return alarm_rows.add(conn, sid, spec, "cloud", fields, at)
 
     return make
 
 
 def clear(engine: Engine, alarm_id: int, at: datetime) -> None:
     with engine.begin() as conn:
-        store.change(conn, alarm_id, {"state": "cleared", "cleared_at": at}, at)
+        alarm_rows.change(conn, alarm_id, {"state": "cleared", "cleared_at": at}, at)
 
 
 def outbox(engine: Engine) -> list[tuple[str, str, int]]:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
-from cloud.alarms import store
+from cloud.alarms import rows as alarm_rows
 from cloud.alarms.rules import edge_rule
 from cloud.notify.summary import digest_facts
 from tests.cloud.conftest import T0
@@ -20,7 +20,7 @@ def test_counts_of_the_last_24_hours_in_scope(
     put_station("st-2", city="滨州", operator="建设银行")
     hour = T0 - timedelta(hours=1)
     for sid, rule in (("st-1", "camera_down"), ("st-1", "door_held_open"), ("st-2", "camera_down")):
-        store.add(
+        alarm_rows.add(
             db,
             sid,
             edge_rule(rule),
@@ -28,7 +28,7 @@ def test_counts_of_the_last_24_hours_in_scope(
             {"state": "raised", "since": hour, "raised_at": hour},
             hour,
         )
-    store.add(
+    alarm_rows.add(
         db,
         None,
         edge_rule("cloud_blind"),
