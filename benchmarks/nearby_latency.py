@@ -49,8 +49,12 @@ from cloud.stations.geoindex import GridIndex
 from cloud.stations.index import load_snapshot
 from cloud.stations.liveness import LivenessPolicy
 from protocol.registry import AMENITIES
-from tests.support import nearby_reference
 from waystation.mosquitto import free_port
+
+# The SQL-only reference search lives with the tests; run as a script, the checkout is not
+# on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support import nearby_reference
 
 WAYSTATION = str(Path(sys.executable).with_name("waystation"))
 # (name, lat, lon, weight): city centres, WGS-84
