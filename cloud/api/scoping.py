@@ -48,14 +48,29 @@ def _mark(dependency: Any, rule: str, role: Role) -> Any:
     return dependency
 
 
-def _owner_allowed(request: Request, principal: Principal, query: Select[Any]) -> bool:
-    """Whether the one station `query` selects (operator, city) exists and is in scope."""
-    with request.app.state.ctx.engine.connect() as conn:
-        row = conn.execute(query).first()
-    return row is not None and principal.scope.allows(row.operator, row.city)
+def _in_scope(
+    request: Request, principal: Principal, query: Select[Any] | None, missing: str
+) -> Principal:
+    """`principal` if it sees everything, or if the one station `query` selects (operator,
+    city) exists and is in its scope; else 404 `missing`, the words for a row that does not
+    exist (a scoped account learns nothing of other partners' rows). `query` None: the row
+    has no station (union accounts only)."""
+    if principal.scope.everything:
+        return principal
+    if query is not None:
+        with request.app.state.ctx.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is not None and principal.scope.allows(row.operator, row.city):
+            return principal
+    raise HTTPException(404, missing)
 
 
 _OWNER = select(STATION.c.operator, STATION.c.city)
+
+
+def _owner(table: Any, station_id: Any) -> Select[Any]:
+    """The (operator, city) of the station a row of `table` is about."""
+    return _OWNER.join_from(table, STATION, STATION.c.id == station_id)
 
 
 def accounts_only() -> None:
@@ -91,12 +106,8 @@ def station_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, sid: str) -> Principal:
-        principal = check(request)
-        if principal.scope.everything:
-            return principal
-        if not _owner_allowed(request, principal, _OWNER.where(STATION.c.id == sid)):
-            raise HTTPException(404, f"no station {sid!r}")
-        return principal
+        query = _OWNER.where(STATION.c.id == sid)
+        return _in_scope(request, check(request), query, f"no station {sid!r}")
 
     return _mark(dependency, "station", Role(role))
 
@@ -122,15 +133,10 @@ def alarm_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, alarm_id: RowIdPath) -> Principal:
-        principal = check(request)
-        if principal.scope.everything:
-            return principal
-        query = _OWNER.join_from(ALARM, STATION, STATION.c.id == ALARM.c.station_id).where(
+        query = _owner(ALARM, ALARM.c.station_id).where(
             ALARM.c.id == alarm_id, ALARM.c.state != PENDING
         )
-        if not _owner_allowed(request, principal, query):
-            raise HTTPException(404, f"no alarm {alarm_id}")
-        return principal
+        return _in_scope(request, check(request), query, f"no alarm {alarm_id}")
 
     return _mark(dependency, "alarm", Role(role))
 
@@ -140,15 +146,8 @@ def report_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, report_id: RowIdPath) -> Principal:
-        principal = check(request)
-        if principal.scope.everything:
-            return principal
-        query = _OWNER.join_from(REPORT, STATION, STATION.c.id == REPORT.c.station_id).where(
-            REPORT.c.id == report_id
-        )
-        if not _owner_allowed(request, principal, query):
-            raise HTTPException(404, f"no report {report_id}")
-        return principal
+        query = _owner(REPORT, REPORT.c.station_id).where(REPORT.c.id == report_id)
+        return _in_scope(request, check(request), query, f"no report {report_id}")
 
     return _mark(dependency, "report", Role(role))
 
@@ -158,15 +157,8 @@ def command_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, cmd_id: str) -> Principal:
-        principal = check(request)
-        if principal.scope.everything:
-            return principal
-        query = _OWNER.join_from(COMMAND, STATION, STATION.c.id == COMMAND.c.station_id).where(
-            COMMAND.c.cmd_id == cmd_id
-        )
-        if not _owner_allowed(request, principal, query):
-            raise HTTPException(404, f"no command {cmd_id!r}")
-        return principal
+        query = _owner(COMMAND, COMMAND.c.station_id).where(COMMAND.c.cmd_id == cmd_id)
+        return _in_scope(request, check(request), query, f"no command {cmd_id!r}")
 
     return _mark(dependency, "command", Role(role))
 
@@ -177,10 +169,7 @@ def suggestion_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, suggestion_id: RowIdPath) -> Principal:
-        principal = check(request)
-        if not principal.scope.everything:
-            raise HTTPException(404, f"no suggestion {suggestion_id}")
-        return principal
+        return _in_scope(request, check(request), None, f"no suggestion {suggestion_id}")
 
     return _mark(dependency, "suggestion", Role(role))
 
@@ -191,18 +180,10 @@ def ticket_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, ticket: str) -> Principal:
-        principal = check(request)
-        if principal.scope.everything:
-            return principal
         code = normalise(ticket[:40])
-        allowed = False
+        query = None  # a suggestion's (or a malformed number): union accounts only
         if code is not None and code.startswith("R-"):
-            query = _OWNER.join_from(REPORT, STATION, STATION.c.id == REPORT.c.station_id).where(
-                REPORT.c.ticket == code
-            )
-            allowed = _owner_allowed(request, principal, query)
-        if not allowed:
-            raise HTTPException(404, "no such ticket")
-        return principal
+            query = _owner(REPORT, REPORT.c.station_id).where(REPORT.c.ticket == code)
+        return _in_scope(request, check(request), query, "no such ticket")
 
     return _mark(dependency, "ticket", Role(role))
