@@ -101,6 +101,8 @@ def create_app(
             yield
         finally:
             hours.use_calendar(None)
+            index.close()  # background reads give their connections back before dispose
+            sight.close()
             if owned:
                 db.dispose()
 

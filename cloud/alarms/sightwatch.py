@@ -7,13 +7,13 @@ the alarms package (which imports it)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
 from cloud.alarms.models import PENDING, RAISED, Alarm
+from cloud.background import BackgroundRead
 from cloud.models import table
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.sight import (
@@ -87,7 +87,7 @@ class SightWatch:
         self._clock = clock
         self._sight: Sight | None = None
         self._read_at = 0.0  # monotonic
-        self._reading = False
+        self._background = BackgroundRead(self._read_in_background, "sight read")
 
     def read(self) -> Sight:
         now = self._clock()  # type: ignore[operator]
@@ -100,9 +100,8 @@ class SightWatch:
         sight = self._sight
         if sight is None or self._refresh_s <= 0:
             return self.read()
-        if time.monotonic() - self._read_at >= self._refresh_s and not self._reading:
-            self._reading = True
-            threading.Thread(target=self._read_in_background, daemon=True).start()
+        if time.monotonic() - self._read_at >= self._refresh_s:
+            self._background.start()  # one at a time; none once closed
         return sight
 
     def _read_in_background(self) -> None:
@@ -110,5 +109,9 @@ class SightWatch:
             self.read()
         except Exception:  # the next due refresh tries again; meanwhile the last reading holds
             self._read_at = time.monotonic()
-        finally:
-            self._reading = False
+            raise
+
+    def close(self) -> None:
+        """At shutdown, before the engine is disposed: no more background reads, and the one
+        in flight has given its connection back (`cloud.background`)."""
+        self._background.close()

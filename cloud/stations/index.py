@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import Engine, func, select
 
+from cloud.background import BackgroundRead
 from cloud.models import Station, StationBase, table
 from cloud.stations.geoindex import GridIndex, Hits
 from protocol.registry import AMENITIES
@@ -158,7 +159,7 @@ class StationIndex:
         self._snapshot: Snapshot | None = None
         self._checked = 0.0  # monotonic time of the last version check
         self._lock = threading.Lock()
-        self._checking = False  # a background check (`snapshot_nowait`) is under way
+        self._background = BackgroundRead(self.current, "registry version check")
         self.rebuilds = 0
 
     @property
@@ -179,18 +180,14 @@ class StationIndex:
         snap = self._snapshot
         if snap is None or self._refresh_s <= 0:
             return None
-        if time.monotonic() - self._checked >= self._refresh_s and not self._checking:
-            self._checking = True
-            threading.Thread(target=self._check_in_background, daemon=True).start()
+        if time.monotonic() - self._checked >= self._refresh_s:
+            self._background.start()  # one at a time; none once closed
         return snap
 
-    def _check_in_background(self) -> None:
-        try:
-            self.current()
-        except Exception:  # logged; the next due check tries again
-            log.exception("registry version check failed")
-        finally:
-            self._checking = False
+    def close(self) -> None:
+        """At shutdown, before the engine is disposed: no more background checks, and the
+        one in flight has given its connection back (`cloud.background`)."""
+        self._background.close()
 
     def current(self) -> Snapshot:
         """The snapshot to search; checks the registry version when it is due."""
