@@ -299,6 +299,16 @@ def _spend_nonce(engine: Engine, client_id: str, nonce: str, now: datetime, expi
         raise Refusal(401, "replayed", f"{H_NONCE}: this nonce was used already") from exc
 
 
+def purge_spent_nonces(engine: Engine, now: datetime) -> int:
+    """Delete every client's nonces whose requests could no longer pass the timestamp check
+    (`cloud maintain`); rows deleted. A calling client drops its own at each call
+    (`_spend_nonce`); this catches those of a client that stopped calling (up to a window's
+    worth, ~6,000 rows each at the rate limit)."""
+    table = ApiNonceRow.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        return int(conn.execute(delete(table).where(table.c.expires_at < now)).rowcount)
+
+
 def require_scope(client: ApiClientRow, scope: str) -> None:
     if scope not in client.scope_set:
         raise Refusal(403, "scope", f"this API client lacks the {scope!r} scope")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner, Result
 
 from protocol.registry import AMENITIES, CSV_COLUMNS
@@ -176,6 +177,41 @@ def test_cloud_maintain_rolls_up_and_purges(tmp_path: Path) -> None:
     )
     assert refused.exit_code == 2
     assert "--rollup-hours" in refused.stderr
+
+
+def test_cloud_maintain_drops_union_app_nonces_past_their_window(tmp_path: Path) -> None:
+    # A union-app client that stops calling left its spent nonces behind for good.
+    from datetime import timedelta
+
+    from cloud.clock import utcnow
+    from cloud.credentials.apiclients import ApiNonceRow
+    from cloud.db import init_db, make_engine
+    from cloud.transaction import session
+
+    db = f"sqlite:///{tmp_path / 'n.db'}"
+    engine = make_engine(db)
+    try:
+        init_db(engine)
+        now = utcnow()
+        with session(engine) as s:
+            s.add(
+                ApiNonceRow(
+                    client_id="app", nonce="old-nonce-0001", expires_at=now - timedelta(minutes=10)
+                )
+            )
+            s.add(
+                ApiNonceRow(
+                    client_id="app", nonce="new-nonce-0001", expires_at=now + timedelta(minutes=4)
+                )
+            )
+        result = run("cloud", "maintain", "--db", db)
+        assert result.exit_code == 0, result.output
+        assert "1 api_nonce" in result.stdout
+        with session(engine) as s:
+            left = [row.nonce for row in s.exec(select(ApiNonceRow))]
+        assert left == ["new-nonce-0001"]
+    finally:
+        engine.dispose()
 
 
 def test_cloud_ingest_serves_prometheus_metrics(tmp_path: Path, mosquitto: Any) -> None:

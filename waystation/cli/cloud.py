@@ -264,10 +264,12 @@ def maintain(
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = LogFormat.TEXT,
 ) -> None:
-    """Roll footfall up per hour and day, then delete rows past retention (run it hourly)."""
+    """Roll footfall up per hour and day, then delete rows past retention and union-app
+    nonces past their window (run it hourly)."""
     from datetime import timedelta
 
     from cloud.clock import utcnow
+    from cloud.credentials.apiclients import purge_spent_nonces
     from cloud.db import init_db, make_engine
     from cloud.jobs.retention import RetentionPolicy, purge
     from cloud.jobs.rollup import rollup_footfall
@@ -289,6 +291,7 @@ def maintain(
         )
         deleted = purge(engine, policy, now=now)
         deleted["notify_event"] = purge_log(engine, now - timedelta(days=notify_days))
+        deleted["api_nonce"] = purge_spent_nonces(engine, now)
     finally:
         engine.dispose()
     typer.echo(f"rolled up {report.hours} hours and {report.days} days")
