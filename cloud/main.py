@@ -101,8 +101,13 @@ def create_app(
             yield
         finally:
             hours.use_calendar(None)
-            index.close()  # background reads give their connections back before dispose
+            # Background reads give their connections back before the engine is disposed
+            # (cloud.background): the index's and the sight's threads, the live poller's.
+            index.close()
             sight.close()
+            hub = getattr(_app.state, "ops_live", None)
+            if hub is not None:
+                await hub.close()
             if owned:
                 db.dispose()
 

@@ -7,10 +7,12 @@ and every stream ended by `close()` or by SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import gc
 import http.client
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -321,3 +323,45 @@ def test_live_stream_over_http(
     _events(resp, lambda _ls: False)
     assert 1.2 < time.monotonic() - t0 < 8
     conn.close()
+
+
+def test_shutdown_waits_for_the_poll_in_flight_before_disposing(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Story: a dashboard's stream was still polling (on a worker thread, holding a pooled
+    connection) when the app shut down; the engine was disposed under it and psycopg warned
+    "connection deleted while still open" whenever the collector got to it, in a later test.
+    The shutdown now closes the hub, which waits for the poll in flight."""
+    from fastapi.testclient import TestClient
+
+    holding, release, returned = threading.Event(), threading.Event(), threading.Event()
+    real = ops_live.poll_scoped
+
+    def slow_poll(engine: Engine, snap: Any, scopes: Any) -> Any:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            holding.set()
+            release.wait(10)
+        try:
+            return real(engine, snap, scopes)
+        finally:
+            returned.set()
+
+    monkeypatch.setattr(ops_live, "poll_scoped", slow_poll)
+    app = create_app(Settings(db=pg_url))
+    try:
+        with TestClient(app) as client:
+            hub = LiveHub(app.state.ctx.engine, LiveConfig(interval_s=0.05))
+            app.state.ops_live = hub
+            client.portal.call(hub.subscribe)  # type: ignore[union-attr]
+            assert holding.wait(5)
+            threading.Timer(0.3, release.set).start()  # ends a moment into the shutdown
+        assert returned.wait(10)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+        leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not leaked
+        assert hub.closed
+    finally:
+        release.set()
