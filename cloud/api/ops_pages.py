@@ -50,6 +50,7 @@ STATIC = {
     "adminviews.js": JS,
     "strings_admin.js": JS,
     "members.js": JS,
+    "bulkconfig.js": JS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,
     "vendor/MarkerCluster.Default.css": CSS,

@@ -40,6 +40,7 @@ from firmware_sim.wallet import enrollment_request, new_device_key
 from protocol import topics
 from protocol.messages import StatePayload, TelemetryPayload
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -143,7 +144,7 @@ def test_an_admin_issues_a_code_as_a_qr_code_and_revokes_the_member(
     page.click(f"#member-rows tr[data-member='{MEMBER}'] button.enrol")
     qr = page.locator("#enrol-qr")
     qr.wait_for(timeout=WAIT_MS)
-    page.wait_for_function("document.querySelector('#enrol-qr').naturalWidth > 0")
+    wait_for(lambda: qr.evaluate("img => img.complete && img.naturalWidth > 0"), 10, "the QR code")
     code = page.locator("#enrol-code").inner_text()
     page.screenshot(path=str(tmp_path / "members-qr.png"), full_page=True)
     assert untranslated(page) == []
@@ -182,3 +183,58 @@ def test_an_admin_issues_a_code_as_a_qr_code_and_revokes_the_member(
     assert reach.inner_text().startswith(f"1 / 4 个站点运行最新吊销列表（第 {version + 1} 版）")
     with urllib.request.urlopen(f"{site.base}/api/v1/trust/revocations") as res:  # noqa: S310
         assert cert["serial"] in res.read().decode()
+
+
+def test_an_admin_previews_and_applies_one_change_to_many_stations(
+    page: Any, site: Site, tmp_path: Path
+) -> None:
+    first = site.sids[0]
+    page.goto(f"{site.base}/ops#station/{first}")
+    page.wait_for_selector("#cfg-form", timeout=WAIT_MS)
+    assert "尚未下发" in page.locator("#station-config .cfg-desired").inner_text()
+
+    page.click("nav a[href='#bulkconfig']")
+    page.wait_for_selector("#bulk-form select[name=city] option[value='深圳市']", state="attached")
+    page.select_option("#bulk-form select[name=city]", "深圳市")
+    page.fill("#bulk-form input[name='door.pulse_s']", "4")
+    page.click("#bulk-preview-button")
+    page.wait_for_selector("#bulk-matched[data-matched='4']", timeout=WAIT_MS)
+    assert page.locator("#bulk-matched").inner_text() == "将修改 4 个站点"
+    assert page.locator("#bulk-stations li").count() == 4
+    page.screenshot(path=str(tmp_path / "bulk-preview.png"), full_page=True)
+    assert untranslated(page) == []
+    # A change after the preview needs a new one before it can be applied.
+    page.fill("#bulk-form input[name='access.window_s']", "45")
+    assert page.locator("#bulk-apply").is_disabled()
+    page.click("#bulk-preview-button")
+    page.wait_for_selector("#bulk-apply:not([disabled])", timeout=WAIT_MS)
+    questions: list[str] = []
+    page.once("dialog", lambda d: (questions.append(d.message), d.accept()))
+    page.click("#bulk-apply")
+    page.wait_for_selector("#bulk-matched:has-text('已修改 4 个站点')", timeout=WAIT_MS)
+    assert "4" in questions[0]
+
+    page.click(f"#bulk-stations li[data-sid='{first}'] a")
+    desired = page.locator("#station-config .cfg-desired")
+    desired.filter(has_text="第 1 版").wait_for(timeout=WAIT_MS)
+    assert page.locator("#cfg-form input[name='door.pulse_s']").input_value() == "4"
+    assert page.locator("#cfg-form input[name='access.window_s']").input_value() == "45"
+
+    # One station by id, one field cleared: its version moves on, the others' do not.
+    page.click("nav a[href='#bulkconfig']")
+    page.select_option("#bulk-form select[name=city]", "")
+    page.fill("#bulk-form input[name='door.pulse_s']", "")
+    page.fill("#bulk-form input[name='access.window_s']", "")
+    page.fill("#bulk-form textarea[name=ids]", first)
+    page.check("#bulk-form input[name='clear:access.window_s']")
+    page.click("#bulk-preview-button")
+    page.wait_for_selector("#bulk-matched[data-matched='1']", timeout=WAIT_MS)
+    page.once("dialog", lambda d: d.accept())
+    page.click("#bulk-apply")
+    page.wait_for_selector("#bulk-matched:has-text('已修改 1 个站点')", timeout=WAIT_MS)
+    page.goto(f"{site.base}/ops#station/{first}")
+    desired.filter(has_text="第 2 版").wait_for(timeout=WAIT_MS)
+    assert page.locator("#cfg-form input[name='door.pulse_s']").input_value() == "4"
+    assert page.locator("#cfg-form input[name='access.window_s']").input_value() == ""
+    page.goto(f"{site.base}/ops#station/{site.sids[1]}")
+    desired.filter(has_text="第 1 版").wait_for(timeout=WAIT_MS)

@@ -4,9 +4,10 @@
 // the first time it is shown.
 
 import { $ } from "./dom.js";
+import { BulkConfig } from "./bulkconfig.js";
 import { Members } from "./members.js";
 
-const PAGES = { members: Members };
+const PAGES = { members: Members, bulkconfig: BulkConfig };
 
 export const adminViews = {
   names: Object.keys(PAGES),
