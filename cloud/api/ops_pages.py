@@ -51,6 +51,7 @@ STATIC = {
     "strings_admin.js": JS,
     "members.js": JS,
     "bulkconfig.js": JS,
+    "notify.js": JS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,
     "vendor/MarkerCluster.Default.css": CSS,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from cloud.credentials.keys import Passphrase
 from cloud.db import init_db, make_engine, session
 from cloud.ingest.ingestor import Ingestor
 from cloud.main import create_app
+from cloud.notify.runner import Notifier
 from cloud.settings import Settings
 from cloud.stations.registry import import_csv
 from firmware_sim.cities import make_records, write_registry_csv
@@ -40,6 +42,7 @@ from firmware_sim.wallet import enrollment_request, new_device_key
 from protocol import topics
 from protocol.messages import StatePayload, TelemetryPayload
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.receivers import http_receiver
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -238,3 +241,76 @@ def test_an_admin_previews_and_applies_one_change_to_many_stations(
     assert page.locator("#cfg-form input[name='access.window_s']").input_value() == ""
     page.goto(f"{site.base}/ops#station/{site.sids[1]}")
     desired.filter(has_text="第 1 版").wait_for(timeout=WAIT_MS)
+
+
+@pytest.fixture
+def notifier(site: Site) -> Iterator[Notifier]:
+    """The notifier as an ingest process runs it, on the site's database."""
+    stop = threading.Event()
+    running = Notifier(site.engine, interval_s=0.5)
+    thread = threading.Thread(target=running.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield running
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_an_admin_adds_a_webhook_sends_a_test_and_sees_it_delivered(
+    page: Any, site: Site, notifier: Notifier, tmp_path: Path
+) -> None:
+    with http_receiver() as rx:
+        page.click("nav a[href='#notify']")
+        form = page.locator("#channel-form")
+        form.locator("input[name=name]").wait_for(timeout=WAIT_MS)
+        form.locator("input[name=name]").fill("值班群")
+        form.locator("select[name=kind]").select_option("webhook")
+        form.locator("input[name=target]").fill(rx.url)
+        form.locator("button[type=submit]").click()
+        row = page.locator("#channel-rows tr[data-name='值班群']")
+        row.wait_for(timeout=WAIT_MS)
+        assert "HTTP 回调" in row.inner_text()
+
+        row.locator("button.test").click()
+        page.wait_for_selector("#notify-status:has-text('测试消息已送达')", timeout=WAIT_MS)
+        sent = page.locator("#delivery-rows tr[data-status=sent]")
+        sent.wait_for(timeout=WAIT_MS)
+        assert sent.locator("td.attempts").inner_text() == "1"
+        assert "已送达" in sent.inner_text()
+        assert "测试" in sent.inner_text()
+        assert [json.loads(r.body)["type"] for r in rx.received] == ["test"]
+        assert "通道测试" in json.loads(rx.received[0].body)["title"]
+
+        # A routing rule and a digest to it, listed with the channel's name.
+        rules = page.locator("#rule-form")
+        rules.locator("input[name=name]").fill("深圳严重告警")
+        rules.locator("select[name=min_severity]").select_option("critical")
+        rules.locator("select[name=rules]").select_option(["fridge_warm", "station_offline"])
+        rules.locator("input[name=cities]").fill("深圳市")
+        rules.locator("button[type=submit]").click()
+        rule = page.locator("#rule-rows tr", has_text="深圳严重告警")
+        rule.wait_for(timeout=WAIT_MS)
+        assert "值班群" in rule.inner_text()
+        assert "冷柜温度过高" in rule.inner_text()
+        digests = page.locator("#digest-form")
+        digests.locator("input[name=name]").fill("早报")
+        digests.locator("input[name=hour]").fill("7")
+        digests.locator("button[type=submit]").click()
+        page.locator("#digest-rows tr", has_text="每天 7 点").wait_for(timeout=WAIT_MS)
+        page.screenshot(path=str(tmp_path / "notify.png"), full_page=True)
+        assert untranslated(page) == []
+
+        # Editing the channel without its secret or URL keeps both; deleting it asks first.
+        row.locator("button.edit").click()
+        form.locator("input[name=timeout_s]").fill("5")
+        form.locator("button[type=submit]").click()
+        page.wait_for_selector("#notify-status:has-text('已保存：值班群')", timeout=WAIT_MS)
+        row.locator("button.test").click()
+        page.wait_for_selector("#delivery-rows tr[data-status=sent] >> nth=1", timeout=WAIT_MS)
+        tests = [r for r in rx.received if json.loads(r.body)["type"] == "test"]
+        assert len(tests) == 2  # the edited channel still delivers
+        page.once("dialog", lambda d: d.accept())
+        row.locator("button.delete").click()
+        row.wait_for(state="detached", timeout=WAIT_MS)
+        assert page.locator("#rule-rows tr").count() == 0

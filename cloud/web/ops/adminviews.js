@@ -6,8 +6,9 @@
 import { $ } from "./dom.js";
 import { BulkConfig } from "./bulkconfig.js";
 import { Members } from "./members.js";
+import { Notify } from "./notify.js";
 
-const PAGES = { members: Members, bulkconfig: BulkConfig };
+const PAGES = { members: Members, bulkconfig: BulkConfig, notify: Notify };
 
 export const adminViews = {
   names: Object.keys(PAGES),
