@@ -101,6 +101,15 @@ def _heartbeat(sid: str, revocation_version: int | None) -> bytes:
     return payload.to_bytes()
 
 
+def _log_in(page: Any, site: Site, username: str) -> None:
+    page.goto(f"{site.base}/ops/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{site.base}/ops")
+    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+
+
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     """An admin's page, logged in, in Chinese; fails on any page error."""
@@ -108,12 +117,7 @@ def page(browser: Any, site: Site) -> Iterator[Any]:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.goto(f"{site.base}/ops/login")
-    page.fill("#username", "boss")
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{site.base}/ops")
-    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+    _log_in(page, site, "boss")
     try:
         yield page
     finally:
@@ -313,4 +317,23 @@ def test_an_admin_adds_a_webhook_sends_a_test_and_sees_it_delivered(
         page.once("dialog", lambda d: d.accept())
         row.locator("button.delete").click()
         row.wait_for(state="detached", timeout=WAIT_MS)
-        assert page.locator("#rule-rows tr").count() == 0
+        rule.wait_for(state="detached", timeout=WAIT_MS)  # its rule went with it
+        page.locator("#digest-rows tr").wait_for(state="detached", timeout=WAIT_MS)
+
+
+def test_an_operator_sees_no_admin_page(browser: Any, site: Site) -> None:
+    """The links are for admins only, and an admin page's address shows the map instead."""
+    create_user(site.engine, "op", Role.OPERATOR, PASSWORD)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        _log_in(page, site, "op")
+        for view in ("members", "bulkconfig", "notify"):
+            assert page.locator(f"#nav-{view}").is_hidden()
+            page.goto(f"{site.base}/ops#{view}")
+            page.wait_for_selector("#view-map:not([hidden])", timeout=WAIT_MS)
+            assert page.locator(f"#view-{view}").is_hidden()
+            assert page.locator(f"#view-{view} *").count() == 0  # never built
+        assert page.locator("nav a[href='#map']").get_attribute("aria-current") == "page"
+    finally:
+        context.close()
