@@ -71,7 +71,8 @@ def test_a_search_by_pseudonym_finds_parts_of_ids_and_is_audited(
 ) -> None:
     admin = _as(engine, "admin")
     found = client.get("/api/v1/members", params={"q": "M-"}, headers=admin).json()
-    assert [m["member_id"] for m in found["members"]] == ["m-Beta", "m-alpha"]
+    # by id in the database's collation (C: upper case first; a locale: alphabetical)
+    assert sorted(m["member_id"] for m in found["members"]) == ["m-Beta", "m-alpha"]
     assert found["total"] == 2
     assert client.get("/api/v1/members", params={"q": "beta"}, headers=admin).json()["total"] == 1
     # `%` and `_` are the text they are, not patterns
@@ -84,7 +85,7 @@ def test_a_search_by_pseudonym_finds_parts_of_ids_and_is_audited(
         assert [r.detail["q"] for r in rows] == ["M-", "beta", "_100%", ""]
     too_long = client.get("/api/v1/members", params={"q": "x" * 41}, headers=admin)
     assert too_long.status_code == 422
-    assert "q" in str(too_long.json()["detail"])
+    assert [e["loc"] for e in too_long.json()["detail"]] == [["query", "q"]]
 
 
 @pytest.mark.parametrize(
