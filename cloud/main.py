@@ -17,6 +17,7 @@ from cloud.alarms.sightwatch import SightWatch
 from cloud.api import (
     health,
     logredact,
+    member_admin,
     member_page,
     member_renewal,
     members,
@@ -158,6 +159,7 @@ def create_app(
     app.include_router(members.router)
     app.include_router(member_page.router)
     app.include_router(member_renewal.router)
+    app.include_router(member_admin.router)
     app.include_router(union_app.router)
     app.add_exception_handler(apiclients.Refusal, union_app.refused)
     app.include_router(ops_auth.router)

@@ -46,6 +46,12 @@ STATIC = {
     "lang.js": JS,
     "strings.js": JS,
     "style.css": CSS,
+    # the admin pages (members, bulk config, notifications)
+    "adminviews.js": JS,
+    "strings_admin.js": JS,
+    "members.js": JS,
+    "bulkconfig.js": JS,
+    "notify.js": JS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,
     "vendor/MarkerCluster.Default.css": CSS,

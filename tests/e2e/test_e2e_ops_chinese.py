@@ -319,7 +319,8 @@ def test_every_view_is_chinese_and_tells_the_truth(
 
 
 def test_the_admin_views_are_chinese_too(browser: Any, site: Site, tmp_path: Path) -> None:
-    """What only an admin sees: the accounts and scopes view, and the station's config form."""
+    """What only an admin sees: the accounts and scopes view, the station's config form, and
+    the member, bulk config and notification pages."""
     create_user(site.engine, "boss", Role.ADMIN, PASSWORD)
     context = browser.new_context(viewport={"width": 1280, "height": 1200}, locale="en-US")
     try:
@@ -346,6 +347,17 @@ def test_the_admin_views_are_chinese_too(browser: Any, site: Site, tmp_path: Pat
         _shot(page, tmp_path, "admin-station-config")
         if left := untranslated(page):
             found["station-config"] = left
+        # The admin pages (members, bulk config, notifications), empty as a new union has them.
+        for view, ready in (
+            ("members", "#rev-reach:not(:empty)"),
+            ("bulkconfig", "#bulk-preview-button"),
+            ("notify", "#channel-form button[type=submit]"),
+        ):
+            page.click(f"nav a[href='#{view}']")
+            page.wait_for_selector(ready, timeout=WAIT_MS)
+            _shot(page, tmp_path, f"admin-{view}")
+            if left := untranslated(page):
+                found[view] = left
         assert found == {}, found
         assert errors == [], errors
     finally:

@@ -31,8 +31,10 @@ async function handle(response) {
   return body;
 }
 
+// `path` under the ops API ("/stations"), or a whole API path ("/api/v1/members": the member
+// administration routes live outside /ops, with the same session and CSRF rules).
 export function url(path, params = {}) {
-  const u = new URL(BASE + path, window.location.origin);
+  const u = new URL(path.startsWith("/api/") ? path : BASE + path, window.location.origin);
   for (const [key, value] of Object.entries(params)) {
     if (value === null || value === undefined || value === "") continue;
     if (Array.isArray(value)) value.forEach((v) => u.searchParams.append(key, v));
@@ -76,4 +78,23 @@ export async function logout() {
   } finally {
     toLogin();
   }
+}
+
+// POST that answers an image (an enrolment QR code): a `data:` URL for an <img> (the page's
+// Content-Security-Policy allows `data:` images, not `blob:`).
+export async function postForImage(path, body) {
+  const response = await fetch(url(path), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf || "" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) return handle(response);
+  const blob = await response.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }

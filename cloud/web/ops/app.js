@@ -2,6 +2,7 @@
 // live stream that keeps them current without a reload.
 
 import { Accounts, scopeText } from "./accounts.js";
+import { adminViews } from "./adminviews.js";
 import { get, logout, me } from "./api.js";
 import { AlarmInbox } from "./alarms.js";
 import { $, announce, clear, h, raw } from "./dom.js";
@@ -11,7 +12,7 @@ import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "accounts"];
+const VIEWS = ["map", "fleet", "alarms", "station", "accounts", ...adminViews.names];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -43,6 +44,7 @@ async function main() {
   const isAdmin = who.role === "admin";
   $("#nav-accounts").hidden = !isAdmin;
   const accounts = isAdmin ? new Accounts($("#view-accounts")) : null;
+  adminViews.start(isAdmin);
 
   const config = await get("/map-config");
   const fleetMap = new FleetMap($("#map-canvas"), config, {});
@@ -55,7 +57,7 @@ async function main() {
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
     const [view, ...rest] = hash.split("/");
-    const allowed = VIEWS.includes(view) && (view !== "accounts" || isAdmin);
+    const allowed = VIEWS.includes(view) && ((view !== "accounts" && !adminViews.names.includes(view)) || isAdmin);
     const name = allowed ? view : "map";
     for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
     for (const link of document.querySelectorAll("nav a")) {
@@ -77,6 +79,7 @@ async function main() {
       await accounts.load();
     }
     if (name === "station") await station.open(rest.join("/"));
+    await adminViews.show(name);
   }
 
   window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));
@@ -110,6 +113,7 @@ async function main() {
   await show();
   await fleetMap.load();
   table.options(fleetMap.cities(), fleetMap.operators());
+  adminViews.context.map = fleetMap;
 }
 
 main().catch((err) => {

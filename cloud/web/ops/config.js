@@ -10,7 +10,7 @@ import { t, word } from "./lang.js";
 
 // [section (null: top level), key, label, input attributes]; limits as the station's own
 // config checks them (edge/config.py), so a value the station would refuse is caught here.
-const FIELDS = [
+export const FIELDS = [
   ["door", "pulse_s", "cfg_pulse", { type: "number", min: "0.1", max: "30", step: "0.1" }],
   ["door", "held_open_s", "cfg_held_open", { type: "number", min: "1", max: "3600", step: "1" }],
   ["schedule", "free", "cfg_free", { type: "text", maxlength: "500" }],

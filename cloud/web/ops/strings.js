@@ -319,3 +319,9 @@ const en = {
 };
 
 export const STRINGS = { "zh-CN": zh, en };
+
+// The admin pages' phrases (members, bulk config, notifications), kept in their own file.
+import { ADMIN_STRINGS } from "./strings_admin.js";
+
+Object.assign(zh, ADMIN_STRINGS["zh-CN"]);
+Object.assign(en, ADMIN_STRINGS.en);

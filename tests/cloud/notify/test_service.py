@@ -42,6 +42,22 @@ def test_a_robot_url_is_shown_with_its_key_cut(db: Connection) -> None:
     )
 
 
+def test_a_cut_url_sent_back_as_shown_keeps_the_stored_one(db: Connection) -> None:
+    """A form edits a robot channel from what it was shown (the key cut): sending that back
+    keeps the real URL; a new URL replaces it."""
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abcdef123456"
+    shown = service.add_channel(db, hook(kind="wecom", target=url), T0)
+    service.change_channel(
+        db, shown.id, hook(kind="wecom", target=shown.target, name="sz"), keep_secret=True
+    )
+    assert tuple(db.execute(select(CHANNEL.c.target, CHANNEL.c.name)).one()) == (url, "sz")
+    other = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=zzzz99998888"
+    service.change_channel(db, shown.id, hook(kind="wecom", target=other), keep_secret=True)
+    assert db.execute(select(CHANNEL.c.target)).scalar_one() == other
+    with pytest.raises(service.NotifyError, match="no channel 999"):
+        service.change_channel(db, 999, hook(), keep_secret=True)
+
+
 def test_bad_channels_are_refused() -> None:
     with pytest.raises(ValidationError, match="http"):
         hook(target="ftp://x")

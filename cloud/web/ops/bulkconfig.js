@@ -1,0 +1,121 @@
+// One config change for many stations (#bulkconfig, admins only): pick stations by city,
+// operator and/or ids, set or clear the same fields as a station's config card (config.js:
+// door timings, free hours, code window, heartbeat), preview how many stations match and
+// which, then apply after a confirmation (POST /ops/config/bulk). A field left blank keeps
+// each station's own value; "clear" removes it (the station's default then applies).
+
+import { get, post } from "./api.js";
+import { announce, clear, h, raw } from "./dom.js";
+import { FIELDS } from "./config.js";
+import { t } from "./lang.js";
+import { values } from "./accounts.js";
+
+const SHOWN = 50; // the API lists the first 50 matching stations
+
+function choice(name, label, options) {
+  return h("label", {}, t(label), " ",
+    h("select", { name }, h("option", { value: "" }, t("all")),
+      options.map((v) => h("option", { value: v, translate: "no" }, v))));
+}
+
+export class BulkConfig {
+  constructor(root) {
+    this.root = root;
+    this.form = h("form", { id: "bulk-form", class: "admin-form" });
+    this.preview = h("div", { id: "bulk-preview", role: "status" });
+    this.apply = h("button", { type: "button", id: "bulk-apply", class: "danger", disabled: true }, t("bulk_apply"));
+    this.apply.addEventListener("click", () => this.send(true).catch((e) => this.fail(e)));
+    this.result = h("p", { id: "bulk-result", role: "status" });
+    this.previewed = null; // the request body the preview was for
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (this.form.reportValidity()) this.send(false).catch((err) => this.fail(err));
+    });
+    this.form.addEventListener("input", () => this.stale());
+    this.form.addEventListener("change", () => this.stale());
+    clear(root, h("h2", { id: "bulk-title" }, t("bulk_title")), h("p", { class: "hint" }, t("bulk_hint")),
+      this.form, this.preview, this.apply, this.result);
+  }
+
+  async load() {
+    const data = await get("/map/stations");
+    const at = Object.fromEntries(data.fields.map((f, i) => [f, i]));
+    const distinct = (field) => [...new Set(data.rows.map((r) => r[at[field]]).filter(Boolean))].sort();
+    clear(
+      this.form,
+      h("fieldset", {}, h("legend", {}, t("bulk_which")),
+        choice("city", "city", distinct("city")), " ",
+        choice("operator", "operator", distinct("operator")), " ",
+        h("label", {}, t("bulk_ids"), " ",
+          h("textarea", { name: "ids", rows: "2", cols: "40", maxlength: "200000", placeholder: t("bulk_ids_ph") }))),
+      h("fieldset", {}, h("legend", {}, t("bulk_what")),
+        FIELDS.map(([section, key, label, attrs]) => {
+          const name = `${section || "top"}.${key}`;
+          return h("div", { class: "bulk-field" },
+            h("label", {}, t(label), " ", h("input", { ...attrs, name, placeholder: t("bulk_keep") })), " ",
+            h("label", { class: "check" }, h("input", { type: "checkbox", name: `clear:${name}` }), " ", t("bulk_clear")));
+        })),
+      h("button", { type: "submit", id: "bulk-preview-button" }, t("bulk_preview")),
+    );
+  }
+
+  // The request the form describes; null fields the admin wants cleared, blank ones left out.
+  body() {
+    const f = this.form.elements;
+    const out = { sections: {} };
+    if (f.city.value) out.city = f.city.value;
+    if (f.operator.value) out.operator = f.operator.value;
+    const ids = values(f.ids.value);
+    if (ids.length) out.stations = ids;
+    for (const [section, key, , attrs] of FIELDS) {
+      const name = `${section || "top"}.${key}`;
+      const text = f[name].value.trim();
+      let value;
+      if (f[`clear:${name}`].checked) value = null;
+      else if (text !== "") value = attrs.type === "number" ? Number(text) : text;
+      else continue;
+      if (section) (out.sections[section] ||= {})[key] = value;
+      else out.sections[key] = value;
+    }
+    return out;
+  }
+
+  stale() {
+    this.previewed = null;
+    this.apply.disabled = true;
+  }
+
+  fail(err) {
+    this.result.textContent = t("bulk_failed", err.message);
+  }
+
+  async send(apply) {
+    const body = this.body();
+    if (!Object.keys(body.sections).length) throw new Error(t("bulk_no_fields"));
+    if (!body.city && !body.operator && !body.stations) throw new Error(t("bulk_no_stations"));
+    if (apply) {
+      if (JSON.stringify(body) !== this.previewed) return;
+      if (!window.confirm(t("bulk_confirm", this.matched))) return;
+    }
+    this.result.textContent = "";
+    const out = await post("/config/bulk", { ...body, apply });
+    const more = out.matched - Math.min(out.matched, SHOWN);
+    clear(
+      this.preview,
+      h("p", { id: "bulk-matched", dataset: { matched: String(out.matched) } }, t(apply ? "bulk_applied" : "bulk_matched", out.matched, out.published)),
+      out.station_ids.length
+        ? h("ul", { id: "bulk-stations", class: "inline-list" }, out.station_ids.map((sid) =>
+          h("li", { dataset: { sid } }, h("a", { href: `#station/${encodeURIComponent(sid)}` }, raw("span", sid)))))
+        : "",
+      more ? h("p", {}, t("bulk_more", more)) : "",
+    );
+    if (apply) {
+      announce(t("bulk_applied", out.matched, out.published));
+      this.stale();
+    } else {
+      this.matched = out.matched;
+      this.previewed = JSON.stringify(body);
+      this.apply.disabled = out.matched === 0;
+    }
+  }
+}
