@@ -256,3 +256,46 @@ def test_the_fleet_table_counts_open_feedback_per_station(
         s["id"]: s["feedback"] for s in client.get(f"{OPS}/stations", headers=op).json()["items"]
     }
     assert rows == {"a-1": 2, "b-1": 0}
+
+
+def test_a_city_account_handles_the_suggestions_of_its_city_on_every_route(
+    client: TestClient, account: Callable[..., Any]
+) -> None:
+    # Story: suggestions were union-only, so a city's own operators never saw the stations
+    # workers asked for in their city.
+    near_a = _suggest(client, 37.39, 117.98, "滨州新站")
+    near_b = _suggest(client, 36.66, 117.13, "济南新站")
+    nowhere = _suggest(client, 40.0, 120.0, "远处")
+    _, bz = account(Role.OPERATOR, cities=("滨州",))
+    _, partner = account(Role.OPERATOR, operators=(A,))
+    listed = client.get(f"{OPS}/suggestions", headers=bz).json()["items"]
+    assert [s["name"] for s in listed] == ["滨州新站"]
+    assert client.get(f"{OPS}/suggestions", headers=partner).json()["items"] == []
+    for other in (near_b, nowhere):
+        r = client.post(f"{OPS}/suggestions/{other['id']}/resolve", headers=bz)
+        assert r.status_code == 404
+        r = client.post(
+            f"{OPS}/tickets/{other['ticket']}/state", json={"state": "declined"}, headers=bz
+        )
+        assert r.status_code == 404
+    r = client.post(
+        f"{OPS}/tickets/{near_a['ticket']}/state", json={"state": "under_review"}, headers=bz
+    )
+    assert r.status_code == 200, r.text
+    assert client.post(f"{OPS}/suggestions/{near_a['id']}/resolve", headers=bz).status_code == 200
+
+
+def test_declining_a_locked_reports_ticket_clears_the_flag_too(
+    client: TestClient, account: Callable[..., Any]
+) -> None:
+    report = _report(client, "a-1", kind="locked")
+    _, op = account(Role.OPERATOR)
+    r = client.post(
+        f"{OPS}/tickets/{report['ticket']}/state",
+        json={"state": "declined", "note": "门是开着的"},
+        headers=op,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "declined"
+    detail = client.get(f"{OPS}/stations/a-1", headers=op).json()
+    assert (detail["reported_locked_at"], detail["alarms"]) == (None, [])
