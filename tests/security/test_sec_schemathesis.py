@@ -4,8 +4,9 @@ Every operation gets a bounded number of generated requests (valid and invalid),
 credentials that get past the door: an ops admin's API token (ops and member administration
 alike), on SQLite and on PostgreSQL. Checks: no 5xx, the body of every 2xx
 matches its schema, headers and content types are the documented ones. A few stations, a
-member, an issuer key, a worker's report and a suggestion are in the database, and a second pass pins path parameters to them
-(`st-001`, `shanghai`, `m-1`, report and suggestion 1) to get past "not found".
+member, an issuer key, a worker's report and a suggestion are in the database, and a second
+pass pins path parameters to them (`st-001`, `shanghai`, `m-1`, report and suggestion 1) to
+get past "not found".
 """
 
 from __future__ import annotations
