@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from cloud import environment, migrate
 from cloud.alarms.sightwatch import SightWatch
 from cloud.api import (
+    feedback_inbox,
     health,
     logredact,
     member_admin,
@@ -178,6 +179,7 @@ def create_app(
     app.include_router(reports.ops_router)
     app.include_router(tickets.router)
     app.include_router(tickets.ops_router)
+    app.include_router(feedback_inbox.router)
     app.include_router(finder_page.router)
     return app
 

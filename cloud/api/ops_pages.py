@@ -39,6 +39,7 @@ STATIC = {
     "config.js": JS,
     "alarms.js": JS,
     "accounts.js": JS,
+    "inbox.js": JS,
     "fleet.js": JS,
     "login.js": JS,
     "dom.js": JS,

@@ -251,12 +251,12 @@ def list_suggestions(
     before: Before = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> records.SuggestionPage:
-    """Suggested stations (WGS-84), newest first; `name` and `note` are plain text. For
-    union accounts only (a suggestion has no operator or city yet): a scoped one gets none."""
-    if not principal.scope.everything:
-        return records.SuggestionPage(items=[], next_before=None)
+    """Suggested stations (WGS-84), newest first; `name` and `note` are plain text. A
+    scoped account sees those in its cities (`city`, cloud.feedback.city); one limited to
+    operators/partners sees none (a suggestion belongs to no partner yet)."""
+    within = principal.scope.places(records.SUGGESTION.c.city)
     with ctx.engine.connect() as conn:
-        return records.suggestions(conn, status=status, before=before, limit=limit)
+        return records.suggestions(conn, status=status, before=before, limit=limit, within=within)
 
 
 ResolveBody = Annotated[ResolveIn | None, Body()]

@@ -7,8 +7,9 @@ walks the app's routes and fails for any route that does not:
 - `scoped(role)`: lists and summaries; the route filters with `principal.scope.where()`
   (stations) or `.owns(column)` (rows about a station);
 - `station_access(role)`: routes with a `{sid}` path; 404 unless the station is in scope;
-- `alarm_access`, `report_access`, `command_access`, `suggestion_access`: routes about one
-  row; 404 unless the row's station is in scope (suggestions: union accounts only);
+- `alarm_access`, `report_access`, `command_access`, `suggestion_access`,
+  `feedback_access`: routes about one row; 404 unless the row's station is in scope (a
+  suggestion, which has no station: unless its city is, `Scope.allows_place`);
 - `city_access(role)`: routes with a `{city}` path; 404 when the scope excludes that city
   (the route still filters the city's stations by the scope);
 - `no_station_data(role)`, or `accounts_only` on a router: routes that show nothing about
@@ -22,22 +23,24 @@ scope. Union accounts skip the extra lookup: the route's own 404 applies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import HTTPException, Path, Request
-from sqlalchemy import Select, select
+from sqlalchemy import Select, null, select
 
 from cloud.alarms.models import PENDING, Alarm
 from cloud.api.deps import MAX_ROW_ID
 from cloud.auth.deps import require_role
 from cloud.auth.roles import Principal, Role
 from cloud.commands.models import Command
-from cloud.feedback.models import StationReport
+from cloud.feedback.models import StationReport, StationSuggestion
 from cloud.feedback.tickets import normalise
 from cloud.models import Station, table
 
 STATION, ALARM, REPORT, COMMAND = table(Station), table(Alarm), table(StationReport), table(Command)
+SUGGESTION = table(StationSuggestion)
 RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+FeedbackKind = Literal["report", "suggestion"]
 
 Dependency = Callable[..., Principal]
 
@@ -71,6 +74,11 @@ _OWNER = select(STATION.c.operator, STATION.c.city)
 def _owner(table: Any, station_id: Any) -> Select[Any]:
     """The (operator, city) of the station a row of `table` is about."""
     return _OWNER.join_from(table, STATION, STATION.c.id == station_id)
+
+
+# A suggestion's owner for `_in_scope`: no operator/partner, its city (cloud.feedback.city);
+# `Scope.allows(None, city)` is then `Scope.allows_place(city)`.
+_PLACE = select(null().label("operator"), SUGGESTION.c.city)
 
 
 def accounts_only() -> None:
@@ -164,26 +172,44 @@ def command_access(role: Role) -> Dependency:
 
 
 def suggestion_access(role: Role) -> Dependency:
-    """The caller, for union accounts only: a suggested station has no operator or city yet,
-    so a scoped account sees none (404, like a missing one)."""
+    """The caller, when suggestion `{suggestion_id}` lies in a city of its scope (a
+    suggestion has no operator/partner: partner-scoped accounts see none); else 404."""
     check = require_role(role)
 
     def dependency(request: Request, suggestion_id: RowIdPath) -> Principal:
-        return _in_scope(request, check(request), None, f"no suggestion {suggestion_id}")
+        query = _PLACE.where(SUGGESTION.c.id == suggestion_id)
+        return _in_scope(request, check(request), query, f"no suggestion {suggestion_id}")
 
     return _mark(dependency, "suggestion", Role(role))
 
 
+def feedback_access(role: Role) -> Dependency:
+    """The caller, when inbox item `{kind}/{item_id}` (a report by its station, a suggestion
+    by its city) is in its scope; else 404."""
+    check = require_role(role)
+
+    def dependency(request: Request, kind: FeedbackKind, item_id: RowIdPath) -> Principal:
+        if kind == "report":
+            query = _owner(REPORT, REPORT.c.station_id).where(REPORT.c.id == item_id)
+        else:
+            query = _PLACE.where(SUGGESTION.c.id == item_id)
+        return _in_scope(request, check(request), query, f"no {kind} {item_id}")
+
+    return _mark(dependency, "feedback", Role(role))
+
+
 def ticket_access(role: Role) -> Dependency:
     """The caller, when feedback ticket `{ticket}` is in its scope: a report's by its
-    station, a suggestion's for union accounts only (it has no station yet); else 404."""
+    station, a suggestion's by its city (as `suggestion_access`); else 404."""
     check = require_role(role)
 
     def dependency(request: Request, ticket: str) -> Principal:
         code = normalise(ticket[:40])
-        query = None  # a suggestion's (or a malformed number): union accounts only
+        query = None  # a malformed number: union accounts only (the route's 404 follows)
         if code is not None and code.startswith("R-"):
             query = _owner(REPORT, REPORT.c.station_id).where(REPORT.c.ticket == code)
+        elif code is not None:
+            query = _PLACE.where(SUGGESTION.c.ticket == code)
         return _in_scope(request, check(request), query, "no such ticket")
 
     return _mark(dependency, "ticket", Role(role))

@@ -3,8 +3,8 @@ it (under review, resolved, built with the station, declined) with a reply the w
 
 The public lookup is read-only and rate-limited with the other public reads; a malformed
 number is a 404 like an unknown one (no oracle for the format beyond the docs). Moving a
-ticket needs `operator` and is audited; resolving a `locked`/`closed`/`broken` report this
-way clears the station's `reported_locked` flag, as the ops resolve endpoint does.
+ticket needs `operator` and is audited; resolving or declining a `locked`/`closed`/`broken`
+report this way clears the station's `reported_locked` flag, as the ops resolve endpoint does.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def ticket_status(ctx: ContextDep, ticket: str) -> tickets.TicketView:
 def set_ticket_state(
     ctx: ContextDep, principal: Operator, ticket: str, body: StateIn
 ) -> tickets.TicketView:
-    """Move a ticket on: `under_review`; for a report `resolved`; for a suggestion `built`
-    (with `station_id`), `declined` or `closed`. 409 when it is already final."""
+    """Move a ticket on: `under_review`; for a report `resolved` or `declined`; for a
+    suggestion `built` (with `station_id`), `declined` or `closed`. 409 when it is already
+    final."""
     code = tickets.normalise(ticket[:40])
     if code is None:
         raise HTTPException(404, "no such ticket")
@@ -77,7 +78,7 @@ def set_ticket_state(
             raise HTTPException(409 if final else 422, str(exc)) from None
         detail = {"state": body.state, "station": body.station_id}
         audit(conn, principal, "ticket.state", f"ticket:{code}", detail, at=now)
-        if after.kind == "report" and body.state == "resolved" and after.station_id:
+        if after.kind == "report" and body.state != "under_review" and after.station_id:
             locked.on_resolve(conn, after.station_id, after.subject, now)
     if after.kind == "report" and after.station_id:
         ctx.live.forget(after.station_id)

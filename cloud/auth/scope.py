@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, false
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -72,6 +72,20 @@ class Scope:
         if within is None:
             return None
         return station_id.in_(sql_select(STATION.c.id).where(within))  # type: ignore[no-any-return]
+
+    def allows_place(self, city: str | None) -> bool:
+        """Whether a row with a city but no operator/partner (a suggested station,
+        `cloud.feedback.city`) is in scope: union accounts, and city accounts for its city;
+        never an account limited to partners (the place belongs to none yet)."""
+        return self.allows(None, city)
+
+    def places(self, city: Any) -> ColumnElement[bool] | None:
+        """`allows_place` as a condition on a column holding such a row's city."""
+        if self.everything:
+            return None
+        if self.operators:
+            return false()
+        return city.in_(sorted(self.cities))  # type: ignore[no-any-return]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -17,13 +17,16 @@ from cloud.sql.types import UTCDateTime
 
 REPORT_KINDS = ("locked", "closed", "broken", "dirty", "other")
 # A ticket's public states (`cloud.feedback.tickets`): a report is received, under review,
-# then resolved; a suggestion is received, under review, then built (with the station's id)
-# or declined (`closed`: resolved before states existed, or without saying which).
-REPORT_STATES = ("received", "under_review", "resolved")
+# then resolved or declined (not a problem, or not one ops can act on); a suggestion is
+# received, under review, then built (with the station's id) or declined (`closed`: resolved
+# before states existed, or without saying which).
+REPORT_STATES = ("received", "under_review", "resolved", "declined")
 SUGGESTION_STATES = ("received", "under_review", "built", "declined", "closed")
 TICKET_MAX = 16
 TEXT_MAX = 500  # characters of a report's text or a suggestion's note
 NAME_MAX = 120  # as a station's name
+REPLY_MAX = 1000  # characters of the union's reply to a worker (`cloud.feedback.inbox`)
+USERNAME_MAX = 64  # as cloud.auth.models.OpsUser.username
 
 
 class StationReport(SQLModel, table=True):
@@ -43,12 +46,21 @@ class StationReport(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = Field(default=None, max_length=64)
-    resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+    resolution: str = Field(
+        default="", sa_type=Text, description="the union's reply the worker sees, plain text"
+    )
     ticket: str | None = Field(
         default=None, max_length=TICKET_MAX, description="public ticket number (None: older)"
     )
     state: str = Field(default="received", max_length=16, description="public state")
     state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    assignee: str | None = Field(
+        default=None, max_length=USERNAME_MAX, description="ops account on it (internal)"
+    )
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    replied_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when `resolution` was last replied"
+    )
 
 
 class StationSuggestion(SQLModel, table=True):
@@ -58,6 +70,7 @@ class StationSuggestion(SQLModel, table=True):
     __table_args__ = (
         Index("ix_station_suggestion_open", "resolved_at", "id"),
         Index("ix_station_suggestion_ticket", "ticket", unique=True),
+        Index("ix_station_suggestion_city", "city", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -68,7 +81,9 @@ class StationSuggestion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_by: str | None = Field(default=None, max_length=64)
-    resolution: str = Field(default="", sa_type=Text, description="ops note, plain text")
+    resolution: str = Field(
+        default="", sa_type=Text, description="the union's reply the worker sees, plain text"
+    )
     ticket: str | None = Field(
         default=None, max_length=TICKET_MAX, description="public ticket number (None: older)"
     )
@@ -76,6 +91,19 @@ class StationSuggestion(SQLModel, table=True):
     state_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     built_station_id: str | None = Field(
         default=None, max_length=40, description="the station built from it (state built)"
+    )
+    assignee: str | None = Field(
+        default=None, max_length=USERNAME_MAX, description="ops account on it (internal)"
+    )
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    replied_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when `resolution` was last replied"
+    )
+    city: str | None = Field(
+        default=None,
+        max_length=60,
+        description="the nearest registered station's city when filed (cloud.feedback.city); "
+        "scoped accounts see a suggestion by it",
     )
 
 

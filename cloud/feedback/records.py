@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Connection, Select, Table, insert, select, update
 
+from cloud.feedback.city import city_near
 from cloud.feedback.models import StationReport, StationSuggestion
 from cloud.models import Station, table
 
@@ -53,6 +54,7 @@ class SuggestionView(BaseModel):
     ticket: str | None = None
     state: str = "received"
     built_station_id: str | None = None
+    city: str | None = None
 
 
 class ReportPage(BaseModel):
@@ -100,6 +102,8 @@ def add_suggestion(
     now: datetime,
     ticket: str | None = None,
 ) -> int:
+    """Store a suggestion with its city (`cloud.feedback.city`, by which city-scoped
+    accounts see it)."""
     values = {
         "lat": lat,
         "lon": lon,
@@ -108,6 +112,7 @@ def add_suggestion(
         "created_at": now,
         "ticket": ticket,
         "state_at": now,
+        "city": city_near(conn, lat, lon),
     }
     statement = insert(SUGGESTION).values(**values).returning(SUGGESTION.c.id)
     return int(conn.execute(statement).scalar_one())
@@ -154,9 +159,18 @@ def reports(
 
 
 def suggestions(
-    conn: Connection, *, status: StatusFilter = "open", before: int | None = None, limit: int = 100
+    conn: Connection,
+    *,
+    status: StatusFilter = "open",
+    before: int | None = None,
+    limit: int = 100,
+    within: ColumnElement[bool] | None = None,
 ) -> SuggestionPage:
+    """Suggestions newest first; only those `within` (a condition on their city,
+    `cloud.auth.scope.Scope.places`) when given."""
     query = _filtered(select(SUGGESTION), SUGGESTION, status, before)
+    if within is not None:
+        query = query.where(within)
     rows = conn.execute(query.limit(limit + 1)).mappings().all()
     items = [SuggestionView.model_validate(dict(r)) for r in rows[:limit]]
     return SuggestionPage(items=items, next_before=items[-1].id if len(rows) > limit else None)
@@ -207,11 +221,8 @@ def _resolve(
     **extra: object,
 ) -> bool:
     c = t.c
-    statement = (
-        update(t)
-        .where(c.id == row_id, c.resolved_at.is_(None))
-        .values(
-            resolved_at=now, resolved_by=by, resolution=note, state=state, state_at=now, **extra
-        )
-    )
+    values = {"resolved_at": now, "resolved_by": by, "state": state, "state_at": now, **extra}
+    if note:  # the note is the reply the worker sees; without one, an earlier reply stands
+        values |= {"resolution": note, "replied_at": now}
+    statement = update(t).where(c.id == row_id, c.resolved_at.is_(None)).values(**values)
     return bool(conn.execute(statement).rowcount)

@@ -55,7 +55,9 @@ class TicketView(BaseModel):
         description="report: the station; suggestion: the station built from it, once built"
     )
     station_name: str | None = None
-    reply: str = Field(description="the operators' note, plain text (show as text)")
+    reply: str = Field(
+        description="the union's reply, plain text (show as text); never who wrote it"
+    )
 
 
 def lookup(conn: Connection, ticket: str) -> TicketView | None:
@@ -124,7 +126,7 @@ def set_state(
     t = REPORT if current.kind == "report" else SUGGESTION
     values: dict[str, object] = {"state": state, "state_at": now}
     if note:
-        values["resolution"] = note
+        values |= {"resolution": note, "replied_at": now}
     if state != "under_review":
         values |= {"resolved_at": now, "resolved_by": by}
     if state == "built":

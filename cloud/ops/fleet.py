@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, case, func, or_, select
 
 from cloud.alarms.models import RAISED, Alarm
+from cloud.feedback.inbox import open_counts
 from cloud.models import Station, StationState, table
 from cloud.ops.alarms import AlarmView, select_views
 from cloud.stations.desired_config import DESIRED
@@ -54,6 +55,7 @@ class StationRow(BaseModel):
     occupancy: int | None
     config_version: int | None
     alarms: int = Field(description="raised alarms")
+    feedback: int = Field(default=0, description="unresolved worker reports (feedback inbox)")
 
 
 class StationPage(BaseModel):
@@ -164,6 +166,9 @@ def stations(
         .offset(offset)
     )
     items = [StationRow.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+    counts = open_counts(conn, [s.id for s in items])  # one grouped query for the page
+    for item in items:
+        item.feedback = counts.get(item.id, 0)
     return StationPage(total=total, items=items)
 
 
@@ -201,6 +206,7 @@ class StationDetail(BaseModel):
     meta: dict[str, Any] | None = None
     telemetry: dict[str, Any] | None = Field(default=None, description="newest heartbeat")
     alarms: list[AlarmView] = Field(description="raised alarms, newest first")
+    feedback_open: int = Field(default=0, description="unresolved worker reports")
 
 
 _LIVE = ("sess", "status_at", "reason", "last_seen", "last_heartbeat", "door", "lock")
@@ -236,5 +242,6 @@ def station(
         closes_at=a.hours.closes_at,
         opens_at=a.hours.opens_at,
         alarms=[AlarmView.model_validate(r) for r in alarms],
+        feedback_open=open_counts(conn, [sid]).get(sid, 0),
         **live,
     )

@@ -4,8 +4,9 @@ Every operation gets a bounded number of generated requests (valid and invalid),
 credentials that get past the door: an ops admin's API token (ops and member administration
 alike), on SQLite and on PostgreSQL. Checks: no 5xx, the body of every 2xx
 matches its schema, headers and content types are the documented ones. A few stations, a
-member and an issuer key are in the database, and a second pass pins path parameters to them
-(`st-001`, `shanghai`, `m-1`) to get past "not found".
+member, an issuer key, a worker's report and a suggestion are in the database, and a second
+pass pins path parameters to them (`st-001`, `shanghai`, `m-1`, report and suggestion 1) to
+get past "not found".
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cloud.credentials import issuer as I  # noqa: N812
 from cloud.credentials.context import CredentialContext, CredentialSettings
 from cloud.credentials.keys import Passphrase
 from cloud.db import init_db, make_engine, session
+from cloud.feedback import records
 from cloud.main import create_app
 from cloud.models import Station
 from cloud.settings import Settings
@@ -61,7 +63,10 @@ def success_schema_conformance(ctx: Any, response: Any, case: Any) -> bool | Non
 
 
 # Path parameters naming rows the fixture made, for a pass that gets past "not found".
-KNOWN = {"sid": "st-001", "station_id": "st-001", "city": "shanghai", "member_id": "m-1"}
+KNOWN = {
+    "sid": "st-001", "station_id": "st-001", "city": "shanghai", "member_id": "m-1",
+    "kind": "report", "item_id": "1", "report_id": "1", "suggestion_id": "1",
+}  # fmt: skip
 CHECKS = [
     not_a_server_error,
     success_schema_conformance,
@@ -94,6 +99,9 @@ def run(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
         I.create_issuer(s, vault, kid="st-1", now=now)
         for n in range(1, 4):
             s.add(Station(id=f"st-00{n}", name=f"S{n}", lat=31.23, lon=121.47, city="shanghai"))
+    with engine.begin() as conn:  # a worker's report and suggestion: report 1, suggestion 1
+        records.add_report(conn, station_id="st-001", kind="dirty", text="", now=now)
+        records.add_suggestion(conn, lat=31.24, lon=121.48, name="S", note="", now=now)
     create_user(engine, OPS_USER, Role.ADMIN, "correct horse battery")
     token = issue_token(engine, OPS_USER, name="schemathesis")
     with session(engine) as s:

@@ -1074,8 +1074,8 @@
     $("tv-station").hidden = true;
     $("tv-subject").textContent = "";
     if (!v) return;
-    const final = v.kind === "report" ? ["resolved"] : [v.state === "received"
-      || v.state === "under_review" ? "built" : v.state];
+    const open = v.state === "received" || v.state === "under_review";
+    const final = [open ? (v.kind === "report" ? "resolved" : "built") : v.state];
     const order = ["received", "under_review", ...final];
     const at = order.indexOf(v.state);
     order.forEach((name, i) => {

@@ -1,5 +1,6 @@
-// The ops dashboard: who is logged in, the views (#map, #fleet, #alarms, #station/ID) and the
-// live stream that keeps them current without a reload.
+// The ops dashboard: who is logged in, the views (#map, #fleet, #alarms, #station/ID,
+// #feedback[/KIND/ID | /station/SID]) and the live stream that keeps them current without a
+// reload.
 
 import { Accounts, scopeText } from "./accounts.js";
 import { adminViews } from "./adminviews.js";
@@ -7,12 +8,13 @@ import { get, logout, me } from "./api.js";
 import { AlarmInbox } from "./alarms.js";
 import { $, announce, clear, h, raw } from "./dom.js";
 import { FleetTable } from "./fleet.js";
+import { FeedbackInbox } from "./inbox.js";
 import { connect } from "./live.js";
 import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "accounts", ...adminViews.names];
+const VIEWS = ["map", "fleet", "alarms", "station", "feedback", "accounts", ...adminViews.names];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -52,7 +54,8 @@ async function main() {
   const table = new FleetTable($("#view-fleet"));
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
   const station = new StationPage($("#view-station"), { canAct, isAdmin, dialog: $("#unlock-dialog") });
-  const loaded = { fleet: false, alarms: false, accounts: false };
+  const feedback = new FeedbackInbox($("#view-feedback"), { canAct });
+  const loaded = { fleet: false, alarms: false, accounts: false, feedback: false };
 
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
@@ -80,6 +83,12 @@ async function main() {
     }
     if (name === "station") await station.open(rest.join("/"));
     await adminViews.show(name);
+    if (name === "feedback") {
+      if (rest[0] === "station") feedback.forStation(rest.slice(1).join("/"));
+      if (!loaded.feedback || rest[0] === "station") await feedback.load();
+      loaded.feedback = true;
+      if (rest[0] === "report" || rest[0] === "suggestion") await feedback.show(rest[0], rest[1]);
+    }
   }
 
   window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));
@@ -114,6 +123,7 @@ async function main() {
   await fleetMap.load();
   table.options(fleetMap.cities(), fleetMap.operators());
   adminViews.context.map = fleetMap;
+  feedback.cities(fleetMap.cities());
 }
 
 main().catch((err) => {

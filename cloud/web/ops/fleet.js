@@ -66,7 +66,7 @@ export class FleetTable {
     this.rows.clear();
     clear(this.body, page.items.map((s) => this.row(s)));
     if (!page.items.length) {
-      this.body.appendChild(h("tr", {}, h("td", { colspan: 9 }, t("no_station_match"))));
+      this.body.appendChild(h("tr", {}, h("td", { colspan: 10 }, t("no_station_match"))));
     }
     const last = Math.min(page.total, this.offset + page.items.length);
     this.count.textContent = page.total
@@ -88,6 +88,7 @@ export class FleetTable {
       h("td", { class: "c-door" }, doorLock(s)),
       h("td", { class: "num" }, s.occupancy ?? "—"),
       h("td", { class: "num" }, s.alarms || "0"),
+      h("td", { class: "num c-feedback" }, s.feedback ? h("a", { href: `#feedback/station/${encodeURIComponent(s.id)}` }, String(s.feedback)) : "0"),
       h("td", {}, ago(s.last_seen)),
     );
     this.rows.set(s.id, tr);

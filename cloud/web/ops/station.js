@@ -9,6 +9,7 @@ import { barChart, lineChart } from "./charts.js";
 import { fillConfig } from "./config.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
+import { stationFeedback } from "./inbox.js";
 import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
 
 const METRICS = [
@@ -102,6 +103,7 @@ export class StationPage {
       events: h("div", { id: "station-events" }),
       commands: h("div", { id: "station-commands" }),
       config: h("div", { id: "station-config" }),
+      feedback: h("div", { id: "station-feedback" }),
     };
     const unlock = this.canAct
       ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
@@ -113,6 +115,7 @@ export class StationPage {
       h("p", { class: "sub", translate: "no" }, `${st.city || "—"} · ${st.operator || "—"} · ${st.address || ""}`),
       this.parts.state,
       card(t("card_alarms"), this.parts.alarms),
+      card(t("card_feedback"), this.parts.feedback),
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
       card(t("card_config"), this.parts.config),
       card(t("card_telemetry"), this.parts.charts),
@@ -125,7 +128,7 @@ export class StationPage {
     this.fillAlarms(detail.alarms);
     await Promise.allSettled([
       this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
-      this.fillConfig(),
+      this.fillConfig(), stationFeedback(this.parts.feedback, sid),
     ]);
   }
 

@@ -3,6 +3,27 @@
 // rules, …) by `word()`. Rule descriptions follow cloud/alarms/rules.py.
 
 const zh = {
+  // The feedback inbox (inbox.js).
+  nav_feedback: "工友反馈", fb_title: "工友反馈", card_feedback: "工友反馈", th_feedback: "反馈",
+  fb_unresolved: "未处理完", fb_open: "待分派", fb_assigned: "已分派", fb_resolved: "已处理",
+  fb_kind: "类型", fb_kind_report: "问题报告", fb_kind_suggestion: "设站建议", fb_station: "站点编号",
+  fb_mine: "只看分派给我的", fb_caption: "工友反馈，最新的在前", fb_th_time: "提交时间", fb_th_what: "内容",
+  fb_th_text: "工友原话", fb_th_replied: "已回复", fb_suggested: "建议设站：", fb_no_city: "城市不明",
+  fb_assigned_to: "负责人：", fb_none: "没有符合条件的反馈。",
+  fb_count: (a, b, total) => `第 ${a}–${b} 条，共 ${total} 条`, fb_loading: "正在加载…",
+  fb_load_failed: (m) => `无法加载：${m}`, fb_detail: "反馈详情", fb_what: "内容", fb_where: "地点",
+  fb_when: "提交时间", fb_ticket: "反馈编号", fb_state: "状态", fb_worker_text: "工友原话",
+  fb_reply: "给工友的回复", fb_no_reply: "尚未回复", fb_needs_operator: "分派、回复和处理需要运维员角色。",
+  fb_nobody: "（无人）", fb_assignee: "负责人", fb_assign: "分派", fb_reply_label: "回复工友（最多 1000 字）",
+  fb_reply_hint: "工友在反馈进度页面看到这段回复，署名为工会，不显示负责人。",
+  fb_send_reply: "发送回复", fb_resolve: "标记为已解决", fb_decline: "不予采纳",
+  fb_done_assign: "已分派。", fb_done_reply: "回复已发送，工友可在反馈进度页面看到。", fb_done_close: "已处理。",
+  fb_failed: (m) => `操作失败：${m}`, fb_all_for_station: "在工友反馈中查看该站点的全部反馈",
+  fb_none_open: "没有未处理的工友反馈。", fb_open_n: (n) => `${n} 条未处理的工友反馈`,
+  fb_category_words: { locked: "门锁着，进不去", closed: "驿站没开门", broken: "设施坏了", dirty: "不干净", other: "其他问题" },
+  fb_state_words: {
+    received: "已收到", under_review: "处理中", resolved: "已解决", built: "已建成", declined: "未采纳", closed: "已关闭",
+  },
   nav_accounts: "账号", accounts_title: "账号与可见范围", acc_account: "账号", acc_role: "角色",
   acc_sees: "可见站点", acc_operators: "运营方", acc_cities: "城市", acc_operators_eg: "建设银行、邮政",
   acc_cities_eg: "滨州", acc_save: "保存范围", acc_saved: "已保存：", acc_not_saved: (m) => `未保存：${m}`,
@@ -160,6 +181,27 @@ const zh = {
 };
 
 const en = {
+  // The feedback inbox (inbox.js).
+  nav_feedback: "Feedback", fb_title: "Workers' feedback", card_feedback: "Workers' feedback", th_feedback: "Feedback",
+  fb_unresolved: "Not done", fb_open: "Unassigned", fb_assigned: "Assigned", fb_resolved: "Done",
+  fb_kind: "Kind", fb_kind_report: "Problem reports", fb_kind_suggestion: "Station suggestions", fb_station: "Station id",
+  fb_mine: "Assigned to me only", fb_caption: "Workers' feedback, newest first", fb_th_time: "Sent", fb_th_what: "What",
+  fb_th_text: "Worker's words", fb_th_replied: "Replied", fb_suggested: "Suggested station: ", fb_no_city: "city unknown",
+  fb_assigned_to: "assigned to ", fb_none: "No feedback matches.",
+  fb_count: (a, b, total) => `${a}–${b} of ${total}`, fb_loading: "Loading…",
+  fb_load_failed: (m) => `Could not load: ${m}`, fb_detail: "Feedback", fb_what: "What", fb_where: "Where",
+  fb_when: "Sent", fb_ticket: "Ticket", fb_state: "State", fb_worker_text: "Worker's words",
+  fb_reply: "Reply to the worker", fb_no_reply: "not replied yet", fb_needs_operator: "Assigning, replying and closing need the operator role.",
+  fb_nobody: "(nobody)", fb_assignee: "Assignee", fb_assign: "Assign", fb_reply_label: "Reply to the worker (at most 1000 characters)",
+  fb_reply_hint: "The worker sees this on the ticket page, signed by the union; the assignee is never shown.",
+  fb_send_reply: "Send reply", fb_resolve: "Mark resolved", fb_decline: "Decline",
+  fb_done_assign: "Assigned.", fb_done_reply: "Reply sent: the worker sees it on the ticket page.", fb_done_close: "Closed.",
+  fb_failed: (m) => `Failed: ${m}`, fb_all_for_station: "All feedback about this station",
+  fb_none_open: "No open feedback.", fb_open_n: (n) => `${n} open feedback items`,
+  fb_category_words: { locked: "locked, cannot get in", closed: "station not open", broken: "something broken", dirty: "dirty", other: "other problem" },
+  fb_state_words: {
+    received: "received", under_review: "under review", resolved: "resolved", built: "built", declined: "declined", closed: "closed",
+  },
   nav_accounts: "Accounts", accounts_title: "Accounts and what they see", acc_account: "Account", acc_role: "Role",
   acc_sees: "Stations it sees", acc_operators: "Operators/partners", acc_cities: "Cities", acc_operators_eg: "CCB, Post",
   acc_cities_eg: "Binzhou", acc_save: "Save scope", acc_saved: "Saved: ", acc_not_saved: (m) => `not saved: ${m}`,

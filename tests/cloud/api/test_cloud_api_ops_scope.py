@@ -346,6 +346,7 @@ PARAM_RULE = {
     "city": "city",
     "suggestion_id": "suggestion",
     "ticket": "ticket",
+    "item_id": "feedback",
 }
 
 
