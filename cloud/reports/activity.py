@@ -1,0 +1,98 @@
+"""What happened at the stations in a month, counted in SQL: door decisions by reason,
+footfall in and out, and how fast alarms were acknowledged and cleared.
+
+Each function takes `where`, a condition on `station` (time zone and the caller's scope),
+and the month's window in that zone. Door decisions are counted by the station's own
+timestamp (`event.ts`, as the ops event list shows them); footfall comes from the hourly
+roll-up before the newest rolled hour and from raw intervals from it on (the rule of
+`cloud.ops.footfall`: a bucket counts where it starts); alarms are the station alarms raised
+in the window (the cloud's own alarms belong to no station and are left out).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Connection, func, select
+
+from cloud.alarms.models import PENDING, Alarm
+from cloud.models import Event, FootfallHour, FootfallInterval, Station, table
+from cloud.ops.footfall import rolled_until
+from cloud.reports.month import Window
+
+STATION, EVENT, ALARM = table(Station), table(Event), table(Alarm)
+HOUR, INTERVAL = table(FootfallHour), table(FootfallInterval)
+GRANTED = "granted"
+
+
+def decisions(conn: Connection, where: ColumnElement[bool], win: Window) -> dict[str, Counter[str]]:
+    """station → {"granted": n, <denial reason>: n, …} for access decisions in the window."""
+    rows = conn.execute(
+        select(EVENT.c.station_id, EVENT.c.granted, EVENT.c.reason, func.count())
+        .join(STATION, STATION.c.id == EVENT.c.station_id)
+        .where(where, EVENT.c.type == "access", EVENT.c.ts >= win.start, EVENT.c.ts < win.end)
+        .group_by(EVENT.c.station_id, EVENT.c.granted, EVENT.c.reason)
+    )
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for sid, granted, reason, n in rows:
+        out[sid][GRANTED if granted else (reason or "unknown")] += int(n)
+    return dict(out)
+
+
+def footfall(
+    conn: Connection, where: ColumnElement[bool], win: Window
+) -> dict[str, tuple[int, int]]:
+    """station → (entries, exits) counted in the window."""
+    rolled = rolled_until(conn)
+    cut = win.start if rolled is None else min(max(rolled, win.start), win.end)
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    parts = []
+    if cut > win.start:
+        parts.append((HOUR, HOUR.c.bucket_start, win.start, cut))
+    parts.append((INTERVAL, INTERVAL.c.interval_start, cut, win.end))
+    for source, at, lo, hi in parts:
+        rows = conn.execute(
+            select(source.c.station_id, func.sum(source.c.entries), func.sum(source.c.exits))
+            .join(STATION, STATION.c.id == source.c.station_id)
+            .where(where, at >= lo, at < hi)
+            .group_by(source.c.station_id)
+        )
+        for sid, entries, exits in rows:
+            out[sid][0] += int(entries or 0)
+            out[sid][1] += int(exits or 0)
+    return {sid: (e, x) for sid, (e, x) in out.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTimes:
+    """One alarm's response: seconds from raised to acknowledged and to cleared (None: not
+    yet). An acknowledgement before the raise (while it was pending) counts as 0 s."""
+
+    ack_s: float | None
+    clear_s: float | None
+
+
+def alarm_times(
+    conn: Connection, where: ColumnElement[bool], win: Window
+) -> dict[str, list[AlarmTimes]]:
+    """station → the response times of each alarm raised in the window."""
+    rows = conn.execute(
+        select(ALARM.c.station_id, ALARM.c.raised_at, ALARM.c.acknowledged_at, ALARM.c.cleared_at)
+        .join(STATION, STATION.c.id == ALARM.c.station_id)
+        .where(
+            where,
+            ALARM.c.state != PENDING,
+            ALARM.c.raised_at >= win.start,
+            ALARM.c.raised_at < win.end,
+        )
+    )
+    out: dict[str, list[AlarmTimes]] = defaultdict(list)
+    for sid, raised, acked, cleared in rows:
+        out[sid].append(AlarmTimes(_after(raised, acked), _after(raised, cleared)))
+    return dict(out)
+
+
+def _after(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else max(0.0, (end - start).total_seconds())
