@@ -45,6 +45,7 @@ STATIC = {
     "i18n.js": JS,
     "lang.js": JS,
     "strings.js": JS,
+    "reports.js": JS,
     "style.css": CSS,
     "vendor/leaflet.markercluster.js": JS,
     "vendor/MarkerCluster.css": CSS,

@@ -10,8 +10,9 @@ import { connect } from "./live.js";
 import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
+import { ReportsPage } from "./reports.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "accounts"];
+const VIEWS = ["map", "fleet", "alarms", "station", "accounts", "reports"];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -50,7 +51,8 @@ async function main() {
   const table = new FleetTable($("#view-fleet"));
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
   const station = new StationPage($("#view-station"), { canAct, isAdmin, dialog: $("#unlock-dialog") });
-  const loaded = { fleet: false, alarms: false, accounts: false };
+  const loaded = { fleet: false, alarms: false, accounts: false, reports: false };
+  const reports = new ReportsPage($("#view-reports"), who);
 
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
@@ -77,6 +79,10 @@ async function main() {
       await accounts.load();
     }
     if (name === "station") await station.open(rest.join("/"));
+    if (name === "reports" && !loaded.reports) {
+      loaded.reports = true;
+      await reports.load();
+    }
   }
 
   window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));
