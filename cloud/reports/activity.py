@@ -27,12 +27,23 @@ HOUR, INTERVAL = table(FootfallHour), table(FootfallInterval)
 GRANTED = "granted"
 
 
+def _of(station_id: ColumnElement[str], where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The row's station is one `where` selects. An IN (subquery) rather than a join: both
+    SQLite and PostgreSQL then range-scan each station's (station_id, time) index instead of
+    a time index across every station (6× faster on footfall hours in the benchmark)."""
+    return station_id.in_(select(STATION.c.id).where(where))
+
+
 def decisions(conn: Connection, where: ColumnElement[bool], win: Window) -> dict[str, Counter[str]]:
     """station → {"granted": n, <denial reason>: n, …} for access decisions in the window."""
     rows = conn.execute(
         select(EVENT.c.station_id, EVENT.c.granted, EVENT.c.reason, func.count())
-        .join(STATION, STATION.c.id == EVENT.c.station_id)
-        .where(where, EVENT.c.type == "access", EVENT.c.ts >= win.start, EVENT.c.ts < win.end)
+        .where(
+            _of(EVENT.c.station_id, where),
+            EVENT.c.type == "access",
+            EVENT.c.ts >= win.start,
+            EVENT.c.ts < win.end,
+        )
         .group_by(EVENT.c.station_id, EVENT.c.granted, EVENT.c.reason)
     )
     out: dict[str, Counter[str]] = defaultdict(Counter)
@@ -55,8 +66,7 @@ def footfall(
     for source, at, lo, hi in parts:
         rows = conn.execute(
             select(source.c.station_id, func.sum(source.c.entries), func.sum(source.c.exits))
-            .join(STATION, STATION.c.id == source.c.station_id)
-            .where(where, at >= lo, at < hi)
+            .where(_of(source.c.station_id, where), at >= lo, at < hi)
             .group_by(source.c.station_id)
         )
         for sid, entries, exits in rows:
@@ -79,10 +89,10 @@ def alarm_times(
 ) -> dict[str, list[AlarmTimes]]:
     """station → the response times of each alarm raised in the window."""
     rows = conn.execute(
-        select(ALARM.c.station_id, ALARM.c.raised_at, ALARM.c.acknowledged_at, ALARM.c.cleared_at)
-        .join(STATION, STATION.c.id == ALARM.c.station_id)
-        .where(
-            where,
+        select(
+            ALARM.c.station_id, ALARM.c.raised_at, ALARM.c.acknowledged_at, ALARM.c.cleared_at
+        ).where(
+            _of(ALARM.c.station_id, where),
             ALARM.c.state != PENDING,
             ALARM.c.raised_at >= win.start,
             ALARM.c.raised_at < win.end,

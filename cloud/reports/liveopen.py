@@ -75,8 +75,11 @@ def live_open(
     changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     rows = conn.execute(
         select(HISTORY.c.station_id, HISTORY.c.at, HISTORY.c.status)
-        .join(STATION, STATION.c.id == HISTORY.c.station_id)
-        .where(where, HISTORY.c.at > win.start, HISTORY.c.at < win.end)
+        .where(
+            HISTORY.c.station_id.in_(select(STATION.c.id).where(where)),
+            HISTORY.c.at > win.start,
+            HISTORY.c.at < win.end,
+        )
         .order_by(HISTORY.c.station_id, HISTORY.c.at, HISTORY.c.id)
     )
     for sid, at, status in rows:
