@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, and_, select
 
-from cloud.models import Station, table
+from cloud.models import DEFAULT_TZ, Station, table
 from cloud.reports import activity
 from cloud.reports.activity import GRANTED, AlarmTimes
 from cloud.reports.liveopen import LiveOpen, live_open
@@ -161,7 +161,7 @@ def monthly(
     zones: dict[str, list[Row_]] = defaultdict(list)
     for st in stations:
         zones[st.tz].append(st)
-    main_tz = max(sorted(zones), key=lambda z: len(zones[z])) if zones else "Asia/Shanghai"
+    main_tz = max(sorted(zones), key=lambda z: len(zones[z])) if zones else DEFAULT_TZ
     main = window(m, main_tz, now)
     if main is None:
         raise MonthError(f"month {m} has not begun")
