@@ -8,7 +8,8 @@ A SQLite database (temporary) with N stations in one city, a third open 08:00-20
 rest 24/7, and `days` days of data ending with the month reported: per station an outage
 every five days (two status-history rows), six door decisions a day (one in six refused),
 an alarm a week (acknowledged after 1–30 minutes, most cleared) and footfall per UTC hour
-in `footfall_hour` (the roll-up), the newest day as raw intervals. Timed, median of `repeat`:
+in `footfall_hour` and per UTC day in `footfall_day` (the roll-ups), the newest day as
+raw intervals. Timed, median of `repeat`:
 the report by city, by station and as CSV through the app (`TestClient`, no network), the
 report's parts alone (opening intervals with a cold cache, uptime, door decisions, footfall,
 alarms), and the baseline: `cloud.ops.uptime.days` for every station (one query pair per
@@ -37,8 +38,6 @@ from cloud.auth import Role, create_user, issue_token, passwords
 from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.models import (
-    Event,
-    FootfallHour,
     FootfallInterval,
     Station,
     StationState,
@@ -54,6 +53,7 @@ MONTH = Month(2026, 11)
 END = datetime(2026, 11, 30, 16, tzinfo=UTC)  # the month's end in Shanghai
 NOW = END + timedelta(hours=6)
 BATCH = 20_000
+FLUSH_ROWS = 500_000  # rows of footfall_hour buffered before a write
 PASSWORD = "correct horse battery"  # noqa: S105 - a throwaway account in a temp database
 
 
@@ -61,6 +61,37 @@ def _put(engine: Engine, model: type, rows: list[dict[str, Any]]) -> None:
     with engine.begin() as conn:
         for i in range(0, len(rows), BATCH):
             conn.execute(insert(table(model)), rows[i : i + BATCH])
+
+
+EVENT_COLS = ("station_id", "event_id", "seq", "type", "ts", "received_at", "historical",
+              "granted", "reason")  # fmt: skip
+ROLLUP_COLS = ("station_id", "bucket_start", "entries", "exits", "max_occupancy", "seconds")
+
+
+def _t(at: datetime) -> str:
+    """A UTC time as SQLAlchemy stores `UTCDateTime` in SQLite (naive, microseconds)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _fast(engine: Engine, name: str, cols: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Plain DB-API executemany for the big tables (10× the Core insert's speed)."""
+    sql = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 - this file's constants
+    with engine.begin() as conn:
+        conn.exec_driver_sql(sql, rows)
+
+
+def _flush(engine: Engine, pending: dict[str, list[Any]], counts: dict[str, int]) -> None:
+    """Write what `build` has made so far, one transaction per table (few commits)."""
+    _put(engine, StatusChange, pending["history"])
+    _fast(engine, "event", EVENT_COLS, pending["events"])
+    _put(engine, Alarm, pending["alarms"])
+    _fast(engine, "footfall_hour", ROLLUP_COLS, pending["footfall_hour"])
+    _fast(engine, "footfall_day", ROLLUP_COLS, pending["footfall_day"])
+    _put(engine, FootfallInterval, pending["raw"])
+    for key, rows in pending.items():
+        if key in counts:
+            counts[key] += len(rows)
+        rows.clear()
 
 
 def build(engine: Engine, stations: int, days: int, rnd: random.Random) -> dict[str, int]:
@@ -74,7 +105,9 @@ def build(engine: Engine, stations: int, days: int, rnd: random.Random) -> dict[
         for i, sid in enumerate(sids)
     ])  # fmt: skip
     _put(engine, StationState, [{"station_id": sid} for sid in sids])
-    counts = dict.fromkeys(("history", "events", "alarms", "footfall_hour"), 0)
+    counts = dict.fromkeys(("history", "events", "alarms", "footfall_hour", "footfall_day"), 0)
+    pending: dict[str, list[Any]] = {k: [] for k in (*counts, "raw")}
+    stamps = [_t(start + timedelta(hours=h)) for h in range(days * 24)]  # shared, made once
     for sid in sids:
         history = [{"station_id": sid, "at": start, "status": "online", "source": "report"}]
         for d in range(0, days, 5):
@@ -85,15 +118,14 @@ def build(engine: Engine, stations: int, days: int, rnd: random.Random) -> dict[
                 {"station_id": sid, "at": up, "status": "online", "source": "report"},
             ]
         events, alarms, hours = [], [], []
+        daily: dict[str, int] = {}
         for d in range(days):
             day = start + timedelta(days=d)
             for k in range(6):
                 ts = day + timedelta(seconds=rnd.randrange(86_400))
-                events.append({
-                    "station_id": sid, "event_id": uuid4(), "seq": d * 6 + k + 1,
-                    "type": "access", "ts": ts, "received_at": ts, "granted": k != 0,
-                    "reason": "granted" if k else rnd.choice(("revoked", "expired", "replayed")),
-                })  # fmt: skip
+                reason = "granted" if k else rnd.choice(("revoked", "expired", "replayed"))
+                events.append((sid, uuid4().hex, d * 6 + k + 1, "access", _t(ts), _t(ts),
+                               0, int(k != 0), reason))  # fmt: skip
             if d % 7 == 0:
                 raised = day + timedelta(seconds=rnd.randrange(86_400))
                 ack = raised + timedelta(seconds=rnd.randrange(60, 1800))
@@ -106,25 +138,24 @@ def build(engine: Engine, stations: int, days: int, rnd: random.Random) -> dict[
                 })  # fmt: skip
             for h in range(24 if d < days - 1 else 0):
                 n = rnd.randrange(0, 12)
-                hours.append({
-                    "station_id": sid, "bucket_start": day + timedelta(hours=h),
-                    "entries": n, "exits": n, "max_occupancy": 2, "seconds": 3600,
-                })  # fmt: skip
+                hours.append((sid, stamps[d * 24 + h], n, n, 2, 3600))
+                daily[stamps[d * 24]] = daily.get(stamps[d * 24], 0) + n
+        days_rows = [(sid, at, n, n, 2, 86_400) for at, n in daily.items()]
         raw = [
             {"station_id": sid, "interval_start": END - timedelta(minutes=5 * (k + 1)),
              "seconds": 300, "entries": 1, "exits": 1, "occupancy": 0, "seq": 10_000_000 + k,
              "received_at": END}
             for k in range(288)
         ]  # fmt: skip
-        _put(engine, StatusChange, history)
-        _put(engine, Event, events)
-        _put(engine, Alarm, alarms)
-        _put(engine, FootfallHour, hours)
-        _put(engine, FootfallInterval, raw)
-        counts["history"] += len(history)
-        counts["events"] += len(events)
-        counts["alarms"] += len(alarms)
-        counts["footfall_hour"] += len(hours)
+        pending["history"] += history
+        pending["events"] += events
+        pending["alarms"] += alarms
+        pending["footfall_hour"] += hours
+        pending["footfall_day"] += days_rows
+        pending["raw"] += raw
+        if len(pending["footfall_hour"]) >= FLUSH_ROWS:
+            _flush(engine, pending, counts)
+    _flush(engine, pending, counts)
     return counts
 
 

@@ -5,9 +5,11 @@ worked out by hand. The month runs 2026-10-31 16:00 UTC to 2026-11-30 16:00 UTC 
   10 November (04:00–07:00 UTC): 717 of 720 hours open and live. At its door: 3 granted,
   2 `revoked`, 1 `expired` in November (and one `revoked` each just before and just after
   the month). Four alarms raised in November, acknowledged after 60, 120 and 600 s and one
-  never; cleared after 300, 900 and 1,800 s and one not yet. Footfall: 5 in / 4 out in the
-  rolled hour at the month's first UTC hour, 2 in / 1 out in a raw interval on the 29th
-  (after the newest rolled hour, a day later); 10 in the hour before the month (not counted).
+  never; cleared after 300, 900 and 1,800 s and one not yet. Footfall: 10 in / 8 out — 5 / 4
+  in the rolled hour at the month's start (before its first whole UTC day), 3 / 3 on
+  5 November (the day roll-up, and the same hour in the hour roll-up: counted once), 2 / 1
+  in a raw interval on the 29th (after the newest rolled hour, the 28th); 10 in the hour
+  before the month (not counted).
 - `p2-day` (partner 乙, 深圳): open Mo-Su 08:00-20:00 (360 h in November), offline from
   19:00 on 5 November to 09:00 on 6 November (local): 2 of its opening hours lost (358 h).
 - `p1-none` (partner 甲, 广州): no agent ever reported: no live data.
@@ -23,6 +25,7 @@ from sqlalchemy import Engine, insert
 from cloud.alarms.models import Alarm
 from cloud.models import (
     Event,
+    FootfallDay,
     FootfallHour,
     FootfallInterval,
     Station,
@@ -107,16 +110,24 @@ def build(engine: Engine) -> None:
                     updated_at=at,
                 )
             )  # fmt: skip
-        for at, entries, exits in (
-            (START - timedelta(hours=1), 10, 10),
-            (START, 5, 4),
-            (START + timedelta(days=1), 0, 0),  # the newest rolled hour: read raw
-        ):
+        hours = (
+            (START - timedelta(hours=1), 10, 10),  # October: not counted
+            (START, 5, 4),  # the ragged start before the first whole UTC day
+            (datetime(2026, 11, 5, 3, tzinfo=UTC), 3, 3),  # inside a day read from footfall_day
+            (datetime(2026, 11, 28, tzinfo=UTC), 0, 0),  # the newest rolled hour: read raw
+        )
+        for at, entries, exits in hours:
             conn.execute(
                 insert(table(FootfallHour)).values(
                     station_id=A, bucket_start=at, entries=entries, exits=exits, seconds=3600
                 )
             )
+        conn.execute(
+            insert(table(FootfallDay)).values(
+                station_id=A, bucket_start=datetime(2026, 11, 5, tzinfo=UTC), entries=3,
+                exits=3, seconds=3600,
+            )
+        )  # fmt: skip
         conn.execute(
             insert(table(FootfallInterval)).values(
                 station_id=A, interval_start=local(29, 12), seconds=300, entries=2, exits=1,

@@ -21,7 +21,7 @@ def test_counts_of_the_window_only(engine: Engine) -> None:
     where = STATION.c.tz == "Asia/Shanghai"
     with engine.connect() as conn:
         assert decisions(conn, where, win) == {m.A: {"granted": 3, "revoked": 2, "expired": 1}}
-        assert footfall(conn, where, win) == {m.A: (7, 5)}
+        assert footfall(conn, where, win) == {m.A: (10, 8)}
         times = alarm_times(conn, where, win)[m.A]
         assert sorted((a.ack_s is None, a.ack_s or 0) for a in times) == [
             (False, 60.0), (False, 120.0), (False, 600.0), (True, 0),

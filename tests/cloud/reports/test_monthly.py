@@ -36,8 +36,8 @@ def test_each_station_by_hand(engine: Engine) -> None:
     assert [s.id for s in report.no_agent] == [m.C]
     # door decisions of November only
     assert (a.granted, a.denied, a.denied_by_reason) == (3, 3, {"expired": 1, "revoked": 2})
-    # footfall: the rolled hour at the month's start and the raw interval after the roll-up
-    assert (a.entries, a.exits) == (7, 5)
+    # footfall: hour and day roll-ups (the 5th once), the raw interval after the roll-up
+    assert (a.entries, a.exits) == (10, 8)
     # alarms: acks 60, 120, 600 s (one never); clears 300, 900, 1800 s (one not yet)
     assert (a.alarms, a.unacknowledged, a.uncleared) == (4, 1, 1)
     assert (a.ack_p50_s, a.ack_p90_s) == (120.0, 600.0)
