@@ -1,7 +1,7 @@
 """The monthly report over a city's year of data: how long `GET /api/v1/ops/reports/monthly`
 takes, and a baseline computing the same uptime the station page's way, station by station.
 
-Run: flock /tmp/ws-bench.lock .venv/bin/python benchmarks/monthly_report.py
+Run: .venv/bin/python benchmarks/monthly_report.py
      [--stations 1000] [--days 365] [--repeat 5]
 
 A SQLite database (temporary) with N stations in one city, a third open 08:00-20:00 and the
