@@ -32,6 +32,7 @@ from cloud.api import (
     ops_live,
     ops_notify,
     ops_pages,
+    ops_reports,
     ops_scopes,
     public,
     public_status,
@@ -174,6 +175,7 @@ def create_app(
     app.include_router(ops_live.router)
     app.include_router(ops_notify.router)
     app.include_router(ops_pages.router)
+    app.include_router(ops_reports.router)
     app.include_router(metrics.router)
     app.include_router(reports.router)
     app.include_router(reports.ops_router)

@@ -46,6 +46,7 @@ STATIC = {
     "i18n.js": JS,
     "lang.js": JS,
     "strings.js": JS,
+    "reports.js": JS,
     "style.css": CSS,
     # the admin pages (members, bulk config, notifications)
     "adminviews.js": JS,

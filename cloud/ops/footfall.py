@@ -132,7 +132,7 @@ def _hours(
     h0, h1 = floor(start, HOUR_S), end
     out: dict[tuple[str, datetime], _Acc] = defaultdict(_Acc)
     # The newest rolled hour and everything after it come from the raw intervals.
-    watermark = conn.execute(select(func.max(HOUR.c.bucket_start))).scalar()
+    watermark = rolled_until(conn)
     raw_from = h0 if watermark is None else max(h0, watermark)
     ids = sorted(stations)
     if raw_from > h0:
@@ -170,6 +170,13 @@ def _hours(
     for sid, at, seconds, entries, exits, occupancy in conn.execute(raw):
         out[(stations[sid], floor(_aware(at), HOUR_S))].add(seconds, entries, exits, occupancy)
     return out
+
+
+def rolled_until(conn: Connection) -> datetime | None:
+    """The newest rolled hour (UTC), None before the first roll-up. Readers take
+    `footfall_hour` before it and raw intervals from it on: the hour job may still fill it."""
+    watermark = conn.execute(select(func.max(HOUR.c.bucket_start))).scalar()
+    return None if watermark is None else _aware(watermark)
 
 
 def _aware(at: datetime) -> datetime:

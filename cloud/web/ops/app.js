@@ -13,8 +13,9 @@ import { connect } from "./live.js";
 import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
+import { ReportsPage } from "./reports.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "feedback", "accounts", ...adminViews.names];
+const VIEWS = ["map", "fleet", "alarms", "station", "feedback", "accounts", "reports", ...adminViews.names];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -55,7 +56,8 @@ async function main() {
   const inbox = new AlarmInbox($("#view-alarms"), { canAct });
   const station = new StationPage($("#view-station"), { canAct, isAdmin, dialog: $("#unlock-dialog") });
   const feedback = new FeedbackInbox($("#view-feedback"), { canAct });
-  const loaded = { fleet: false, alarms: false, accounts: false, feedback: false };
+  const reports = new ReportsPage($("#view-reports"), who);
+  const loaded = { fleet: false, alarms: false, accounts: false, feedback: false, reports: false };
 
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
@@ -88,6 +90,10 @@ async function main() {
       if (!loaded.feedback || rest[0] === "station") await feedback.load();
       loaded.feedback = true;
       if (rest[0] === "report" || rest[0] === "suggestion") await feedback.show(rest[0], rest[1]);
+    }
+    if (name === "reports" && !loaded.reports) {
+      loaded.reports = true;
+      await reports.load();
     }
   }
 

@@ -367,3 +367,39 @@ import { ADMIN_STRINGS } from "./strings_admin.js";
 
 Object.assign(zh, ADMIN_STRINGS["zh-CN"]);
 Object.assign(en, ADMIN_STRINGS.en);
+// Monthly reports (reports.js): appended as one block per language.
+Object.assign(zh, {
+  nav_reports: "月度报告", rep_title: "月度报告", rep_month: "月份", rep_by: "分组", rep_show: "查看",
+  rep_csv: "下载表格文件", rep_print: "打印", rep_loading: "正在生成报告…",
+  rep_failed: (m) => `无法生成报告：${m}`, rep_heading: (y, m) => `驿站月度报告 · ${y} 年 ${m} 月`,
+  rep_complete: "整月数据。", rep_partial: "本月尚未结束：数据截至现在。", rep_by_is: (b) => `按${b}分组。`,
+  rep_by_words: { operator: "运营方", city: "城市", station: "站点" },
+  rep_total: "合计", rep_blank: "（未填写）", rep_group: "分组", rep_stations: "站点数",
+  rep_live_stations: "有 / 无实时数据", rep_due_h: "公布开放（小时）", rep_live_h: "开放且在线（小时）",
+  rep_uptime: "在线率", rep_no_live: "无实时数据", rep_uptime_caption: "开放时间内的在线率",
+  rep_uptime_hint: "在线率 = 公布开放时间内站点在线（开放且实时确认）的时长 ÷ 状态已知的公布开放时长。没有设备的站点只按公布时间开放，不计入在线率，单独列出。",
+  rep_doors_caption: "门禁与客流", rep_granted: "放行", rep_denied: "拒绝", rep_in: "进入人次", rep_out: "离开人次",
+  rep_alarms_caption: "告警响应", rep_alarms: "告警数", rep_unacked: "未确认",
+  rep_ack_p50: "确认用时（中位数）", rep_ack_p90: "确认用时（90 分位）",
+  rep_clear_p50: "解除用时（中位数）", rep_clear_p90: "解除用时（90 分位）",
+  rep_alarms_hint: "从告警发生到确认、到解除的时间；只统计本月发生的告警。",
+  rep_no_agent_caption: (n) => `无实时数据的站点（${n} 个，按公布时间开放）`, rep_hours: "开放时间",
+});
+Object.assign(en, {
+  nav_reports: "Monthly reports", rep_title: "Monthly report", rep_month: "Month", rep_by: "Group by", rep_show: "Show",
+  rep_csv: "Download table (CSV)", rep_print: "Print", rep_loading: "Building the report…",
+  rep_failed: (m) => `Cannot build the report: ${m}`,
+  rep_heading: (y, m) => `Station report · ${new Date(Date.UTC(y, m - 1, 1)).toLocaleString("en-GB", { month: "long", year: "numeric", timeZone: "UTC" })}`,
+  rep_complete: "The whole month.", rep_partial: "The month is not over: figures up to now.", rep_by_is: (b) => `Grouped by ${b}.`,
+  rep_by_words: { operator: "operator", city: "city", station: "station" },
+  rep_total: "Total", rep_blank: "(blank)", rep_group: "Group", rep_stations: "Stations",
+  rep_live_stations: "With / without live data", rep_due_h: "Published open (h)", rep_live_h: "Open and live (h)",
+  rep_uptime: "Uptime", rep_no_live: "no live data", rep_uptime_caption: "Uptime while open",
+  rep_uptime_hint: "Uptime = time a station was online (open and confirmed live) within its published opening hours ÷ those hours with a known status. Stations without an agent are open by their hours only: listed apart, not counted.",
+  rep_doors_caption: "Door and footfall", rep_granted: "Granted", rep_denied: "Denied", rep_in: "People in", rep_out: "People out",
+  rep_alarms_caption: "Alarm response", rep_alarms: "Alarms", rep_unacked: "Unacknowledged",
+  rep_ack_p50: "To acknowledge (median)", rep_ack_p90: "To acknowledge (90th pct)",
+  rep_clear_p50: "To clear (median)", rep_clear_p90: "To clear (90th pct)",
+  rep_alarms_hint: "Time from an alarm being raised to acknowledged and to cleared; alarms raised this month only.",
+  rep_no_agent_caption: (n) => `Stations without live data (${n}, open by their hours)`, rep_hours: "Opening hours",
+});
