@@ -57,3 +57,27 @@ export function announce(text) {
   setTimeout(() => toast.remove(), 6000);
   while (toasts.children.length > 4) toasts.firstChild.remove();
 }
+
+// A paged list's filter form and buttons (ids `NAME-filters`, `NAME-prev`, `NAME-next` in
+// `root`): any filter change starts again at the first page. `view` has `offset` and `load()`.
+export function pagedFilters(root, name, pageSize, view) {
+  const form = $(`#${name}-filters`, root);
+  const again = () => {
+    view.offset = 0;
+    view.load();
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    again();
+  });
+  form.addEventListener("change", again);
+  $(`#${name}-prev`, root).addEventListener("click", () => {
+    view.offset = Math.max(0, view.offset - pageSize);
+    view.load();
+  });
+  $(`#${name}-next`, root).addEventListener("click", () => {
+    view.offset += pageSize;
+    view.load();
+  });
+  return form;
+}

@@ -3,7 +3,7 @@
 // station is open right now is judged live on its station page.
 
 import { get } from "./api.js";
-import { $, ago, badge, clear, h, raw } from "./dom.js";
+import { $, ago, badge, clear, h, pagedFilters, raw } from "./dom.js";
 import { t, word } from "./lang.js";
 
 const PAGE = 100;
@@ -16,26 +16,9 @@ export class FleetTable {
   constructor(root) {
     this.root = root;
     this.offset = 0;
-    this.form = $("#fleet-filters", root);
+    this.form = pagedFilters(root, "fleet", PAGE, this);
     this.body = $("#fleet-rows", root);
     this.count = $("#fleet-count", root);
-    this.form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.offset = 0;
-      this.load();
-    });
-    this.form.addEventListener("change", () => {
-      this.offset = 0;
-      this.load();
-    });
-    $("#fleet-prev", root).addEventListener("click", () => {
-      this.offset = Math.max(0, this.offset - PAGE);
-      this.load();
-    });
-    $("#fleet-next", root).addEventListener("click", () => {
-      this.offset += PAGE;
-      this.load();
-    });
     this.rows = new Map();
   }
 

@@ -5,7 +5,7 @@
 // never who handled it (cloud.feedback.inbox).
 
 import { get, post } from "./api.js";
-import { $, announce, clear, h, raw, when } from "./dom.js";
+import { $, announce, clear, h, pagedFilters, raw, when } from "./dom.js";
 import { t, word } from "./lang.js";
 
 const PAGE = 50;
@@ -48,28 +48,11 @@ export class FeedbackInbox {
   constructor(root, { canAct }) {
     this.root = root;
     this.canAct = canAct;
-    this.form = $("#feedback-filters", root);
+    this.form = pagedFilters(root, "feedback", PAGE, this);
     this.body = $("#feedback-rows", root);
     this.count = $("#feedback-count", root);
     this.detail = $("#feedback-detail", root);
     this.offset = 0;
-    this.form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      this.offset = 0;
-      this.load();
-    });
-    this.form.addEventListener("change", () => {
-      this.offset = 0;
-      this.load();
-    });
-    $("#feedback-prev", root).addEventListener("click", () => {
-      this.offset = Math.max(0, this.offset - PAGE);
-      this.load();
-    });
-    $("#feedback-next", root).addEventListener("click", () => {
-      this.offset += PAGE;
-      this.load();
-    });
   }
 
   cities(values) {
