@@ -40,6 +40,7 @@ STATIC = {
     "alarms.js": JS,
     "accounts.js": JS,
     "fleet.js": JS,
+    "stationedit.js": JS,
     "login.js": JS,
     "dom.js": JS,
     "i18n.js": JS,

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, select
 
 from cloud.api.deps import ContextDep
 from cloud.api.ops_commands import publisher
-from cloud.api.scoping import scoped, station_access
+from cloud.api.scoping import no_station_data, scoped, station_access
 from cloud.auth import Principal, Role, audit
 from cloud.auth.scope import Scope
 from cloud.commands import service
@@ -32,6 +32,7 @@ from cloud.mqttpub import PublishError
 from cloud.sheetfile import SheetError, decode
 from cloud.stations import desired_config, edit, registry
 from cloud.transaction import session
+from protocol.amenities import VOCABULARY
 
 Operator = Annotated[Principal, Depends(scoped(Role.OPERATOR))]
 StationOperator = Annotated[Principal, Depends(station_access(Role.OPERATOR))]
@@ -40,6 +41,18 @@ STATION, STATE = table(Station), table(StationState)
 MAX_AUDITED = 5_000  # stations one import may change; past it, use `waystation stations import`
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
+
+
+class AmenityWord(BaseModel):
+    name: str
+    zh: str
+    en: str
+
+
+@router.get("/amenities", response_model=list[AmenityWord])
+def amenities(_: Annotated[Principal, Depends(no_station_data(Role.VIEWER))]) -> list[AmenityWord]:
+    """The amenity vocabulary (`protocol.amenities`) with its labels, for the station form."""
+    return [AmenityWord(name=a.name, zh=a.zh, en=a.en) for a in VOCABULARY]
 
 
 class StationFields(BaseModel):

@@ -10,8 +10,9 @@ import { connect } from "./live.js";
 import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
+import { ManagePage } from "./stationedit.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "accounts"];
+const VIEWS = ["map", "fleet", "alarms", "station", "accounts", "manage"];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -43,6 +44,8 @@ async function main() {
   const isAdmin = who.role === "admin";
   $("#nav-accounts").hidden = !isAdmin;
   const accounts = isAdmin ? new Accounts($("#view-accounts")) : null;
+  $("#nav-manage").hidden = !canAct;
+  const manage = new ManagePage($("#view-manage"));
 
   const config = await get("/map-config");
   const fleetMap = new FleetMap($("#map-canvas"), config, {});
@@ -55,7 +58,7 @@ async function main() {
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
     const [view, ...rest] = hash.split("/");
-    const allowed = VIEWS.includes(view) && (view !== "accounts" || isAdmin);
+    const allowed = VIEWS.includes(view) && (view !== "accounts" || isAdmin) && (view !== "manage" || canAct);
     const name = allowed ? view : "map";
     for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
     for (const link of document.querySelectorAll("nav a")) {
@@ -77,6 +80,7 @@ async function main() {
       await accounts.load();
     }
     if (name === "station") await station.open(rest.join("/"));
+    if (name === "manage") manage.open(rest.join("/"));
   }
 
   window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));

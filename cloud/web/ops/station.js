@@ -7,6 +7,7 @@ import { ApiError, get, post } from "./api.js";
 import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
 import { fillConfig } from "./config.js";
+import { fillManage } from "./stationedit.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
 import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
@@ -102,6 +103,7 @@ export class StationPage {
       events: h("div", { id: "station-events" }),
       commands: h("div", { id: "station-commands" }),
       config: h("div", { id: "station-config" }),
+      manage: h("div", { id: "station-manage" }),
     };
     const unlock = this.canAct
       ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
@@ -114,6 +116,7 @@ export class StationPage {
       this.parts.state,
       card(t("card_alarms"), this.parts.alarms),
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
+      card(t("card_manage"), this.parts.manage),
       card(t("card_config"), this.parts.config),
       card(t("card_telemetry"), this.parts.charts),
       card(t("card_footfall"), this.parts.footfall),
@@ -123,6 +126,7 @@ export class StationPage {
     heading.focus();
     this.fillState(detail);
     this.fillAlarms(detail.alarms);
+    fillManage(this.parts.manage, detail, { canAct: this.canAct, onChanged: () => this.render() });
     await Promise.allSettled([
       this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
       this.fillConfig(),
