@@ -350,3 +350,11 @@ def test_an_edit_reaches_the_nearby_search_within_the_refresh(
     r = refreshing.patch(f"{OPS}/stations/a-1", json={"name": "改名的站"}, headers=admin)
     assert r.status_code == 200
     within_5_s("改名的站")
+
+
+def test_the_form_reads_the_amenity_vocabulary_with_its_labels(
+    client: TestClient, account: Callable[..., Any]
+) -> None:
+    words = client.get(f"{OPS}/amenities", headers=account(Role.VIEWER)).json()
+    assert {"name": "water", "zh": "饮用水", "en": "Drinking water"} in words
+    assert client.get(f"{OPS}/amenities").status_code == 401
