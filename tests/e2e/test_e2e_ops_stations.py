@@ -4,8 +4,9 @@ Story: stations could only be changed with a registry file on the server's shell
 workers' station page had no entrance hint or phone. Here an operator edits a station's
 hours in the dashboard (zh-CN) with the hours helper and the workers' station page shows
 the new hours; the page shows the entrance hint and a tel: link; the map picker sets the
-coordinates by a click; a registry file pasted into the import page is refused with its
-line numbers and nothing changes, then previewed and imported once it is right.
+coordinates by a click; a new station typed in GCJ-02 is stored in WGS-84; a registry file
+pasted into the import page is refused with its line numbers and nothing changes, then
+previewed and imported once it is right.
 """
 
 from __future__ import annotations
@@ -130,6 +131,23 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
 
         finder = _finder_hours(context, site.base, "Mo-Fr 09:00-17:00")
         finder.close()
+
+        # a new station placed by GCJ-02 coordinates (as Amap shows them): stored as WGS-84
+        page.goto(f"{site.base}/ops#manage/new")
+        page.wait_for_selector("#se-form input[name=id]", timeout=WAIT_MS)
+        page.fill("#se-form input[name=id]", "bz-0009")
+        page.fill("#se-form input[name=name]", "滨州新立河驿站")
+        page.fill("#se-coords", "37.385,117.976")
+        page.select_option("#se-datum", "gcj02")
+        page.locator("#se-amenities input[value=microwave]").check()
+        page.click("#se-save")
+        page.wait_for_url(f"{site.base}/ops#station/bz-0009", timeout=WAIT_MS)
+        with Session(site.engine) as s:
+            made = s.get(Station, "bz-0009")
+            assert made is not None
+            assert made.amenities == ["microwave"]
+            assert 37.383 < made.lat < 37.385  # GCJ-02 is ~200-300 m off here
+            assert made.lat != 37.385
 
         # a registry file: refused with its line, then previewed and imported
         page.goto(f"{site.base}/ops#manage/import")
