@@ -34,6 +34,12 @@ pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
 WAIT_MS = 15_000
 SID = "bz-0001"
+# Format and datum names Chinese users read as they are (besides the dashboard's own list).
+FORMATS = re.compile(r"\b(CSV|GeoJSON|Excel|UTF|GBK|WGS|GPS|GCJ|AED)\b")
+
+
+def still_english(page: Any) -> list[str]:
+    return [t for t in untranslated(page) if re.search(r"[A-Za-z]{2,}", FORMATS.sub("", t))]
 
 
 @dataclass
@@ -121,6 +127,7 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
         page.click("#se-hours-fill")
         assert page.input_value("#se-hours") == "Mo-Fr 09:00-17:00"
         page.screenshot(path=str(tmp_path / "zh-station-form.png"), full_page=True)
+        assert still_english(page) == [], still_english(page)
         page.click("#se-save")
         page.wait_for_selector("#toasts .toast:has-text('已保存')", timeout=WAIT_MS)
         with Session(site.engine) as s:
@@ -134,7 +141,10 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
 
         # a new station placed by GCJ-02 coordinates (as Amap shows them): stored as WGS-84
         page.goto(f"{site.base}/ops#manage/new")
+        page.reload()  # a fresh page: without the station page and the toast seen above
         page.wait_for_selector("#se-form input[name=id]", timeout=WAIT_MS)
+        page.wait_for_selector("#se-amenities input[value=water]", timeout=WAIT_MS)
+        assert still_english(page) == [], still_english(page)
         page.fill("#se-form input[name=id]", "bz-0009")
         page.fill("#se-form input[name=name]", "滨州新立河驿站")
         page.fill("#se-coords", "37.385,117.976")
@@ -151,7 +161,9 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
 
         # a registry file: refused with its line, then previewed and imported
         page.goto(f"{site.base}/ops#manage/import")
+        page.reload()
         page.wait_for_selector("#se-text", timeout=WAIT_MS)
+        assert still_english(page) == [], still_english(page)
         header = "编号,名称,纬度,经度,设施,营业时间,运营方,地址,城市,联系电话"
         good = "bz-0002,滨州渤海七路驿站,37.37,117.96,饮水,24/7,滨州市总工会,渤海七路,滨州,"
         bad = "bz-0003,坏行,137.0,117.96,饮水,24/7,滨州市总工会,,滨州,打电话"

@@ -98,7 +98,9 @@ async function mapPicker(coords, datum, start) {
   if (!L) return box;
   mapConfig ||= await get("/map-config");
   queueMicrotask(() => {
-    const map = L.map(box, { minZoom: 3, maxZoom: mapConfig.max_zoom || 18 });
+    const map = L.map(box, { minZoom: 3, maxZoom: mapConfig.max_zoom || 18, zoomControl: false });
+    map.attributionControl.setPrefix(false); // as the fleet map: no English link title
+    L.control.zoom({ zoomInTitle: t("zoom_in"), zoomOutTitle: t("zoom_out") }).addTo(map);
     if (mapConfig.tile_url) L.tileLayer(mapConfig.tile_url, { attribution: mapConfig.attribution || "" }).addTo(map);
     const at = start || [35.0, 110.0];
     map.setView(at, start ? 15 : 4);
@@ -138,9 +140,9 @@ export function stationForm(st, { onSaved }) {
   });
   clear(
     form,
-    creating ? h("label", {}, t("se_id"), " ", h("input", { name: "id", required: true, pattern: "[a-z0-9-]{3,40}", placeholder: "bz-001" })) : [],
+    creating ? h("label", {}, t("se_id"), " ", h("input", { name: "id", required: true, pattern: "[a-z0-9-]{3,40}", placeholder: "bz-001", translate: "no" })) : [],
     fields,
-    h("label", {}, t("se_hours"), " ", hours), hoursHelper(hours),
+    h("label", {}, [t("se_hours"), " ", raw("span", "Mo-Su 08:00-20:00 · 24/7", { class: "sub" })], " ", hours), hoursHelper(hours),
     h("label", {}, t("se_coords"), " ", coords), datum,
     amenityBox,
     h("button", { type: "submit", id: "se-save" }, creating ? t("se_create") : t("se_save")),
@@ -213,7 +215,7 @@ export class ManagePage {
 
 function importForm() {
   const file = h("input", { type: "file", id: "se-file", accept: ".csv,.geojson,.json,text/csv,application/geo+json" });
-  const text = h("textarea", { id: "se-text", rows: "8", "aria-label": t("se_paste"), placeholder: "id,name,lat,lon,amenities,opening_hours,operator,address,city" });
+  const text = h("textarea", { id: "se-text", rows: "8", translate: "no", placeholder: "id,name,lat,lon,amenities,opening_hours,operator,address,city" });
   const format = h("select", { id: "se-format", "aria-label": t("se_format") }, h("option", { value: "csv" }, "CSV"), h("option", { value: "geojson" }, "GeoJSON"));
   const result = h("div", { id: "se-import-result", role: "status" });
   let bytes = null; // the chosen file's bytes (any encoding); null: the pasted text
@@ -242,7 +244,7 @@ function importForm() {
   apply.addEventListener("click", () => run(false));
   return h(
     "div", { class: "se-import" },
-    h("p", { class: "sub" }, t("se_import_help")),
+    h("p", { class: "sub" }, t("se_import_help_cli"), " ", raw("code", "waystation stations import"), " ", t("se_import_help")),
     h("label", {}, t("se_file"), " ", file),
     h("label", {}, t("se_paste"), " ", text),
     h("label", {}, t("se_format"), " ", format),
