@@ -34,6 +34,7 @@ from cloud.api import (
     ops_pages,
     ops_reports,
     ops_scopes,
+    ops_stations,
     public,
     public_status,
     reports,
@@ -171,6 +172,7 @@ def create_app(
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
     app.include_router(ops_config.router)
+    app.include_router(ops_stations.router)
     app.include_router(ops_events.router)
     app.include_router(ops_live.router)
     app.include_router(ops_notify.router)

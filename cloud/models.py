@@ -41,7 +41,8 @@ class StationBase(SQLModel):
 
 
 class Station(StationBase, table=True):
-    """A registered station; `maintenance` takes it off the open map without deleting it."""
+    """A registered station; `maintenance` takes it off the open map without deleting it,
+    `retired_at` off every map and list (its rows and history stay)."""
 
     __tablename__ = "station"
     # The nearby search filters on a lat/lon box first; this index serves that range scan.
@@ -54,6 +55,14 @@ class Station(StationBase, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     maintenance: bool = False
+    # Shown on the station's detail page only (not in the nearby index: no memory per station).
+    entrance_hint: str = Field(default="", max_length=200, description="how to find the door")
+    contact_phone: str = Field(default="", max_length=32, description="protocol.registry.PHONE_RE")
+    retired_at: datetime | None = Field(
+        default=None,
+        sa_type=UTCDateTime,
+        description="retired (cloud.stations.edit): off the map and the fleet lists, rows kept",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

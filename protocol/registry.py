@@ -29,7 +29,12 @@ CSV_COLUMNS = (
     "city",
 )
 # Columns a file may leave out; a station keeps its stored value for a column not in the file.
-OPTIONAL_COLUMNS = ("capacity",)
+OPTIONAL_COLUMNS = ("capacity", "entrance_hint", "contact_phone")
+# A contact phone as people write one: digits, `+`, `-` and spaces (`0543-3211234`,
+# `+86 138 0000 0000`); at least one digit, at most `PHONE_MAX` characters.
+PHONE_RE = re.compile(r"^[0-9+\- ]*[0-9][0-9+\- ]*$")
+PHONE_MAX = 32
+HINT_MAX = 200  # characters of an entrance hint (`东门进，按门铃`)
 
 # The amenities a worker can filter on, with the labels the finder shows for each
 # (zh-CN, en); the vocabulary, its groups and the synonyms import accepts are in
@@ -52,6 +57,8 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "address": ("地址", "详细地址", "站点地址"),
     "city": ("城市", "所在城市"),
     "capacity": ("容量", "可容纳人数"),
+    "entrance_hint": ("入口提示", "入口说明", "入口"),
+    "contact_phone": ("phone", "联系电话", "电话", "联系方式"),
 }
 
 
@@ -103,6 +110,8 @@ class StationRecord(BaseModel):
     address: str = Field(default="", max_length=255)
     city: str = Field(default="", max_length=60)
     capacity: int | None = Field(default=None, ge=0, le=100_000)
+    entrance_hint: str = Field(default="", max_length=HINT_MAX, description="how to find the door")
+    contact_phone: str = Field(default="", max_length=PHONE_MAX, description="PHONE_RE, or blank")
 
     @field_validator("amenities", mode="before")
     @classmethod
@@ -127,6 +136,13 @@ class StationRecord(BaseModel):
     @classmethod
     def _blank_capacity(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("contact_phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        if value and not PHONE_RE.match(value):
+            raise ValueError("a phone number is digits, +, - and spaces (e.g. 0543-3211234)")
+        return value
 
     def csv_row(self, columns: tuple[str, ...] = CSV_COLUMNS) -> dict[str, str]:
         """The row as CSV text; amenities `;`-separated, an unknown capacity blank."""

@@ -44,12 +44,13 @@ def station_table(
     q: Annotated[str | None, Query(max_length=60, description="in id or name")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
+    retired: Annotated[bool, Query(description="the retired stations instead")] = False,
 ) -> fleet.StationPage:
     """Stations worst health first; `health` is repeatable (`?health=down&health=degraded`)."""
     with ctx.engine.connect() as conn:
         return fleet.stations(
             conn, health=health, city=city, operator=operator, q=q, limit=limit, offset=offset,
-            within=principal.scope.where(),
+            within=principal.scope.where(), retired=retired,
         )  # fmt: skip
 
 

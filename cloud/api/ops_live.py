@@ -87,17 +87,21 @@ class _Snapshot:
 
 
 STATION_FIELDS = ("health", "status", "door", "lock", "maintenance", "occupancy")
-_STATION_ROWS = select(
-    STATION.c.id,
-    func.coalesce(STATE.c.health, "unknown"),
-    func.coalesce(STATE.c.history_status, "unknown"),
-    STATE.c.door,
-    STATE.c.lock,
-    STATION.c.maintenance,
-    STATE.c.occupancy,
-    STATION.c.operator,
-    STATION.c.city,
-).select_from(STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id))
+_STATION_ROWS = (
+    select(
+        STATION.c.id,
+        func.coalesce(STATE.c.health, "unknown"),
+        func.coalesce(STATE.c.history_status, "unknown"),
+        STATE.c.door,
+        STATE.c.lock,
+        STATION.c.maintenance,
+        STATE.c.occupancy,
+        STATION.c.operator,
+        STATION.c.city,
+    )
+    .select_from(STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id))
+    .where(STATION.c.retired_at.is_(None))  # retired stations are off the map
+)
 _SHOWN = len(STATION_FIELDS)
 
 

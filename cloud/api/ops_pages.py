@@ -41,6 +41,7 @@ STATIC = {
     "accounts.js": JS,
     "inbox.js": JS,
     "fleet.js": JS,
+    "stationedit.js": JS,
     "login.js": JS,
     "dom.js": JS,
     "i18n.js": JS,
@@ -207,14 +208,15 @@ _MAP_ROWS = (
         STATION.c.maintenance,
     )
     .select_from(STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id))
+    .where(STATION.c.retired_at.is_(None))
     .order_by(STATION.c.id)
 )
 
 
 @router.get("/api/v1/ops/map/stations", response_model=MapStations)
 def map_stations(ctx: ContextDep, principal: ScopedViewer) -> MapStations:
-    """All stations (of the caller's scope) with position and health as the monitor last
-    judged them."""
+    """All stations (of the caller's scope, not retired) with position and health as the
+    monitor last judged them."""
     within = principal.scope.where()
     query = _MAP_ROWS if within is None else _MAP_ROWS.where(within)
     with ctx.engine.connect() as conn:

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_BYTES: Final = 8_192  # longest query string on any route
 MAX_BODY_BYTES: Final = 65_536  # largest request body on any route (ops JSON, feedback, enrol)
+# Routes that take a file: their own cap instead (a registry CSV of ~5,000 stations is ~1 MB).
+LARGE_BODY_PATHS: Final = {"/api/v1/ops/stations/import": 4 * 1024 * 1024}
 HSTS: Final = "max-age=31536000; includeSubDomains"  # one year
 OPS_API_PREFIX: Final = "/api/v1/ops/"
 FRAME_CSP: Final = "frame-ancestors 'none'"  # JSON and anything else without its own
@@ -181,7 +183,8 @@ class PublicCors:
 
 
 class SizeLimits:
-    """414 past `max_query` bytes of query string, 413 past `max_body` bytes of body.
+    """414 past `max_query` bytes of query string, 413 past `max_body` bytes of body (or
+    the path's own cap in `LARGE_BODY_PATHS`).
 
     A declared `Content-Length` is judged before the app runs (the server never delivers
     more than it declares). A body without one (chunked, or a POST that declares nothing) is
@@ -210,21 +213,22 @@ class SizeLimits:
             return
         headers = _headers(scope)
         length = headers.get(b"content-length")
+        cap = LARGE_BODY_PATHS.get(scope["path"], self.max_body)
         if length is not None:
             if not length.strip().isdigit():
                 await json_error(send, 400, "Content-Length is not a number")
                 return
-            if int(length) > self.max_body:
-                await json_error(send, 413, f"request body over {self.max_body} bytes")
+            if int(length) > cap:
+                await json_error(send, 413, f"request body over {cap} bytes")
                 return
             await self.app(scope, receive, send)
             return
         if b"transfer-encoding" not in headers and scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)  # no body (GET, the SSE stream, …)
             return
-        body = await _read_capped(receive, self.max_body)
+        body = await _read_capped(receive, cap)
         if body is None:
-            await json_error(send, 413, f"request body over {self.max_body} bytes")
+            await json_error(send, 413, f"request body over {cap} bytes")
             return
         await self.app(scope, _replay(body, receive), send)
 

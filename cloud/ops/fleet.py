@@ -26,6 +26,8 @@ HealthFilter = Literal["ok", "degraded", "down", "unknown"]
 # Stations with no health yet (never heard from, or not judged yet) count as `unknown`.
 _HEALTH = func.coalesce(STATE.c.health, "unknown")
 # Worst first: the fleet table opens on the stations that need someone.
+# Retired stations (cloud.stations.edit) leave the counts and the table; their page stays.
+_ACTIVE = STATION.c.retired_at.is_(None)
 _HEALTH_ORDER = case({"down": 0, "degraded": 1, "unknown": 2, "ok": 3}, value=_HEALTH, else_=4)
 
 
@@ -47,6 +49,7 @@ class StationRow(BaseModel):
     lat: float
     lon: float
     maintenance: bool
+    retired_at: datetime | None = None
     health: str
     status: str
     last_seen: datetime | None
@@ -67,7 +70,7 @@ def summary(conn: Connection, *, within: ColumnElement[bool] | None = None) -> F
     """The fleet's counts; `within` (a condition on `station`, cloud.auth.scope) limits them
     to some stations and leaves out alarms about no station."""
     joined = STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id)
-    where = [] if within is None else [within]
+    where = [_ACTIVE] if within is None else [_ACTIVE, within]
     alarm_where = (
         [] if within is None else [ALARM.c.station_id.in_(select(STATION.c.id).where(within))]
     )
@@ -119,15 +122,19 @@ def stations(
     limit: int = 100,
     offset: int = 0,
     within: ColumnElement[bool] | None = None,
+    retired: bool = False,
 ) -> StationPage:
     """The station table, worst health first, then by id; only stations `within` (a
-    condition on `station`, cloud.auth.scope) when given."""
+    condition on `station`, cloud.auth.scope) when given; the retired ones instead of the
+    others with `retired`."""
     raised = (
         select(func.count())
         .where(ALARM.c.station_id == STATION.c.id, ALARM.c.state == RAISED)
         .scalar_subquery()
     )
-    where = [] if within is None else [within]
+    where = [STATION.c.retired_at.is_not(None) if retired else _ACTIVE]
+    if within is not None:
+        where.append(within)
     if health:
         where.append(_HEALTH.in_(health))
     if city:
@@ -150,6 +157,7 @@ def stations(
             STATION.c.lat,
             STATION.c.lon,
             STATION.c.maintenance,
+            STATION.c.retired_at,
             _HEALTH.label("health"),
             func.coalesce(STATE.c.history_status, "unknown").label("status"),
             STATE.c.last_seen,

@@ -1,7 +1,9 @@
 """One station as its detail page shows it: the public fields plus how recently anything
 confirmed it — the agent's last sign of life and the last member the door let in.
 
-Only the detail view reads these (one indexed lookup each); the nearby search stays on the
+A retired station has no detail (None, as for an unknown one). The entrance hint and contact
+phone are here only, not in the nearby index. Only the detail view reads these (one indexed
+lookup each); the nearby search stays on the
 digest columns. Both are None for a station without an agent (basis `schedule` by nature):
 the page then says it is open by its published hours only.
 """
@@ -30,6 +32,8 @@ class StationDetail(StationPublic):
     last_entry_at: datetime | None = Field(
         default=None, description="the last granted entry the door recorded (station time)"
     )
+    entrance_hint: str = Field(default="", description="how to find the door; blank: none")
+    contact_phone: str = Field(default="", description="whom to call; blank: none")
 
 
 def get_detail(
@@ -41,7 +45,7 @@ def get_detail(
     sight: Sight = SEEING,
 ) -> StationDetail | None:
     station = session.get(Station, station_id)
-    if station is None:
+    if station is None or station.retired_at is not None:
         return None
     state = session.get(StationState, station_id)
     public = station_public(station, state, now=now, policy=policy, sight=sight)
@@ -64,5 +68,7 @@ def get_detail(
         .scalar()
     )
     return StationDetail.model_validate(
-        public.model_dump() | {"last_seen_at": seen, "last_entry_at": entry}
+        public.model_dump()
+        | {"last_seen_at": seen, "last_entry_at": entry}
+        | {"entrance_hint": station.entrance_hint, "contact_phone": station.contact_phone}
     )

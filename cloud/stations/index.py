@@ -4,7 +4,8 @@ per query for the few candidates.
 
 The registry version is `(count(*), max(updated_at))` of `station`, checked at most every
 `refresh_s` seconds by whichever request notices; anything that edits a station must bump its
-`updated_at` (the importer does). A rebuild happens under a lock while other requests keep
+`updated_at` (the importer and `cloud.stations.edit` do; retiring one does too, and the
+snapshot leaves retired stations out). A rebuild happens under a lock while other requests keep
 the previous snapshot, so a bulk import never blocks searches. Memory per station, measured:
 ~390 bytes in all (unit vector, cell key, flag bits, and the registry row with repeated
 strings shared), 78 MB a process at 200,000 stations, ~0.8 GB at 2,000,000: the price of
@@ -117,8 +118,10 @@ def load_snapshot(engine: Engine) -> Snapshot:
     lons: list[float] = []
     bits: list[int] = []
     shared: dict[Any, Any] = {}  # one copy of each repeated value (zones, hours, cities…)
-    query = select(*(STATION.c[name] for name in PUBLIC_FIELDS), STATION.c.maintenance).order_by(
-        STATION.c.id
+    query = (
+        select(*(STATION.c[name] for name in PUBLIC_FIELDS), STATION.c.maintenance)
+        .where(STATION.c.retired_at.is_(None))  # retired: off the map (cloud.stations.edit)
+        .order_by(STATION.c.id)
     )
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=LOAD_CHUNK).execute(query)

@@ -2,8 +2,10 @@
 
 An import is all-or-nothing: every row is checked first and any error, each naming its file
 line and column, aborts the whole file, so the registry is never half-updated from a file
-with one typo. Rows upsert by `id`; fields the file does not carry (tz, maintenance, and
-capacity when the file has no such column) are kept. CSV comes as Excel writes it
+with one typo. Rows upsert by `id`; fields the file does not carry (tz, maintenance, whether
+the station is retired, and the `OPTIONAL_COLUMNS` when the file has no such column) are
+kept. The ops API (`cloud.stations.edit`) checks a station it creates or edits with
+`check_record`, the same rules as a file's row. CSV comes as Excel writes it
 (`cloud.sheetfile`: UTF-8 with or without BOM, GBK/GB18030) with English or Chinese headers
 (`protocol.registry.COLUMN_ALIASES`); exports are UTF-8 with BOM so Excel opens them.
 """
@@ -12,14 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cloud.models import Station, utcnow
 from cloud.sheetfile import SheetError, check_writable, read_text, write_csv
@@ -125,6 +127,13 @@ def _validate(
     line: int, row: dict[str, Any], labels: Mapping[str, str]
 ) -> tuple[StationRecord | None, list[str]]:
     """Every problem of one row: the record's fields and the opening_hours syntax."""
+    record, errors = _check(row, labels)
+    return record, [f"line {line}: {e}" for e in errors]
+
+
+def _check(
+    row: dict[str, Any], labels: Mapping[str, str]
+) -> tuple[StationRecord | None, list[str]]:
     errors = []
     record = None
     try:
@@ -133,14 +142,23 @@ def _validate(
         for e in exc.errors():
             loc = [str(p) for p in e["loc"]]
             where = ".".join([_field(loc[0], labels), *loc[1:]]) if loc else "row"
-            errors.append(f"line {line}: {where}: {e['msg']} (got {e['input']!r})")
+            errors.append(f"{where}: {e['msg']} (got {e['input']!r})")
     hours = row.get("opening_hours", "")
     if isinstance(hours, str) and hours.strip():
         try:
             check(hours.strip())
         except HoursError as exc:
-            errors.append(f"line {line}: {_field('opening_hours', labels)}: {exc}")
+            errors.append(f"{_field('opening_hours', labels)}: {exc}")
     return (None, errors) if errors else (record, [])
+
+
+def check_record(row: dict[str, Any]) -> StationRecord:
+    """One station's fields checked by the rules of a file's row; RegistryError whose
+    messages each start with the field's name (`lat: …`)."""
+    record, errors = _check(row, {})
+    if record is None:
+        raise RegistryError(errors)
+    return record
 
 
 class _Records:
@@ -168,9 +186,17 @@ class _Records:
             raise RegistryError(self.errors)
         return self.records
 
+    def line_of(self, sid: str) -> int:
+        """The file line the record with this id came from."""
+        return self._first_line[sid]
+
 
 def parse_csv(text: str) -> list[StationRecord]:
     """Check a whole registry file; raise RegistryError listing every bad line."""
+    return _parse_csv(text).result()
+
+
+def _parse_csv(text: str) -> _Records:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         cells = next(reader)
@@ -199,12 +225,16 @@ def parse_csv(text: str) -> list[StationRecord]:
             errors += row_errors
             continue
         found.add(line, row, header.labels)
-    return found.result()
+    return found
 
 
 def parse_geojson(text: str) -> list[StationRecord]:
     """Check a whole GeoJSON FeatureCollection of Points; raise RegistryError listing every
     bad feature with its line. `id` is the feature's id (or `properties.id`)."""
+    return _parse_geojson(text).result()
+
+
+def _parse_geojson(text: str) -> _Records:
     try:
         elements = list(features_with_lines(text))
     except GeoJSONError as exc:
@@ -230,7 +260,14 @@ def parse_geojson(text: str) -> list[StationRecord]:
         row = {k: v for k, v in props.items() if k != "id"}
         row |= {"id": f.get("id", props.get("id")), "lon": coords[0], "lat": coords[1]}
         found.add(line, row)
-    return found.result()
+    return found
+
+
+def parse_lines(text: str, *, geojson: bool) -> list[tuple[int, StationRecord]]:
+    """`parse_geojson` or `parse_csv`, each record with the line it came from (for checks
+    the caller adds, such as an ops account's scope)."""
+    found = _parse_geojson(text) if geojson else _parse_csv(text)
+    return [(found.line_of(r.id), r) for r in found.result()]
 
 
 def is_geojson(path: str | Path) -> bool:
@@ -250,10 +287,23 @@ def import_csv(engine: Engine, path: str | Path) -> ImportReport:
     return upsert(engine, parse_csv(text), encoding=encoding)
 
 
-def upsert(engine: Engine, records: list[StationRecord], *, encoding: str = "") -> ImportReport:
+# Called for each station an upsert creates or changes, in its transaction: (session, id,
+# the changed fields' old values ({} when created), their new values).
+OnChange = Callable[[Session, str, dict[str, Any], dict[str, Any]], None]
+
+
+def upsert(
+    engine: Engine,
+    records: list[StationRecord],
+    *,
+    encoding: str = "",
+    on_change: OnChange | None = None,
+    dry_run: bool = False,
+) -> ImportReport:
     """Create or update stations by id in one transaction; `updated_at` moves only on change
     (the nearby index rebuilds when it does). An optional column is written only where the
-    record carried it (`model_fields_set`)."""
+    record carried it (`model_fields_set`). A retired station stays retired. `dry_run`: the
+    same counts, everything rolled back (`on_change`'s writes too)."""
     created = updated = unchanged = 0
     now = utcnow()
     with session(engine) as s:
@@ -270,13 +320,22 @@ def upsert(engine: Engine, records: list[StationRecord], *, encoding: str = "") 
             if station is None:
                 s.add(Station(id=record.id, created_at=now, updated_at=now, **values))
                 created += 1
-            elif any(getattr(station, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(station, k, v)
-                station.updated_at = now
-                updated += 1
-            else:
+                if on_change is not None:
+                    on_change(s, record.id, {}, values)
+                continue
+            changed = {k: v for k, v in values.items() if getattr(station, k) != v}
+            if not changed:
                 unchanged += 1
+                continue
+            before = {k: getattr(station, k) for k in changed}
+            for k, v in changed.items():
+                setattr(station, k, v)
+            station.updated_at = now
+            updated += 1
+            if on_change is not None:
+                on_change(s, record.id, before, changed)
+        if dry_run:
+            s.rollback()
     return ImportReport(created=created, updated=updated, unchanged=unchanged, encoding=encoding)
 
 
@@ -301,9 +360,16 @@ def export_geojson(engine: Engine, out_path: str | Path) -> int:
     check_writable(Path(out_path))
     with session(engine) as s:
         stations = s.exec(select(Station).order_by(col(Station.id))).all()
-        records = [st.model_dump(include={"id", *_FIELDS}) for st in stations]
-    Path(out_path).write_bytes(dumps(feature(r) for r in records))
+        records = [st.model_dump(include={"id", *_FIELDS, *OPTIONAL_COLUMNS}) for st in stations]
+    features = (_with_optional(feature(r), r) for r in records)
+    Path(out_path).write_bytes(dumps(features))
     return len(records)
+
+
+def _with_optional(f: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The feature with the optional columns the station has a value for (as import reads)."""
+    f["properties"] |= {k: record[k] for k in OPTIONAL_COLUMNS if record[k] not in (None, "")}
+    return f
 
 
 def export_file(engine: Engine, out_path: str | Path) -> int:

@@ -49,8 +49,16 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(db_url: str) 
         migrate.upgrade(eng, "0001")
         with eng.begin() as conn:
             conn.execute(text("DROP TABLE alembic_version"))
-        with session(eng) as s:
-            s.add(Station(id="old-1", name="Old", lat=31.0, lon=121.0))
+        with eng.begin() as conn:  # the columns of 0001 (the model has more by now)
+            conn.execute(
+                text(
+                    "INSERT INTO station (id, name, lat, lon, amenities, opening_hours, "
+                    "operator, address, city, tz, maintenance, created_at, updated_at) "
+                    "VALUES ('old-1', 'Old', 31.0, 121.0, '[]', '24/7', '', '', '', "
+                    "'Asia/Shanghai', false, '2025-01-01 00:00:00+00:00', "
+                    "'2025-01-01 00:00:00+00:00')"
+                )
+            )
         assert migrate.current(eng) is None
         init_db(eng)
         assert migrate.current(eng) == _head()

@@ -98,9 +98,11 @@ def test_export_round_trips_the_import(tmp_path: Path, db_url: str) -> None:
     assert result.exit_code == 0, result.output
     assert "12 stations" in result.stdout
     exported = tmp_path / "out.csv"
-    assert exported.read_text(encoding="utf-8-sig").splitlines()[0] == HEADER + ",capacity"
+    optional = ",capacity,entrance_hint,contact_phone"
+    assert exported.read_text(encoding="utf-8-sig").splitlines()[0] == HEADER + optional
     key = [tuple(r.items()) for r in rows(exported)]
-    assert sorted(key) == sorted(tuple((r | {"capacity": ""}).items()) for r in rows(registry))
+    blank = {"capacity": "", "entrance_hint": "", "contact_phone": ""}
+    assert sorted(key) == sorted(tuple((r | blank).items()) for r in rows(registry))
 
 
 def test_a_bad_file_names_every_bad_line_and_imports_nothing(tmp_path: Path, db_url: str) -> None:

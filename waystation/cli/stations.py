@@ -42,8 +42,9 @@ def import_(
     ] = False,
 ) -> None:
     """Upsert stations from a CSV (id,name,lat,lon,amenities,opening_hours,operator,address,city
-    and optionally capacity; or the Chinese headers 编号,名称,纬度,经度,设施,营业时间,运营方,
-    地址,城市,容量) or a GeoJSON FeatureCollection of Points with those fields as properties.
+    and optionally capacity,entrance_hint,contact_phone; or the Chinese headers 编号,名称,纬度,
+    经度,设施,营业时间,运营方,地址,城市,容量,入口提示,联系电话) or a GeoJSON FeatureCollection
+    of Points with those fields as properties.
 
     All or nothing: any bad row refuses the whole file, with every error's line and column.
     Then names the stations whose doors still run other hours than the registry now says

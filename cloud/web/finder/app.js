@@ -70,6 +70,7 @@
       details: "详情", details_label: (name) => `${name} 的详情`, back: "← 返回列表",
       d_basis: "开放依据", d_confirmed: "最近确认", d_hours: "营业时间", d_address: "地址",
       d_operator: "运营单位", d_capacity: "容纳人数", d_amenities: "设施",
+      d_entrance: "入口", d_phone: "联系电话", call: (p) => `拨打 ${p}`,
       basis_live_long: "门禁联网，实时确认", basis_schedule_long: "该站未联网：按公布的营业时间判断，可能不准",
       seen: (a) => `设备${a}在线`, entry: (a) => `最近一次成功进门：${a}`,
       no_confirm: "无联网设备，无法确认", no_entry: "暂无进门记录",
@@ -142,6 +143,7 @@
       details: "Details", details_label: (name) => `Details of ${name}`, back: "← Back to the list",
       d_basis: "Open by", d_confirmed: "Last confirmed", d_hours: "Opening hours", d_address: "Address",
       d_operator: "Run by", d_capacity: "Seats", d_amenities: "Amenities",
+      d_entrance: "Entrance", d_phone: "Phone", call: (p) => `Call ${p}`,
       basis_live_long: "Its door system confirms it live",
       basis_schedule_long: "Not connected: judged by its published hours only, may be wrong",
       seen: (a) => `Station online ${a}`, entry: (a) => `Last successful entry ${a}`,
@@ -972,7 +974,7 @@
     if (!s) {
       $("sv-name").textContent = error || t().not_found;
       for (const id of ["sv-state", "sv-basis", "sv-confirmed", "sv-hours", "sv-address",
-        "sv-operator", "sv-capacity"]) $(id).textContent = "";
+        "sv-operator", "sv-capacity", "sv-entrance", "sv-phone"]) $(id).textContent = "";
       $("sv-amenities").replaceChildren();
       $("sv-actions").replaceChildren();
       return;
@@ -1000,6 +1002,16 @@
     $("sv-address").textContent = place.filter(Boolean).join(" ") || t().unknown;
     $("sv-operator").textContent = s.operator || t().unknown;
     $("sv-capacity").textContent = s.capacity == null ? t().unknown : t().capacity(s.capacity);
+    // Entrance hint and phone (registry data, inserted as text): shown only when known.
+    const hint = (s.entrance_hint || "").trim();
+    $("sv-entrance").textContent = hint;
+    $("sv-entrance").hidden = $("sv-entrance-label").hidden = !hint;
+    const phone = (s.contact_phone || "").trim();
+    const dial = el("a", "tel", phone);
+    dial.href = `tel:${phone.replace(/[^0-9+]/g, "")}`;
+    dial.setAttribute("aria-label", t().call(phone));
+    $("sv-phone").replaceChildren(...(phone ? [dial] : []));
+    $("sv-phone").hidden = $("sv-phone-label").hidden = !phone;
     const box = $("sv-amenities");
     box.replaceChildren();
     for (const [key] of GROUP_ROWS) {

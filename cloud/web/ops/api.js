@@ -5,9 +5,10 @@ const BASE = "/api/v1/ops";
 let csrf = null;
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, body = null) {
     super(detail || `HTTP ${status}`);
     this.status = status;
+    this.body = body; // the answer's `detail` as sent (a list of line errors, …)
   }
 }
 
@@ -26,7 +27,7 @@ async function handle(response) {
   if (!response.ok) {
     const detail = body && body.detail;
     const text = typeof detail === "string" ? detail : JSON.stringify(detail || response.statusText);
-    throw new ApiError(response.status, text);
+    throw new ApiError(response.status, text, detail);
   }
   return body;
 }
@@ -65,6 +66,17 @@ export async function send(method, path, body) {
 }
 
 export const post = (path, body) => send("POST", path, body);
+
+// A file's bytes as the body (a registry CSV in whatever encoding Excel saved it).
+export async function upload(path, params, bytes, type) {
+  const response = await fetch(url(path, params), {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": type, "X-CSRF-Token": csrf || "" },
+    body: bytes,
+  });
+  return handle(response);
+}
 
 export async function me() {
   const who = await get("/auth/me");

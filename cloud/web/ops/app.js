@@ -14,8 +14,9 @@ import { applyStatic, t, word } from "./lang.js";
 import { FleetMap } from "./map.js";
 import { StationPage } from "./station.js";
 import { ReportsPage } from "./reports.js";
+import { ManagePage } from "./stationedit.js";
 
-const VIEWS = ["map", "fleet", "alarms", "station", "feedback", "accounts", "reports", ...adminViews.names];
+const VIEWS = ["map", "fleet", "alarms", "station", "feedback", "accounts", "reports", "manage", ...adminViews.names];
 
 function summary(el, f) {
   const item = (cls, n, label) => h("li", { class: cls }, h("strong", {}, String(n)), " ", label);
@@ -48,6 +49,8 @@ async function main() {
   $("#nav-accounts").hidden = !isAdmin;
   const accounts = isAdmin ? new Accounts($("#view-accounts")) : null;
   adminViews.start(isAdmin);
+  $("#nav-manage").hidden = !canAct;
+  const manage = new ManagePage($("#view-manage"));
 
   const config = await get("/map-config");
   const fleetMap = new FleetMap($("#map-canvas"), config, {});
@@ -62,7 +65,7 @@ async function main() {
   async function show() {
     const hash = decodeURIComponent(window.location.hash.slice(1)) || "map";
     const [view, ...rest] = hash.split("/");
-    const allowed = VIEWS.includes(view) && ((view !== "accounts" && !adminViews.names.includes(view)) || isAdmin);
+    const allowed = VIEWS.includes(view) && ((view !== "accounts" && !adminViews.names.includes(view)) || isAdmin) && (view !== "manage" || canAct);
     const name = allowed ? view : "map";
     for (const v of VIEWS) $(`#view-${v}`).hidden = v !== name;
     for (const link of document.querySelectorAll("nav a")) {
@@ -95,6 +98,7 @@ async function main() {
       loaded.reports = true;
       await reports.load();
     }
+    if (name === "manage") manage.open(rest.join("/"));
   }
 
   window.addEventListener("hashchange", () => show().catch((e) => announce(e.message)));

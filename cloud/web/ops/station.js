@@ -7,6 +7,7 @@ import { ApiError, get, post } from "./api.js";
 import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
 import { fillConfig } from "./config.js";
+import { fillManage } from "./stationedit.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
 import { stationFeedback } from "./inbox.js";
@@ -104,6 +105,7 @@ export class StationPage {
       commands: h("div", { id: "station-commands" }),
       config: h("div", { id: "station-config" }),
       feedback: h("div", { id: "station-feedback" }),
+      manage: h("div", { id: "station-manage" }),
     };
     const unlock = this.canAct
       ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
@@ -117,6 +119,7 @@ export class StationPage {
       card(t("card_alarms"), this.parts.alarms),
       card(t("card_feedback"), this.parts.feedback),
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
+      card(t("card_manage"), this.parts.manage),
       card(t("card_config"), this.parts.config),
       card(t("card_telemetry"), this.parts.charts),
       card(t("card_footfall"), this.parts.footfall),
@@ -126,6 +129,7 @@ export class StationPage {
     heading.focus();
     this.fillState(detail);
     this.fillAlarms(detail.alarms);
+    fillManage(this.parts.manage, detail, { canAct: this.canAct, onChanged: () => this.render() });
     await Promise.allSettled([
       this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
       this.fillConfig(), stationFeedback(this.parts.feedback, sid),

@@ -170,6 +170,25 @@ def test_export_round_trips(engine: Engine, write: Callable[..., Path], tmp_path
     out = tmp_path / "out.csv"
     assert export_csv(engine, out) == 2
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel needs the BOM for UTF-8
-    assert out.read_text(encoding="utf-8-sig").splitlines()[0] == HEADER + ",capacity"
+    assert out.read_text(encoding="utf-8-sig").splitlines()[0] == (
+        HEADER + ",capacity,entrance_hint,contact_phone"
+    )
     report = import_csv(engine, out)
     assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
+
+
+def test_entrance_hint_and_phone_import_under_chinese_headers_and_a_bad_phone_names_its_line(
+    engine: Engine, write: Callable[..., Path]
+) -> None:
+    header = "编号,名称,纬度,经度,设施,营业时间,运营方,地址,城市,入口提示,联系电话"
+    good = "st-001,甲站,31.23,121.47,饮水,24/7,,,上海,东门进,+86 21-6321 0000"
+    bad = "st-002,乙站,31.24,121.48,饮水,24/7,,,上海,,请拨打热线"
+    with pytest.raises(RegistryError) as refused:
+        import_csv(engine, write(good, bad, header=header))
+    assert [e.split(":")[:2] for e in refused.value.errors] == [
+        ["line 3", " contact_phone (联系电话)"]
+    ]
+    assert stations(engine) == {}
+    import_csv(engine, write(good, header=header))
+    got = stations(engine)["st-001"]
+    assert (got.entrance_hint, got.contact_phone) == ("东门进", "+86 21-6321 0000")

@@ -56,10 +56,12 @@ def test_csv_to_geojson_and_back_round_trips(engine: Engine, tmp_path: Path) -> 
         assert {f: getattr(after[sid], f) for f in fields} == {f: getattr(st, f) for f in fields}
     export_file(engine, tmp_path / "again.csv")
     # csv quotes only where needed: the hours lose their (optional) quotes; the export is
-    # Excel's CSV (BOM, CRLF) with the optional capacity column, blank here
-    expected = CSV.replace('"Mo', "Mo").replace('00",', "00,").replace("\n", ",\r\n")
+    # Excel's CSV (BOM, CRLF) with the optional columns (capacity, entrance_hint,
+    # contact_phone), blank here
+    expected = CSV.replace('"Mo', "Mo").replace('00",', "00,").replace("\n", ",,,\r\n")
+    optional = "city,capacity,entrance_hint,contact_phone"
     assert (tmp_path / "again.csv").read_bytes() == (
-        "\ufeff" + expected.replace("city,", "city,capacity", 1)
+        "\ufeff" + expected.replace("city,,,", optional, 1)
     ).encode()
 
 
