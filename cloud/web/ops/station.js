@@ -365,6 +365,7 @@ export class StationPage {
         out.textContent = t("unlock_waiting", left);
       }
     }
+    await this.fillCommands(); // the trail shows the outcome by the time the result does
     const text = {
       ok: () => t("unlock_ok"),
       expired: () => t("unlock_expired"),
