@@ -127,17 +127,17 @@ class Snapshot:
 
 def registry_version(engine: Engine) -> Version:
     """(stations, their newest `updated_at`, windows, their newest `updated_at`)."""
+    windows, windows_at = maintenance.version_columns()
+    query = select(func.count(), func.max(STATION.c.updated_at), windows, windows_at)
     with engine.connect() as conn:
-        row = conn.execute(select(func.count(), func.max(STATION.c.updated_at))).one()
-        return (int(row[0]), row[1], *maintenance.version(conn))
+        count, updated, n_windows, windows_updated = conn.execute(query.select_from(STATION)).one()
+    return int(count), updated, int(n_windows), windows_updated
 
 
 def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
     """Read the registry and index it (~2 s per 200,000 rows), with the maintenance windows
     not over a day before `now` (the cloud clock's; default the wall clock)."""
     version = registry_version(engine)
-    with engine.connect() as conn:
-        windows = maintenance.load_windows(conn, (now or utcnow()) - WINDOW_MARGIN)
     rows: list[tuple[Any, ...]] = []
     lats: list[float] = []
     lons: list[float] = []
@@ -147,6 +147,7 @@ def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
         STATION.c.id
     )
     with engine.connect() as conn:
+        windows = maintenance.load_windows(conn, (now or utcnow()) - WINDOW_MARGIN)
         result = conn.execution_options(stream_results=True, yield_per=LOAD_CHUNK).execute(query)
         for r in result:
             amenities = tuple(r.amenities or ())

@@ -103,10 +103,11 @@ def maintained_ids(conn: Connection, now: datetime) -> set[str]:
     return set(conn.execute(flagged.union(windowed)).scalars())
 
 
-def version(conn: Connection) -> tuple[int, datetime | None]:
-    """(rows, newest `updated_at`): changes with every create, end and cancel."""
-    row = conn.execute(select(func.count(), func.max(WINDOW.c.updated_at))).one()
-    return int(row[0]), row[1]
+def version_columns() -> tuple[Any, Any]:
+    """(rows, newest `updated_at`) as scalar subqueries, for the index's version check (one
+    statement with the registry's): they change with every create, end and cancel."""
+    rows = select(func.count()).select_from(WINDOW).scalar_subquery()
+    return rows, select(func.max(WINDOW.c.updated_at)).scalar_subquery()
 
 
 def load_windows(conn: Connection, now: datetime) -> dict[str, tuple[Window, ...]]:
