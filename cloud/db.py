@@ -16,7 +16,7 @@ from cloud.credentials import models as credential_models
 from cloud.engine import make_engine as make_engine  # where most callers look for it
 from cloud.feedback import models as feedback_models
 from cloud.notify import models as notify_models
-from cloud.stations import desired_config, holidays
+from cloud.stations import desired_config, holidays, maintenance
 from cloud.transaction import session as session  # where every caller looks for it
 
 
@@ -46,6 +46,7 @@ def migrated_tables() -> list[Table]:
         *desired_config.TABLES,
         *apiclients.TABLES,
         *notify_models.TABLES,
+        *maintenance.TABLES,
     ]
 
 

@@ -30,6 +30,7 @@ from cloud.api import (
     ops_events,
     ops_footfall,
     ops_live,
+    ops_maintenance,
     ops_notify,
     ops_pages,
     ops_reports,
@@ -115,7 +116,7 @@ def create_app(
             if owned:
                 db.dispose()
 
-    index = StationIndex(db, refresh_s=settings.index_refresh_s)
+    index = StationIndex(db, refresh_s=settings.index_refresh_s, clock=clock)
     # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a public CDN (floating
     # version, no integrity) on the origin of /ops. The schema stays at /openapi.json.
     app = FastAPI(
@@ -175,6 +176,7 @@ def create_app(
     app.include_router(ops_stations.router)
     app.include_router(ops_events.router)
     app.include_router(ops_live.router)
+    app.include_router(ops_maintenance.router)
     app.include_router(ops_notify.router)
     app.include_router(ops_pages.router)
     app.include_router(ops_reports.router)

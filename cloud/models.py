@@ -67,6 +67,14 @@ class Station(StationBase, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class MaintenanceNotice(SQLModel):
+    """A maintenance window as workers see it (`cloud.stations.maintenance`)."""
+
+    starts_at: datetime
+    ends_at: datetime | None = Field(description="expected end; None: until ops end it")
+    reason: str = Field(description="why, in the operator's words (plain text)")
+
+
 class StationPublic(StationBase):
     """A station as the workers' app sees it: registry fields plus what is true right now."""
 
@@ -89,6 +97,12 @@ class StationPublic(StationBase):
         default=None,
         description="a worker reported the door locked, closed or broken at this time and "
         "nothing has disproved it yet (see reason `reported_locked`); None: no such report",
+    )
+    maintenance_window: MaintenanceNotice | None = Field(
+        default=None, description="the maintenance window closing it now (reason maintenance)"
+    )
+    next_maintenance: MaintenanceNotice | None = Field(
+        default=None, description="maintenance planned to start within 7 days"
     )
 
 

@@ -8,9 +8,11 @@ at a time, so every ingest worker can host one and a dead worker's monitor is no
 
 Silence is judged only while the cloud can see (`cloud.stations.sight`): while it is blind, stations
 are judged as at the moment it last saw (no `stale` history, no `station_offline`), and the
-cloud's own alarm `cloud_blind` is raised instead. Each run first records its ingest worker's
-connection (`record_presence`), whoever holds the lock: that record is how every process
-knows whether any ingest worker is connected.
+cloud's own alarm `cloud_blind` is raised instead. A station in maintenance (the registry's
+flag or a window active now: `cloud.stations.maintenance`) raises no `station_offline`, and
+one already raised clears: ops took it off the map themselves. Its other alarms still run.
+Each run first records its ingest worker's connection (`record_presence`), whoever holds the
+lock: that record is how every process knows whether any ingest worker is connected.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from cloud.stations.liveness import (
     liveness,
     policy_from,
 )
+from cloud.stations.maintenance import maintained_ids
 from cloud.stations.sight import Sight, SightPolicy, record_presence, sight_policy_from
 
 log = logging.getLogger(__name__)
@@ -170,6 +173,7 @@ class Monitor:
         ).all()
         changed: set[str] = set()
         history = 0
+        maintained = maintained_ids(conn, now)
         for state in states:
             sid = state.station_id
             live = liveness(state, at, self.policy, heard_from=heard_from)
@@ -182,7 +186,9 @@ class Monitor:
             readings = facts(
                 state.telemetry,
                 lock=state.lock,
-                offline_s=offline_seconds(state, live, at, self.policy),
+                offline_s=(
+                    0.0 if sid in maintained else offline_seconds(state, live, at, self.policy)
+                ),
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),
                 gap_recent=recent(state.gap_at, now, self.quiet_s),

@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
 def fleet_summary(ctx: ContextDep, principal: Viewer) -> fleet.FleetSummary:
     """Counts by health and status, and the raised alarms per rule (of the caller's scope)."""
     with ctx.engine.connect() as conn:
-        return fleet.summary(conn, within=principal.scope.where())
+        return fleet.summary(conn, ctx.clock(), within=principal.scope.where())
 
 
 @router.get("/stations", response_model=fleet.StationPage)
@@ -49,8 +49,8 @@ def station_table(
     """Stations worst health first; `health` is repeatable (`?health=down&health=degraded`)."""
     with ctx.engine.connect() as conn:
         return fleet.stations(
-            conn, health=health, city=city, operator=operator, q=q, limit=limit, offset=offset,
-            within=principal.scope.where(), retired=retired,
+            conn, ctx.clock(), health=health, city=city, operator=operator, q=q, limit=limit,
+            offset=offset, within=principal.scope.where(), retired=retired,
         )  # fmt: skip
 
 

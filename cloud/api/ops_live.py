@@ -36,16 +36,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from starlette.concurrency import run_in_threadpool
 
 from cloud.alarms.models import PENDING, Alarm
 from cloud.api.scoping import scoped
 from cloud.auth import Principal, Role
 from cloud.auth.scope import ALL, Scope
+from cloud.clock import Clock, utcnow
 from cloud.models import Station, StationState, table
 from cloud.ops import fleet
 from cloud.ops.alarms import AlarmView, select_views
+from cloud.sql.types import UTCDateTime
+from cloud.stations.maintenance import in_maintenance
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ _STATION_ROWS = (
         func.coalesce(STATE.c.history_status, "unknown"),
         STATE.c.door,
         STATE.c.lock,
-        STATION.c.maintenance,
+        in_maintenance(bindparam("now", type_=UTCDateTime())),
         STATE.c.occupancy,
         STATION.c.operator,
         STATION.c.city,
@@ -105,10 +108,12 @@ _STATION_ROWS = (
 _SHOWN = len(STATION_FIELDS)
 
 
-def _station_rows(conn: Connection) -> tuple[dict[str, tuple[Any, ...]], dict[str, Any]]:
+def _station_rows(
+    conn: Connection, now: datetime
+) -> tuple[dict[str, tuple[Any, ...]], dict[str, Any]]:
     """id → the shown fields, and id → (operator, city) for the scope filter."""
     rows, owners = {}, {}
-    for r in conn.execute(_STATION_ROWS):
+    for r in conn.execute(_STATION_ROWS, {"now": now}):
         rows[r[0]] = tuple(r[1 : _SHOWN + 1])
         owners[r[0]] = (r[_SHOWN + 1], r[_SHOWN + 2])
     return rows, owners
@@ -150,24 +155,25 @@ def _alarm_changes(conn: Connection, snap: _Snapshot) -> list[AlarmView]:
     return out
 
 
-def poll(engine: Engine, snap: _Snapshot) -> list[tuple[str, Any]]:
+def poll(engine: Engine, snap: _Snapshot, now: datetime | None = None) -> list[tuple[str, Any]]:
     """One database poll for a union-wide listener (see `poll_scoped`)."""
-    return poll_scoped(engine, snap, {ALL})[ALL]
+    return poll_scoped(engine, snap, {ALL}, now)[ALL]
 
 
 def poll_scoped(
-    engine: Engine, snap: _Snapshot, scopes: set[Scope]
+    engine: Engine, snap: _Snapshot, scopes: set[Scope], now: datetime | None = None
 ) -> dict[Scope, list[tuple[str, Any]]]:
     """One database poll: for each scope listening, the messages it implies, as (event,
     data). Mutates `snap`. The first poll only takes the baseline (and yields the fleet
     summary, for `hello`); a scope seen for the first time gets its summary as `fleet`."""
     first = not snap.baselined
+    now = now or utcnow()  # maintenance windows are judged at it
     with engine.connect() as conn:
         summaries = {
-            scope: fleet.summary(conn, within=scope.where()).model_dump(mode="json")
+            scope: fleet.summary(conn, now, within=scope.where()).model_dump(mode="json")
             for scope in scopes
         }
-        stations, owners = _station_rows(conn)
+        stations, owners = _station_rows(conn, now)
         alarms = _alarm_changes(conn, snap)
     changed = []
     if not first:
@@ -223,8 +229,11 @@ class _Client:
 class LiveHub:
     """The one poller of a process and its listeners. Lives on `app.state.ops_live`."""
 
-    def __init__(self, engine: Engine, config: LiveConfig | None = None) -> None:
+    def __init__(
+        self, engine: Engine, config: LiveConfig | None = None, clock: Clock = utcnow
+    ) -> None:
         self.engine = engine
+        self.clock = clock
         self.config = config or LiveConfig()
         self.polls = 0  # database polls made (tests and metrics: one per interval, any clients)
         self._clients: set[_Client] = set()
@@ -299,7 +308,9 @@ class LiveHub:
         while self._clients and not self._closed:
             scopes = {c.scope for c in self._clients}
             try:
-                by_scope = await run_in_threadpool(poll_scoped, self.engine, self._snap, scopes)
+                by_scope = await run_in_threadpool(
+                    poll_scoped, self.engine, self._snap, scopes, self.clock()
+                )
                 self.polls += 1
             except Exception:  # the database may be restarting: say nothing, try again
                 log.warning("ops live: database poll failed", exc_info=True)
@@ -375,7 +386,7 @@ def hub_of(request: Request) -> LiveHub:
     state = request.app.state
     hub: LiveHub | None = getattr(state, "ops_live", None)
     if hub is None:
-        hub = LiveHub(state.ctx.engine)
+        hub = LiveHub(state.ctx.engine, clock=state.ctx.clock)
         state.ops_live = hub
     return hub
 

@@ -17,12 +17,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from cloud.api.deps import ContextDep
 from cloud.api.scoping import no_station_data, scoped
 from cloud.auth import Principal, Role, optional_principal
 from cloud.models import Station, StationState, table
+from cloud.sql.types import UTCDateTime
+from cloud.stations.maintenance import in_maintenance
 from cloud.web import leaflet
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "ops"
@@ -37,6 +39,7 @@ STATIC = {
     "charts.js": JS,
     "station.js": JS,
     "config.js": JS,
+    "maintenance.js": JS,
     "alarms.js": JS,
     "accounts.js": JS,
     "inbox.js": JS,
@@ -205,7 +208,7 @@ _MAP_ROWS = (
         STATION.c.operator,
         func.coalesce(STATE.c.health, "unknown"),
         func.coalesce(STATE.c.history_status, "unknown"),
-        STATION.c.maintenance,
+        in_maintenance(bindparam("now", type_=UTCDateTime())),
     )
     .select_from(STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id))
     .where(STATION.c.retired_at.is_(None))
@@ -220,5 +223,5 @@ def map_stations(ctx: ContextDep, principal: ScopedViewer) -> MapStations:
     within = principal.scope.where()
     query = _MAP_ROWS if within is None else _MAP_ROWS.where(within)
     with ctx.engine.connect() as conn:
-        rows = [list(r) for r in conn.execute(query)]
+        rows = [list(r) for r in conn.execute(query, {"now": ctx.clock()})]
     return MapStations(fields=list(MAP_FIELDS), rows=rows)

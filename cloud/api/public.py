@@ -27,7 +27,7 @@ from cloud.api.deps import AppContext, ContextDep, NowDep, PolicyDep, SessionDep
 from cloud.models import StationPublic
 from cloud.stations import finder, gcj02
 from cloud.stations.detail import StationDetail, get_detail
-from cloud.stations.finder import NearbyResponse
+from cloud.stations.finder import NearbyResponse, notice
 from cloud.stations.fleetview import FleetView, judge_fleet
 from cloud.stations.geojson import PROPERTIES
 from cloud.stations.index import RegistryRow
@@ -233,6 +233,8 @@ def render_map(view: FleetView, coord: Coord) -> bytes:
                 "closes_at": j.closes_at,
             },
         }
+        if j.window is not None:  # only then: 200,000 nulls would be ~6 MB of nothing
+            f["properties"]["maintenance_window"] = notice(j.window)  # type: ignore[index]
         lines.append(orjson.dumps(f, option=utc_z))
     return b'{"type": "FeatureCollection", "features": [\n' + b",\n".join(lines) + b"\n]}\n"
 
@@ -256,7 +258,8 @@ def fleet_view(ctx: AppContext) -> FleetView:
 )
 def stations_geojson(request: Request, ctx: ContextDep, coord: CoordQuery = "wgs84") -> Response:
     """Every registered station as a FeatureCollection: the registry fields and, as in the
-    nearby search, `open_now`, `basis`, `reason`, `opens_at` and `closes_at`, judged at most
+    nearby search, `open_now`, `basis`, `reason`, `opens_at` and `closes_at` (and
+    `maintenance_window` for a station a window closes), judged at most
     `WAYSTATION_FLEET_VIEW_S` seconds ago (`judged_at` is in the ETag's time). The ETag follows
     the registry version and that judgement, so an unchanged map costs a 304 and no body."""
     view = fleet_view(ctx)

@@ -14,7 +14,8 @@ from cloud.feedback.inbox import open_counts
 from cloud.models import Station, StationState, table
 from cloud.ops.alarms import AlarmView, select_views
 from cloud.stations.desired_config import DESIRED
-from cloud.stations.liveness import LivenessPolicy
+from cloud.stations.liveness import LivenessPolicy, from_epoch_us
+from cloud.stations.maintenance import in_maintenance, station_windows
 from cloud.stations.opennow import assess
 from cloud.stations.sight import SEEING, Sight
 
@@ -66,9 +67,12 @@ class StationPage(BaseModel):
     items: list[StationRow]
 
 
-def summary(conn: Connection, *, within: ColumnElement[bool] | None = None) -> FleetSummary:
-    """The fleet's counts; `within` (a condition on `station`, cloud.auth.scope) limits them
-    to some stations and leaves out alarms about no station."""
+def summary(
+    conn: Connection, now: datetime, *, within: ColumnElement[bool] | None = None
+) -> FleetSummary:
+    """The fleet's counts (`maintenance`: flag or window at `now`); `within` (a condition on
+    `station`, cloud.auth.scope) limits them to some stations and leaves out alarms about no
+    station."""
     joined = STATION.outerjoin(STATE, STATE.c.station_id == STATION.c.id)
     where = [_ACTIVE] if within is None else [_ACTIVE, within]
     alarm_where = (
@@ -85,7 +89,7 @@ def summary(conn: Connection, *, within: ColumnElement[bool] | None = None) -> F
             select(status, func.count()).select_from(joined).where(*where).group_by(status)
         ).all()
     )
-    maintenance_count = func.coalesce(func.sum(case((STATION.c.maintenance, 1), else_=0)), 0)
+    maintenance_count = func.coalesce(func.sum(case((in_maintenance(now), 1), else_=0)), 0)
     total, maintenance = conn.execute(
         select(func.count(), maintenance_count).select_from(STATION).where(*where)
     ).one()
@@ -114,6 +118,7 @@ def summary(conn: Connection, *, within: ColumnElement[bool] | None = None) -> F
 
 def stations(
     conn: Connection,
+    now: datetime,
     *,
     health: list[HealthFilter] | None = None,
     city: str | None = None,
@@ -156,7 +161,7 @@ def stations(
             STATION.c.operator,
             STATION.c.lat,
             STATION.c.lon,
-            STATION.c.maintenance,
+            in_maintenance(now).label("maintenance"),
             STATION.c.retired_at,
             _HEALTH.label("health"),
             func.coalesce(STATE.c.history_status, "unknown").label("status"),
@@ -194,6 +199,12 @@ class StationDetail(BaseModel):
     )
     closes_at: datetime | None
     opens_at: datetime | None
+    maintenance_reason: str | None = Field(
+        default=None, description="the active maintenance window's reason (workers see it)"
+    )
+    maintenance_until: datetime | None = Field(
+        default=None, description="the active window's expected end; None: until ended"
+    )
     sess: int | None = None
     status_at: datetime | None = None
     reason: str | None = None
@@ -229,7 +240,8 @@ def station(
     if reg is None:
         return None
     state = conn.execute(select(STATE).where(STATE.c.station_id == sid)).first()
-    a = assess(reg, state, now, policy, sight=sight)
+    windows = station_windows(conn, sid, now)
+    a = assess(reg, state, now, policy, sight=sight, windows=windows)
     alarms = conn.execute(
         select_views()
         .where(ALARM.c.station_id == sid, ALARM.c.state == RAISED)
@@ -249,6 +261,10 @@ def station(
         closed_reason=a.reason.value if a.reason is not None else None,
         closes_at=a.hours.closes_at,
         opens_at=a.hours.opens_at,
+        maintenance_reason=a.window.reason if a.window is not None else None,
+        maintenance_until=(
+            from_epoch_us(a.window.ends_us) if a.window and a.window.ends_us else None
+        ),
         alarms=[AlarmView.model_validate(r) for r in alarms],
         feedback_open=open_counts(conn, [sid]).get(sid, 0),
         **live,

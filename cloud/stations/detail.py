@@ -19,6 +19,7 @@ from sqlmodel import Session
 from cloud.models import Event, Station, StationPublic, StationState, table
 from cloud.stations.finder import station_public
 from cloud.stations.liveness import LivenessPolicy
+from cloud.stations.maintenance import station_windows
 from cloud.stations.sight import SEEING, Sight
 
 EVENT = table(Event)
@@ -48,7 +49,8 @@ def get_detail(
     if station is None or station.retired_at is not None:
         return None
     state = session.get(StationState, station_id)
-    public = station_public(station, state, now=now, policy=policy, sight=sight)
+    windows = station_windows(session.connection(), station_id, now)
+    public = station_public(station, state, now=now, policy=policy, sight=sight, windows=windows)
     seen: datetime | None = None
     if state is not None:
         marks = [t for t in (state.last_heartbeat, state.status_at) if t is not None]

@@ -30,7 +30,17 @@ from cloud.stations.liveness import (
     from_epoch_us,
 )
 from cloud.stations.livestates import HOURS, LiveStates, read_digests
-from cloud.stations.opennow import Basis, Reason, assess, verdict
+from cloud.stations.maintenance import station_windows
+from cloud.stations.opennow import (
+    NO_WINDOWS,
+    Basis,
+    Reason,
+    Window,
+    assess,
+    next_window,
+    verdict,
+    window_now,
+)
 from cloud.stations.sight import SEEING, Sight
 
 
@@ -50,8 +60,9 @@ def _public_fields(
     now: datetime,
     policy: LivenessPolicy,
     sight: Sight,
+    windows: tuple[Window, ...],
 ) -> dict[str, Any]:
-    a = assess(station, state, now, policy, sight=sight)
+    a = assess(station, state, now, policy, sight=sight, windows=windows)
     return station.model_dump() | {
         "open_now": a.open_now,
         "basis": a.basis.value,
@@ -61,7 +72,17 @@ def _public_fields(
         "opens_at": a.hours.opens_at,
         "occupancy": state.occupancy if state is not None else None,
         "reported_locked_at": state.reported_locked_at if state is not None else None,
+        "maintenance_window": notice(a.window),
+        "next_maintenance": notice(a.next_window),
     }
+
+
+def notice(window: Window | None) -> dict[str, Any] | None:
+    """A window as the public `MaintenanceNotice` fields."""
+    if window is None:
+        return None
+    ends = from_epoch_us(window.ends_us) if window.ends_us is not None else None
+    return {"starts_at": from_epoch_us(window.starts_us), "ends_at": ends, "reason": window.reason}
 
 
 def station_public(
@@ -71,8 +92,9 @@ def station_public(
     now: datetime,
     policy: LivenessPolicy,
     sight: Sight = SEEING,
+    windows: tuple[Window, ...] = NO_WINDOWS,
 ) -> StationPublic:
-    fields = _public_fields(station, state, now=now, policy=policy, sight=sight)
+    fields = _public_fields(station, state, now=now, policy=policy, sight=sight, windows=windows)
     return StationPublic.model_validate(fields)
 
 
@@ -88,7 +110,8 @@ def get_station(
     if station is None:
         return None
     state = session.get(StationState, station_id)
-    return station_public(station, state, now=now, policy=policy, sight=sight)
+    windows = station_windows(session.connection(), station_id, now)
+    return station_public(station, state, now=now, policy=policy, sight=sight, windows=windows)
 
 
 # Stations whose distances fall in the same bucket of this many metres count as equally near:
@@ -150,6 +173,7 @@ def nearby_rows(
     wanted = set(amenities)
     now_us = epoch_us(now)
     k = (limit * OPEN_OVERFETCH if only_open else limit) + RANK_MARGIN
+    all_windows = snapshot.windows
     seen: set[str] = set()
     found: list[dict[str, Any]] = []
     edge = -1  # the distance bucket of the limit-th station found, once there is one
@@ -186,8 +210,10 @@ def nearby_rows(
                 return ranked(found, limit)
             state = states.get(reg.id, NEVER_HEARD)
             hours = HOURS.at(reg, now)
+            windows = all_windows.get(reg.id, NO_WINDOWS) if all_windows else NO_WINDOWS
+            window = window_now(windows, now_us) if windows else None
             is_open, basis, reason, status, _ = verdict(
-                state, hours.open, reg.maintenance, now_us, sight
+                state, hours.open, reg.maintenance or window is not None, now_us, sight
             )
             if only_open and not is_open and not (with_reported and reason == _LOCKED):
                 continue
@@ -216,6 +242,8 @@ def nearby_rows(
                     "reported_locked_at": (
                         from_epoch_us(state.locked_us) if state.locked_us else None
                     ),
+                    "maintenance_window": notice(window),
+                    "next_maintenance": notice(next_window(windows, now_us)) if windows else None,
                     "distance_m": distance,
                 }
             )

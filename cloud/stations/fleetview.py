@@ -6,7 +6,9 @@ state of the stations that have any (agents are a few percent of a city) in chun
 `CHUNK` ids, the hours once per (expression, zone). A whole-fleet view cost 763 ms at
 200,000 stations with 10,000 agents (benchmarks/fleet_view.py), so it is kept per process
 for `FleetViews.ttl_s` seconds (default `VIEW_S`) and per registry snapshot: the map and the
-status page are at most that old, and say when they were judged (`judged_at`).
+status page are at most that old, and say when they were judged (`judged_at`) — except
+across a maintenance window's start or end, where a view is judged again: a window from
+14:00 takes the station off the map at 14:00.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ from sqlalchemy import Engine, select
 from cloud.models import StationState, table
 from cloud.stations.hours import LOCAL_TERMS, HoursState
 from cloud.stations.index import RegistryRow, Snapshot
-from cloud.stations.liveness import NEVER_HEARD, Digest, LivenessPolicy, digester_for, epoch_us
+from cloud.stations.liveness import (
+    NEVER_HEARD,
+    Digest,
+    LivenessPolicy,
+    digester_for,
+    epoch_us,
+    from_epoch_us,
+)
 from cloud.stations.livestates import HOURS, read_digests
-from cloud.stations.opennow import Verdict, verdict
+from cloud.stations.opennow import NO_WINDOWS, Verdict, Window, verdict, window_now
 from cloud.stations.sight import Sight
 
 STATE = table(StationState)
@@ -45,6 +54,7 @@ class Judged(NamedTuple):
     status: str
     opens_at: datetime | None
     closes_at: datetime | None
+    window: Window | None = None  # the maintenance window closing it, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class FleetView:
     blind: bool
     blindness: str | None  # `cloud.stations.sight.Blindness` value while blind
     judged: list[Judged]
+    changes_at: datetime | None = None  # the next window start or end: judge again from then
 
     def rows(self) -> list[tuple[RegistryRow, Judged]]:
         return [
@@ -79,6 +90,7 @@ def judge_fleet(
 ) -> FleetView:
     states = read_all_digests(engine, policy)
     now_us = epoch_us(now)
+    all_windows = snapshot.windows
     judged: list[Judged] = []
     # Hours that do not depend on the place (no PH/sunrise terms: nearly all) are evaluated
     # once per (expression, zone) for the whole fleet.
@@ -90,14 +102,19 @@ def judge_fleet(
             hours = HOURS.at(RegistryRow(*raw), now)
             if LOCAL_TERMS.search(raw[_HOURS]) is None:
                 same_everywhere[key] = hours
+        windows = all_windows.get(raw[_ID], NO_WINDOWS) if all_windows else NO_WINDOWS
+        window = window_now(windows, now_us) if windows else None
+        maintenance = raw[_MAINTENANCE] or window is not None
         v: Verdict = verdict(
-            states.get(raw[_ID], NEVER_HEARD), hours.open, raw[_MAINTENANCE], now_us, sight
+            states.get(raw[_ID], NEVER_HEARD), hours.open, maintenance, now_us, sight
         )
         judged.append(
-            Judged(v.open_now, v.basis, v.reason, v.status, hours.opens_at, hours.closes_at)
+            Judged(v.open_now, v.basis, v.reason, v.status, hours.opens_at, hours.closes_at, window)
         )
     blindness = sight.reason.value if sight.blind and sight.reason is not None else None
-    return FleetView(snapshot, now, sight.blind, blindness, judged)
+    change = snapshot.next_change_us(now_us)
+    changes_at = from_epoch_us(change) if change is not None else None
+    return FleetView(snapshot, now, sight.blind, blindness, judged, changes_at)
 
 
 class FleetViews:
@@ -116,6 +133,7 @@ class FleetViews:
                 view is not None
                 and view.snapshot is snapshot
                 and 0 <= (now - view.judged_at).total_seconds() < self.ttl_s
+                and (view.changes_at is None or now < view.changes_at)
             )
             if not fresh:
                 view = self._view = make()

@@ -2,10 +2,13 @@
 the API shows, rebuilt only when the registry changes; live state is read from the database
 per query for the few candidates.
 
-The registry version is `(count(*), max(updated_at))` of `station`, checked at most every
-`refresh_s` seconds by whichever request notices; anything that edits a station must bump its
-`updated_at` (the importer and `cloud.stations.edit` do; retiring one does too, and the
-snapshot leaves retired stations out). A rebuild happens under a lock while other requests keep
+The registry version is `(count(*), max(updated_at))` of `station` and of
+`maintenance_window`, checked at most every `refresh_s` seconds by whichever request notices;
+anything that edits a station must bump its `updated_at` (the importer and
+`cloud.stations.edit` do; retiring one does too, and the snapshot leaves retired stations
+out). The snapshot also holds the stations' maintenance windows (`cloud.stations.maintenance`)
+with their times: a window starts and ends at its own times without any edit, because readers
+judge them at the time of their request. A rebuild happens under a lock while other requests keep
 the previous snapshot, so a bulk import never blocks searches. Memory per station, measured:
 ~390 bytes in all (unit vector, cell key, flag bits, and the registry row with repeated
 strings shared), 78 MB a process at 200,000 stations, ~0.8 GB at 2,000,000: the price of
@@ -20,16 +23,19 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Engine, func, select
 
 from cloud.background import BackgroundRead
+from cloud.clock import Clock, utcnow
 from cloud.models import Station, StationBase, table
+from cloud.stations import maintenance
 from cloud.stations.geoindex import GridIndex, Hits
+from cloud.stations.opennow import Window
 from protocol.registry import AMENITIES
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,10 @@ if AMENITY_BIT and max(AMENITY_BIT.values()) >= MAINTENANCE_BIT:
 # fewer `count(*)` scans (~10 ms on PostgreSQL at 200,000 stations).
 REFRESH_S = 2.0
 LOAD_CHUNK = 50_000  # rows fetched per round trip while loading the registry
+# Windows that ended this long before a load are still loaded: a clock a little behind the
+# loader's (another process's) still sees them end.
+WINDOW_MARGIN = timedelta(days=1)
+Version = tuple[Any, ...]  # `registry_version`
 # Registry fields of the public view (StationPublic), in its order.
 PUBLIC_FIELDS = ("id", *StationBase.model_fields)
 
@@ -79,15 +89,28 @@ def amenity_mask(names: Iterable[str]) -> int:
 class Snapshot:
     """One immutable registry version: its index, ids by position, and an ETag for it."""
 
-    version: tuple[int, datetime | None]
+    version: Version
     rows: list[tuple[Any, ...]]  # RegistryRow fields, by position as the index returns them
     grid: GridIndex
+    # Maintenance windows not over when loaded, by station id, earliest first.
+    windows: dict[str, tuple[Window, ...]] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
-        count, updated = self.version
-        digest = hashlib.sha256(f"{count}|{updated.isoformat() if updated else ''}".encode())
-        return f'"{digest.hexdigest()[:20]}"'
+        text = "|".join(v.isoformat() if isinstance(v, datetime) else str(v) for v in self.version)
+        return f'"{hashlib.sha256(text.encode()).hexdigest()[:20]}"'
+
+    def next_change_us(self, now_us: int) -> int | None:
+        """The first window start or end after `now_us` (epoch µs), if any: a view judged at
+        `now_us` is out of date from then."""
+        times = [
+            t
+            for ws in self.windows.values()
+            for w in ws
+            for t in (w.starts_us, w.ends_us)
+            if t is not None and t > now_us
+        ]
+        return min(times) if times else None
 
     def nearest(
         self, lat: float, lon: float, *, radius_m: float, k: int, require: int, only_open: bool
@@ -104,14 +127,18 @@ class Snapshot:
         return [make(rows[p]) for p in hits.positions.tolist()], hits
 
 
-def registry_version(engine: Engine) -> tuple[int, datetime | None]:
+def registry_version(engine: Engine) -> Version:
+    """(stations, their newest `updated_at`, windows, their newest `updated_at`)."""
+    windows, windows_at = maintenance.version_columns()
+    query = select(func.count(), func.max(STATION.c.updated_at), windows, windows_at)
     with engine.connect() as conn:
-        row = conn.execute(select(func.count(), func.max(STATION.c.updated_at))).one()
-    return int(row[0]), row[1]
+        count, updated, n_windows, windows_updated = conn.execute(query.select_from(STATION)).one()
+    return int(count), updated, int(n_windows), windows_updated
 
 
-def load_snapshot(engine: Engine) -> Snapshot:
-    """Read the registry and index it (~2 s per 200,000 rows)."""
+def load_snapshot(engine: Engine, now: datetime | None = None) -> Snapshot:
+    """Read the registry and index it (~2 s per 200,000 rows), with the maintenance windows
+    not over a day before `now` (the cloud clock's; default the wall clock)."""
     version = registry_version(engine)
     rows: list[tuple[Any, ...]] = []
     lats: list[float] = []
@@ -124,6 +151,7 @@ def load_snapshot(engine: Engine) -> Snapshot:
         .order_by(STATION.c.id)
     )
     with engine.connect() as conn:
+        windows = maintenance.load_windows(conn, (now or utcnow()) - WINDOW_MARGIN)
         result = conn.execution_options(stream_results=True, yield_per=LOAD_CHUNK).execute(query)
         for r in result:
             amenities = tuple(r.amenities or ())
@@ -150,14 +178,17 @@ def load_snapshot(engine: Engine) -> Snapshot:
             lons.append(r.lon)
             bits.append(flag)
     grid = GridIndex.build(lats, lons, np.array(bits, dtype=np.uint64))
-    return Snapshot(version=version, rows=rows, grid=grid)
+    return Snapshot(version=version, rows=rows, grid=grid, windows=windows)
 
 
 class StationIndex:
     """The current snapshot, refreshed when the registry version changes."""
 
-    def __init__(self, engine: Engine, *, refresh_s: float = REFRESH_S) -> None:
+    def __init__(
+        self, engine: Engine, *, refresh_s: float = REFRESH_S, clock: Clock = utcnow
+    ) -> None:
         self._engine = engine
+        self._clock = clock
         self._refresh_s = refresh_s
         self._snapshot: Snapshot | None = None
         self._checked = 0.0  # monotonic time of the last version check
@@ -209,7 +240,7 @@ class StationIndex:
     def _refresh(self) -> Snapshot:
         snap = self._snapshot
         if snap is None or registry_version(self._engine) != snap.version:
-            snap = load_snapshot(self._engine)
+            snap = load_snapshot(self._engine, self._clock())
             self._snapshot = snap
             self.rebuilds += 1
         self._checked = time.monotonic()

@@ -13,7 +13,12 @@ views and the monitor's health — calls `verdict` (or `assess`, which builds it
   the cloud could see: one that was up then is open by its hours (basis `schedule`), one that
   was already down stays down (basis `live`: its agent's last word).
 
-Reasons when not open, the first that applies: `maintenance` (the registry says so),
+Maintenance: the registry's own flag (`Station.maintenance`: immediate and open-ended, no
+reason, no end) or a maintenance window active now (`window_now`: starts ≤ now < ends, the
+windows themselves are `cloud.stations.maintenance`). A window counts from the instant it
+starts: readers take the station's windows with the time they judge at, never a stored flag.
+
+Reasons when not open, the first that applies: `maintenance` (the registry's flag or a window),
 `station_down` (its agent is not live: lost, offline, or silent past the grace),
 `station_fault` (live but cannot admit: degraded, door/lock fault, blocking alarm),
 `reported_locked` (a worker reported the door locked, closed or broken and neither ops nor
@@ -25,6 +30,7 @@ schedule has the door closed to members now: the door is what a worker meets; th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -100,6 +106,38 @@ def verdict(d: Digest, hours_open: bool, maintenance: bool, now_us: int, sight: 
     return Verdict(True, basis, None, status, live)
 
 
+class Window(NamedTuple):
+    """A maintenance window as the rule reads it: epoch µs, `ends_us` None until ops end it;
+    `reason` is shown to workers (`cloud.stations.maintenance` holds the table)."""
+
+    id: int
+    starts_us: int
+    ends_us: int | None
+    reason: str
+
+
+# How far ahead a planned window is shown to workers (the finder's station page): a week's
+# notice is enough to plan around, and longer lists read as noise. Microseconds.
+NEXT_WINDOW_US = 7 * 86_400 * 1_000_000
+NO_WINDOWS: tuple[Window, ...] = ()
+
+
+def window_now(windows: Sequence[Window], now_us: int) -> Window | None:
+    """The window holding the station in maintenance at `now_us` (starts ≤ now < ends), if any."""
+    for w in windows:
+        if w.starts_us <= now_us and (w.ends_us is None or now_us < w.ends_us):
+            return w
+    return None
+
+
+def next_window(
+    windows: Sequence[Window], now_us: int, within_us: int = NEXT_WINDOW_US
+) -> Window | None:
+    """The first window starting after `now_us` and within `within_us` of it, if any."""
+    ahead = [w for w in windows if now_us < w.starts_us <= now_us + within_us]
+    return min(ahead, key=lambda w: w.starts_us) if ahead else None
+
+
 class Registered(Protocol):
     """What the rule reads of a station: a `Station` row or the index's registry row."""
 
@@ -131,6 +169,8 @@ class Assessment:
     reason: Reason | None
     hours: HoursState
     health: Health
+    window: Window | None = None  # the maintenance window active now
+    next_window: Window | None = None  # the next one planned within `NEXT_WINDOW_US`
 
 
 def assess(
@@ -141,16 +181,22 @@ def assess(
     *,
     sight: Sight = SEEING,
     hours: HoursState | None = None,
+    windows: Sequence[Window] = NO_WINDOWS,
 ) -> Assessment:
-    """`verdict` of one station row and its live-state row (None: never heard from).
-    `hours` lets a caller that memoises `hours_at` (the finder) pass it in."""
+    """`verdict` of one station row and its live-state row (None: never heard from) and
+    its maintenance `windows`. `hours` lets a caller that memoises `hours_at` (the finder)
+    pass it in."""
     if hours is None:
         hours = hours_at(station, now)
     d = NEVER_HEARD if state is None else digest(state, policy)
-    v = verdict(d, hours.open, station.maintenance, epoch_us(now), sight)
+    now_us = epoch_us(now)
+    window = window_now(windows, now_us)
+    v = verdict(d, hours.open, station.maintenance or window is not None, now_us, sight)
     reason = Reason(v.reason) if v.reason is not None else None
     h = health(d, v.status, v.live)
-    return Assessment(Status(v.status), v.open_now, Basis(v.basis), reason, hours, h)
+    basis = Basis(v.basis)
+    upcoming = next_window(windows, now_us)
+    return Assessment(Status(v.status), v.open_now, basis, reason, hours, h, window, upcoming)
 
 
 def open_now(

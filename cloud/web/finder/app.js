@@ -67,6 +67,9 @@
       why_down: "暂停服务（设备离线）", why_fault: "暂停服务（门禁故障）",
       why_door_closed: "门已按站点排班关闭（仅工作人员）",
       why_maintenance: "维护中，暂停开放", why_closed: "暂未开放",
+      why_maintenance_until: (hm, day, why) => `维护中，预计 ${day}${hm} 恢复${why ? `：${why}` : ""}`,
+      why_maintenance_because: (why) => `维护中，暂停开放：${why}`,
+      planned_maintenance: (from, to, why) => `计划维护：${from} 至 ${to || "另行通知"}${why ? `（${why}）` : ""}`,
       details: "详情", details_label: (name) => `${name} 的详情`, back: "← 返回列表",
       d_basis: "开放依据", d_confirmed: "最近确认", d_hours: "营业时间", d_address: "地址",
       d_operator: "运营单位", d_capacity: "容纳人数", d_amenities: "设施",
@@ -140,6 +143,9 @@
       why_down: "Out of service (offline)", why_fault: "Out of service (door fault)",
       why_door_closed: "Door closed by the station's own schedule (staff only)",
       why_maintenance: "Closed for maintenance", why_closed: "Closed now",
+      why_maintenance_until: (hm, day, why) => `Closed for maintenance, expected back ${day}${hm}${why ? `: ${why}` : ""}`,
+      why_maintenance_because: (why) => `Closed for maintenance: ${why}`,
+      planned_maintenance: (from, to, why) => `Planned maintenance: ${from} to ${to || "further notice"}${why ? ` (${why})` : ""}`,
       details: "Details", details_label: (name) => `Details of ${name}`, back: "← Back to the list",
       d_basis: "Open by", d_confirmed: "Last confirmed", d_hours: "Opening hours", d_address: "Address",
       d_operator: "Run by", d_capacity: "Seats", d_amenities: "Amenities",
@@ -336,12 +342,29 @@
     if (s.reason === "station_down") return t().why_down;
     if (s.reason === "station_fault") return t().why_fault;
     if (s.reason === "door_closed") return t().why_door_closed;
-    if (s.reason === "maintenance") return t().why_maintenance;
+    if (s.reason === "maintenance") return maintenanceText(s.maintenance_window, s.tz);
     if (s.opens_at) {
       const [hm, day] = clockAt(s.opens_at, s.tz);
       return t().opens(hm, day);
     }
     return t().why_closed;
+  }
+
+  // A maintenance window (its reason is the operator's words, shown as text): until when.
+  function maintenanceText(w, zone) {
+    if (!w) return t().why_maintenance;
+    if (w.ends_at) {
+      const [hm, day] = clockAt(w.ends_at, zone);
+      return t().why_maintenance_until(hm, day, w.reason);
+    }
+    return w.reason ? t().why_maintenance_because(w.reason) : t().why_maintenance;
+  }
+
+  // The next planned window (within a week: the API sends no later one), or "".
+  function plannedText(w, zone) {
+    if (!w) return "";
+    const at = (iso) => clockAt(iso, zone).reverse().join("");
+    return t().planned_maintenance(at(w.starts_at), w.ends_at ? at(w.ends_at) : null, w.reason);
   }
 
   function hoursText(s) {
@@ -973,6 +996,7 @@
     const view = $("station-view");
     if (!s) {
       $("sv-name").textContent = error || t().not_found;
+      $("sv-planned").hidden = true;
       for (const id of ["sv-state", "sv-basis", "sv-confirmed", "sv-hours", "sv-address",
         "sv-operator", "sv-capacity", "sv-entrance", "sv-phone"]) $(id).textContent = "";
       $("sv-amenities").replaceChildren();
@@ -986,6 +1010,8 @@
     stateLine.textContent = s.open_now ? hoursText(s) : s.reported_locked_at
       ? t().reported_locked(Math.max(0, Math.floor((Date.now() - Date.parse(s.reported_locked_at)) / 60000)))
       : closedText(s);
+    $("sv-planned").textContent = plannedText(s.next_maintenance, s.tz);
+    $("sv-planned").hidden = !s.next_maintenance;
     $("sv-stale").hidden = !stale;
     if (stale) $("sv-stale").textContent = t().stale_station(when(stale));
     $("sv-basis").textContent = s.basis === "live" ? t().basis_live_long : t().basis_schedule_long;

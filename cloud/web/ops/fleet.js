@@ -62,7 +62,7 @@ export class FleetTable {
   row(s) {
     const tr = h(
       "tr",
-      { dataset: { sid: s.id } },
+      { dataset: { sid: s.id }, class: s.maintenance ? "in-maintenance" : null },
       h("th", { scope: "row" }, h("a", { href: `#station/${encodeURIComponent(s.id)}`, translate: "no" }, s.name), raw("div", s.id, { class: "sub" })),
       raw("td", s.city || "—"),
       raw("td", s.operator || "—"),
@@ -84,6 +84,7 @@ export class FleetTable {
       const tr = this.rows.get(c.id);
       if (!tr) continue;
       clear($(".c-health", tr), badge(c.health), c.maintenance ? h("div", { class: "sub" }, t("maintenance")) : null);
+      tr.classList.toggle("in-maintenance", Boolean(c.maintenance));
       $(".c-status", tr).textContent = word("status_words", c.status);
       $(".c-door", tr).textContent = doorLock(c);
     }

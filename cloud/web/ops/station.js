@@ -11,6 +11,7 @@ import { fillManage } from "./stationedit.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
 import { stationFeedback } from "./inbox.js";
+import { fillMaintenance } from "./maintenance.js";
 import { DEFAULT_TZ, alarmValue, dayLabel, hourLabel, t, weekday, word } from "./lang.js";
 
 const METRICS = [
@@ -106,6 +107,7 @@ export class StationPage {
       config: h("div", { id: "station-config" }),
       feedback: h("div", { id: "station-feedback" }),
       manage: h("div", { id: "station-manage" }),
+      maintenance: h("div", { id: "station-maintenance" }),
     };
     const unlock = this.canAct
       ? h("button", { type: "button", id: "unlock", class: "danger", onclick: () => this.askUnlock() }, t("unlock_button"))
@@ -120,6 +122,7 @@ export class StationPage {
       card(t("card_feedback"), this.parts.feedback),
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
       card(t("card_manage"), this.parts.manage),
+      card(t("card_maintenance"), this.parts.maintenance),
       card(t("card_config"), this.parts.config),
       card(t("card_telemetry"), this.parts.charts),
       card(t("card_footfall"), this.parts.footfall),
@@ -132,7 +135,7 @@ export class StationPage {
     fillManage(this.parts.manage, detail, { canAct: this.canAct, onChanged: () => this.render() });
     await Promise.allSettled([
       this.fillCommands(), this.fillCharts(), this.fillFootfall(this.tz), this.fillUptime(), this.fillEvents(),
-      this.fillConfig(), stationFeedback(this.parts.feedback, sid),
+      this.fillConfig(), stationFeedback(this.parts.feedback, sid), this.fillMaintenance(),
     ]);
   }
 
@@ -145,7 +148,7 @@ export class StationPage {
       this.detail = detail;
       this.fillState(detail);
       this.fillAlarms(detail.alarms);
-      await Promise.allSettled([this.fillEvents(), this.fillCharts(), this.fillCommands(), this.fillConfig()]);
+      await Promise.allSettled([this.fillEvents(), this.fillCharts(), this.fillCommands(), this.fillConfig(), this.fillMaintenance()]);
     } catch (err) {
       announce(t("refresh_failed", sid, err.message));
     }
@@ -162,7 +165,7 @@ export class StationPage {
     const age = (s) => (s === null || s === undefined ? "—" : t("ago_short", duration(s)));
     clear(
       this.parts.state,
-      card(t("card_health"), h("dl", {}, fact(t("f_health"), badge(d.health)), fact(t("f_status"), word("status_words", d.status), "status"), fact(t("f_reason"), d.reason ? raw("span", d.reason) : "—"), fact(t("f_maintenance"), d.station.maintenance ? t("yes") : t("no")))),
+      card(t("card_health"), h("dl", {}, fact(t("f_health"), badge(d.health)), fact(t("f_status"), word("status_words", d.status), "status"), fact(t("f_reason"), d.reason ? raw("span", d.reason) : "—"), fact(t("f_maintenance"), d.station.maintenance || d.maintenance_reason ? t("yes") : t("no")))),
       card(t("card_door"), h("dl", {}, fact(t("f_door"), d.door ? word("door_words", d.door) : "—", "door-state"), fact(t("f_lock"), d.lock ? word("lock_words", d.lock) : "—", "lock-state"), fact(t("f_occupancy"), d.occupancy ?? "—"), fact(t("f_open_now"), [hours, closed]), fact(t("f_reported_locked"), d.reported_locked_at ? t("reported_locked", ago(d.reported_locked_at)) : t("no"), "reported-locked"))),
       card(t("card_link"), h("dl", {}, fact(t("f_last_seen"), ago(d.last_seen)), fact(t("f_heartbeat"), ago(d.last_heartbeat)), fact(t("f_config"), d.config_version ?? "—"), fact(t("f_clock"), synced))),
       card(t("card_trust"), h("dl", {}, fact(t("f_trust_age"), age(t_.trust_age_s)), fact(t("f_revocation_age"), age(t_.revocation_age_s)), fact(t("f_trust_version"), t_.trust_version ?? "—"), fact(t("f_backlog"), t_.journal_backlog ?? "—"))),
@@ -173,6 +176,10 @@ export class StationPage {
     // Not while an admin is typing into the form: the 30 s refresh would wipe it.
     if (this.parts.config.contains(document.activeElement)) return Promise.resolve();
     return fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved: () => this.refresh() });
+  }
+
+  fillMaintenance() {
+    return fillMaintenance(this.parts.maintenance, this.sid, { canAct: this.canAct, tz: this.tz, onChanged: () => this.refresh() });
   }
 
   fillAlarms(alarms) {

@@ -14,10 +14,11 @@ from sqlmodel import col, select
 
 from cloud.alarms.models import Alarm
 from cloud.alarms.monitor import LOCK_KEY, Monitor
+from cloud.auth import Principal, Role
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
 from cloud.models import Station, StationState, StatusChange
-from cloud.stations import desired_config
+from cloud.stations import desired_config, maintenance
 from cloud.stations.liveness import Health, LivenessPolicy
 from cloud.stations.opennow import assess
 from protocol import topics
@@ -411,3 +412,28 @@ def test_a_station_running_other_hours_than_the_registry_raises_schedule_mismatc
     clock.advance(10)
     monitor.run_once()
     assert [a.state for a in alarms(engine) if a.rule == "schedule_mismatch"] == ["cleared"]
+
+
+def test_a_station_in_maintenance_raises_no_station_offline(
+    engine: Engine, st: Station1, monitor: Monitor, clock: Any
+) -> None:
+    """Ops switched the station off for maintenance: its silence is expected, and an offline
+    alarm already raised clears when the window starts."""
+    ops = Principal("ops", Role.OPERATOR, "token")
+    st.birth()
+    st.lost()
+    clock.advance(700)
+    monitor.run_once()
+    assert [(a.rule, a.state) for a in alarms(engine)] == [("station_offline", "raised")]
+    window = maintenance.create(
+        engine, ops, SID, reason="整修", starts_at=None, ends_at=None, now=clock.now
+    )
+    monitor.run_once()
+    assert [a.state for a in alarms(engine)] == ["cleared"]
+    clock.advance(3600)
+    monitor.run_once()
+    assert [a.state for a in alarms(engine)] == ["cleared"]  # no new one meanwhile
+    maintenance.end(engine, ops, SID, window.id, clock.now)
+    clock.advance(10)
+    monitor.run_once()  # the window is over: silent and not in maintenance raises again
+    assert alarms(engine)[-1].state == "raised"

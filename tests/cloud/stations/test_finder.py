@@ -264,7 +264,7 @@ def test_rows_serialise_like_the_public_model(
     assert orjson.loads(body) == orjson.loads(model.model_dump_json())
     # Key order as the API has always sent it: id, the registry fields, the live ones.
     live = ["open_now", "basis", "reason", "status", "closes_at", "opens_at", "occupancy"]
-    live += ["reported_locked_at", "distance_m"]
+    live += ["reported_locked_at", "maintenance_window", "next_maintenance", "distance_m"]
     assert list(rows[0]) == [*PUBLIC_FIELDS, *live]
     assert set(rows[0]) == set(finder.NearbyStation.model_fields)
     assert rows[0]["closes_at"] is not None
