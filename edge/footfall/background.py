@@ -25,7 +25,7 @@ class Foreground:
         *,
         history: int = 900,
         var_threshold: float = 16.0,
-        shadow_threshold: float = 0.6,
+        shadow_threshold: float = 0.5,
     ) -> None:
         self.history = history
         self.var_threshold = var_threshold

@@ -63,7 +63,7 @@ class CountingConfig(BaseModel):
     )
     var_threshold: float = Field(default=16.0, gt=0.0, description="MOG2 varThreshold")
     shadow_threshold: float = Field(
-        default=0.6,
+        default=0.5,
         gt=0.0,
         lt=1.0,
         description="MOG2 shadow tau: a pixel darkened to between tau and 1x the background "
