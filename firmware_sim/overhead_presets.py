@@ -158,6 +158,21 @@ TUNING: tuple[Preset, ...] = (
         ),
         TUNING_SEEDS,
     ),
+    Preset(
+        "tune-hard-ir-shadow",
+        "hard",
+        "mixed",
+        Variation(
+            size=(0.65, 1.3),
+            noise=4.5,
+            ir=True,
+            shadow_len=2.5,
+            shadow_k=(0.2, 0.35),
+            low_share=0.3,
+            angle_deg=15.0,
+        ),
+        TUNING_SEEDS,
+    ),
 )
 
 HELD_OUT: tuple[Preset, ...] = (

@@ -36,7 +36,7 @@ class CountingConfig(BaseModel):
         "track counts once it goes from one band edge to the other",
     )
     min_area_px: float = Field(
-        default=80.0, ge=1.0, description="smaller foreground blobs are ignored, processing px²"
+        default=60.0, ge=1.0, description="smaller foreground blobs are ignored, processing px²"
     )
     person_area_px: float | None = Field(
         default=None,
