@@ -108,6 +108,71 @@ TUNING: tuple[Preset, ...] = (
         Variation(size=(0.75, 1.25), noise=5.0, ir=True, speed=(40.0, 160.0)),
         TUNING_SEEDS,
     ),
+    # added for the second round (issue 20): a taller camera with touching shoulders, a very
+    # low lamp, IR with heavy noise and JPEG — the failure classes, at their own settings
+    Preset(
+        "tune-groups-high",
+        "groups",
+        "groups",
+        Variation(
+            size=(0.65, 1.3),
+            zoom=0.8,
+            group_gap=(-3.0, 1.0),
+            three_share=0.4,
+            angle_deg=12.0,
+            low_share=0.25,
+            shadow_len=2.0,
+            jpeg=(50.0, 85.0),
+        ),
+        TUNING_SEEDS,
+    ),
+    Preset(
+        "tune-hard-lamp",
+        "hard",
+        "turn_backs",
+        Variation(
+            size=(0.7, 1.3),
+            zoom=1.1,
+            low_share=0.35,
+            low_contrast=(14.0, 26.0),
+            shadow_len=3.2,
+            shadow_k=(0.38, 0.5),
+            barrel=0.15,
+            switches=2,
+        ),
+        TUNING_SEEDS,
+    ),
+    Preset(
+        "tune-hard-ir-noise",
+        "hard",
+        "mixed",
+        Variation(
+            size=(0.6, 1.3),
+            noise=5.5,
+            ir=True,
+            jpeg=(45.0, 75.0),
+            group_gap=(-3.0, 4.0),
+            side_share=0.15,
+            angle_deg=20.0,
+            speed=(30.0, 220.0),
+        ),
+        TUNING_SEEDS,
+    ),
+    Preset(
+        "tune-hard-ir-shadow",
+        "hard",
+        "mixed",
+        Variation(
+            size=(0.65, 1.3),
+            noise=4.5,
+            ir=True,
+            shadow_len=2.5,
+            shadow_k=(0.2, 0.35),
+            low_share=0.3,
+            angle_deg=15.0,
+        ),
+        TUNING_SEEDS,
+    ),
 )
 
 HELD_OUT: tuple[Preset, ...] = (

@@ -1,12 +1,12 @@
 """`CameraCounter`: camera frames → `Crossing`s, in memory only.
 
 Per frame: downscale to `process_width` → input guard (frozen / noise / light
-jump) → gain-normalised MOG2 foreground, shadows dropped → blobs → tracks → crossings of the
-line band. After anything the counter cannot trust it stops counting for `settle_s` while
-the background re-learns fast, then starts its tracks afresh: a missed crossing is better
-than a burst of invented ones. `degraded` names the reason meanwhile (→ `counter_degraded`).
-No frame is kept beyond the next one, written or sent (except installer debug snapshots,
-off by default).
+jump) → gain-normalised MOG2 foreground, shadows dropped (in colour) → blobs → tracks →
+crossings of the line band. After anything the counter cannot trust it stops counting for
+`settle_s` while the background re-learns fast, then starts its tracks afresh: a missed
+crossing is better than a burst of invented ones. `degraded` names the reason meanwhile
+(→ `counter_degraded`). No frame is kept beyond the next one, written or sent (except
+installer debug snapshots, off by default).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class CountingConfig(BaseModel):
         "track counts once it goes from one band edge to the other",
     )
     min_area_px: float = Field(
-        default=80.0, ge=1.0, description="smaller foreground blobs are ignored, processing px²"
+        default=60.0, ge=1.0, description="smaller foreground blobs are ignored, processing px²"
     )
     person_area_px: float | None = Field(
         default=None,
@@ -63,7 +63,7 @@ class CountingConfig(BaseModel):
     )
     var_threshold: float = Field(default=16.0, gt=0.0, description="MOG2 varThreshold")
     shadow_threshold: float = Field(
-        default=0.6,
+        default=0.5,
         gt=0.0,
         lt=1.0,
         description="MOG2 shadow tau: a pixel darkened to between tau and 1x the background "
