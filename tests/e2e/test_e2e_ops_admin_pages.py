@@ -42,6 +42,7 @@ from firmware_sim.wallet import enrollment_request, new_device_key
 from protocol import topics
 from protocol.messages import StatePayload, TelemetryPayload
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.ops_browser import log_in
 from tests.support.receivers import http_receiver
 from tests.support.wait import wait_for
 
@@ -102,12 +103,7 @@ def _heartbeat(sid: str, revocation_version: int | None) -> bytes:
 
 
 def _log_in(page: Any, site: Site, username: str) -> None:
-    page.goto(f"{site.base}/ops/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{site.base}/ops")
-    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+    log_in(page, site.base, username, PASSWORD)
 
 
 @pytest.fixture

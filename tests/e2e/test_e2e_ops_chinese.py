@@ -46,6 +46,7 @@ from protocol.messages import (
     StatePayload,
     TelemetryPayload,
 )
+from tests.support.ops_browser import log_in, page_errors
 from tests.support.wait import wait_for
 from waystation.demo_faults import demo_thresholds
 
@@ -325,15 +326,8 @@ def test_the_admin_views_are_chinese_too(browser: Any, site: Site, tmp_path: Pat
     context = browser.new_context(viewport={"width": 1280, "height": 1200}, locale="en-US")
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.goto(f"{site.base}/ops/login")
-        page.fill("#username", "boss")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"{site.base}/ops")
-        page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+        errors = page_errors(page)
+        log_in(page, site.base, "boss", PASSWORD)
         assert page.locator("#scope").inner_text() == "全部站点"
         found: dict[str, list[str]] = {}
         page.click("nav a[href='#accounts']")

@@ -41,6 +41,7 @@ from firmware_sim.station import SimStation
 from firmware_sim.union import SimUnion
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload, TelemetryPayload
+from tests.support.ops_browser import log_in, page_errors
 from tests.support.wait import wait_for
 from waystation.mosquitto import MosquittoProcess
 
@@ -65,21 +66,7 @@ def _app(settings: Settings) -> Any:
 
 
 def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/ops")
-    page.wait_for_url(f"{base}/ops/login")  # no session: the login form
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base}/ops")
-    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
-
-
-def _console(page: Any) -> list[str]:
-    """Collect page errors and console errors (a CSP violation is one)."""
-    seen: list[str] = []
-    page.on("pageerror", lambda e: seen.append(f"pageerror: {e}"))
-    page.on("console", lambda m: m.type == "error" and seen.append(m.text))
-    return seen
+    log_in(page, base, username, PASSWORD)
 
 
 @dataclass
@@ -161,7 +148,7 @@ def test_operator_sees_a_forced_door_live_acknowledges_it_and_unlocks_remotely(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        errors = _console(page)
+        errors = page_errors(page)
         _login(page, rig.base, "op")
         page.wait_for_selector("#map-canvas[data-ready=true]", timeout=WAIT_MS)
         assert page.locator("#who").inner_text() == "op (运维员)"  # zh-CN by default
@@ -270,7 +257,7 @@ def test_viewer_reads_everything_but_cannot_acknowledge_or_unlock(
     context = browser.new_context(viewport={"width": 360, "height": 740})
     try:
         page = context.new_page()
-        errors = _console(page)
+        errors = page_errors(page)
         _login(page, base, "watcher")
         page.click("nav a[href='#alarms']")
         row = page.locator("#alarm-rows tr[data-rule=camera_down]")
@@ -310,7 +297,7 @@ def test_viewer_reads_everything_but_cannot_acknowledge_or_unlock(
 
         # Keyboard: the skip link comes first, then the views are reachable by Tab + Enter.
         page = context.new_page()  # a fresh tab: focus starts at the top of the document
-        errors += _console(page)
+        page_errors(page, into=errors)
         page.goto(f"{base}/ops#map")
         page.wait_for_selector("#map-canvas[data-ready=true]", timeout=WAIT_MS)
         page.keyboard.press("Tab")
@@ -369,7 +356,7 @@ def test_station_text_with_markup_shows_as_text_everywhere(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        errors = _console(page)
+        errors = page_errors(page)
         _login(page, base, "watcher")
         page.wait_for_selector("#map-canvas[data-ready=true]", timeout=WAIT_MS)
         label = page.locator("#map-canvas .city-label")
@@ -412,7 +399,7 @@ def test_an_admin_sets_the_door_timing_on_the_station_page_and_the_station_appli
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     try:
         page = context.new_page()
-        errors = _console(page)
+        errors = page_errors(page)
         _login(page, rig.base, "boss")
         page.goto(f"{rig.base}/ops#station/{SID}")
         card = page.locator("#station-config")

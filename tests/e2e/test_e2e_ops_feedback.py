@@ -28,6 +28,7 @@ from cloud.settings import Settings
 from cloud.stations.registry import import_csv
 from firmware_sim.cities import make_records, write_registry_csv
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.ops_browser import log_in, page_errors
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -93,14 +94,8 @@ def test_assign_reply_resolve_in_chinese_and_the_worker_reads_the_reply(
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="en-US")
     try:
         page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.goto(f"{site.base}/ops/login")
-        page.fill("#username", "op")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"{site.base}/ops")
+        errors = page_errors(page)
+        log_in(page, site.base, "op", PASSWORD, live=False)
 
         # The fleet table counts the station's open feedback.
         page.click("nav a[href='#fleet']")

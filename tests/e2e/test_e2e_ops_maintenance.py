@@ -34,6 +34,7 @@ from protocol import topics
 from protocol.messages import StatePayload, TelemetryPayload
 from protocol.registry import StationRecord
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.ops_browser import log_in
 
 pytestmark = pytest.mark.integration
 HERE = (22.5431, 114.0579)  # Shenzhen, WGS-84
@@ -122,11 +123,7 @@ def test_maintenance_set_in_the_chinese_dashboard_takes_the_station_off_the_find
             if left := untranslated(page):
                 found[view] = left
 
-        page.goto(f"{site.base}/ops/login")
-        page.fill("#username", "op")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"{site.base}/ops")
+        log_in(page, site.base, "op", PASSWORD, live=False)
 
         # Start maintenance now on sz-m1: a reason, and an expected end two hours on.
         page.goto(f"{site.base}/ops#station/sz-m1")

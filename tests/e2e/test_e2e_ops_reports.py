@@ -19,6 +19,7 @@ from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
 from tests.support import monthdata as m
+from tests.support.ops_browser import log_in
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -59,12 +60,7 @@ def test_the_chinese_report_page_prints_without_the_nav(
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.goto(f"{base}/ops")
-        page.wait_for_url(f"{base}/ops/login")
-        page.fill("#username", "union")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"{base}/ops")
+        log_in(page, base, "union", PASSWORD, live=False)
         page.click("nav a[href='#reports']")
         page.wait_for_selector("#report-form", timeout=WAIT_MS)
         page.select_option("#rep-by", "city")

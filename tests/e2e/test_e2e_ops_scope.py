@@ -27,6 +27,7 @@ from cloud.stations.registry import upsert
 from firmware_sim.cities import make_records
 from protocol import topics
 from protocol.messages import AlarmEvent, StatePayload
+from tests.support.ops_browser import log_in
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -40,13 +41,7 @@ def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/ops")
-    page.wait_for_url(f"{base}/ops/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"{base}/ops")
-    page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+    log_in(page, base, username, PASSWORD)
 
 
 def test_a_partner_account_sees_its_scope_and_only_its_stations(

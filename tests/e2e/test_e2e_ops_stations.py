@@ -29,6 +29,7 @@ from cloud.models import Station
 from cloud.settings import Settings
 from cloud.transaction import session
 from tests.e2e.test_e2e_ops_chinese import untranslated
+from tests.support.ops_browser import log_in
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -97,11 +98,7 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
 
         page = context.new_page()
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-        page.goto(f"{site.base}/ops")
-        page.fill("#username", "op")
-        page.fill("#password", PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url(f"{site.base}/ops")
+        log_in(page, site.base, "op", PASSWORD, live=False)
         page.goto(f"{site.base}/ops#station/{SID}")
         page.wait_for_selector("#station-manage #se-edit", timeout=WAIT_MS)
         assert page.locator("#station-manage .se-entrance").inner_text() == "东门进，按门铃"
