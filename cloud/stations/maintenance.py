@@ -246,14 +246,18 @@ def create(
     now: datetime,
 ) -> WindowView:
     """A window from `starts_at` (None: now, immediate) to `ends_at` (None: until ended).
-    `reason` is already cleaned (`cloud.feedback.text.clean`). MaintenanceError: ends before
-    it starts or in the past, starts in the past, overlaps another window (409)."""
+    `reason` is already cleaned (`cloud.feedback.text.clean`). MaintenanceError: no such
+    station (404), ends before it starts or in the past, starts in the past, overlaps another
+    window (409)."""
     starts = now if starts_at is None or starts_at <= now else starts_at
     if starts_at is not None and starts_at < now - PAST_SLACK:
         raise MaintenanceError(422, "starts_at", "is in the past (leave it out to start now)")
     if ends_at is not None and ends_at <= starts:
         raise MaintenanceError(422, "ends_at", "must be after starts_at (and after now)")
     with engine.begin() as conn:
+        if conn.execute(select(STATION.c.id).where(STATION.c.id == sid)).first() is None:
+            raise MaintenanceError(404, "sid", "no such station")  # (a union account's scope
+            # check passes any id; the insert would otherwise fail on the foreign key)
         clash = _overlap(conn, sid, starts, ends_at, now)
         if clash is not None:
             raise MaintenanceError(409, "starts_at", f"overlaps maintenance window {clash}")
