@@ -24,13 +24,13 @@ from starlette.concurrency import run_in_threadpool
 
 from cloud import forks
 from cloud.api.deps import AppContext, ContextDep, NowDep, PolicyDep, SessionDep
-from cloud.models import StationPublic
 from cloud.stations import finder, gcj02
 from cloud.stations.detail import StationDetail, get_detail
 from cloud.stations.finder import NearbyResponse, notice
 from cloud.stations.fleetview import FleetView, judge_fleet
 from cloud.stations.geojson import PROPERTIES
 from cloud.stations.index import RegistryRow
+from cloud.stations.public import StationPublic
 from protocol.registry import AMENITIES
 
 Amenity = StrEnum("Amenity", {a: a for a in AMENITIES})  # type: ignore[misc]

@@ -16,10 +16,11 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from cloud.models import Event, Station, StationPublic, StationState, table
+from cloud.models import Event, Station, StationState, table
 from cloud.stations.finder import station_public
 from cloud.stations.liveness import LivenessPolicy
 from cloud.stations.maintenance import station_windows
+from cloud.stations.public import StationPublic
 from cloud.stations.sight import SEEING, Sight
 
 EVENT = table(Event)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
 
-from cloud.models import Station, StationPublic, StationState
+from cloud.models import Station, StationState
 from cloud.stations.index import RegistryRow, Snapshot, amenity_mask
 from cloud.stations.liveness import (
     NEVER_HEARD,
@@ -41,6 +41,7 @@ from cloud.stations.opennow import (
     verdict,
     window_now,
 )
+from cloud.stations.public import StationPublic
 from cloud.stations.sight import SEEING, Sight
 
 
