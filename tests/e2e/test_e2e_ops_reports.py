@@ -61,6 +61,15 @@ def test_the_chinese_report_page_prints_without_the_nav(
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
         log_in(page, base, "union", PASSWORD, live=False)
+        # Story: choosing the grouping, then the month, sent two requests; the first (this
+        # month's) answered last and replaced November on the page. Hold this month's answers
+        # back until November is drawn, then let them through: November must stay.
+        held: list[Any] = []
+
+        def other_month(url: str) -> bool:
+            return "/reports/monthly" in url and f"month={m.MONTH}" not in url
+
+        page.route(other_month, lambda route: held.append(route))
         page.click("nav a[href='#reports']")
         page.wait_for_selector("#report-form", timeout=WAIT_MS)
         page.select_option("#rep-by", "city")
@@ -68,6 +77,12 @@ def test_the_chinese_report_page_prints_without_the_nav(
         page.dispatch_event("#rep-month", "change")
         row = page.locator("#rep-uptime tbody tr[data-key='深圳']")
         row.wait_for(timeout=WAIT_MS)
+        assert held, "this month's report was never asked for"
+        for route in held:
+            with page.expect_response(lambda r: other_month(r.url)):
+                route.continue_()
+        page.unroute(other_month)
+        page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
         assert "99.54%" in row.inner_text()  # (717 + 358) / (720 + 360)
         assert "无实时数据" in page.locator("#rep-uptime tbody tr[data-key='广州']").inner_text()
         doors = page.locator("#rep-doors").inner_text()

@@ -81,3 +81,20 @@ export function pagedFilters(root, name, pageSize, view) {
   });
   return form;
 }
+
+// For a view whose requests may answer out of order (a filter changed twice): `newest(p)`
+// resolves to p's value if no later call was made meanwhile, else to null (the caller draws
+// nothing). An older failure is dropped the same way.
+export function newestOnly() {
+  let asked = 0;
+  return async (promise) => {
+    const mine = ++asked;
+    try {
+      const value = await promise;
+      return mine === asked ? value : null;
+    } catch (err) {
+      if (mine === asked) throw err;
+      return null;
+    }
+  };
+}

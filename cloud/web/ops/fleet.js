@@ -3,7 +3,7 @@
 // station is open right now is judged live on its station page.
 
 import { get } from "./api.js";
-import { $, ago, badge, clear, h, pagedFilters, raw } from "./dom.js";
+import { $, ago, badge, clear, h, newestOnly, pagedFilters, raw } from "./dom.js";
 import { t, word } from "./lang.js";
 
 const PAGE = 100;
@@ -16,6 +16,7 @@ export class FleetTable {
   constructor(root) {
     this.root = root;
     this.offset = 0;
+    this.newest = newestOnly();
     this.form = pagedFilters(root, "fleet", PAGE, this);
     this.body = $("#fleet-rows", root);
     this.count = $("#fleet-count", root);
@@ -45,7 +46,8 @@ export class FleetTable {
   }
 
   async load() {
-    const page = await get("/stations", this.params());
+    const page = await this.newest(get("/stations", this.params()));
+    if (!page) return; // a newer filter's answer draws instead
     this.rows.clear();
     clear(this.body, page.items.map((s) => this.row(s)));
     if (!page.items.length) {

@@ -5,7 +5,7 @@
 // never who handled it (cloud.feedback.inbox).
 
 import { get, post } from "./api.js";
-import { $, announce, clear, h, pagedFilters, raw, when } from "./dom.js";
+import { $, announce, clear, h, newestOnly, pagedFilters, raw, when } from "./dom.js";
 import { t, word } from "./lang.js";
 
 const PAGE = 50;
@@ -48,6 +48,7 @@ export class FeedbackInbox {
   constructor(root, { canAct }) {
     this.root = root;
     this.canAct = canAct;
+    this.newest = newestOnly();
     this.form = pagedFilters(root, "feedback", PAGE, this);
     this.body = $("#feedback-rows", root);
     this.count = $("#feedback-count", root);
@@ -82,7 +83,8 @@ export class FeedbackInbox {
   }
 
   async load() {
-    const page = await get("/feedback", this.params());
+    const page = await this.newest(get("/feedback", this.params()));
+    if (!page) return; // a newer filter's answer draws instead
     clear(this.body, page.items.map((item) => this.row(item)));
     if (!page.items.length) this.body.appendChild(h("tr", {}, h("td", { colspan: 6 }, t("fb_none"))));
     const last = Math.min(page.total, this.offset + page.items.length);

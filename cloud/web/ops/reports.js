@@ -6,7 +6,7 @@
 
 import { scopeText } from "./accounts.js";
 import { get, url } from "./api.js";
-import { $, clear, h, raw } from "./dom.js";
+import { $, clear, h, newestOnly, raw } from "./dom.js";
 import { duration, lang, num, t, word } from "./lang.js";
 
 const BY = ["operator", "city", "station"];
@@ -37,6 +37,7 @@ export class ReportsPage {
     this.root = root;
     this.who = who;
     this.report = null;
+    this.newest = newestOnly();
     const month = h("input", { type: "month", id: "rep-month", name: "month", required: true, value: thisMonth() });
     const by = h("select", { id: "rep-by", name: "by" },
       BY.map((b) => h("option", { value: b }, word("rep_by_words", b))));
@@ -68,13 +69,18 @@ export class ReportsPage {
     if (!/^\d{4}-\d{2}$/.test(p.month)) return;
     this.download.setAttribute("href", url("/reports/monthly", { ...p, format: "csv", lang: lang === "en" ? "en" : "zh" }));
     clear(this.status, t("rep_loading"));
+    // Only the newest request draws: an older month's answer arriving late (changing the
+    // grouping, then the month) must not replace the month asked for last.
+    let report;
     try {
-      this.report = await get("/reports/monthly", p);
+      report = await this.newest(get("/reports/monthly", p));
     } catch (err) {
       clear(this.status, t("rep_failed", err.message));
       clear(this.body);
       return;
     }
+    if (!report) return;
+    this.report = report;
     this.render(this.report);
   }
 

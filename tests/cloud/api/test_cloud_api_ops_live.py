@@ -337,13 +337,13 @@ def test_shutdown_waits_for_the_poll_in_flight_before_disposing(
     holding, release, returned = threading.Event(), threading.Event(), threading.Event()
     real = ops_live.poll_scoped
 
-    def slow_poll(engine: Engine, snap: Any, scopes: Any) -> Any:
+    def slow_poll(engine: Engine, *args: Any) -> Any:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
             holding.set()
             release.wait(10)
         try:
-            return real(engine, snap, scopes)
+            return real(engine, *args)
         finally:
             returned.set()
 
