@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from cloud.alarms import fleetscan, rules
+from cloud.alarms import fleetscan, rules, thresholds
 from cloud.alarms import rows as alarm_rows
 from cloud.alarms.fleetscan import STATES, ahead
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
@@ -167,10 +167,12 @@ class Monitor:
             sight = replace(sight, heard_from=now)
         at, heard_from = sight.judged_at(now), sight.heard_from
         quiet = fleetscan.quiet(now, self.policy, self.quiet_s)
+        # A station with its own thresholds is never quiet: ingest's `attention` knows
+        # only the defaults.
+        overrides = thresholds.load(conn)
+        judged = {sid for sid, _ in rows if sid} | {sid for sid, _ in overrides}
         states = conn.execute(STATES.where(~quiet)).all()
-        states += conn.execute(
-            STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows if sid}))
-        ).all()
+        states += conn.execute(STATES.where(quiet, STATE.c.station_id.in_(judged))).all()
         changed: set[str] = set()
         history = 0
         maintained = maintained_ids(conn, now)
@@ -209,7 +211,8 @@ class Monitor:
                     pushing=lagging == 0.0 and ahead(state),
                 ),
             )
-            for rule in self.thresholds:
+            for default in self.thresholds:
+                rule = thresholds.for_station(overrides, sid, default)
                 # A silent station's last heartbeat is old news: only the cloud's own facts
                 # (offline time, refusals, seq gaps) are judged.
                 live_or_own = live.live or rule.metric in CLOUD_METRICS
