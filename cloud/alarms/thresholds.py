@@ -130,6 +130,15 @@ def station_overrides(conn: Connection, sid: str) -> dict[str, dict[str, Any]]:
     return {r.rule: {k: getattr(r, k) for k in (*FIELDS, "set_by", "changed_at")} for r in rows}
 
 
+def defaults() -> list[dict[str, Any]]:
+    """Every tunable rule with its metric, the bounds of its limits and its default."""
+    return [
+        {"rule": name, "metric": rule.metric, "low": bounds(rule)[0], "high": bounds(rule)[1],
+         "default": {k: getattr(rule, k) for k in FIELDS}}
+        for name, rule in TUNABLE.items()
+    ]  # fmt: skip
+
+
 def view(conn: Connection, sid: str) -> list[dict[str, Any]]:
     """Every tunable rule for the station: its default, the override (None) and the
     effective threshold the monitor uses."""

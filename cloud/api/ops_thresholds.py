@@ -21,7 +21,7 @@ from sqlalchemy import Connection, select
 from cloud.alarms import thresholds
 from cloud.api.deps import ContextDep
 from cloud.api.ops_config import MAX_BULK
-from cloud.api.scoping import scoped, station_access
+from cloud.api.scoping import no_station_data, scoped, station_access
 from cloud.auth import Principal, Role, audit
 from cloud.models import Station, table
 from cloud.stations import desired_config
@@ -29,6 +29,7 @@ from cloud.stations import desired_config
 Viewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
 Admin = Annotated[Principal, Depends(station_access(Role.ADMIN))]
 FleetAdmin = Annotated[Principal, Depends(scoped(Role.ADMIN))]
+Anyone = Annotated[Principal, Depends(no_station_data(Role.VIEWER))]
 STATION = table(Station)
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
@@ -48,12 +49,15 @@ class ThresholdsIn(BaseModel):
     rules: dict[str, Limits] = Field(max_length=16, description="rule → override; the whole set")
 
 
-class RuleView(BaseModel):
+class RuleDefault(BaseModel):
     rule: str
     metric: str
     low: float = Field(description="lowest limit the metric allows")
     high: float = Field(description="highest limit the metric allows")
     default: dict[str, float]
+
+
+class RuleView(RuleDefault):
     override: dict[str, float | None] | None
     effective: dict[str, float] = Field(description="what the monitor judges the station by")
     set_by: str | None
@@ -108,6 +112,12 @@ def _plain(overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _view(conn: Connection, sid: str) -> ThresholdsView:
     rules = [RuleView.model_validate(r) for r in thresholds.view(conn, sid)]
     return ThresholdsView(station_id=sid, rules=rules)
+
+
+@router.get("/thresholds", response_model=list[RuleDefault])
+def default_thresholds(_: Anyone) -> list[RuleDefault]:
+    """The rules a station may have its own thresholds for, with their defaults."""
+    return [RuleDefault.model_validate(r) for r in thresholds.defaults()]
 
 
 @router.get("/stations/{sid}/thresholds", response_model=ThresholdsView)

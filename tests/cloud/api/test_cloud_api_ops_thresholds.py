@@ -89,6 +89,8 @@ def test_an_admin_sets_and_resets_a_station_threshold_and_each_write_is_audited(
     (reset,) = audits(engine, "thresholds.reset")
     assert reset.detail["before"]["fridge_warm"]["clear_below"] == 4.0
     assert reset.detail["after"] == {}
+    listed = client.get(f"{OPS}/thresholds", headers=viewer).json()
+    assert [r["rule"] for r in listed] == list(rules(client, "a-1", viewer))
     missing = client.get(f"{OPS}/stations/nope/thresholds", headers=admin)
     assert missing.status_code == 404
 
