@@ -11,6 +11,7 @@ are judged as at the moment it last saw (no `stale` history, no `station_offline
 cloud's own alarm `cloud_blind` is raised instead. A station in maintenance (the registry's
 flag or a window active now: `cloud.stations.maintenance`) raises no `station_offline`, and
 one already raised clears: ops took it off the map themselves. Its other alarms still run.
+A station may have its own sensor thresholds (`cloud.alarms.thresholds`, read once per run).
 Each run first records its ingest worker's connection (`record_presence`), whoever holds the
 lock: that record is how every process knows whether any ingest worker is connected.
 """

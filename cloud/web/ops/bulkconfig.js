@@ -65,7 +65,7 @@ export class BulkConfig {
   }
 
   thresholdFields() {
-    const limits = h("div", { id: "bulk-thr-limits" });
+    const limits = h("div", { id: "bulk-thr-limits", class: "bulk-field" });
     const pick = h("select", { name: "thr.rule" }, h("option", { value: "" }, t("bulk_thr_none")),
       this.rules.map((r) => h("option", { value: r.rule }, word("rule_words", r.rule))));
     const show = () => {
@@ -78,7 +78,7 @@ export class BulkConfig {
     };
     pick.addEventListener("change", show);
     return h("fieldset", { id: "bulk-thr" }, h("legend", {}, t("bulk_thr")),
-      h("label", {}, t("bulk_thr_rule"), " ", pick), limits);
+      h("div", { class: "bulk-field" }, h("label", {}, t("bulk_thr_rule"), " ", pick), limits));
   }
 
   // {rule: limits} (null: back to the default) the threshold fields describe, or null.
