@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 from cloud import models
 from cloud.alarms import models as alarm_models
+from cloud.alarms import thresholds as alarm_thresholds
 from cloud.auth import models as auth_models
 from cloud.commands import models as command_models
 from cloud.credentials import apiclients
@@ -39,6 +40,7 @@ def migrated_tables() -> list[Table]:
         *models.TABLES,
         *credential_models.TABLES,
         *alarm_models.TABLES,
+        *alarm_thresholds.TABLES,
         *auth_models.TABLES,
         *command_models.TABLES,
         *feedback_models.TABLES,

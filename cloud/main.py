@@ -36,6 +36,7 @@ from cloud.api import (
     ops_reports,
     ops_scopes,
     ops_stations,
+    ops_thresholds,
     public,
     public_status,
     reports,
@@ -173,6 +174,7 @@ def create_app(
     app.include_router(ops_footfall.router)
     app.include_router(ops_commands.router)
     app.include_router(ops_config.router)
+    app.include_router(ops_thresholds.router)
     app.include_router(ops_stations.router)
     app.include_router(ops_events.router)
     app.include_router(ops_live.router)

@@ -11,6 +11,7 @@ are judged as at the moment it last saw (no `stale` history, no `station_offline
 cloud's own alarm `cloud_blind` is raised instead. A station in maintenance (the registry's
 flag or a window active now: `cloud.stations.maintenance`) raises no `station_offline`, and
 one already raised clears: ops took it off the map themselves. Its other alarms still run.
+A station may have its own sensor thresholds (`cloud.alarms.thresholds`, read once per run).
 Each run first records its ingest worker's connection (`record_presence`), whoever holds the
 lock: that record is how every process knows whether any ingest worker is connected.
 """
@@ -35,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 
-from cloud.alarms import fleetscan, rules
+from cloud.alarms import fleetscan, rules, thresholds
 from cloud.alarms import rows as alarm_rows
 from cloud.alarms.fleetscan import STATES, ahead
 from cloud.alarms.rules import CLOUD_BLIND, CLOUD_METRICS, THRESHOLDS, facts, recent, step
@@ -167,10 +168,12 @@ class Monitor:
             sight = replace(sight, heard_from=now)
         at, heard_from = sight.judged_at(now), sight.heard_from
         quiet = fleetscan.quiet(now, self.policy, self.quiet_s)
+        # A station with its own thresholds is never quiet: ingest's `attention` knows
+        # only the defaults.
+        overrides = thresholds.load(conn)
+        judged = {sid for sid, _ in rows if sid} | {sid for sid, _ in overrides}
         states = conn.execute(STATES.where(~quiet)).all()
-        states += conn.execute(
-            STATES.where(quiet, STATE.c.station_id.in_({sid for sid, _ in rows if sid}))
-        ).all()
+        states += conn.execute(STATES.where(quiet, STATE.c.station_id.in_(judged))).all()
         changed: set[str] = set()
         history = 0
         maintained = maintained_ids(conn, now)
@@ -209,7 +212,8 @@ class Monitor:
                     pushing=lagging == 0.0 and ahead(state),
                 ),
             )
-            for rule in self.thresholds:
+            for default in self.thresholds:
+                rule = thresholds.for_station(overrides, sid, default)
                 # A silent station's last heartbeat is old news: only the cloud's own facts
                 # (offline time, refusals, seq gaps) are judged.
                 live_or_own = live.live or rule.metric in CLOUD_METRICS

@@ -39,6 +39,7 @@ STATIC = {
     "charts.js": JS,
     "station.js": JS,
     "config.js": JS,
+    "thresholds.js": JS,
     "maintenance.js": JS,
     "alarms.js": JS,
     "accounts.js": JS,

@@ -14,27 +14,19 @@ from datetime import datetime, timedelta
 
 from protocol.messages import FootfallPayload, Payload
 from protocol.messages import TelemetryPayload as Telemetry
+from protocol.units import BOUNDS, bounds_of
 
 # A station clock this far ahead of the cloud's is wrong, not early (NTP keeps a synced Pi
 # within a second; the edge's own clock rule refuses to trust an unsynced one).
 MAX_AHEAD = timedelta(minutes=10)
-# Physical bounds per unit suffix of a reading's name (see edge.sensors).
-BOUNDS = {
-    "_c": (-60.0, 150.0),  # °C: a Chinese winter night to a SoC at its throttle limit
-    "_pct": (0.0, 100.0),
-    "_kwh": (0.0, 1e7),
-    "_dbm": (-120.0, 0.0),
-}
-CPU_TEMP = BOUNDS["_c"]
+CPU_TEMP = BOUNDS["_c"]  # physical bounds per unit suffix: protocol.units
 
 
 def _plausible(name: str, value: float) -> bool:
     if not math.isfinite(value):
         return False
-    for suffix, (low, high) in BOUNDS.items():
-        if name.endswith(suffix):
-            return low <= value <= high
-    return True
+    bound = bounds_of(name)
+    return bound is None or bound[0] <= value <= bound[1]
 
 
 def check(payload: Payload, received_at: datetime) -> tuple[Payload, list[tuple[str, str]]]:

@@ -3,11 +3,14 @@
 // door timings, free hours, code window, heartbeat), preview how many stations match and
 // which, then apply after a confirmation (POST /ops/config/bulk). A field left blank keeps
 // each station's own value; "clear" removes it (the station's default then applies).
+// Below, one sensor alarm threshold for the same stations (POST /ops/thresholds/bulk,
+// thresholds.js): judged by the cloud, not sent; previewed and applied with the config.
 
 import { get, post } from "./api.js";
 import { announce, clear, h, raw } from "./dom.js";
 import { FIELDS } from "./config.js";
-import { t } from "./lang.js";
+import { t, word } from "./lang.js";
+import { LIMIT_FIELDS, limitAttrs, unitOf } from "./thresholds.js";
 import { values } from "./accounts.js";
 
 const SHOWN = 50; // the API lists the first 50 matching stations
@@ -38,7 +41,8 @@ export class BulkConfig {
   }
 
   async load() {
-    const data = await get("/map/stations");
+    const [data, rules] = await Promise.all([get("/map/stations"), get("/thresholds")]);
+    this.rules = rules;
     const at = Object.fromEntries(data.fields.map((f, i) => [f, i]));
     const distinct = (field) => [...new Set(data.rows.map((r) => r[at[field]]).filter(Boolean))].sort();
     clear(
@@ -55,8 +59,40 @@ export class BulkConfig {
             h("label", {}, t(label), " ", h("input", { ...attrs, name, placeholder: t("bulk_keep") })), " ",
             h("label", { class: "check" }, h("input", { type: "checkbox", name: `clear:${name}` }), " ", t("bulk_clear")));
         })),
+      this.thresholdFields(),
       h("button", { type: "submit", id: "bulk-preview-button" }, t("bulk_preview")),
     );
+  }
+
+  thresholdFields() {
+    const limits = h("div", { id: "bulk-thr-limits", class: "bulk-field" });
+    const pick = h("select", { name: "thr.rule" }, h("option", { value: "" }, t("bulk_thr_none")),
+      this.rules.map((r) => h("option", { value: r.rule }, word("rule_words", r.rule))));
+    const show = () => {
+      const rule = this.rules.find((r) => r.rule === pick.value);
+      clear(limits, rule ? [
+        LIMIT_FIELDS.map((f) => h("label", {}, t(`thr_${f}`), f.endsWith("_s") ? "" : ` (${unitOf(rule.metric)})`, " ",
+          h("input", { ...limitAttrs(rule, f), name: `thr.${f}`, placeholder: String(rule.default[f]) }))),
+        h("label", { class: "check" }, h("input", { type: "checkbox", name: "thr.clear" }), " ", t("bulk_thr_clear")),
+      ] : "");
+    };
+    pick.addEventListener("change", show);
+    return h("fieldset", { id: "bulk-thr" }, h("legend", {}, t("bulk_thr")),
+      h("div", { class: "bulk-field" }, h("label", {}, t("bulk_thr_rule"), " ", pick), limits));
+  }
+
+  // {rule: limits} (null: back to the default) the threshold fields describe, or null.
+  thresholdRules() {
+    const f = this.form.elements;
+    const rule = f["thr.rule"] && f["thr.rule"].value;
+    if (!rule) return null;
+    if (f["thr.clear"].checked) return { [rule]: null };
+    const limits = {};
+    for (const name of LIMIT_FIELDS) {
+      const text = f[`thr.${name}`].value.trim();
+      if (text !== "") limits[name] = Number(text);
+    }
+    return Object.keys(limits).length ? { [rule]: limits } : null;
   }
 
   // The request the form describes; null fields the admin wants cleared, blank ones left out.
@@ -77,6 +113,8 @@ export class BulkConfig {
       if (section) (out.sections[section] ||= {})[key] = value;
       else out.sections[key] = value;
     }
+    const rules = this.thresholdRules();
+    if (rules) out.thresholds = rules;
     return out;
   }
 
@@ -91,18 +129,24 @@ export class BulkConfig {
 
   async send(apply) {
     const body = this.body();
-    if (!Object.keys(body.sections).length) throw new Error(t("bulk_no_fields"));
+    const { thresholds: rules, ...config } = body;
+    const hasConfig = Object.keys(body.sections).length > 0;
+    if (!hasConfig && !rules) throw new Error(t("bulk_no_fields"));
     if (!body.city && !body.operator && !body.stations) throw new Error(t("bulk_no_stations"));
     if (apply) {
       if (JSON.stringify(body) !== this.previewed) return;
       if (!window.confirm(t("bulk_confirm", this.matched))) return;
     }
     this.result.textContent = "";
-    const out = await post("/config/bulk", { ...body, apply });
+    // The thresholds first: checked by the cloud alone, a bad limit stops before any config goes out.
+    const { sections, ...which } = config;
+    const thr = rules ? await post("/thresholds/bulk", { ...which, rules, apply }) : null;
+    const out = hasConfig ? await post("/config/bulk", { ...config, apply }) : { ...thr, published: 0 };
     const more = out.matched - Math.min(out.matched, SHOWN);
     clear(
       this.preview,
-      h("p", { id: "bulk-matched", dataset: { matched: String(out.matched) } }, t(apply ? "bulk_applied" : "bulk_matched", out.matched, out.published)),
+      h("p", { id: "bulk-matched", dataset: { matched: String(out.matched) } }, t(apply ? "bulk_applied" : "bulk_matched", out.matched, out.published),
+        apply && thr ? `; ${t("bulk_thr_done")}` : ""),
       out.station_ids.length
         ? h("ul", { id: "bulk-stations", class: "inline-list" }, out.station_ids.map((sid) =>
           h("li", { dataset: { sid } }, h("a", { href: `#station/${encodeURIComponent(sid)}` }, raw("span", sid)))))

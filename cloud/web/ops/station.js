@@ -7,6 +7,7 @@ import { ApiError, get, post } from "./api.js";
 import { ackButton, lasting, ruleLabel } from "./alarms.js";
 import { barChart, lineChart } from "./charts.js";
 import { fillConfig } from "./config.js";
+import { fillThresholds } from "./thresholds.js";
 import { fillManage } from "./stationedit.js";
 import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
@@ -105,6 +106,7 @@ export class StationPage {
       events: h("div", { id: "station-events" }),
       commands: h("div", { id: "station-commands" }),
       config: h("div", { id: "station-config" }),
+      thresholds: h("div", { id: "station-thresholds" }),
       feedback: h("div", { id: "station-feedback" }),
       manage: h("div", { id: "station-manage" }),
       maintenance: h("div", { id: "station-maintenance" }),
@@ -123,7 +125,7 @@ export class StationPage {
       card(t("card_unlock"), unlock, h("p", { id: "unlock-result", role: "status" }), h("h4", {}, t("recent_commands")), this.parts.commands),
       card(t("card_manage"), this.parts.manage),
       card(t("card_maintenance"), this.parts.maintenance),
-      card(t("card_config"), this.parts.config),
+      card(t("card_config"), this.parts.config, h("h4", {}, t("thr_title")), this.parts.thresholds),
       card(t("card_telemetry"), this.parts.charts),
       card(t("card_footfall"), this.parts.footfall),
       card(t("card_uptime"), h("div", { class: "charts" }, this.parts.uptime)),
@@ -174,8 +176,11 @@ export class StationPage {
 
   fillConfig() {
     // Not while an admin is typing into the form: the 30 s refresh would wipe it.
-    if (this.parts.config.contains(document.activeElement)) return Promise.resolve();
-    return fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved: () => this.refresh() });
+    const [onSaved, typing] = [() => this.refresh(), (part) => part.contains(document.activeElement)];
+    return Promise.allSettled([
+      typing(this.parts.config) ? null : fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved }),
+      typing(this.parts.thresholds) ? null : fillThresholds(this.parts.thresholds, this.sid, { isAdmin: this.isAdmin, onSaved }),
+    ]);
   }
 
   fillMaintenance() {
