@@ -323,7 +323,9 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
             BACK_TARGET_S,
             lambda: (
                 f"the dead station gone: the API shows {rig.open_stations().get(doomed)}, "
-                f"alarms {rig.alarms()}, stored {rig.stored()}"
+                f"alarms {rig.alarms()}, stored {rig.stored()}, "
+                f"sight {rig.client.app.state.ctx.sight.current()}, "  # type: ignore[attr-defined]
+                f"presence {rig.presence()}"
             ),
         )
         gone_after = time.monotonic() - seeing

@@ -287,6 +287,13 @@ class LivenessRig:
             rows = conn.execute(text("SELECT station_id, status, sess FROM station_state"))
             return {sid: (status, sess) for sid, status, sess in rows}
 
+    def presence(self) -> list[tuple[Any, ...]]:
+        """The ingest workers' presence rows (worker, connected, since, seen_at): what the
+        cloud's sight counts a station's silence from (`cloud.stations.sight`)."""
+        query = text("SELECT worker, connected, since, seen_at FROM ingest_presence")
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
     def history(self, statuses: tuple[str, ...] = ("lost", "offline")) -> list[tuple[str, str]]:
         """Reported status changes in the uptime history with one of `statuses`."""
         query = text("SELECT station_id, status FROM station_status_history")
