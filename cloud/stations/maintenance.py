@@ -277,31 +277,35 @@ def end(
     engine: Engine, principal: Principal, sid: str, window_id: int, now: datetime
 ) -> WindowView:
     """End an active window now. 409 unless it is active."""
-    with engine.begin() as conn:
-        row = _owned(conn, sid, window_id)
-        if state_of(row, now) != "active":
-            raise MaintenanceError(409, "window_id", f"window {window_id} is not active")
-        conn.execute(
-            update(WINDOW)
-            .where(WINDOW.c.id == window_id)
-            .values(ends_at=now, ended_at=now, ended_by=principal.username, updated_at=now)
-        )
-        audit(conn, principal, "maintenance.end", sid, {"window": window_id}, at=now)
-        return view(_owned(conn, sid, window_id), now)
+    values = {"ends_at": now, "ended_at": now, "ended_by": principal.username}
+    return _finish(engine, principal, sid, window_id, now, "active", "end", values)
 
 
 def cancel(
     engine: Engine, principal: Principal, sid: str, window_id: int, now: datetime
 ) -> WindowView:
     """Cancel a window that has not started. 409 once it has (end it instead)."""
+    values = {"cancelled_at": now, "cancelled_by": principal.username}
+    return _finish(engine, principal, sid, window_id, now, "planned", "cancel", values)
+
+
+def _finish(
+    engine: Engine,
+    principal: Principal,
+    sid: str,
+    window_id: int,
+    now: datetime,
+    must_be: str,
+    action: str,
+    values: dict[str, Any],
+) -> WindowView:
+    """End or cancel: the window must be in state `must_be` (else 409); audited."""
     with engine.begin() as conn:
         row = _owned(conn, sid, window_id)
-        if state_of(row, now) != "planned":
-            raise MaintenanceError(409, "window_id", f"window {window_id} is not planned")
+        if state_of(row, now) != must_be:
+            raise MaintenanceError(409, "window_id", f"window {window_id} is not {must_be}")
         conn.execute(
-            update(WINDOW)
-            .where(WINDOW.c.id == window_id)
-            .values(cancelled_at=now, cancelled_by=principal.username, updated_at=now)
+            update(WINDOW).where(WINDOW.c.id == window_id).values(**values, updated_at=now)
         )
-        audit(conn, principal, "maintenance.cancel", sid, {"window": window_id}, at=now)
+        audit(conn, principal, f"maintenance.{action}", sid, {"window": window_id}, at=now)
         return view(_owned(conn, sid, window_id), now)

@@ -284,6 +284,24 @@
     ];
   }
 
+  // The navigation apps' links and the "report a problem" button of station `s`, as the
+  // result list and the station page both show them.
+  function goAndReport(s) {
+    const out = navLinks(s).map(([app, href]) => {
+      const a = el("a", "nav-" + app, t()["nav_" + app]);
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      a.setAttribute("aria-label", t().nav_label(t()["nav_" + app], s.name));
+      return a;
+    });
+    const rep = el("button", "link report", t().report);
+    rep.type = "button";
+    rep.setAttribute("aria-label", t().report_label(s.name));
+    rep.addEventListener("click", () => openReport(s));
+    return [...out, rep];
+  }
+
   // --- rendering -------------------------------------------------------------------------
   function icon(name) {
     let tpl = ICON_TEMPLATES[name];
@@ -464,19 +482,7 @@
     more.href = `#/station/${encodeURIComponent(s.id)}`;
     more.setAttribute("aria-label", t().details_label(s.name));
     nav.append(more);
-    for (const [app, href] of navLinks(s)) {
-      const a = el("a", "nav-" + app, t()["nav_" + app]);
-      a.href = href;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      a.setAttribute("aria-label", t().nav_label(t()["nav_" + app], s.name));
-      nav.append(a);
-    }
-    const rep = el("button", "link report", t().report);
-    rep.type = "button";
-    rep.setAttribute("aria-label", t().report_label(s.name));
-    rep.addEventListener("click", () => openReport(s));
-    nav.append(rep);
+    nav.append(...goAndReport(s));
     li.append(nav);
     return li;
   }
@@ -1057,18 +1063,7 @@
     }
     const actions = $("sv-actions");
     actions.replaceChildren();
-    for (const [app, href] of navLinks(s)) {
-      const a = el("a", "nav-" + app, t()["nav_" + app]);
-      a.href = href;
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      a.setAttribute("aria-label", t().nav_label(t()["nav_" + app], s.name));
-      actions.append(a);
-    }
-    const rep = el("button", "link report", t().report);
-    rep.type = "button";
-    rep.setAttribute("aria-label", t().report_label(s.name));
-    rep.addEventListener("click", () => openReport(s));
+    actions.append(...goAndReport(s));
     const share = el("button", "link share", t().share);
     share.type = "button";
     share.addEventListener("click", async () => {
@@ -1080,7 +1075,7 @@
         toast(url);
       }
     });
-    actions.append(rep, share);
+    actions.append(share);
     view.focus();
   }
 
