@@ -17,7 +17,7 @@ after `max_stream_s` (the browser's EventSource reconnects by itself after `retr
 login is checked again then), when the hub closes (SIGTERM/SIGINT to the server, or
 `close()`), or when the client goes away. The poller runs only while someone listens.
 
-One module on purpose (~410 lines): the poll, the hub that shares it and the stream are one
+One module on purpose (~430 lines): the poll, the hub that shares it and the stream are one
 mechanism, and each part works on the others' internals (the snapshot, the client queues).
 """
 
