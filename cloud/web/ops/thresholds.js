@@ -31,8 +31,9 @@ function cell(value, field, unit) {
   return `${num(value)} ${unit}`;
 }
 
+// In a scrolling box: six columns do not fit a 360 px phone, and the page must not scroll sideways.
 function table(rules) {
-  return h("table", { id: "thr-table", class: "thr-table" },
+  return h("div", { class: "scroll" }, h("table", { id: "thr-table", class: "thr-table" },
     h("caption", {}, t("thr_caption")),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("thr_rule")),
       LIMIT_FIELDS.map((f) => h("th", { scope: "col" }, t(`thr_${f}`))), h("th", { scope: "col" }, t("thr_source")))),
@@ -43,7 +44,7 @@ function table(rules) {
         h("th", { scope: "row" }, word("rule_words", r.rule)),
         LIMIT_FIELDS.map((f) => h("td", { class: `thr-${f}` }, cell(r.effective[f], f, unit))),
         h("td", { class: "thr-source" }, source));
-    })));
+    }))));
 }
 
 // The whole set the form describes: each rule with at least one field filled in.
