@@ -158,7 +158,10 @@ def test_maintenance_set_in_the_chinese_dashboard_takes_the_station_off_the_find
         assert closed.inner_text() == f"维护中，预计 {hm} 恢复：更换门锁"
 
         # Plan tomorrow's window on sz-m2 with the plan form; its finder page announces it.
+        # Only the hash changes: until the router has drawn sz-m2's page, sz-m1's forms are
+        # still there to be filled, so wait for sz-m2's title before the form.
         page.goto(f"{site.base}/ops#station/sz-m2")
+        page.locator("#station-title", has_text="sz-m2").wait_for(timeout=WAIT_MS)
         page.wait_for_selector("#mt-plan", timeout=WAIT_MS)
         start = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=1)
         page.fill("#mt-plan input[name=starts_at]", wall(start))
@@ -177,6 +180,7 @@ def test_maintenance_set_in_the_chinese_dashboard_takes_the_station_off_the_find
 
         # End the maintenance of sz-m1: back on the open list.
         page.goto(f"{site.base}/ops#station/sz-m1")
+        page.locator("#station-title", has_text="sz-m1").wait_for(timeout=WAIT_MS)
         page.click("#mt-list li[data-state=active] button.mt-end", timeout=WAIT_MS)
         page.wait_for_selector("#station-maintenance li[data-state=ended]", timeout=WAIT_MS)
         assert nearby(site.base, status="open")["sz-m1"]["open_now"] is True
