@@ -13,7 +13,13 @@ in-process, median of `--repeat` runs each:
 - render: the GeoJSON body from a judgement (`GeoJSONCache`, WGS-84);
 - `GET /api/v1/stations.geojson` through the app, cold (a new judgement) and a 304;
 - places: building `cloud.stations.places` for the snapshot; then `--searches` searches
-  (district names, road names, whole addresses, station names), p50/p99.
+  (district names, road names, whole addresses, station names), p50/p99;
+- the ops views that judge maintenance in SQL (flag or a window active now, a correlated
+  EXISTS per station on `ix_maintenance_window_station`), with `--windows` windows in the
+  table (a third active, a third planned, a third ended): the live stream's poll of every
+  station row (`cloud.api.ops_live`, every 2 s while someone watches) and the fleet summary
+  (`cloud.ops.fleet.summary`); baseline, same run: the same statements with the registry flag
+  alone in place of the window check.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 from fastapi.testclient import TestClient
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from nearby_latency import CITIES, stations
@@ -121,6 +128,7 @@ def main() -> None:
     parser.add_argument("--agents", type=float, default=0.05)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--searches", type=int, default=200)
+    parser.add_argument("--windows", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -186,7 +194,46 @@ def main() -> None:
         p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
         print(f"| place search ({args.searches} mixed queries) | p50 / p99 | "
               f"{statistics.median(times):,.1f} / {p99:,.1f} ms |")  # fmt: skip
+        ops_views(engine, args.stations, args.windows, args.repeat)
         engine.dispose()
+
+
+def ops_views(engine: Engine, n: int, windows: int, repeat: int) -> None:
+    """The maintenance check's cost in the ops views that make it in SQL (see the docstring)."""
+    from cloud.api import ops_live
+    from cloud.ops import fleet
+    from cloud.stations import maintenance
+
+    now = datetime.now(UTC)
+    hour = timedelta(hours=1)
+    rng = np.random.default_rng(11)
+    rows = []
+    for k, i in enumerate(rng.choice(n, size=min(windows, n), replace=False)):
+        start = now + (-hour, hour, -3 * hour)[k % 3]  # active, planned, ended
+        rows.append(
+            {"station_id": f"s{int(i):07d}", "starts_at": start, "ends_at": start + 2 * hour,
+             "reason": "检修", "created_by": "bench", "created_at": now, "updated_at": now}
+        )  # fmt: skip
+    with engine.begin() as conn:
+        if rows:
+            conn.execute(insert(maintenance.WINDOW), rows)
+
+    flag = maintenance.STATION.c.maintenance
+    with engine.connect() as conn:
+        poll = median_ms(lambda: ops_live._station_rows(conn, now), repeat)
+        summ = median_ms(lambda: fleet.summary(conn, now), repeat)
+        counted = fleet.summary(conn, now).maintenance
+        with patch.object(fleet, "in_maintenance", lambda _now: flag):
+            base_summ = median_ms(lambda: fleet.summary(conn, now), repeat)
+    columns = list(ops_live._STATION_ROWS.selected_columns)
+    columns[1 + ops_live.STATION_FIELDS.index("maintenance")] = flag
+    base_rows = ops_live._STATION_ROWS.with_only_columns(*columns)
+    with engine.connect() as conn, patch.object(ops_live, "_STATION_ROWS", base_rows):
+        base_poll = median_ms(lambda: ops_live._station_rows(conn, now), repeat)
+    print(f"| ops live poll, every station row ({len(rows):,} windows) | median | "
+          f"{poll:,.0f} ms (flag only: {base_poll:,.0f} ms) |")  # fmt: skip
+    print(f"| ops fleet summary ({counted:,} in maintenance) | median | "
+          f"{summ:,.0f} ms (flag only: {base_summ:,.0f} ms) |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an asyncio
+    loop running on the worker's main thread while it is started, so any later test on that
+    worker calling `asyncio.run` failed ("cannot be called from a running event loop") —
+    it depended on which modules a worker happened to run after the browser tests."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

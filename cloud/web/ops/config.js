@@ -5,7 +5,7 @@
 // is removed, so the form always shows and sets all of it).
 
 import { ApiError, get, send } from "./api.js";
-import { announce, clear, h, raw, when } from "./dom.js";
+import { announce, clear, h, raw, typingIn, when } from "./dom.js";
 import { t, word } from "./lang.js";
 
 // [section (null: top level), key, label, input attributes]; limits as the station's own
@@ -72,6 +72,7 @@ export async function fillConfig(root, detail, { canRead, isAdmin, tz, onSaved }
       }
     }
   }
+  if (typingIn(root)) return; // an admin started typing while the desired config was fetched
   const applied = detail.config_version;
   const rejected = (detail.alarms || []).find((a) => a.rule === "config_rejected");
   const mode = detail.telemetry && detail.telemetry.door_mode;

@@ -4,7 +4,7 @@
 // for every time. Times are typed and shown in the station's own zone (its registry `tz`).
 
 import { get, post } from "./api.js";
-import { announce, clear, h, raw, when } from "./dom.js";
+import { announce, clear, h, raw, typingIn, when } from "./dom.js";
 import { t, word } from "./lang.js";
 
 const REASON_MAX = 200; // as the API checks it (cloud.stations.maintenance.REASON_MAX)
@@ -44,15 +44,16 @@ function span(w, tz) {
 
 export async function fillMaintenance(root, sid, { canAct, tz, onChanged }) {
   // Not while someone is typing into a form here: the 30 s refresh would wipe it.
-  if (root.querySelector("form") && root.contains(document.activeElement)) return;
+  if (typingIn(root)) return;
   const path = `/stations/${encodeURIComponent(sid)}/maintenance`;
   let windows;
   try {
     windows = await get(path, { limit: 20 });
   } catch (err) {
-    clear(root, h("p", { role: "alert" }, t("load_failed", sid, err.message)));
+    if (!typingIn(root)) clear(root, h("p", { role: "alert" }, t("load_failed", sid, err.message)));
     return;
   }
+  if (typingIn(root)) return; // they started while the list was on its way
   const status = h("p", { role: "status", id: "mt-result" });
   const act = async (w, action) => {
     try {

@@ -9,7 +9,7 @@ import { barChart, lineChart } from "./charts.js";
 import { fillConfig } from "./config.js";
 import { fillThresholds } from "./thresholds.js";
 import { fillManage } from "./stationedit.js";
-import { $, ago, announce, badge, clear, duration, h, raw, when } from "./dom.js";
+import { $, ago, announce, badge, clear, duration, h, raw, typingIn, when } from "./dom.js";
 import { doorLock } from "./fleet.js";
 import { stationFeedback } from "./inbox.js";
 import { fillMaintenance } from "./maintenance.js";
@@ -71,6 +71,9 @@ export class StationPage {
   }
 
   async open(sid) {
+    // The previous station's refresh timer goes first: left running while this page draws
+    // (seconds on a slow link), it redrew the new page's cards under an operator's typing.
+    clearInterval(this.timer);
     this.sid = sid;
     clear(this.root, h("p", { class: "loading" }, t("loading", sid)));
     await this.render();
@@ -176,10 +179,10 @@ export class StationPage {
 
   fillConfig() {
     // Not while an admin is typing into the form: the 30 s refresh would wipe it.
-    const [onSaved, typing] = [() => this.refresh(), (part) => part.contains(document.activeElement)];
+    const onSaved = () => this.refresh();
     return Promise.allSettled([
-      typing(this.parts.config) ? null : fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved }),
-      typing(this.parts.thresholds) ? null : fillThresholds(this.parts.thresholds, this.sid, { isAdmin: this.isAdmin, onSaved }),
+      typingIn(this.parts.config) ? null : fillConfig(this.parts.config, this.detail, { canRead: this.canAct, isAdmin: this.isAdmin, tz: this.tz, onSaved }),
+      typingIn(this.parts.thresholds) ? null : fillThresholds(this.parts.thresholds, this.sid, { isAdmin: this.isAdmin, onSaved }),
     ]);
   }
 

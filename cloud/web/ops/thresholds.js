@@ -5,7 +5,7 @@
 // nothing is sent to the station.
 
 import { get, send } from "./api.js";
-import { announce, clear, h, raw } from "./dom.js";
+import { announce, clear, h, raw, typingIn } from "./dom.js";
 import { num, t, word } from "./lang.js";
 
 export const LIMIT_FIELDS = ["raise_above", "clear_below", "raise_after_s", "clear_after_s"];
@@ -69,6 +69,7 @@ export async function fillThresholds(root, sid, { isAdmin, onSaved }) {
     clear(root, h("p", { role: "alert" }, t("load_failed", sid, err.message)));
     return;
   }
+  if (typingIn(root)) return; // an admin started typing while the thresholds were fetched
   const hint = h("p", { class: "sub" }, t("thr_hint"));
   if (!isAdmin) {
     clear(root, table(view.rules), hint, h("p", { class: "sub" }, t("thr_needs_admin")));
