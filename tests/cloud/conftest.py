@@ -2,8 +2,9 @@
 factories for stations and their state, and the forked/stock library classes (`cloud.forks`).
 
 PostgreSQL comes from env WAYSTATION_TEST_PG (default: local trust auth). Each test gets its
-own schema (via search_path), dropped afterwards, so tests never share state. Unreachable
-PostgreSQL skips those tests locally and fails them when CI=true.
+own database, a copy of one migrated once per worker, dropped afterwards, so tests never share
+state (tests/conftest.py `db_url`). Unreachable PostgreSQL skips those tests locally and fails
+them when CI=true.
 """
 
 from __future__ import annotations

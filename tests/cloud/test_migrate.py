@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -42,6 +43,7 @@ def test_init_db_twice_is_a_no_op(engine: Engine) -> None:
     assert migrate.current(engine) == _head()
 
 
+@pytest.mark.empty_db
 def test_a_database_from_before_migrations_is_stamped_and_upgraded(db_url: str) -> None:
     """Story: foundation databases were made by create_all and have no alembic_version."""
     eng = make_engine(db_url)
@@ -70,6 +72,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(db_url: str) 
         eng.dispose()
 
 
+@pytest.mark.empty_db
 def test_two_processes_starting_at_once_migrate_once(db_url: str) -> None:
     engines = [make_engine(db_url) for _ in range(3)]
     # The file exists (and is in WAL mode) first: racing to create it is not what this tests.
@@ -102,6 +105,7 @@ def test_two_processes_starting_at_once_migrate_once(db_url: str) -> None:
             e.dispose()
 
 
+@pytest.mark.empty_db
 def test_credential_tables_made_before_their_migration_are_adopted(db_url: str) -> None:
     """Story: member-credential tables were created plainly (no migration yet) in development
     databases; migration 0003 must take them over instead of failing on CREATE TABLE."""

@@ -124,6 +124,7 @@ def test_a_misspelt_variable_stops_the_command_in_one_line(
     assert not (tmp_path / "x.db").exists()  # refused before touching the database
 
 
+@pytest.mark.empty_db
 def test_migrate_check_reports_and_migrate_upgrades(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
@@ -145,6 +146,7 @@ def test_migrate_check_reports_and_migrate_upgrades(db_url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.empty_db
 def test_migrate_check_on_an_empty_database_creates_nothing(db_url: str) -> None:
     result = run("cloud", "migrate", "--check", "--db", db_url)
     assert result.exit_code == 1, result.output

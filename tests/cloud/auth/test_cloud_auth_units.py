@@ -79,6 +79,7 @@ def test_helpers_store_only_hashes(engine: Engine) -> None:
     assert token.removeprefix("wst_") not in dump
 
 
+@pytest.mark.empty_db
 def test_tables_made_before_migration_0005_are_adopted(db_url: str) -> None:
     eng = make_engine(db_url)
     try:
@@ -98,6 +99,7 @@ def test_tables_made_before_migration_0005_are_adopted(db_url: str) -> None:
         eng.dispose()
 
 
+@pytest.mark.empty_db
 def test_migration_0005_downgrades_cleanly(db_url: str) -> None:
     eng = make_engine(db_url)
     try:
