@@ -33,6 +33,7 @@ STATES = select(
     STATE.c.meta,
     STATION.c.opening_hours.label("registry_hours"),
     STATION.c.tz.label("registry_tz"),
+    STATION.c.retired_at,
 ).select_from(
     STATE.outerjoin(DESIRED, DESIRED.c.station_id == STATE.c.station_id).outerjoin(
         STATION, STATION.c.id == STATE.c.station_id

@@ -189,8 +189,12 @@ class Monitor:
             readings = facts(
                 state.telemetry,
                 lock=state.lock,
+                # In maintenance or retired (closed for good, its agent likely gone): its
+                # silence is expected, so no station_offline, and one raised clears.
                 offline_s=(
-                    0.0 if sid in maintained else offline_seconds(state, live, at, self.policy)
+                    0.0
+                    if sid in maintained or state.retired_at is not None
+                    else offline_seconds(state, live, at, self.policy)
                 ),
                 heartbeat_age_s=heartbeat_age,
                 refused_recent=recent(state.refused_at, now, self.quiet_s),

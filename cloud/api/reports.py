@@ -171,7 +171,8 @@ async def report_problem(
     ctx: ContextDep, body: Annotated[bytes, Depends(_limited_body)]
 ) -> Created:
     """Report a problem at a station: `locked`, `closed`, `broken`, `dirty` or `other`, with
-    optional text (plain text, at most 500 characters). 404 when the station is unknown.
+    optional text (plain text, at most 500 characters). 404 when the station is unknown or
+    retired.
     The answer carries a ticket number to follow it (`GET /api/v1/tickets/{ticket}`).
     `locked`, `closed` and `broken` mark the station `reported_locked` (not open now) unless
     its door admitted a member in the last 15 minutes: see `cloud.feedback.locked`."""

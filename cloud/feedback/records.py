@@ -77,8 +77,11 @@ def add_report(
     ticket: str | None = None,
 ) -> int:
     """Store a report (with its public `ticket` number, `cloud.feedback.tickets`);
-    UnknownStationError when `station_id` is not registered."""
-    known = conn.execute(select(STATION.c.id).where(STATION.c.id == station_id)).first()
+    UnknownStationError when `station_id` is not registered or retired (off every map: a
+    report would flag a station no worker can be sent to and raise an alarm nobody owns)."""
+    known = conn.execute(
+        select(STATION.c.id).where(STATION.c.id == station_id, STATION.c.retired_at.is_(None))
+    ).first()
     if known is None:
         raise UnknownStationError(station_id)
     values = {

@@ -18,7 +18,7 @@ from cloud.auth import Principal, Role
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
 from cloud.models import Station, StationState, StatusChange
-from cloud.stations import desired_config, maintenance
+from cloud.stations import desired_config, edit, maintenance
 from cloud.stations.liveness import Health, LivenessPolicy
 from cloud.stations.opennow import assess
 from protocol import topics
@@ -436,4 +436,31 @@ def test_a_station_in_maintenance_raises_no_station_offline(
     maintenance.end(engine, ops, SID, window.id, clock.now)
     clock.advance(10)
     monitor.run_once()  # the window is over: silent and not in maintenance raises again
+    assert alarms(engine)[-1].state == "raised"
+
+
+def test_a_retired_station_raises_no_station_offline(
+    engine: Engine, st: Station1, monitor: Monitor, clock: Any
+) -> None:
+    """A station closed for good goes silent when its agent is taken away: the offline alarm
+    raised clears when it is retired (or the alarm, and its notifications, would last
+    forever), none is raised while it stays retired, and reinstating it judges it again."""
+    st.birth()
+    st.lost()
+    clock.advance(700)
+    monitor.run_once()
+    assert [(a.rule, a.state) for a in alarms(engine)] == [("station_offline", "raised")]
+    with session(engine) as s:
+        assert edit.set_retired(s, SID, True, now=clock.now) is not None
+        s.commit()
+    monitor.run_once()
+    assert [a.state for a in alarms(engine)] == ["cleared"]
+    clock.advance(3600)
+    monitor.run_once()
+    assert [a.state for a in alarms(engine)] == ["cleared"]
+    with session(engine) as s:
+        edit.set_retired(s, SID, False, now=clock.now)
+        s.commit()
+    clock.advance(10)
+    monitor.run_once()
     assert alarms(engine)[-1].state == "raised"

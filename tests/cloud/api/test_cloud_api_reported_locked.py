@@ -197,3 +197,18 @@ def test_reports_are_limited_per_ipv6_prefix_not_per_address(api: TestClient, cl
     other = TestClient(app, client=("2001:db8:9:9::1", 40000))  # another subscriber
     r = other.post("/api/v1/reports", json={"station_id": SID, "kind": "other"})
     assert r.status_code == 201
+
+
+def test_a_retired_station_takes_no_reports(
+    api: TestClient, engine: Engine, as_role: Callable[[Role], dict[str, str]]
+) -> None:
+    # Story: a station closed for good is off the map, but a worker's old link (or a script)
+    # still posts a `locked` report: it must not flag the station or raise an alarm.
+    admin = as_role(Role.ADMIN)
+    assert api.post(f"{OPS}/stations/{SID}/retire", headers=admin).status_code == 200
+    r = api.post("/api/v1/reports", json={"station_id": SID, "kind": "locked"})
+    assert r.status_code == 404, r.text
+    assert SID in r.json()["detail"]
+    assert api.post(f"{OPS}/stations/{SID}/reinstate", headers=admin).status_code == 200
+    assert _alarms(api, admin) == []  # nothing was raised while it was retired
+    assert api.get(f"{OPS}/reports", headers=admin).json()["items"] == []
