@@ -16,21 +16,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from cloud.alarms import thresholds
 from cloud.api.deps import ContextDep
 from cloud.api.ops_config import MAX_BULK
 from cloud.api.scoping import no_station_data, scoped, station_access
 from cloud.auth import Principal, Role, audit
-from cloud.models import Station, table
 from cloud.stations import desired_config
 
 Viewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
 Admin = Annotated[Principal, Depends(station_access(Role.ADMIN))]
 FleetAdmin = Annotated[Principal, Depends(scoped(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(no_station_data(Role.VIEWER))]
-STATION = table(Station)
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
 
@@ -91,11 +89,6 @@ def _limits(rules: dict[str, Any]) -> dict[str, dict[str, float | None] | None]:
     return {k: None if v is None else v.model_dump() for k, v in rules.items()}
 
 
-def _exists(conn: Connection, sid: str) -> None:
-    if conn.execute(select(STATION.c.id).where(STATION.c.id == sid)).first() is None:
-        raise HTTPException(404, f"no station {sid!r}")
-
-
 def _store(conn: Connection, sids: list[str], rules: dict[str, Any], by: str, now: datetime,
            *, whole: bool, field: str) -> None:  # fmt: skip
     try:
@@ -123,7 +116,6 @@ def default_thresholds(_: Anyone) -> list[RuleDefault]:
 @router.get("/stations/{sid}/thresholds", response_model=ThresholdsView)
 def station_thresholds(ctx: ContextDep, _: Viewer, sid: str) -> ThresholdsView:
     with ctx.engine.connect() as conn:
-        _exists(conn, sid)
         return _view(conn, sid)
 
 
@@ -133,7 +125,6 @@ def set_station_thresholds(
 ) -> ThresholdsView:
     now = ctx.clock()
     with ctx.engine.begin() as conn:
-        _exists(conn, sid)
         before = _plain(thresholds.station_overrides(conn, sid))
         _store(conn, [sid], _limits(body.rules), principal.username, now, whole=True,
                field="rules")  # fmt: skip
@@ -153,7 +144,6 @@ def drop_station_thresholds(
     """Back to the defaults: one rule's override, or all of the station's."""
     now = ctx.clock()
     with ctx.engine.begin() as conn:
-        _exists(conn, sid)
         if rule is not None and rule not in thresholds.TUNABLE:
             raise HTTPException(422, f"rule: {rule!r} is not a station sensor threshold")
         before = _plain(thresholds.station_overrides(conn, sid))

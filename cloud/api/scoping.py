@@ -17,7 +17,9 @@ walks the app's routes and fails for any route that does not:
 
 The rule itself is `cloud.auth.scope.Scope`. An out-of-scope row answers the same 404 as a
 missing one, with the same words, so an account learns nothing about stations outside its
-scope. Union accounts skip the extra lookup: the route's own 404 applies.
+scope. Row routes let union accounts through without a lookup (the route's own 404 applies);
+`station_access` looks the station up for every account, so an unknown or misspelt `{sid}` is
+a 404 before any route code runs.
 """
 
 from __future__ import annotations
@@ -110,12 +112,20 @@ def no_station_data(role: Role) -> Dependency:
 
 
 def station_access(role: Role) -> Dependency:
-    """The caller, when the `{sid}` of the path is a station in its scope; else 404."""
+    """The caller, when the `{sid}` of the path is a registered station in its scope; else
+    404 — for union accounts too, so no route under it acts on a station that does not exist
+    (each used to check for itself, and one that forgot wrote rows about no station)."""
     check = require_role(role)
 
     def dependency(request: Request, sid: str) -> Principal:
+        principal = check(request)
         query = _OWNER.where(STATION.c.id == sid)
-        return _in_scope(request, check(request), query, f"no station {sid!r}")
+        if principal.scope.everything:
+            with request.app.state.ctx.engine.connect() as conn:
+                if conn.execute(query).first() is None:
+                    raise HTTPException(404, f"no station {sid!r}")
+            return principal
+        return _in_scope(request, principal, query, f"no station {sid!r}")
 
     return _mark(dependency, "station", Role(role))
 

@@ -216,14 +216,15 @@ def ingest(
             raise typer.BadParameter(f"{metrics_addr}:{metrics_port}: {exc.strerror}") from None
         url = f"http://{metrics_addr}:{metrics_port}"
         typer.echo(f"metrics on {url}/metrics, health on {url}/healthz")
+    # Signals first: a SIGTERM while the monitor and the notifier process start (seconds
+    # under load) used to kill the process outright instead of stopping it cleanly.
+    stop = stop_on_signals(threading.Event())
     worker.start()
-    stop = threading.Event()
     monitor = start_monitor(
         engine, settings, stop, worker=(worker.client_id, worker.subscribed.is_set)
     )
     notifier = start_notifier_process(settings)  # alarm notifications (cloud.notify)
     try:
-        stop_on_signals(stop)
         while not stop.wait(1.0) and worker.fatal is None:
             pass  # a refused login (worker.fatal) ends the process: systemd shows it failed
     finally:

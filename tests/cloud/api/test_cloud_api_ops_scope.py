@@ -10,6 +10,7 @@ next to the matching acceptance, so a test cannot pass because everything is ref
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -449,3 +450,27 @@ def test_a_partner_moves_only_its_own_stations_tickets(
     assert move(tickets["a-1"], partner) == 200
     assert move(tickets["b-1"], union) == 200
     assert move(suggested.json()["ticket"], union) == 200
+
+
+def test_every_station_route_answers_404_for_a_station_that_does_not_exist(
+    client: TestClient, world: dict[str, Any], account: Callable[..., dict[str, str]]
+) -> None:
+    """`station_access` looks the station up for union accounts too: a misspelt `{sid}` is a
+    404 before any route code runs (a route that forgot its own check used to write rows
+    about no station — the maintenance route did)."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    admin = account(Role.ADMIN)
+    tried = []
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context, "dependant", None)
+        path = context.path or ""
+        if dependant is None or "{sid}" not in path or "station" not in _rules(dependant):
+            continue
+        url = re.sub(r"\{[a-z_]+\}", "1", path.replace("{sid}", "no-such-station"))
+        for method in sorted(set(getattr(context, "methods", None) or {"GET"}) - {"HEAD"}):
+            r = client.request(method, url, headers=admin, json={})
+            tried.append(f"{method} {path}")
+            assert r.status_code == 404, f"{method} {url}: {r.status_code} {r.text}"
+            assert "no-such-station" in r.json()["detail"]
+    assert len(tried) > 15, tried
