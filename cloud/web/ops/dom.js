@@ -82,9 +82,6 @@ export function pagedFilters(root, name, pageSize, view) {
   return form;
 }
 
-// For a view whose requests may answer out of order (a filter changed twice): `newest(p)`
-// resolves to p's value if no later call was made meanwhile, else to null (the caller draws
-// nothing). An older failure is dropped the same way.
 // Whether someone is filling in a form inside `root` (the focus is in one of its forms). A
 // card's refresh checks it after its fetch, right before redrawing, not only before: an
 // operator may have started typing while the fetch was on its way, and the redraw would wipe
@@ -94,6 +91,9 @@ export function typingIn(root) {
   return !!el && el !== document.body && root.contains(el) && !!el.closest("form");
 }
 
+// For a view whose requests may answer out of order (a filter changed twice): `newest(p)`
+// resolves to p's value if no later call was made meanwhile, else to null (the caller draws
+// nothing). An older failure is dropped the same way.
 export function newestOnly() {
   let asked = 0;
   return async (promise) => {
