@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from cloud.api.deps import ContextDep
 from cloud.api.ops_commands import publisher
@@ -96,14 +97,37 @@ def set_station_config(
 MAX_BULK = 20_000
 
 
-class BulkConfigIn(BaseModel):
-    """A change laid over the override of every station matching all the filters given.
-    `sections` as in `desired_config.merged`: `{"door": {"pulse_s": 3}}` sets one timing and
-    keeps the rest; a null value removes a key. `apply: false` previews only."""
+class BulkTarget(BaseModel):
+    """The stations a fleet-wide change is for: every station matching all the filters
+    given, within the caller's scope (`bulk_stations`)."""
 
     city: str | None = Field(default=None, max_length=60)
     operator: str | None = Field(default=None, max_length=120)
     stations: list[str] | None = Field(default=None, max_length=MAX_BULK)
+
+
+def bulk_stations(conn: Connection, body: BulkTarget, principal: Principal) -> list[str]:
+    """The ids `body` selects in `principal`'s scope; 422 when it names no filter or selects
+    more than MAX_BULK stations (for the config and the thresholds bulk routes)."""
+    if body.city is None and body.operator is None and body.stations is None:
+        raise HTTPException(422, "city, operator or stations: name the stations to change")
+    sids = desired_config.select_stations(
+        conn,
+        city=body.city,
+        operator=body.operator,
+        ids=body.stations,
+        within=principal.scope.where(),
+    )
+    if len(sids) > MAX_BULK:
+        raise HTTPException(422, f"stations: {len(sids)} match, at most {MAX_BULK} at once")
+    return sids
+
+
+class BulkConfigIn(BulkTarget):
+    """A change laid over the override of every station matching all the filters given.
+    `sections` as in `desired_config.merged`: `{"door": {"pulse_s": 3}}` sets one timing and
+    keeps the rest; a null value removes a key. `apply: false` previews only."""
+
     sections: dict[str, Any] = Field(min_length=1, max_length=8)
     apply: bool = False
 
@@ -124,19 +148,9 @@ def set_fleet_config(
 ) -> BulkConfigOut:
     """Preview (`apply: false`, the default) or apply one change to many stations' desired
     configs: all stored and audited in one transaction, then published."""
-    if body.city is None and body.operator is None and body.stations is None:
-        raise HTTPException(422, "city, operator or stations: name the stations to change")
     now = ctx.clock()
     with ctx.engine.begin() as conn:
-        sids = desired_config.select_stations(
-            conn,
-            city=body.city,
-            operator=body.operator,
-            ids=body.stations,
-            within=principal.scope.where(),
-        )
-        if len(sids) > MAX_BULK:
-            raise HTTPException(422, f"stations: {len(sids)} match, at most {MAX_BULK} at once")
+        sids = bulk_stations(conn, body, principal)
         if not body.apply:
             try:
                 desired_config.check_override(

@@ -20,10 +20,9 @@ from sqlalchemy import Connection
 
 from cloud.alarms import thresholds
 from cloud.api.deps import ContextDep
-from cloud.api.ops_config import MAX_BULK
+from cloud.api.ops_config import BulkTarget, bulk_stations
 from cloud.api.scoping import no_station_data, scoped, station_access
 from cloud.auth import Principal, Role, audit
-from cloud.stations import desired_config
 
 Viewer = Annotated[Principal, Depends(station_access(Role.VIEWER))]
 Admin = Annotated[Principal, Depends(station_access(Role.ADMIN))]
@@ -67,14 +66,11 @@ class ThresholdsView(BaseModel):
     rules: list[RuleView]
 
 
-class BulkThresholdsIn(BaseModel):
+class BulkThresholdsIn(BulkTarget):
     """Overrides set on every station matching all the filters given: a named rule's override
     replaces each station's own, a null one sends it back to the default, a rule not named
     keeps each station's own. `apply: false` previews."""
 
-    city: str | None = Field(default=None, max_length=60)
-    operator: str | None = Field(default=None, max_length=120)
-    stations: list[str] | None = Field(default=None, max_length=MAX_BULK)
     rules: dict[str, Limits | None] = Field(min_length=1, max_length=16)
     apply: bool = False
 
@@ -160,20 +156,10 @@ def set_fleet_thresholds(
 ) -> BulkThresholdsOut:
     """Preview (`apply: false`, the default) or apply one threshold change to many stations,
     checked whole first, stored and audited in one transaction."""
-    if body.city is None and body.operator is None and body.stations is None:
-        raise HTTPException(422, "city, operator or stations: name the stations to change")
     now = ctx.clock()
     rules = _limits(body.rules)
     with ctx.engine.begin() as conn:
-        sids = desired_config.select_stations(
-            conn,
-            city=body.city,
-            operator=body.operator,
-            ids=body.stations,
-            within=principal.scope.where(),
-        )
-        if len(sids) > MAX_BULK:
-            raise HTTPException(422, f"stations: {len(sids)} match, at most {MAX_BULK} at once")
+        sids = bulk_stations(conn, body, principal)
         # A preview checks too (nothing written): the admin learns of a bad limit first.
         _store(conn, sids if body.apply else [], rules, principal.username, now, whole=False,
                field="rules")  # fmt: skip
