@@ -44,43 +44,6 @@ def _restore_logging() -> Iterator[None]:
         lg.propagate = propagate
 
 
-# Modules that run for tens of seconds each (measured with `./scripts/test --durations=80`),
-# longest first, then whole folders of slow-ish ones. scripts/test runs `--dist loadscope
-# --no-loadscope-reorder`: xdist hands each idle worker the next module in collection order,
-# so with these first the two workers share the long ones and finish together on the short
-# ones. xdist's own reorder (most tests first) ran these one-test modules last, on one worker
-# while the other sat idle for minutes.
-LONG_FIRST = (
-    "tests/security/test_sec_schemathesis.py",
-    "tests/integration/test_integration_liveness.py",
-    "tests/packaging/test_extras.py",
-    "tests/security/test_sec_ingest_fuzz.py",
-    "tests/integration/test_integration_chaos.py",
-    "tests/firmware_sim/test_sim_fleet_scale.py",
-    "tests/waystation/test_demo_faults.py",
-    "tests/edge/test_edge_footfall_counter.py",
-    "tests/waystation/test_demo_run.py",
-    "tests/e2e/",
-    "tests/integration/",
-    "tests/docker/",
-    "tests/firmware_sim/",
-)
-
-
-def _run_order(item: pytest.Item) -> int:
-    path = item.nodeid.split("::", 1)[0]
-    return next(
-        (rank for rank, prefix in enumerate(LONG_FIRST) if path.startswith(prefix)),
-        len(LONG_FIRST),
-    )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long modules first (see LONG_FIRST); the sort is stable, so a module's tests keep
-    their order and the rest keep collection order."""
-    items.sort(key=_run_order)
-
-
 def require(reason: str) -> None:
     """Skip locally, fail in CI."""
     if IN_CI:
