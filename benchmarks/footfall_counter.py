@@ -2,7 +2,7 @@
 
 Run: taskset -c 0 .venv/bin/python -m benchmarks.footfall_counter
      [--sets tuning,held-out] [--seeds 5] [--events 24] [--speed-frames 600] [--speed-only]
-     [--original]
+     [--original] [--preset-seeds 905,906,907,908]
 
 Presets (`firmware_sim.overhead_presets`): the tuning and the held-out generator settings,
 each preset with its own seeds, scored per scene class (singles, groups, hard) for the
@@ -30,6 +30,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -108,8 +109,11 @@ def door_alarms(scene: Scene, counted: list[tuple[float, int, int]]) -> tuple[in
     return len(episodes), raised.count("tailgating"), raised.count("counter_mismatch")
 
 
-def presets(sets: list[str], events: int) -> None:
+def presets(sets: list[str], events: int, seeds: tuple[int, ...] = ()) -> None:
+    """`seeds`: play every preset with these instead of its own (fresh seeds, never tuned on)."""
     chosen = {"tuning": TUNING, "held-out": HELD_OUT}
+    if seeds:
+        chosen = {k: tuple(replace(p, seeds=seeds) for p in v) for k, v in chosen.items()}
     for name in sets:
         rows: dict[str, dict[str, Score]] = {}
         door = {k: [0, 0, 0, 0] for k in CLASSES}  # openings, tailgating, mismatch, scenes
@@ -239,12 +243,16 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--sets", default="tuning,held-out", help="tuning, held-out or both")
     parser.add_argument("--original", action="store_true", help="also the original scenes")
+    parser.add_argument(
+        "--preset-seeds", default="", help="comma-separated seeds replacing every preset's own"
+    )
     args = parser.parse_args()
     if not args.skip_speed:
         speed(args.speed_frames)
     if args.speed_only:
         return
-    presets([s for s in args.sets.split(",") if s], args.events)
+    seeds = tuple(int(s) for s in args.preset_seeds.split(",") if s)
+    presets([s for s in args.sets.split(",") if s], args.events, seeds)
     if args.original:
         accuracy(args.seeds, args.events)
 
