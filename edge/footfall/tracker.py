@@ -15,6 +15,7 @@ Assignment is greedy nearest-first (no scipy on the device).
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -22,19 +23,7 @@ from edge.footfall.blobs import Blob, PersonSize
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import LineBand
 
-# How many people a track holds at its crossing: the COUNT_QUANTILE of its last ESTIMATES
-# per-frame estimates (about 1.5 s at 10 fps). Not the median of the last 5 (the rule
-# before): a merged group's blob is under-read far more often than a single's is over-read —
-# compression ringing around people deepens every blob by a few pixels, so small people
-# pressed together look like fewer (tuning blobs near the line: pairs read as one in 20 % of
-# frames, singles as two in 1.5 %). Tuning presets, errors: groups 43 → 30, singles 0 → 1,
-# hard 38 → 39; the median of 9 or of 15 was no better (docs/benchmarks.md, third round).
-ESTIMATES = 15
-COUNT_QUANTILE = 0.6
-# someone standing fades into the background and leaves a misshapen blob: while a track moves
-# less than this per frame (smoothed), its blob's shape is not an estimate (a lingering
-# walker read as three for 1.2 s was counted three on leaving once 15 estimates were kept)
-MIN_STEP_PX = 1.0
+ESTIMATES = 5  # per-frame people estimates the count at crossing is the median of
 MAX_BLOBS = 40  # more blobs than this in one frame is noise: the biggest are kept
 SOLID_FRAMES = 5  # a track seen this often is a person, not a fragment of one
 
@@ -161,7 +150,7 @@ class Tracker:
         track.x, track.y, track.box, track.missed = blob.cx, blob.cy, blob.box, 0
         track.seen += 1
         track.at_border = blob.at_border
-        if not blob.at_border and math.hypot(track.vx, track.vy) >= MIN_STEP_PX:
+        if not blob.at_border:
             track.estimates.append(self.size.people(blob, self.along, self.max_people))
 
     def _judge(self, track: Track, at: float) -> Crossing | None:
@@ -177,7 +166,7 @@ class Tracker:
                 riders += ghost.solid and ghost.state == track.state
                 ghost.state = side
         track.state = side
-        estimate = _quantile(track.estimates, COUNT_QUANTILE) if track.estimates else 1
+        estimate = statistics.median_low(track.estimates) if track.estimates else 1
         count = max(estimate, 1 + riders)  # a merge just before the line: the size lags
         return Crossing(Direction.IN if side > 0 else Direction.OUT, at, count)
 
@@ -233,9 +222,3 @@ class Tracker:
     def _lose(self, track: Track, at: float) -> None:
         if track.state != 0 and not track.at_border:  # at the border it left the view
             self.ghosts.append(Ghost(track.x, track.y, track.state, at))
-
-
-def _quantile(values: deque[int], q: float) -> int:
-    """The value at fraction `q` of the sorted `values` (0.5: the median-high)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
