@@ -46,11 +46,14 @@ class Station(StationBase, table=True):
 
     __tablename__ = "station"
     # The nearby search filters on a lat/lon box first; this index serves that range scan.
-    # Scoped ops accounts (cloud.auth.scope) select by operator and/or city.
+    # Scoped ops accounts (cloud.auth.scope) select by operator and/or city. The registry
+    # version check (cloud.stations.index, every 2 s in every API worker) reads the newest
+    # `updated_at`: from this index, not by scanning the registry.
     __table_args__ = (
         Index("ix_station_lat_lon", "lat", "lon"),
         Index("ix_station_operator", "operator"),
         Index("ix_station_city", "city"),
+        Index("ix_station_updated_at", "updated_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
