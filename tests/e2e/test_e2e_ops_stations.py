@@ -182,3 +182,28 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_station_closed_by_its_hours_shows_them_as_a_code_not_as_english(
+    browser: Any, site: Site
+) -> None:
+    """Story: after 20:00 Beijing time the station page said "否，…开门（营业时间 Mo-Su
+    08:00-20:00）" and the Chinese check flagged "Mo", "Su" as English: the suite failed in the
+    evening only. The registry's hours are OSM syntax, a code from the field like an id: shown
+    as they are, marked `translate="no"`. Hours that are never open make it so at any time."""
+    with session(site.engine) as s:
+        station = s.get(Station, SID)
+        assert station is not None
+        station.opening_hours = "Mo-Su off"
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        log_in(page, site.base, "op", PASSWORD, live=False)
+        page.goto(f"{site.base}/ops#station/{SID}")
+        shown = page.locator("dd:has-text('营业时间')")
+        shown.wait_for(timeout=WAIT_MS)
+        assert shown.inner_text().startswith("否（营业时间 Mo-Su off）")
+        assert shown.locator("[translate=no]").inner_text() == "Mo-Su off"
+        assert untranslated(page) == []
+    finally:
+        context.close()

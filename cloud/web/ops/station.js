@@ -164,7 +164,7 @@ export class StationPage {
     const tz = this.tz;
     const hours = d.open_now
       ? t("open_yes", d.closes_at ? when(d.closes_at, tz) : null)
-      : t("open_no", d.opens_at ? when(d.opens_at, tz) : null, d.station.opening_hours);
+      : t("open_no", d.opens_at ? when(d.opens_at, tz) : null, raw("span", d.station.opening_hours));
     const closed = d.closed_reason ? h("div", { class: "sub" }, word("closed_reason_words", d.closed_reason)) : null;
     const synced = t_.clock_synced === undefined || t_.clock_synced === null ? "—" : t_.clock_synced ? t("yes") : t("clock_not_synced");
     const age = (s) => (s === null || s === undefined ? "—" : t("ago_short", duration(s)));

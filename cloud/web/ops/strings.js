@@ -135,7 +135,8 @@ const zh = {
   f_trust_version: "信任列表版本", f_backlog: "待上传日志",
   yes: "是", no: "否", clock_not_synced: "否（未同步）",
   open_yes: (closes) => (closes ? `是，${closes} 关门` : "是"),
-  open_no: (opens, hours) => `否${opens ? `，${opens} 开门` : ""}（营业时间 ${hours}）`,
+  // `hours`: the registry's expression as a node marked translate="no" (OSM syntax, a code)
+  open_no: (opens, hours) => [`否${opens ? `，${opens} 开门` : ""}（营业时间 `, hours, "）"],
   reported_locked: (a) => `${a} — 处理该报告，或会员刷码进门后自动解除`,
   ago_short: (d) => `${d}前`,
   no_raised: "没有未解除的告警。",
@@ -347,7 +348,7 @@ const en = {
   f_trust_version: "Trust version", f_backlog: "Journal backlog",
   yes: "yes", no: "no", clock_not_synced: "NO",
   open_yes: (closes) => (closes ? `yes, closes ${closes}` : "yes"),
-  open_no: (opens, hours) => `no${opens ? `, opens ${opens}` : ""} (hours ${hours})`,
+  open_no: (opens, hours) => [`no${opens ? `, opens ${opens}` : ""} (hours `, hours, ")"],
   reported_locked: (a) => `${a} — resolve the report, or a member's entry clears it`,
   ago_short: (d) => `${d} ago`,
   no_raised: "No raised alarms.",
