@@ -315,9 +315,10 @@ class MosquittoProcess:
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None:  # it could not start (e.g. the port is taken)
+                code, self.proc = self.proc.returncode, None
                 err = self.stderr_path.read_text(errors="replace")
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}")
+                raise RuntimeError(f"mosquitto exited with {code}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     pass

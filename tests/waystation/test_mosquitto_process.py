@@ -68,3 +68,15 @@ def test_a_broker_refuses_to_start_on_a_port_another_process_listens_on(
         with pytest.raises(RuntimeError):
             broker.start()
     assert broker.proc is None
+
+
+def test_a_broker_that_cannot_start_is_not_left_as_running(tmp_path: Path) -> None:
+    """A broker that exits at once (here a config it cannot run; in CI a port another process
+    took first) raises, naming the exit, and is not kept as this object's process: the port
+    race above left the dead process in `proc` when mosquitto exited before the port check."""
+    bad = tmp_path / "bad.conf"
+    bad.write_text("listener 1883\nno_such_option true\n")
+    broker = MosquittoProcess(tmp_path / "broker", conf_file=bad)
+    with pytest.raises(RuntimeError, match="mosquitto exited with"):
+        broker.start()
+    assert broker.proc is None
