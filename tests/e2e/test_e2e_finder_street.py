@@ -8,6 +8,7 @@ reply, the page and last results with no network (service worker), and the statu
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -281,6 +282,10 @@ def test_station_page_by_its_url_and_tickets_followed_to_the_reply(
             page.locator("#sv-basis").inner_text() == "该站未联网：按公布的营业时间判断，可能不准"
         )
         assert page.locator("#sv-confirmed").inner_text() == "无联网设备，无法确认"
+        hours = page.locator("#sv-hours").inner_text()
+        assert re.fullmatch(
+            r"周[一二三四五六日] 08:00-20:00（(Mo|Tu|We|Th|Fr|Sa|Su) 08:00-20:00）", hours
+        )
         page.goto(base + "/#/station/nowhere")
         page.wait_for_function(
             "() => document.getElementById('sv-name').textContent === '没有找到这个驿站。'",

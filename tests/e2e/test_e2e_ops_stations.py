@@ -89,7 +89,7 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
     try:
         errors: list[str] = []
-        finder = _finder_hours(context, site.base, "Mo-Su 08:00-20:00")
+        finder = _finder_hours(context, site.base, "每天 08:00-20:00（Mo-Su 08:00-20:00）")
         assert finder.locator("#sv-entrance").inner_text() == "东门进，按门铃"
         phone = finder.locator("#sv-phone a")
         assert phone.inner_text() == "0543-3211234"
@@ -133,7 +133,7 @@ def test_an_operator_edits_the_hours_in_chinese_and_the_finder_follows(
             assert station.opening_hours == "Mo-Fr 09:00-17:00"
             assert (station.lat, station.lon) == (37.3835, 117.9707)
 
-        finder = _finder_hours(context, site.base, "Mo-Fr 09:00-17:00")
+        finder = _finder_hours(context, site.base, "周一至周五 09:00-17:00（Mo-Fr 09:00-17:00）")
         finder.close()
 
         # a new station placed by GCJ-02 coordinates (as Amap shows them): stored as WGS-84
@@ -205,5 +205,29 @@ def test_a_station_closed_by_its_hours_shows_them_as_a_code_not_as_english(
         assert shown.inner_text().startswith("否（营业时间 Mo-Su off）")
         assert shown.locator("[translate=no]").inner_text() == "Mo-Su off"
         assert untranslated(page) == []
+    finally:
+        context.close()
+
+
+def test_the_finder_reads_common_hours_out_in_chinese_and_shows_others_as_written(
+    browser: Any, site: Site
+) -> None:
+    """Workers read "每天 08:00-20:00", not OSM's "Mo-Su"; an expression beyond day lists,
+    times and "off" is shown exactly as the registry has it (no guess at its meaning)."""
+    context = browser.new_context(viewport={"width": 800, "height": 1000}, locale="zh-CN")
+    try:
+        for hours, shown in (
+            (
+                "Mo-Fr 08:00-12:00,13:00-20:00; Sa,Su 09:00-18:00; PH off",
+                "周一至周五 08:00-12:00、13:00-20:00；周六、周日 09:00-18:00；法定节假日休息"
+                "（Mo-Fr 08:00-12:00,13:00-20:00; Sa,Su 09:00-18:00; PH off）",
+            ),
+            ("Mo-Su sunrise-sunset", "Mo-Su sunrise-sunset"),
+        ):
+            with session(site.engine) as s:
+                station = s.get(Station, SID)
+                assert station is not None
+                station.opening_hours = hours
+            _finder_hours(context, site.base, shown).close()
     finally:
         context.close()

@@ -43,6 +43,11 @@
       none: "附近 50 公里内没有符合条件的开放驿站。试试减少设施筛选。",
       need_point: "请先确定你的位置。", net_error: "网络错误，请稍后再试。",
       open24: "24 小时开放", open_now: "现在开放",
+      // Opening hours read out (hoursHuman): OSM day codes in Chinese
+      days: { Mo: "周一", Tu: "周二", We: "周三", Th: "周四", Fr: "周五", Sa: "周六", Su: "周日",
+        PH: "法定节假日" },
+      every_day: "每天", day_range: (a, b) => `${a}至${b}`, day_sep: "、", rule_sep: "；",
+      day_off: "休息",
       basis_schedule: "按营业时间，未联网验证",
       reported_locked: (m) => (m < 1 ? "刚刚有人报告门锁着" : m < 60 ? `${m} 分钟前有人报告门锁着`
         : `${Math.floor(m / 60)} 小时前有人报告门锁着`),
@@ -398,6 +403,40 @@
     const day = new Intl.DateTimeFormat("en-CA", { timeZone: tz, dateStyle: "short" });
     const tomorrow = day.format(closes) !== day.format(new Date());
     return t().closes(hm, tomorrow);
+  }
+
+  // Opening hours in words for the common OSM forms ("Mo-Fr 08:00-20:00; Sa,Su 09:00-18:00;
+  // PH off" → "周一至周五 08:00-20:00；周六、周日 09:00-18:00；法定节假日休息"), or null when
+  // the expression says more than day lists, times and "off" (then it is shown as written),
+  // or in a language whose table has no day names (English readers read OSM's codes).
+  const DAYS_RE = /^(Mo|Tu|We|Th|Fr|Sa|Su|PH)(-(Mo|Tu|We|Th|Fr|Sa|Su))?(,(Mo|Tu|We|Th|Fr|Sa|Su|PH)(-(Mo|Tu|We|Th|Fr|Sa|Su))?)*$/;
+  const TIMES_RE = /^\d\d:\d\d-\d\d:\d\d(,\d\d:\d\d-\d\d:\d\d)*$/;
+
+  function hoursHuman(expr) {
+    const w = t();
+    if (!w.days) return null;
+    const rules = expr.split(";").map((r) => r.trim()).filter(Boolean);
+    if (!rules.length) return null;
+    const out = [];
+    for (const rule of rules) {
+      const parts = rule.split(/\s+/);
+      let days = null;
+      if (DAYS_RE.test(parts[0])) days = parts.shift();
+      const rest = parts.join(" ");
+      let when;
+      if (rest === "off" || rest === "closed") when = w.day_off;
+      else if (TIMES_RE.test(rest)) when = ` ${rest.split(",").join(w.day_sep)}`;
+      else return null;
+      let said = w.every_day;
+      if (days && days !== "Mo-Su") {
+        said = days.split(",").map((item) => {
+          const [a, b] = item.split("-");
+          return b ? w.day_range(w.days[a], w.days[b]) : w.days[a];
+        }).join(w.day_sep);
+      }
+      out.push(`${said}${when}`);
+    }
+    return out.join(w.rule_sep);
   }
 
   function busy(s) {
@@ -1028,8 +1067,9 @@
     else if (s.last_seen_at) confirmed.push(t().no_entry);
     $("sv-confirmed").textContent = confirmed.length ? confirmed.join("；")
       : s.basis === "live" ? t().unknown : t().no_confirm;
-    $("sv-hours").textContent = s.opening_hours.trim() === "24/7"
-      ? `${t().open24}（24/7）` : s.opening_hours;
+    const expr = s.opening_hours.trim();
+    const words = expr === "24/7" ? t().open24 : hoursHuman(expr);
+    $("sv-hours").textContent = words ? `${words}（${expr}）` : expr;
     const place = s.city && !s.address.startsWith(s.city) ? [s.city, s.address] : [s.address];
     $("sv-address").textContent = place.filter(Boolean).join(" ") || t().unknown;
     $("sv-operator").textContent = s.operator || t().unknown;
