@@ -409,7 +409,8 @@
   // PH off" → "周一至周五 08:00-20:00；周六、周日 09:00-18:00；法定节假日休息"), or null when
   // the expression says more than day lists, times and "off" (then it is shown as written),
   // or in a language whose table has no day names (English readers read OSM's codes).
-  const DAYS_RE = /^(Mo|Tu|We|Th|Fr|Sa|Su|PH)(-(Mo|Tu|We|Th|Fr|Sa|Su))?(,(Mo|Tu|We|Th|Fr|Sa|Su|PH)(-(Mo|Tu|We|Th|Fr|Sa|Su))?)*$/;
+  const DAY = "(?:Mo|Tu|We|Th|Fr|Sa|Su)(?:-(?:Mo|Tu|We|Th|Fr|Sa|Su))?|PH"; // a day, a range, PH
+  const DAYS_RE = new RegExp(`^(?:${DAY})(?:,(?:${DAY}))*$`);
   const TIMES_RE = /^\d\d:\d\d-\d\d:\d\d(,\d\d:\d\d-\d\d:\d\d)*$/;
 
   function hoursHuman(expr) {
