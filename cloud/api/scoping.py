@@ -54,13 +54,19 @@ def _mark(dependency: Any, rule: str, role: Role) -> Any:
 
 
 def _in_scope(
-    request: Request, principal: Principal, query: Select[Any] | None, missing: str
+    request: Request,
+    principal: Principal,
+    query: Select[Any] | None,
+    missing: str,
+    *,
+    must_exist: bool = False,
 ) -> Principal:
     """`principal` if it sees everything, or if the one station `query` selects (operator,
     city) exists and is in its scope; else 404 `missing`, the words for a row that does not
     exist (a scoped account learns nothing of other partners' rows). `query` None: the row
-    has no station (union accounts only)."""
-    if principal.scope.everything:
+    has no station (union accounts only). `must_exist`: the row is looked up for accounts
+    that see everything too (404 when it is not there)."""
+    if principal.scope.everything and not must_exist:
         return principal
     if query is not None:
         with request.app.state.ctx.engine.connect() as conn:
@@ -118,14 +124,8 @@ def station_access(role: Role) -> Dependency:
     check = require_role(role)
 
     def dependency(request: Request, sid: str) -> Principal:
-        principal = check(request)
         query = _OWNER.where(STATION.c.id == sid)
-        if principal.scope.everything:
-            with request.app.state.ctx.engine.connect() as conn:
-                if conn.execute(query).first() is None:
-                    raise HTTPException(404, f"no station {sid!r}")
-            return principal
-        return _in_scope(request, principal, query, f"no station {sid!r}")
+        return _in_scope(request, check(request), query, f"no station {sid!r}", must_exist=True)
 
     return _mark(dependency, "station", Role(role))
 

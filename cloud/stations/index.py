@@ -136,8 +136,9 @@ def registry_version(engine: Engine) -> Version:
     count = select(func.count()).select_from(STATION).scalar_subquery()
     newest = select(func.max(STATION.c.updated_at)).scalar_subquery()
     with engine.connect() as conn:
-        row = conn.execute(select(count, newest, windows, windows_at)).one()
-    n, updated, n_windows, windows_updated = row
+        n, updated, n_windows, windows_updated = conn.execute(
+            select(count, newest, windows, windows_at)
+        ).one()
     return int(n), updated, int(n_windows), windows_updated
 
 

@@ -73,6 +73,14 @@ def site(serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         engine.dispose()
 
 
+def _set_hours(engine: Engine, hours: str) -> None:
+    """The station's registry hours, written as an import would (no API in between)."""
+    with session(engine) as s:
+        station = s.get(Station, SID)
+        assert station is not None
+        station.opening_hours = hours
+
+
 def _finder_hours(context: Any, base: str, hours: str) -> Any:
     """The workers' station page, once it shows `hours`."""
     page = context.new_page()
@@ -191,10 +199,7 @@ def test_a_station_closed_by_its_hours_shows_them_as_a_code_not_as_english(
     08:00-20:00）" and the Chinese check flagged "Mo", "Su" as English: the suite failed in the
     evening only. The registry's hours are OSM syntax, a code from the field like an id: shown
     as they are, marked `translate="no"`. Hours that are never open make it so at any time."""
-    with session(site.engine) as s:
-        station = s.get(Station, SID)
-        assert station is not None
-        station.opening_hours = "Mo-Su off"
+    _set_hours(site.engine, "Mo-Su off")
     context = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="zh-CN")
     try:
         page = context.new_page()
@@ -224,10 +229,7 @@ def test_the_finder_reads_common_hours_out_in_chinese_and_shows_others_as_writte
             ),
             ("Mo-Su sunrise-sunset", "Mo-Su sunrise-sunset"),
         ):
-            with session(site.engine) as s:
-                station = s.get(Station, SID)
-                assert station is not None
-                station.opening_hours = hours
+            _set_hours(site.engine, hours)
             _finder_hours(context, site.base, shown).close()
     finally:
         context.close()
