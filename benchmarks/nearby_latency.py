@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,13 +41,13 @@ from pathlib import Path
 
 import numpy as np
 import uvloop
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 from sqlmodel import Session
 
 from cloud.db import init_db, make_engine
 from cloud.models import Station, StationState, table
 from cloud.stations.geoindex import GridIndex
-from cloud.stations.index import load_snapshot
+from cloud.stations.index import load_snapshot, registry_version
 from cloud.stations.liveness import LivenessPolicy
 from protocol.registry import AMENITIES
 from waystation.mosquitto import free_port
@@ -190,6 +191,44 @@ def finder_in_process(url: str, n: int, nq: int) -> None:
         flush=True,
     )
     engine.dispose()
+
+
+def version_check(url: str, n: int, runs: int = 20) -> None:
+    """CPU of the registry version check each API worker runs every `index_refresh_s`
+    (`registry_version`), against what it was before migration 0024: count and newest edit
+    in one SELECT on a registry without `ix_station_updated_at` (a copy of the same database
+    with the index dropped), same run."""
+    engine = make_engine(url)
+    station = table(Station)
+    old = select(func.count(), func.max(station.c.updated_at)).select_from(station)
+    path = Path(url.removeprefix("sqlite:///"))
+    copy = path.with_name(f"{path.stem}-no-index.db")
+    shutil.copyfile(path, copy)
+    before_engine = make_engine(f"sqlite:///{copy}")
+    with before_engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_station_updated_at"))
+
+    def cpu_ms(fn) -> float:  # type: ignore[no-untyped-def]
+        fn()
+        start = time.process_time()
+        for _ in range(runs):
+            fn()
+        return 1000 * (time.process_time() - start) / runs
+
+    def before() -> None:
+        with before_engine.connect() as conn:
+            conn.execute(old).one()
+
+    now_ms, old_ms = cpu_ms(lambda: registry_version(engine)), cpu_ms(before)
+    print(f"| {n:,} | registry version check (`registry_version`), CPU | {now_ms:.2f} ms | | "
+          f"{old_ms / now_ms:.0f}× |")  # fmt: skip
+    print(
+        f"| {n:,} | baseline: the check before migration 0024 (one SELECT, no index), CPU "
+        f"| {old_ms:.2f} ms | | 1× |"
+    )
+    engine.dispose()
+    before_engine.dispose()
+    copy.unlink()
 
 
 async def _client(
@@ -364,6 +403,7 @@ def main() -> None:
         for n in args.http_sizes:
             url = make_db(Path(tmp) / f"nearby-{n}.db", n)
             finder_in_process(url, n, args.queries)
+            version_check(url, n)
             http(
                 url,
                 n,
