@@ -211,6 +211,30 @@ TUNING: tuple[Preset, ...] = (
         ),
         TUNING_SEEDS,
     ),
+    # fourth round: a high camera over people of every size (children to large adults,
+    # bags, umbrellas) — what a learned single-person span must not turn into pairs
+    Preset(
+        "tune-singles-sizes",
+        "singles",
+        "singles",
+        Variation(
+            size=(0.5, 1.45),
+            zoom=0.8,
+            low_share=0.3,
+            low_contrast=(14.0, 26.0),
+            speed=(30.0, 240.0),
+            angle_deg=25.0,
+            side_share=0.2,
+            bag_share=0.3,
+            umbrella_share=0.1,
+            shadow_len=2.5,
+            shadow_k=(0.25, 0.4),
+            noise=4.5,
+            jpeg=(45.0, 80.0),
+            barrel=0.15,
+        ),
+        TUNING_SEEDS,
+    ),
 )
 
 HELD_OUT: tuple[Preset, ...] = (

@@ -3,7 +3,9 @@
 Judged on a small (1/4 size) grey copy against the last trusted one, so it costs little:
 - frozen: consecutive frames identical (a live sensor always has some noise) for `frozen_s`
   after the input had been lively;
-- light change: the median brightness jumps by more than `light_jump` (relative) at once;
+- light change: the median brightness jumps by more than `light_jump` (relative) at once
+  (0.1: a lamp coming on after IR mode can move it by only a tenth, yet light the floor in
+  a new pattern that the counter's gain normalisation cannot undo);
 - noise: the frame differs a lot from the last trusted one but not by a uniform shift
   (a glitch, a burst of snow). Noise that persists is a new scene: the caller re-learns.
 """
@@ -30,7 +32,7 @@ class Verdict(StrEnum):
 
 
 class InputGuard:
-    def __init__(self, *, frozen_s: float = 3.0, light_jump: float = 0.25) -> None:
+    def __init__(self, *, frozen_s: float = 3.0, light_jump: float = 0.1) -> None:
         self.frozen_s = frozen_s
         self.light_jump = light_jump
         self._last: np.ndarray | None = None  # last trusted small frame (float32)

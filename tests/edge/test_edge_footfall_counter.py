@@ -61,6 +61,22 @@ def test_light_drift_ir_mode_and_lights_on_keep_counting() -> None:
         assert s.accuracy >= 0.9, scores
 
 
+def test_the_lamp_switched_on_after_ir_is_a_light_change_though_the_median_moves_little() -> None:
+    """Leaving IR for the lamp moves the frame's median by only a tenth here (the IR gain and
+    the lamp's brightness nearly match), but the floor is lit in a new pattern that the gain
+    normalisation cannot undo; with the old threshold (a quarter) it went unnoticed and the
+    background model counted the lit patches: 3 false counts in this scene."""
+    scene = make_scene("lights", 1, events=24)
+    scores, counted, reasons, counter = run(scene)
+    on = scene.lighting.lights_on
+    assert on is not None
+    for s in scores.values():
+        assert s.extra == 0, scores
+        assert s.missed == 0, scores
+    assert not [t for t, _, _ in counted if on <= t < on + counter.config.settle_s]
+    assert reasons["light_change"] <= (scene.lighting.ir_from or 0.0) + 0.2  # the IR switch
+
+
 def test_frozen_camera_and_noise_burst_with_people_walking_no_burst_of_counts() -> None:
     scene = make_scene("faults", 2, events=20, busy_faults=True)
     scores, counted, reasons, _ = run(scene)
