@@ -212,7 +212,7 @@ TUNING: tuple[Preset, ...] = (
         TUNING_SEEDS,
     ),
     # fourth round: a high camera over people of every size (children to large adults,
-    # bags, umbrellas) — what a learned single-person span must not turn into pairs
+    # bags, umbrellas) — what any rule for pressed pairs must not split into two
     Preset(
         "tune-singles-sizes",
         "singles",
