@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from cloud.auth import Role
 from cloud.auth.models import AuditEntry
 from cloud.db import session
 from cloud.ingest.ingestor import Ingestor
-from cloud.models import Station
+from cloud.models import DEFAULT_TZ, Station
 from protocol import topics
 from protocol.messages import AlarmEvent, Payload, StatePayload, TelemetryPayload
 
@@ -256,16 +257,44 @@ def test_telemetry_series_buckets_any_number_in_the_heartbeat(
 def test_uptime_splits_each_local_day_by_status(
     client: TestClient, viewer: dict[str, str], fleet3: Fleet3
 ) -> None:
+    # the 16 minutes just played end now; from 23:44 to 00:00 in the station's zone they
+    # started yesterday, and the part before local midnight belongs to yesterday's row
+    local = fleet3.clock.now.astimezone(ZoneInfo(DEFAULT_TZ))
+    since_midnight = (local - local.replace(hour=0, minute=0, second=0)).total_seconds()
+    in_today = min(16 * 60, since_midnight)
     days = client.get(OPS + "/stations/sz-ok/uptime", params={"days": 2}, headers=viewer).json()
     assert len(days) == 2
-    today = days[-1]
-    assert today["seconds"]["online"] == pytest.approx(16 * 60, abs=1)
+    yesterday, today = days
+    assert today["day"] == local.date().isoformat()
+    assert today["seconds"]["online"] == pytest.approx(in_today, abs=1)
+    assert yesterday["seconds"].get("online", 0.0) == pytest.approx(16 * 60 - in_today, abs=1)
     assert set(today["seconds"]) <= {"online", "unknown"}
     down = client.get(OPS + "/stations/sz-down/uptime", params={"days": 1}, headers=viewer)
     (day,) = down.json()
-    assert day["seconds"]["lost"] == pytest.approx(16 * 60, abs=1)
+    assert day["seconds"]["lost"] == pytest.approx(in_today, abs=1)
     assert day["up_pct"] is not None
     assert day["up_pct"] < 100
+
+
+def test_uptime_splits_the_minutes_either_side_of_local_midnight(
+    client: TestClient,
+    viewer: dict[str, str],
+    engine: Engine,
+    clock: Any,
+    add_station: Callable[..., Station],
+) -> None:
+    """Played so that local midnight falls in the middle: 6 minutes yesterday, 10 today."""
+    zone = ZoneInfo(DEFAULT_TZ)
+    midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock.now = (midnight - timedelta(minutes=6)).astimezone(UTC)
+    Fleet3(engine, clock, add_station).play()
+    days = client.get(OPS + "/stations/sz-ok/uptime", params={"days": 2}, headers=viewer).json()
+    assert [d["day"] for d in days] == [
+        (midnight - timedelta(days=1)).date().isoformat(),
+        midnight.date().isoformat(),
+    ]
+    assert days[0]["seconds"]["online"] == pytest.approx(6 * 60, abs=1)
+    assert days[1]["seconds"]["online"] == pytest.approx(10 * 60, abs=1)
 
 
 def test_metrics_need_the_token_or_a_local_scraper(
