@@ -299,6 +299,14 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
         rig.spawn(living, heartbeat_s=OUTAGE_HEARTBEAT_S, reconnect_max_s=2.0)
         (victim,) = rig.spawn([doomed], heartbeat_s=OUTAGE_HEARTBEAT_S, reconnect_max_s=2.0)
         wait_for(lambda: len(rig.live_ids()) == 5, 20, "five stations live")
+        # A birth alone makes a station live; its 1 s heartbeat is known from its first
+        # heartbeat. One killed before that is judged by the 30 s default (online for 90 s),
+        # longer than the target below: under a loaded suite that was this test's flake.
+        wait_for(
+            lambda: all(rig.intervals().get(s) == OUTAGE_HEARTBEAT_S for s in rig.sids),
+            20,
+            lambda: f"every station's heartbeat interval known: {rig.intervals()}",
+        )
 
         rig.broker.stop(kill=True, hold_port=True)  # a crash: no wills, nothing said
         t0 = time.monotonic()
@@ -325,7 +333,7 @@ def test_a_broker_outage_keeps_stations_open_by_schedule_and_a_dead_one_leaves_a
                 f"the dead station gone: the API shows {rig.open_stations().get(doomed)}, "
                 f"alarms {rig.alarms()}, stored {rig.stored()}, "
                 f"sight {rig.client.app.state.ctx.sight.current()}, "  # type: ignore[attr-defined]
-                f"presence {rig.presence()}"
+                f"presence {rig.presence()}, intervals {rig.intervals()}"
             ),
         )
         gone_after = time.monotonic() - seeing

@@ -287,6 +287,13 @@ class LivenessRig:
             rows = conn.execute(text("SELECT station_id, status, sess FROM station_state"))
             return {sid: (status, sess) for sid, status, sess in rows}
 
+    def intervals(self) -> dict[str, float | None]:
+        """Each station's heartbeat interval as the cloud stored it (None: no heartbeat heard
+        yet, so it is judged by the 30 s default: online for 90 s after its last word)."""
+        query = text("SELECT station_id, heartbeat_interval_s FROM station_state")
+        with self.engine.connect() as conn:
+            return {sid: interval for sid, interval in conn.execute(query)}
+
     def presence(self) -> list[tuple[Any, ...]]:
         """The ingest workers' presence rows (worker, connected, since, seen_at): what the
         cloud's sight counts a station's silence from (`cloud.stations.sight`)."""
