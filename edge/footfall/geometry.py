@@ -14,6 +14,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Point = tuple[float, float]
+# Relative frame-to-frame jump of the median brightness that means the lights changed. 0.1:
+# a lamp coming on over an IR-lit floor moved the median by only 10-13 % yet lit it in a new
+# pattern the gain normalisation cannot undo (0.25 missed it); frames without a switch moved
+# it < 1.5 % on every tuning preset.
+LIGHT_JUMP = 0.1
 Segment = tuple[float, float, float, float]
 
 
@@ -76,13 +81,11 @@ class CountingConfig(BaseModel):
         description="a frame with more foreground than this is not trusted (noise, glitch)",
     )
     light_jump: float = Field(
-        default=0.1,
+        default=LIGHT_JUMP,
         gt=0.0,
         le=10.0,
         description="relative jump of the frame's median brightness, frame to frame, that "
-        "means the lights changed (switch, IR mode). 0.1: a lamp coming on over an IR-lit "
-        "floor moved the median by 10-13 % yet lit it in a new pattern (0.25 missed it); "
-        "frames without a switch moved it < 1.5 %",
+        "means the lights changed (switch, IR mode)",
     )
     settle_s: float = Field(
         default=2.0,

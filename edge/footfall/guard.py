@@ -4,8 +4,7 @@ Judged on a small (1/4 size) grey copy against the last trusted one, so it costs
 - frozen: consecutive frames identical (a live sensor always has some noise) for `frozen_s`
   after the input had been lively;
 - light change: the median brightness jumps by more than `light_jump` (relative) at once
-  (0.1: a lamp coming on after IR mode can move it by only a tenth, yet light the floor in
-  a new pattern that the counter's gain normalisation cannot undo);
+  (`edge.footfall.geometry.LIGHT_JUMP` says why a tenth);
 - noise: the frame differs a lot from the last trusted one but not by a uniform shift
   (a glitch, a burst of snow). Noise that persists is a new scene: the caller re-learns.
 """
@@ -16,6 +15,8 @@ from enum import StrEnum
 
 import cv2
 import numpy as np
+
+from edge.footfall.geometry import LIGHT_JUMP
 
 IDENTICAL_MAD = 0.05  # mean |diff| (grey levels) below this: the same frame again
 LIVELY_MAD = 0.3  # a live camera's frames differ at least this much (sensor noise)
@@ -32,7 +33,7 @@ class Verdict(StrEnum):
 
 
 class InputGuard:
-    def __init__(self, *, frozen_s: float = 3.0, light_jump: float = 0.1) -> None:
+    def __init__(self, *, frozen_s: float = 3.0, light_jump: float = LIGHT_JUMP) -> None:
         self.frozen_s = frozen_s
         self.light_jump = light_jump
         self._last: np.ndarray | None = None  # last trusted small frame (float32)
