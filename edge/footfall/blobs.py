@@ -12,9 +12,12 @@ long axis leans from the line (someone walking at an angle; people abreast lean 
 when it is not elongated (moments): a single walker with a bag or a shadow attached must
 not count twice. When the
 installer gives one person's area (`person_area_px`, e.g. for a door-facing camera where the
-shape says little), the blob's area divided by it is used instead. A learned area was tried
-and dropped: low-contrast clothes leave partial blobs (a head) that pull it down, and every
-whole person then counts as two or three.
+shape says little), the blob's area divided by it is used instead. Over the shape, heads
+(`edge.footfall.heads`, looked for in the frame when the caller passes it) raise the count:
+two or three heads far apart are that many people, however JPEG ringing and shadows have
+swollen the blob — pressed pairs the shape called one were most of the groups missed. A
+learned area was tried and dropped: low-contrast clothes leave partial blobs (a head) that
+pull it down, and every whole person then counts as two or three.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from edge.footfall.heads import MIN_GAP_PX, count_heads
 
 SHAPE_TWO = 2.05  # box width/depth (along/across the line) from which a blob is two people
 SHAPE_THREE = 3.4
@@ -48,16 +53,19 @@ class Blob:
     thickness: float = 0.0  # its typical thickness across the line, px
     tilt: float = 0.0  # degrees between its long axis and the line
     elongation: float = 0.0  # long axis / short axis (second moments)
+    heads: int = 0  # heads seen far apart inside it (`edge.footfall.heads`; 0: not looked)
 
 
 def find_blobs(
     mask: np.ndarray,
     min_area: float,
     along: tuple[float, float] = (1.0, 0.0),
+    image: np.ndarray | None = None,
 ) -> list[Blob]:
     """Blobs of at least `min_area` px²; `along`: the line's direction, which decides whether
     a blob's span and thickness are measured over columns (a line nearer horizontal) or
-    rows."""
+    rows; `image` (the frame the mask came from, same size): look for two heads in blobs
+    wide enough to hold two people."""
     height, width = mask.shape[:2]
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     by_columns = abs(along[0]) >= abs(along[1])
@@ -90,8 +98,13 @@ def find_blobs(
             (m["mu20"] + m["mu02"] + spread) / max(1e-6, m["mu20"] + m["mu02"] - spread)
         )
         box = (x, y, w, h)
+        heads = (
+            count_heads(image, labels[y : y + h, x : x + w] == i, box)
+            if image is not None and not border and len(profile) >= MIN_GAP_PX + 4.0
+            else 0
+        )
         blob = Blob(
-            float(cx), float(cy), float(area), box, border, len(profile), thick, tilt, elong
+            float(cx), float(cy), float(area), box, border, len(profile), thick, tilt, elong, heads
         )
         blobs.append(blob)
     return blobs
@@ -106,7 +119,8 @@ class PersonSize:
     def people(self, blob: Blob, along: tuple[float, float], most: int) -> int:
         """`along`: unit vector along the counting line. Area: 1.6x one person is two, 2.6x
         three. Shape: span over column extent where the blob was measured and looks like
-        people abreast, else width along the line over depth across it (box projected)."""
+        people abreast, else width along the line over depth across it (box projected);
+        then at least as many as the heads seen apart in it, when two or more."""
         if self.area is not None:
             return max(1, min(most, math.floor(blob.area / self.area + 0.4)))
         _, _, w, h = blob.box
@@ -119,5 +133,9 @@ class PersonSize:
             and blob.elongation >= ELONG_TWO
         ):
             span = blob.span / max(1.0, blob.thickness)
-            return min(most, 1 if span < SPAN_TWO else 2 if span < SPAN_THREE else 3)
-        return min(most, 1 if ratio < SHAPE_TWO else 2 if ratio < SHAPE_THREE else 3)
+            n = 1 if span < SPAN_TWO else 2 if span < SPAN_THREE else 3
+        else:
+            n = 1 if ratio < SHAPE_TWO else 2 if ratio < SHAPE_THREE else 3
+        if blob.heads >= 2:  # heads seen apart: pressed people the halo made one shape
+            n = max(n, blob.heads)
+        return min(most, n)

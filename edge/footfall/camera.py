@@ -1,8 +1,9 @@
 """`CameraCounter`: camera frames → `Crossing`s, in memory only.
 
 Per frame: downscale to `process_width` → input guard (frozen / noise / light
-jump) → gain-normalised MOG2 foreground, shadows dropped (in colour) → blobs → tracks →
-crossings of the line band. After anything the counter cannot trust it stops counting for
+jump) → gain-normalised MOG2 foreground, shadows dropped (in colour) → blobs (their shape,
+and the heads the gain-normalised frame shows in them) → tracks → crossings of the line
+band. After anything the counter cannot trust it stops counting for
 `settle_s` while the background re-learns fast, then starts its tracks afresh: a missed
 crossing is better than a burst of invented ones. `degraded` names the reason meanwhile
 (→ `counter_degraded`). No frame is kept beyond the next one, written or sent (except
@@ -111,7 +112,8 @@ class CameraCounter:
             self._settle(before or "noise", at)  # after a freeze or lasting noise
         settling = self._settle_until is not None and at < self._settle_until
         rate = SETTLE_LEARNING_RATE if settling else -1.0
-        mask = self._foreground.apply(self._foreground.normalise(image, median), rate, mono=mono)
+        normalised = self._foreground.normalise(image, median)
+        mask = self._foreground.apply(normalised, rate, mono=mono)
         crowded = cv2.countNonZero(mask) > self.config.noise_fraction * mask.size
         self._crowded_run = self._crowded_run + 1 if crowded else 0
         if crowded:
@@ -125,7 +127,7 @@ class CameraCounter:
         if self._settle_until is not None:  # settled: tracks start afresh on the new model
             self._settle_until = None
             self.tracker.clear()
-        blobs = find_blobs(mask, self.config.min_area_px, self.tracker.along)
+        blobs = find_blobs(mask, self.config.min_area_px, self.tracker.along, normalised)
         crossings = self.tracker.update(blobs, at)
         if self._snapshots is not None and self._snapshots.due(at):
             tracks = [(t.x, t.y, t.state) for t in self.tracker.tracks]

@@ -1,0 +1,100 @@
+"""Heads inside a blob: per-person evidence for people pressed shoulder to shoulder.
+
+Seen from above, every person has a head: a compact disc (hair, a helmet, a cap) in the
+middle of the shoulders, in another colour or brightness than them. Two people walking
+abreast merge into one foreground blob, and JPEG ringing and shadows swell the blob until
+its shape (`edge.footfall.blobs`) says one person in a fifth of the frames (a ring of
+speckle a few pixels wide, on some frames and not the next: it depends on where the person
+falls on the codec's 8 px grid); their two heads stay two in the picture itself.
+
+The detector is the scale-normalised determinant of the Hessian (DoH), summed over the
+colour channels: it answers to discs of either polarity (a dark head on a yellow vest, a
+white helmet on a dark coat) and hardly to the straight edges of shoulders, bags and
+shadows. Its maxima over space and six scales that lie inside the blob are candidates,
+strongest first; a candidate counts as another head when it is strong (`MIN_RESPONSE`) and
+far enough from every head kept to belong to another body: `MIN_GAP_PX`, and `GAP_RADII`
+times the larger head's radius (σ√2) — a large adult's head and the curved ends of their
+own shoulders are closer than that, two people's heads are about 4.7 radii apart.
+
+Tuned on blobs near the line in eleven of the tuning presets (benchmarks/footfall_counter.py,
+tuning set; 10,276 blobs wide enough to look in, with their true people): of the 386 frames
+of two people whose shape said one, 180 show two heads; of 7,801 frames of one person, none
+shows two (with the gap in px alone, 21); of 1,692 of two people, 2 show three.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+# Gaussian scales of the DoH, px at processing size: heads of ~2-10 px radius (a child under a
+# tall camera to a large adult under a low one, at 320 px wide). Four scales up to 4.0 left
+# large heads at the wrong scale, found as two (tuning: 25 false pairs in 3,800 frames).
+SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
+# a head must answer at least this strongly (DoH summed over B, G, R, σ⁴-normalised, of the
+# frame gain-normalised to a median of 128). Tuning: 2.5e4 made singles two (a bag, a collar),
+# 4e4 found a third fewer pairs.
+MIN_RESPONSE = 3.0e4
+MIN_GAP_PX = 14.0  # heads nearer than this (px at processing size) are one body's (a bag: 10-12)
+GAP_RADII = 3.0  # ... or nearer than this many head radii (3.5: a fifth fewer pairs found)
+MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
+PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
+
+
+def count_heads(image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int]) -> int:
+    """How many heads (0-3) the blob shows apart from each other. `own`: the blob's boolean
+    mask over its box; `box`: x, y, w, h in `image`, the processing-size frame (BGR or grey
+    uint8) the foreground mask was computed from."""
+    x, y, w, h = box
+    x0, y0 = max(0, x - PAD), max(0, y - PAD)
+    x1, y1 = min(image.shape[1], x + w + PAD), min(image.shape[0], y + h + PAD)
+    crop = image[y0:y1, x0:x1].astype(np.float32)
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    inside[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = own
+    inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
+    best, scale = _doh(crop)
+    peaks = (best >= cv2.dilate(best, np.ones((5, 5), np.uint8))) & (inside > 0)
+    peaks &= best > MIN_RESPONSE
+    ys, xs = np.nonzero(peaks)
+    kept: list[tuple[int, int, float]] = []  # x, y, radius
+    for i in np.argsort(-best[ys, xs]):
+        px, py = int(xs[i]), int(ys[i])
+        radius = SIGMAS[int(scale[py, px])] * math.sqrt(2.0)
+        if all(
+            math.hypot(px - a, py - b) >= max(MIN_GAP_PX, GAP_RADII * max(radius, r))
+            for a, b, r in kept
+        ):
+            kept.append((px, py, radius))
+            if len(kept) == MOST:
+                break
+    return len(kept)
+
+
+def _doh(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(strongest response, index into SIGMAS of the scale that gave it), both (h, w): the
+    scale-normalised Hessian determinant summed over channels, its maximum over the scales.
+    OpenCV calls throughout: numpy temporaries cost twice the filters on these small crops."""
+    channels = 1 if crop.ndim == 2 else crop.shape[2]
+    best: np.ndarray | None = None
+    index = np.zeros(crop.shape[:2], np.uint8)
+    for i, sigma in enumerate(SIGMAS):
+        g = cv2.GaussianBlur(crop, (0, 0), sigma)
+        xx = cv2.Sobel(g, cv2.CV_32F, 2, 0, ksize=3)
+        yy = cv2.Sobel(g, cv2.CV_32F, 0, 2, ksize=3)
+        xy = cv2.Sobel(g, cv2.CV_32F, 1, 1, ksize=3)
+        det = cv2.subtract(cv2.multiply(xx, yy), cv2.multiply(xy, xy))
+        # sum over channels and σ⁴ normalisation in one pass; a grey frame counts as three
+        # equal channels, as an IR mode's B = G = R frames do, so one threshold serves both
+        det = cv2.transform(
+            det.reshape(det.shape[0], det.shape[1], channels),
+            np.full((1, channels), sigma**4 * 3.0 / channels, np.float32),
+        )
+        if best is None:
+            best = det
+            continue
+        index[det > best] = i
+        best = cv2.max(best, det)
+    assert best is not None
+    return best, index

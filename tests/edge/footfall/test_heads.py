@@ -1,0 +1,134 @@
+"""Heads as per-person evidence: two people pressed together whose blob the halo made one
+shape are two by their heads; one person — large, with a bag, under an umbrella — is never
+two; and the counter, on pressed pairs under a taller camera with JPEG, misses fewer."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from benchmarks.footfall_counter import count
+from edge.footfall import camera
+from edge.footfall.blobs import PersonSize, find_blobs
+from edge.footfall.heads import count_heads
+from firmware_sim.overhead import Variation, make_scene, score
+
+ALONG = (1.0, 0.0)
+FLOOR = (128, 134, 136)  # BGR, a grey tiled floor
+Person = tuple[tuple[int, int], float, tuple[int, int, int], tuple[int, int, int]]
+
+
+def draw(*people: Person, bag: tuple[int, int] | None = None, halo: int = 5):
+    """(frame, foreground mask) of people seen from above: (centre, size, clothes, head). The
+    mask is the people grown by `halo` px all round, as JPEG ringing grows it."""
+    rng = np.random.default_rng(1)
+    frame = np.empty((240, 320, 3), np.uint8)
+    frame[:] = FLOOR
+    frame = cv2.add(frame, rng.integers(0, 6, frame.shape, dtype=np.uint8))
+    mask = np.zeros((240, 320), np.uint8)
+    if bag is not None:
+        cv2.ellipse(frame, bag, (6, 8), 0, 0, 360, (40, 90, 160), -1, cv2.LINE_AA)
+        cv2.ellipse(mask, bag, (6, 8), 0, 0, 360, 255, -1)
+    for centre, size, clothes, head in people:
+        axes = (round(14 * size), round(8.5 * size))
+        cv2.ellipse(frame, centre, axes, 0, 0, 360, clothes, -1, cv2.LINE_AA)
+        cv2.circle(frame, centre, round(6 * size), head, -1, cv2.LINE_AA)
+        cv2.ellipse(mask, centre, axes, 0, 0, 360, 255, -1)
+    if halo:
+        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * halo + 1,) * 2))
+    return cv2.GaussianBlur(frame, (3, 3), 0), mask
+
+
+def judged(frame: np.ndarray, mask: np.ndarray, *, heads: bool = True) -> tuple[int, int]:
+    """(people the counter sees in the one blob, heads found in it)."""
+    blobs = find_blobs(mask, 60.0, ALONG, frame if heads else None)
+    assert len(blobs) == 1
+    return PersonSize().people(blobs[0], ALONG, 5), blobs[0].heads
+
+
+ORANGE, YELLOW, BLUE, DARK = (0, 120, 255), (0, 200, 255), (230, 140, 20), (40, 40, 45)
+HAIR, HELMET, WHITE = (25, 25, 30), (0, 210, 240), (235, 235, 235)
+
+
+def test_a_pressed_pair_the_halo_made_one_shape_is_two_by_its_heads() -> None:
+    # two small people under a tall camera, shoulders overlapping 3 px, mask grown by 7 px
+    pair = (((150, 120), 0.75, ORANGE, HAIR), ((168, 121), 0.75, BLUE, WHITE))
+    frame, mask = draw(*pair, halo=7)
+    assert judged(frame, mask, heads=False) == (1, 0)  # the shape alone: one
+    assert judged(frame, mask) == (2, 2)
+
+
+def test_three_pressed_abreast_show_three_heads() -> None:
+    three = (
+        ((140, 120), 0.8, YELLOW, HAIR),
+        ((160, 118), 0.8, DARK, HELMET),
+        ((180, 121), 0.8, ORANGE, HAIR),
+    )
+    frame, mask = draw(*three)
+    assert judged(frame, mask)[1] == 3
+
+
+def test_a_grey_frame_shows_the_heads_as_its_three_channel_copy_does() -> None:
+    pair = (((150, 120), 0.8, BLUE, HAIR), ((171, 120), 0.8, ORANGE, WHITE))
+    frame, mask = draw(*pair, halo=7)
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    assert judged(grey, mask) == (2, 2)  # a monochrome camera
+    assert judged(cv2.merge([grey, grey, grey]), mask) == (2, 2)  # IR mode of a colour one
+
+
+@pytest.mark.parametrize(
+    ("what", "people", "bag"),
+    [
+        ("a large adult under a low camera", (((160, 120), 1.8, YELLOW, HAIR),), None),
+        ("a child", (((160, 120), 0.55, BLUE, HELMET),), None),
+        ("a bag beside someone", (((155, 120), 1.0, DARK, WHITE),), (172, 122)),
+        ("a large adult with a bag", (((150, 120), 1.5, ORANGE, HAIR),), (176, 122)),
+    ],
+)
+def test_one_person_is_never_two_heads(what: str, people: tuple[Person, ...], bag) -> None:
+    frame, mask = draw(*people, bag=bag, halo=2)
+    assert judged(frame, mask)[1] <= 1, what
+
+
+def test_an_umbrella_is_one() -> None:
+    frame, mask = draw(((160, 120), 1.0, DARK, HAIR), halo=2)
+    cv2.circle(frame, (160, 120), 22, (60, 60, 200), -1, cv2.LINE_AA)  # the umbrella's disc
+    cv2.circle(frame, (160, 120), 3, (30, 30, 30), -1, cv2.LINE_AA)  # and its tip
+    cv2.circle(mask, (160, 120), 24, 255, -1)
+    assert judged(frame, mask)[1] <= 1
+
+
+def test_heads_are_looked_for_only_in_blobs_wide_enough_for_two() -> None:
+    frame, mask = draw(((160, 120), 0.5, YELLOW, HAIR), halo=0)  # 14 px wide
+    assert judged(frame, mask) == (1, 0)
+    blob = np.zeros((20, 20), bool)
+    assert count_heads(frame, blob, (150, 110, 20, 20)) == 0  # an empty mask: nothing
+
+
+def test_the_counter_counts_pressed_pairs_under_a_taller_camera_with_jpeg(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pairs only, shoulders pressed (−3…−1 px), a taller camera (0.8×), JPEG q50–70: the
+    scenes of the tuning preset tune-groups-high, narrowed to the case heads are for."""
+    look = Variation(
+        size=(0.7, 1.1), zoom=0.8, group_gap=(-3.0, -1.0), three_share=0.0,
+        jpeg=(50.0, 70.0), shadow_len=2.0,
+    )  # fmt: skip
+    scenes = [make_scene("groups", seed, events=10, variation=look) for seed in (0, 5)]
+
+    def errors() -> int:
+        total = 0
+        for scene in scenes:
+            total += sum(
+                s.missed + s.extra for s in score(scene.crossings(), count(scene)).values()
+            )
+        return total
+
+    truth = sum(len(scene.crossings()) for scene in scenes)
+    with_heads = errors()
+    shape_only = camera.find_blobs
+    monkeypatch.setattr(camera, "find_blobs", lambda m, a, al, image=None: shape_only(m, a, al))
+    without = errors()
+    assert with_heads <= 3, f"{with_heads} errors in {truth} crossings"
+    assert without >= with_heads + 5, (without, with_heads)
