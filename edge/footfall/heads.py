@@ -19,7 +19,8 @@ own shoulders are closer than that, two people's heads are about 4.7 radii apart
 Tuned on blobs near the line in eleven of the tuning presets (benchmarks/footfall_counter.py,
 tuning set; 10,276 blobs wide enough to look in, with their true people): of the 386 frames
 of two people whose shape said one, 180 show two heads; of 7,801 frames of one person, none
-shows two (with the gap in px alone, 21); of 1,692 of two people, 2 show three.
+shows two (with the gap in px alone, 53: a large adult's head and the ends of their own
+shoulders); of 1,692 of two people, 2 show three.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ import cv2
 import numpy as np
 
 # Gaussian scales of the DoH, px at processing size: heads of ~2-10 px radius (a child under a
-# tall camera to a large adult under a low one, at 320 px wide). Four scales up to 4.0 left
-# large heads at the wrong scale, found as two (tuning: 25 false pairs in 3,800 frames).
+# tall camera to a large adult under a low one, at 320 px wide). Four scales up to 4.0 did
+# as well on the tuning blobs with the gap in radii, but place a head of > 6 px radius at
+# the wrong scale, and so its gap; a lower camera than the tuning presets' makes such heads.
 SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
 # a head must answer at least this strongly (DoH summed over B, G, R, σ⁴-normalised, of the
 # frame gain-normalised to a median of 128). Tuning: 2.5e4 made singles two (a bag, a collar),
