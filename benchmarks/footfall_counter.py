@@ -40,6 +40,7 @@ from edge.footfall.camera import CameraCounter
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.fusion import CrossCheck, TailgateDetector
 from edge.footfall.geometry import CountingConfig
+from edge.footfall.video import crossings_of
 from firmware_sim.overhead import LINE_Y, SCENES, Scene, Score, make_scene, score
 from firmware_sim.overhead_presets import CLASSES, HELD_OUT, TUNING, Preset
 
@@ -47,12 +48,8 @@ TARGETS = {"singles": 0.97, "lights": 0.97, "faults": 0.97}  # others: 0.90
 
 
 def count(scene: Scene) -> list[tuple[float, int, int]]:
-    counter = CameraCounter(CountingConfig(line=scene.line, inside=scene.inside))
-    out: list[tuple[float, int, int]] = []
-    for t, frame in zip(scene.times(), scene.frames(), strict=True):
-        for c in counter.process(frame, t):
-            out.append((t, 1 if c.direction is Direction.IN else -1, c.count))
-    return out
+    config = CountingConfig(line=scene.line, inside=scene.inside)
+    return crossings_of(config, zip(scene.times(), scene.frames(), strict=True))
 
 
 def baseline_count(scene: Scene) -> list[tuple[float, int, int]]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 from pydantic import ValidationError
 
 from edge.footfall.camera import CameraCounter
@@ -86,3 +88,17 @@ def count_video(path: Path, config: CountingConfig) -> VideoCount:
     if frames == 0:
         raise CountError(f"{path}: no frame could be read (not a video, or a broken one)")
     return VideoCount(entries, exits, frames, round(1000.0 * spent / frames, 3))
+
+
+def crossings_of(
+    config: CountingConfig, timed_frames: Iterable[tuple[float, np.ndarray]]
+) -> list[tuple[float, int, int]]:
+    """(time s, +1 in / -1 out, people) of every crossing one fresh counter reports over
+    `timed_frames` ((monotonic s, frame) in order): what a rendered scene's truth is scored
+    against (`firmware_sim.overhead.score`)."""
+    counter = CameraCounter(config)
+    out: list[tuple[float, int, int]] = []
+    for t, frame in timed_frames:
+        for c in counter.process(frame, t):
+            out.append((t, 1 if c.direction is Direction.IN else -1, c.count))
+    return out

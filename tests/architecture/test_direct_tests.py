@@ -27,7 +27,6 @@ WITHOUT_DIRECT_TEST: dict[str, str] = {
     "cloud.auth.auditlog": "one insert; the auth API tests read the audit rows it writes",
     "cloud.auth.login": "password login; tests/cloud/auth/test_cloud_auth_api.py and the CLI",
     "cloud.ops.fleet": "fleet views; tests/cloud/api/test_cloud_api_ops.py over HTTP",
-    "edge.footfall.video": "`waystation edge count`; tests/edge/test_cli_edge_count.py",
     "edge.hw.pins": "real GPIO or a refusal to run on mock pins; tests/waystation/test_cli_edge.py",
     "cloud.credentials.bulk": "the import's writes; tests/credentials/test_cred_member_import.py "
     "on SQLite and PostgreSQL through the CLI",

@@ -10,10 +10,9 @@ import pytest
 
 from edge.footfall import camera
 from edge.footfall.blobs import PersonSize, find_blobs
-from edge.footfall.camera import CameraCounter
-from edge.footfall.crossing import Direction
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.heads import count_heads
+from edge.footfall.video import crossings_of
 from firmware_sim.overhead import Scene, Variation, make_scene, score
 
 ALONG = (1.0, 0.0)
@@ -45,13 +44,8 @@ def draw(
 
 
 def count(scene: Scene) -> list[tuple[float, int, int]]:
-    """(time, direction, people) of every crossing the counter reports in `scene`."""
-    counter = CameraCounter(CountingConfig(line=scene.line, inside=scene.inside))
-    out: list[tuple[float, int, int]] = []
-    for t, frame in zip(scene.times(), scene.frames(), strict=True):
-        for c in counter.process(frame, t):
-            out.append((t, 1 if c.direction is Direction.IN else -1, c.count))
-    return out
+    config = CountingConfig(line=scene.line, inside=scene.inside)
+    return crossings_of(config, zip(scene.times(), scene.frames(), strict=True))
 
 
 def judged(frame: np.ndarray, mask: np.ndarray, *, heads: bool = True) -> tuple[int, int]:
