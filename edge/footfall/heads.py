@@ -40,7 +40,7 @@ SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
 # 4e4 found a third fewer pairs.
 MIN_RESPONSE = 3.0e4
 MIN_GAP_PX = 14.0  # heads nearer than this (px at processing size) are one body's (a bag: 10-12)
-GAP_RADII = 3.0  # ... or nearer than this many head radii (3.5: a fifth fewer pairs found)
+GAP_RADII = 1.6  # ... or nearer than this many times the sum of their radii
 MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
 
@@ -65,7 +65,7 @@ def count_heads(image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, in
         px, py = int(xs[i]), int(ys[i])
         radius = SIGMAS[int(scale[py, px])] * math.sqrt(2.0)
         if all(
-            math.hypot(px - a, py - b) >= max(MIN_GAP_PX, GAP_RADII * max(radius, r))
+            math.hypot(px - a, py - b) >= max(MIN_GAP_PX, GAP_RADII * (radius + r))
             for a, b, r in kept
         ):
             kept.append((px, py, radius))
