@@ -13,14 +13,17 @@ white helmet on a dark coat) and hardly to the straight edges of shoulders, bags
 shadows. Its maxima over space and six scales that lie inside the blob are candidates,
 strongest first; a candidate counts as another head when it is strong (`MIN_RESPONSE`) and
 far enough from every head kept to belong to another body: `MIN_GAP_PX`, and `GAP_RADII`
-times the larger head's radius (σ√2) — a large adult's head and the curved ends of their
-own shoulders are closer than that, two people's heads are about 4.7 radii apart.
+times the sum of the two radii (σ√2). A large adult's head and the curved ends of their own
+shoulders are closer than that; two people's heads are about 4.7 head radii apart, and a
+person whose head is the colour of their clothes answers at their body's scale instead,
+still far enough from their companion's head.
 
 Tuned on blobs near the line in eleven of the tuning presets (benchmarks/footfall_counter.py,
 tuning set; 10,276 blobs wide enough to look in, with their true people): of the 386 frames
-of two people whose shape said one, 180 show two heads; of 7,801 frames of one person, none
-shows two (with the gap in px alone, 53: a large adult's head and the ends of their own
-shoulders); of 1,692 of two people, 2 show three.
+of two people whose shape said one, 224 show two heads (3 × the larger radius: 180); of 179
+of three that it called two, 67 show three; of 7,801 frames of one person, none shows two
+(with the gap in px alone, 53: a large adult's head and the ends of their own shoulders);
+of 1,692 of two people, 2 show three.
 """
 
 from __future__ import annotations
@@ -32,15 +35,16 @@ import numpy as np
 
 # Gaussian scales of the DoH, px at processing size: heads of ~2-10 px radius (a child under a
 # tall camera to a large adult under a low one, at 320 px wide). Four scales up to 4.0 did
-# as well on the tuning blobs with the gap in radii, but place a head of > 6 px radius at
-# the wrong scale, and so its gap; a lower camera than the tuning presets' makes such heads.
+# about as well on the tuning blobs with the gap in radii, but place a head of > 6 px radius
+# at the wrong scale, and so its gap; a lower camera than the tuning presets' makes such
+# heads, and a body's scale is 5-7.
 SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
 # a head must answer at least this strongly (DoH summed over B, G, R, σ⁴-normalised, of the
 # frame gain-normalised to a median of 128). Tuning: 2.5e4 made singles two (a bag, a collar),
 # 4e4 found a third fewer pairs.
 MIN_RESPONSE = 3.0e4
 MIN_GAP_PX = 14.0  # heads nearer than this (px at processing size) are one body's (a bag: 10-12)
-GAP_RADII = 1.6  # ... or nearer than this many times the sum of their radii
+GAP_RADII = 1.6  # ... or nearer than this × the sum of their radii (1.4: a single two)
 MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
 
