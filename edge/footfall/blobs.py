@@ -53,7 +53,7 @@ class Blob:
     thickness: float = 0.0  # its typical thickness across the line, px
     tilt: float = 0.0  # degrees between its long axis and the line
     elongation: float = 0.0  # long axis / short axis (second moments)
-    heads: int = 0  # heads seen far apart inside it (`edge.footfall.heads`; 0: not looked)
+    heads: int = 0  # heads seen apart inside it (`edge.footfall.heads`; 0: none, or not looked)
 
 
 def find_blobs(
@@ -64,8 +64,8 @@ def find_blobs(
 ) -> list[Blob]:
     """Blobs of at least `min_area` px²; `along`: the line's direction, which decides whether
     a blob's span and thickness are measured over columns (a line nearer horizontal) or
-    rows; `image` (the frame the mask came from, same size): look for two heads in blobs
-    wide enough to hold two people."""
+    rows; `image` (the frame the mask came from, same size): count the heads in blobs wide
+    enough to hold two people."""
     height, width = mask.shape[:2]
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     by_columns = abs(along[0]) >= abs(along[1])

@@ -4,8 +4,8 @@ Seen from above, every person has a head: a compact disc (hair, a helmet, a cap)
 middle of the shoulders, in another colour or brightness than them. Two people walking
 abreast merge into one foreground blob, and JPEG ringing and shadows swell the blob until
 its shape (`edge.footfall.blobs`) says one person in a fifth of the frames (a ring of
-speckle a few pixels wide, on some frames and not the next: it depends on where the person
-falls on the codec's 8 px grid); their two heads stay two in the picture itself.
+speckle a few pixels wide, on some frames and not the next — most likely as the person falls
+differently on the codec's 8 px grid); their two heads stay two in the picture itself.
 
 The detector is the scale-normalised determinant of the Hessian (DoH), summed over the
 colour channels: it answers to discs of either polarity (a dark head on a yellow vest, a
@@ -43,7 +43,7 @@ SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
 # frame gain-normalised to a median of 128). Tuning: 2.5e4 made 6 singles two, 3.5e4 found
 # 209 pairs instead of 224.
 MIN_RESPONSE = 3.0e4
-MIN_GAP_PX = 14.0  # heads nearer than this (px at processing size) are one body's (a bag: 10-12)
+MIN_GAP_PX = 14.0  # heads nearer than this (px, processing size) are one body (12: 3 singles two)
 GAP_RADII = 1.6  # ... or nearer than this × the sum of their radii (1.4: a single two)
 MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
