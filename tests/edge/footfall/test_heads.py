@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edge.footfall import camera
-from edge.footfall.blobs import PersonSize, find_blobs
+from edge.footfall.blobs import HEADS_BLOBS, PersonSize, find_blobs
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.heads import count_heads
 from edge.footfall.video import crossings_of
@@ -142,3 +142,17 @@ def test_the_counter_counts_pressed_pairs_under_a_taller_camera_with_jpeg(
     without = errors()
     assert with_heads <= 3, f"{with_heads} errors in {truth} crossings"
     assert without >= with_heads + 5, (without, with_heads)
+
+
+def test_heads_are_counted_in_the_largest_blobs_only() -> None:
+    """A frame of many wide blobs (specks, leaves, a crowd beyond the door) costs at most
+    `HEADS_BLOBS` head searches: the largest blobs get them, the rest keep their shape."""
+    pairs = []
+    for k in range(HEADS_BLOBS + 2):
+        size = 1.0 - 0.03 * k  # each pair a little smaller than the one before
+        cx, cy = 40 + 70 * (k % 4), 30 + 60 * (k // 4)
+        pairs += [((cx - 12, cy), size, ORANGE, HAIR), ((cx + 12, cy), size, BLUE, WHITE)]
+    frame, mask = draw(*pairs, halo=2)
+    blobs = sorted(find_blobs(mask, 60.0, ALONG, frame), key=lambda b: b.area, reverse=True)
+    assert len(blobs) == HEADS_BLOBS + 2
+    assert [b.heads for b in blobs] == [2] * HEADS_BLOBS + [0, 0]
