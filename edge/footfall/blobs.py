@@ -106,14 +106,14 @@ def find_blobs(
         blob = Blob(
             float(cx), float(cy), float(area), box, border, len(profile), thick, tilt, elong
         )
-        if image is not None and not border and len(profile) >= MIN_GAP_PX + 4.0:
+        if not border and len(profile) >= MIN_GAP_PX + 4.0:
             wide.append((area, i, len(blobs)))
         blobs.append(blob)
-    for _, i, k in sorted(wide, reverse=True)[:HEADS_BLOBS]:
-        x, y, w, h = blobs[k].box
-        assert image is not None
-        heads = count_heads(image, labels[y : y + h, x : x + w] == i, blobs[k].box)
-        blobs[k] = replace(blobs[k], heads=heads)
+    if image is not None:
+        for _, i, k in sorted(wide, reverse=True)[:HEADS_BLOBS]:
+            x, y, w, h = blobs[k].box
+            heads = count_heads(image, labels[y : y + h, x : x + w] == i, blobs[k].box)
+            blobs[k] = replace(blobs[k], heads=heads)
     return blobs
 
 
