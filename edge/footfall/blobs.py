@@ -112,7 +112,8 @@ def find_blobs(
     if image is not None:
         for _, i, k in sorted(wide, reverse=True)[:HEADS_BLOBS]:
             x, y, w, h = blobs[k].box
-            heads = count_heads(image, labels[y : y + h, x : x + w] == i, blobs[k].box)
+            own = labels[y : y + h, x : x + w] == i
+            heads = count_heads(image, own, blobs[k].box, by_columns)
             blobs[k] = replace(blobs[k], heads=heads)
     return blobs
 

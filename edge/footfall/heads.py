@@ -16,7 +16,12 @@ far enough from every head kept to belong to another body: `MIN_GAP_PX`, and `GA
 times the sum of the two radii (σ√2). A large adult's head and the curved ends of their own
 shoulders are closer than that; two people's heads are about 4.7 head radii apart, and a
 person whose head is the colour of their clothes answers at their body's scale instead,
-still far enough from their companion's head.
+still far enough from their companion's head. Only the first head must be clear
+(`MIN_RESPONSE`); beside it, another needs only `MORE_RESPONSE`: a companion whose head is
+the colour of their own clothes answers weakly, and far enough from a clear head a weaker
+maximum is more likely a second person than anything of the first one's — when it has
+shoulders of its own: the blob reaches on along the line both ways beyond it, as it does not
+beyond a bag or the end of a shoulder (`SHOULDERS`).
 
 Tuned on blobs near the line in eleven of the tuning presets (benchmarks/footfall_counter.py,
 tuning set; 10,276 blobs wide enough to look in, with their true people): of the 386 frames
@@ -24,6 +29,14 @@ of two people whose shape said one, 224 show two heads (3 × the larger radius: 
 of three that it called two, 67 show three; of 7,801 frames of one person, none shows two
 (with the gap in px alone, 53: a large adult's head and the ends of their own shoulders);
 of 1,692 of two people, 2 show three.
+
+Sixth round, the fainter further heads (7,174 blobs near the line with their true people in
+nine tuning presets — four of groups, four of singles with tune-singles-low, tune-hard; 6,611
+wide enough to look in): two people showing two heads 828 → 1,099 of 1,367, three showing
+three 191 → 397 of 544, one person showing two 0 → 1 of 4,700. Without the shoulders test,
+1,118 and 405 but 15 of one person two (large adults with a dark bag under a low camera);
+the reach as 1.5 radii: 963 and 361, 0.75: 1,104 and 399 (a drawn bag's corner passes
+it); `MORE_RESPONSE` 2·10⁴ found 29 fewer pairs, 1.5·10⁴ made more of one person two.
 """
 
 from __future__ import annotations
@@ -43,16 +56,32 @@ SIGMAS = (1.6, 2.2, 3.0, 4.0, 5.3, 7.0)
 # frame gain-normalised to a median of 128). Tuning: 2.5e4 made 6 singles two, 3.5e4 found
 # 209 pairs instead of 224.
 MIN_RESPONSE = 3.0e4
+# once one head is that clear, another far enough from it need answer only this strongly
+# (a companion's head the colour of their own clothes, or half turned away)
+MORE_RESPONSE = 1.75e4
+# ... and only where the blob reaches this many head radii beyond it both ways along the line
+# (its own radius or the first head's, the larger: a bag's corner answers at a small scale):
+# one person's shoulders reach ~2.3 head radii past the head, while a bag, or the end of a
+# large adult's shoulder, is the end of the blob (a dark bag beside someone under a low
+# camera answered like a faint head). 1.5 lost a fifth of the pairs found; 0.75 lets the
+# corner of a drawn bag through (tests/edge/footfall/test_heads.py)
+SHOULDERS = 1.0
 MIN_GAP_PX = 14.0  # heads nearer than this (px, processing size) are one body (12: 3 singles two)
 GAP_RADII = 1.6  # ... or nearer than this × the sum of their radii (1.4: a single two)
 MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
 
 
-def count_heads(image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, int]) -> int:
+def count_heads(
+    image: np.ndarray,
+    own: np.ndarray,
+    box: tuple[int, int, int, int],
+    along_rows: bool = True,
+) -> int:
     """How many heads (0-3) the blob shows apart from each other. `own`: the blob's boolean
     mask over its box; `box`: x, y, w, h in `image`, the processing-size frame (BGR or grey
-    uint8) the foreground mask was computed from."""
+    uint8) the foreground mask was computed from; `along_rows`: the counting line is nearer
+    the rows than the columns (shoulders lie along it)."""
     x, y, w, h = box
     x0, y0 = max(0, x - PAD), max(0, y - PAD)
     x1, y1 = min(image.shape[1], x + w + PAD), min(image.shape[0], y + h + PAD)
@@ -62,12 +91,19 @@ def count_heads(image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, in
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
     best, scale = _doh(crop)
     peaks = (best >= cv2.dilate(best, np.ones((5, 5), np.uint8))) & (inside > 0)
-    peaks &= best > MIN_RESPONSE
+    peaks &= best > MORE_RESPONSE
     ys, xs = np.nonzero(peaks)
     kept: list[tuple[int, int, float]] = []  # x, y, radius
-    for i in np.argsort(-best[ys, xs]):
+    order = np.argsort(-best[ys, xs])
+    if len(order) == 0 or best[ys[order[0]], xs[order[0]]] <= MIN_RESPONSE:
+        return 0
+    for i in order:
         px, py = int(xs[i]), int(ys[i])
         radius = SIGMAS[int(scale[py, px])] * math.sqrt(2.0)
+        if best[py, px] <= MIN_RESPONSE:  # a faint one: only between shoulders of its own
+            reach = SHOULDERS * max(radius, kept[0][2])
+            if not _between_shoulders(inside, px, py, reach, along_rows):
+                continue
         if all(
             math.hypot(px - a, py - b) >= max(MIN_GAP_PX, GAP_RADII * (radius + r))
             for a, b, r in kept
@@ -76,6 +112,19 @@ def count_heads(image: np.ndarray, own: np.ndarray, box: tuple[int, int, int, in
             if len(kept) == MOST:
                 break
     return len(kept)
+
+
+def _between_shoulders(
+    inside: np.ndarray, px: int, py: int, reach: float, along_rows: bool
+) -> bool:
+    """The blob reaches `reach` px beyond (px, py) both ways along the line: a head has its
+    shoulders either side; a bag, or the end of a shoulder, has nothing beyond."""
+    line = inside[py] if along_rows else inside[:, px]
+    at = px if along_rows else py
+    filled = np.flatnonzero(line)
+    if len(filled) == 0:
+        return False
+    return min(at - int(filled[0]), int(filled[-1]) - at) >= reach
 
 
 def _doh(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
