@@ -53,6 +53,7 @@ class Ghost:
     since: float
     host: Track | None = None  # merged into this track's blob: its position is the host's
     solid: bool = False  # was a person of its own (not a passing fragment of one)
+    boarded: int = 0  # the host's `seen` when it merged: the host's later estimates include it
 
     def position(self) -> tuple[float, float]:
         return (self.host.x, self.host.y) if self.host is not None else (self.x, self.y)
@@ -139,7 +140,7 @@ class Tracker:
                         host.state, host.seen = track.state, max(host.seen, track.seen)
                     else:
                         solid = track.seen >= SOLID_FRAMES
-                        ghost = Ghost(track.x, track.y, track.state, at, host, solid)
+                        ghost = Ghost(track.x, track.y, track.state, at, host, solid, host.seen)
                         self.ghosts.append(ghost)
                     break
         return absorbed
@@ -160,10 +161,15 @@ class Tracker:
         if track.state == 0:
             track.state = side
             return None
-        riders = 0  # passengers that came from the same side cross with their host
+        # passengers that came from the same side cross with their host, while its size lags
+        # (merged within its last ESTIMATES frames); merged earlier, the blob's own estimates
+        # already include them: a fragment of the host's own (a detached shadow, a bag) that
+        # had been tracked apart counted a second person (held-out singles: 2 of 4 extras)
+        riders = 0
         for ghost in self.ghosts:
             if ghost.host is track:
-                riders += ghost.solid and ghost.state == track.state
+                lagging = track.seen - ghost.boarded < ESTIMATES
+                riders += ghost.solid and ghost.state == track.state and lagging
                 ghost.state = side
         track.state = side
         estimate = statistics.median_low(track.estimates) if track.estimates else 1

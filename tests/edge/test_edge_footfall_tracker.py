@@ -121,6 +121,16 @@ def test_a_merge_just_before_the_line_still_counts_both() -> None:
     assert [c.count for c in crossings] == [2]
 
 
+def test_a_fragment_merged_long_before_the_line_rides_on_the_blobs_own_estimate() -> None:
+    # someone and a piece of their own (a detached shadow, a bag) tracked apart for 5 frames,
+    # one blob of one person's shape from 5 frames before the line: the estimates since the
+    # merge include the piece, so it adds nobody (the rule before: a passenger, 2)
+    frames = [[blob(120, y), blob(136, y + 4, w=10, h=8)] for y in range(40, 90, 10)]
+    frames += [[blob(125, y, w=34, h=17)] for y in range(90, 230, 10)]
+    crossings = run(make(), frames)
+    assert [c.count for c in crossings] == [1]
+
+
 def test_a_group_splitting_after_the_line_is_not_counted_again() -> None:
     frames = [[blob(140, y, w=60, h=18)] for y in range(40, 160, 10)]
     frames += [[blob(120, y), blob(160, y)] for y in range(160, 230, 10)]
