@@ -41,6 +41,7 @@ class Track:
     missed: int = 0
     seen: int = 1
     estimates: deque[int] = field(default_factory=lambda: deque(maxlen=ESTIMATES))
+    heads: deque[int] = field(default_factory=lambda: deque(maxlen=ESTIMATES))  # per frame
 
 
 @dataclass(slots=True, eq=False)
@@ -153,6 +154,7 @@ class Tracker:
         track.at_border = blob.at_border
         if not blob.at_border:
             track.estimates.append(self.size.people(blob, self.along, self.max_people))
+            track.heads.append(blob.heads)
 
     def _judge(self, track: Track, at: float) -> Crossing | None:
         side = self.band.side(track.x, track.y)
@@ -173,6 +175,11 @@ class Tracker:
                 ghost.state = side
         track.state = side
         estimate = statistics.median_low(track.estimates) if track.estimates else 1
+        # heads seen apart in two of the last five frames are that many people, though the
+        # median of the estimates says fewer: a third person's head shows on some frames only
+        # (one frame is not enough: a person who split off a group took their head along)
+        if len(track.heads) >= 2:
+            estimate = max(estimate, min(self.max_people, sorted(track.heads)[-2]))
         count = max(estimate, 1 + riders)  # a merge just before the line: the size lags
         return Crossing(Direction.IN if side > 0 else Direction.OUT, at, count)
 
@@ -183,6 +190,7 @@ class Tracker:
         self._next_id += 1
         if not blob.at_border:
             track.estimates.append(self.size.people(blob, self.along, self.max_people))
+            track.heads.append(blob.heads)
         self.tracks.append(track)
 
     def _inherit(self, blob: Blob) -> int:

@@ -3,6 +3,8 @@ back, groups by blob shape, merges and splits not double counted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from edge.footfall.blobs import Blob, PersonSize
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import LineBand
@@ -129,6 +131,22 @@ def test_a_fragment_merged_long_before_the_line_rides_on_the_blobs_own_estimate(
     frames += [[blob(125, y, w=34, h=17)] for y in range(90, 230, 10)]
     crossings = run(make(), frames)
     assert [c.count for c in crossings] == [1]
+
+
+def test_three_heads_in_two_of_the_last_five_frames_count_three() -> None:
+    # three abreast whose blob's shape says two (60 x 18 px); the third person's head is
+    # seen in two of the last five frames before the line (the median of the per-frame
+    # estimates said two)
+    heads = [0, 0, 0, 0, 0, 0, 0, 3, 0, 3, 0, 0]
+    frames = [
+        [replace(blob(140, y, w=60, h=18), heads=n)]
+        for y, n in zip(range(20, 140, 10), heads, strict=True)
+    ]
+    frames += [[blob(140, y, w=60, h=18)] for y in range(140, 230, 10)]
+    assert [c.count for c in run(make(), frames)] == [3]
+    # seen in one frame only: the estimates' median stands
+    once = [[replace(b, heads=0) if i != 9 else b for b in f] for i, f in enumerate(frames)]
+    assert [c.count for c in run(make(), once)] == [2]
 
 
 def test_a_group_splitting_after_the_line_is_not_counted_again() -> None:
