@@ -23,7 +23,7 @@ from edge.footfall.blobs import Blob, PersonSize
 from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import LineBand
 
-ESTIMATES = 5  # per-frame people estimates the count at crossing is the median of
+ESTIMATES = 5  # the count at crossing: median of this many estimates (or heads seen in two)
 MAX_BLOBS = 40  # more blobs than this in one frame is noise: the biggest are kept
 SOLID_FRAMES = 5  # a track seen this often is a person, not a fragment of one
 
