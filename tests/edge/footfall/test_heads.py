@@ -134,6 +134,26 @@ def test_a_dark_bag_beside_a_large_adult_is_no_faint_second_head(
         assert judged(frame, mask) == (1, 1), (clothes, head)
 
 
+@pytest.mark.parametrize("size", [1.0, 1.2])
+def test_one_head_in_the_middle_of_a_blob_the_shape_calls_two_is_one_person(size: float) -> None:
+    # a bag held out at the side widens the blob until its shape says two; the one head sits
+    # in the middle of it (0.38 in), as no pair's one visible head does
+    centre = (150, 120)
+    bag = (centre[0] + round(19 * size), 121)
+    axes = (round(5 * size), round(7 * size))
+    frame, mask = draw((centre, size, ORANGE, HAIR), bag=bag, halo=2, bag_axes=axes)
+    assert judged(frame, mask, heads=False) == (2, 0)
+    assert judged(frame, mask) == (1, 1)
+
+
+def test_a_pair_showing_one_head_a_quarter_in_stays_two() -> None:
+    # the companion's head is the colour of their coat: one head, a quarter in along the blob
+    pair = (((150, 120), 0.8, ORANGE, HAIR), ((170, 121), 0.8, BLUE, BLUE))
+    frame, mask = draw(*pair, halo=3)
+    assert judged(frame, mask, heads=False) == (2, 0)
+    assert judged(frame, mask) == (2, 1)
+
+
 def test_an_umbrella_is_one() -> None:
     frame, mask = draw(((160, 120), 1.0, DARK, HAIR), halo=2)
     cv2.circle(frame, (160, 120), 22, (60, 60, 200), -1, cv2.LINE_AA)  # the umbrella's disc
