@@ -15,7 +15,9 @@ installer gives one person's area (`person_area_px`, e.g. for a door-facing came
 shape says little), the blob's area divided by it is used instead. Over the shape, heads
 (`edge.footfall.heads`, looked for in the frame when the caller passes it) raise the count:
 two or three heads far apart are that many people, however JPEG ringing and shadows have
-swollen the blob — pressed pairs the shape called one were most of the groups missed. A
+swollen the blob — pressed pairs the shape called one were most of the groups missed; and
+one head in the middle of a blob the shape calls two is one person (a bag held out at the
+side; of two people with one head seen, the head sits a quarter in). A
 learned area was tried and dropped: low-contrast clothes leave partial blobs (a head) that
 pull it down, and every whole person then counts as two or three.
 """
