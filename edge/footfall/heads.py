@@ -72,29 +72,20 @@ MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
 
 
-def count_heads(
-    image: np.ndarray,
-    own: np.ndarray,
-    box: tuple[int, int, int, int],
-    along_rows: bool = True,
-) -> int:
-    """How many heads (0-3) the blob shows apart from each other. `own`: the blob's boolean
-    mask over its box; `box`: x, y, w, h in `image`, the processing-size frame (BGR or grey
-    uint8) the foreground mask was computed from; `along_rows`: the counting line is nearer
-    the rows than the columns (shoulders lie along it)."""
-    return look_for_heads(image, own, box, along_rows)[0]
-
-
 def look_for_heads(
     image: np.ndarray,
     own: np.ndarray,
     box: tuple[int, int, int, int],
     along_rows: bool = True,
 ) -> tuple[int, float]:
-    """(`count_heads`, where the clearest head sits along the line in the blob: the shorter
-    of the blob's reaches beyond it over their sum — 0.5 in the middle, 0 at an end, 0 with
-    no head). One person's head sits in the middle of their blob, a bag or a shadow on one
-    side moves it off a little; of two people with one head seen, it sits a quarter in."""
+    """(how many heads, 0-3, the blob shows apart from each other; where the clearest one sits
+    along the line in the blob: the shorter of the blob's reaches beyond it over their sum —
+    0.5 in the middle, 0 at an end, 0 with no head). One person's head sits in the middle of
+    their blob, a bag or a shadow on one side moves it off a little; of two people with one
+    head seen, it sits a quarter in. `own`: the blob's boolean mask over its box; `box`: x,
+    y, w, h in `image`, the processing-size frame (BGR or grey uint8) the foreground mask was
+    computed from; `along_rows`: the counting line is nearer the rows than the columns
+    (shoulders lie along it)."""
     x, y, w, h = box
     x0, y0 = max(0, x - PAD), max(0, y - PAD)
     x1, y1 = min(image.shape[1], x + w + PAD), min(image.shape[0], y + h + PAD)
