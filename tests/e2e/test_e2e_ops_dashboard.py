@@ -168,6 +168,8 @@ def test_operator_sees_a_forced_door_live_acknowledges_it_and_unlocks_remotely(
         assert seen_after < ALARM_WITHIN_S
         assert "门被强行打开" in row.inner_text()  # the rule in words
         assert "严重" in row.inner_text()  # critical
+        # the badge is painted by the same stream update, a moment after the row: wait on it
+        page.locator("#alarm-badge", has_text="1").wait_for(timeout=WAIT_MS)
         assert page.locator("#alarm-badge").inner_text() == "1"
         page.screenshot(path=str(tmp_path / "ops-alarm-inbox.png"), full_page=True)
 
