@@ -134,6 +134,12 @@ class CameraCounter:
             self._snapshots.write(image, mask, self.band, tracks, at)
         return crossings
 
+    def flush(self) -> list[Crossing]:
+        """Crossings still held for confirmation whose people are past the line: call at the
+        end of a video (a live camera never needs it: every held crossing is settled within
+        `edge.footfall.tracker.HOLD_S`)."""
+        return self.tracker.flush()
+
     def _settle(self, reason: str, at: float) -> None:
         self._settle_until = at + self.config.settle_s
         self._set_reason(reason, at)

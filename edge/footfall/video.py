@@ -73,16 +73,19 @@ def count_video(path: Path, config: CountingConfig) -> VideoCount:
         while True:
             ok, frame = cap.read()
             if not ok or frame is None:
-                break
-            start = time.perf_counter()
-            crossings = counter.process(frame, frames / fps)
-            spent += time.perf_counter() - start
-            frames += 1
+                crossings = counter.flush()  # held for confirmation when the video ended
+            else:
+                start = time.perf_counter()
+                crossings = counter.process(frame, frames / fps)
+                spent += time.perf_counter() - start
+                frames += 1
             for crossing in crossings:
                 if crossing.direction is Direction.IN:
                     entries += crossing.count
                 else:
                     exits += crossing.count
+            if not ok or frame is None:
+                break
     finally:
         cap.release()
     if frames == 0:
@@ -100,5 +103,7 @@ def crossings_of(
     out: list[tuple[float, int, int]] = []
     for t, frame in timed_frames:
         for c in counter.process(frame, t):
-            out.append((t, 1 if c.direction is Direction.IN else -1, c.count))
+            out.append((c.at, 1 if c.direction is Direction.IN else -1, c.count))
+    for c in counter.flush():
+        out.append((c.at, 1 if c.direction is Direction.IN else -1, c.count))
     return out

@@ -62,6 +62,47 @@ def test_turning_back_before_the_far_band_edge_counts_nothing() -> None:
     assert totals(run(make(), walk(100, ys))) == (0, 0)
 
 
+def test_stepping_just_past_the_far_band_edge_and_back_counts_nothing() -> None:
+    # someone who stops at the line with a long shadow attached: the blob's centre is pulled
+    # a few px past the far edge (130), then they go back the way they came
+    ys = [40, 60, 80, 100, 115, 126, 132, 133, 132, 133, 126, 115, 100, 80, 60, 40]
+    assert totals(run(make(), walk(100, ys))) == (0, 0)
+
+
+def test_a_crossing_is_held_until_the_track_is_well_past_and_keeps_its_own_time() -> None:
+    tracker = make()
+    reported: list[tuple[float, Crossing]] = []
+    for i, y in enumerate([40, 60, 80, 100, 120, 131, 138, 150, 170]):
+        reported += [(i * 0.1, c) for c in tracker.update([blob(100, y)], i * 0.1)]
+    assert len(reported) == 1
+    when, crossing = reported[0]
+    assert crossing.at == 0.5  # reached the far edge (y 131)
+    assert abs(when - 0.6) < 1e-9  # reported once 1.5 bands past the line (y 138)
+
+
+def test_a_crossing_held_by_someone_standing_just_past_is_reported_after_the_hold() -> None:
+    tracker = make()
+    ys = [40, 60, 80, 100, 120, 131] + [132] * 40
+    crossings = run(tracker, walk(100, ys))
+    assert totals(crossings) == (1, 0)
+    assert crossings[0].at == 0.5
+
+
+def test_flush_reports_a_held_crossing_past_the_line_when_the_video_ends() -> None:
+    tracker = make()
+    assert run(tracker, walk(100, [40, 60, 80, 100, 120, 131, 133])) == []
+    assert totals(tracker.flush()) == (1, 0)
+    assert tracker.flush() == []
+
+
+def test_a_speck_lost_for_a_few_frames_does_not_leap_across_the_line() -> None:
+    # one frame of a small blob inside, three empty frames, then something 55 px away outside
+    # (a fragment of someone else): not the speck having walked out
+    frames = [[blob(100, 150, w=10, h=10)], [], [], [], [blob(100, 95, w=20, h=14)]]
+    frames += [[blob(100, 95, w=20, h=14)]] * 3
+    assert totals(run(make(), frames)) == (0, 0)
+
+
 def test_going_in_then_out_again_counts_an_entry_and_an_exit() -> None:
     ys = [40, 60, 80, 100, 120, 140, 160, 160, 140, 120, 100, 80]
     assert totals(run(make(), walk(100, ys))) == (1, 1)
