@@ -49,6 +49,7 @@ class CameraCounter:
         self._reason: str | None = None
         self._reason_until = 0.0
         self._settle_until: float | None = None
+        self._released: list[Crossing] = []  # held crossings let go when the tracks were cleared
         self._crowded_run = 0
         self._failed = False
         self._snapshots = (
@@ -74,9 +75,13 @@ class CameraCounter:
         return bool(self.tracker.tracks or self.tracker.ghosts)
 
     def process(self, frame: np.ndarray | None, at: float) -> list[Crossing]:
-        """The crossings completed in this frame (`at`: monotonic seconds). Never raises."""
+        """The crossings reported in this frame (`at`: monotonic seconds; each crossing keeps
+        the time it was made, which can be up to `HOLD_S` earlier). Never raises."""
         try:
-            return self._process(frame, at)
+            crossings = self._process(frame, at)
+            if self._released:
+                crossings, self._released = self._released + crossings, []
+            return crossings
         except Exception:  # the door loop calls this: a counter bug must not stop the door
             if not self._failed:
                 log.exception("footfall counter failed on a frame; skipping it")
@@ -143,6 +148,9 @@ class CameraCounter:
     def _settle(self, reason: str, at: float) -> None:
         self._settle_until = at + self.config.settle_s
         self._set_reason(reason, at)
+        # crossings made on frames it trusted, held for confirmation, are reported: their
+        # people were past the line (the ones that were not are dropped)
+        self._released += self.tracker.flush()
         self.tracker.clear()
 
     def _set_reason(self, reason: str, at: float) -> None:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -23,7 +24,7 @@ def run(scene: Scene, frames: Iterator[np.ndarray] | None = None, **tunables: ob
     reasons: dict[str, float] = {}
     for t, frame in zip(scene.times(), frames or scene.frames(), strict=True):
         for c in counter.process(frame, t):
-            counted.append((t, 1 if c.direction is Direction.IN else -1, c.count))
+            counted.append((c.at, 1 if c.direction is Direction.IN else -1, c.count))
         if counter.degraded is not None:
             reasons.setdefault(counter.degraded, t)
     return score(scene.crossings(), counted), counted, reasons, counter
@@ -109,6 +110,31 @@ def test_sudden_full_frame_light_changes_with_people_in_view() -> None:
     per_second = np.bincount([int(t) for t, _, _ in counted])
     assert per_second.max() <= 3  # no burst
     assert counter.degraded is None  # settled again by the end
+
+
+def test_a_crossing_held_when_the_light_changes_is_reported_not_lost() -> None:
+    # someone steps just past the far band edge (y 130 of a line at 120) and stands there,
+    # so the crossing is held; then the lamp switches: the tracks are cleared, but that
+    # crossing was seen on trusted frames and is reported
+    rng = np.random.default_rng(3)
+    floor = rng.normal(128.0, 6.0, (240, 320, 3)).clip(0, 255).astype(np.uint8)
+    counter = CameraCounter(CountingConfig(line=(0.0, 120.0, 319.0, 120.0), inside=(160.0, 216.0)))
+
+    def frame(y: float | None, gain: float = 1.0) -> np.ndarray:
+        img = floor.copy()
+        if y is not None:
+            cv2.ellipse(img, (160, round(y)), (14, 8), 0, 0, 360, (40, 40, 45), -1)
+        return (img * gain).clip(0, 255).astype(np.uint8)
+
+    frames = [frame(None)] * 40 + [frame(y) for y in range(40, 134, 9)] + [frame(133.0)] * 3
+    frames += [frame(133.0, 1.8)] * 3
+    reported = []
+    for i, f in enumerate(frames):
+        reported += [(i, c) for c in counter.process(f, i * 0.1)]
+    assert counter.degraded == "light_change"
+    assert [c.direction for _, c in reported] == [Direction.IN]
+    assert reported[0][0] >= len(frames) - 3  # released by the switch, not before
+    assert reported[0][1].at < 6.0  # with the time it was made
 
 
 def test_one_frame_of_noise_is_ignored_and_reported() -> None:
