@@ -7,9 +7,9 @@ is then held until it is sure: reported once the track is `COMMIT_BANDS` band wi
 the line, or lost or still there `HOLD_S` later on the far side of the line, and dropped if
 the track comes back over the line meanwhile — someone who stops at the line with a long
 shadow attached (IR, a low lamp) has the blob's centre pulled past the far edge, then turns
-back (tuning IR scenes with long shadows: 18 → 10 extra of 69). The crossing keeps the time
-it was made (`Crossing.at`), which the door's tailgating check files it by; HOLD_S stays
-below that check's 3 s settle.
+back (tune-hard-ir-long, with the fixed reach below: 18 → 6 extra of 69). The crossing
+keeps the time it was made (`Crossing.at`), which the door's tailgating check files it by;
+HOLD_S stays below that check's 3 s settle.
 
 People merge into one blob and split again: a track that disappears into another's blob is
 kept as a passenger of that host (its side travels with the host, and the host's count,
@@ -18,7 +18,7 @@ and a blob that splits off a host or appears where a track was recently lost inh
 track's side instead of starting afresh — so splits and re-appearances never count twice.
 Assignment is greedy nearest-first (no scipy on the device), within `max_match_px` of where
 the track was heading however long it went unseen: a reach that grew with missed frames let
-a speck seen once leap 60–140 px onto someone else's fragment across the line (tuning hard
+a speck seen once leap 40–145 px onto someone else's fragment across the line (tuning hard
 scenes: 13 → 8 extra, singles 1 → 0, groups the same).
 """
 
