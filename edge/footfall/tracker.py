@@ -127,6 +127,8 @@ class Tracker:
     def _commit(self, at: float) -> list[Crossing]:
         """Held crossings that are sure now: the track went on past the line, or was lost
         or held `HOLD_S` on the far side of it (a lost one on the near side came back)."""
+        if not self.held:  # nearly every frame
+            return []
         alive = set(map(id, self.tracks))
         out: list[Crossing] = []
         kept: list[tuple[Track, Crossing]] = []

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from edge.footfall.camera import CameraCounter
-from edge.footfall.crossing import Direction
+from edge.footfall.crossing import Crossing, Direction
 from edge.footfall.geometry import CountingConfig, parse_numbers
 
 DEFAULT_FPS = 10.0  # when the file does not say
@@ -68,28 +68,24 @@ def count_video(path: Path, config: CountingConfig) -> VideoCount:
         fps = cap.get(cv2.CAP_PROP_FPS)
         fps = fps if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else DEFAULT_FPS
         counter = CameraCounter(config)
-        entries = exits = frames = 0
+        crossings: list[Crossing] = []
+        frames = 0
         spent = 0.0
         while True:
             ok, frame = cap.read()
             if not ok or frame is None:
-                crossings = counter.flush()  # held for confirmation when the video ended
-            else:
-                start = time.perf_counter()
-                crossings = counter.process(frame, frames / fps)
-                spent += time.perf_counter() - start
-                frames += 1
-            for crossing in crossings:
-                if crossing.direction is Direction.IN:
-                    entries += crossing.count
-                else:
-                    exits += crossing.count
-            if not ok or frame is None:
                 break
+            start = time.perf_counter()
+            crossings += counter.process(frame, frames / fps)
+            spent += time.perf_counter() - start
+            frames += 1
+        crossings += counter.flush()  # held for confirmation when the video ended
     finally:
         cap.release()
     if frames == 0:
         raise CountError(f"{path}: no frame could be read (not a video, or a broken one)")
+    entries = sum(c.count for c in crossings if c.direction is Direction.IN)
+    exits = sum(c.count for c in crossings if c.direction is Direction.OUT)
     return VideoCount(entries, exits, frames, round(1000.0 * spent / frames, 3))
 
 
@@ -100,10 +96,8 @@ def crossings_of(
     `timed_frames` ((monotonic s, frame) in order): what a rendered scene's truth is scored
     against (`firmware_sim.overhead.score`)."""
     counter = CameraCounter(config)
-    out: list[tuple[float, int, int]] = []
+    crossings: list[Crossing] = []
     for t, frame in timed_frames:
-        for c in counter.process(frame, t):
-            out.append((c.at, 1 if c.direction is Direction.IN else -1, c.count))
-    for c in counter.flush():
-        out.append((c.at, 1 if c.direction is Direction.IN else -1, c.count))
-    return out
+        crossings += counter.process(frame, t)
+    crossings += counter.flush()  # held for confirmation when the frames ended
+    return [(c.at, 1 if c.direction is Direction.IN else -1, c.count) for c in crossings]
