@@ -272,6 +272,18 @@ class BurstClient(mqtt.Client):
         return super().want_write() or (isinstance(sock, BufferedSocket) and sock.unsent > 0)
 
 
+def release_wake_sockets(client: mqtt.Client) -> None:
+    """Close the loopback socket pair paho opens for `loop_start` (its wake-up channel); call
+    after `loop_stop`. paho closes it only in `__del__` (paho issue 627): a client in a
+    reference cycle (callbacks bound to its owner) is left to the cycle collector, which may
+    finalize the sockets before the client — two descriptors held until then and a
+    ResourceWarning at a random later moment. `_reset_sockets` is the same private call in
+    paho 1.x and 2.x; `publish` after it is safe (paho skips a missing pair)."""
+    reset = getattr(client, "_reset_sockets", None)
+    if reset is not None:
+        reset(sockpair_only=True)
+
+
 def client_class() -> type[mqtt.Client]:
     """`BurstClient` on the paho-mqtt it was written for, else paho's stock `Client` (see
     `cloud.forks`: another version, or `WAYSTATION_STOCK_CLASSES=1`)."""

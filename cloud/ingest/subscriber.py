@@ -43,7 +43,7 @@ from cloud.ingest.inbox import Inbox
 from cloud.ingest.ingestor import Ingestor
 from cloud.ingest.lostguard import LostGuard, Received
 from cloud.ingest.metrics import IngestMetrics
-from cloud.ingest.mqttclient import BurstClient, client_class
+from cloud.ingest.mqttclient import BurstClient, client_class, release_wake_sockets
 from cloud.settings import Settings
 from protocol import topics
 from protocol.messages import CloudStatePayload
@@ -181,6 +181,7 @@ class IngestWorker:
                 log.warning("ingest %s: offline state not confirmed", self.client_id)
         self._client.disconnect()
         self._client.loop_stop()
+        release_wake_sockets(self._client)
         if self._writer is not None and self._writer.is_alive():
             log.error("ingest %s: writer still busy after %.0f s", self.client_id, timeout)
             return

@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from cloud.alarms.monitor import start_monitor
 from cloud.db import init_db, make_engine
+from cloud.ingest.mqttclient import release_wake_sockets
 from cloud.ingest.subscriber import IngestWorker
 from cloud.main import create_app
 from cloud.settings import Settings
@@ -89,6 +90,7 @@ class Observer:
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        release_wake_sockets(self._client)  # bound callbacks: a cycle
 
     def of(self, sid: str | None = None, *, status: str | None = None) -> list[StateSeen]:
         with self._lock:
