@@ -172,6 +172,9 @@ def test_the_cloud_stays_up_while_any_worker_runs(engine: Engine, broker: int) -
         )
         b.stop()
         assert b'"online":false' in _retained_cloud_state(broker)  # the last one out says so
+        # paho's wake-up sockets are closed at stop, not left to the cycle collector (which
+        # finalised them at a random later moment: "unclosed socket" in another test)
+        assert all(w._client._sockpairR is None and w._client._sockpairW is None for w in (a, b))
     finally:
         a.stop()
         b.stop()
