@@ -256,6 +256,30 @@ TUNING: tuple[Preset, ...] = (
         ),
         TUNING_SEEDS,
     ),
+    # eighth and ninth rounds: a far camera over small people in clothes a little darker
+    # than the floor (MOG2 calls them a shadow); studied on its own seeds, 31-34
+    Preset(
+        "tune-singles-far",
+        "singles",
+        "singles",
+        Variation(
+            size=(0.6, 1.35),
+            zoom=0.85,
+            low_share=0.35,
+            low_contrast=(12.0, 22.0),
+            speed=(30.0, 240.0),
+            angle_deg=25.0,
+            side_share=0.2,
+            bag_share=0.25,
+            umbrella_share=0.08,
+            shadow_len=2.5,
+            shadow_k=(0.3, 0.42),
+            noise=3.5,
+            jpeg=(45.0, 80.0),
+            barrel=0.15,
+        ),
+        (31, 32, 33, 34),
+    ),
 )
 
 HELD_OUT: tuple[Preset, ...] = (

@@ -42,6 +42,7 @@ class CameraCounter:
             history=config.history_frames,
             var_threshold=config.var_threshold,
             shadow_threshold=config.shadow_threshold,
+            min_area_px=config.min_area_px,
         )
         self._guard = InputGuard(frozen_s=config.frozen_s, light_jump=config.light_jump)
         self.band = LineBand.from_config(config)

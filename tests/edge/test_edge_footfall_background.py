@@ -86,3 +86,27 @@ def test_specks_are_opened_away() -> None:
     frame[80, 81] = 0
     out = fg.apply(fg.normalise(frame, 140.0))
     assert np.count_nonzero(out) == 0
+
+
+def test_a_small_person_in_clothes_a_little_darker_than_the_floor_is_seen_whole() -> None:
+    # seen from a tall camera, a child in grey clothes 12 % darker than the floor (its chroma):
+    # to MOG2 the clothes are a shadow, and the dark head alone is under the smallest blob
+    rng = np.random.default_rng(7)
+    fg = learned(rng)
+    frame = floor(rng).astype(np.float32)
+    cv2.ellipse(frame, (100, 120), (9, 6), 0, 0, 360, (123, 123, 123), -1)
+    cv2.circle(frame, (100, 120), 3, (30, 30, 35), -1)
+    out = fg.apply(fg.normalise(frame.astype(np.uint8), 140.0))
+    assert fraction(out, (93, 116, 15, 9)) > 0.9
+
+
+def test_a_cast_shadow_beside_a_small_part_stays_a_shadow() -> None:
+    # a small dark part (a shoe, a bag's strap) at the edge of a cast shadow: the shadow is
+    # beside it, not around it, and stays dropped
+    rng = np.random.default_rng(8)
+    fg = learned(rng)
+    frame = floor(rng).astype(np.float32)
+    frame[100:130, 200:260] *= 0.8
+    cv2.circle(frame, (197, 115), 3, (30, 30, 35), -1)
+    out = fg.apply(fg.normalise(frame.astype(np.uint8), 140.0))
+    assert fraction(out, (205, 105, 50, 20)) < 0.05
