@@ -78,7 +78,14 @@ def find_blobs(
     rows; `image` (the frame the mask came from, same size): count the heads in blobs wide
     enough to hold two people."""
     height, width = mask.shape[:2]
-    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    # labelled within the box of what moved: labelling with stats costs ~0.5 ms on a whole
+    # 320×240 mask with this OpenCV (5.1.0), a sixth of the counter, and people are a part
+    ox, oy, ow, oh = cv2.boundingRect(mask)
+    if ow == 0:
+        return []
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(
+        mask[oy : oy + oh, ox : ox + ow], connectivity=8
+    )
     by_columns = abs(along[0]) >= abs(along[1])
     # the line's angle in the frame of the columns (or rows) the blob is measured over
     line_angle = math.degrees(
@@ -87,12 +94,13 @@ def find_blobs(
     blobs: list[Blob] = []
     wide: list[tuple[int, int, int]] = []  # (area, label, index in blobs) of blobs to look in
     for i in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[i])
+        x, y, w, h, area = (int(v) for v in stats[i])  # x, y: in the labelled box
         if area < min_area:
             continue
-        border = x <= 1 or y <= 1 or x + w >= width - 1 or y + h >= height - 1
-        cx, cy = centroids[i]
         mine = labels[y : y + h, x : x + w] == i
+        x, y = x + ox, y + oy
+        border = x <= 1 or y <= 1 or x + w >= width - 1 or y + h >= height - 1
+        cx, cy = centroids[i][0] + ox, centroids[i][1] + oy
         if not by_columns:
             mine = mine.T
         filled = mine.any(axis=0)
@@ -119,7 +127,7 @@ def find_blobs(
     if image is not None:
         for _, i, k in sorted(wide, reverse=True)[:HEADS_BLOBS]:
             x, y, w, h = blobs[k].box
-            own = labels[y : y + h, x : x + w] == i
+            own = labels[y - oy : y - oy + h, x - ox : x - ox + w] == i
             heads, middle = look_for_heads(image, own, blobs[k].box, by_columns)
             blobs[k] = replace(blobs[k], heads=heads, head_middle=middle)
     return blobs
