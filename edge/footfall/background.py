@@ -102,7 +102,8 @@ class Foreground:
         shadows: tuning groups 21 → 31 errors)."""
         # only where there is shadow (and a part's width around it): labelling the whole
         # frame cost ~0.5 ms, a sixth of the counter
-        sx, sy, sw, sh = cv2.boundingRect(cv2.compare(raw, SHADOW, cv2.CMP_EQ))
+        is_shadow = cv2.compare(raw, SHADOW, cv2.CMP_EQ)
+        sx, sy, sw, sh = cv2.boundingRect(is_shadow)
         if sw == 0:
             return False
         height, width = mask.shape
@@ -115,13 +116,17 @@ class Foreground:
         _, labels, stats, _ = cv2.connectedComponentsWithStats(crop, connectivity=8)
         areas = stats[1:, cv2.CC_STAT_AREA]
         parts = 1 + np.flatnonzero((areas >= PART_MIN_PX) & (areas < self.min_area_px))
-        shadow = raw[cy0:cy1, cx0:cx1] == SHADOW
+        shadow = is_shadow[cy0:cy1, cx0:cx1] > 0
         ch, cw = crop.shape
         added = False
         for i in parts[:PARTS_LOOKED_AT]:
             x, y, w, h, area = (int(v) for v in stats[i])
-            cut = (x == 0 < cx0) or (y == 0 < cy0) or (x + w == cw and cx1 < width)
-            if cut or (y + h == ch and cy1 < height):
+            if (
+                (x == 0 < cx0)
+                or (y == 0 < cy0)
+                or (x + w == cw and cx1 < width)
+                or (y + h == ch and cy1 < height)
+            ):
                 continue  # cut by the crop: its size is not known
             reach = max(PART_RING_PX, round(PART_REACH * math.sqrt(area / math.pi)))
             x0, y0 = max(0, x - reach), max(0, y - reach)
