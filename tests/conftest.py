@@ -19,10 +19,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tests.support import pgleaks
 from waystation.mosquitto import MosquittoProcess, find_binary
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+pgleaks.track()  # so `pg_database` can close what a test left open before it drops
 
 
 def _loggers() -> list[logging.Logger]:
@@ -213,6 +215,9 @@ def pg_database(base: str, template: str | None = None) -> Iterator[str]:
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
+        left = pgleaks.close_left_open(name)
+        if left:  # shown with the test's output: the holder to look for (tests.support.pgleaks)
+            print(f"pg_database: closed connections to {name} left open by {sorted(set(left))}")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
