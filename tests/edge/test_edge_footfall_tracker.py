@@ -204,6 +204,30 @@ def test_someone_lost_while_standing_and_seen_again_keeps_their_side() -> None:
     assert totals(run(tracker, frames)) == (1, 0)
 
 
+def _faded_inside() -> list[list[Blob]]:
+    """Someone walks in and stands inside until they fade into the background (a ghost
+    with the inside's side is left at y 140)."""
+    frames = walk(100, [40, 60, 80, 100, 120, 140, 140, 140])
+    return frames + [[] for _ in range(10)]
+
+
+def test_a_speck_seen_twice_near_a_faded_track_is_not_them_walking_out() -> None:
+    # IR noise (held-hard-night): a speck 40 px from where someone faded, past the band on
+    # the other side, takes their side and "crosses" at once, 20 px past the line
+    frames = _faded_inside() + [[blob(104, 100, w=14, h=10)]] * 2 + [[] for _ in range(30)]
+    assert totals(run(make(), frames)) == (1, 0)
+
+
+def test_someone_who_faded_inside_and_walks_out_seen_again_counts_the_exit() -> None:
+    frames = _faded_inside() + walk(102, [100, 90, 80, 70, 60, 50, 40])
+    tracker = make()
+    reported = [(i, c) for i, f in enumerate(frames) for c in tracker.update(f, i * 0.1)]
+    assert totals([c for _, c in reported]) == (1, 1)
+    frame, exit_ = reported[1]
+    assert frame == 22  # seen from frame 18, solid (five frames) at 22
+    assert abs(exit_.at - 1.9) < 1e-9  # filed when it was made: first judged at frame 19
+
+
 def test_a_new_track_appearing_inside_the_band_needs_a_full_crossing() -> None:
     # no history: starts in the band, goes to the inside edge → no count (side unknown)
     assert totals(run(make(), walk(100, [118, 125, 135, 150, 170]))) == (0, 0)
