@@ -138,16 +138,17 @@ class Tracker:
         out: list[Crossing] = []
         kept: list[tuple[Track, Crossing]] = []
         for track, crossing in self.held:
+            waiting = id(track) in alive and at - crossing.at < HOLD_S
             if track.seen < SOLID_FRAMES and at != math.inf:
                 # not yet known to be someone: a speck or a shadow's fragment that took a
                 # lost track's side. It waits until it is solid; lost or still flickering
                 # `HOLD_S` later, it was nobody and its crossing is dropped
-                if id(track) in alive and at - crossing.at < HOLD_S:
+                if waiting:
                     kept.append((track, crossing))
                 continue
             sign = 1.0 if crossing.direction is Direction.IN else -1.0
             depth = sign * self.band.distance(track.x, track.y)
-            if id(track) in alive and at - crossing.at < HOLD_S:
+            if waiting:
                 if depth >= COMMIT_BANDS * self.band.band:
                     out.append(crossing)
                 else:
