@@ -143,8 +143,10 @@ class CameraCounter:
     def flush(self) -> list[Crossing]:
         """Crossings still held for confirmation whose people are past the line: call at the
         end of a video (a live camera never needs it: every held crossing is settled within
-        `edge.footfall.tracker.HOLD_S`)."""
-        return self.tracker.flush()
+        `edge.footfall.tracker.HOLD_S`), with any released by a light change on a frame that
+        then failed."""
+        released, self._released = self._released, []
+        return released + self.tracker.flush()
 
     def _settle(self, reason: str, at: float) -> None:
         self._settle_until = at + self.config.settle_s

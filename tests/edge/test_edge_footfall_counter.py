@@ -112,10 +112,9 @@ def test_sudden_full_frame_light_changes_with_people_in_view() -> None:
     assert counter.degraded is None  # settled again by the end
 
 
-def test_a_crossing_held_when_the_light_changes_is_reported_not_lost() -> None:
-    # someone steps just past the far band edge (y 130 of a line at 120) and stands there,
-    # so the crossing is held; then the lamp switches: the tracks are cleared, but that
-    # crossing was seen on trusted frames and is reported
+def held_then_switch() -> tuple[CameraCounter, list[np.ndarray]]:
+    """Someone steps just past the far band edge (y 130 of a line at 120) and stands there,
+    so the crossing is held; then the lamp switches (the last three frames)."""
     rng = np.random.default_rng(3)
     floor = rng.normal(128.0, 6.0, (240, 320, 3)).clip(0, 255).astype(np.uint8)
     counter = CameraCounter(CountingConfig(line=(0.0, 120.0, 319.0, 120.0), inside=(160.0, 216.0)))
@@ -127,7 +126,12 @@ def test_a_crossing_held_when_the_light_changes_is_reported_not_lost() -> None:
         return (img * gain).clip(0, 255).astype(np.uint8)
 
     frames = [frame(None)] * 40 + [frame(y) for y in range(40, 134, 9)] + [frame(133.0)] * 3
-    frames += [frame(133.0, 1.8)] * 3
+    return counter, frames + [frame(133.0, 1.8)] * 3
+
+
+def test_a_crossing_held_when_the_light_changes_is_reported_not_lost() -> None:
+    # the tracks are cleared at the switch, but that crossing was seen on trusted frames
+    counter, frames = held_then_switch()
     reported = []
     for i, f in enumerate(frames):
         reported += [(i, c) for c in counter.process(f, i * 0.1)]
@@ -135,6 +139,26 @@ def test_a_crossing_held_when_the_light_changes_is_reported_not_lost() -> None:
     assert [c.direction for _, c in reported] == [Direction.IN]
     assert reported[0][0] >= len(frames) - 3  # released by the switch, not before
     assert reported[0][1].at < 6.0  # with the time it was made
+
+
+def test_a_crossing_released_on_a_frame_that_then_failed_is_flushed_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the switch releases the held crossing, then that frame fails further on (a counter
+    # bug: the door loop is told nothing) and the video ends: flush() still reports it
+    counter, frames = held_then_switch()
+    switch = len(frames) - 3
+    reported = [c for i, f in enumerate(frames[:switch]) for c in counter.process(f, i * 0.1)]
+    assert reported == []
+
+    def broken(*args: object, **kwargs: object) -> np.ndarray:
+        raise RuntimeError("a bug after the switch")
+
+    monkeypatch.setattr(counter._foreground, "normalise", broken)
+    assert counter.process(frames[switch], switch * 0.1) == []
+    assert counter.degraded == "bad_frame"
+    assert [c.direction for c in counter.flush()] == [Direction.IN]
+    assert counter.flush() == []  # reported once
 
 
 def test_one_frame_of_noise_is_ignored_and_reported() -> None:
