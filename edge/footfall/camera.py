@@ -22,6 +22,7 @@ from edge.footfall.blobs import PersonSize, find_blobs
 from edge.footfall.crossing import Crossing
 from edge.footfall.geometry import CountingConfig, LineBand
 from edge.footfall.guard import InputGuard, Verdict
+from edge.footfall.mode import CameraMode, looks_monochrome
 from edge.footfall.snapshot import Snapshots
 from edge.footfall.tracker import Tracker
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 SETTLE_LEARNING_RATE = 0.1  # background time constant ~10 frames while settling
 NOISE_FRAMES_TO_RELEARN = 3  # too much foreground this many frames running: re-learn
-MONO_MEAN_DIFF = 1.5  # mean |B - R| below this: a monochrome (IR) frame
 
 
 class CameraCounter:
@@ -45,6 +45,7 @@ class CameraCounter:
             min_area_px=config.min_area_px,
         )
         self._guard = InputGuard(frozen_s=config.frozen_s, light_jump=config.light_jump)
+        self.mode = CameraMode()
         self.band = LineBand.from_config(config)
         self.tracker = self._new_tracker()
         self._reason: str | None = None
@@ -101,7 +102,7 @@ class CameraCounter:
         assert frame is not None
         if frame.shape != self._shape:
             self._reshape(frame)
-        image, small, mono = self._prepare(frame)
+        image, small, grey = self._prepare(frame)
         median = float(np.median(small))
         verdict = self._guard.check(small, median, at)
         if verdict is Verdict.FROZEN:
@@ -116,6 +117,7 @@ class CameraCounter:
             self._settle("light_change", at)
         elif verdict is Verdict.RESET:
             self._settle(before or "noise", at)  # after a freeze or lasting noise
+        mono = self.mode.observe(grey, at)
         settling = self._settle_until is not None and at < self._settle_until
         rate = SETTLE_LEARNING_RATE if settling else -1.0
         normalised = self._foreground.normalise(image, median)
@@ -151,6 +153,7 @@ class CameraCounter:
     def _settle(self, reason: str, at: float) -> None:
         self._settle_until = at + self.config.settle_s
         self._set_reason(reason, at)
+        self.mode.relearn()  # a switch to IR is a light change: the next frame decides
         # crossings made on frames it trusted, held for confirmation, are reported: their
         # people were past the line (the ones that were not are dropped)
         self._released += self.tracker.flush()
@@ -173,12 +176,13 @@ class CameraCounter:
         self.band = LineBand.from_config(self.config, self._scale)
         self._foreground.reset()
         self._guard = InputGuard(frozen_s=self.config.frozen_s, light_jump=self.config.light_jump)
+        self.mode = CameraMode()
         self.tracker = self._new_tracker()
 
     def _prepare(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         """(frame at processing size, colour kept: the MOG2 shadow test uses chroma;
-        a 1/4-size grey copy for the guard and the brightness median; whether the frame is
-        monochrome: grey, or an IR mode's equal B, G and R)."""
+        a 1/4-size grey copy for the guard and the brightness median; whether this frame
+        looks monochrome, the evidence `CameraMode` decides on)."""
         if frame.ndim == 3 and frame.shape[2] == 1:
             frame = frame[:, :, 0]
         elif frame.ndim == 3 and frame.shape[2] == 4:
@@ -189,9 +193,7 @@ class CameraCounter:
         small = cv2.resize(frame, (w // 4, h // 4), interpolation=cv2.INTER_NEAREST)
         if small.ndim == 2:
             return frame, small, True
-        pixels = small.shape[0] * small.shape[1]  # B≈R everywhere (JPEG may add a little)
-        mono = cv2.norm(small[:, :, 0], small[:, :, 2], cv2.NORM_L1) < MONO_MEAN_DIFF * pixels
-        return frame, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), mono
+        return frame, cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), looks_monochrome(small)
 
     def _new_tracker(self) -> Tracker:
         c = self.config
