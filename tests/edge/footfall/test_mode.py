@@ -8,7 +8,7 @@ import numpy as np
 
 from edge.footfall.camera import CameraCounter
 from edge.footfall.geometry import CountingConfig
-from edge.footfall.mode import HOLD_S, CameraMode, looks_monochrome
+from edge.footfall.mode import MONO_HOLD_S, CameraMode, looks_monochrome
 
 W, H, FPS = 320, 240, 10.0
 
@@ -40,22 +40,26 @@ def test_a_grey_frame_is_monochrome_evidence_and_any_cast_or_colour_is_not() -> 
     assert not looks_monochrome(floor((120, 120, 120), rng, noise=2.0))
 
 
-def test_the_mode_follows_evidence_that_lasts_and_at_once_after_a_light_change() -> None:
+def test_one_colour_frame_proves_colour_and_grey_must_last_or_follow_a_light_change() -> None:
     mode = CameraMode()
-    assert mode.observe(False, 0.0) is False  # the first frame decides
-    # a few grey-looking frames (a neutral floor, nobody coloured in view) do not flip it
-    t = 0.0
-    for _ in range(int(HOLD_S * FPS) - 1):
+    assert mode.observe(True, 0.0) is True  # the first frame decides
+    assert mode.observe(False, 0.1) is False  # an IR frame is never coloured: colour at once
+    # grey-looking frames (a neutral floor, nobody coloured in view) short of the hold, with
+    # a colour frame among them, do not make it IR
+    t = 0.1
+    for _ in range(2):
+        for _ in range(int(MONO_HOLD_S * FPS) - 1):
+            t += 1 / FPS
+            assert mode.observe(True, t) is False
         t += 1 / FPS
-        assert mode.observe(True, t) is False
-    assert mode.observe(False, t + 0.1) is False  # colour again: the run starts over
-    t += 0.1
+        assert mode.observe(False, t) is False
     first = t + 1 / FPS  # the first grey frame of a run that lasts
-    for i in range(int(HOLD_S * FPS) + 1):
+    for i in range(int(MONO_HOLD_S * FPS) + 1):
         mode.observe(True, first + i / FPS)
     assert mode.monochrome is True  # grey for the hold: the camera is in IR mode
-    mode.relearn()  # the lamp came on: the next frame decides
-    assert mode.observe(False, t + 0.1) is False
+    mode.observe(False, first + MONO_HOLD_S + 0.2)
+    mode.relearn()  # the light changed (the IR lamp came on): the next frame decides
+    assert mode.observe(True, first + MONO_HOLD_S + 0.3) is True
 
 
 def shadow_walk(bgr: tuple[int, int, int]) -> list[np.ndarray]:
