@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_sim.overhead import Scene, make_scene
+from firmware_sim.overhead import BASE_H, BASE_W, FPS, Scene, make_scene
 from firmware_sim.overhead_people import Variation
 
 CLASSES = ("singles", "groups", "hard")
+Size = tuple[int, int]
+BASE: Size = (BASE_W, BASE_H)  # the size the presets are tuned at
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +29,10 @@ class Preset:
     variation: Variation
     seeds: tuple[int, ...]
 
-    def scene(self, seed: int, *, events: int = 20) -> Scene:
-        return make_scene(self.mix, seed, events=events, variation=self.variation)
+    def scene(self, seed: int, *, events: int = 20, fps: float = FPS, size: Size = BASE) -> Scene:
+        """This preset's scene for `seed`, filmed at `fps` and `size` (same people, light)."""
+        v = self.variation
+        return make_scene(self.mix, seed, events=events, variation=v, size=size, fps=fps)
 
 
 TUNING_SEEDS = (11, 12, 13)
