@@ -3,6 +3,7 @@
 Run: taskset -c 0 .venv/bin/python -m benchmarks.footfall_counter
      [--sets tuning,held-out] [--seeds 5] [--events 24] [--speed-frames 600] [--speed-only]
      [--original] [--preset-seeds 905,906,907,908] [--fps 15] [--size 640x480] [--turned]
+     [--file mp4]
 
 Presets (`firmware_sim.overhead_presets`): the tuning and the held-out generator settings,
 each preset with its own seeds, scored per scene class (singles, groups, hard) for the
@@ -16,7 +17,9 @@ Camera settings the counter was never tuned on (the presets are tuned at 320×24
 line across the frame): `--fps` and `--size` film the same scenes at another rate or size;
 `--turned` gives the counter each frame turned a quarter clockwise, the line and its inside
 turned with it (people walk left–right across an upright line; the MOG2 + centroid
-reference, which knows only a level line, still gets the frames as filmed).
+reference, which knows only a level line, still gets the frames as filmed). `--file mp4`
+(mp4v) or `--file avi` (MJPG) writes each scene to a video file and counts the frames OpenCV
+decodes from it, as `waystation edge count` reads a recording (the reference too).
 
 Accuracy: every named scene (`firmware_sim.overhead`) with several seeds, 320×240 at 10 fps;
 counted crossings are matched in time (±1.5 s) to the true ones per direction, so a miss and a
@@ -33,9 +36,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -56,6 +61,7 @@ from firmware_sim.overhead import (
     Score,
     make_scene,
     score,
+    write_video,
 )
 from firmware_sim.overhead_presets import CLASSES, HELD_OUT, TUNING, Preset
 
@@ -69,17 +75,37 @@ class Filming:
     fps: float = FPS
     size: tuple[int, int] = (BASE_W, BASE_H)
     turned: bool = False
+    file: str = ""  # "mp4" or "avi": through a video file of that kind
 
     def __str__(self) -> str:
         turned = ", turned a quarter" if self.turned else ""
-        return f"{self.size[0]}×{self.size[1]} @ {self.fps:g} fps{turned}"
+        through = f", through an .{self.file} file" if self.file else ""
+        return f"{self.size[0]}×{self.size[1]} @ {self.fps:g} fps{turned}{through}"
+
+    def frames(self, scene: Scene) -> Iterator[np.ndarray]:
+        """The scene's frames as the counter gets them: rendered, or decoded from a file."""
+        if not self.file:
+            yield from scene.frames()
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"scene.{self.file}"
+            write_video(scene, path)
+            cap = cv2.VideoCapture(str(path))
+            try:
+                while True:
+                    ok, frame = cap.read()
+                    if not ok:
+                        return
+                    yield frame
+            finally:
+                cap.release()
 
 
 FILMING = Filming()  # main() replaces it from the command line
 
 
 def count(scene: Scene) -> list[tuple[float, int, int]]:
-    line, inside, frames = scene.line, scene.inside, scene.frames()
+    line, inside, frames = scene.line, scene.inside, FILMING.frames(scene)
     if FILMING.turned:  # a quarter clockwise: (x, y) -> (h - 1 - y, x)
         h = scene.size[1] - 1.0
         x1, y1, x2, y2 = line
@@ -92,7 +118,7 @@ def count(scene: Scene) -> list[tuple[float, int, int]]:
 def baseline_count(scene: Scene) -> list[tuple[float, int, int]]:
     counter = CentroidCounter(LINE_Y * scene.scale)
     out: list[tuple[float, int, int]] = []
-    for t, frame in zip(scene.times(), scene.frames(), strict=True):
+    for t, frame in zip(scene.times(), FILMING.frames(scene), strict=True):
         out += [(t, d, 1) for d in counter.process(frame)]
     return out
 
@@ -287,10 +313,13 @@ def main() -> None:
     parser.add_argument(
         "--turned", action="store_true", help="the counter's frames turned a quarter clockwise"
     )
+    parser.add_argument(
+        "--file", choices=("mp4", "avi"), default="", help="count through a video file"
+    )
     args = parser.parse_args()
     global FILMING
     width, height = (int(v) for v in args.size.lower().split("x"))
-    FILMING = Filming(args.fps, (width, height), args.turned)
+    FILMING = Filming(args.fps, (width, height), args.turned, args.file)
     if not args.skip_speed:
         speed(args.speed_frames)
     if args.speed_only:
