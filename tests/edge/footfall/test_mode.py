@@ -9,6 +9,7 @@ import numpy as np
 from edge.footfall.camera import CameraCounter
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.mode import MONO_HOLD_S, CameraMode, looks_monochrome
+from firmware_sim.overhead import make_scene
 
 W, H, FPS = 320, 240, 10.0
 
@@ -105,3 +106,17 @@ def test_in_ir_mode_the_same_darkening_is_counted_it_may_be_dark_clothes() -> No
     n, counter = counted(frames)
     assert counter.mode.monochrome is True
     assert n == 1
+
+
+def test_over_dusk_ir_and_the_lamp_the_mode_is_the_cameras_in_every_frame() -> None:
+    # the rendered evening: daylight fading, the camera's switch to IR, then a lamp (colour)
+    scene = make_scene("lights", 4, events=8)
+    counter = CameraCounter(CountingConfig(line=scene.line, inside=scene.inside))
+    wrong = []
+    for t, frame in zip(scene.times(), scene.frames(), strict=True):
+        counter.process(frame, t)
+        if counter.mode.monochrome != scene.lighting.ir(t):
+            wrong.append(round(t, 1))
+    assert scene.lighting.ir_from is not None
+    assert scene.lighting.lights_on is not None
+    assert wrong == []
