@@ -2,7 +2,7 @@
 
 Run: taskset -c 0 .venv/bin/python -m benchmarks.footfall_counter
      [--sets tuning,held-out] [--seeds 5] [--events 24] [--speed-frames 600] [--speed-only]
-     [--original] [--preset-seeds 905,906,907,908] [--fps 15] [--size 640x480] [--turned]
+     [--original] [--preset-seeds 905,906,907,908] [--fps 15] [--size 640x480] [--turn 90]
      [--file mp4]
 
 Presets (`firmware_sim.overhead_presets`): the tuning and the held-out generator settings,
@@ -15,8 +15,9 @@ total with the true total per scene (a perfect second counter), tolerance 30 %.
 `--original` adds the original named scenes (`firmware_sim.overhead.SCENES`).
 Camera settings the counter was never tuned on (the presets are tuned at 320×240, 10 fps,
 line across the frame): `--fps` and `--size` film the same scenes at another rate or size;
-`--turned` gives the counter each frame turned a quarter clockwise, the line and its inside
-turned with it (people walk left–right across an upright line; the MOG2 + centroid
+`--turn 90|180|270` gives the counter each frame turned clockwise, the line and its inside
+turned with it (90: people walk left–right across an upright line; 180: the inside is at
+the top and shadows fall the other way; the MOG2 + centroid
 reference, which knows only a level line, still gets the frames as filmed). `--file mp4`
 (mp4v) or `--file avi` (MJPG) writes each scene to a video file and counts the frames OpenCV
 decodes from it, as `waystation edge count` reads a recording (the reference too).
@@ -70,15 +71,15 @@ TARGETS = {"singles": 0.97, "lights": 0.97, "faults": 0.97}  # others: 0.90
 
 @dataclass(frozen=True, slots=True)
 class Filming:
-    """How the presets' scenes are filmed (`--fps`, `--size`, `--turned`)."""
+    """How the presets' scenes are filmed (`--fps`, `--size`, `--turn`, `--file`)."""
 
     fps: float = FPS
     size: tuple[int, int] = (BASE_W, BASE_H)
-    turned: bool = False
+    turn: int = 0  # degrees clockwise the counter's frames are turned: 0, 90, 180 or 270
     file: str = ""  # "mp4" or "avi": through a video file of that kind
 
     def __str__(self) -> str:
-        turned = ", turned a quarter" if self.turned else ""
+        turned = f", turned {self.turn}°" if self.turn else ""
         through = f", through an .{self.file} file" if self.file else ""
         return f"{self.size[0]}×{self.size[1]} @ {self.fps:g} fps{turned}{through}"
 
@@ -106,11 +107,20 @@ FILMING = Filming()  # main() replaces it from the command line
 
 def count(scene: Scene) -> list[tuple[float, int, int]]:
     line, inside, frames = scene.line, scene.inside, FILMING.frames(scene)
-    if FILMING.turned:  # a quarter clockwise: (x, y) -> (h - 1 - y, x)
-        h = scene.size[1] - 1.0
-        x1, y1, x2, y2 = line
-        line, inside = (h - y1, x1, h - y2, x2), (h - inside[1], inside[0])
-        frames = (cv2.rotate(f, cv2.ROTATE_90_CLOCKWISE) for f in frames)
+    if FILMING.turn:
+        w, h = scene.size[0] - 1.0, scene.size[1] - 1.0
+        # where a point lands when the frame is turned clockwise by that many degrees
+        to = {
+            90: lambda x, y: (h - y, x),
+            180: lambda x, y: (w - x, h - y),
+            270: lambda x, y: (y, w - x),
+        }[FILMING.turn]
+        code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180}.get(
+            FILMING.turn, cv2.ROTATE_90_COUNTERCLOCKWISE
+        )
+        line = (*to(*line[:2]), *to(*line[2:]))
+        inside = to(*inside)
+        frames = (cv2.rotate(f, code) for f in frames)
     config = CountingConfig(line=line, inside=inside)
     return crossings_of(config, zip(scene.times(), frames, strict=True))
 
@@ -311,7 +321,11 @@ def main() -> None:
         "--size", default=f"{BASE_W}x{BASE_H}", help="film the presets at this size (4:3)"
     )
     parser.add_argument(
-        "--turned", action="store_true", help="the counter's frames turned a quarter clockwise"
+        "--turn",
+        type=int,
+        choices=(0, 90, 180, 270),
+        default=0,
+        help="turn the counter's frames clockwise by this many degrees",
     )
     parser.add_argument(
         "--file", choices=("mp4", "avi"), default="", help="count through a video file"
@@ -319,7 +333,7 @@ def main() -> None:
     args = parser.parse_args()
     global FILMING
     width, height = (int(v) for v in args.size.lower().split("x"))
-    FILMING = Filming(args.fps, (width, height), args.turned, args.file)
+    FILMING = Filming(args.fps, (width, height), args.turn, args.file)
     if not args.skip_speed:
         speed(args.speed_frames)
     if args.speed_only:
