@@ -33,7 +33,7 @@ from cloud.main import create_app
 from cloud.models import DeadLetter, Event, Station, StationState
 from cloud.settings import Settings
 from protocol.messages import AccessEvent
-from waystation.harness.ingest_pool import ingest_command, wait_ready
+from waystation.harness.ingest_pool import WorkerExitedError, ingest_command, wait_ready
 from waystation.harness.linkstation import LinkStation
 from waystation.mosquitto import MosquittoProcess, free_port
 
@@ -61,24 +61,46 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def ingest(engine: Engine, db_url: str, mosquitto: MosquittoProcess) -> Iterator[None]:
-    """`waystation cloud ingest` with the seq-gap wait shortened to 1 s and a fast monitor."""
-    port = free_port()
+def ingest(
+    engine: Engine, db_url: str, mosquitto: MosquittoProcess, tmp_path: Path
+) -> Iterator[None]:
+    """`waystation cloud ingest` with the seq-gap wait shortened to 1 s and a fast monitor.
+
+    Its metrics port is picked free before the process starts, and the process takes
+    seconds to bind it: another test's process can take it meanwhile (the ingest then exits
+    2, "Address already in use", and was once seen as a setup error here). That is retried
+    with another port; any other early end fails with what the ingest wrote."""
     env = os.environ | {
         "WAYSTATION_SEQ_GAP_WAIT_S": "1",
         "WAYSTATION_MONITOR_INTERVAL_S": "0.2",
         "WAYSTATION_BATCH_MAX_WAIT_S": "0.05",
     }
-    cmd = ingest_command(mosquitto.url, db_url, "--metrics-port", str(port), "--metrics-addr")
-    proc = subprocess.Popen(
-        [*cmd, "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    for attempt in range(3):
+        port = free_port()
+        cmd = ingest_command(mosquitto.url, db_url, "--metrics-port", str(port), "--metrics-addr")
+        log = tmp_path / f"ingest-{attempt}.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [*cmd, "127.0.0.1"], env=env, stdout=subprocess.DEVNULL, stderr=err
+            )
+        try:
+            wait_ready([port], procs=[proc])
+            break
+        except WorkerExitedError as exc:
+            said = log.read_text(errors="replace")
+            if "Address already in use" not in said:
+                raise AssertionError(f"{exc}: {said[-2000:]}") from None
+        except TimeoutError:
+            proc.terminate()
+            proc.wait(20)
+            raise AssertionError(log.read_text(errors="replace")[-2000:]) from None
+    else:
+        raise AssertionError("three metrics ports in a row were taken")
     try:
-        wait_ready([port])
         yield
     finally:
         proc.terminate()
-        assert proc.wait(20) == 0
+        assert proc.wait(20) == 0, log.read_text(errors="replace")[-2000:]
 
 
 def journal(station: LinkStation, n: int) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -115,8 +116,12 @@ def start_ingest(broker_url: str, db_url: str, ports: list[int]) -> list[subproc
     ]
 
 
-def wait_ready(ports: list[int], timeout: float = 30) -> None:
-    """Until every worker's metrics say it is connected (and so subscribed); seconds."""
+def wait_ready(
+    ports: list[int], timeout: float = 30, procs: Sequence[subprocess.Popen[bytes]] = ()
+) -> None:
+    """Until every worker's metrics say it is connected (and so subscribed); seconds.
+    `procs`: the workers' processes — one that exits meanwhile raises `WorkerExitedError` at once
+    (it will never answer) instead of the timeout."""
     deadline = time.monotonic() + timeout
     for port in ports:
         while True:
@@ -127,6 +132,17 @@ def wait_ready(ports: list[int], timeout: float = 30) -> None:
                         break
             except OSError:
                 pass
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise WorkerExitedError(proc.returncode)
             if time.monotonic() > deadline:
                 raise TimeoutError("ingest workers did not subscribe")
             time.sleep(0.1)
+
+
+class WorkerExitedError(RuntimeError):
+    """An ingest worker ended before it was ready (its exit status in `code`)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"an ingest worker exited with {code} before it was ready")
+        self.code = code
