@@ -17,10 +17,10 @@ Camera settings the counter was never tuned on (the presets are tuned at 320×24
 line across the frame): `--fps` and `--size` film the same scenes at another rate or size;
 `--turn 90|180|270` gives the counter each frame turned clockwise, the line and its inside
 turned with it (90: people walk left–right across an upright line; 180: the inside is at
-the top and shadows fall the other way; the MOG2 + centroid
-reference, which knows only a level line, still gets the frames as filmed). `--file mp4`
-(mp4v) or `--file avi` (MJPG) writes each scene to a video file and counts the frames OpenCV
-decodes from it, as `waystation edge count` reads a recording (the reference too).
+the top; the MOG2 + centroid reference, which knows only a level line, still gets the
+frames as filmed). `--file mp4` (mp4v) or `--file avi` (MJPG) writes each scene to a video
+file and counts the frames OpenCV decodes from it, as `waystation edge count` reads a
+recording (the reference too).
 
 Accuracy: every named scene (`firmware_sim.overhead`) with several seeds, 320×240 at 10 fps;
 counted crossings are matched in time (±1.5 s) to the true ones per direction, so a miss and a
@@ -109,15 +109,12 @@ def count(scene: Scene) -> list[tuple[float, int, int]]:
     line, inside, frames = scene.line, scene.inside, FILMING.frames(scene)
     if FILMING.turn:
         w, h = scene.size[0] - 1.0, scene.size[1] - 1.0
-        # where a point lands when the frame is turned clockwise by that many degrees
-        to = {
-            90: lambda x, y: (h - y, x),
-            180: lambda x, y: (w - x, h - y),
-            270: lambda x, y: (y, w - x),
+        # OpenCV's turn, and where a point lands when the frame is turned clockwise so far
+        code, to = {
+            90: (cv2.ROTATE_90_CLOCKWISE, lambda x, y: (h - y, x)),
+            180: (cv2.ROTATE_180, lambda x, y: (w - x, h - y)),
+            270: (cv2.ROTATE_90_COUNTERCLOCKWISE, lambda x, y: (y, w - x)),
         }[FILMING.turn]
-        code = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180}.get(
-            FILMING.turn, cv2.ROTATE_90_COUNTERCLOCKWISE
-        )
         line = (*to(*line[:2]), *to(*line[2:]))
         inside = to(*inside)
         frames = (cv2.rotate(f, code) for f in frames)

@@ -120,8 +120,8 @@ def wait_ready(
     ports: list[int], timeout: float = 30, procs: Sequence[subprocess.Popen[bytes]] = ()
 ) -> None:
     """Until every worker's metrics say it is connected (and so subscribed); seconds.
-    `procs`: the workers' processes — one that exits meanwhile raises `WorkerExitedError` at once
-    (it will never answer) instead of the timeout."""
+    `procs`: the workers' processes — one that exits meanwhile raises `WorkerExitedError` at
+    once (it will never answer) instead of the timeout."""
     deadline = time.monotonic() + timeout
     for port in ports:
         while True:
@@ -141,8 +141,7 @@ def wait_ready(
 
 
 class WorkerExitedError(RuntimeError):
-    """An ingest worker ended before it was ready (its exit status in `code`)."""
+    """An ingest worker ended before it was ready."""
 
     def __init__(self, code: int) -> None:
         super().__init__(f"an ingest worker exited with {code} before it was ready")
-        self.code = code
