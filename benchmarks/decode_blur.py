@@ -5,12 +5,13 @@ Run: taskset -c 0 .venv/bin/python benchmarks/decode_blur.py [--frames 200] [--s
      [--clock cpu|wall] [--budget-ms 40]
 
 The door cascade's deblur steps (edge/camera/deblur.py) and their order were tuned on the
-`tune-*` sets only. `fresh-*` are the same generator settings with seeds never used while
-tuning; `held-*` are settings never used while tuning at all: version 11–13 codes, ≤ 1.6 px
-blur with tilt to 0.23 (the issue's description of the independent test; `-near3` keeps to
-3.0–3.4 px a module with more noise and harder JPEG), a sunlit backdrop,
-a backdrop full of notices, tiles and stripes, motion smear instead of focus blur, and a
-1280×720 camera. Every reader runs on the same frames in the same run: the cascade as it was
+`tune-blur` set only, its smear step (edge/camera/smear.py) on `tune-motion` only. `fresh-*`
+are the same generator settings with seeds never used while tuning; `held-*` are settings
+never used while tuning at all: version 11–13 codes, ≤ 1.6 px blur with tilt to 0.23 (the
+issue's description of the independent test; `-near3` keeps to 3.0–3.4 px a module with more
+noise and harder JPEG), a sunlit backdrop, a backdrop full of notices, tiles and stripes,
+motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer smears on
+a cluttered 1280×720 view), and a 1280×720 camera. Every reader runs on the same frames in the same run: the cascade as it was
 before the deblur steps (the baseline), zxing-cpp alone, and the door's cascade now. A read
 counts only if the text is exactly the one shown; any other text is a misread. The last lines
 time what must not get dearer: an everyday frame (read by the first step) and an empty doorway
@@ -99,6 +100,8 @@ class FrameSet:
         }
 
 
+TUNE_MOTION = {"versions": (6, 8), "blur": (0.3, 1.0), "tilt": 0.2, "noise": (2.0, 9.0),
+               "jpeg": (44, 90), "ppm": (3.0, 4.0), "motion_px": (1.5, 7.0)}  # fmt: skip
 TUNE = {"versions": (6, 8, 10), "blur": (1.0, 1.8), "tilt": 0.25, "noise": (2.0, 9.0),
         "jpeg": (44, 90), "ppm": (3.0, 4.0)}  # fmt: skip
 SETS = [
@@ -114,6 +117,11 @@ SETS = [
              jpeg=(44, 89), ppm=(3.0, 4.0), backdrop="clutter"),
     FrameSet("held-motion", 2004, versions=(5, 10), blur=(0.4, 1.0), tilt=0.15,
              noise=(2.0, 8.0), jpeg=(50, 90), ppm=(3.0, 4.5), motion_px=(2.0, 6.0)),
+    FrameSet("tune-motion", 14, **TUNE_MOTION),  # the frames the smear step was tuned on
+    FrameSet("fresh-motion", 1014, **TUNE_MOTION),
+    FrameSet("held-motion-wide", 2007, versions=(7, 11), blur=(0.3, 0.9), tilt=0.25,
+             noise=(2.0, 9.0), jpeg=(44, 85), ppm=(3.2, 5.0), motion_px=(3.0, 8.0),
+             backdrop="clutter", size=(1280, 720)),
     FrameSet("held-720p", 2005, versions=(10, 11), blur=(1.0, 1.6), tilt=0.2, noise=(2.0, 9.0),
              jpeg=(44, 89), ppm=(3.0, 4.0), size=(1280, 720)),
 ]  # fmt: skip

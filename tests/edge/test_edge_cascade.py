@@ -14,14 +14,15 @@ from firmware_sim.union import SimUnion
 ALPHANUMERIC = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"  # QR alphanumeric mode
 
 T0 = 1_772_366_400
-# Every retry works on an upscaled image: the whole frame, or the code's region deblurred or
-# sharpened.
+# Every retry works on an upscaled image: the whole frame, or the code's region deblurred,
+# unsmeared or sharpened.
 UPSCALED_STEPS = {
     "zxing_up2",
     "zxing_deblur",
     "zxing_deblur_mild",
     "zxing_region_sharp",
     "zxing_deblur_fine",
+    "zxing_unsmear",
 }
 
 
