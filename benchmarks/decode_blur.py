@@ -11,11 +11,12 @@ never used while tuning at all: version 11–13 codes, ≤ 1.6 px blur with tilt
 issue's description of the independent test; `-near3` keeps to 3.0–3.4 px a module with more
 noise and harder JPEG), a sunlit backdrop, a backdrop full of notices, tiles and stripes,
 motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer smears on
-a cluttered 1280×720 view), and a 1280×720 camera. Every reader runs on the same frames in the same run: the cascade as it was
-before the deblur steps (the baseline), zxing-cpp alone, and the door's cascade now. A read
-counts only if the text is exactly the one shown; any other text is a misread. The last lines
-time what must not get dearer: an everyday frame (read by the first step) and an empty doorway
-(every step), both cascades interleaved on the same frames.
+a cluttered 1280×720 view), and a 1280×720 camera. Every reader runs on the same frames in
+the same run: the cascade as it was before the deblur steps (the baseline), zxing-cpp alone,
+and the door's cascade now. A read counts only if the text is exactly the one shown; any
+other text is a misread. The last lines time what must not get dearer: an everyday frame
+(read by the first step) and an empty doorway (every step), both cascades interleaved on the
+same frames.
 """
 
 from __future__ import annotations
