@@ -358,6 +358,39 @@ def test_the_admin_views_are_chinese_too(browser: Any, site: Site, tmp_path: Pat
         context.close()
 
 
+def test_the_alarm_filter_draws_the_newest_answer(browser: Any, site: Site) -> None:
+    """Story: a full suite run on a loaded machine timed out waiting for a cleared alarm after
+    "all" was chosen: the inbox's first load (raised only) answered after the "all" load and
+    replaced it. Hold the first load's answer until "all" is drawn, then let it through:
+    the cleared alarm must stay on the page."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        errors = page_errors(page)
+        log_in(page, site.base, "op", PASSWORD)
+        held: list[Any] = []
+
+        def raised_only(url: str) -> bool:
+            return "/api/v1/ops/alarms?" in url and "state=raised" in url
+
+        page.route(raised_only, lambda route: held.append(route))
+        page.click("nav a[href='#alarms']")
+        page.select_option("#a-state", "all")
+        cleared = page.locator("#alarm-rows tr[data-rule=clock_unsynced]")
+        cleared.wait_for(timeout=WAIT_MS)
+        assert held, "the inbox's first load was never asked for"
+        for route in held:
+            with page.expect_response(lambda r: raised_only(r.url)):
+                route.continue_()
+        page.unroute(raised_only)
+        page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
+        assert cleared.count() == 1
+        assert "已解除" in cleared.inner_text()
+        assert errors == [], errors
+    finally:
+        context.close()
+
+
 def test_the_checker_catches_english(browser: Any, serve: Any, tmp_path: Path) -> None:
     """The untranslated-text check itself: it finds a planted English phrase and label,
     and lets names marked `translate="no"`, units and brands through."""

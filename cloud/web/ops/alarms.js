@@ -2,7 +2,7 @@
 // `alarm` events insert or update rows without a reload.
 
 import { get, post } from "./api.js";
-import { $, announce, clear, h, raw, when } from "./dom.js";
+import { $, announce, clear, h, newestOnly, raw, when } from "./dom.js";
 import { alarmValue, duration, known, since, t, word } from "./lang.js";
 
 const where = (alarm) =>
@@ -70,6 +70,7 @@ export class AlarmInbox {
     this.more = $("#alarm-more", root);
     this.rows = new Map();
     this.next = null;
+    this.newest = newestOnly();
     this.form.addEventListener("change", () => this.load());
     this.form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -99,7 +100,10 @@ export class AlarmInbox {
   }
 
   async load(before = null) {
-    const page = await get("/alarms", this.params(before));
+    // Filters changed quickly (or the first load still on its way when one is changed) send
+    // requests that may answer out of order: only the newest is drawn.
+    const page = await this.newest(get("/alarms", this.params(before)));
+    if (!page) return;
     if (!before) {
       this.rows.clear();
       clear(this.body);
