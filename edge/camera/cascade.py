@@ -4,13 +4,15 @@ Order from measurement, not habit (docs/benchmarks.md, benchmarks/decode_door.py
 benchmarks/decode_blur.py): on the synthetic door set zxing-cpp alone reads about twice what
 pyzbar reads at a tenth of the time, so it goes first; when it finds nothing the frame is
 upscaled (far phones), then the code's region is upscaled and sharpened (far phones, blur,
-JPEG: what the whole frame used to get, at a third of the pixels), then deconvolved for
-focus blur, for a strong and a mild blur and the strong one again sampled finer
-(edge/camera/deblur.py), then for the smear of a phone that moved during the exposure,
-estimated from the region itself (edge/camera/smear.py); pyzbar, the design card's reader,
-is the last opinion. The cheap far-phone steps stay ahead of the dearer deblur steps so that
-on a Pi, where the budget cuts the cascade short, a far phone is read as early as before;
-the smear step comes after the focus-blur steps, which it does not slow down.
+JPEG: what the whole frame used to get, at a third of the pixels), then deconvolved: for
+the smear of a phone that moved during the exposure, estimated from the region itself
+(edge/camera/smear.py; it skips itself for a region with no smear in it), then for focus
+blur, a strong and a mild blur and the strong one again sampled finer
+(edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The cheap
+far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the budget cuts
+the cascade short, a far phone is read as early as before. The smear step goes ahead of the
+focus-blur steps for the same reason: last, the budget of a Pi-speed core stopped the
+cascade before it on most smeared frames it reads (docs/benchmarks.md, "Motion smear").
 
 A step runs only if every earlier one found nothing, so a readable frame costs one zxing-cpp
 call (~0.6 ms at 640×480). An empty doorway runs the cascade to its end, but the region steps
@@ -148,10 +150,10 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Step("zxing", _same, read_zxing_codes),
     Step("zxing_up2", preprocess.upscale, read_zxing_codes),
     Step("zxing_region_sharp", deblur.sharpen_region, read_zxing_codes),
+    Step("zxing_unsmear", smear.unsmear_region, read_zxing_or_otsu),
     Step("zxing_deblur", _deblur_strong, read_zxing_codes),
     Step("zxing_deblur_mild", _deblur_mild, read_zxing_codes),
     Step("zxing_deblur_fine", _deblur_fine, read_zxing_codes),
-    Step("zxing_unsmear", smear.unsmear_region, read_zxing_or_otsu),
     Step("pyzbar", _same, read_zbar_codes),
 )
 

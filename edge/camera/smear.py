@@ -45,6 +45,12 @@ LAG_MARGIN_PX = MAX_LAG_PX + 2
 LENGTH_BIAS_PX = 1.5
 # Below this estimated length there is no smear worth undoing: the focus-blur steps own it.
 MIN_LENGTH_PX = 1.5
+# A region whose gradients are this round or rounder (weakest direction's energy over the
+# strongest's) has no smear to undo: on 150 tuning frames each, focus-blurred codes
+# (`tune-blur`) had roundness 0.71–0.92 (5th–95th percentile), smeared ones (`tune-motion`)
+# 0.34–0.88, median 0.58. The step then costs a focus-blurred frame one tensor, ~0.3 ms, and
+# can run ahead of the focus-blur steps (edge/camera/cascade.py).
+MAX_ROUNDNESS = 0.7
 # The focus blur assumed under the smear, px (Gaussian σ): 0.9 read 24 of those 67, 0.6 19.
 FOCUS_SIGMA_PX = 0.9
 # Wiener noise-to-signal term: with the true smear, 0.03 read 18 of the 67 with zxing-cpp,
@@ -64,14 +70,18 @@ class Smear:
     angle_rad: float
 
 
-def smear_direction(region: np.ndarray) -> float:
-    """The direction (radians, modulo π) along which `region`'s gradients are weakest."""
+def smear_direction(region: np.ndarray) -> tuple[float, float]:
+    """The direction (radians, modulo π) along which `region`'s gradients are weakest, and
+    their roundness: the weakest direction's gradient energy over the strongest's (0–1)."""
     g = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 0.7)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     jxx, jyy, jxy = float((gx * gx).mean()), float((gy * gy).mean()), float((gx * gy).mean())
+    half_sum = (jxx + jyy) / 2
+    spread = math.hypot((jxx - jyy) / 2, jxy)  # the tensor's eigenvalues are half_sum ± spread
+    roundness = (half_sum - spread) / (half_sum + spread) if half_sum > 0 else 1.0
     # The strong axis is at ½·atan2(2·Jxy, Jxx − Jyy); the weak one is perpendicular to it.
-    return 0.5 * math.atan2(2.0 * jxy, jxx - jyy) + math.pi / 2
+    return 0.5 * math.atan2(2.0 * jxy, jxx - jyy) + math.pi / 2, roundness
 
 
 def smear_length(region: np.ndarray, angle_rad: float) -> float | None:
@@ -108,8 +118,11 @@ def smear_length(region: np.ndarray, angle_rad: float) -> float | None:
 
 
 def estimate(region: np.ndarray) -> Smear | None:
-    """The smear in `region`, or None when there is none worth undoing."""
-    angle = smear_direction(region)
+    """The smear in `region`, or None when there is none worth undoing: the gradients are
+    round (`MAX_ROUNDNESS`) or the smear is short (`MIN_LENGTH_PX`)."""
+    angle, roundness = smear_direction(region)
+    if roundness >= MAX_ROUNDNESS:
+        return None
     length = smear_length(region, angle)
     if length is None or length < MIN_LENGTH_PX:
         return None

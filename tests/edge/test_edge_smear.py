@@ -61,6 +61,23 @@ def test_smeared_codes_the_cascade_missed_now_read() -> None:
     assert missed_before >= 5
 
 
+def test_a_focus_blurred_code_is_left_to_the_focus_blur_steps() -> None:
+    """The smear step runs ahead of the deblur steps: on a round blur it must cost one tensor,
+    not a deconvolution and two reads."""
+    skipped = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        gray = to_gray(render_phone_qr(
+            TEXT, code_px=190, blur=float(rng.uniform(1.0, 1.8)), tilt=0.15,
+            angle_deg=float(rng.uniform(-40, 40)), noise=5, jpeg_quality=70, rng=rng,
+        ))  # fmt: skip
+        assert gray is not None
+        region = deblur.code_region(gray)
+        assert region is not None
+        skipped += smear.estimate(region) is None
+    assert skipped >= 9
+
+
 def test_a_sharp_code_and_an_empty_doorway_give_the_step_nothing_to_do() -> None:
     empty = to_gray(render_empty(noise=5, brightness=0.4, jpeg_quality=70))
     assert empty is not None
