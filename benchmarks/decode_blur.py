@@ -5,16 +5,18 @@ Run: taskset -c 0 .venv/bin/python benchmarks/decode_blur.py [--frames 200] [--s
      [--clock cpu|wall] [--budget-ms 40]
 
 The door cascade's deblur steps (edge/camera/deblur.py) and their order were tuned on the
-`tune-blur` set only, its smear step (edge/camera/smear.py) on `tune-motion` only. `fresh-*`
-are the same generator settings with seeds never used while tuning; `held-*` are settings
-never used while tuning at all: version 11–13 codes, ≤ 1.6 px blur with tilt to 0.23 (the
-issue's description of the independent test; `-near3` keeps to 3.0–3.4 px a module with more
-noise and harder JPEG), a sunlit backdrop, a backdrop full of notices, tiles and stripes,
-motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer smears on
-a cluttered 1280×720 view), and a 1280×720 camera. Every reader runs on the same frames in
-the same run: the cascade as it was before the deblur steps (the baseline), zxing-cpp alone,
-and the door's cascade now. A read counts only if the text is exactly the one shown; any
-other text is a misread. The last lines time what must not get dearer: an everyday frame
+`tune-blur` set only, its smear step (edge/camera/smear.py) on `tune-motion` only, the
+whole-frame upscale's width limit (edge/camera/preprocess.py) on `tune-far-720p` only.
+`fresh-*` are the same generator settings with seeds never used while tuning; `held-*` are
+settings never used while tuning at all: version 11–13 codes, ≤ 1.6 px blur with tilt to
+0.23 (the issue's description of the independent test; `-near3` keeps to 3.0–3.4 px a module
+with more noise and harder JPEG), a sunlit backdrop, a backdrop full of notices, tiles and
+stripes, motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer
+smears on a cluttered 1280×720 view), and a 1280×720 camera (`held-far-720p`: far phones,
+1.8–3.2 px a module, on it). Every reader runs on the same frames in the same run: the
+cascade as it was before the deblur steps (the baseline), zxing-cpp alone, and the door's
+cascade now. A read counts only if the text is exactly the one shown; any other text is a
+misread. The last lines time what must not get dearer: an everyday frame
 (read by the first step) and an empty doorway (every step), both cascades interleaved on the
 same frames.
 """
@@ -123,6 +125,13 @@ SETS = [
     FrameSet("held-motion-wide", 2007, versions=(7, 11), blur=(0.3, 0.9), tilt=0.25,
              noise=(2.0, 9.0), jpeg=(44, 85), ppm=(3.2, 5.0), motion_px=(3.0, 8.0),
              backdrop="clutter", size=(1280, 720)),
+    # Far phones (under 3 px a module) on a 1280×720 camera: where the whole-frame upscale
+    # step would help if anywhere. `tune-far-720p` decided that 1280-wide frames skip it.
+    FrameSet("tune-far-720p", 41, versions=(6, 10), blur=(0.4, 1.3), tilt=0.2, noise=(2.0, 8.0),
+             jpeg=(50, 90), ppm=(1.6, 3.0), size=(1280, 720)),
+    FrameSet("held-far-720p", 2008, versions=(8, 11), blur=(0.6, 1.5), tilt=0.25,
+             noise=(2.0, 9.0), jpeg=(44, 85), ppm=(1.8, 3.2), size=(1280, 720),
+             backdrop="clutter"),
     FrameSet("held-720p", 2005, versions=(10, 11), blur=(1.0, 1.6), tilt=0.2, noise=(2.0, 9.0),
              jpeg=(44, 89), ppm=(3.0, 4.0), size=(1280, 720)),
 ]  # fmt: skip

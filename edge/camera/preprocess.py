@@ -18,9 +18,16 @@ UPSCALE = 2.0
 # Unsharp mask: 1.8·img − 0.8·blur(σ=1.5 px). Stronger amounts amplify noise and JPEG ringing.
 SHARPEN_AMOUNT = 0.8
 SHARPEN_SIGMA_PX = 1.5
-# Frames wider than this are not upscaled: the code is big enough already, and a 2× copy of
-# a large frame would take tens of milliseconds.
-UPSCALE_MAX_WIDTH_PX = 1280
+# Frames wider than this are not upscaled: a 2× copy of a large frame costs tens of
+# milliseconds, and the region steps' own 2× upscale (edge/camera/deblur.py) reads its far
+# phones. 1280×720 frames were upscaled until a Pi's share of the budget was measured: on
+# 250 far-phone tuning frames at 1.6–3.0 px a module (`tune-far-720p` in
+# benchmarks/decode_blur.py) skipping the whole-frame copy read 188 against 188 with this
+# machine's 40 ms budget and 188 against 186 with a Pi's share of it (13.3 ms), where the
+# copy had cut the cascade short on 45 frames. The cost: a code the region finder misses
+# (a cluttered backdrop wins the texture contest) loses this plain upscale's chance
+# (docs/benchmarks.md, "A 720p camera").
+UPSCALE_MAX_WIDTH_PX = 960
 
 
 def upscale(gray: np.ndarray) -> np.ndarray | None:
