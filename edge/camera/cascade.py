@@ -3,16 +3,17 @@
 Order from measurement, not habit (docs/benchmarks.md, benchmarks/decode_door.py and
 benchmarks/decode_blur.py): on the synthetic door set zxing-cpp alone reads about twice what
 pyzbar reads at a tenth of the time, so it goes first; when it finds nothing the frame is
-upscaled (far phones), then the code's region is upscaled and sharpened (far phones, blur,
-JPEG: what the whole frame used to get, at a third of the pixels), then deconvolved: for
-the smear of a phone that moved during the exposure, estimated from the region itself
-(edge/camera/smear.py; it skips itself for a region with no smear in it), then for focus
-blur, a strong and a mild blur and the strong one again sampled finer
-(edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The cheap
-far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the budget cuts
-the cascade short, a far phone is read as early as before. The smear step goes ahead of the
-focus-blur steps for the same reason: last, the budget of a Pi-speed core stopped the
-cascade before it on most smeared frames it reads (docs/benchmarks.md, "Motion smear").
+upscaled (far phones; frames up to 960 px wide), then the code's region is upscaled and
+sharpened (far phones, blur, JPEG: what the whole frame used to get, at a third of the
+pixels), then deconvolved: for the smear of a phone that moved during the exposure,
+estimated from the region itself (edge/camera/smear.py; it skips itself for a region with no
+smear in it), then for focus blur, a strong and a mild blur and the strong one again sampled
+finer (edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The
+cheap far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the
+budget cuts the cascade short, a far phone is read as early as before. The smear step goes
+ahead of the focus-blur steps for the same reason: last, the budget of a Pi-speed core
+stopped the cascade before it on many smeared frames it reads (docs/benchmarks.md, "Motion
+smear").
 
 A step runs only if every earlier one found nothing, so a readable frame costs one zxing-cpp
 call (~0.6 ms at 640×480). An empty doorway runs the cascade to its end, but the region steps
