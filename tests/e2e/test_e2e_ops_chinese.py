@@ -46,7 +46,7 @@ from protocol.messages import (
     StatePayload,
     TelemetryPayload,
 )
-from tests.support.ops_browser import log_in, page_errors
+from tests.support.ops_browser import log_in, page_errors, release_late
 from tests.support.wait import wait_for
 from waystation.demo_faults import demo_thresholds
 
@@ -379,11 +379,7 @@ def test_the_alarm_filter_draws_the_newest_answer(browser: Any, site: Site) -> N
         cleared = page.locator("#alarm-rows tr[data-rule=clock_unsynced]")
         cleared.wait_for(timeout=WAIT_MS)
         assert held, "the inbox's first load was never asked for"
-        for route in held:
-            with page.expect_response(lambda r: raised_only(r.url)):
-                route.continue_()
-        page.unroute(raised_only)
-        page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
+        release_late(page, held, raised_only)
         assert cleared.count() == 1
         assert "已解除" in cleared.inner_text()
         assert errors == [], errors

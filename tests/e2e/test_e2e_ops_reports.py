@@ -19,7 +19,7 @@ from cloud.db import init_db, make_engine
 from cloud.main import create_app
 from cloud.settings import Settings
 from tests.support import monthdata as m
-from tests.support.ops_browser import log_in
+from tests.support.ops_browser import log_in, release_late
 
 pytestmark = pytest.mark.integration
 PASSWORD = "correct horse battery"
@@ -78,11 +78,7 @@ def test_the_chinese_report_page_prints_without_the_nav(
         row = page.locator("#rep-uptime tbody tr[data-key='深圳']")
         row.wait_for(timeout=WAIT_MS)
         assert held, "this month's report was never asked for"
-        for route in held:
-            with page.expect_response(lambda r: other_month(r.url)):
-                route.continue_()
-        page.unroute(other_month)
-        page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
+        release_late(page, held, other_month)
         assert "99.54%" in row.inner_text()  # (717 + 358) / (720 + 360)
         assert "无实时数据" in page.locator("#rep-uptime tbody tr[data-key='广州']").inner_text()
         doors = page.locator("#rep-doors").inner_text()

@@ -4,6 +4,7 @@ error)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 WAIT_MS = 15_000  # a page's live stream connects within this, even on a loaded machine
@@ -29,3 +30,14 @@ def log_in(page: Any, base: str, username: str, password: str, *, live: bool = T
     page.wait_for_url(f"{base}/ops")
     if live:
         page.wait_for_selector("#live-status[data-state=live]", timeout=WAIT_MS)
+
+
+def release_late(page: Any, held: list[Any], match: Callable[[str], bool]) -> None:
+    """Let the requests `held` back by `page.route(match, …)` through, one answer at a time,
+    stop holding, and wait until the page has run its code on the last answer (its next
+    frame and task): for tests of requests that answer out of order."""
+    for route in held:
+        with page.expect_response(lambda r: match(r.url)):
+            route.continue_()
+    page.unroute(match)
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50)))")
