@@ -17,8 +17,8 @@ The smear is estimated from the code's region itself, with no other frame needed
   on tuning frames as `LENGTH_BIAS_PX`).
 The region is then deconvolved with a Wiener filter for that line convolved with a small
 focus blur, and upscaled. Its ringing defeats zxing-cpp's local binariser more often than a
-global one, so the step's reader (in edge/camera/cascade.py) also reads an Otsu-binarised,
-lightly smoothed copy.
+global one, so the step's reader (in edge/camera/cascade.py) also reads a lightly smoothed,
+Otsu-binarised copy.
 
 All sizes are pixels of the frame handed in; angles are radians, x right and y down.
 """
