@@ -106,25 +106,33 @@ def code_region(gray: np.ndarray) -> np.ndarray | None:
     return gray[y0:y1, x0:x1]
 
 
-@lru_cache(maxsize=8)
-def wiener_kernel(sigma_px: float, k: float = WIENER_K) -> np.ndarray:
-    """The spatial Wiener filter for a Gaussian blur of `sigma_px`, (2r+1)² with r = ⌈3σ⌉+1.
+# The frequency grid Wiener filters are built on, px: far wider than any kernel the steps
+# use, so a kernel does not wrap round.
+WIENER_GRID_PX = 64
 
-    Built in the frequency domain, H / (H² + k) with H the Gaussian's transfer function, then
-    cut to the support where it matters and normalised to unit gain (flat areas keep their
-    grey level). Cached: the cascade uses a handful of fixed sigmas.
-    """
-    n = 64  # the frequency grid: far wider than the kernel, so it does not wrap round
-    freq = np.fft.fftfreq(n)
-    fx, fy = np.meshgrid(freq, freq)
-    transfer = np.exp(-2.0 * np.pi**2 * sigma_px**2 * (fx**2 + fy**2))
-    kernel = np.fft.fftshift(np.real(np.fft.ifft2(transfer / (transfer**2 + k))))
-    r = int(np.ceil(3 * sigma_px)) + 1
-    c = n // 2
-    kernel = kernel[c - r : c + r + 1, c - r : c + r + 1]
+
+def wiener_from_transfer(transfer: np.ndarray, k: float, half: int) -> np.ndarray:
+    """The spatial Wiener filter conj(H) / (|H|² + k) for a blur whose transfer function H is
+    `transfer` (on the `WIENER_GRID_PX` grid, zero frequency at [0, 0]), cut to the
+    (2·half+1)² support where it matters and normalised to unit gain (flat areas keep their
+    grey level); read-only, as the callers cache it."""
+    spectrum = np.conj(transfer) / (np.abs(transfer) ** 2 + k)
+    kernel = np.fft.fftshift(np.real(np.fft.ifft2(spectrum)))
+    c = WIENER_GRID_PX // 2
+    kernel = kernel[c - half : c + half + 1, c - half : c + half + 1]
     kernel = (kernel / kernel.sum()).astype(np.float32)
     kernel.setflags(write=False)
     return kernel
+
+
+@lru_cache(maxsize=8)
+def wiener_kernel(sigma_px: float, k: float = WIENER_K) -> np.ndarray:
+    """The spatial Wiener filter for a Gaussian blur of `sigma_px`, (2r+1)² with r = ⌈3σ⌉+1.
+    Cached: the cascade uses a handful of fixed sigmas."""
+    freq = np.fft.fftfreq(WIENER_GRID_PX)
+    fx, fy = np.meshgrid(freq, freq)
+    transfer = np.exp(-2.0 * np.pi**2 * sigma_px**2 * (fx**2 + fy**2))
+    return wiener_from_transfer(transfer, k, int(np.ceil(3 * sigma_px)) + 1)
 
 
 def wiener(gray: np.ndarray, sigma_px: float, k: float = WIENER_K) -> np.ndarray:

@@ -16,9 +16,10 @@ The smear is estimated from the code's region itself, with no other frame needed
   at the smear length (plus the width the focus blur and the derivative filter add, measured
   on tuning frames as `LENGTH_BIAS_PX`).
 The region is then deconvolved with a Wiener filter for that line convolved with a small
-focus blur, and upscaled. Its ringing defeats zxing-cpp's local binariser more often than a
-global one, so the step's reader (in edge/camera/cascade.py) also reads a lightly smoothed,
-Otsu-binarised copy.
+focus blur (built as the focus-blur steps build theirs, `deblur.wiener_from_transfer`), and
+upscaled. Its ringing defeats zxing-cpp's local binariser more often than a global one, so
+the step's reader (in edge/camera/cascade.py) also reads a lightly smoothed, Otsu-binarised
+copy.
 
 All sizes are pixels of the frame handed in; angles are radians, x right and y down.
 """
@@ -56,10 +57,6 @@ FOCUS_SIGMA_PX = 0.9
 # Wiener noise-to-signal term: with the true smear, 0.03 read 18 of the 67 with zxing-cpp,
 # 0.01 8, 0.05 12, 0.1 6 (a box's transfer has zeros; lower terms amplify noise there).
 WIENER_K = 0.03
-# Upscale after deconvolving (as the focus-blur steps do).
-UPSCALE = 2.0
-# The frequency grid the Wiener filter is built on (px): far wider than any kernel.
-_GRID = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +128,8 @@ def estimate(region: np.ndarray) -> Smear | None:
 
 @lru_cache(maxsize=64)
 def _kernel(length_tenths: int, angle_deg: int, sigma_px: float, k: float) -> np.ndarray:
-    n, r = _GRID, _GRID // 2
+    n = deblur.WIENER_GRID_PX
+    r = n // 2
     length = length_tenths / 10.0
     a = math.radians(angle_deg)
     dx, dy = length * math.cos(a), length * math.sin(a)
@@ -141,12 +139,7 @@ def _kernel(length_tenths: int, angle_deg: int, sigma_px: float, k: float) -> np
     cv2.line(psf, ends[0], ends[1], 1.0, 1, lineType=cv2.LINE_AA, shift=4)  # 4 fraction bits
     psf = cv2.GaussianBlur(psf / psf.sum(), (0, 0), sigma_px)
     transfer = np.fft.fft2(np.fft.ifftshift(psf))
-    kernel = np.fft.fftshift(np.real(np.fft.ifft2(np.conj(transfer) / (np.abs(transfer) ** 2 + k))))
-    half = math.ceil(length / 2 + 3 * sigma_px) + 2
-    kernel = kernel[r - half : r + half + 1, r - half : r + half + 1]
-    kernel = (kernel / kernel.sum()).astype(np.float32)  # unit gain: flat areas keep their grey
-    kernel.setflags(write=False)
-    return kernel
+    return deblur.wiener_from_transfer(transfer, k, math.ceil(length / 2 + 3 * sigma_px) + 2)
 
 
 def wiener_kernel(
@@ -170,4 +163,5 @@ def unsmear_region(gray: np.ndarray) -> np.ndarray | None:
     if smear is None:
         return None
     sharp = cv2.filter2D(region, -1, wiener_kernel(smear), borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(sharp, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC)
+    up = deblur.UPSCALE  # as the focus-blur steps
+    return cv2.resize(sharp, None, fx=up, fy=up, interpolation=cv2.INTER_CUBIC)
