@@ -13,12 +13,16 @@ settings never used while tuning at all: version 11–13 codes, ≤ 1.6 px blur 
 with more noise and harder JPEG), a sunlit backdrop, a backdrop full of notices, tiles and
 stripes, motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer
 smears on a cluttered 1280×720 view), and a 1280×720 camera (`held-far-720p`: far phones,
-1.8–3.2 px a module, on it). Every reader runs on the same frames in the same run: the
-cascade as it was before the deblur steps (the baseline), zxing-cpp alone, and the door's
-cascade now. A read counts only if the text is exactly the one shown; any other text is a
-misread. The last lines time what must not get dearer: an everyday frame
-(read by the first step) and an empty doorway (every step), both cascades interleaved on the
-same frames.
+1.8–3.2 px a module, on it). Stills and codes too near the lens are blurred by a fraction of
+a module, many px: `tune-still` (12 MP photos) chose the halved levels (edge/camera/scales.py),
+`fresh-still` is its fresh seed, `held-still` (5 MP, portrait, versions 2–12, to 40 px a
+module, sunlit) and `held-close` / `held-close-720p` (a phone too near a door camera) were
+never tuned on. Every reader runs on the same frames in the same run: the cascade as it
+was before the deblur steps (the baseline), zxing-cpp alone, and the door's cascade now. A
+read counts only if the text is exactly the one shown; any other text is a misread. The last
+lines time what must not get dearer: an everyday frame (read by the first step) and an empty
+doorway (every step), the cascades interleaved on the
+same frames ("door, full size only": today's steps without the halved copies).
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 import numpy as np
 import segno
 
-from edge.camera.cascade import BASELINE_STEPS, CascadeDecoder, read_zxing
+from edge.camera.cascade import BASELINE_STEPS, DEFAULT_STEPS, CascadeDecoder, read_zxing
 from edge.camera.qr import to_gray
 from firmware_sim.scenes import modules_of, random_moderate, render_empty, render_phone_qr
 
@@ -82,21 +86,31 @@ class FrameSet:
     motion_px: tuple[float, float] = (0.0, 0.0)
     size: tuple[int, int] = (640, 480)
     bright: tuple[float, float] = (0.3, 1.15)
+    # focus blur in module widths instead of px (`blur` then unused): a still photograph or a
+    # code near the lens, blurred by as many modules as a door frame but many more px
+    blur_modules: tuple[float, float] | None = None
 
     def params(self, rng: np.random.Generator, modules: int) -> dict[str, Any]:
         lo, hi = self.bright
         night = rng.random() < 0.5 and lo < 0.5
         travel = rng.uniform(*self.motion_px)
         heading = rng.uniform(0, 2 * np.pi)
+        # stills: the code kept to 60 % of the frame's short side (turned by 40° it still
+        # fits), the blur drawn in module widths; the door-frame sets draw in their old order
+        # and range, so their frames stay the same
+        ppm = blur = 0.0
+        if self.blur_modules is not None:
+            ppm = min(float(rng.uniform(*self.ppm)), 0.6 * min(self.size) / modules)
+            blur = float(rng.uniform(*self.blur_modules)) * ppm
         return {
             "angle_deg": float(rng.uniform(-40, 40)),
             "tilt": float(rng.uniform(0, self.tilt)),
             "brightness": float(rng.uniform(lo, 0.5) if night else rng.uniform(max(lo, 0.5), hi)),
-            "blur": float(rng.uniform(*self.blur)),
+            "blur": blur or float(rng.uniform(*self.blur)),
             "noise": float(rng.uniform(*self.noise)),
             "glare": float(rng.choice([0.0, 0.0, rng.uniform(0.2, 0.6)])),
             "jpeg_quality": int(rng.integers(self.jpeg[0], self.jpeg[1] + 1)),
-            "code_px": round(float(rng.uniform(*self.ppm)) * modules),
+            "code_px": round((ppm or float(rng.uniform(*self.ppm))) * modules),
             "motion_px": (float(travel * np.cos(heading)), float(travel * np.sin(heading))),
             "backdrop": self.backdrop,
             "size": self.size,
@@ -134,6 +148,23 @@ SETS = [
              backdrop="clutter"),
     FrameSet("held-720p", 2005, versions=(10, 11), blur=(1.0, 1.6), tilt=0.2, noise=(2.0, 9.0),
              jpeg=(44, 89), ppm=(3.0, 4.0), size=(1280, 720)),
+    # Stills (a phone's 12 MP photo of a code) and codes held too near a door camera: focus
+    # blur of a fraction of a module, many px. `tune-still` chose the halved levels
+    # (edge/camera/scales.py); the others were run once, after.
+    FrameSet("tune-still", 15, versions=(4, 6, 8), blur=(0.0, 0.0), blur_modules=(0.25, 0.65),
+             tilt=0.3, noise=(2.0, 8.0), jpeg=(60, 95), ppm=(4.0, 20.0), size=(4032, 3024),
+             backdrop="clutter"),
+    FrameSet("fresh-still", 1015, versions=(4, 6, 8), blur=(0.0, 0.0),
+             blur_modules=(0.25, 0.65), tilt=0.3, noise=(2.0, 8.0), jpeg=(60, 95),
+             ppm=(4.0, 20.0), size=(4032, 3024), backdrop="clutter"),
+    FrameSet("held-still", 2009, versions=(2, 10, 12), blur=(0.0, 0.0),
+             blur_modules=(0.2, 0.55), tilt=0.35, noise=(1.0, 10.0), jpeg=(50, 92),
+             ppm=(6.0, 40.0), size=(1944, 2592), backdrop="day", bright=(0.6, 1.2)),
+    FrameSet("held-close-720p", 2010, versions=(6, 11), blur=(0.0, 0.0),
+             blur_modules=(0.25, 0.55), tilt=0.2, noise=(2.0, 9.0), jpeg=(44, 85),
+             ppm=(6.0, 10.0), size=(1280, 720), backdrop="clutter"),
+    FrameSet("held-close", 2011, versions=(4, 6), blur=(0.0, 0.0), blur_modules=(0.3, 0.55),
+             tilt=0.2, noise=(2.0, 9.0), jpeg=(44, 89), ppm=(4.5, 7.0)),
 ]  # fmt: skip
 
 
@@ -147,11 +178,15 @@ def make_frames(spec: FrameSet, n: int) -> list[tuple[str, np.ndarray, float]]:
         params = spec.params(rng, modules_of(text))
         gray = to_gray(render_phone_qr(text, rng=rng, **params))
         assert gray is not None
-        out.append((text, gray, params["blur"]))
+        blur = params["blur"]
+        if spec.blur_modules is not None:  # binned in module widths
+            blur /= params["code_px"] / modules_of(text)
+        out.append((text, gray, blur))
     return out
 
 
 BLUR_BINS = ((0.0, 1.0), (1.0, 1.3), (1.3, 1.6), (1.6, 9.9))  # focus blur σ, px
+MODULE_BINS = ((0.0, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 9.9))  # ... in module widths
 
 
 def pct(values: list[float], q: float) -> float:
@@ -169,7 +204,8 @@ def run_set(spec: FrameSet, n: int, budget_ms: float, clock: Callable[[], float]
         "door cascade": door.decode,
     }
     results = {name: [0, 0, []] for name in readers}
-    by_blur = {name: {b: [0, 0] for b in BLUR_BINS} for name in readers}
+    bins, unit = (BLUR_BINS, "") if spec.blur_modules is None else (MODULE_BINS, " modules")
+    by_blur = {name: {b: [0, 0] for b in bins} for name in readers}
     for text, gray, blur in frames:  # readers interleaved frame by frame: same load
         for name, read in readers.items():
             start = clock()
@@ -178,11 +214,12 @@ def run_set(spec: FrameSet, n: int, budget_ms: float, clock: Callable[[], float]
             cell[2].append((clock() - start) * 1000)
             cell[0] += text in got
             cell[1] += bool(got) and text not in got
-            tally = next(by_blur[name][b] for b in BLUR_BINS if b[0] <= blur < b[1])
+            tally = next(by_blur[name][b] for b in bins if b[0] <= blur < b[1])
             tally[0] += 1
             tally[1] += text in got
+    blur_range = spec.blur if spec.blur_modules is None else spec.blur_modules
     print(f"{spec.name} (seed {spec.seed}, {n} frames {spec.size[0]}×{spec.size[1]}, "
-          f"versions {spec.versions}, blur σ {spec.blur}, tilt ≤ {spec.tilt}, "
+          f"versions {spec.versions}, blur σ {blur_range}{unit}, tilt ≤ {spec.tilt}, "
           f"{spec.ppm} px/module, {spec.backdrop})")  # fmt: skip
     for name, (ok, wrong, ms) in results.items():
         bins = "  ".join(
@@ -204,8 +241,10 @@ def run_costs(n: int, budget_ms: float, clock: Callable[[], float]) -> None:
                      brightness=float(rng.uniform(0.3, 1.1)), jpeg_quality=80)
         for _ in range(n)
     ]  # fmt: skip
+    full_size_only = tuple(replace(step, halves=False) for step in DEFAULT_STEPS)
     decoders = {
         "baseline cascade": CascadeDecoder(BASELINE_STEPS, budget_ms=budget_ms, clock=clock),
+        "door, full size only": CascadeDecoder(full_size_only, budget_ms=budget_ms, clock=clock),
         "door cascade": CascadeDecoder(budget_ms=budget_ms, clock=clock),
     }
     for label, frames in (("everyday frame", easy), ("empty doorway", empty)):
@@ -216,7 +255,7 @@ def run_costs(n: int, budget_ms: float, clock: Callable[[], float]) -> None:
                 decoder.decode(frame)
                 times[name].append((clock() - start) * 1000)
         for name, ms in times.items():
-            print(f"  {label:<15} {name:<17} p50 {statistics.median(ms):6.2f} ms  "
+            print(f"  {label:<15} {name:<20} p50 {statistics.median(ms):6.2f} ms  "
                   f"p95 {pct(ms, 0.95):6.2f} ms")  # fmt: skip
     hits: Counter[str] = decoders["door cascade"].hits
     print(f"  door steps on those frames: {dict(hits)}")

@@ -8,8 +8,12 @@ sharpened (far phones, blur, JPEG: what the whole frame used to get, at a third 
 pixels), then deconvolved: for the smear of a phone that moved during the exposure,
 estimated from the region itself (edge/camera/smear.py; it skips itself for a region with no
 smear in it), then for focus blur, a strong and a mild blur and the strong one again sampled
-finer (edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. The
-cheap far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the
+finer (edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. Then
+the same steps read halved copies of the frame (edge/camera/scales.py): a code much nearer
+the lens than a door camera's focus, or a still photograph of one, is blurred by many px
+that halving makes a pixel or two again; a frame larger than 1920 px gets zxing-cpp alone
+at full size, and a budget that grows with its pixels (a still, not a camera in a hurry).
+The cheap far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the
 budget cuts the cascade short, a far phone is read as early as before. The smear step goes
 ahead of the focus-blur steps for the same reason: last, the budget of a Pi-speed core
 stopped the cascade before it on many smeared frames it reads (docs/benchmarks.md, "Motion
@@ -36,7 +40,7 @@ import cv2
 import numpy as np
 import zxingcpp
 
-from edge.camera import deblur, preprocess, smear
+from edge.camera import deblur, preprocess, scales, smear
 from edge.camera.charset import display_text
 from edge.camera.qr import QrCode, as_text, read_zbar, read_zbar_codes, to_gray
 
@@ -125,6 +129,7 @@ class Step:
     name: str
     fix: Fix
     read: Reader
+    halves: bool = True  # also tried on the halved copies (`edge.camera.scales`)
 
 
 def _deblur_strong(gray: np.ndarray) -> np.ndarray | None:
@@ -149,23 +154,27 @@ DEBLUR_MILD_SIGMA_PX = 1.2
 
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("zxing", _same, read_zxing_codes),
-    Step("zxing_up2", preprocess.upscale, read_zxing_codes),
+    # full size only: a halved copy upscaled is the frame again, softer; on one frame of
+    # `held-close-720p` it was the only misread of the halved levels (benchmarks/decode_blur.py)
+    Step("zxing_up2", preprocess.upscale, read_zxing_codes, halves=False),
     Step("zxing_region_sharp", deblur.sharpen_region, read_zxing_codes),
     Step("zxing_unsmear", smear.unsmear_region, read_zxing_or_otsu),
     Step("zxing_deblur", _deblur_strong, read_zxing_codes),
     Step("zxing_deblur_mild", _deblur_mild, read_zxing_codes),
     Step("zxing_deblur_fine", _deblur_fine, read_zxing_codes),
-    Step("pyzbar", _same, read_zbar_codes),
+    # full size only: on halved copies pyzbar read none of the stills and near codes the
+    # halving is for (benchmarks/decode_blur.py) and was 3/4 of their cost on an empty doorway
+    Step("pyzbar", _same, read_zbar_codes, halves=False),
 )
 
 # The cascade before the deblur steps (whole-frame upscale, then upscale + unsharp mask): not
 # used at the door, kept as the same-run baseline of benchmarks/decode_blur.py and
 # benchmarks/door_unlock.py.
 BASELINE_STEPS: tuple[Step, ...] = (
-    Step("zxing", _same, read_zxing),
-    Step("zxing_up2", preprocess.upscale, read_zxing),
-    Step("zxing_up2_sharp", preprocess.upscale_sharpen, read_zxing),
-    Step("pyzbar", _same, read_zbar),
+    Step("zxing", _same, read_zxing, halves=False),
+    Step("zxing_up2", preprocess.upscale, read_zxing, halves=False),
+    Step("zxing_up2_sharp", preprocess.upscale_sharpen, read_zxing, halves=False),
+    Step("pyzbar", _same, read_zbar, halves=False),
 )
 
 
@@ -204,20 +213,25 @@ class CascadeDecoder:
         if gray is None:
             return []
         start = self.clock()
-        for step in self.steps:
-            if (self.clock() - start) * 1000 > self.budget_ms:
-                self.hits["over_budget"] += 1
-                break
-            try:
-                image = step.fix(gray)
-                found = step.read(image) if image is not None else []
-            except Exception:  # a reader bug must cost one step, not the door loop
-                self.hits[f"{step.name}_errors"] += 1
-                log.exception("QR step %s failed", step.name)
-                continue
-            if found:
-                self.hits[step.name] += 1
-                self.last_step = step.name
-                codes = (QrCode.of(item) for item in found)
-                return list({code.data: code for code in codes}.values())  # one code twice
+        budget_ms = self.budget_ms * scales.budget_scale(gray)
+        halving = any(step.halves for step in self.steps)
+        for factor, image in scales.levels(gray) if halving else [(1, gray)]:
+            steps = self.steps if scales.full_steps(image) else self.steps[:1]
+            for step in steps if factor == 1 else (s for s in steps if s.halves):
+                if (self.clock() - start) * 1000 > budget_ms:
+                    self.hits["over_budget"] += 1
+                    return []
+                name = step.name if factor == 1 else f"{step.name}/{factor}"
+                try:
+                    fixed = step.fix(image)
+                    found = step.read(fixed) if fixed is not None else []
+                except Exception:  # a reader bug must cost one step, not the door loop
+                    self.hits[f"{step.name}_errors"] += 1
+                    log.exception("QR step %s failed", name)
+                    continue
+                if found:
+                    self.hits[name] += 1
+                    self.last_step = name
+                    codes = (QrCode.of(item) for item in found)
+                    return list({code.data: code for code in codes}.values())  # one code twice
         return []

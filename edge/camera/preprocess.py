@@ -4,7 +4,7 @@ Each one is kept only because it recovered codes the plain read missed on the sy
 set (benchmarks/decode_door.py), at a cost that fits the door budget. Measured and left out:
 CLAHE / histogram equalisation (zxing-cpp's local binariser already copes with night and IR
 frames; it recovered 2 of 104 misses), inversion (zxing-cpp's `try_invert` reads dark-mode
-codes), downscaling of huge frames (zxing-cpp's `try_downscale`).
+codes). Smaller copies of a frame are the cascade's own levels (edge/camera/scales.py).
 """
 
 from __future__ import annotations

@@ -153,6 +153,7 @@ def test_scan_reports_every_image_and_fails_on_a_miss(union: SimUnion, tmp_path:
         assert line["text"] == texts.get(line["path"])  # None for the empty doorway
         assert isinstance(line["ms"], int | float)
         assert line["ms"] >= 0
+        assert line["step"] == ("zxing" if line["text"] else None)
 
 
 def test_scan_decodes_the_member_code_and_succeeds_when_all_read(
