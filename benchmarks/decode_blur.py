@@ -16,12 +16,14 @@ smears on a cluttered 1280×720 view), and a 1280×720 camera (`held-far-720p`: 
 1.8–3.2 px a module, on it). Stills and codes too near the lens are blurred by a fraction of
 a module, many px: `tune-still` (12 MP photos) chose the halved levels (edge/camera/scales.py),
 `fresh-still` is its fresh seed, `held-still` (5 MP, portrait, versions 2–12, to 40 px a
-module, sunlit) and `held-close` / `held-close-720p` (a phone too near a door camera) were
-never tuned on. Every reader runs on the same frames in the same run: the cascade as it
-was before the deblur steps (the baseline), zxing-cpp alone, and the door's cascade now. A
-read counts only if the text is exactly the one shown; any other text is a misread. The last
-lines time what must not get dearer: an everyday frame (read by the first step) and an empty
-doorway (every step), the cascades interleaved on the
+module, sunlit), `held-still-2mp` (1600×1200) and `held-close` / `held-close-720p` (a phone
+too near a door camera) were never tuned on; `tune-close` (a phone too near a 640×480
+camera) chose when a coarse blur reads the halved copy first (`scales.COARSE_SIGMA_PX`).
+Every reader runs on the same frames
+in the same run: the cascade as it was before the deblur steps (the baseline), zxing-cpp
+alone, and the door's cascade now. A read counts only if the text is exactly the one shown;
+any other text is a misread. The last lines time what must not get dearer: an everyday frame
+(read by the first step) and an empty doorway (every step), the cascades interleaved on the
 same frames ("door, full size only": today's steps without the halved copies).
 """
 
@@ -160,6 +162,11 @@ SETS = [
     FrameSet("held-still", 2009, versions=(2, 10, 12), blur=(0.0, 0.0),
              blur_modules=(0.2, 0.55), tilt=0.35, noise=(1.0, 10.0), jpeg=(50, 92),
              ppm=(6.0, 40.0), size=(1944, 2592), backdrop="day", bright=(0.6, 1.2)),
+    FrameSet("held-still-2mp", 2012, versions=(3, 7, 10), blur=(0.0, 0.0),
+             blur_modules=(0.3, 0.6), tilt=0.3, noise=(2.0, 9.0), jpeg=(50, 92), ppm=(5.0, 14.0),
+             size=(1600, 1200)),
+    FrameSet("tune-close", 16, versions=(6, 8), blur=(0.0, 0.0), blur_modules=(0.3, 0.6),
+             tilt=0.2, noise=(2.0, 9.0), jpeg=(44, 90), ppm=(4.0, 7.0)),
     FrameSet("held-close-720p", 2010, versions=(6, 11), blur=(0.0, 0.0),
              blur_modules=(0.25, 0.55), tilt=0.2, noise=(2.0, 9.0), jpeg=(44, 85),
              ppm=(6.0, 10.0), size=(1280, 720), backdrop="clutter"),

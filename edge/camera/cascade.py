@@ -11,7 +11,8 @@ smear in it), then for focus blur, a strong and a mild blur and the strong one a
 finer (edge/camera/deblur.py); pyzbar, the design card's reader, is the last opinion. Then
 the same steps read halved copies of the frame (edge/camera/scales.py): a code much nearer
 the lens than a door camera's focus, or a still photograph of one, is blurred by many px
-that halving makes a pixel or two again; a frame larger than 1920 px gets zxing-cpp alone
+that halving makes a pixel or two again (a region blurred that wide has the halved copy
+tried before the full-size deblur steps); a frame larger than 1920 px gets zxing-cpp alone
 at full size, and a budget that grows with its pixels (a still, not a camera in a hurry).
 The cheap far-phone steps stay ahead of the dearer deblur steps so that on a Pi, where the
 budget cuts the cascade short, a far phone is read as early as before. The smear step goes
@@ -33,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -152,6 +153,10 @@ def _deblur_fine(gray: np.ndarray) -> np.ndarray | None:
 DEBLUR_STRONG_SIGMA_PX = 1.65
 DEBLUR_MILD_SIGMA_PX = 1.2
 
+# The step after which the first level with every step looks at the code's blur
+# (`scales.coarse`); the region found for that step is reused.
+COARSE_CHECK_AFTER = "zxing_region_sharp"
+
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("zxing", _same, read_zxing_codes),
     # full size only: a halved copy upscaled is the frame again, softer; on one frame of
@@ -214,24 +219,57 @@ class CascadeDecoder:
             return []
         start = self.clock()
         budget_ms = self.budget_ms * scales.budget_scale(gray)
-        halving = any(step.halves for step in self.steps)
-        for factor, image in scales.levels(gray) if halving else [(1, gray)]:
-            steps = self.steps if scales.full_steps(image) else self.steps[:1]
-            for step in steps if factor == 1 else (s for s in steps if s.halves):
-                if (self.clock() - start) * 1000 > budget_ms:
-                    self.hits["over_budget"] += 1
-                    return []
-                name = step.name if factor == 1 else f"{step.name}/{factor}"
-                try:
-                    fixed = step.fix(image)
-                    found = step.read(fixed) if fixed is not None else []
-                except Exception:  # a reader bug must cost one step, not the door loop
-                    self.hits[f"{step.name}_errors"] += 1
-                    log.exception("QR step %s failed", name)
-                    continue
-                if found:
-                    self.hits[name] += 1
-                    self.last_step = name
-                    codes = (QrCode.of(item) for item in found)
-                    return list({code.data: code for code in codes}.values())  # one code twice
+        for factor, step, image in self._plan(gray):
+            if (self.clock() - start) * 1000 > budget_ms:
+                self.hits["over_budget"] += 1
+                return []
+            name = step.name if factor == 1 else f"{step.name}/{factor}"
+            try:
+                fixed = step.fix(image)
+                found = step.read(fixed) if fixed is not None else []
+            except Exception:  # a reader bug must cost one step, not the door loop
+                self.hits[f"{step.name}_errors"] += 1
+                log.exception("QR step %s failed", name)
+                continue
+            if found:
+                self.hits[name] += 1
+                self.last_step = name
+                codes = (QrCode.of(item) for item in found)
+                return list({code.data: code for code in codes}.values())  # one code twice
         return []
+
+    def _plan(self, gray: np.ndarray) -> Iterator[tuple[int, Step, np.ndarray]]:
+        """(factor, step, image) in the order tried: every step on the frame, then on each
+        halved copy (`edge.camera.scales`). After `COARSE_CHECK_AFTER` on the first level that
+        gets every step, a region blurred wider than the deblur steps model
+        (`scales.coarse`) has the next level's steps tried before the rest of its own."""
+        if not any(step.halves for step in self.steps):
+            yield from ((1, step, gray) for step in self.steps)
+            return
+        levels = scales.levels(gray)
+        checked = False
+        for factor, image in levels:
+            steps = self._steps_at(factor, image)
+            for i, step in enumerate(steps):
+                yield factor, step, image
+                if checked or step.name != COARSE_CHECK_AFTER:
+                    continue
+                checked = True
+                if scales.coarse(image):
+                    following = next(levels, None)
+                    if following is not None:
+                        half, smaller = following
+                        yield from ((half, s, smaller) for s in self._steps_at(half, smaller))
+                    yield from ((factor, s, image) for s in steps[i + 1 :])
+                    break
+            else:
+                continue
+            break  # the coarse frame's levels were tried out of turn: go on after them
+        for factor, image in levels:
+            yield from ((factor, step, image) for step in self._steps_at(factor, image))
+
+    def _steps_at(self, factor: int, image: np.ndarray) -> tuple[Step, ...]:
+        """The steps a level gets: all on the frame itself (zxing-cpp alone if it is larger
+        than a door camera's), those marked `halves` on a copy."""
+        steps = self.steps if scales.full_steps(image) else self.steps[:1]
+        return steps if factor == 1 else tuple(s for s in steps if s.halves)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
 import pytest
 
-from edge.camera import scales
-from edge.camera.cascade import BASELINE_STEPS, DEFAULT_STEPS, CascadeDecoder, Step, read_zxing
+from edge.camera import deblur, scales
+from edge.camera.cascade import (
+    BASELINE_STEPS,
+    COARSE_CHECK_AFTER,
+    DEFAULT_STEPS,
+    CascadeDecoder,
+    Step,
+    read_zxing,
+)
 from edge.camera.qr import to_gray
 from firmware_sim.scenes import modules_of, render_phone_qr
 
@@ -134,3 +142,87 @@ def test_steps_marked_full_size_only_skip_the_halved_copies() -> None:
     assert not door["zxing_up2"]
     assert door["zxing_deblur"]
     assert not any(s.halves for s in BASELINE_STEPS)
+
+
+def _near_phone(seed: int) -> tuple[str, np.ndarray]:
+    """A 640×480 door frame of a phone held too near the lens: 7 px a module, blurred by
+    0.55 of a module (3.9 px)."""
+    text = f"WS1:NEAR{seed}-ABCDEFGH"
+    ppm = 7.0
+    gray = to_gray(
+        render_phone_qr(
+            text,
+            rng=np.random.default_rng(seed),
+            code_px=round(ppm * modules_of(text)),
+            blur=0.55 * ppm,
+            noise=4.0,
+            tilt=0.1,
+            angle_deg=10.0,
+            jpeg_quality=80,
+        )
+    )
+    assert gray is not None
+    return text, gray
+
+
+def test_a_coarse_blur_is_read_on_the_halved_copy_before_the_full_size_deblur_steps() -> None:
+    """On a Pi the budget ends the cascade after a few steps: a phone too near the lens must
+    reach the halved copy among them. The budget here counts steps (the clock advances 1 ms
+    a look): seven steps. Fails on the order that tried every full-size step first."""
+    for seed in (0, 2, 5):
+        text, gray = _near_phone(seed)
+        region = deblur.code_region(gray)
+        assert region is not None
+        assert scales.edge_blur_px(region) >= scales.COARSE_SIGMA_PX
+        ticks = itertools.count()
+        cascade = CascadeDecoder(budget_ms=7.5, clock=lambda ticks=ticks: next(ticks) / 1000)
+        assert cascade.decode(gray) == [text]
+        assert str(cascade.last_step).endswith("/2")
+
+
+def test_the_edge_blur_estimate_tells_a_door_blur_from_a_near_phone() -> None:
+    """A code at door distance blurred by σ 1.0–1.6 px stays at full size (the deblur steps'
+    model); the near phone's blur is over the line."""
+    rng = np.random.default_rng(5)
+    text = "WS1:EDGE-" + "ABCDEFGHJK" * 3
+    for sigma in (1.0, 1.3, 1.6):
+        frame = render_phone_qr(
+            text, rng=rng, code_px=round(3.5 * modules_of(text)), blur=sigma, noise=4.0
+        )
+        gray = to_gray(frame)
+        assert gray is not None
+        region = deblur.code_region(gray)
+        assert region is not None
+        assert abs(scales.edge_blur_px(region) - sigma) < 0.8
+        assert not scales.coarse(gray)
+
+
+def test_a_coarse_frame_tries_the_next_level_out_of_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int]] = []
+
+    def step(name: str) -> Step:
+        def fix(gray: np.ndarray) -> np.ndarray:
+            seen.append((name, gray.shape[1]))
+            return gray
+
+        return Step(name, fix, lambda gray: [])
+
+    steps = [step("zxing"), step(COARSE_CHECK_AFTER), step("deblur")]
+    frame = np.full((960, 1280), 128, np.uint8)
+    monkeypatch.setattr(scales, "coarse", lambda image: image.shape[1] == 1280)
+    CascadeDecoder(steps, budget_ms=1e9).read(frame)
+    assert seen == [
+        ("zxing", 1280),
+        (COARSE_CHECK_AFTER, 1280),
+        ("zxing", 640),  # out of turn: the coarse blur is a pixel or two here
+        (COARSE_CHECK_AFTER, 640),
+        ("deblur", 640),
+        ("deblur", 1280),  # then the rest of the frame's own steps
+        ("zxing", 320),
+        (COARSE_CHECK_AFTER, 320),
+        ("deblur", 320),
+    ]
+    seen.clear()
+    monkeypatch.setattr(scales, "coarse", lambda image: False)
+    CascadeDecoder(steps, budget_ms=1e9).read(frame)
+    assert [w for _, w in seen] == [1280] * 3 + [640] * 3 + [320] * 3
