@@ -91,21 +91,23 @@ class FrameSet:
     # focus blur in module widths instead of px (`blur` then unused): a still photograph or a
     # code near the lens, blurred by as many modules as a door frame but many more px
     blur_modules: tuple[float, float] | None = None
+    fill: float = 0.6  # stills: the code's largest share of the frame's short side
+    turn_deg: float = 40.0  # the phone is turned up to this much either way
 
     def params(self, rng: np.random.Generator, modules: int) -> dict[str, Any]:
         lo, hi = self.bright
         night = rng.random() < 0.5 and lo < 0.5
         travel = rng.uniform(*self.motion_px)
         heading = rng.uniform(0, 2 * np.pi)
-        # stills: the code kept to 60 % of the frame's short side (turned by 40° it still
-        # fits), the blur drawn in module widths; the door-frame sets draw in their old order
+        # stills: the code kept to `fill` of the frame's short side (60 %: turned by 40° it
+        # still fits), the blur drawn in module widths; the door-frame sets draw in their old order
         # and range, so their frames stay the same
         ppm = blur = 0.0
         if self.blur_modules is not None:
-            ppm = min(float(rng.uniform(*self.ppm)), 0.6 * min(self.size) / modules)
+            ppm = min(float(rng.uniform(*self.ppm)), self.fill * min(self.size) / modules)
             blur = float(rng.uniform(*self.blur_modules)) * ppm
         return {
-            "angle_deg": float(rng.uniform(-40, 40)),
+            "angle_deg": float(rng.uniform(-self.turn_deg, self.turn_deg)),
             "tilt": float(rng.uniform(0, self.tilt)),
             "brightness": float(rng.uniform(lo, 0.5) if night else rng.uniform(max(lo, 0.5), hi)),
             "blur": blur or float(rng.uniform(*self.blur)),
@@ -165,6 +167,11 @@ SETS = [
     FrameSet("held-still-2mp", 2012, versions=(3, 7, 10), blur=(0.0, 0.0),
              blur_modules=(0.3, 0.6), tilt=0.3, noise=(2.0, 9.0), jpeg=(50, 92), ppm=(5.0, 14.0),
              size=(1600, 1200)),
+    # a close-up: the code fills most of a 640×480 frame (a photo of a code, a phone against
+    # a wide-angle lens), barely turned
+    FrameSet("held-closeup", 2013, versions=(8, 10), blur=(0.0, 0.0), blur_modules=(0.45, 0.65),
+             tilt=0.08, noise=(2.0, 8.0), jpeg=(50, 90), ppm=(6.4, 7.2), fill=0.98,
+             turn_deg=4.0),
     FrameSet("tune-close", 16, versions=(6, 8), blur=(0.0, 0.0), blur_modules=(0.3, 0.6),
              tilt=0.2, noise=(2.0, 9.0), jpeg=(44, 90), ppm=(4.0, 7.0)),
     FrameSet("held-close-720p", 2010, versions=(6, 11), blur=(0.0, 0.0),

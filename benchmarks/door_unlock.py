@@ -17,7 +17,8 @@ from the first frame in which the whole code is in view to the relay's pulse; a 
 ends locked counts as never. Sets: `tune` (the settings the cascade was tuned on, tuning
 seeds), `fresh` (same settings, new seeds), `held` (settings never used while tuning: faster
 and slower approaches, a stronger tremor, more focus blur and tilt, WS2 tokens, sunlit and
-cluttered backdrops).
+cluttered backdrops), `near` (never tuned on either: the phone held too near the lens, out
+of the camera's focus).
 """
 
 from __future__ import annotations
@@ -75,11 +76,28 @@ def held_spec(rng: np.random.Generator, text: str, seed: int) -> ClipSpec:
     )  # fmt: skip
 
 
+def near_spec(rng: np.random.Generator, text: str, seed: int) -> ClipSpec:
+    """Walk-ups that end with the phone held too near the lens: 4.5–5.5 px a module (the code
+    and the phone's header fill the frame's height: nearer, the code leaves the frame), out
+    of the camera's focus by 0.45–0.65 of a module. Never used while tuning (the halved
+    copies were decided on still frames and `tune-close` of benchmarks/decode_blur.py)."""
+    ppm = float(rng.uniform(4.5, 5.5))
+    return ClipSpec(
+        text=text, seed=seed, light=("day", "glare", "night")[seed % 3],
+        approach_s=float(rng.uniform(0.3, 0.7)), shake_px=float(rng.uniform(1.0, 4.0)),
+        blur=float(rng.uniform(0.45, 0.65)) * ppm, code_px=int(ppm * WS1_MODULES),
+        angle_deg=float(rng.uniform(-15, 15)), tilt=float(rng.uniform(0.0, 0.15)),
+        edge=("bottom", "left", "right")[int(rng.integers(0, 3))],
+        jpeg_quality=int(rng.integers(50, 90)), hold_s=1.6,
+    )  # fmt: skip
+
+
 SETS: dict[str, tuple[int, Callable[[np.random.Generator, str, int], ClipSpec], bool]] = {
     # name: (first seed, spec maker, half of the codes WS2 tokens)
     "tune": (1, tune_spec, False),
     "fresh": (5001, tune_spec, False),
     "held": (9001, held_spec, True),
+    "near": (9501, near_spec, False),
 }
 
 
