@@ -154,6 +154,7 @@ def test_scan_reports_every_image_and_fails_on_a_miss(union: SimUnion, tmp_path:
         assert isinstance(line["ms"], int | float)
         assert line["ms"] >= 0
         assert line["step"] == ("zxing" if line["text"] else None)
+        assert line["texts"] == ([line["text"]] if line["text"] else [])
 
 
 def test_scan_decodes_the_member_code_and_succeeds_when_all_read(
@@ -205,6 +206,29 @@ def test_scan_reads_far_phones_pyzbar_misses(union: SimUnion, tmp_path: Path) ->
 
     assert code == 0
     assert [line["text"] for line in lines] == [text] * len(missed)
+
+
+def test_scan_prints_every_code_of_a_photo_that_holds_several(tmp_path: Path) -> None:
+    """A poster photographed with two codes on it: both texts, the first as `text`."""
+    sheet = np.full((400, 700), 255, np.uint8)
+    for i, text in enumerate(("驿站 A", "驿站 B")):
+        qr = segno.make(text, encoding="utf-8", micro=False)
+        path = tmp_path / f"{i}.png"
+        qr.save(path, scale=6, border=4)
+        code_img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        h, w = code_img.shape
+        sheet[40 : 40 + h, 40 + 340 * i : 40 + 340 * i + w] = code_img
+    poster = tmp_path / "poster.png"
+    assert cv2.imwrite(str(poster), sheet)
+
+    code, lines = scan(poster)
+
+    assert code == 0
+    assert sorted(lines[0]["texts"]) == ["驿站 A", "驿站 B"]
+    assert lines[0]["text"] == lines[0]["texts"][0]
+    plain = CliRunner().invoke(app, ["edge", "scan", str(poster)])
+    assert "驿站 A" in plain.stdout
+    assert "驿站 B" in plain.stdout
 
 
 # Codes as Japanese and Chinese apps and posters make them: a byte segment in the text's own

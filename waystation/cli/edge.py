@@ -165,7 +165,8 @@ def scan(
     """Decode QR codes in images or videos with the door's decoder cascade (camera self-test).
 
     Prints each code's text as it was meant (Shift-JIS, GB18030, an ECI's charset), which for
-    a member code is exactly what the door verifies, and the cascade step that read it (a
+    a member code is exactly what the door verifies (every code of a photo that holds
+    several: `texts` in JSON, `|` between them), and the cascade step that read it (a
     `/2`, `/4` step read a halved copy: the code was too near the lens or out of focus).
     Exit 1 if any image (or every frame of a video) had no readable code.
     """
@@ -184,11 +185,12 @@ def scan(
             if not _is_video(path):
                 misses += text is None
             step = decoder.last_step  # e.g. zxing_deblur/2: read deblurred on a halved copy
+            texts = [code.text for code in codes]  # a photo may hold several codes
             if as_json:
-                line = {"path": label, "text": text, "ms": ms, "step": step}
+                line = {"path": label, "text": text, "texts": texts, "ms": ms, "step": step}
                 typer.echo(json.dumps(line, ensure_ascii=False))
             else:
-                shown = text if text is not None else "(no code)"
+                shown = " | ".join(texts) if texts else "(no code)"
                 typer.echo(f"{label}: {shown}  [{ms} ms{f', {step}' if step else ''}]")
         if _is_video(path) and not read_any:  # a video passes if any frame read
             misses += 1
