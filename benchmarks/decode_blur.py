@@ -14,16 +14,16 @@ with more noise and harder JPEG), a sunlit backdrop, a backdrop full of notices,
 stripes, motion smear instead of focus blur (`held-motion`, and `held-motion-wide`: longer
 smears on a cluttered 1280×720 view), and a 1280×720 camera (`held-far-720p`: far phones,
 1.8–3.2 px a module, on it). Stills and codes too near the lens are blurred by a fraction of
-a module, many px: `tune-still` (12 MP photos) chose the halved levels (edge/camera/scales.py),
-`fresh-still` is its fresh seed, `held-still` (5 MP, portrait, versions 2–12, to 40 px a
-module, sunlit), `held-still-2mp` (1600×1200) and `held-close` / `held-close-720p` (a phone
-too near a door camera) were never tuned on; `tune-close` (a phone too near a 640×480
-camera) chose when a coarse blur reads the halved copy first (`scales.COARSE_SIGMA_PX`).
-Every reader runs on the same frames
-in the same run: the cascade as it was before the deblur steps (the baseline), zxing-cpp
-alone, and the door's cascade now. A read counts only if the text is exactly the one shown;
-any other text is a misread. The last lines time what must not get dearer: an everyday frame
-(read by the first step) and an empty doorway (every step), the cascades interleaved on the
+a module, many px: `tune-still` (12 MP photos) chose the halved levels (edge/camera/scales.py)
+and `tune-close` (a phone too near a 640×480 camera) when a coarse blur reads the halved copy
+first (`scales.COARSE_SIGMA_PX`); `fresh-still` is the first's fresh seed; `held-still` (5 MP,
+portrait, versions 2–12, to 40 px a module, sunlit), `held-still-2mp` (1600×1200),
+`held-close` / `held-close-720p` (a phone too near a door camera) and `held-closeup` (a code
+filling the frame) were never tuned on. Every reader runs on the same frames in the same
+run: the cascade as it was before the deblur steps (the baseline), zxing-cpp alone, and the
+door's cascade now. A read counts only if the text is exactly the one shown; any other text
+is a misread. The last lines time what must not get dearer: an everyday frame (read by the
+first step) and an empty doorway (every step), the cascades interleaved on the
 same frames ("door, full size only": today's steps without the halved copies).
 """
 
@@ -100,8 +100,8 @@ class FrameSet:
         travel = rng.uniform(*self.motion_px)
         heading = rng.uniform(0, 2 * np.pi)
         # stills: the code kept to `fill` of the frame's short side (60 %: turned by 40° it
-        # still fits), the blur drawn in module widths; the door-frame sets draw in their old order
-        # and range, so their frames stay the same
+        # still fits), the blur drawn in module widths; the door-frame sets draw in their old
+        # order and range, so their frames stay the same
         ppm = blur = 0.0
         if self.blur_modules is not None:
             ppm = min(float(rng.uniform(*self.ppm)), self.fill * min(self.size) / modules)
@@ -154,7 +154,7 @@ SETS = [
              jpeg=(44, 89), ppm=(3.0, 4.0), size=(1280, 720)),
     # Stills (a phone's 12 MP photo of a code) and codes held too near a door camera: focus
     # blur of a fraction of a module, many px. `tune-still` chose the halved levels
-    # (edge/camera/scales.py); the others were run once, after.
+    # (edge/camera/scales.py), `tune-close` their order; the others were run once, after.
     FrameSet("tune-still", 15, versions=(4, 6, 8), blur=(0.0, 0.0), blur_modules=(0.25, 0.65),
              tilt=0.3, noise=(2.0, 8.0), jpeg=(60, 95), ppm=(4.0, 20.0), size=(4032, 3024),
              backdrop="clutter"),
