@@ -246,27 +246,21 @@ class CascadeDecoder:
         if not any(step.halves for step in self.steps):
             yield from ((1, step, gray) for step in self.steps)
             return
-        levels = scales.levels(gray)
         checked = False
-        for factor, image in levels:
+        deferred: list[tuple[int, Step, np.ndarray]] = []  # a coarse level's rest, for later
+        for factor, image in scales.levels(gray):
             steps = self._steps_at(factor, image)
+            cut = len(steps)
             for i, step in enumerate(steps):
                 yield factor, step, image
-                if checked or step.name != COARSE_CHECK_AFTER:
-                    continue
-                checked = True
-                if scales.coarse(image):
-                    following = next(levels, None)
-                    if following is not None:
-                        half, smaller = following
-                        yield from ((half, s, smaller) for s in self._steps_at(half, smaller))
-                    yield from ((factor, s, image) for s in steps[i + 1 :])
-                    break
-            else:
-                continue
-            break  # the coarse frame's levels were tried out of turn: go on after them
-        for factor, image in levels:
-            yield from ((factor, step, image) for step in self._steps_at(factor, image))
+                if not checked and step.name == COARSE_CHECK_AFTER:
+                    checked = True
+                    if scales.coarse(image):
+                        cut = i + 1
+                        break
+            yield from deferred  # after the level below it
+            deferred = [(factor, step, image) for step in steps[cut:]]
+        yield from deferred
 
     def _steps_at(self, factor: int, image: np.ndarray) -> tuple[Step, ...]:
         """The steps a level gets: all on the frame itself (zxing-cpp alone if it is larger

@@ -42,7 +42,14 @@ def test_only_door_sized_levels_get_every_step_and_a_still_gets_a_larger_budget(
 
 
 def _defocused(
-    text: str, seed: int, *, ppm: float, blur_modules: float, size: tuple[int, int]
+    text: str,
+    seed: int,
+    *,
+    ppm: float,
+    blur_modules: float,
+    size: tuple[int, int],
+    angle_deg: float,
+    jpeg_quality: int,
 ) -> np.ndarray:
     """A phone's code of `ppm` px a module, blurred by `blur_modules` of a module."""
     gray = to_gray(
@@ -54,8 +61,8 @@ def _defocused(
             blur=blur_modules * ppm,
             noise=4.0,
             tilt=0.1,
-            angle_deg=15.0 if size[0] > 640 else 10.0,
-            jpeg_quality=85 if size[0] > 640 else 80,
+            angle_deg=angle_deg,
+            jpeg_quality=jpeg_quality,
         )
     )
     assert gray is not None
@@ -64,7 +71,9 @@ def _defocused(
 
 def _defocused_still(text: str, seed: int) -> np.ndarray:
     """A 5 MP photo of a phone whose code has 14 px modules, blurred by 0.6 of a module."""
-    return _defocused(text, seed, ppm=14.0, blur_modules=0.6, size=(2592, 1944))
+    return _defocused(
+        text, seed, ppm=14.0, blur_modules=0.6, size=(2592, 1944), angle_deg=15.0, jpeg_quality=85
+    )
 
 
 def test_a_defocused_still_is_read_on_a_halved_copy() -> None:
@@ -153,7 +162,10 @@ def _near_phone(seed: int) -> tuple[str, np.ndarray]:
     """A 640×480 door frame of a phone held too near the lens: 7 px a module, blurred by
     0.55 of a module (3.9 px)."""
     text = f"WS1:NEAR{seed}-ABCDEFGH"
-    return text, _defocused(text, seed, ppm=7.0, blur_modules=0.55, size=(640, 480))
+    frame = _defocused(
+        text, seed, ppm=7.0, blur_modules=0.55, size=(640, 480), angle_deg=10.0, jpeg_quality=80
+    )
+    return text, frame
 
 
 def test_a_coarse_blur_is_read_on_the_halved_copy_before_the_full_size_deblur_steps() -> None:

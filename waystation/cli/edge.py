@@ -180,12 +180,12 @@ def scan(
             start = time.perf_counter()
             codes = decoder.read(frame) if frame is not None else []
             ms = round((time.perf_counter() - start) * 1000, 3)
-            text = codes[0].text if codes else None  # the true text: charset and ECI honoured
+            texts = [code.text for code in codes]  # true texts: charset and ECI honoured
+            text = texts[0] if texts else None  # a photo may hold several codes
             read_any |= text is not None
             if not _is_video(path):
                 misses += text is None
             step = decoder.last_step  # e.g. zxing_deblur/2: read deblurred on a halved copy
-            texts = [code.text for code in codes]  # a photo may hold several codes
             if as_json:
                 line = {"path": label, "text": text, "texts": texts, "ms": ms, "step": step}
                 typer.echo(json.dumps(line, ensure_ascii=False))
