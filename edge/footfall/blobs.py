@@ -128,7 +128,7 @@ def find_blobs(
         for _, i, k in sorted(wide, reverse=True)[:HEADS_BLOBS]:
             x, y, w, h = blobs[k].box
             own = labels[y - oy : y - oy + h, x - ox : x - ox + w] == i
-            heads, middle = look_for_heads(image, own, blobs[k].box, by_columns)
+            heads, middle = look_for_heads(image, own, blobs[k].box, by_columns, blobs[k].thickness)
             blobs[k] = replace(blobs[k], heads=heads, head_middle=middle)
     return blobs
 

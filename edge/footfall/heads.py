@@ -68,6 +68,19 @@ MORE_RESPONSE = 1.75e4
 SHOULDERS = 1.0
 MIN_GAP_PX = 14.0  # heads nearer than this (px, processing size) are one body (12: 3 singles two)
 GAP_RADII = 1.6  # ... or nearer than this × the sum of their radii (1.4: a single two)
+# Every px figure above is for people about as big as the tuning scenes draw them: blobs
+# 14-28 px thick across the line (p10-p90 of one person's). Under a lower camera or a
+# narrower lens an adult is 40-80 px thick, and their hands swinging at the ends of their
+# shoulders are discs of a head's size by those figures: two hands were two heads, in a
+# fifth of one person's frames (the second generator, benchmarks/footfall_3d.py). A blob
+# thicker than this is looked at shrunk to it, so its head is a head's size again.
+HEAD_SCALE_PX = 28.0
+# A clear head needs the blob to reach on beyond it both ways along the line by this many
+# of its radii (a faint one `SHOULDERS` of the larger): a head has shoulders either side,
+# a hand swinging at the end of one person's shoulders — a disc of a head's size under a
+# low camera — has next to nothing beyond it. 1.0 lost pairs in the tuning presets (a
+# companion's head answering at their body's scale, with a large radius); 0.5 none.
+STRONG_SHOULDERS = 0.5
 MOST = 3  # more heads than this are not looked for (the shape says 3+ for wider groups)
 PAD = 4  # px of frame around the blob's box the filters see (a head at its edge)
 
@@ -77,6 +90,7 @@ def look_for_heads(
     own: np.ndarray,
     box: tuple[int, int, int, int],
     along_rows: bool = True,
+    thickness: float = 0.0,
 ) -> tuple[int, float]:
     """(how many heads, 0-3, the blob shows apart from each other; where the clearest one sits
     along the line in the blob: the shorter of the blob's reaches beyond it over their sum —
@@ -85,13 +99,19 @@ def look_for_heads(
     head seen, it sits a quarter in. `own`: the blob's boolean mask over its box; `box`: x,
     y, w, h in `image`, the processing-size frame (BGR or grey uint8) the foreground mask was
     computed from; `along_rows`: the counting line is nearer the rows than the columns
-    (shoulders lie along it)."""
+    (shoulders lie along it); `thickness`: the blob's typical extent across the line, px (0:
+    not known): above `HEAD_SCALE_PX` the crop is shrunk to it first."""
     x, y, w, h = box
     x0, y0 = max(0, x - PAD), max(0, y - PAD)
     x1, y1 = min(image.shape[1], x + w + PAD), min(image.shape[0], y + h + PAD)
     crop = image[y0:y1, x0:x1].astype(np.float32)
     inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
     inside[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = own
+    shrink = HEAD_SCALE_PX / thickness if thickness > HEAD_SCALE_PX else 1.0
+    if shrink < 1.0:
+        size = (max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST)
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8))
     best, scale = _doh(crop)
     peaks = (best >= cv2.dilate(best, np.ones((5, 5), np.uint8))) & (inside > 0)
@@ -99,24 +119,35 @@ def look_for_heads(
     ys, xs = np.nonzero(peaks)
     kept: list[tuple[int, int, float]] = []  # x, y, radius
     order = np.argsort(-best[ys, xs])
-    if len(order) == 0 or best[ys[order[0]], xs[order[0]]] <= MIN_RESPONSE:
-        return 0, 0.0
-    middle = _middle(inside, int(xs[order[0]]), int(ys[order[0]]), along_rows)
     for i in order:
         px, py = int(xs[i]), int(ys[i])
         radius = SIGMAS[int(scale[py, px])] * math.sqrt(2.0)
-        if best[py, px] <= MIN_RESPONSE:  # a faint one: only between shoulders of its own
-            reach = SHOULDERS * max(radius, kept[0][2])
-            if not _between_shoulders(inside, px, py, reach, along_rows):
-                continue
-        if all(
-            math.hypot(px - a, py - b) >= max(MIN_GAP_PX, GAP_RADII * (radius + r))
-            for a, b, r in kept
-        ):
+        strong = best[py, px] > MIN_RESPONSE
+        if not kept and not strong:
+            break  # no clear head (the strongest left is faint)
+        # only between shoulders of its own (a faint one: as wide as the clearest head's)
+        reach = STRONG_SHOULDERS * radius if strong else SHOULDERS * max(radius, kept[0][2])
+        if not _between_shoulders(inside, px, py, reach, along_rows):
+            continue
+        if all(_apart(px - a, py - b, radius + r, along_rows) for a, b, r in kept):
             kept.append((px, py, radius))
             if len(kept) == MOST:
                 break
+    if not kept:
+        return 0, 0.0
+    middle = _middle(inside, kept[0][0], kept[0][1], along_rows)
     return len(kept), middle
+
+
+def _apart(dx: float, dy: float, radii: float, along_rows: bool) -> bool:
+    """Two heads this far apart (px; `radii`: the sum of theirs) are two people's: far
+    enough apart, and more along the line than across it — people abreast are at most a
+    step out of line, while one person's hand swinging forwards, or the feet a low camera
+    sees in front of or behind them, lie across it from their head (and so does someone
+    following close behind, whom the tracker counts when they cross)."""
+    along, across = (dx, dy) if along_rows else (dy, dx)
+    far = math.hypot(dx, dy) >= max(MIN_GAP_PX, GAP_RADII * radii)
+    return far and abs(along) >= abs(across)
 
 
 def _reaches(inside: np.ndarray, px: int, py: int, along_rows: bool) -> tuple[int, int]:

@@ -209,3 +209,71 @@ def test_heads_are_counted_in_the_largest_blobs_only() -> None:
     blobs = sorted(find_blobs(mask, 60.0, ALONG, frame), key=lambda b: b.area, reverse=True)
     assert len(blobs) == HEADS_BLOBS + 2
     assert [b.heads for b in blobs] == [2] * HEADS_BLOBS + [0, 0]
+
+
+def _filmed(people: list, at: float) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, foreground mask) of `people` (`firmware_sim.overhead3d_people.Body`) at time
+    `at`, filmed by a Raspberry Pi camera's lens (62° wide) 2.8 m over a lit floor: an adult
+    is ~70 px wide at 320 px, 2.5× the people the counter was tuned on."""
+    from firmware_sim.overhead3d import Camera, Light
+    from firmware_sim.overhead3d import Scene as Scene3d
+
+    cam = Camera((320, 240), 2.8, 62.0, 0.0, 0.0)
+    lamp = [(0.0, Light("lamp", lamp=(0.3, -0.6, 2.7), shadow=0.0))]
+    shot = Scene3d("pi", 1, cam, people, lamp, (0.45, 0.5, 0.55), 1.5, None, at + 0.1)
+    empty = Scene3d("pi", 1, cam, [], lamp, (0.45, 0.5, 0.55), 1.5, None, at + 0.1)
+    frame = list(shot.frames())[-1]
+    floor = list(empty.frames())[-1]
+    diff = cv2.absdiff(frame, floor).max(axis=2)
+    mask = cv2.morphologyEx((diff > 25).astype(np.uint8) * 255, cv2.MORPH_CLOSE, np.ones((5, 5)))
+    return frame, mask
+
+
+def _walker(x: float, look: tuple, height: float = 1.8, lag: float = 0.0):
+    from firmware_sim.overhead3d_people import Body, Look
+
+    top, hair = look
+    keys = [(lag, x, -2.0), (lag + 4.0 / 1.2, x, 2.0)]
+    return Body(keys, height, 0.48, Look(top, (0.1, 0.1, 0.12), hair, (0.5, 0.4, 0.7)), 0.8, 0.3)
+
+
+def _people_at_the_line(people: list) -> list[int]:
+    out = []
+    for at in np.arange(1.2, 2.1, 0.1):  # they cross the line at 1.67 s
+        frame, mask = _filmed(people, float(at))
+        blobs = [b for b in find_blobs(mask, 60.0, ALONG, frame) if b.area > 600]
+        out.append(sum(PersonSize().people(b, ALONG, 5) for b in blobs))
+    return out
+
+
+def test_a_large_adult_under_a_pi_cameras_lens_is_one_though_hands_look_like_heads() -> None:
+    """Their hands, swinging at the ends of their shoulders, are discs of the size the
+    detector's figures give a head; looked at in the blob's own scale, and with nothing of
+    the blob beyond them, they are hands. Before: six of these nine frames said three."""
+    coat, hair = (0.15, 0.55, 0.85), (0.05, 0.05, 0.08)
+    seen = _people_at_the_line([_walker(0.0, (coat, hair))])
+    assert seen.count(1) >= 7, seen
+
+
+def test_the_counter_counts_a_large_adult_walking_in_once() -> None:
+    from firmware_sim.overhead3d import Camera, Light
+    from firmware_sim.overhead3d import Scene as Scene3d
+
+    walker = _walker(0.0, ((0.15, 0.55, 0.85), (0.05, 0.05, 0.08)))
+    cam = Camera((320, 240), 2.8, 62.0, 0.0, 0.0)
+    lamp = [(0.0, Light("lamp", lamp=(0.3, -0.6, 2.7), shadow=0.3))]
+    shot = Scene3d("pi", 1, cam, [walker], lamp, (0.45, 0.5, 0.55), 2.0, None, 4.0)
+    counted = crossings_of(
+        CountingConfig(line=shot.line, inside=shot.inside),
+        zip(shot.times(), shot.frames(), strict=True),
+    )
+    assert [(d, n) for _, d, n in counted] == [(1, 1)]
+
+
+def test_a_pair_abreast_under_a_pi_cameras_lens_is_never_one() -> None:
+    """The hands' heads are gone, not the pair's. (Their shape says three in half of these
+    frames, as it did before: at this scale a person's blob is rounder than the tuning
+    people's — the open fault docs/benchmarks.md names.)"""
+    a = _walker(-0.26, ((0.15, 0.55, 0.85), (0.05, 0.05, 0.08)))
+    b = _walker(0.26, ((0.6, 0.3, 0.2), (0.7, 0.8, 0.85)), 1.7, 0.05)
+    assert min(_people_at_the_line([a, b])) >= 2
