@@ -37,6 +37,12 @@ three 191 → 397 of 544, one person showing two 0 → 1 of 4,700. Without the s
 1,118 and 405 but 15 of one person two (large adults with a dark bag under a low camera);
 the reach as 1.5 radii: 963 and 361, 0.75: 1,104 and 399 (a drawn bag's corner passes
 it); `MORE_RESPONSE` 2·10⁴ found 29 fewer pairs, 1.5·10⁴ made more of one person two.
+
+The figures are pixels for people about as big as the tuning scenes draw them. Under a
+lower camera or a narrower lens (the second generator, `firmware_sim.overhead3d`) an adult
+is two or three times that, and their hands were heads: a thick blob is looked at shrunk to
+the tuning scale (`HEAD_SCALE_PX`), two heads must lie along the line, and a clear head
+must have some of the blob beyond it both ways (`STRONG_SHOULDERS`).
 """
 
 from __future__ import annotations
