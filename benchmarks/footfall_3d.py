@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 from benchmarks.footfall_baseline import CentroidCounter
 from benchmarks.footfall_counter import door_alarms
@@ -28,6 +29,25 @@ from firmware_sim.overhead3d import STYLES, Scene, make_scene
 
 def _add(a: Score, b: Score) -> Score:
     return Score(a.truth + b.truth, a.counted + b.counted, a.matched + b.matched)
+
+
+@dataclass(slots=True)
+class _Class:
+    """One scene class's totals over its scenes."""
+
+    counter: Score = field(default_factory=lambda: Score(0, 0, 0))
+    baseline: Score = field(default_factory=lambda: Score(0, 0, 0))
+    openings: int = 0
+    tailgating: int = 0
+    mismatch: int = 0
+    scenes: int = 0
+
+    def add(self, counter: Score, baseline: Score, door: tuple[int, int, int]) -> None:
+        self.counter, self.baseline = _add(self.counter, counter), _add(self.baseline, baseline)
+        self.openings += door[0]
+        self.tailgating += door[1]
+        self.mismatch += door[2]
+        self.scenes += 1
 
 
 def play(
@@ -67,7 +87,7 @@ def main() -> None:
     jobs = [(n, s, args.events) for n in names for s in seeds]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(play, *zip(*jobs, strict=True)))
-    by_class: dict[str, list[Score | int]] = {}
+    by_class: dict[str, _Class] = {}
     print(
         f"{'style':<14} {'seed':>5} {'camera, light':<34} {'truth':>5} "
         f"{'baseline':>9} {'counter':>8}"
@@ -78,20 +98,15 @@ def main() -> None:
             f"{100 * mine.accuracy:>7.1f}%  (counter missed {mine.missed}, extra {mine.extra}; "
             f"baseline {theirs.missed}, {theirs.extra})"
         )
-        cls = STYLES[name][0]
-        row = by_class.setdefault(cls, [Score(0, 0, 0), Score(0, 0, 0), 0, 0, 0, 0])
-        row[0] = _add(row[0], mine)  # type: ignore[arg-type]
-        row[1] = _add(row[1], theirs)  # type: ignore[arg-type]
-        for i, v in enumerate(door):
-            row[2 + i] += v  # type: ignore[operator]
-        row[5] += 1  # type: ignore[operator]
+        by_class.setdefault(STYLES[name][0], _Class()).add(mine, theirs, door)
     print("by class: accuracy = 1 - (missed + extra) / truth, both directions")
-    for cls, (mine, theirs, openings, tailgating, mismatch, n) in by_class.items():
+    for cls, c in by_class.items():
+        m, b = c.counter, c.baseline
         print(
-            f"  {cls:<8} truth {mine.truth:>4}  MOG2+centroid {100 * theirs.accuracy:5.1f}% "  # type: ignore[union-attr]
-            f"(missed {theirs.missed}, extra {theirs.extra})  counter {100 * mine.accuracy:5.1f}% "  # type: ignore[union-attr]
-            f"(missed {mine.missed}, extra {mine.extra})  false tailgating {tailgating}/{openings} "  # type: ignore[union-attr]
-            f"door openings, false counter_mismatch {mismatch}/{n} scenes"
+            f"  {cls:<8} truth {m.truth:>4}  MOG2+centroid {100 * b.accuracy:5.1f}% "
+            f"(missed {b.missed}, extra {b.extra})  counter {100 * m.accuracy:5.1f}% "
+            f"(missed {m.missed}, extra {m.extra})  false tailgating {c.tailgating}/"
+            f"{c.openings} door openings, false counter_mismatch {c.mismatch}/{c.scenes} scenes"
         )
 
 

@@ -45,7 +45,7 @@ class Body:
     look: Look
     stride: float  # m per step
     phase: float  # gait phase at the start, rad
-    _walked: list[float] = field(default_factory=list)
+    _walked: list[float] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._walked = [0.0]
