@@ -20,15 +20,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from benchmarks.footfall_baseline import CentroidCounter
-from benchmarks.footfall_counter import door_alarms
+from benchmarks.footfall_counter import _add, door_alarms
 from edge.footfall.geometry import CountingConfig
 from edge.footfall.video import crossings_of
 from firmware_sim.overhead import Score, score
 from firmware_sim.overhead3d import STYLES, Scene, make_scene
-
-
-def _add(a: Score, b: Score) -> Score:
-    return Score(a.truth + b.truth, a.counted + b.counted, a.matched + b.matched)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -303,7 +303,7 @@ def make_scene(name: str, style: Style, seed: int, *, events: int = 24, fps: flo
         lights = [(0.0, Light(kind, **base))]
     crowd = style.crowd
     reach = _reach(cam)
-    crowd = Crowd(**{**{f: getattr(crowd, f) for f in crowd.__dataclass_fields__}, "reach": reach})
+    crowd = replace(crowd, reach=reach)
     names, weights = zip(*style.mix.items(), strict=True)
     people: list[Body] = []
     t = 1.0 + reach / crowd.speed[0]  # the first walker starts out of view, after frame 0

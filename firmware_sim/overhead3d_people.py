@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -286,7 +286,7 @@ def walker(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: int
     )
     x = rng.uniform(-0.5, 0.5)
     body = person(rng, crowd, floor, [])
-    return lambda tc: [_with(body, _path(x, tc, direction, speed, angle, crowd.reach))]
+    return lambda tc: [replace(body, keys=_path(x, tc, direction, speed, angle, crowd.reach))]
 
 
 def abreast(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: int) -> Event:
@@ -303,7 +303,7 @@ def abreast(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: in
     centre = rng.uniform(-0.3, 0.3) - xs[-1] / 2.0
     lags = [rng.uniform(-0.25, 0.25) / speed for _ in bodies]
     return lambda tc: [
-        _with(b, _path(centre + x, tc + lag, direction, speed, angle, crowd.reach))
+        replace(b, keys=_path(centre + x, tc + lag, direction, speed, angle, crowd.reach))
         for b, x, lag in zip(bodies, xs, lags, strict=True)
     ]
 
@@ -315,8 +315,8 @@ def in_file(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: in
     gap = rng.uniform(0.7, 1.3) / speed
     x, dx = rng.uniform(-0.4, 0.4), rng.uniform(-0.2, 0.2)
     return lambda tc: [
-        _with(bodies[0], _path(x, tc, direction, speed, 0.0, crowd.reach)),
-        _with(bodies[1], _path(x + dx, tc + gap, direction, speed, 0.0, crowd.reach)),
+        replace(bodies[0], keys=_path(x, tc, direction, speed, 0.0, crowd.reach)),
+        replace(bodies[1], keys=_path(x + dx, tc + gap, direction, speed, 0.0, crowd.reach)),
     ]
 
 
@@ -328,8 +328,10 @@ def passing(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: in
     x = rng.uniform(-0.3, 0.3) - apart / 2.0
     lag = rng.uniform(-0.4, 0.4)
     return lambda tc: [
-        _with(bodies[0], _path(x, tc, direction, speeds[0], 0.0, crowd.reach)),
-        _with(bodies[1], _path(x + apart, tc + lag, -direction, speeds[1], 0.0, crowd.reach)),
+        replace(bodies[0], keys=_path(x, tc, direction, speeds[0], 0.0, crowd.reach)),
+        replace(
+            bodies[1], keys=_path(x + apart, tc + lag, -direction, speeds[1], 0.0, crowd.reach)
+        ),
     ]
 
 
@@ -351,7 +353,7 @@ def turn_back(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: 
                 -direction * crowd.reach,
             ),
         ]
-        return [_with(body, keys)]
+        return [replace(body, keys=keys)]
 
     return place
 
@@ -361,11 +363,7 @@ def linger(rng: np.random.Generator, crowd: Crowd, floor: Colour, direction: int
     body = person(rng, crowd, floor, [])
     speed, x = rng.uniform(crowd.speed[0], 1.3), rng.uniform(-0.5, 0.5)
     stop = (rng.uniform(-0.4, 0.3), rng.uniform(2.0, 6.0))
-    return lambda tc: [_with(body, _path(x, tc, direction, speed, 0.0, crowd.reach, stop))]
-
-
-def _with(body: Body, keys: list[tuple[float, float, float]]) -> Body:
-    return Body(keys, body.height, body.shoulders, body.look, body.stride, body.phase)
+    return lambda tc: [replace(body, keys=_path(x, tc, direction, speed, 0.0, crowd.reach, stop))]
 
 
 EVENTS: dict[str, Callable[[np.random.Generator, Crowd, Colour, int], Event]] = {
